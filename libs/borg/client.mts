@@ -1,0 +1,90 @@
+/**
+ * A borg client bound to one repository: the command builders and the runner together,
+ * with the installed version detected once and its feature gates applied.
+ */
+import {
+  type BorgCommand,
+  type BorgRepository,
+  breakLockCommand,
+  checkCommand,
+  type CheckOptions,
+  type CheckResult,
+  compactCommand,
+  type CompactOptions,
+  createCommand,
+  type CreateOptions,
+  extractCommand,
+  type ExtractOptions,
+  infoCommand,
+  type InfoOptions,
+  initCommand,
+  type InitOptions,
+  listCommand,
+  listItemsCommand,
+  type ListOptions,
+  pruneCommand,
+  type PruneOptions,
+  type PruneResult,
+  versionCommand,
+} from "./commands.mjs";
+import { type BorgRun, runBorg, type RunOptions } from "./runner.mjs";
+import { type ArchiveItem, type CreateResult, type InfoResult, type ListResult } from "./schemas.mjs";
+import { assertSupported, type BorgFeatures, type BorgVersion, featuresOf } from "./version.mjs";
+
+/** Per-call options: cancellation and progress. */
+export type CallOptions = Pick<RunOptions, "signal" | "onEvent" | "inactivityTimeoutMs" | "onSpawn">;
+
+/** How the client runs borg, for every call. */
+export type ClientOptions = Omit<RunOptions, "signal" | "onEvent" | "onSpawn">;
+
+/** A borg client for one repository. */
+export interface BorgClient {
+  readonly repository: BorgRepository;
+  /** The installed borg version (detected once, checked to be 1.2–1.4). */
+  version(): Promise<BorgVersion>;
+  features(): Promise<BorgFeatures>;
+  init(options: InitOptions, call?: CallOptions): Promise<BorgRun<void>>;
+  create(options: CreateOptions, call?: CallOptions): Promise<BorgRun<CreateResult>>;
+  list(options?: ListOptions, call?: CallOptions): Promise<BorgRun<ListResult>>;
+  listItems(archive: string, paths?: readonly string[], call?: CallOptions): Promise<BorgRun<ArchiveItem[]>>;
+  info(options?: InfoOptions, call?: CallOptions): Promise<BorgRun<InfoResult>>;
+  prune(options: Omit<PruneOptions, "features">, call?: CallOptions): Promise<BorgRun<PruneResult>>;
+  compact(options?: CompactOptions, call?: CallOptions): Promise<BorgRun<void>>;
+  check(options?: CheckOptions, call?: CallOptions): Promise<BorgRun<CheckResult>>;
+  breakLock(call?: CallOptions): Promise<BorgRun<void>>;
+  extract(options: ExtractOptions, call?: CallOptions): Promise<BorgRun<void>>;
+}
+
+function run<T>(command: BorgCommand<T>, client: ClientOptions, call: CallOptions = {}): Promise<BorgRun<T>> {
+  return runBorg(command, { ...client, ...call });
+}
+
+/** Bind a repository and run options into a client. */
+export function createBorgClient(repository: BorgRepository, options: ClientOptions = {}): BorgClient {
+  let detected: Promise<BorgVersion> | undefined;
+  const version = () => {
+    detected ??= runBorg(versionCommand(), { binary: options.binary }).then(({ value }) => {
+      assertSupported(value);
+      return value;
+    });
+    detected.catch(() => (detected = undefined));
+    return detected;
+  };
+  const features = async () => featuresOf(await version());
+
+  return {
+    repository,
+    version,
+    features,
+    init: (init, call) => run(initCommand(repository, init), options, call),
+    create: (create, call) => run(createCommand(repository, create), options, call),
+    list: (list, call) => run(listCommand(repository, list), options, call),
+    listItems: (archive, paths, call) => run(listItemsCommand(repository, archive, paths), options, call),
+    info: (info, call) => run(infoCommand(repository, info), options, call),
+    prune: async (prune, call) => run(pruneCommand(repository, { ...prune, features: await features() }), options, call),
+    compact: (compact, call) => run(compactCommand(repository, compact), options, call),
+    check: (check, call) => run(checkCommand(repository, check), options, call),
+    breakLock: call => run(breakLockCommand(repository), options, call),
+    extract: (extract, call) => run(extractCommand(repository, extract), options, call),
+  };
+}

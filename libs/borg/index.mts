@@ -1,0 +1,8 @@
+/** Typed client for borg 1.2 and 1.4: command builders, the process runner, parsers, errors. */
+export * from "./client.mjs";
+export * from "./commands.mjs";
+export * from "./errors.mjs";
+export * from "./runner.mjs";
+export * from "./schemas.mjs";
+export * from "./secret.mjs";
+export * from "./version.mjs";

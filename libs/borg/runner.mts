@@ -1,0 +1,242 @@
+/**
+ * The one place that spawns borg. It streams stderr's `--log-json` lines as typed events,
+ * delivers the passphrase by file descriptor or environment (never argv), maps the exit
+ * code and msgids to a result or a typed error, and handles cancellation and inactivity.
+ */
+import { access, constants, readFile } from "node:fs/promises";
+import { delimiter, isAbsolute, join } from "node:path";
+import { createInterface } from "node:readline";
+
+import { execa } from "execa";
+
+import { type BorgCommand } from "./commands.mjs";
+import { borgError, classifyExitCode, errorFromLogs, type ExitOutcome } from "./errors.mjs";
+import { type BorgEvent, type LogMessage, parseLogLine } from "./schemas.mjs";
+import { Secret } from "./secret.mjs";
+
+/** I/O scheduling class for `ionice`. */
+export type IoniceClass = "realtime" | "best-effort" | "idle";
+
+/** How to run a command. */
+export interface RunOptions {
+  /** The borg binary: a name on PATH or a path. Default `borg`. */
+  binary?: string;
+  /** Abort to interrupt borg: SIGINT first (create writes a checkpoint), SIGTERM after the grace period. */
+  signal?: AbortSignal;
+  /** Every stderr line, parsed, as it arrives. */
+  onEvent?: (event: BorgEvent) => void;
+  /** Stop borg when it writes nothing for this long. */
+  inactivityTimeoutMs?: number;
+  /** Between SIGINT and SIGTERM (default 10 s); SIGKILL follows after as long again. */
+  graceMs?: number;
+  /** `nice -n` level, 0–19. */
+  nice?: number;
+  ionice?: { class: IoniceClass; level?: number };
+  /** Extra environment (for tests and special cases); cannot carry the passphrase. */
+  env?: Record<string, string>;
+  /** Called with the borg PID once it has started. */
+  onSpawn?: (pid: number) => void;
+}
+
+/** A successful (or warning) run. */
+export interface BorgRun<T> {
+  value: T;
+  outcome: Extract<ExitOutcome, "success" | "warning">;
+  exitCode: number;
+  /** WARNING lines (a missing source file, a changed file…). */
+  warnings: LogMessage[];
+  durationMs: number;
+}
+
+const IONICE_CLASSES: Record<IoniceClass, string> = { realtime: "1", "best-effort": "2", idle: "3" };
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+const MAX_KEPT_LOGS = 20_000;
+const MAX_KEPT_TEXT = 50;
+const PASSPHRASE_FD = 3;
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Find the borg binary on PATH (or check the given path); throws `not_installed` when absent. */
+export async function resolveBinary(binary = "borg", command = "version"): Promise<string> {
+  if (binary.includes("/")) {
+    if (await isExecutable(binary)) return isAbsolute(binary) ? binary : join(process.cwd(), binary);
+    throw borgError("not_installed", { command });
+  }
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir && (await isExecutable(join(dir, binary)))) return join(dir, binary);
+  }
+  throw borgError("not_installed", { command });
+}
+
+/** argv prefix for nice/ionice; both exec borg, so the PID stays borg's. */
+function priorityPrefix(options: RunOptions): string[] {
+  const prefix: string[] = [];
+  if (options.ionice) {
+    prefix.push("ionice", "-c", IONICE_CLASSES[options.ionice.class]);
+    if (options.ionice.level !== undefined && options.ionice.class !== "idle") {
+      prefix.push("-n", String(options.ionice.level));
+    }
+  }
+  if (options.nice !== undefined) prefix.push("nice", "-n", String(options.nice));
+  return prefix;
+}
+
+/** The full argv of a run: priority wrappers, then the borg binary and the command's args. */
+export function commandLine(binaryPath: string, command: BorgCommand<unknown>, options: RunOptions = {}): string[] {
+  return [...priorityPrefix(options), binaryPath, ...command.args];
+}
+
+async function passphraseValue(command: BorgCommand<unknown>): Promise<Secret | undefined> {
+  const source = command.passphrase;
+  if (!source || source.kind === "command") return undefined;
+  if (source.kind === "passphrase") return source.value;
+  const text = await readFile(source.path, "utf8").catch((error: NodeJS.ErrnoException) => {
+    throw borgError("passphrase_missing", {
+      command: command.command,
+      repository: command.repository,
+      details: [`cannot read the passphrase file ${source.path}: ${error.code ?? "error"}`],
+    });
+  });
+  return new Secret(text.replace(/\r?\n$/, ""));
+}
+
+/** Build the child environment: ours, minus any inherited BORG_PASS* the command did not ask for. */
+function childEnv(command: BorgCommand<unknown>, options: RunOptions, secret: Secret | undefined) {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith("BORG_PASS") && key !== "BORG_NEW_PASSPHRASE") env[key] = value;
+  }
+  Object.assign(env, options.env, command.env);
+  for (const key of Object.keys(env)) {
+    if (key.startsWith("BORG_PASS") || key === "BORG_NEW_PASSPHRASE") delete env[key];
+  }
+  if (command.passphrase?.kind === "command") env.BORG_PASSCOMMAND = command.passphrase.command;
+  if (secret && command.passphraseTransport === "env") env.BORG_PASSPHRASE = secret.reveal();
+  if (secret && command.passphraseTransport === "fd") env.BORG_PASSPHRASE_FD = String(PASSPHRASE_FD);
+  return env;
+}
+
+/**
+ * Run one borg command. Resolves with the parsed value on exit 0 and on warnings;
+ * rejects with a {@link BorgError} otherwise.
+ */
+export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = {}): Promise<BorgRun<T>> {
+  const started = Date.now();
+  const context = { command: command.command, repository: command.repository, archive: command.archive };
+  const binaryPath = await resolveBinary(options.binary, command.command);
+  const secret = await passphraseValue(command);
+  const redact = (text: string) => (secret ? secret.redact(text) : text);
+  const [file, ...args] = commandLine(binaryPath, command, options) as [string, ...string[]];
+
+  const fdInput = secret && command.passphraseTransport === "fd" ? new TextEncoder().encode(`${secret.reveal()}\n`) : undefined;
+  const subprocess = execa(file, args, {
+    reject: false,
+    extendEnv: false,
+    env: childEnv(command, options, secret),
+    cwd: command.cwd,
+    stdio: fdInput ? ["ignore", "pipe", "pipe", fdInput] : ["ignore", "pipe", "pipe"],
+    buffer: { stdout: true, stderr: false },
+    stripFinalNewline: false,
+    forceKillAfterDelay: false,
+  });
+  if (subprocess.pid !== undefined) options.onSpawn?.(subprocess.pid);
+
+  const logs: LogMessage[] = [];
+  const textTail: string[] = [];
+  let stopReason: "aborted" | "inactive" | undefined;
+  const timers: NodeJS.Timeout[] = [];
+
+  const stop = (reason: "aborted" | "inactive") => {
+    if (stopReason) return;
+    stopReason = reason;
+    const grace = options.graceMs ?? 10_000;
+    subprocess.kill("SIGINT");
+    timers.push(
+      setTimeout(() => subprocess.kill("SIGTERM"), grace).unref(),
+      setTimeout(() => subprocess.kill("SIGKILL"), grace * 2).unref(),
+    );
+  };
+
+  let inactivity: NodeJS.Timeout | undefined;
+  const touch = () => {
+    if (options.inactivityTimeoutMs === undefined) return;
+    clearTimeout(inactivity);
+    inactivity = setTimeout(() => stop("inactive"), options.inactivityTimeoutMs).unref();
+  };
+  touch();
+  const onAbort = () => stop("aborted");
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  subprocess.stdout?.on("data", touch);
+
+  const stderrDone = (async () => {
+    if (!subprocess.stderr) return;
+    const lines = createInterface({ input: subprocess.stderr, crlfDelay: Infinity });
+    for await (const raw of lines) {
+      touch();
+      const line = redact(raw);
+      if (line.trim().length === 0) continue;
+      for (const event of parseLogLine(line)) {
+        if (event.type === "log_message" && logs.length < MAX_KEPT_LOGS) logs.push(event);
+        if (event.type === "text") {
+          textTail.push(event.line);
+          if (textTail.length > MAX_KEPT_TEXT) textTail.shift();
+        }
+        options.onEvent?.(event);
+      }
+    }
+  })();
+
+  const result = await subprocess;
+  await stderrDone;
+  clearTimeout(inactivity);
+  for (const timer of timers) clearTimeout(timer);
+  options.signal?.removeEventListener("abort", onAbort);
+
+  const failedToStart = result.exitCode === undefined && result.signal === undefined;
+  if (failedToStart) throw borgError("not_installed", { ...context, details: [redact(result.message ?? "")] });
+  const exitCode = result.exitCode ?? 128 + (SIGNAL_NUMBERS[result.signal ?? ""] ?? 0);
+  return settleRun(command, { exitCode, stdout: result.stdout, logs, textTail, stopReason, durationMs: Date.now() - started });
+}
+
+/** What a finished borg process left behind, for {@link settleRun}. */
+export interface FinishedRun {
+  exitCode: number;
+  stdout: string;
+  logs: readonly LogMessage[];
+  /** The last non-JSON stderr lines. */
+  textTail: readonly string[];
+  /** Set when we stopped borg ourselves. */
+  stopReason?: "aborted" | "inactive";
+  durationMs: number;
+}
+
+/**
+ * Decide the result of a finished run: the exit-code policy first, then the msgids of
+ * borg's error lines; a warning is a result that carries its warning lines.
+ */
+export function settleRun<T>(command: BorgCommand<T>, run: FinishedRun): BorgRun<T> {
+  const { exitCode, logs } = run;
+  const outcome = classifyExitCode(exitCode);
+  const errorLines = logs.filter(log => log.level === "ERROR" || log.level === "CRITICAL").map(log => log.message);
+  const details = errorLines.length > 0 ? errorLines : run.textTail.slice(-5);
+  const context = { command: command.command, repository: command.repository, archive: command.archive, exitCode, details };
+  if (run.stopReason && outcome !== "success") {
+    throw borgError(run.stopReason === "aborted" ? "interrupted" : "timeout", context);
+  }
+  if (outcome === "error" || outcome === "signal") throw errorFromLogs(logs, context);
+  return {
+    value: command.parse({ stdout: run.stdout, exitCode, logs }),
+    outcome: outcome === "warning" ? "warning" : "success",
+    exitCode,
+    warnings: logs.filter(log => log.level === "WARNING"),
+    durationMs: run.durationMs,
+  };
+}

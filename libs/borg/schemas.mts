@@ -1,0 +1,494 @@
+/**
+ * zod schemas of every JSON shape borg 1.2 / 1.4 prints, and their normalisation into
+ * camelCase domain types with real dates. Raw schemas mirror borg's own field names;
+ * nothing outside this file sees snake_case.
+ */
+import dayjs from "dayjs";
+import { z } from "zod";
+
+/** borg prints naive local timestamps (1.2) or ISO with offset (1.4); both become a Date. */
+const borgTimestamp = z.string().transform((value, ctx) => {
+  const parsed = dayjs(value);
+  if (!parsed.isValid()) {
+    ctx.addIssue({ code: "custom", message: `not a borg timestamp: ${value}` });
+    return z.NEVER;
+  }
+  return parsed.toDate();
+});
+
+/** Log-line `time` fields are unix seconds as floats. */
+const unixSeconds = z.number().transform(seconds => new Date(seconds * 1000));
+
+// ---------------------------------------------------------------- stderr log lines
+
+const rawArchiveProgress = z.object({
+  type: z.literal("archive_progress"),
+  time: unixSeconds,
+  finished: z.boolean(),
+  original_size: z.number().optional(),
+  compressed_size: z.number().optional(),
+  deduplicated_size: z.number().optional(),
+  nfiles: z.number().optional(),
+  path: z.string().optional(),
+});
+
+const rawProgressPercent = z.object({
+  type: z.literal("progress_percent"),
+  operation: z.number(),
+  msgid: z.string().nullish(),
+  finished: z.boolean(),
+  message: z.string().nullish(),
+  current: z.number().nullish(),
+  total: z.number().nullish(),
+  info: z.array(z.unknown()).nullish(),
+  time: unixSeconds,
+});
+
+const rawProgressMessage = z.object({
+  type: z.literal("progress_message"),
+  operation: z.number(),
+  msgid: z.string().nullish(),
+  finished: z.boolean(),
+  message: z.string().nullish(),
+  time: unixSeconds,
+});
+
+const rawFileStatus = z.object({
+  type: z.literal("file_status"),
+  status: z.string(),
+  path: z.string(),
+});
+
+const rawLogMessage = z.object({
+  type: z.literal("log_message"),
+  time: unixSeconds,
+  levelname: z.string(),
+  name: z.string(),
+  message: z.string(),
+  msgid: z.string().nullish(),
+});
+
+const QUESTION_TYPES = [
+  "question_prompt",
+  "question_prompt_retry",
+  "question_invalid_answer",
+  "question_accepted_default",
+  "question_accepted_true",
+  "question_accepted_false",
+  "question_env_answer",
+] as const;
+
+const rawQuestion = z.object({
+  type: z.enum(QUESTION_TYPES),
+  msgid: z.string().nullish(),
+  message: z.string().nullish(),
+  is_prompt: z.boolean().optional(),
+});
+
+/** Any JSON line borg writes to stderr under `--log-json`. */
+export const rawLogLineSchema = z.discriminatedUnion("type", [
+  rawArchiveProgress,
+  rawProgressPercent,
+  rawProgressMessage,
+  rawFileStatus,
+  rawLogMessage,
+  rawQuestion,
+]);
+
+/** Counters of a running `borg create`. */
+export interface ArchiveProgress {
+  type: "archive_progress";
+  time: Date;
+  finished: boolean;
+  originalSize?: number;
+  compressedSize?: number;
+  deduplicatedSize?: number;
+  nfiles?: number;
+  path?: string;
+}
+
+/** Progress of prune, compact, check, extract, cache sync. */
+export interface ProgressPercent {
+  type: "progress_percent";
+  operation: number;
+  msgid?: string;
+  finished: boolean;
+  message?: string;
+  current?: number;
+  total?: number;
+  time: Date;
+}
+
+/** A phase message such as `cache.begin_transaction`. */
+export interface ProgressMessage {
+  type: "progress_message";
+  operation: number;
+  msgid?: string;
+  finished: boolean;
+  message?: string;
+  time: Date;
+}
+
+/** One file borg processed (with `--list`). */
+export interface FileStatus {
+  type: "file_status";
+  status: string;
+  path: string;
+}
+
+/** A log record; errors carry a `msgid`. */
+export interface LogMessage {
+  type: "log_message";
+  time: Date;
+  level: string;
+  logger: string;
+  message: string;
+  msgid?: string;
+}
+
+/** A question borg asked (it never gets an interactive answer from us). */
+export interface QuestionEvent {
+  type: "question";
+  kind: (typeof QUESTION_TYPES)[number];
+  msgid?: string;
+  message?: string;
+}
+
+/** A stderr line that is not JSON (prompts, usage errors, python warnings). */
+export interface TextLine {
+  type: "text";
+  line: string;
+}
+
+/** Everything the runner streams while borg runs. */
+export type BorgEvent =
+  | ArchiveProgress
+  | ProgressPercent
+  | ProgressMessage
+  | FileStatus
+  | LogMessage
+  | QuestionEvent
+  | TextLine;
+
+const undefinedIfNull = <T,>(value: T | null | undefined): T | undefined => value ?? undefined;
+
+/** Normalise one raw log line. */
+export function toBorgEvent(raw: z.infer<typeof rawLogLineSchema>): BorgEvent {
+  switch (raw.type) {
+    case "archive_progress":
+      return {
+        type: raw.type,
+        time: raw.time,
+        finished: raw.finished,
+        originalSize: raw.original_size,
+        compressedSize: raw.compressed_size,
+        deduplicatedSize: raw.deduplicated_size,
+        nfiles: raw.nfiles,
+        path: raw.path,
+      };
+    case "progress_percent":
+      return {
+        type: raw.type,
+        operation: raw.operation,
+        msgid: undefinedIfNull(raw.msgid),
+        finished: raw.finished,
+        message: undefinedIfNull(raw.message),
+        current: undefinedIfNull(raw.current),
+        total: undefinedIfNull(raw.total),
+        time: raw.time,
+      };
+    case "progress_message":
+      return {
+        type: raw.type,
+        operation: raw.operation,
+        msgid: undefinedIfNull(raw.msgid),
+        finished: raw.finished,
+        message: undefinedIfNull(raw.message),
+        time: raw.time,
+      };
+    case "file_status":
+      return { type: raw.type, status: raw.status, path: raw.path };
+    case "log_message":
+      return {
+        type: raw.type,
+        time: raw.time,
+        level: raw.levelname,
+        logger: raw.name,
+        message: raw.message,
+        msgid: undefinedIfNull(raw.msgid),
+      };
+    default:
+      return {
+        type: "question",
+        kind: raw.type,
+        msgid: undefinedIfNull(raw.msgid),
+        message: undefinedIfNull(raw.message),
+      };
+  }
+}
+
+function parseJsonEvent(text: string): BorgEvent | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = rawLogLineSchema.safeParse(json);
+  return parsed.success ? toBorgEvent(parsed.data) : undefined;
+}
+
+/**
+ * Parse one stderr line into events. A prompt written without a newline (borg asking for
+ * a passphrase) can carry a JSON record glued to its end: both parts are returned. JSON
+ * that matches no schema comes back as text rather than being dropped.
+ */
+export function parseLogLine(line: string): BorgEvent[] {
+  const start = line.indexOf('{"');
+  if (start >= 0) {
+    const event = parseJsonEvent(line.slice(start).trim());
+    if (event) {
+      const before = line.slice(0, start).trim();
+      return before.length > 0 ? [{ type: "text", line: before }, event] : [event];
+    }
+  }
+  return [{ type: "text", line }];
+}
+
+// ---------------------------------------------------------------- stdout --json
+
+const rawArchiveStats = z.object({
+  original_size: z.number(),
+  compressed_size: z.number(),
+  deduplicated_size: z.number(),
+  nfiles: z.number(),
+});
+
+const rawCacheStats = z.object({
+  total_chunks: z.number(),
+  total_csize: z.number(),
+  total_size: z.number(),
+  total_unique_chunks: z.number(),
+  unique_csize: z.number(),
+  unique_size: z.number(),
+});
+
+const rawRepository = z.object({
+  id: z.string(),
+  last_modified: borgTimestamp,
+  location: z.string(),
+});
+
+const rawEncryption = z.object({ mode: z.string() });
+
+const rawCache = z.object({ path: z.string().optional(), stats: rawCacheStats });
+
+const rawArchiveDetail = z.object({
+  name: z.string(),
+  id: z.string(),
+  start: borgTimestamp,
+  end: borgTimestamp,
+  duration: z.number(),
+  stats: rawArchiveStats,
+  hostname: z.string().optional(),
+  username: z.string().optional(),
+  comment: z.string().optional(),
+  command_line: z.array(z.string()).optional(),
+});
+
+/** `borg create --json` stdout. */
+export const rawCreateOutputSchema = z.object({
+  archive: rawArchiveDetail,
+  cache: rawCache,
+  encryption: rawEncryption,
+  repository: rawRepository,
+});
+
+/** `borg info --json` stdout, for the repository or for archives. */
+export const rawInfoOutputSchema = z.object({
+  archives: z.array(rawArchiveDetail).optional(),
+  cache: rawCache,
+  encryption: rawEncryption,
+  repository: rawRepository,
+});
+
+/** `borg list --json` stdout (archives of a repository). */
+export const rawListOutputSchema = z.object({
+  archives: z.array(
+    z.object({
+      archive: z.string().optional(),
+      name: z.string(),
+      id: z.string(),
+      start: borgTimestamp,
+      time: borgTimestamp,
+      barchive: z.string().optional(),
+    }),
+  ),
+  encryption: rawEncryption,
+  repository: rawRepository,
+});
+
+/** One line of `borg list --json-lines REPO::ARCHIVE`. */
+export const rawArchiveItemSchema = z.object({
+  type: z.string(),
+  mode: z.string(),
+  path: z.string(),
+  size: z.number().optional(),
+  mtime: borgTimestamp.optional(),
+  healthy: z.boolean().optional(),
+  source: z.string().optional(),
+  user: z.string().optional(),
+  group: z.string().optional(),
+});
+
+/** Sizes of one archive. */
+export interface ArchiveStats {
+  originalSize: number;
+  compressedSize: number;
+  deduplicatedSize: number;
+  nfiles: number;
+}
+
+/** An archive with its statistics (create, info). */
+export interface ArchiveDetail {
+  name: string;
+  id: string;
+  start: Date;
+  end: Date;
+  durationSeconds: number;
+  stats: ArchiveStats;
+  hostname?: string;
+}
+
+/** Repository-wide totals from borg's cache. */
+export interface RepositoryTotals {
+  /** Sum of the original sizes of all archives. */
+  totalSize: number;
+  /** Sum of the compressed sizes of all archives. */
+  totalCompressedSize: number;
+  /** Size of the unique chunks after compression: what the repository really takes on disk. */
+  deduplicatedSize: number;
+  /** Original size of the unique chunks. */
+  uniqueSize: number;
+  totalChunks: number;
+  uniqueChunks: number;
+}
+
+/** Where the repository is and how it is encrypted. */
+export interface RepositoryInfo {
+  id: string;
+  location: string;
+  lastModified: Date;
+  encryption: string;
+}
+
+/** Result of `borg create`. */
+export interface CreateResult {
+  archive: ArchiveDetail;
+  totals: RepositoryTotals;
+  repository: RepositoryInfo;
+}
+
+/** Result of `borg info`. */
+export interface InfoResult {
+  archives: ArchiveDetail[];
+  totals: RepositoryTotals;
+  repository: RepositoryInfo;
+}
+
+/** One archive in `borg list`. */
+export interface ArchiveListEntry {
+  name: string;
+  id: string;
+  start: Date;
+}
+
+/** Result of `borg list`. */
+export interface ListResult {
+  archives: ArchiveListEntry[];
+  repository: RepositoryInfo;
+}
+
+/** One file or directory inside an archive. */
+export interface ArchiveItem {
+  type: string;
+  mode: string;
+  path: string;
+  size?: number;
+  mtime?: Date;
+}
+
+function toArchiveDetail(raw: z.infer<typeof rawArchiveDetail>): ArchiveDetail {
+  return {
+    name: raw.name,
+    id: raw.id,
+    start: raw.start,
+    end: raw.end,
+    durationSeconds: raw.duration,
+    stats: {
+      originalSize: raw.stats.original_size,
+      compressedSize: raw.stats.compressed_size,
+      deduplicatedSize: raw.stats.deduplicated_size,
+      nfiles: raw.stats.nfiles,
+    },
+    hostname: raw.hostname,
+  };
+}
+
+function toTotals(raw: z.infer<typeof rawCacheStats>): RepositoryTotals {
+  return {
+    totalSize: raw.total_size,
+    totalCompressedSize: raw.total_csize,
+    deduplicatedSize: raw.unique_csize,
+    uniqueSize: raw.unique_size,
+    totalChunks: raw.total_chunks,
+    uniqueChunks: raw.total_unique_chunks,
+  };
+}
+
+function toRepository(
+  raw: z.infer<typeof rawRepository>,
+  encryption: z.infer<typeof rawEncryption>,
+): RepositoryInfo {
+  return {
+    id: raw.id,
+    location: raw.location,
+    lastModified: raw.last_modified,
+    encryption: encryption.mode,
+  };
+}
+
+/** Normalise `borg create --json`. */
+export function toCreateResult(raw: z.infer<typeof rawCreateOutputSchema>): CreateResult {
+  return {
+    archive: toArchiveDetail(raw.archive),
+    totals: toTotals(raw.cache.stats),
+    repository: toRepository(raw.repository, raw.encryption),
+  };
+}
+
+/** Normalise `borg info --json`. */
+export function toInfoResult(raw: z.infer<typeof rawInfoOutputSchema>): InfoResult {
+  return {
+    archives: (raw.archives ?? []).map(toArchiveDetail),
+    totals: toTotals(raw.cache.stats),
+    repository: toRepository(raw.repository, raw.encryption),
+  };
+}
+
+/** Normalise `borg list --json`. */
+export function toListResult(raw: z.infer<typeof rawListOutputSchema>): ListResult {
+  return {
+    archives: raw.archives.map(archive => ({
+      name: archive.name,
+      id: archive.id,
+      start: archive.start,
+    })),
+    repository: toRepository(raw.repository, raw.encryption),
+  };
+}
+
+/** Normalise one `--json-lines` archive item. */
+export function toArchiveItem(raw: z.infer<typeof rawArchiveItemSchema>): ArchiveItem {
+  return { type: raw.type, mode: raw.mode, path: raw.path, size: raw.size, mtime: raw.mtime };
+}

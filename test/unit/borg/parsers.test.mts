@@ -1,0 +1,251 @@
+import { describe, expect, it } from "vitest";
+
+import {
+  type BorgCommand,
+  type BorgEvent,
+  BorgError,
+  type BorgRepository,
+  checkCommand,
+  classifyExitCode,
+  createCommand,
+  EXIT_CODE_POLICY,
+  infoCommand,
+  listCommand,
+  listItemsCommand,
+  type LogMessage,
+  parseLogLine,
+  parseVersion,
+  pruneCommand,
+  Secret,
+  settleRun,
+  assertSupported,
+  featuresOf,
+} from "../../../libs/borg/index.mjs";
+import { type BorgFixture, fixture, loadFixtures } from "../../helpers/fixtures.mjs";
+
+const repo: BorgRepository = { location: "/tmp/fixcap/repo" };
+
+function events(stderr: string): BorgEvent[] {
+  return stderr
+    .split("\n")
+    .filter(line => line.trim().length > 0)
+    .flatMap(line => parseLogLine(line));
+}
+
+/** Feed a captured run through the same settle step the runner uses. */
+function settle<T>(command: BorgCommand<T>, captured: BorgFixture) {
+  const parsed = events(captured.stderr);
+  return settleRun(command, {
+    exitCode: captured.exitCode,
+    stdout: captured.stdout,
+    logs: parsed.filter((event): event is LogMessage => event.type === "log_message"),
+    textTail: parsed.flatMap(event => (event.type === "text" ? [event.line] : [])),
+    durationMs: 0,
+  });
+}
+
+function settleError<T>(command: BorgCommand<T>, captured: BorgFixture): BorgError {
+  try {
+    settle(command, captured);
+  } catch (error) {
+    if (error instanceof BorgError) return error;
+    throw error;
+  }
+  throw new Error(`${captured.name} settled without an error`);
+}
+
+describe("stderr log lines from every captured run", () => {
+  const all = loadFixtures();
+
+  it("has fixtures to test against", () => {
+    expect(all.length).toBeGreaterThan(30);
+  });
+
+  it("every JSON line borg wrote matches a schema (nothing falls back to text)", () => {
+    for (const captured of all) {
+      for (const line of captured.stderr.split("\n")) {
+        const start = line.indexOf('{"');
+        if (start < 0) continue;
+        const parsed = parseLogLine(line);
+        expect(parsed.at(-1)?.type, `${captured.name}: ${line}`).not.toBe("text");
+      }
+    }
+  });
+
+  it("archive progress: counters while running, a bare final line", () => {
+    const progress = events(fixture("create_first").stderr).filter(event => event.type === "archive_progress");
+    expect(progress.length).toBeGreaterThan(3);
+    const running = progress.filter(event => !event.finished);
+    for (const event of running) {
+      expect(event).toMatchObject({ originalSize: expect.any(Number), nfiles: expect.any(Number), path: expect.any(String) });
+      expect(event.time).toBeInstanceOf(Date);
+    }
+    expect(progress.at(-1)).toMatchObject({ finished: true, originalSize: undefined });
+  });
+
+  it("progress_percent, progress_message and file_status", () => {
+    const compact = events(fixture("compact").stderr).filter(event => event.type === "progress_percent");
+    expect(compact.some(event => event.msgid === "repository.compact_segments" && (event.total ?? 0) > 0)).toBe(true);
+    const cache = events(fixture("create_first").stderr).filter(event => event.type === "progress_message");
+    expect(cache.map(event => event.msgid)).toContain("cache.begin_transaction");
+    const files = events(fixture("create_list_filter").stderr).filter(event => event.type === "file_status");
+    expect(new Set(files.map(event => event.status))).toEqual(new Set(["A", "M", "E"]));
+  });
+
+  it("a JSON record glued to a passphrase prompt is still found", () => {
+    const parsed = events(fixture("err_no_passphrase").stderr);
+    expect(parsed.some(event => event.type === "log_message" && event.msgid === "NoPassphraseFailure")).toBe(true);
+    expect(parsed.some(event => event.type === "text" && event.line.includes("Enter passphrase"))).toBe(true);
+  });
+
+  it("question prompts become question events", () => {
+    const parsed = events(fixture("err_relocated_repo").stderr);
+    expect(parsed).toContainEqual(
+      expect.objectContaining({ type: "question", kind: "question_prompt", msgid: "BORG_RELOCATED_REPO_ACCESS_IS_OK" }),
+    );
+  });
+
+  it("unparseable lines come back as text", () => {
+    expect(parseLogLine("Warning: Password input may be echoed.")).toEqual([
+      { type: "text", line: "Warning: Password input may be echoed." },
+    ]);
+    expect(parseLogLine('{"type": "mystery"}')).toEqual([{ type: "text", line: '{"type": "mystery"}' }]);
+  });
+});
+
+describe("stdout JSON, normalised", () => {
+  it("create", () => {
+    const run = settle(createCommand(repo, { archive: "x", paths: ["src"] }), fixture("create_first"));
+    expect(run.outcome).toBe("success");
+    const { archive, totals, repository } = run.value;
+    expect(archive.name).toMatch(/^alpha-/);
+    expect(archive.start).toBeInstanceOf(Date);
+    expect(Number.isNaN(archive.start.getTime())).toBe(false);
+    expect(archive.stats.originalSize).toBeGreaterThan(archive.stats.deduplicatedSize / 2);
+    expect(totals.deduplicatedSize).toBeGreaterThan(0);
+    expect(repository.encryption).toBe("repokey");
+    expect(repository.lastModified).toBeInstanceOf(Date);
+  });
+
+  it("list, info of the repository and of the last archive, list items", () => {
+    const list = settle(listCommand(repo), fixture("list_json")).value;
+    expect(list.archives.length).toBeGreaterThanOrEqual(5);
+    expect(list.archives[0]?.start).toBeInstanceOf(Date);
+    const glob = settle(listCommand(repo, { prefix: "alpha-" }), fixture("list_json_glob")).value;
+    expect(glob.archives.every(archive => archive.name.startsWith("alpha-"))).toBe(true);
+
+    const info = settle(infoCommand(repo), fixture("info_json_repo")).value;
+    expect(info.archives).toEqual([]);
+    expect(info.totals.totalSize).toBeGreaterThan(0);
+    const last = settle(infoCommand(repo, { last: 1 }), fixture("info_json_last1")).value;
+    expect(last.archives).toHaveLength(1);
+    expect(last.archives[0]?.durationSeconds).toBeGreaterThan(0);
+
+    const items = settle(listItemsCommand(repo, "a"), fixture("list_json_lines_archive")).value;
+    expect(items).toHaveLength(20);
+    expect(items.every(item => typeof item.path === "string")).toBe(true);
+  });
+
+  it("prune --list: kept with rules, pruned, and the dry run's would-prune", () => {
+    const dry = settle(pruneCommand(repo, { prefix: "alpha-", keep: { last: 1 }, dryRun: true }), fixture("prune_dry_run"));
+    expect(dry.value.dryRun).toBe(true);
+    expect(dry.value.pruned.length).toBeGreaterThan(0);
+    expect(dry.value.kept[0]).toMatchObject({ rule: expect.stringMatching(/^secondly #1/) });
+    const real = settle(pruneCommand(repo, { prefix: "alpha-", keep: { last: 1 } }), fixture("prune"));
+    expect(real.value.pruned).toEqual(dry.value.pruned);
+    expect(real.value.pruned.every(name => name.startsWith("alpha-"))).toBe(true);
+  });
+
+  it("check: a clean run is healthy", () => {
+    expect(settle(checkCommand(repo), fixture("check")).value).toEqual({ healthy: true, problems: [] });
+  });
+});
+
+describe("exit codes and msgids become results or typed errors", () => {
+  const cases: [string, string][] = [
+    ["err_wrong_passphrase", "passphrase_wrong"],
+    ["err_no_passphrase", "passphrase_missing"],
+    ["err_repo_missing", "repository_missing"],
+    ["err_not_a_repo", "repository_invalid"],
+    ["err_archive_exists", "archive_exists"],
+    ["err_info_archive_missing_logjson", "archive_missing"],
+    ["err_lock_timeout", "lock_timeout"],
+    ["err_ssh_unreachable", "connection_closed"],
+    ["err_relocated_repo", "repository_access_aborted"],
+    ["err_unknown_unencrypted", "repository_access_aborted"],
+    ["create_interrupted_sigterm", "interrupted"],
+  ];
+  for (const [name, kind] of cases) {
+    it(`${name} → ${kind}`, () => {
+      const error = settleError(listCommand(repo), fixture(name));
+      expect(error.kind).toBe(kind);
+      expect(error.message.length).toBeGreaterThan(20);
+    });
+  }
+
+  it("an error without a known msgid is unknown and carries what borg said", () => {
+    const error = settleError(createCommand(repo, { archive: "x", paths: ["a"] }), fixture("create_interrupted_sigint"));
+    expect(error.kind).toBe("unknown");
+    expect(error.message).toContain("Got Ctrl-C / SIGINT.");
+  });
+
+  it("the same SIGINT exit after we stopped borg is `interrupted`", () => {
+    const captured = fixture("create_interrupted_sigint");
+    const parsed = events(captured.stderr);
+    expect(() =>
+      settleRun(createCommand(repo, { archive: "x", paths: ["a"] }), {
+        exitCode: captured.exitCode,
+        stdout: "",
+        logs: parsed.filter((event): event is LogMessage => event.type === "log_message"),
+        textTail: [],
+        stopReason: "aborted",
+        durationMs: 0,
+      }),
+    ).toThrow(expect.objectContaining({ kind: "interrupted" }));
+  });
+
+  it("a warning exit is a result that carries its warning lines", () => {
+    const run = settle(createCommand(repo, { archive: "x", paths: ["a"] }), fixture("create_missing_source"));
+    expect(run.outcome).toBe("warning");
+    expect(run.warnings.map(warning => warning.message).join("\n")).toContain("does-not-exist");
+  });
+
+  it("one table: 1.2's 0/1/2, 1.4's modern codes, signals", () => {
+    expect([0, 1, 2, 73, 100, 107, 127, 130, 143].map(classifyExitCode)).toEqual([
+      "success",
+      "warning",
+      "error",
+      "error",
+      "warning",
+      "warning",
+      "warning",
+      "signal",
+      "signal",
+    ]);
+    expect(EXIT_CODE_POLICY.length).toBeGreaterThan(0);
+  });
+});
+
+describe("version and secrets", () => {
+  it("parses borg --version and gates features", () => {
+    const version = parseVersion(fixture("version").stdout);
+    expect(version).toMatchObject({ major: 1, minor: 2, patch: 4, text: "1.2.4" });
+    expect(featuresOf(version)).toEqual({ modernExitCodes: false, quarterlyKeepRules: false });
+    expect(featuresOf(parseVersion("borg 1.4.1"))).toEqual({ modernExitCodes: true, quarterlyKeepRules: true });
+    expect(() => assertSupported(parseVersion("borg 1.1.18"))).toThrow(/1\.1\.18 is not supported/);
+    expect(() => assertSupported(parseVersion("borg 2.0.0b14"))).toThrow(/not supported/);
+    expect(() => parseVersion("bash: borg: command not found")).toThrow();
+  });
+
+  it("a Secret never prints itself", async () => {
+    const secret = new Secret("hunter2-canary");
+    const { inspect } = await import("node:util");
+    expect(String(secret)).toBe("[redacted]");
+    // eslint-disable-next-line @typescript-eslint/restrict-template-expressions -- the point of the test
+    expect(`${secret}`).toBe("[redacted]");
+    expect(JSON.stringify({ secret })).toBe('{"secret":"[redacted]"}');
+    expect(inspect({ secret })).not.toContain("hunter2");
+    expect(secret.reveal()).toBe("hunter2-canary");
+    expect(secret.redact("said hunter2-canary twice: hunter2-canary")).toBe("said [redacted] twice: [redacted]");
+  });
+});
