@@ -1,0 +1,373 @@
+/**
+ * The drone's configuration: the DA declarations (what can be set, with defaults and
+ * descriptions) and the one zod schema that validates the loaded values. Every error is
+ * reported at once with its key.
+ */
+import { homedir, hostname } from "node:os";
+import { join } from "node:path";
+
+import { z } from "zod";
+
+import { KEEP_WITHIN_PATTERN, Secret } from "../../libs/borg/index.mjs";
+import { DRONE_ID_PATTERN, MODES } from "../../libs/protocol/index.mjs";
+
+/** Failure policies of a hook: ignore it, note it as a warning and go on, or stop the run. */
+export const HOOK_POLICIES = ["ignore", "continue", "break"] as const;
+/** I/O priority classes. */
+export const IONICE_CLASSES = ["none", "best-effort", "idle"] as const;
+
+/** A drone id from a hostname: lowercase, other characters folded to `-`. */
+export function defaultDroneId(name = hostname()): string {
+  const id = name
+    .toLowerCase()
+    .split(".")[0]!
+    .replace(/[^a-z0-9_-]+/g, "-")
+    .replace(/^[-_]+/, "")
+    .slice(0, 63);
+  return id.length > 0 ? id : "drone";
+}
+
+/** Where the drone keeps its state by default. */
+export function defaultStateDir(): string {
+  const base = process.env.XDG_STATE_HOME ?? join(homedir(), ".local", "state");
+  return join(base, "backup-drone");
+}
+
+type ConfigEntry =
+  | { type: "string"; default?: string; description: string; required?: boolean; enum?: readonly string[]; secret?: true }
+  | { type: "number"; default: number; description: string }
+  | { type: "boolean"; default: boolean; description: string }
+  | { type: "string[]"; default: string[]; description: string };
+
+/**
+ * Every configuration key of the drone (DA module `drone`). Set in the config file's
+ * `[drone]` section, as env `DRONE_<KEY>` or `<KEY>`, or as `--<KEY>=` on the command line.
+ */
+export const DRONE_CONFIGURATION = {
+  DRONE_ID: { type: "string", default: "", description: "Id of this drone: entity ids, the HA device and archive names derive from it. Default: the hostname, lowercased." },
+  REPOSITORY: { type: "string", default: "", description: "The borg repository: a local path or ssh://user@host[:port]/path. Required." },
+  PASSPHRASE: { type: "string", default: "", description: "The repository passphrase. Prefer PASSPHRASE_FILE or PASSCOMMAND; set at most one of the three.", secret: true },
+  PASSPHRASE_FILE: { type: "string", default: "", description: "A file holding the passphrase (mode 0600)." },
+  PASSCOMMAND: { type: "string", default: "", description: "A command that prints the passphrase (BORG_PASSCOMMAND), e.g. `pass show borg`." },
+  PASSPHRASE_TRANSPORT: { type: "string", default: "fd", enum: ["fd", "env"], description: "How the passphrase reaches borg: `fd` (a pipe, invisible in /proc) or `env` (BORG_PASSPHRASE)." },
+  ENCRYPTION: { type: "string", default: "repokey-blake2", description: "Encryption mode used when the drone creates (inits) a missing repository with `backup-drone init`." },
+  SOURCES: { type: "string[]", default: ["/home"], description: "Folders to back up." },
+  EXCLUDES: { type: "string[]", default: [], description: "borg exclude patterns (`--exclude`), e.g. `*/.cache`." },
+  EXCLUDE_IF_PRESENT: { type: "string[]", default: [".nobackup"], description: "Marker files: a folder that holds one is skipped." },
+  ONE_FILE_SYSTEM: { type: "boolean", default: false, description: "Stay on the file system of each source (`--one-file-system`)." },
+  COMPRESSION: { type: "string", default: "lz4", description: "borg compression spec: `lz4`, `zstd,3`, `auto,zstd,6`, `none`." },
+  KEEP_WITHIN: { type: "string", default: "", description: "Keep every archive within this interval (`14d`, `6m`, `1y`); empty for none." },
+  KEEP_DAILY: { type: "number", default: 7, description: "Daily archives to keep (0 = rule off)." },
+  KEEP_WEEKLY: { type: "number", default: 4, description: "Weekly archives to keep (0 = rule off)." },
+  KEEP_MONTHLY: { type: "number", default: 6, description: "Monthly archives to keep (0 = rule off)." },
+  KEEP_YEARLY: { type: "number", default: 1, description: "Yearly archives to keep (0 = rule off)." },
+  FREQUENCY_MINUTES: { type: "number", default: 1440, description: "How often this drone is backed up, in minutes (Backup Frequency)." },
+  MODE: { type: "string", default: "coordinated", enum: MODES, description: "`coordinated` (the coordinator decides), `standalone` (the drone schedules itself), `paused`." },
+  PRIORITY: { type: "number", default: 0, description: "Among drones that are due, a higher priority goes first." },
+  OFFSITE_REPOSITORY: { type: "string", default: "", description: "A second (offsite) repository; empty for none." },
+  OFFSITE_PASSPHRASE: { type: "string", default: "", description: "Passphrase of the offsite repository; default: the primary's passphrase settings.", secret: true },
+  OFFSITE_PASSPHRASE_FILE: { type: "string", default: "", description: "A file holding the offsite passphrase." },
+  OFFSITE_PASSCOMMAND: { type: "string", default: "", description: "A command that prints the offsite passphrase." },
+  OFFSITE_FREQUENCY_MINUTES: { type: "number", default: 10080, description: "How often the offsite copy runs, in minutes." },
+  OFFSITE_KEEP_WITHIN: { type: "string", default: "", description: "Offsite keep-within interval." },
+  OFFSITE_KEEP_DAILY: { type: "number", default: 7, description: "Offsite daily archives to keep." },
+  OFFSITE_KEEP_WEEKLY: { type: "number", default: 4, description: "Offsite weekly archives to keep." },
+  OFFSITE_KEEP_MONTHLY: { type: "number", default: 12, description: "Offsite monthly archives to keep." },
+  OFFSITE_KEEP_YEARLY: { type: "number", default: 2, description: "Offsite yearly archives to keep." },
+  OFFSITE_UPLOAD_RATELIMIT_KIB: { type: "number", default: 0, description: "Upload limit for the offsite repository in KiB/s (0 = none; remote repositories only)." },
+  HOOK_BEFORE: { type: "string", default: "", description: "Shell command run before a backup (e.g. a database dump)." },
+  HOOK_BEFORE_POLICY: { type: "string", default: "break", enum: HOOK_POLICIES, description: "If the before hook fails: `ignore`, `continue` (warning), `break` (the run fails)." },
+  HOOK_AFTER: { type: "string", default: "", description: "Shell command run after a successful backup." },
+  HOOK_AFTER_POLICY: { type: "string", default: "continue", enum: HOOK_POLICIES, description: "If the after hook fails." },
+  HOOK_ON_ERROR: { type: "string", default: "", description: "Shell command run when a backup fails." },
+  HOOK_ON_ERROR_POLICY: { type: "string", default: "ignore", enum: HOOK_POLICIES, description: "If the on-error hook fails." },
+  HOOK_TIMEOUT_SECONDS: { type: "number", default: 600, description: "A hook running longer is killed and counts as failed." },
+  NICE: { type: "number", default: 0, description: "CPU niceness of borg, 0–19 (0 = unchanged)." },
+  IONICE_CLASS: { type: "string", default: "none", enum: IONICE_CLASSES, description: "I/O class of borg: `none`, `best-effort`, `idle`." },
+  IONICE_LEVEL: { type: "number", default: 4, description: "I/O priority within best-effort, 0 (high) – 7 (low)." },
+  UPLOAD_RATELIMIT_KIB: { type: "number", default: 0, description: "Upload limit in KiB/s (0 = none; remote repositories only)." },
+  CHECKPOINT_INTERVAL_SECONDS: { type: "number", default: 1800, description: "borg writes a checkpoint this often during a create." },
+  LOCK_WAIT_SECONDS: { type: "number", default: 60, description: "How long borg waits for a repository lock held by someone else." },
+  RUN_TIMEOUT_MINUTES: { type: "number", default: 720, description: "A run still going after this long is interrupted cleanly (checkpoint kept)." },
+  INACTIVITY_TIMEOUT_MINUTES: { type: "number", default: 30, description: "borg writing nothing for this long is interrupted." },
+  BORG_BINARY: { type: "string", default: "borg", description: "The borg binary: a name on PATH or a path." },
+  BORG_RSH: { type: "string", default: "", description: "ssh command for ssh:// repositories (BORG_RSH), e.g. `ssh -i /root/.ssh/borg -o BatchMode=yes`." },
+  BORG_REMOTE_PATH: { type: "string", default: "", description: "The borg binary on the repository host (`--remote-path`)." },
+  BORG_BASE_DIR: { type: "string", default: "", description: "Where borg keeps its cache and keys (BORG_BASE_DIR); default: borg's own." },
+  ALLOW_RELOCATED_REPOSITORY: { type: "boolean", default: false, description: "Accept a repository whose location string changed." },
+  ALLOW_UNKNOWN_UNENCRYPTED: { type: "boolean", default: false, description: "Accept an unencrypted repository this machine has not seen." },
+  STATE_DIR: { type: "string", default: "", description: "Where the drone keeps its state; default $XDG_STATE_HOME/backup-drone or ~/.local/state/backup-drone." },
+  PROGRESS_INTERVAL_MS: { type: "number", default: 1000, description: "At most one progress event per this many ms (the first and the last are always sent)." },
+  STATUS_INTERVAL_SECONDS: { type: "number", default: 60, description: "Heartbeat: a status event this often (and on every change)." },
+  PRESCAN: { type: "boolean", default: true, description: "Before a first backup, measure the sources (honouring excludes) for a progress estimate." },
+  QUEUE_LIMIT: { type: "number", default: 5, description: "Operations that may wait behind the running one; more presses are refused." },
+} as const satisfies Record<string, ConfigEntry>;
+
+/** A key of the drone's configuration. */
+export type DroneConfigKey = keyof typeof DRONE_CONFIGURATION;
+
+const text = z.string();
+const optionalText = z.string().transform(value => (value.trim().length === 0 ? undefined : value.trim()));
+const keepCount = z.number().int().min(0).max(10_000);
+const keepWithin = optionalText.refine(value => value === undefined || KEEP_WITHIN_PATTERN.test(value), {
+  message: "must be a number and a unit: H (hours), d, w, m or y, e.g. 14d",
+});
+const minutes = z.number().int().min(5).max(525_600);
+
+/** The zod schema of the loaded configuration values (SCREAMING_SNAKE keys, as DA holds them). */
+export const droneConfigSchema = z.object({
+  DRONE_ID: optionalText.refine(value => value === undefined || DRONE_ID_PATTERN.test(value), {
+    message: "must be lowercase letters, digits, _ or -, starting with a letter or digit",
+  }),
+  REPOSITORY: z.string().trim().min(1, { message: "is required: a local path or ssh://user@host/path" }),
+  PASSPHRASE: text,
+  PASSPHRASE_FILE: optionalText,
+  PASSCOMMAND: optionalText,
+  PASSPHRASE_TRANSPORT: z.enum(["fd", "env"]),
+  ENCRYPTION: z.enum(["none", "authenticated", "authenticated-blake2", "repokey", "keyfile", "repokey-blake2", "keyfile-blake2"]),
+  SOURCES: z.array(z.string().min(1)).min(1, { message: "needs at least one folder" }),
+  EXCLUDES: z.array(z.string()),
+  EXCLUDE_IF_PRESENT: z.array(z.string().min(1)),
+  ONE_FILE_SYSTEM: z.boolean(),
+  COMPRESSION: z.string().regex(/^(auto,|obfuscate,\d+,)?(none|lz4|zstd|zlib|lzma)(,\d+)?$/, {
+    message: "must be a borg compression spec such as lz4, zstd,3 or auto,zstd,6",
+  }),
+  KEEP_WITHIN: keepWithin,
+  KEEP_DAILY: keepCount,
+  KEEP_WEEKLY: keepCount,
+  KEEP_MONTHLY: keepCount,
+  KEEP_YEARLY: keepCount,
+  FREQUENCY_MINUTES: minutes,
+  MODE: z.enum(MODES),
+  PRIORITY: z.number().int().min(-100).max(100),
+  OFFSITE_REPOSITORY: optionalText,
+  OFFSITE_PASSPHRASE: text,
+  OFFSITE_PASSPHRASE_FILE: optionalText,
+  OFFSITE_PASSCOMMAND: optionalText,
+  OFFSITE_FREQUENCY_MINUTES: minutes,
+  OFFSITE_KEEP_WITHIN: keepWithin,
+  OFFSITE_KEEP_DAILY: keepCount,
+  OFFSITE_KEEP_WEEKLY: keepCount,
+  OFFSITE_KEEP_MONTHLY: keepCount,
+  OFFSITE_KEEP_YEARLY: keepCount,
+  OFFSITE_UPLOAD_RATELIMIT_KIB: z.number().int().min(0),
+  HOOK_BEFORE: optionalText,
+  HOOK_BEFORE_POLICY: z.enum(HOOK_POLICIES),
+  HOOK_AFTER: optionalText,
+  HOOK_AFTER_POLICY: z.enum(HOOK_POLICIES),
+  HOOK_ON_ERROR: optionalText,
+  HOOK_ON_ERROR_POLICY: z.enum(HOOK_POLICIES),
+  HOOK_TIMEOUT_SECONDS: z.number().int().min(1).max(86_400),
+  NICE: z.number().int().min(0).max(19),
+  IONICE_CLASS: z.enum(IONICE_CLASSES),
+  IONICE_LEVEL: z.number().int().min(0).max(7),
+  UPLOAD_RATELIMIT_KIB: z.number().int().min(0),
+  CHECKPOINT_INTERVAL_SECONDS: z.number().int().min(10),
+  LOCK_WAIT_SECONDS: z.number().int().min(0).max(86_400),
+  RUN_TIMEOUT_MINUTES: z.number().int().min(1),
+  INACTIVITY_TIMEOUT_MINUTES: z.number().int().min(1),
+  BORG_BINARY: z.string().min(1),
+  BORG_RSH: optionalText,
+  BORG_REMOTE_PATH: optionalText,
+  BORG_BASE_DIR: optionalText,
+  ALLOW_RELOCATED_REPOSITORY: z.boolean(),
+  ALLOW_UNKNOWN_UNENCRYPTED: z.boolean(),
+  STATE_DIR: optionalText,
+  PROGRESS_INTERVAL_MS: z.number().int().min(0),
+  STATUS_INTERVAL_SECONDS: z.number().int().min(5),
+  PRESCAN: z.boolean(),
+  QUEUE_LIMIT: z.number().int().min(0).max(100),
+});
+
+/** Where a passphrase comes from, as the borg client takes it. */
+export type PassphraseSetting =
+  | { kind: "passphrase"; value: Secret }
+  | { kind: "file"; path: string }
+  | { kind: "command"; command: string };
+
+/** Retention rules. */
+export interface KeepSettings {
+  within?: string;
+  daily: number;
+  weekly: number;
+  monthly: number;
+  yearly: number;
+}
+
+/** A hook and what to do when it fails. */
+export interface HookSetting {
+  command: string;
+  policy: (typeof HOOK_POLICIES)[number];
+}
+
+/** The validated drone configuration. */
+export interface DroneConfig {
+  droneId: string;
+  repository: string;
+  passphrase?: PassphraseSetting;
+  passphraseTransport: "fd" | "env";
+  encryption: z.infer<typeof droneConfigSchema>["ENCRYPTION"];
+  sources: string[];
+  excludes: string[];
+  excludeIfPresent: string[];
+  oneFileSystem: boolean;
+  compression: string;
+  keep: KeepSettings;
+  frequencyMinutes: number;
+  mode: (typeof MODES)[number];
+  priority: number;
+  offsite?: {
+    repository: string;
+    passphrase?: PassphraseSetting;
+    frequencyMinutes: number;
+    keep: KeepSettings;
+    uploadRateLimitKiB: number;
+  };
+  hooks: { before?: HookSetting; after?: HookSetting; onError?: HookSetting; timeoutSeconds: number };
+  nice: number;
+  ionice?: { class: "best-effort" | "idle"; level: number };
+  uploadRateLimitKiB: number;
+  checkpointIntervalSeconds: number;
+  lockWaitSeconds: number;
+  runTimeoutMinutes: number;
+  inactivityTimeoutMinutes: number;
+  borgBinary: string;
+  rsh?: string;
+  remotePath?: string;
+  borgBaseDir?: string;
+  allowRelocated: boolean;
+  allowUnknownUnencrypted: boolean;
+  stateDir: string;
+  progressIntervalMs: number;
+  statusIntervalSeconds: number;
+  prescan: boolean;
+  queueLimit: number;
+}
+
+/** Invalid configuration: every problem, each naming its key. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map(problem => `  - ${problem}`).join("\n")}`);
+  }
+}
+
+function passphraseSetting(
+  prefix: "" | "OFFSITE_",
+  values: { passphrase: string; file?: string; command?: string },
+  problems: string[],
+): PassphraseSetting | undefined {
+  const given = [
+    values.passphrase.length > 0 ? `${prefix}PASSPHRASE` : undefined,
+    values.file ? `${prefix}PASSPHRASE_FILE` : undefined,
+    values.command ? `${prefix}PASSCOMMAND` : undefined,
+  ].filter(key => key !== undefined);
+  if (given.length > 1) problems.push(`drone.${given.join(", drone.")}: set only one of these`);
+  if (values.passphrase.length > 0) return { kind: "passphrase", value: new Secret(values.passphrase) };
+  if (values.file) return { kind: "file", path: values.file };
+  if (values.command) return { kind: "command", command: values.command };
+  return undefined;
+}
+
+const keepSettings = (within: string | undefined, daily: number, weekly: number, monthly: number, yearly: number) => ({
+  within,
+  daily,
+  weekly,
+  monthly,
+  yearly,
+});
+
+/** True when at least one rule keeps archives. */
+export const hasKeepRule = (keep: KeepSettings) =>
+  keep.within !== undefined || keep.daily + keep.weekly + keep.monthly + keep.yearly > 0;
+
+/**
+ * Validate loaded values. Throws a {@link ConfigError} listing every problem, each with its
+ * key (`drone.KEEP_DAILY: …`); never echoes a secret's value.
+ */
+export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
+  const parsed = droneConfigSchema.safeParse(values);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(issue => {
+      const key = issue.path.map(String).join(".");
+      const entry = DRONE_CONFIGURATION[key as DroneConfigKey] as ConfigEntry | undefined;
+      const got = entry && "secret" in entry ? "" : ` (got ${JSON.stringify(values[key])})`;
+      return `drone.${key}: ${issue.message}${got}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const v = parsed.data;
+  const problems: string[] = [];
+  const passphrase = passphraseSetting("", { passphrase: v.PASSPHRASE, file: v.PASSPHRASE_FILE, command: v.PASSCOMMAND }, problems);
+  const offsitePassphrase = passphraseSetting(
+    "OFFSITE_",
+    { passphrase: v.OFFSITE_PASSPHRASE, file: v.OFFSITE_PASSPHRASE_FILE, command: v.OFFSITE_PASSCOMMAND },
+    problems,
+  );
+  const keep = keepSettings(v.KEEP_WITHIN, v.KEEP_DAILY, v.KEEP_WEEKLY, v.KEEP_MONTHLY, v.KEEP_YEARLY);
+  if (!hasKeepRule(keep)) problems.push("drone.KEEP_*: at least one keep rule must keep archives (all are 0 and KEEP_WITHIN is empty)");
+  const offsiteKeep = keepSettings(v.OFFSITE_KEEP_WITHIN, v.OFFSITE_KEEP_DAILY, v.OFFSITE_KEEP_WEEKLY, v.OFFSITE_KEEP_MONTHLY, v.OFFSITE_KEEP_YEARLY);
+  if (v.OFFSITE_REPOSITORY && !hasKeepRule(offsiteKeep)) problems.push("drone.OFFSITE_KEEP_*: at least one offsite keep rule must keep archives");
+  if (v.OFFSITE_REPOSITORY && v.OFFSITE_REPOSITORY === v.REPOSITORY) {
+    problems.push("drone.OFFSITE_REPOSITORY: must differ from drone.REPOSITORY");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const hook = (command: string | undefined, policy: HookSetting["policy"]) => (command ? { command, policy } : undefined);
+  return {
+    droneId: v.DRONE_ID ?? defaultDroneId(),
+    repository: v.REPOSITORY,
+    passphrase,
+    passphraseTransport: v.PASSPHRASE_TRANSPORT,
+    encryption: v.ENCRYPTION,
+    sources: v.SOURCES,
+    excludes: v.EXCLUDES,
+    excludeIfPresent: v.EXCLUDE_IF_PRESENT,
+    oneFileSystem: v.ONE_FILE_SYSTEM,
+    compression: v.COMPRESSION,
+    keep,
+    frequencyMinutes: v.FREQUENCY_MINUTES,
+    mode: v.MODE,
+    priority: v.PRIORITY,
+    offsite: v.OFFSITE_REPOSITORY
+      ? {
+          repository: v.OFFSITE_REPOSITORY,
+          passphrase: offsitePassphrase ?? passphrase,
+          frequencyMinutes: v.OFFSITE_FREQUENCY_MINUTES,
+          keep: offsiteKeep,
+          uploadRateLimitKiB: v.OFFSITE_UPLOAD_RATELIMIT_KIB,
+        }
+      : undefined,
+    hooks: {
+      before: hook(v.HOOK_BEFORE, v.HOOK_BEFORE_POLICY),
+      after: hook(v.HOOK_AFTER, v.HOOK_AFTER_POLICY),
+      onError: hook(v.HOOK_ON_ERROR, v.HOOK_ON_ERROR_POLICY),
+      timeoutSeconds: v.HOOK_TIMEOUT_SECONDS,
+    },
+    nice: v.NICE,
+    ionice: v.IONICE_CLASS === "none" ? undefined : { class: v.IONICE_CLASS, level: v.IONICE_LEVEL },
+    uploadRateLimitKiB: v.UPLOAD_RATELIMIT_KIB,
+    checkpointIntervalSeconds: v.CHECKPOINT_INTERVAL_SECONDS,
+    lockWaitSeconds: v.LOCK_WAIT_SECONDS,
+    runTimeoutMinutes: v.RUN_TIMEOUT_MINUTES,
+    inactivityTimeoutMinutes: v.INACTIVITY_TIMEOUT_MINUTES,
+    borgBinary: v.BORG_BINARY,
+    rsh: v.BORG_RSH,
+    remotePath: v.BORG_REMOTE_PATH,
+    borgBaseDir: v.BORG_BASE_DIR,
+    allowRelocated: v.ALLOW_RELOCATED_REPOSITORY,
+    allowUnknownUnencrypted: v.ALLOW_UNKNOWN_UNENCRYPTED,
+    stateDir: v.STATE_DIR ?? defaultStateDir(),
+    progressIntervalMs: v.PROGRESS_INTERVAL_MS,
+    statusIntervalSeconds: v.STATUS_INTERVAL_SECONDS,
+    prescan: v.PRESCAN,
+    queueLimit: v.QUEUE_LIMIT,
+  };
+}
+
+/** The defaults of every key, as DA would load them with nothing configured. */
+export function defaultConfigValues(): Record<DroneConfigKey, unknown> {
+  return Object.fromEntries(
+    Object.entries(DRONE_CONFIGURATION).map(([key, entry]) => [key, "default" in entry ? entry.default : undefined]),
+  ) as Record<DroneConfigKey, unknown>;
+}

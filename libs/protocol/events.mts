@@ -1,0 +1,158 @@
+/**
+ * The Home Assistant events the drone fires and the coordinator reads. Every payload is
+ * versioned (`v`) and validated with these schemas on both sides. Field names are
+ * snake_case, as HA automations expect.
+ */
+import { z } from "zod";
+
+/** Version of every payload below; bumped on an incompatible change. */
+export const PROTOCOL_VERSION = 1;
+
+/** HA event types. */
+export const EVENT_TYPES = {
+  progress: "backup_drone_progress",
+  result: "backup_drone_result",
+  status: "backup_drone_status",
+} as const;
+
+/** Drone ids: lowercase letters, digits, `_` and `-` (they become parts of entity ids and archive names). */
+export const DRONE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** Operations a drone runs. */
+export const OPERATIONS = ["create", "prune", "compact", "stats", "check", "scheduled", "offsite"] as const;
+/** One operation. */
+export type Operation = (typeof OPERATIONS)[number];
+
+/** The values of the Application State sensor: the step running now. */
+export const APPLICATION_STATES = [
+  "idle",
+  "running_hooks",
+  "creating",
+  "pruning",
+  "compacting",
+  "updating_stats",
+  "checking",
+  "offsite_creating",
+  "offsite_pruning",
+  "offsite_compacting",
+  "offsite_updating_stats",
+] as const;
+/** One application state. */
+export type ApplicationState = (typeof APPLICATION_STATES)[number];
+
+/** Application Mode. */
+export const MODES = ["coordinated", "standalone", "paused"] as const;
+/** One mode. */
+export type Mode = (typeof MODES)[number];
+
+/** How an operation ended. */
+export const OUTCOMES = ["success", "warning", "failed", "interrupted"] as const;
+/** One outcome. */
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** What started an operation. */
+export const TRIGGERS = ["button", "schedule", "cli", "library", "startup"] as const;
+/** One trigger. */
+export type Trigger = (typeof TRIGGERS)[number];
+
+/** Which repository an operation used. */
+export const REPOSITORY_ROLES = ["primary", "offsite"] as const;
+
+const isoTime = z.iso.datetime({ offset: true });
+const droneId = z.string().regex(DRONE_ID_PATTERN);
+const bytes = z.number().int().nonnegative();
+
+/** `backup_drone_progress`: live counters while a create (or another long step) runs. */
+export const progressEventSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  drone_id: droneId,
+  run_id: z.string().min(1),
+  operation: z.enum(OPERATIONS),
+  repository: z.enum(REPOSITORY_ROLES),
+  state: z.enum(APPLICATION_STATES),
+  /** 0–100, or null when no estimate exists yet. */
+  percent: z.number().min(0).max(100).nullable(),
+  /** Seconds to the end of the current step, or null. */
+  eta_seconds: z.number().nonnegative().nullable(),
+  original_size: bytes,
+  compressed_size: bytes,
+  deduplicated_size: bytes,
+  nfiles: z.number().int().nonnegative(),
+  /** The file borg is reading now (create), or the step's message. */
+  path: z.string().nullable(),
+  elapsed_seconds: z.number().nonnegative(),
+  /** The size the estimate works towards, or null. */
+  expected_size: bytes.nullable(),
+  /** True on the last progress event of a step. */
+  finished: z.boolean(),
+  time: isoTime,
+});
+/** A progress payload. */
+export type ProgressEvent = z.infer<typeof progressEventSchema>;
+
+/** Statistics of the archive an operation created. */
+export const archiveSummarySchema = z.object({
+  name: z.string(),
+  original_size: bytes,
+  compressed_size: bytes,
+  deduplicated_size: bytes,
+  nfiles: z.number().int().nonnegative(),
+});
+
+/** `backup_drone_result`: fired once after every operation, whatever its outcome. */
+export const resultEventSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  drone_id: droneId,
+  run_id: z.string().min(1),
+  operation: z.enum(OPERATIONS),
+  repository: z.enum(REPOSITORY_ROLES),
+  trigger: z.enum(TRIGGERS),
+  outcome: z.enum(OUTCOMES),
+  /** The typed error kind (borg's or the drone's), when the outcome is failed or interrupted. */
+  error_kind: z.string().nullable(),
+  /** What went wrong and what to do; never a secret. */
+  error: z.string().nullable(),
+  warnings: z.array(z.string()),
+  started_at: isoTime,
+  finished_at: isoTime,
+  duration_seconds: z.number().nonnegative(),
+  archive: archiveSummarySchema.nullable(),
+  /** Archives pruned in this operation (prune, scheduled). */
+  pruned: z.array(z.string()),
+});
+/** A result payload. */
+export type ResultEvent = z.infer<typeof resultEventSchema>;
+
+/** `backup_drone_status`: a heartbeat, and on every change. */
+export const statusEventSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  drone_id: droneId,
+  mode: z.enum(MODES),
+  state: z.enum(APPLICATION_STATES),
+  operation: z.enum(OPERATIONS).nullable(),
+  run_id: z.string().nullable(),
+  /** Operations waiting behind the running one. */
+  queue: z.array(z.enum(OPERATIONS)),
+  /** Host of the primary repository (`local:<drone id>` for a local path). */
+  repository_host: z.string(),
+  offsite_host: z.string().nullable(),
+  frequency_minutes: z.number().positive(),
+  offsite_frequency_minutes: z.number().positive().nullable(),
+  priority: z.number(),
+  last_backup: isoTime.nullable(),
+  last_offsite_backup: isoTime.nullable(),
+  last_result: z.enum(OUTCOMES).nullable(),
+  /** The drone's entity ids by key (`create_backup` → `button.laptop_create_backup`). */
+  entities: z.record(z.string(), z.string()),
+  version: z.string(),
+  time: isoTime,
+});
+/** A status payload. */
+export type StatusEvent = z.infer<typeof statusEventSchema>;
+
+/** Every event schema by HA event type. */
+export const EVENT_SCHEMAS = {
+  [EVENT_TYPES.progress]: progressEventSchema,
+  [EVENT_TYPES.result]: resultEventSchema,
+  [EVENT_TYPES.status]: statusEventSchema,
+} as const;
