@@ -44,6 +44,8 @@ function daConfiguration() {
 export const LIB_DRONE = CreateLibrary({
   name: "drone",
   configuration: daConfiguration(),
+  // an explicit empty list: DA reads `depends` when an optional dependency is absent
+  depends: [],
   optionalDepends: [LIB_HASS, LIB_SYNAPSE],
   priorityInit: ["engine"],
   services: {

@@ -1,0 +1,116 @@
+import { describe, expect, it } from "vitest";
+
+import {
+  ConfigError,
+  defaultConfigValues,
+  defaultDroneId,
+  DRONE_CONFIGURATION,
+  parseDroneConfig,
+} from "../../../apps/drone/config.mjs";
+
+const valid = (extra: Record<string, unknown> = {}) => ({ ...defaultConfigValues(), REPOSITORY: "/srv/borg", ...extra });
+
+function problemsOf(values: Record<string, unknown>): string[] {
+  try {
+    parseDroneConfig(values);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error("expected the configuration to be refused");
+}
+
+describe("drone configuration", () => {
+  it("defaults plus a repository are a valid configuration", () => {
+    const config = parseDroneConfig(valid({ DRONE_ID: "laptop" }));
+    expect(config).toMatchObject({
+      droneId: "laptop",
+      repository: "/srv/borg",
+      sources: ["/home"],
+      excludeIfPresent: [".nobackup"],
+      frequencyMinutes: 1440,
+      mode: "coordinated",
+      keep: { daily: 7, weekly: 4, monthly: 6, yearly: 1, within: undefined },
+      passphraseTransport: "fd",
+      offsite: undefined,
+    });
+  });
+
+  it("reports every problem at once, each with its key", () => {
+    const problems = problemsOf({
+      ...defaultConfigValues(),
+      REPOSITORY: "",
+      KEEP_DAILY: -1,
+      KEEP_WITHIN: "2 weeks",
+      MODE: "sometimes",
+      COMPRESSION: "rar",
+      DRONE_ID: "Bad Id!",
+      FREQUENCY_MINUTES: 1,
+    });
+    const keys = problems.map(problem => problem.split(":")[0]);
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        "drone.REPOSITORY",
+        "drone.KEEP_DAILY",
+        "drone.KEEP_WITHIN",
+        "drone.MODE",
+        "drone.COMPRESSION",
+        "drone.DRONE_ID",
+        "drone.FREQUENCY_MINUTES",
+      ]),
+    );
+    expect(problems.length).toBe(7);
+  });
+
+  it("cross-checks: one passphrase source, a keep rule, an offsite that differs", () => {
+    const problems = problemsOf(
+      valid({
+        PASSPHRASE: "secret-canary",
+        PASSCOMMAND: "pass show borg",
+        KEEP_DAILY: 0,
+        KEEP_WEEKLY: 0,
+        KEEP_MONTHLY: 0,
+        KEEP_YEARLY: 0,
+        OFFSITE_REPOSITORY: "/srv/borg",
+      }),
+    );
+    expect(problems).toHaveLength(3);
+    expect(problems.join("\n")).toContain("drone.PASSPHRASE, drone.PASSCOMMAND: set only one");
+    expect(problems.join("\n")).toContain("drone.KEEP_*");
+    expect(problems.join("\n")).toContain("drone.OFFSITE_REPOSITORY");
+  });
+
+  it("never echoes a secret's value in an error", () => {
+    const problems = problemsOf(valid({ PASSPHRASE: 42 }));
+    expect(problems.join("\n")).toContain("drone.PASSPHRASE");
+    expect(problems.join("\n")).not.toContain("42");
+  });
+
+  it("the passphrase becomes a Secret that prints redacted", () => {
+    const config = parseDroneConfig(valid({ PASSPHRASE: "hunter2-canary" }));
+    expect(JSON.stringify(config)).not.toContain("hunter2-canary");
+    expect(config.passphrase?.kind).toBe("passphrase");
+  });
+
+  it("offsite inherits the primary passphrase unless it has its own", () => {
+    const config = parseDroneConfig(valid({ PASSPHRASE_FILE: "/etc/borg.pass", OFFSITE_REPOSITORY: "ssh://u@offsite/./r" }));
+    expect(config.offsite?.passphrase).toEqual({ kind: "file", path: "/etc/borg.pass" });
+    const own = parseDroneConfig(
+      valid({ PASSPHRASE_FILE: "/etc/borg.pass", OFFSITE_REPOSITORY: "ssh://u@offsite/./r", OFFSITE_PASSCOMMAND: "cat /x" }),
+    );
+    expect(own.offsite?.passphrase).toEqual({ kind: "command", command: "cat /x" });
+  });
+
+  it("every key has a description and a default", () => {
+    for (const [key, entry] of Object.entries(DRONE_CONFIGURATION)) {
+      expect(entry.description.length, key).toBeGreaterThan(10);
+      expect("default" in entry, key).toBe(true);
+    }
+  });
+
+  it("the default drone id comes from the hostname, made safe", () => {
+    expect(defaultDroneId("NAS-01.lan")).toBe("nas-01");
+    expect(defaultDroneId("My Laptop")).toBe("my-laptop");
+    expect(defaultDroneId("...")).toBe("drone");
+  });
+});

@@ -1,0 +1,84 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { archivePrefixOf, repositoryHost } from "../../../apps/drone/core/engine.mjs";
+import { estimateProgress } from "../../../apps/drone/core/estimate.mjs";
+import { excludeMatcher, prescan } from "../../../apps/drone/core/prescan.mjs";
+import { tempDir } from "../../helpers/fs.mjs";
+
+describe("progress estimate", () => {
+  it("has no estimate without an expectation", () => {
+    expect(estimateProgress(undefined, { originalSize: 10, nfiles: 1 }, 5)).toEqual({ percent: null, etaSeconds: null });
+  });
+
+  it("uses the byte fraction and extrapolates the elapsed time", () => {
+    expect(estimateProgress({ originalSize: 1000, nfiles: 10 }, { originalSize: 250, nfiles: 1 }, 10)).toEqual({
+      percent: 25,
+      etaSeconds: 30,
+    });
+  });
+
+  it("falls back to files when the expected size is zero, and caps at 99 % until borg finishes", () => {
+    expect(estimateProgress({ originalSize: 0, nfiles: 4 }, { originalSize: 0, nfiles: 1 }, 2).percent).toBe(25);
+    expect(estimateProgress({ originalSize: 100, nfiles: 1 }, { originalSize: 300, nfiles: 1 }, 2)).toEqual({
+      percent: 99,
+      etaSeconds: 0,
+    });
+  });
+});
+
+describe("borg fm: exclude patterns", () => {
+  it("match the whole path or a leading part of it, with * crossing /", () => {
+    const cache = excludeMatcher("home/*/.cache");
+    expect(cache("/home/me/.cache")).toBe(true);
+    expect(cache("/home/me/.cache/x/y")).toBe(true);
+    expect(cache("/home/me/.cachet")).toBe(false);
+    expect(excludeMatcher("*.tmp")("/home/me/a/b.tmp")).toBe(true);
+    expect(excludeMatcher("/var/log/")("/var/log/syslog")).toBe(true);
+    expect(excludeMatcher("fm:data/[ab]?")("data/ax")).toBe(true);
+    expect(excludeMatcher("fm:data/[ab]?")("data/cx")).toBe(false);
+  });
+});
+
+describe("pre-scan", () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  beforeAll(async () => {
+    dir = await tempDir("prescan");
+    await mkdir(join(dir.path, "keep", "deep"), { recursive: true });
+    await mkdir(join(dir.path, "skip-marker"), { recursive: true });
+    await mkdir(join(dir.path, "skip-pattern"), { recursive: true });
+    await writeFile(join(dir.path, "keep", "a"), Buffer.alloc(100));
+    await writeFile(join(dir.path, "keep", "deep", "b"), Buffer.alloc(50));
+    await writeFile(join(dir.path, "keep", "c.tmp"), Buffer.alloc(1000));
+    await writeFile(join(dir.path, "skip-marker", ".nobackup"), "");
+    await writeFile(join(dir.path, "skip-marker", "big"), Buffer.alloc(5000));
+    await writeFile(join(dir.path, "skip-pattern", "big"), Buffer.alloc(7000));
+  });
+  afterAll(async () => dir.remove());
+
+  it("counts what borg would read, honouring patterns and marker files", async () => {
+    const found = await prescan({
+      sources: [dir.path],
+      excludes: ["*.tmp", `${dir.path}/skip-pattern`],
+      excludeIfPresent: [".nobackup"],
+    });
+    expect(found).toEqual({ originalSize: 150, nfiles: 2 });
+  });
+});
+
+describe("repository hosts and archive prefixes", () => {
+  it("a local path is the drone's own host; ssh URLs and scp-style give the host", () => {
+    expect(repositoryHost("/srv/borg", "laptop")).toBe("local:laptop");
+    expect(repositoryHost("ssh://borg@NAS.lan:2222/./repo", "laptop")).toBe("nas.lan");
+    expect(repositoryHost("ssh://nas/srv/borg", "laptop")).toBe("nas");
+    expect(repositoryHost("borg@nas:repo", "laptop")).toBe("nas");
+    expect(repositoryHost("ssh://u@[fd00::1]:22/repo", "laptop")).toBe("[fd00::1]");
+  });
+
+  it("prefixes cannot overlap between drones", () => {
+    expect(archivePrefixOf("nas")).toBe("nas@");
+    expect(`${archivePrefixOf("nas-backup")}2026`.startsWith(archivePrefixOf("nas"))).toBe(false);
+  });
+});
