@@ -1,0 +1,402 @@
+/**
+ * The coordinator's model of the fleet: what each drone is doing, which runs are its own,
+ * and what has gone wrong. Pure and clock-driven: every input carries `now`, and
+ * `evaluate` returns the effects (runs to start, problems, recoveries) for the services to
+ * carry out through Home Assistant.
+ */
+import {
+  type ApplicationState,
+  type Mode,
+  type ProgressEvent,
+  type ResultEvent,
+  type StatusEvent,
+} from "../../../libs/protocol/index.mjs";
+import { type DroneView, eligible, type Limits, overdueMinutes, type PlannedStart, planStarts, type RunKind, type RunningRun } from "./plan.mjs";
+
+/** Kinds of problem, most severe first. */
+export const PROBLEM_KINDS = ["offline", "failed", "not_started", "stalled", "overdue"] as const;
+/** One kind of problem. */
+export type ProblemKind = (typeof PROBLEM_KINDS)[number];
+
+/** Thresholds and limits. */
+export interface FleetSettings {
+  limits: Limits;
+  /** No heartbeat for this long: offline. */
+  offlineAfterMs: number;
+  /** Pressed, but no state change within this: did not start. */
+  startTimeoutMs: number;
+  /** Running without progress for this long: stalled. */
+  stallMs: number;
+  /** No success for this many times the frequency: overdue. */
+  overdueFactor: number;
+  /** Failed attempts before the drone waits for its next due time. */
+  retryAttempts: number;
+  /** First retry delay; doubled after each failure. */
+  retryBaseMs: number;
+  /** Optional window (minutes after local midnight) in which new runs may start. */
+  window?: { startMinute: number; endMinute: number };
+}
+
+/** A problem of one drone. */
+export interface Problem {
+  kind: ProblemKind;
+  reason: string;
+  since: Date;
+}
+
+/** A run the fleet sees going. */
+export interface ActiveRun {
+  kind: RunKind;
+  runId: string | null;
+  startedAt: Date;
+  /** Started by a press of the coordinator (not by a person or an automation). */
+  ours: boolean;
+  lastProgressAt: Date;
+  progress: ProgressEvent | null;
+}
+
+/** Everything the coordinator knows of one drone. */
+export interface DroneRecord {
+  droneId: string;
+  mode: Mode;
+  state: ApplicationState;
+  repositoryHost: string;
+  offsiteHost: string | null;
+  frequencyMinutes: number;
+  offsiteFrequencyMinutes: number | null;
+  priority: number;
+  lastBackup: Date | null;
+  lastOffsiteBackup: Date | null;
+  entities: Record<string, string>;
+  lastSeen: Date | null;
+  /** The synapse online sensor, when known. */
+  onlineSensor: boolean | null;
+  pending: { kind: RunKind; pressedAt: Date } | null;
+  run: ActiveRun | null;
+  attempts: number;
+  blockedUntil: Date | null;
+  lastStartedAt: Date | null;
+  lastResult: ResultEvent | null;
+  problem: Problem | null;
+}
+
+/** What the services must do. */
+export type FleetEffect =
+  | { type: "start"; droneId: string; kind: RunKind; overdueMinutes: number }
+  | { type: "run_started"; droneId: string; kind: RunKind; ours: boolean; runId: string | null }
+  | { type: "run_finished"; droneId: string; kind: RunKind; ours: boolean; result: ResultEvent }
+  | { type: "problem"; droneId: string; problem: Problem }
+  | { type: "recovered"; droneId: string; previous: Problem }
+  | { type: "round_completed"; at: Date };
+
+/** The facts restored from Home Assistant's entity states after a restart. */
+export interface RestoredDrone {
+  droneId: string;
+  mode?: Mode;
+  state?: ApplicationState;
+  frequencyMinutes?: number;
+  priority?: number;
+  lastBackup?: Date | null;
+  lastOffsiteBackup?: Date | null;
+}
+
+const RUN_OPERATIONS: Record<string, RunKind | undefined> = { scheduled: "primary", create: "primary", offsite: "offsite" };
+
+function newRecord(droneId: string): DroneRecord {
+  return {
+    droneId,
+    mode: "coordinated",
+    state: "idle",
+    repositoryHost: `local:${droneId}`,
+    offsiteHost: null,
+    frequencyMinutes: 1440,
+    offsiteFrequencyMinutes: null,
+    priority: 0,
+    lastBackup: null,
+    lastOffsiteBackup: null,
+    entities: {},
+    lastSeen: null,
+    onlineSensor: null,
+    pending: null,
+    run: null,
+    attempts: 0,
+    blockedUntil: null,
+    lastStartedAt: null,
+    lastResult: null,
+    problem: null,
+  };
+}
+
+/** Is `now` inside the backup window? No window: always. A window may wrap midnight. */
+export function insideWindow(window: FleetSettings["window"], now: Date): boolean {
+  if (!window) return true;
+  const minute = now.getHours() * 60 + now.getMinutes();
+  const { startMinute, endMinute } = window;
+  return startMinute <= endMinute ? minute >= startMinute && minute < endMinute : minute >= startMinute || minute < endMinute;
+}
+
+/** The fleet model. */
+export interface Fleet {
+  readonly drones: ReadonlyMap<string, DroneRecord>;
+  onStatus(event: StatusEvent, now: Date): FleetEffect[];
+  onProgress(event: ProgressEvent, now: Date): FleetEffect[];
+  onResult(event: ResultEvent, now: Date): FleetEffect[];
+  onOnline(droneId: string, online: boolean, now: Date): FleetEffect[];
+  /** Rebuild a drone from HA's entity states (after a coordinator restart). */
+  restore(facts: RestoredDrone, now: Date): void;
+  /** Detect problems and plan starts; `paused` plans nothing new. */
+  evaluate(now: Date, options: { paused: boolean; limits?: Limits }): FleetEffect[];
+  /** The coordinator pressed a drone's button. */
+  markPressed(droneId: string, kind: RunKind, now: Date): void;
+  /** Treat every coordinated drone as due now (the Run Now button). */
+  requestRound(now: Date): void;
+  /** Drones due next, in the order they would start. */
+  queue(now: Date): string[];
+  running(): { droneId: string; run: ActiveRun }[];
+  failing(): DroneRecord[];
+}
+
+/** Create an empty fleet. */
+export function createFleet(settings: FleetSettings): Fleet {
+  const drones = new Map<string, DroneRecord>();
+  let roundRequestedAt: Date | null = null;
+  let roundOpen = false;
+
+  const record = (droneId: string) => {
+    let found = drones.get(droneId);
+    if (!found) {
+      found = newRecord(droneId);
+      drones.set(droneId, found);
+    }
+    return found;
+  };
+
+  const online = (drone: DroneRecord, now: Date) =>
+    drone.onlineSensor !== false && drone.lastSeen !== null && now.getTime() - drone.lastSeen.getTime() <= settings.offlineAfterMs;
+
+  const view = (drone: DroneRecord, now: Date): DroneView => {
+    const forced = roundRequestedAt !== null && (drone.lastBackup === null || drone.lastBackup < roundRequestedAt);
+    return {
+      droneId: drone.droneId,
+      mode: drone.mode,
+      online: online(drone, now),
+      idle: drone.state === "idle" && drone.run === null && drone.pending === null,
+      repositoryHost: drone.repositoryHost,
+      offsiteHost: drone.offsiteHost,
+      frequencyMinutes: forced ? 0 : drone.frequencyMinutes,
+      offsiteFrequencyMinutes: drone.offsiteFrequencyMinutes,
+      priority: drone.priority,
+      lastBackup: drone.lastBackup,
+      lastOffsiteBackup: drone.lastOffsiteBackup,
+      blockedUntil: forced ? null : drone.blockedUntil,
+      lastStartedAt: drone.lastStartedAt,
+    };
+  };
+
+  const setProblem = (drone: DroneRecord, kind: ProblemKind, reason: string, now: Date): FleetEffect[] => {
+    const current = drone.problem;
+    if (current && PROBLEM_KINDS.indexOf(current.kind) < PROBLEM_KINDS.indexOf(kind)) return [];
+    if (current?.kind === kind && current.reason === reason) return [];
+    drone.problem = { kind, reason, since: current?.kind === kind ? current.since : now };
+    return [{ type: "problem", droneId: drone.droneId, problem: drone.problem }];
+  };
+
+  const clearProblem = (drone: DroneRecord, kinds: readonly ProblemKind[]): FleetEffect[] => {
+    const previous = drone.problem;
+    if (!previous || !kinds.includes(previous.kind)) return [];
+    drone.problem = null;
+    return [{ type: "recovered", droneId: drone.droneId, previous }];
+  };
+
+  const beginRun = (drone: DroneRecord, kind: RunKind, runId: string | null, now: Date): FleetEffect[] => {
+    if (drone.run) {
+      if (runId !== null && drone.run.runId === null) drone.run.runId = runId;
+      return [];
+    }
+    const ours = drone.pending?.kind === kind;
+    drone.pending = null;
+    drone.run = { kind, runId, startedAt: now, ours, lastProgressAt: now, progress: null };
+    return [{ type: "run_started", droneId: drone.droneId, kind, ours, runId }, ...clearProblem(drone, ["not_started"])];
+  };
+
+  const failureBackoff = (drone: DroneRecord, now: Date) => {
+    drone.attempts += 1;
+    drone.blockedUntil =
+      drone.attempts >= settings.retryAttempts
+        ? new Date(now.getTime() + drone.frequencyMinutes * 60_000)
+        : new Date(now.getTime() + settings.retryBaseMs * 2 ** (drone.attempts - 1));
+  };
+
+  const onStatus = (event: StatusEvent, now: Date): FleetEffect[] => {
+    const drone = record(event.drone_id);
+    const wasOffline = !online(drone, now);
+    Object.assign(drone, {
+      mode: event.mode,
+      state: event.state,
+      repositoryHost: event.repository_host,
+      offsiteHost: event.offsite_host,
+      frequencyMinutes: event.frequency_minutes,
+      offsiteFrequencyMinutes: event.offsite_frequency_minutes,
+      priority: event.priority,
+      lastBackup: event.last_backup ? new Date(event.last_backup) : null,
+      lastOffsiteBackup: event.last_offsite_backup ? new Date(event.last_offsite_backup) : null,
+      entities: event.entities,
+      lastSeen: now,
+    });
+    const effects: FleetEffect[] = wasOffline ? clearProblem(drone, ["offline"]) : [];
+    const kind = event.operation ? RUN_OPERATIONS[event.operation] : undefined;
+    if (event.state !== "idle" && kind) effects.push(...beginRun(drone, kind, event.run_id, now));
+    else if (event.state !== "idle" && event.operation !== null && !drone.run) {
+      // another operation (prune, check, stats) keeps the drone busy but is no backup run
+      drone.pending = null;
+    }
+    return effects;
+  };
+
+  const onProgress = (event: ProgressEvent, now: Date): FleetEffect[] => {
+    const drone = record(event.drone_id);
+    drone.lastSeen = now;
+    drone.state = event.state;
+    const kind = RUN_OPERATIONS[event.operation];
+    if (!kind) return [];
+    const effects = beginRun(drone, kind, event.run_id, now);
+    if (drone.run) {
+      drone.run.lastProgressAt = now;
+      drone.run.progress = event;
+    }
+    return [...effects, ...clearProblem(drone, ["stalled"])];
+  };
+
+  const onResult = (event: ResultEvent, now: Date): FleetEffect[] => {
+    const drone = record(event.drone_id);
+    drone.lastSeen = now;
+    drone.lastResult = event;
+    const kind = RUN_OPERATIONS[event.operation];
+    if (!kind) return [];
+    const effects = beginRun(drone, kind, event.run_id, now);
+    const run = drone.run;
+    drone.run = null;
+    drone.state = "idle";
+    effects.push({ type: "run_finished", droneId: drone.droneId, kind, ours: run?.ours ?? false, result: event });
+    if (event.outcome === "success" || event.outcome === "warning") {
+      if (kind === "primary") drone.lastBackup = new Date(event.finished_at);
+      else drone.lastOffsiteBackup = new Date(event.finished_at);
+      drone.attempts = 0;
+      drone.blockedUntil = null;
+      effects.push(...clearProblem(drone, ["failed", "not_started", "stalled", "overdue"]));
+    } else {
+      failureBackoff(drone, now);
+      const retry = drone.attempts >= settings.retryAttempts ? "no more retries until it is due again" : `retry after ${drone.blockedUntil?.toISOString()}`;
+      effects.push(...setProblem(drone, "failed", `${event.operation} ${event.outcome}: ${event.error ?? "no detail"} (attempt ${drone.attempts}; ${retry})`, now));
+    }
+    return effects;
+  };
+
+  const onOnline = (droneId: string, isOnline: boolean, now: Date): FleetEffect[] => {
+    const drone = record(droneId);
+    drone.onlineSensor = isOnline;
+    if (isOnline) {
+      drone.lastSeen = now;
+      return clearProblem(drone, ["offline"]);
+    }
+    return setProblem(drone, "offline", "Home Assistant reports the drone offline", now);
+  };
+
+  const restore = (facts: RestoredDrone, now: Date) => {
+    const drone = record(facts.droneId);
+    if (facts.mode) drone.mode = facts.mode;
+    if (facts.frequencyMinutes) drone.frequencyMinutes = facts.frequencyMinutes;
+    if (facts.priority !== undefined) drone.priority = facts.priority;
+    if (facts.lastBackup !== undefined) drone.lastBackup = facts.lastBackup;
+    if (facts.lastOffsiteBackup !== undefined) drone.lastOffsiteBackup = facts.lastOffsiteBackup;
+    if (facts.state) {
+      drone.state = facts.state;
+      // a drone busy with a backup when we came up: its run is going, not ours to start again
+      if (facts.state !== "idle" && !drone.run) {
+        const kind: RunKind = facts.state.startsWith("offsite_") ? "offsite" : "primary";
+        drone.run = { kind, runId: null, startedAt: now, ours: false, lastProgressAt: now, progress: null };
+      }
+    }
+    drone.lastSeen ??= now;
+  };
+
+  const detect = (drone: DroneRecord, now: Date): FleetEffect[] => {
+    const effects: FleetEffect[] = [];
+    if (!online(drone, now)) {
+      const silent = drone.lastSeen ? Math.round((now.getTime() - drone.lastSeen.getTime()) / 1000) : null;
+      effects.push(
+        ...setProblem(drone, "offline", drone.onlineSensor === false ? "Home Assistant reports the drone offline" : `no heartbeat for ${silent ?? "?"} s`, now),
+      );
+    }
+    if (drone.pending && now.getTime() - drone.pending.pressedAt.getTime() > settings.startTimeoutMs) {
+      const seconds = Math.round(settings.startTimeoutMs / 1000);
+      drone.pending = null;
+      failureBackoff(drone, now);
+      effects.push(...setProblem(drone, "not_started", `pressed Scheduled Backup but the drone did not start within ${seconds} s`, now));
+    }
+    if (drone.run && now.getTime() - drone.run.lastProgressAt.getTime() > settings.stallMs) {
+      const minutes = Math.round((now.getTime() - drone.run.lastProgressAt.getTime()) / 60_000);
+      effects.push(...setProblem(drone, "stalled", `no progress for ${minutes} min while ${drone.state}`, now));
+    }
+    if (drone.mode !== "paused") {
+      const limitMinutes = drone.frequencyMinutes * settings.overdueFactor;
+      const late = drone.lastBackup === null ? false : (now.getTime() - drone.lastBackup.getTime()) / 60_000 > limitMinutes;
+      if (late) effects.push(...setProblem(drone, "overdue", `no successful backup for more than ${settings.overdueFactor}× its frequency`, now));
+    }
+    return effects;
+  };
+
+  const runningRuns = (): RunningRun[] => {
+    const runs: RunningRun[] = [];
+    for (const drone of drones.values()) {
+      const active = drone.run ?? (drone.pending ? { kind: drone.pending.kind } : null);
+      if (!active) continue;
+      const host = active.kind === "offsite" ? (drone.offsiteHost ?? `offsite:${drone.droneId}`) : drone.repositoryHost;
+      runs.push({ droneId: drone.droneId, kind: active.kind, host });
+    }
+    return runs;
+  };
+
+  const evaluate = (now: Date, options: { paused: boolean; limits?: Limits }): FleetEffect[] => {
+    const effects: FleetEffect[] = [];
+    for (const drone of drones.values()) effects.push(...detect(drone, now));
+    const views = [...drones.values()].map(drone => view(drone, now));
+    const canStart = !options.paused && insideWindow(settings.window, now);
+    const starts: PlannedStart[] = canStart ? planStarts(views, runningRuns(), options.limits ?? settings.limits, now) : [];
+    for (const start of starts) effects.push({ type: "start", droneId: start.droneId, kind: start.kind, overdueMinutes: start.overdueMinutes });
+    if (starts.length > 0) roundOpen = true;
+    const anyDue = views.some(drone => eligible(drone, now) && overdueMinutes(drone, "primary", now) !== undefined);
+    if (roundOpen && runningRuns().length === 0 && starts.length === 0 && !anyDue) {
+      roundOpen = false;
+      roundRequestedAt = null;
+      effects.push({ type: "round_completed", at: now });
+    }
+    return effects;
+  };
+
+  return {
+    drones,
+    onStatus,
+    onProgress,
+    onResult,
+    onOnline,
+    restore,
+    evaluate,
+    markPressed: (droneId, kind, now) => {
+      const drone = record(droneId);
+      drone.pending = { kind, pressedAt: now };
+      drone.lastStartedAt = now;
+    },
+    requestRound: now => {
+      roundRequestedAt = now;
+    },
+    queue: now => {
+      const views = [...drones.values()].map(drone => view(drone, now));
+      return planStarts(views, [], { perHost: Number.MAX_SAFE_INTEGER, global: Number.MAX_SAFE_INTEGER, offsite: Number.MAX_SAFE_INTEGER }, now)
+        .filter(start => start.kind === "primary")
+        .map(start => start.droneId);
+    },
+    running: () => [...drones.values()].flatMap(drone => (drone.run ? [{ droneId: drone.droneId, run: drone.run }] : [])),
+    failing: () => [...drones.values()].filter(drone => drone.problem !== null),
+  };
+}

@@ -1,0 +1,181 @@
+import { describe, expect, it } from "vitest";
+
+import { createFleet, type FleetEffect, type FleetSettings, insideWindow } from "../../../apps/backup_coordinator/core/fleet.mjs";
+import { PROTOCOL_VERSION, type ResultEvent, type StatusEvent } from "../../../libs/protocol/index.mjs";
+
+const T0 = new Date("2026-11-22T02:00:00Z");
+const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+const settings: FleetSettings = {
+  limits: { perHost: 1, global: 4, offsite: 1 },
+  offlineAfterMs: 180_000,
+  startTimeoutMs: 60_000,
+  stallMs: 15 * 60_000,
+  overdueFactor: 2,
+  retryAttempts: 3,
+  retryBaseMs: 5 * 60_000,
+};
+
+function status(droneId: string, extra: Partial<StatusEvent> = {}): StatusEvent {
+  return {
+    v: PROTOCOL_VERSION,
+    drone_id: droneId,
+    mode: "coordinated",
+    state: "idle",
+    operation: null,
+    run_id: null,
+    queue: [],
+    repository_host: "nas",
+    offsite_host: null,
+    frequency_minutes: 1440,
+    offsite_frequency_minutes: null,
+    priority: 0,
+    last_backup: null,
+    last_offsite_backup: null,
+    last_result: null,
+    entities: {},
+    version: "0.1.0",
+    time: T0.toISOString(),
+    ...extra,
+  };
+}
+
+function result(droneId: string, outcome: ResultEvent["outcome"], finished: Date, extra: Partial<ResultEvent> = {}): ResultEvent {
+  return {
+    v: PROTOCOL_VERSION,
+    drone_id: droneId,
+    run_id: `run-${droneId}`,
+    operation: "scheduled",
+    repository: "primary",
+    trigger: "button",
+    outcome,
+    error_kind: outcome === "success" ? null : "passphrase_wrong",
+    error: outcome === "success" ? null : "The passphrase is wrong.",
+    warnings: [],
+    started_at: T0.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_seconds: 1,
+    archive: null,
+    pruned: [],
+    ...extra,
+  };
+}
+
+const starts = (effects: FleetEffect[]) => effects.flatMap(effect => (effect.type === "start" ? [effect.droneId] : []));
+const problems = (effects: FleetEffect[]) => effects.flatMap(effect => (effect.type === "problem" ? [`${effect.droneId}:${effect.problem.kind}`] : []));
+
+describe("fleet model", () => {
+  it("starts one drone per host, tells its own run apart, and starts the next on the result", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a"), T0);
+    fleet.onStatus(status("b"), T0);
+    const first = starts(fleet.evaluate(T0, { paused: false }));
+    expect(first).toEqual(["a"]);
+    fleet.markPressed("a", "primary", T0);
+    expect(starts(fleet.evaluate(at(1), { paused: false }))).toEqual([]);
+
+    const started = fleet.onStatus(status("a", { state: "creating", operation: "scheduled", run_id: "r1" }), at(2));
+    expect(started).toContainEqual({ type: "run_started", droneId: "a", kind: "primary", ours: true, runId: "r1" });
+    const finished = fleet.onResult(result("a", "success", at(30)), at(30));
+    expect(finished).toContainEqual(expect.objectContaining({ type: "run_finished", droneId: "a", ours: true }));
+    expect(starts(fleet.evaluate(at(30), { paused: false }))).toEqual(["b"]);
+  });
+
+  it("a manual run occupies its host's slot and is not ours", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a"), T0);
+    const effects = fleet.onStatus(status("b", { state: "creating", operation: "create", run_id: "m1" }), T0);
+    expect(effects).toContainEqual({ type: "run_started", droneId: "b", kind: "primary", ours: false, runId: "m1" });
+    expect(starts(fleet.evaluate(T0, { paused: false }))).toEqual([]);
+  });
+
+  it("detects a drone that did not start, backs off, and marks it failed until due after the last attempt", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a"), T0);
+    fleet.markPressed("a", "primary", T0);
+    fleet.onStatus(status("a"), at(30));
+    expect(problems(fleet.evaluate(at(59), { paused: false }))).toEqual([]);
+    fleet.onStatus(status("a"), at(60));
+    expect(problems(fleet.evaluate(at(61), { paused: false }))).toEqual(["a:not_started"]);
+    const drone = fleet.drones.get("a")!;
+    expect(drone.attempts).toBe(1);
+    expect(drone.blockedUntil).toEqual(new Date(at(61).getTime() + 5 * 60_000));
+    expect(starts(fleet.evaluate(at(62), { paused: false }))).toEqual([]);
+  });
+
+  it("failed results retry with exponential backoff, then wait for the next due time; success recovers", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a"), T0);
+    const first = fleet.onResult(result("a", "failed", at(10)), at(10));
+    expect(problems(first)).toEqual(["a:failed"]);
+    expect(fleet.drones.get("a")!.blockedUntil).toEqual(at(10 + 300));
+    fleet.onResult(result("a", "failed", at(400)), at(400));
+    expect(fleet.drones.get("a")!.blockedUntil).toEqual(at(400 + 600));
+    fleet.onResult(result("a", "failed", at(1100)), at(1100));
+    expect(fleet.drones.get("a")!.blockedUntil).toEqual(at(1100 + 1440 * 60));
+    const recovered = fleet.onResult(result("a", "success", at(2000)), at(2000));
+    expect(recovered).toContainEqual(expect.objectContaining({ type: "recovered", droneId: "a" }));
+    expect(fleet.drones.get("a")).toMatchObject({ attempts: 0, blockedUntil: null, problem: null });
+  });
+
+  it("offline after the heartbeat threshold or when HA says so; back online recovers", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a", { last_backup: at(0).toISOString() }), T0);
+    expect(problems(fleet.evaluate(at(180), { paused: false }))).toEqual([]);
+    expect(problems(fleet.evaluate(at(181), { paused: false }))).toEqual(["a:offline"]);
+    expect(fleet.onStatus(status("a", { last_backup: at(0).toISOString() }), at(200))).toContainEqual(
+      expect.objectContaining({ type: "recovered", droneId: "a" }),
+    );
+    expect(problems(fleet.onOnline("a", false, at(210)))).toEqual(["a:offline"]);
+  });
+
+  it("stalled when a run shows no progress for the threshold", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a", { state: "creating", operation: "scheduled", run_id: "r" }), T0);
+    for (let minute = 1; minute <= 15; minute++) fleet.onStatus(status("a", { state: "creating", operation: "scheduled", run_id: "r" }), at(minute * 60));
+    expect(problems(fleet.evaluate(at(15 * 60), { paused: false }))).toEqual([]);
+    expect(problems(fleet.evaluate(at(15 * 60 + 1), { paused: false }))).toEqual(["a:stalled"]);
+  });
+
+  it("overdue after twice the frequency without success", () => {
+    const fleet = createFleet(settings);
+    const last = new Date(T0.getTime() - 2 * 1440 * 60_000 - 60_000);
+    fleet.onStatus(status("a", { last_backup: last.toISOString(), mode: "standalone" }), T0);
+    expect(problems(fleet.evaluate(T0, { paused: false }))).toEqual(["a:overdue"]);
+  });
+
+  it("pause and the backup window stop new starts but not detection", () => {
+    const fleet = createFleet({ ...settings, window: { startMinute: 60, endMinute: 6 * 60 } });
+    fleet.onStatus(status("a"), T0);
+    expect(starts(fleet.evaluate(T0, { paused: true }))).toEqual([]);
+    const local = new Date(T0);
+    local.setHours(12, 0, 0, 0);
+    fleet.onStatus(status("a"), local);
+    expect(starts(fleet.evaluate(local, { paused: false }))).toEqual([]);
+    local.setHours(2, 0, 0, 0);
+    fleet.onStatus(status("a"), local);
+    expect(starts(fleet.evaluate(local, { paused: false }))).toEqual(["a"]);
+    expect(insideWindow({ startMinute: 22 * 60, endMinute: 60 }, new Date(2026, 0, 1, 23, 30))).toBe(true);
+    expect(insideWindow({ startMinute: 22 * 60, endMinute: 60 }, new Date(2026, 0, 1, 12, 0))).toBe(false);
+  });
+
+  it("after a restart, a drone found busy in HA is never started twice", () => {
+    const fleet = createFleet(settings);
+    fleet.restore({ droneId: "a", state: "creating", mode: "coordinated", lastBackup: null }, T0);
+    fleet.onStatus(status("a", { state: "creating", operation: "scheduled", run_id: "r" }), T0);
+    expect(starts(fleet.evaluate(at(1), { paused: false }))).toEqual([]);
+  });
+
+  it("run now makes every coordinated drone due; the round completes when all ran", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a", { last_backup: at(-60).toISOString() }), T0);
+    expect(starts(fleet.evaluate(T0, { paused: false }))).toEqual([]);
+    fleet.requestRound(T0);
+    expect(starts(fleet.evaluate(T0, { paused: false }))).toEqual(["a"]);
+    fleet.markPressed("a", "primary", T0);
+    fleet.onResult(result("a", "success", at(20)), at(20));
+    fleet.onStatus(status("a", { last_backup: at(20).toISOString() }), at(21));
+    const effects = fleet.evaluate(at(21), { paused: false });
+    expect(starts(effects)).toEqual([]);
+    expect(effects).toContainEqual({ type: "round_completed", at: at(21) });
+  });
+});
