@@ -9,7 +9,7 @@ export type EntityDomain = "button" | "sensor" | "number" | "select" | "text" | 
 /** One entity of a drone's device. */
 export interface EntityDefinition {
   domain: EntityDomain;
-  /** Friendly name (HA prefixes it with the device name). */
+  /** Friendly name; the drone shows it as `<drone id> <name>`. */
   name: string;
   /** Only present when the drone has an offsite repository. */
   offsite?: boolean;

@@ -355,6 +355,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
           state.lastBackup = toIso(new Date());
           state.lastArchive = facts;
           state.totals = totals;
+          if (state.archiveCount !== null) state.archiveCount += 1;
         } else {
           state.lastOffsiteBackup = toIso(new Date());
           state.lastOffsiteArchive = facts;
@@ -615,6 +616,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       resolve = ok;
       reject = fail;
     });
+    // a fire-and-forget caller must not see an unhandled rejection when a queued job is dropped at shutdown
+    done.catch(() => undefined);
     const job: Job = { operation, trigger, runId: randomUUID(), resolve, reject };
     const queued = current !== undefined;
     queue.push(job);

@@ -47,9 +47,10 @@ export function EngineService({ config, lifecycle, logger }: TServiceParams): En
     markReady(engine);
   }, 100);
 
-  lifecycle.onShutdownStart(async () => {
+  // before hass and synapse go offline, so that the final state still reaches Home Assistant
+  lifecycle.onPreShutdown(async () => {
     await engine?.shutdown();
-  });
+  }, 1000);
 
   return {
     get engine() {

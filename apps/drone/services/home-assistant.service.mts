@@ -1,6 +1,302 @@
+/**
+ * The drone's Home Assistant bridge: one HA device with the drone's entities (through
+ * synapse), kept in step with the engine, and the drone's events on HA's event bus.
+ * Works with whatever the host app loaded: nothing without LIB_HASS, events only without
+ * LIB_SYNAPSE.
+ */
 import { type TServiceParams } from "@digital-alchemy/core";
+import { z } from "zod";
 
-/** Placeholder until the HA bridge lands. */
-export function HomeAssistantService(_params: TServiceParams) {
-  return {};
+import {
+  type DroneEntityKey,
+  entityId,
+  EVENT_TYPES,
+  type ProgressEvent,
+  type StatusEvent,
+} from "../../../libs/protocol/index.mjs";
+import { type DroneEngine } from "../core/engine.mjs";
+import { type CommandPayload, createDroneDevice, type DroneDevice, type EntityField } from "../ha/device.mjs";
+import { ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "../ha/entities.mjs";
+import { createEventSender, type EventSender, withDeadline } from "../ha/events.mjs";
+import { buildStatusEvent, statusKey } from "../ha/status.mjs";
+import { FACT_SENSORS, type FactSensorKey, progressStates } from "../ha/values.mjs";
+import { packageVersion } from "../ha/version.mjs";
+
+/** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
+export const PROGRESS_ENTITY_INTERVAL_MS = 5_000;
+/** Changes within this window share one status event. */
+export const STATUS_DEBOUNCE_MS = 250;
+/** How much longer than hass's EXPECT_RESPONSE_AFTER a `fire_event` may take before it counts as failed. */
+export const REPLY_MARGIN_MS = 1_000;
+
+/** The bridge's API. */
+export interface HomeAssistantService {
+  /** What the bridge does: nothing (no LIB_HASS), events only (no LIB_SYNAPSE), or events and entities. */
+  readonly mode: "off" | "events" | "entities";
+  /** The drone's entity ids by key (HA's, when its registry knows them). */
+  entityIds(): Record<string, string>;
+  /** Send a status event now; false when it could not be sent. */
+  sendStatus(): Promise<boolean>;
+}
+
+type SettingSpec = NumberSpec | SelectSpec | TextSpec;
+
+const FIELD_OF: Record<SettingSpec["domain"], EntityField> = {
+  number: "native_value",
+  select: "current_option",
+  text: "native_value",
+};
+
+/** What HA sends with a change, per domain (validated before anything else looks at it). */
+const PAYLOAD_SCHEMAS = {
+  number: z.object({ value: z.number().finite() }).transform(payload => payload.value),
+  select: z.object({ option: z.string() }).transform(payload => payload.option),
+  text: z.object({ value: z.string() }).transform(payload => payload.value),
+} as const;
+
+const isFactSensor = (key: DroneEntityKey): key is FactSensorKey => key in FACT_SENSORS;
+const isSettingSpec = (spec: (typeof ENTITY_SPECS)[DroneEntityKey]): spec is SettingSpec => "setting" in spec;
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * The Home Assistant bridge. Entities are created in onPostConfig, once the engine exists:
+ * the drone id and the offsite repository come from configuration that is only complete
+ * then (files and env load after wiring), and synapse loads each entity's stored row at
+ * onBootstrap and registers them all at onReady, so creating them in onPostConfig is early
+ * enough.
+ */
+export function HomeAssistantService(params: TServiceParams): HomeAssistantService {
+  const { config, context, drone, lifecycle, logger, scheduler } = params;
+  // optional dependencies of LIB_DRONE: undefined at run time when the host did not load them
+  const { hass, synapse } = params as Partial<Pick<TServiceParams, "hass" | "synapse">>;
+  if (!hass) {
+    return { mode: "off", entityIds: () => ({}), sendStatus: () => Promise.resolve(false) };
+  }
+
+  const version = packageVersion();
+  let engine: DroneEngine | undefined;
+  let device: DroneDevice | undefined;
+  let closing = false;
+  const inflight = new Set<Promise<unknown>>();
+  const track = <T,>(promise: Promise<T>): Promise<T> => {
+    inflight.add(promise);
+    void promise.finally(() => inflight.delete(promise));
+    return promise;
+  };
+
+  // hass forgets a reply it has not seen after EXPECT_RESPONSE_AFTER (its promise then never
+  // settles, as with an error reply): no point waiting much longer than that
+  const replyDeadlineMs = () => Math.max(0, config.hass.EXPECT_RESPONSE_AFTER) * 1000 + REPLY_MARGIN_MS;
+  const events: EventSender = createEventSender(
+    { fireEvent: (type, data) => hass.socket.fireEvent(type, data), connected: () => hass.socket.connectionState === "connected" },
+    { debug: message => logger.debug(message), warn: message => logger.warn(message) },
+    replyDeadlineMs,
+  );
+  const fire = (type: (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES], payload: unknown) => {
+    if (closing) return Promise.resolve(false);
+    return track(events.send(type, payload));
+  };
+
+  const entityIds = (): Record<string, string> => {
+    if (!device || !engine) return {};
+    const droneId = engine.config.droneId;
+    // straight from the registry: hass.idBy logs an error for every id it does not know yet
+    const registry = new Map<string, string>();
+    for (const item of hass.entity.registry.current) {
+      if (item.platform === "synapse") registry.set(item.unique_id, String(item.entity_id));
+    }
+    return device.entityIds(
+      uniqueId => registry.get(uniqueId),
+      key => entityId(droneId, key),
+    );
+  };
+
+  // ------------------------------------------------------------------ entities
+
+  const publish = (key: DroneEntityKey, field: EntityField, value: unknown, force = false) => {
+    if (!device || closing) return Promise.resolve();
+    return track(device.publish(key, field, value, force));
+  };
+
+  const syncFacts = (current: DroneEngine) => {
+    if (!device) return;
+    const facts = { live: current.live(), persisted: current.persisted() };
+    const settings = current.settings();
+    for (const key of device.keys) {
+      const spec = ENTITY_SPECS[key];
+      if (isFactSensor(key)) void publish(key, "state", FACT_SENSORS[key](facts));
+      else if (isSettingSpec(spec)) void publish(key, FIELD_OF[spec.domain], settingValue(spec, settings));
+    }
+  };
+
+  // progress changes several times a second: publish at most every PROGRESS_ENTITY_INTERVAL_MS
+  let latestProgress: ProgressEvent | undefined;
+  let progressPublishedAt = 0;
+  let progressTimer: (() => void) | undefined;
+  const publishProgress = () => {
+    progressTimer?.();
+    progressTimer = undefined;
+    if (!latestProgress) return;
+    progressPublishedAt = Date.now();
+    const states = progressStates(latestProgress);
+    latestProgress = undefined;
+    void publish("progress", "state", states.progress);
+    void publish("eta", "state", states.eta);
+  };
+  const onProgressEntity = (event: ProgressEvent) => {
+    latestProgress = event;
+    const wait = PROGRESS_ENTITY_INTERVAL_MS - (Date.now() - progressPublishedAt);
+    if (event.finished || wait <= 0) publishProgress();
+    else progressTimer ??= scheduler.setTimeout(publishProgress, wait);
+  };
+  let lastRunId: string | null = null;
+  const onRunChange = (runId: string | null) => {
+    if (runId === lastRunId) return;
+    lastRunId = runId;
+    if (runId === null) return;
+    // a new run starts from nothing; the last run's final progress stays until then
+    progressTimer?.();
+    progressTimer = undefined;
+    latestProgress = undefined;
+    void publish("progress", "state", 0);
+    void publish("eta", "state", null);
+  };
+
+  const applyChange = async (key: DroneEntityKey, payload: CommandPayload) => {
+    const spec = ENTITY_SPECS[key];
+    if (!engine || !isSettingSpec(spec)) return;
+    const name = `${engine.config.droneId} ${key}`;
+    const field = FIELD_OF[spec.domain];
+    const old = settingValue(spec, engine.settings());
+    const parsed = PAYLOAD_SCHEMAS[spec.domain].safeParse(payload);
+    let reason: string;
+    if (parsed.success) {
+      try {
+        await engine.updateSettings({ [spec.setting]: parsed.data });
+        logger.info(`${name} set to ${JSON.stringify(parsed.data)} from Home Assistant`);
+        return;
+      } catch (error) {
+        reason = describe(error);
+      }
+    } else reason = "the message from Home Assistant has no valid value";
+    const given = parsed.success ? JSON.stringify(parsed.data) : "a value";
+    logger.warn(`${name}: ${given} rejected (${reason}); keeping ${JSON.stringify(old)}`);
+    // HA shows what it asked for until told otherwise: send the old value again
+    await publish(key, field, old, true);
+  };
+
+  // ------------------------------------------------------------------ status
+
+  let lastStatus: string | undefined;
+  let statusTimer: (() => void) | undefined;
+  const sendStatus = async (always: boolean): Promise<boolean> => {
+    statusTimer?.();
+    statusTimer = undefined;
+    if (!engine) return false;
+    const event: StatusEvent = buildStatusEvent(engine, entityIds(), version);
+    const key = statusKey(event);
+    if (!always && key === lastStatus) return true;
+    lastStatus = key;
+    return await fire(EVENT_TYPES.status, event);
+  };
+  const statusSoon = () => {
+    statusTimer ??= scheduler.setTimeout(() => sendStatus(false), STATUS_DEBOUNCE_MS);
+  };
+
+  // ------------------------------------------------------------------ wiring
+
+  lifecycle.onPostConfig(async () => {
+    const ready = await drone.engine.ready();
+    engine = ready;
+    const droneConfig = ready.config;
+    if (synapse) {
+      const settings = ready.settings();
+      const facts = { live: ready.live(), persisted: ready.persisted() };
+      device = createDroneDevice({
+        synapse,
+        context,
+        droneId: droneConfig.droneId,
+        hasOffsite: droneConfig.offsite !== undefined,
+        version,
+        initial: key => {
+          const spec = ENTITY_SPECS[key];
+          if (isFactSensor(key)) return { field: "state", value: FACT_SENSORS[key](facts) };
+          if (isSettingSpec(spec)) return { field: FIELD_OF[spec.domain], value: settingValue(spec, settings) };
+          if (key === "progress") return { field: "state", value: 0 };
+          if (key === "eta") return { field: "state", value: null };
+          return undefined;
+        },
+        handlers: {
+          press: key => {
+            const spec = ENTITY_SPECS[key];
+            if (spec.domain !== "button") return;
+            logger.debug(`${key} pressed in Home Assistant`);
+            // a refusal (busy, queue full, no offsite) is logged by the engine
+            const answer = ready.request(spec.operation, "button");
+            // the result goes out as an event; a queued job dropped at shutdown rejects
+            if (answer.accepted) answer.done.catch((error: unknown) => logger.debug(`${spec.operation} (button) dropped: ${describe(error)}`));
+          },
+          change: (key, payload) => void applyChange(key, payload),
+        },
+        warn: message => logger.warn(message),
+      });
+    } else logger.info("synapse is not loaded: the drone sends Home Assistant events but has no entities");
+
+    ready.onProgress(event => {
+      void fire(EVENT_TYPES.progress, event);
+      onProgressEntity(event);
+    });
+    ready.onResult(event => void fire(EVENT_TYPES.result, event));
+    ready.onChange(() => {
+      onRunChange(ready.live().runId);
+      syncFacts(ready);
+      statusSoon();
+    });
+    scheduler.setInterval(() => sendStatus(true), droneConfig.statusIntervalSeconds * 1000);
+  }, 90);
+
+  // after synapse loaded the stored rows (a plain onBootstrap): the engine's state wins
+  lifecycle.onBootstrap(async () => {
+    if (!engine || !device) return;
+    await device.reconcile();
+    syncFacts(engine);
+  }, -10);
+
+  let booted = false;
+  lifecycle.onReady(async () => {
+    booted = true;
+    // a result fired before the socket was up (a crash report during boot) is kept until now
+    await events.flush();
+    await sendStatus(true);
+  });
+
+  // a reconnect: results kept while HA was away, then where the drone stands
+  hass.socket.onConnect(() => {
+    if (!booted || closing) return;
+    void track(events.flush().then(() => sendStatus(true)));
+  });
+
+  lifecycle.onPreShutdown(async () => {
+    if (!engine) return;
+    // stop borg now rather than at onShutdownStart: HA then sees the result and the idle
+    // state before synapse reports the app offline (the engine service's later call is a no-op)
+    await engine.shutdown();
+    if (latestProgress) publishProgress();
+    onRunChange(null);
+    syncFacts(engine);
+    const finalStatus = sendStatus(true);
+    closing = true;
+    // one shared deadline for everything still on its way (events, patches)
+    await withDeadline(Promise.allSettled([finalStatus, ...inflight]), replyDeadlineMs());
+    // synapse sends patches from setImmediate: let them leave before it goes offline
+    await new Promise(resolve => setImmediate(resolve));
+  }, 100);
+
+  return {
+    get mode() {
+      return synapse ? "entities" : "events";
+    },
+    entityIds,
+    sendStatus: () => sendStatus(true),
+  };
 }

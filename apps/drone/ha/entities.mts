@@ -1,0 +1,234 @@
+/**
+ * What each drone entity looks like in Home Assistant: icon, device class, unit, category,
+ * limits, and what it is bound to (the operation a button starts, the setting a number,
+ * select or text changes). Pure data; the Home Assistant service builds entities from it.
+ */
+import {
+  APPLICATION_STATES,
+  DRONE_ENTITIES,
+  type DroneEntityKey,
+  MODES,
+  type Operation,
+  OUTCOMES,
+} from "../../../libs/protocol/index.mjs";
+import { type Settings } from "../core/state.mjs";
+
+/** Settings a number entity changes. */
+export type NumberSetting =
+  | "frequencyMinutes"
+  | "offsiteFrequencyMinutes"
+  | "priority"
+  | "keepDaily"
+  | "keepWeekly"
+  | "keepMonthly"
+  | "keepYearly";
+
+/** A button: starts one operation. */
+export interface ButtonSpec {
+  domain: "button";
+  icon: string;
+  operation: Operation;
+}
+
+/** A read-only sensor. */
+export interface SensorSpec {
+  domain: "sensor";
+  icon: string;
+  device_class?: "enum" | "timestamp" | "data_size" | "duration";
+  unit_of_measurement?: "B" | "s" | "%";
+  state_class?: "measurement";
+  entity_category?: "diagnostic";
+  /** Every state an enum sensor can have. */
+  options?: readonly string[];
+  suggested_display_precision?: number;
+}
+
+/** A number bound to a setting; HA shows it under the device's configuration. */
+export interface NumberSpec {
+  domain: "number";
+  icon: string;
+  setting: NumberSetting;
+  native_min_value: number;
+  native_max_value: number;
+  step: number;
+  mode: "auto" | "slider" | "box";
+  unit_of_measurement?: "min";
+  device_class?: "duration";
+  entity_category: "config";
+}
+
+/** A select bound to a setting. */
+export interface SelectSpec {
+  domain: "select";
+  icon: string;
+  setting: "mode";
+  options: readonly string[];
+  entity_category: "config";
+}
+
+/** A text bound to a setting. */
+export interface TextSpec {
+  domain: "text";
+  icon: string;
+  setting: "keepWithin";
+  /** HA validates the value against this regex before sending it (the drone validates again). */
+  pattern: string;
+  native_min: number;
+  native_max: number;
+  entity_category: "config";
+}
+
+/** The spec of one entity. */
+export type EntitySpec = ButtonSpec | SensorSpec | NumberSpec | SelectSpec | TextSpec;
+
+type SpecOf<D> = D extends "button"
+  ? ButtonSpec
+  : D extends "sensor"
+    ? SensorSpec
+    : D extends "number"
+      ? NumberSpec
+      : D extends "select"
+        ? SelectSpec
+        : D extends "text"
+          ? TextSpec
+          : never;
+
+/** The state of Last Result before any operation ended. */
+export const UNKNOWN_RESULT = "unknown";
+
+/** Home Assistant's limit on a state's length. */
+export const MAX_STATE_LENGTH = 255;
+
+const size = (icon: string): SensorSpec => ({
+  domain: "sensor",
+  icon,
+  device_class: "data_size",
+  unit_of_measurement: "B",
+  state_class: "measurement",
+  entity_category: "diagnostic",
+  suggested_display_precision: 0,
+});
+
+const timestamp = (icon: string): SensorSpec => ({ domain: "sensor", icon, device_class: "timestamp" });
+
+const minutes = (icon: string, setting: NumberSetting): NumberSpec => ({
+  domain: "number",
+  icon,
+  setting,
+  native_min_value: 5,
+  native_max_value: 525_600,
+  step: 1,
+  mode: "box",
+  unit_of_measurement: "min",
+  device_class: "duration",
+  entity_category: "config",
+});
+
+const keep = (icon: string, setting: NumberSetting): NumberSpec => ({
+  domain: "number",
+  icon,
+  setting,
+  native_min_value: 0,
+  native_max_value: 10_000,
+  step: 1,
+  mode: "box",
+  entity_category: "config",
+});
+
+/** Every drone entity's Home Assistant metadata, by key; the domain always matches DRONE_ENTITIES. */
+export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIES)[K]["domain"]> } = {
+  create_backup: { domain: "button", icon: "mdi:archive-arrow-up-outline", operation: "create" },
+  prune_backups: { domain: "button", icon: "mdi:delete-sweep-outline", operation: "prune" },
+  update_stats: { domain: "button", icon: "mdi:refresh", operation: "stats" },
+  scheduled_backup: { domain: "button", icon: "mdi:calendar-sync-outline", operation: "scheduled" },
+  check_repository: { domain: "button", icon: "mdi:shield-search", operation: "check" },
+  offsite_backup: { domain: "button", icon: "mdi:cloud-upload-outline", operation: "offsite" },
+  application_state: { domain: "sensor", icon: "mdi:state-machine", device_class: "enum", options: APPLICATION_STATES },
+  application_mode: {
+    domain: "select",
+    icon: "mdi:tune-variant",
+    setting: "mode",
+    options: MODES,
+    entity_category: "config",
+  },
+  backup_frequency: minutes("mdi:calendar-clock", "frequencyMinutes"),
+  offsite_frequency: minutes("mdi:cloud-clock-outline", "offsiteFrequencyMinutes"),
+  priority: {
+    domain: "number",
+    icon: "mdi:sort-numeric-descending",
+    setting: "priority",
+    native_min_value: -100,
+    native_max_value: 100,
+    step: 1,
+    mode: "box",
+    entity_category: "config",
+  },
+  keep_daily: keep("mdi:calendar-today", "keepDaily"),
+  keep_weekly: keep("mdi:calendar-week", "keepWeekly"),
+  keep_monthly: keep("mdi:calendar-month", "keepMonthly"),
+  keep_yearly: keep("mdi:calendar-blank-multiple", "keepYearly"),
+  keep_within: {
+    domain: "text",
+    icon: "mdi:calendar-range",
+    setting: "keepWithin",
+    pattern: "^([1-9][0-9]*[Hdwmy])?$",
+    native_min: 0,
+    native_max: 12,
+    entity_category: "config",
+  },
+  last_backup: timestamp("mdi:backup-restore"),
+  last_prune: timestamp("mdi:delete-clock-outline"),
+  last_check: timestamp("mdi:shield-check-outline"),
+  last_offsite_backup: timestamp("mdi:cloud-check-outline"),
+  last_result: {
+    domain: "sensor",
+    icon: "mdi:clipboard-check-outline",
+    device_class: "enum",
+    options: [...OUTCOMES, UNKNOWN_RESULT],
+  },
+  last_error: { domain: "sensor", icon: "mdi:alert-circle-outline", entity_category: "diagnostic" },
+  last_duration: {
+    domain: "sensor",
+    icon: "mdi:timer-outline",
+    device_class: "duration",
+    unit_of_measurement: "s",
+    entity_category: "diagnostic",
+    suggested_display_precision: 0,
+  },
+  progress: {
+    domain: "sensor",
+    icon: "mdi:progress-upload",
+    unit_of_measurement: "%",
+    state_class: "measurement",
+    suggested_display_precision: 0,
+  },
+  eta: {
+    domain: "sensor",
+    icon: "mdi:timer-sand",
+    device_class: "duration",
+    unit_of_measurement: "s",
+    suggested_display_precision: 0,
+  },
+  archive_count: {
+    domain: "sensor",
+    icon: "mdi:archive-outline",
+    state_class: "measurement",
+    entity_category: "diagnostic",
+  },
+  archive_total_size: size("mdi:harddisk"),
+  archive_compressed_size: size("mdi:zip-box-outline"),
+  archive_deduplicated_size: size("mdi:database-outline"),
+  offsite_size: size("mdi:cloud-outline"),
+};
+
+/** The entity keys a drone has: the offsite ones only with an offsite repository. */
+export function droneEntityKeys(hasOffsite: boolean): DroneEntityKey[] {
+  return (Object.keys(DRONE_ENTITIES) as DroneEntityKey[]).filter(
+    key => hasOffsite || !("offsite" in DRONE_ENTITIES[key] && DRONE_ENTITIES[key].offsite),
+  );
+}
+
+/** The setting a number, select or text entity shows, as the entity's value. */
+export function settingValue(spec: NumberSpec | SelectSpec | TextSpec, settings: Settings): number | string {
+  return settings[spec.setting];
+}

@@ -1,0 +1,295 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { afterEach, describe, expect, it } from "vitest";
+
+import { droneEntityKeys, ENTITY_SPECS } from "../../../apps/drone/ha/entities.mjs";
+import {
+  DRONE_ENTITIES,
+  DRONE_ENTITY_KEYS,
+  droneDeviceId,
+  entityId,
+  entityObjectId,
+  entityUniqueId,
+  EVENT_SCHEMAS,
+  EVENT_TYPES,
+  type ProgressEvent,
+  type StatusEvent,
+} from "../../../libs/protocol/index.mjs";
+import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
+import { droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
+import { bootHassDrone, type HassDrone, TEST_HASS_TOKEN, waitFor } from "../../helpers/hass.mjs";
+
+const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "package.json"), "utf8")) as { version: string })
+  .version;
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
+/** Every fire_event matches its protocol schema, and only the drone's event types are fired. */
+function expectValidEvents(drone: HassDrone) {
+  const events = drone.fired();
+  for (const event of events) {
+    expect(Object.values(EVENT_TYPES)).toContain(event.event_type);
+    const schema = EVENT_SCHEMAS[event.event_type as keyof typeof EVENT_SCHEMAS];
+    expect(schema.safeParse(event.event_data).success, `${event.event_type} ${JSON.stringify(event.event_data)}`).toBe(true);
+  }
+  return events;
+}
+
+describe("the drone's Home Assistant device (synapse)", () => {
+  const repos: TestRepository[] = [];
+  const drones: HassDrone[] = [];
+  const boot = async (config: Record<string, unknown>) => {
+    const drone = await bootHassDrone(config);
+    drones.push(drone);
+    return drone;
+  };
+
+  afterEach(async () => {
+    for (const drone of drones.splice(0)) {
+      await drone.teardown();
+      // the canaries: in no log line, no event, no registration or patch
+      for (const secret of [TEST_PASSPHRASE, TEST_HASS_TOKEN]) {
+        expect(drone.logs.filter(line => line.includes(secret))).toEqual([]);
+        expect(drone.sent.filter(message => JSON.stringify(message).includes(secret))).toEqual([]);
+      }
+    }
+    for (const repo of repos.splice(0)) await repo.remove();
+  });
+
+  it("registers one device carrying every entity, with the drone id in every id and the HA metadata", async () => {
+    const repo = await makeDroneRepository(1, 1024);
+    repos.push(repo);
+    const drone = await boot(droneTestConfig(repo));
+    expect(drone.params.hass).toBeDefined();
+    expect(drone.params.synapse).toBeDefined();
+    expect(drone.params.drone.home_assistant.mode).toBe("entities");
+
+    const registration = await waitFor(() => drone.registration(), "the registration");
+    expect(registration.app_metadata.secondary_devices).toEqual([
+      expect.objectContaining({
+        unique_id: droneDeviceId("testdrone"),
+        name: "testdrone",
+        manufacturer: "backup-coordinator",
+        model: "drone",
+        sw_version: VERSION,
+      }),
+    ]);
+    const keys = droneEntityKeys(false);
+    expect(keys).toHaveLength(DRONE_ENTITY_KEYS.length - 4);
+    const settings = drone.engine.settings();
+    for (const key of DRONE_ENTITY_KEYS) {
+      const entity = drone.registered(key);
+      if (!keys.includes(key)) {
+        expect(entity, `${key} needs an offsite repository`).toBeUndefined();
+        continue;
+      }
+      const spec = ENTITY_SPECS[key];
+      expect(entity, key).toMatchObject({
+        unique_id: entityUniqueId("testdrone", key),
+        suggested_object_id: entityObjectId("testdrone", key),
+        device_id: droneDeviceId("testdrone"),
+        name: `testdrone ${DRONE_ENTITIES[key].name}`,
+        icon: expect.stringMatching(/^mdi:[a-z-]+$/),
+      });
+      if ("device_class" in spec) expect(entity?.device_class, key).toBe(spec.device_class);
+      if ("unit_of_measurement" in spec) {
+        expect(entity?.unit_of_measurement, key).toBe(spec.unit_of_measurement);
+        expect(entity?.native_unit_of_measurement, key).toBe(spec.unit_of_measurement);
+      }
+      if ("entity_category" in spec) expect(entity?.entity_category, key).toBe(spec.entity_category);
+      else expect(entity?.entity_category, key).toBeUndefined();
+      if (spec.domain === "sensor" && spec.state_class) {
+        expect(entity?.capability_attributes, key).toEqual({ state_class: spec.state_class });
+      }
+    }
+    expect(drone.registered("archive_deduplicated_size")).toMatchObject({
+      device_class: "data_size",
+      unit_of_measurement: "B",
+      entity_category: "diagnostic",
+      state_class: "measurement",
+      state: null,
+    });
+    expect(drone.registered("application_state")).toMatchObject({ device_class: "enum", state: "idle" });
+    expect((drone.registered("application_state")?.capability_attributes as { options: string[] }).options).toContain("creating");
+    expect(drone.registered("last_result")).toMatchObject({ device_class: "enum", state: "unknown" });
+    expect(drone.registered("last_backup")).toMatchObject({ device_class: "timestamp", state: null });
+    expect(drone.registered("last_error")).toMatchObject({ state: "", entity_category: "diagnostic" });
+    expect(drone.registered("eta")).toMatchObject({ device_class: "duration", unit_of_measurement: "s" });
+    expect(drone.registered("keep_daily")).toMatchObject({
+      entity_category: "config",
+      native_min_value: 0,
+      native_max_value: 10_000,
+      mode: "box",
+      native_value: settings.keepDaily,
+    });
+    expect(drone.registered("backup_frequency")).toMatchObject({
+      native_min_value: 5,
+      native_max_value: 525_600,
+      unit_of_measurement: "min",
+      native_value: settings.frequencyMinutes,
+    });
+    expect(drone.registered("priority")).toMatchObject({ native_min_value: -100, native_max_value: 100, native_value: 0 });
+    expect(drone.registered("application_mode")).toMatchObject({
+      entity_category: "config",
+      options: ["coordinated", "standalone", "paused"],
+      current_option: settings.mode,
+    });
+    expect(drone.registered("keep_within")).toMatchObject({ entity_category: "config", native_value: "" });
+    const pattern = new RegExp(String(drone.registered("keep_within")?.pattern));
+    expect(["", "14d", "6m", "1y", "12H"].every(value => pattern.test(value))).toBe(true);
+    expect(["2 weeks", "0d", "14", "d"].some(value => pattern.test(value))).toBe(false);
+
+    // the boot status event: valid, with the entity ids HA uses (a renamed one included)
+    const status = await waitFor(() => drone.fired(EVENT_TYPES.status)[0], "a status event");
+    const event = status.event_data as unknown as StatusEvent;
+    expect(event).toMatchObject({ drone_id: "testdrone", state: "idle", repository_host: "local:testdrone", offsite_host: null, version: VERSION });
+    expect(Object.keys(event.entities).sort()).toEqual([...keys].sort());
+    expect(event.entities.create_backup).toBe("button.renamed_create_backup");
+    expect(event.entities.keep_within).toBe(entityId("testdrone", "keep_within"));
+    expectValidEvents(drone);
+    expect(drone.logs.filter(line => /^(warn|error|fatal)/.test(line))).toEqual([]);
+  });
+
+  it("each button runs its borg operation; sensors, progress and events follow", async () => {
+    const repo = await makeDroneRepository(6, 256 * 1024);
+    repos.push(repo);
+    // one daily archive and no other rule: the full run prunes the archive before it
+    const drone = await boot(droneTestConfig(repo, { KEEP_DAILY: 1, KEEP_WEEKLY: 0, KEEP_MONTHLY: 0, KEEP_YEARLY: 0 }));
+    const { engine } = drone;
+    const primary = engine.client("primary");
+    const archives = async () => (await primary.list({ prefix: engine.archivePrefix })).value.archives.length;
+
+    const created = await drone.nextResult("create", () => drone.press("create_backup"));
+    expect(created).toMatchObject({ outcome: "success", trigger: "button" });
+    expect(await archives()).toBe(1);
+    await waitFor(() => drone.published("application_state") === "idle", "application_state back to idle");
+    expect(drone.patches("application_state").map(data => data.state)).toEqual(expect.arrayContaining(["creating", "idle"]));
+    expect(drone.published("last_backup")).toBe(engine.persisted().lastBackup);
+    expect(drone.published("last_backup")).toMatch(ISO);
+    expect(drone.published("last_result")).toBe("success");
+    expect(drone.published("last_error")).toBe("");
+    for (const key of ["archive_total_size", "archive_compressed_size", "archive_deduplicated_size"] as const) {
+      expect(drone.published(key), key).toBeGreaterThan(0);
+    }
+    expect(drone.published("progress")).toBe(100);
+    expect(drone.published("eta")).toBe(0);
+    // a sub-second run: the reset, the first event and the final one at most
+    expect(drone.patches("progress").length).toBeLessThanOrEqual(3);
+    const progress = drone.fired(EVENT_TYPES.progress).map(event => event.event_data as unknown as ProgressEvent);
+    expect(progress.filter(event => event.run_id === created.run_id).length).toBeGreaterThanOrEqual(1);
+    expect(progress.some(event => event.run_id === created.run_id && event.finished && event.percent === 100)).toBe(true);
+    expect(drone.fired(EVENT_TYPES.result).filter(event => event.event_data.run_id === created.run_id)).toHaveLength(1);
+
+    const stats = await drone.nextResult("stats", () => drone.press("update_stats"));
+    expect(stats.outcome).toBe("success");
+    await waitFor(() => drone.published("archive_count") === 1, "archive_count 1");
+
+    const pruned = await drone.nextResult("prune", () => drone.press("prune_backups"));
+    expect(pruned.outcome).toBe("success");
+    expect(engine.persisted().lastPrune).toMatch(ISO);
+    await waitFor(() => drone.published("last_prune") === engine.persisted().lastPrune, "last_prune");
+
+    const checked = await drone.nextResult("check", () => drone.press("check_repository"));
+    expect(checked.outcome).toBe("success");
+    await waitFor(() => drone.published("last_check") === engine.persisted().lastCheck && engine.persisted().lastCheck, "last_check");
+
+    // the full run: create, then prune (keep-daily 1 keeps the new archive only), compact, stats
+    const scheduled = await drone.nextResult("scheduled", () => drone.press("scheduled_backup"));
+    expect(scheduled.outcome).toBe("success");
+    expect(scheduled.archive?.name).toMatch(/^testdrone@/);
+    expect(scheduled.pruned).toHaveLength(1);
+    expect(await archives()).toBe(1);
+    await waitFor(() => drone.published("application_state") === "idle" && drone.published("archive_count") === 1, "idle after the run");
+    const states = drone.patches("application_state").map(data => data.state);
+    expect(states).toEqual(expect.arrayContaining(["creating", "pruning", "compacting", "updating_stats", "checking", "idle"]));
+    expect(drone.published("last_duration")).toBe(engine.persisted().lastDurationSeconds);
+
+    const events = expectValidEvents(drone);
+    const results = events.filter(event => event.event_type === EVENT_TYPES.result).map(event => event.event_data.operation);
+    expect(results).toEqual(["create", "stats", "prune", "check", "scheduled"]);
+    await waitFor(
+      () => drone.fired(EVENT_TYPES.status).some(event => event.event_data.last_backup === engine.persisted().lastBackup),
+      "a status event with the last backup",
+    );
+    expect(drone.logs.filter(line => /^(error|fatal)/.test(line))).toEqual([]);
+  });
+
+  it("a press while busy follows the queue rule: another operation waits, the same one is refused", async () => {
+    const repo = await makeDroneRepository(12, 1024 * 1024);
+    repos.push(repo);
+    const drone = await boot(droneTestConfig(repo));
+    await drone.press("create_backup");
+    await drone.press("update_stats");
+    await drone.press("create_backup");
+    // synapse hands presses on asynchronously: wait for the third to be answered
+    await waitFor(
+      () => drone.logs.some(line => line.includes("create (button) refused: create is already running")),
+      "the refusal of the second create",
+    );
+    expect(drone.engine.live()).toMatchObject({ operation: "create", queue: ["stats"] });
+    const created = await drone.firstResult("create");
+    const stats = await drone.firstResult("stats");
+    expect(created.outcome).toBe("success");
+    expect(stats.outcome).toBe("success");
+    expect(Date.parse(stats.started_at)).toBeGreaterThanOrEqual(Date.parse(created.finished_at));
+    expect(drone.fired(EVENT_TYPES.result).map(event => event.event_data.operation)).toEqual(["create", "stats"]);
+    expectValidEvents(drone);
+  });
+
+  it("an offsite repository adds the offsite entities; Offsite Backup runs borg against it", async () => {
+    const repo = await makeDroneRepository(2, 64 * 1024);
+    const offsite = await makeTestRepository();
+    repos.push(repo, offsite);
+    const drone = await boot(droneTestConfig(repo, { OFFSITE_REPOSITORY: offsite.repository.location }));
+    await waitFor(() => drone.registration(), "the registration");
+    for (const key of ["offsite_backup", "offsite_frequency", "last_offsite_backup", "offsite_size"] as const) {
+      expect(drone.registered(key), key).toMatchObject({ unique_id: entityUniqueId("testdrone", key) });
+    }
+    expect(drone.registered("offsite_frequency")).toMatchObject({ native_value: 10_080, entity_category: "config" });
+
+    const result = await drone.nextResult("offsite", () => drone.press("offsite_backup"));
+    expect(result).toMatchObject({ outcome: "success", repository: "offsite" });
+    expect((await offsite.client.list({})).value.archives).toHaveLength(1);
+    await waitFor(() => drone.published("last_offsite_backup") === drone.engine.persisted().lastOffsiteBackup, "last_offsite_backup");
+    expect(drone.published("last_offsite_backup")).toMatch(ISO);
+    expect(drone.published("offsite_size")).toBeGreaterThan(0);
+    const status = await waitFor(
+      () => drone.fired(EVENT_TYPES.status).find(event => event.event_data.last_offsite_backup !== null),
+      "a status event after the offsite run",
+    );
+    expect(status.event_data).toMatchObject({ offsite_host: "local:testdrone", offsite_frequency_minutes: 10_080 });
+    expect(Object.keys(status.event_data.entities as object)).toHaveLength(DRONE_ENTITY_KEYS.length);
+    expectValidEvents(drone);
+  });
+
+  it("at shutdown the interrupted run's result and the idle state reach HA before synapse goes offline", async () => {
+    const repo = await makeDroneRepository(60, 4 * 1024 * 1024);
+    repos.push(repo);
+    const drone = await boot(droneTestConfig(repo));
+    await drone.press("create_backup");
+    await waitFor(() => drone.published("application_state") === "creating", "the create to start");
+    // borg reports progress 5 times a second and the engine passes every report on here
+    // (PROGRESS_INTERVAL_MS 0): the entities still change at most every 5 s
+    const running = () => drone.fired(EVENT_TYPES.progress).filter(event => event.event_data.finished === false);
+    await waitFor(() => running().length >= 3, "three progress events");
+    expect(drone.patches("progress").length).toBeLessThanOrEqual(1);
+    expect(drone.patches("eta").length).toBeLessThanOrEqual(1);
+    await drone.teardown();
+
+    const types = drone.sent.map(message =>
+      message.type === "fire_event" ? String(message.event_type) : message.type === "synapse/patch_entity" ? `patch ${String(message.unique_id)}` : message.type,
+    );
+    const offline = types.indexOf("synapse/going_offline");
+    expect(offline).toBeGreaterThan(0);
+    const before = drone.sent.slice(0, offline);
+    const result = before.find(message => message.event_type === EVENT_TYPES.result);
+    expect(result?.event_data).toMatchObject({ operation: "create", outcome: "interrupted" });
+    expect(drone.published("application_state")).toBe("idle");
+    expect(types.lastIndexOf(`patch ${entityUniqueId("testdrone", "application_state")}`)).toBeLessThan(offline);
+    const lastStatus = before.filter(message => message.event_type === EVENT_TYPES.status).at(-1);
+    expect(lastStatus?.event_data).toMatchObject({ state: "idle", operation: null });
+    expect(types.slice(offline + 1).filter(type => type.startsWith("backup_drone") || type.startsWith("patch"))).toEqual([]);
+    expect(drone.logs.filter(line => line.includes("blocked synapse socket message"))).toEqual([]);
+    expectValidEvents(drone);
+  });
+});
