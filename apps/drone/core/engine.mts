@@ -539,7 +539,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       const timedOut = controller.signal.reason instanceof DroneError && controller.signal.reason.kind === "run_timeout";
       failure = describeError(error, timedOut);
       log.error(`${job.operation} failed: ${failure.message}`);
-      if (job.operation === "scheduled" || job.operation === "create" || job.operation === "offsite") {
+      const ownsLock = !("heldBy" in lock);
+      if (ownsLock && (job.operation === "scheduled" || job.operation === "create" || job.operation === "offsite")) {
         await stepHook(context, "on_error", failure.message).catch((hookError: unknown) =>
           log.warn(hookError instanceof Error ? hookError.message : String(hookError)),
         );
@@ -568,12 +569,15 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       archive: context.archive,
       pruned: context.pruned,
     };
-    await store.update(state => {
-      state.running = null;
-      state.lastResult = outcome;
+    // refused because another process holds the run lock: that process's state is not ours to change
+    if (!("heldBy" in lock)) {
+      await store.update(state => {
+        state.running = null;
+        state.lastResult = outcome;
       state.lastError = failure?.message ?? null;
-      state.lastDurationSeconds = Math.round(result.duration_seconds);
-    });
+        state.lastDurationSeconds = Math.round(result.duration_seconds);
+      });
+    }
     log.info(`${job.operation} ended: ${outcome} in ${result.duration_seconds.toFixed(1)} s`);
     return result;
   };

@@ -1,0 +1,128 @@
+/**
+ * Parse the command line into a typed request. Options of the command line itself are
+ * declared in spec.mts; any other `--KEY=VALUE` is a configuration switch that Digital
+ * Alchemy reads from argv on its own, so it is passed through here and checked later
+ * against the configuration keys.
+ */
+import { existsSync, statSync } from "node:fs";
+import { parseArgs } from "node:util";
+
+import { COMMAND_NAMES, type CommandName, COMMANDS, COMMON_OPTIONS, type OptionName, OPTIONS, type OptionSpec } from "./spec.mjs";
+
+/** A `--KEY[=VALUE]` switch that is not an option of the command line. */
+export interface ConfigSwitch {
+  /** As written, without the dashes. */
+  name: string;
+  value: string | undefined;
+}
+
+/** Options a command was given. */
+export interface CommandOptions {
+  json: boolean;
+  verbose: boolean;
+  checkpoints: boolean;
+  all: boolean;
+  config?: string;
+  envFile?: string;
+  token?: string;
+}
+
+/** What the command line asks for. */
+export type CommandLine =
+  | { kind: "help"; command?: CommandName }
+  | { kind: "version" }
+  | { kind: "usage_error"; message: string; command?: CommandName }
+  | { kind: "run"; command: CommandName; options: CommandOptions; switches: ConfigSwitch[] };
+
+const isCommand = (value: string): value is CommandName => (COMMAND_NAMES as readonly string[]).includes(value);
+
+const parseOptions = Object.fromEntries(
+  Object.values(OPTIONS).map(option => [
+    option.name,
+    { type: option.type, ...("short" in option ? { short: option.short } : {}) },
+  ]),
+) as Record<OptionName, { type: "boolean" | "string"; short?: string }>;
+
+/** Parse argv (without the node binary and the script). */
+export function parseCommandLine(argv: readonly string[]): CommandLine {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof parseOptions; strict: false; tokens: true; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: parseOptions, strict: false, tokens: true, allowPositionals: true });
+  } catch (error) {
+    return { kind: "usage_error", message: error instanceof Error ? error.message : String(error) };
+  }
+  const positionals = parsed.positionals;
+  const first = positionals[0];
+  const command: CommandName | undefined = first !== undefined && isCommand(first) ? first : undefined;
+  const values = parsed.values;
+
+  if (values.help === true) return { kind: "help", command };
+  if (first === "help") {
+    const topic = positionals[1];
+    return topic !== undefined && isCommand(topic) ? { kind: "help", command: topic } : { kind: "help" };
+  }
+  if (values.version === true) return { kind: "version" };
+
+  const tokens = parsed.tokens;
+  const switches: ConfigSwitch[] = [];
+  for (const [index, token] of tokens.entries()) {
+    if (token.kind !== "option" || token.name in OPTIONS) continue;
+    if (!token.rawName.startsWith("--")) return { kind: "usage_error", command, message: `unknown option ${token.rawName}` };
+    // Digital Alchemy reads `--KEY VALUE` as KEY=VALUE, and would take a command name as the value: insist on `=`
+    const next = tokens[index + 1];
+    if (token.value === undefined && next?.kind === "positional") {
+      return {
+        kind: "usage_error",
+        command,
+        message: `write configuration switches as ${token.rawName}=VALUE (got "${token.rawName} ${next.value}")`,
+      };
+    }
+    switches.push({ name: token.name, value: token.value });
+  }
+
+  if (first !== undefined && command === undefined) {
+    return { kind: "usage_error", message: `unknown command "${first}"; the commands are ${COMMAND_NAMES.join(", ")}` };
+  }
+  const name: CommandName = command ?? "daemon";
+  const allowed = new Set<string>([...COMMANDS[name].options, ...COMMON_OPTIONS]);
+  for (const token of tokens) {
+    if (token.kind !== "option" || !(token.name in OPTIONS)) continue;
+    if (!allowed.has(token.name)) {
+      return { kind: "usage_error", command: name, message: `${token.rawName} is not an option of ${name}` };
+    }
+    const option: OptionSpec = OPTIONS[token.name as OptionName];
+    if (option.type === "string" && (token.value === undefined || token.value === "")) {
+      return { kind: "usage_error", command: name, message: `${token.rawName} needs a value: ${token.rawName} ${option.value ?? "VALUE"}` };
+    }
+    if (option.type === "boolean" && token.value !== undefined) {
+      return { kind: "usage_error", command: name, message: `${token.rawName} takes no value` };
+    }
+  }
+  if (positionals.length > 1) {
+    return { kind: "usage_error", command: name, message: `unexpected argument "${positionals[1] ?? ""}"` };
+  }
+
+  const text = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);
+  return {
+    kind: "run",
+    command: name,
+    options: {
+      json: values.json === true,
+      verbose: values.verbose === true,
+      checkpoints: values.checkpoints === true,
+      all: values.all === true,
+      config: text(values.config),
+      envFile: text(values["env-file"]),
+      token: text(values.token),
+    },
+    switches,
+  };
+}
+
+/** Check `--config FILE` before DA does (its own message is terse); returns a problem or undefined. */
+export function configFileProblem(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  if (!existsSync(file)) return `--config ${file}: no such file`;
+  if (!statSync(file).isFile()) return `--config ${file}: not a file`;
+  return undefined;
+}

@@ -1,0 +1,174 @@
+/**
+ * What the daemon and the one-shot commands share around booting the drone: where the
+ * configuration comes from, whether Home Assistant is configured, and a guard service that
+ * reports a bad command line or configuration on stderr (at any log level) and exits 2.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { parseEnv } from "node:util";
+
+import { configFilePaths, loadConfigFromFile, type TServiceParams } from "@digital-alchemy/core";
+import { z } from "zod";
+
+import { ConfigError, DRONE_CONFIGURATION, type DroneConfigKey, parseDroneConfig } from "../config.mjs";
+import { type ConfigSwitch } from "./args.mjs";
+import { EXIT_CODES } from "./spec.mjs";
+
+/** The DA application name: config files are /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone. */
+export const APP_NAME = "backup_drone";
+
+/** Environment variables that carry a Home Assistant token. */
+export const TOKEN_VARIABLES = ["HASS_TOKEN", "TOKEN", "SUPERVISOR_TOKEN", "HASSIO_TOKEN"] as const;
+
+const sectionSchema = z.record(z.string(), z.unknown());
+const fileSchema = z.record(z.string(), z.unknown());
+
+/** The configuration files DA will read, in the order it reads them (later ones win). */
+export function configFiles(explicit: string | undefined): string[] {
+  return explicit === undefined ? configFilePaths(APP_NAME) : [explicit];
+}
+
+/** The merged contents of the configuration files, as DA merges them. */
+export function readConfigFiles(files: readonly string[]): Record<string, Record<string, unknown>> {
+  const merged: Parameters<typeof loadConfigFromFile>[0] = {};
+  for (const file of files) loadConfigFromFile(merged, file);
+  const parsed = fileSchema.safeParse(merged);
+  if (!parsed.success) return {};
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [section, values] of Object.entries(parsed.data)) {
+    const entries = sectionSchema.safeParse(values);
+    if (entries.success) out[section] = entries.data;
+  }
+  return out;
+}
+
+/** The variables of the env file DA will load (`--env-file FILE`, or `./.env`), if there is one. */
+export function envFileVariables(envFile: string | undefined, cwd = process.cwd()): NodeJS.Dict<string> {
+  const file = envFile === undefined ? join(cwd, ".env") : isAbsolute(envFile) ? envFile : join(cwd, envFile);
+  if (!existsSync(file)) return {};
+  try {
+    return parseEnv(readFileSync(file, "utf8"));
+  } catch {
+    return {};
+  }
+}
+
+/** Where a Home Assistant token was found, if anywhere (the token itself is never returned). */
+export function homeAssistantTokenSource(
+  options: { token?: string; files: Record<string, Record<string, unknown>>; envFile?: NodeJS.Dict<string> },
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  if (options.token) return "--token";
+  const variable = TOKEN_VARIABLES.find(name => (env[name] ?? "").trim().length > 0);
+  if (variable) return variable;
+  const fromEnvFile = TOKEN_VARIABLES.find(name => (options.envFile?.[name] ?? "").trim().length > 0);
+  if (fromEnvFile) return `${fromEnvFile} in the env file`;
+  const fromFile = options.files.hass?.TOKEN;
+  if (typeof fromFile === "string" && fromFile.trim().length > 0) return "the [hass] section of the configuration file";
+  return undefined;
+}
+
+/** A configuration key in the spelling DA matches switches with: case and `-`/`_` ignored. */
+const normalise = (name: string) => name.toLowerCase().replaceAll("-", "_");
+
+/** Keys whose value is a secret: warn when one is given on the command line. */
+const SECRET_KEYS = new Set(["passphrase", "offsite_passphrase", "token", "drone_passphrase", "drone_offsite_passphrase", "hass_token"]);
+
+const stringList = z.array(z.string());
+
+/** A switch's value as DA parses it for a key of this type (see core's parseConfig). */
+function switchValue(type: "string" | "number" | "boolean" | "string[]", values: readonly (string | undefined)[]): unknown {
+  const last = values.at(-1);
+  if (type === "number") return Number(last ?? Number.NaN);
+  if (type === "boolean") return last === undefined || ["y", "true"].includes(last.toLowerCase());
+  if (type === "string") return last ?? "true";
+  if (values.length > 1) return values.map(value => value ?? "");
+  if (last?.startsWith("[")) {
+    let json: unknown;
+    try {
+      json = JSON.parse(last);
+    } catch {
+      return [last];
+    }
+    const parsed = stringList.safeParse(json);
+    return parsed.success ? parsed.data : [last];
+  }
+  return last === undefined ? [] : last.split(",");
+}
+
+/**
+ * The drone keys given as `--KEY=VALUE` (or `--drone-KEY=VALUE`), parsed as DA parses them.
+ * DA lets a configuration file win over the command line; a person typing
+ * `backup-drone prune --KEEP_DAILY=3` means it, so the guard applies these last.
+ */
+export function droneSwitchValues(switches: readonly ConfigSwitch[]): Partial<Record<DroneConfigKey, unknown>> {
+  const byKey = new Map<DroneConfigKey, (string | undefined)[]>();
+  const keys = Object.keys(DRONE_CONFIGURATION) as DroneConfigKey[];
+  for (const entry of switches) {
+    const name = normalise(entry.name);
+    const key = keys.find(candidate => normalise(candidate) === name) ?? keys.find(candidate => `drone_${normalise(candidate)}` === name);
+    if (key) byKey.set(key, [...(byKey.get(key) ?? []), entry.value]);
+  }
+  const out: Partial<Record<DroneConfigKey, unknown>> = {};
+  for (const [key, values] of byKey) out[key] = switchValue(DRONE_CONFIGURATION[key].type, values);
+  return out;
+}
+
+/** Problems with the command line and files that DA would silently ignore. */
+export interface GuardOptions {
+  switches: readonly ConfigSwitch[];
+  files: readonly string[];
+  /** Print a warning for people (stderr). */
+  warn: (message: string) => void;
+  /** Print an error for people (stderr), at any log level. */
+  fail: (message: string) => void;
+}
+
+/**
+ * A service appended to the application: checks `--KEY=VALUE` switches against the
+ * configuration keys of the loaded modules before anything starts, warns about unknown
+ * keys in the `[drone]` section of the files, and validates the drone's configuration
+ * before the engine starts — every problem at once, on stderr, then exit 2.
+ */
+export function guardService(options: GuardOptions) {
+  return function CliGuardService({ internal, lifecycle, config }: TServiceParams) {
+    lifecycle.onPreInit(() => {
+      const known = new Set<string>();
+      for (const [module, definitions] of internal.boilerplate.configuration.getDefinitions()) {
+        for (const key of Object.keys(definitions)) {
+          known.add(normalise(key));
+          known.add(normalise(`${module.replaceAll("-", "_")}_${key}`));
+        }
+      }
+      for (const entry of options.switches) {
+        const name = normalise(entry.name);
+        if (!known.has(name)) {
+          options.fail(`unknown option --${entry.name}: not an option of the command, nor a configuration key (see --help)`);
+          process.exit(EXIT_CODES.failed);
+        }
+        if (SECRET_KEYS.has(name)) {
+          options.warn(`--${entry.name} puts a secret on the command line, where other users can see it (ps); prefer a file or an environment variable`);
+        }
+      }
+    });
+
+    lifecycle.onPostConfig(() => {
+      for (const [key, value] of Object.entries(droneSwitchValues(options.switches))) {
+        internal.boilerplate.configuration.set("drone", key as DroneConfigKey, value as never);
+      }
+      const sections = readConfigFiles(options.files);
+      const unknown = Object.keys(sections.drone ?? {}).filter(key => !(key in DRONE_CONFIGURATION));
+      if (unknown.length > 0) {
+        options.warn(`unknown keys in the [drone] section of ${options.files.join(", ")}: ${unknown.join(", ")} (ignored)`);
+      }
+      try {
+        parseDroneConfig({ ...config.drone });
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        const where = options.files.length > 0 ? ` (configuration files: ${options.files.join(", ")})` : "";
+        options.fail(`backup-drone: ${error.message}\nFix every key listed${where}; --help shows where settings come from.`);
+        process.exit(EXIT_CODES.failed);
+      }
+    }, 1000);
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The daemon: the drone with its own schedule (standalone mode), with Home Assistant when a
+ * token is configured, until SIGTERM/SIGINT. Without Home Assistant it logs progress and
+ * results, since nobody else shows them.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+import { type TServiceParams } from "@digital-alchemy/core";
+
+import { type ResultEvent } from "../../../libs/protocol/index.mjs";
+import { parseDroneConfig } from "../config.mjs";
+import { createDroneApplication } from "../drone.module.mjs";
+import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
+import { configFiles, envFileVariables, guardService, homeAssistantTokenSource, readConfigFiles } from "./boot.mjs";
+import { formatFrequency, formatWhen } from "./format.mjs";
+import { createLineThrottle, plainLine } from "./progress.mjs";
+import { resultLines } from "./report.mjs";
+import { EXIT_CODES } from "./spec.mjs";
+import { createPaint } from "./terminal.mjs";
+
+/** After SIGTERM the daemon exits within this long, even if borg does not stop in time. */
+const SHUTDOWN_DEADLINE_MS = 14_000;
+
+const plain = createPaint(false);
+
+/** synapse's own default: a database file in the working directory. */
+const SYNAPSE_DEFAULT_DATABASE = `file:${join(process.cwd(), "synapse_storage.db")}`;
+
+/**
+ * The daemon's own service: turns the standalone schedule on, recovers from a crash once,
+ * logs what a person without Home Assistant needs to see, and bounds the shutdown.
+ */
+function daemonService(tokenSource: string | undefined) {
+  const homeAssistant = tokenSource !== undefined;
+  return function DaemonService({ config, drone, internal, lifecycle, logger }: TServiceParams) {
+    drone.standalone.enable();
+
+    // synapse keeps its entity database in the working directory unless told otherwise: keep
+    // it with the drone's state instead (after the guard has validated the configuration)
+    lifecycle.onPostConfig(() => {
+      if (!homeAssistant || config.synapse.DATABASE_URL !== SYNAPSE_DEFAULT_DATABASE) return;
+      const { stateDir, droneId } = parseDroneConfig({ ...config.drone });
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      internal.boilerplate.configuration.set("synapse", "DATABASE_URL", `file:${join(stateDir, `${droneId}.synapse.db`)}`);
+    }, 999);
+
+    // the engine logs failures itself; a success deserves its summary (archive, sizes, pruned)
+    const logResult = (result: ResultEvent) => {
+      if (result.outcome === "success") logger.info(resultLines(result, plain).join("\n"));
+      else if (result.outcome === "warning") logger.warn(resultLines(result, plain).join("\n"));
+    };
+
+    // before the standalone schedule's first look (an onReady without priority): a borg
+    // left running by a crashed process must be stopped before a new run starts
+    lifecycle.onReady(async () => {
+      const engine = drone.engine.engine;
+      logger.info(homeAssistant ? `Home Assistant: token from ${tokenSource}` : "no Home Assistant token configured: running without Home Assistant");
+      engine.onResult(logResult);
+      if (!homeAssistant) {
+        const due = createLineThrottle();
+        engine.onProgress(event => {
+          if (due(event)) logger.info(plainLine(event));
+        });
+      }
+      await engine.recover();
+
+      const settings = engine.settings();
+      if (settings.mode === "standalone") {
+        const last = engine.persisted().lastBackup;
+        logger.info(
+          `standalone: a scheduled backup ${formatFrequency(settings.frequencyMinutes)}; last backup ${formatWhen(last)}${engine.due().length > 0 ? ", due now" : ""}`,
+        );
+      } else if (settings.mode === "coordinated" && !homeAssistant) {
+        logger.warn(
+          "MODE is coordinated but no Home Assistant token is configured: nothing will run on its own. Set MODE=standalone, or configure TOKEN (see --help).",
+        );
+      } else if (settings.mode === "paused") {
+        logger.info("paused: nothing runs on its own");
+      }
+    }, 100);
+
+    // DA's timers are gone by shutdown: a plain timer bounds it, and never keeps the process up
+    const deadline = () =>
+      setTimeout(() => {
+        logger.error(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting (the next start recovers)`);
+        process.exit();
+      }, SHUTDOWN_DEADLINE_MS).unref();
+    process.once("SIGTERM", deadline).once("SIGINT", deadline);
+  };
+}
+
+/** Map the convenience variable HASS_URL onto hass's BASE_URL (HASS_TOKEN already matches hass.TOKEN). */
+function hassDefaults(env: NodeJS.ProcessEnv): { BASE_URL?: string } {
+  const url = env.HASS_URL?.trim();
+  return url ? { BASE_URL: url } : {};
+}
+
+/** Boot the daemon; resolves once it runs (DA keeps the process alive until a signal). */
+export async function runDaemon(options: CommandOptions, switches: readonly ConfigSwitch[]): Promise<void> {
+  const files = configFiles(options.config);
+  let sections: Record<string, Record<string, unknown>> = {};
+  try {
+    sections = readConfigFiles(files);
+  } catch {
+    // a broken file: DA reports it while booting
+  }
+  const tokenSource = homeAssistantTokenSource({ token: options.token, files: sections, envFile: envFileVariables(options.envFile) });
+  const homeAssistant = tokenSource !== undefined;
+  const app = createDroneApplication({ homeAssistant });
+  // DA ends a failed boot with a bare process.exit(): make that a failure, and say what to check
+  process.exitCode = 1;
+  let booted = false;
+  process.once("exit", code => {
+    if (booted || !homeAssistant || code !== 1) return;
+    process.stderr.write(
+      `backup-drone: could not start with Home Assistant (token from ${tokenSource ?? "?"}). Check that Home Assistant is reachable at BASE_URL (or HASS_URL) and that the token is valid; without a token the drone runs without Home Assistant.\n`,
+    );
+  });
+  await app.bootstrap({
+    appendService: {
+      cli_guard: guardService({
+        switches,
+        files,
+        warn: message => process.stderr.write(`warning: ${message}\n`),
+        fail: message => process.stderr.write(`${message}\n`),
+      }),
+      daemon: daemonService(tokenSource),
+    },
+    configuration: {
+      boilerplate: { LOG_LEVEL: options.verbose ? "debug" : "info" },
+      ...(homeAssistant ? { hass: hassDefaults(process.env) } : {}),
+    },
+    // DA's wiring chatter (optional libraries not loaded, boot timings) only with --verbose
+    loggerOptions: options.verbose ? {} : { levelOverrides: { boilerplate: "warn" } },
+  });
+  booted = true;
+  process.exitCode = EXIT_CODES.success;
+}

@@ -1,0 +1,259 @@
+/**
+ * One-shot commands: boot the drone without Home Assistant (core only, the same
+ * configuration sources as the daemon, no schedule), do one thing, report it, exit with
+ * a code that says how it went.
+ */
+import { type TServiceParams } from "@digital-alchemy/core";
+
+import { BorgError } from "../../../libs/borg/index.mjs";
+import { type Operation, type ResultEvent } from "../../../libs/protocol/index.mjs";
+import { createDroneApplication } from "../drone.module.mjs";
+import { DroneError, type DroneEngine } from "../core/engine.mjs";
+import { isAlive } from "../core/run-lock.mjs";
+import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
+import { configFiles, guardService } from "./boot.mjs";
+import { formatWhen } from "./format.mjs";
+import { createProgressDisplay } from "./progress.mjs";
+import { exitCodeOf, type LiveRun, resultLines, statsLines, statusLines } from "./report.mjs";
+import { type CommandName, EXIT_CODES, type ExitCode } from "./spec.mjs";
+import { createTerminal, type Terminal } from "./terminal.mjs";
+
+/** Commands that run an engine operation. */
+const OPERATIONS = {
+  backup: "scheduled",
+  create: "create",
+  prune: "prune",
+  stats: "stats",
+  check: "check",
+} as const satisfies Partial<Record<CommandName, Operation>>;
+
+/** A one-shot command. */
+export type OneShotCommand = Exclude<CommandName, "daemon">;
+
+interface Context {
+  engine: DroneEngine;
+  options: CommandOptions;
+  terminal: Terminal;
+  /** Set once SIGINT or SIGTERM arrived: what fails from then on was interrupted. */
+  signalled: () => boolean;
+  /** Set the exit code of the command (also the one DA exits with after a signal). */
+  settle: (code: ExitCode) => void;
+}
+
+/**
+ * Log lines on stderr, above the progress bar. The engine's own error and refusal lines are
+ * left out unless --verbose: the command reports the same result itself, once.
+ */
+function logTarget(terminal: Terminal, verbose: boolean) {
+  const text = (data: object, key: "level" | "context") => {
+    const value: unknown = key in data ? (data as Record<string, unknown>)[key] : undefined;
+    return typeof value === "string" ? value : undefined;
+  };
+  return (message: string, data: object) => {
+    const level = text(data, "level");
+    const context = text(data, "context");
+    if (!verbose && context === "drone:engine" && (level === "error" || / refused: /.test(message))) return;
+    // DA's own boot and teardown chatter ("received teardown request") is noise here
+    if (!verbose && context?.startsWith("boilerplate") && level !== "error" && level !== "fatal") return;
+    const label = level === "warn" ? terminal.paint.yellow("warning:") : level === "error" || level === "fatal" ? terminal.paint.red("error:") : terminal.paint.dim(`${level ?? "log"}:`);
+    terminal.line(`${label} ${message}`);
+  };
+}
+
+/** Print a result (JSON line or words) and return its exit code. */
+function report(context: Context, result: ResultEvent): ExitCode {
+  const { terminal, options, engine } = context;
+  if (options.json) terminal.data(JSON.stringify(result));
+  else if (result.outcome === "failed" || result.outcome === "interrupted") {
+    for (const line of resultLines(result, terminal.paint, options.verbose)) terminal.line(line);
+  } else {
+    for (const line of resultLines(result, terminal.paint, options.verbose)) terminal.data(line);
+    const showsStats = result.operation === "stats" || result.operation === "prune" || result.operation === "scheduled";
+    if (showsStats) for (const line of statsLines(engine.persisted(), terminal.paint)) terminal.data(`  ${line}`);
+  }
+  return exitCodeOf(result);
+}
+
+/** Print a failure that produced no result (and return its exit code). */
+function fail(context: Context, what: string, error: unknown): ExitCode {
+  const { terminal, options } = context;
+  const interrupted = context.signalled();
+  const refused = error instanceof DroneError && error.kind === "refused" && !interrupted;
+  const message = error instanceof Error ? error.message : String(error);
+  const kind = error instanceof BorgError || error instanceof DroneError ? error.kind : "unexpected";
+  if (options.json) {
+    terminal.data(JSON.stringify({ outcome: interrupted ? "interrupted" : "failed", error_kind: refused ? "refused" : kind, error: message }));
+  } else {
+    const mark = interrupted || refused ? terminal.paint.yellow("■") : terminal.paint.red("✖");
+    terminal.line(`${mark} ${terminal.paint.bold(`${what} ${interrupted ? "was interrupted" : refused ? "was refused" : "failed"}`)}: ${message}`);
+  }
+  return interrupted ? EXIT_CODES.interrupted : refused ? EXIT_CODES.refused : EXIT_CODES.failed;
+}
+
+async function runOperation(context: Context, command: keyof typeof OPERATIONS): Promise<ExitCode> {
+  const { engine, options, terminal } = context;
+  const recovered = await engine.recover();
+  if (recovered) {
+    terminal.line(
+      `${terminal.paint.yellow("warning:")} the previous ${recovered.operation} (started ${formatWhen(recovered.started_at)}) did not finish: ${recovered.error ?? ""}`,
+    );
+  }
+  const display = createProgressDisplay(options, terminal, () => engine.live());
+  let exitCode: ExitCode | undefined;
+  const stopProgress = engine.onProgress(event => display.onProgress(event));
+  // reported from the listener, synchronously: on SIGINT/SIGTERM DA exits right after teardown
+  const stopResult = engine.onResult(result => {
+    display.stop();
+    exitCode = report(context, result);
+    context.settle(exitCode);
+  });
+  try {
+    await engine.run(OPERATIONS[command], "cli");
+  } catch (error) {
+    display.stop();
+    exitCode ??= fail(context, command, error);
+  } finally {
+    stopProgress();
+    stopResult();
+  }
+  return exitCode ?? EXIT_CODES.failed;
+}
+
+async function runInit({ engine, options, terminal }: Context): Promise<ExitCode> {
+  const { config } = engine;
+  const json = (outcome: string, errorKind: string | null, error: string | null) =>
+    terminal.data(JSON.stringify({ outcome, repository: config.repository, encryption: config.encryption, error_kind: errorKind, error }));
+  if (config.encryption !== "none" && !config.passphrase) {
+    const message = `ENCRYPTION=${config.encryption} needs a passphrase: set PASSPHRASE_FILE (a file with mode 0600), PASSCOMMAND or PASSPHRASE first`;
+    if (options.json) json("failed", "passphrase_missing", message);
+    else terminal.line(`${terminal.paint.red("✖")} ${terminal.paint.bold("init failed")}: ${message}`);
+    return EXIT_CODES.failed;
+  }
+  try {
+    await engine.client("primary").init({ encryption: config.encryption, makeParentDirs: true });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const exists = /already exists/i.test(message);
+    const text = exists ? `a repository already exists at ${config.repository}; nothing was changed` : message;
+    if (options.json) json("failed", exists ? "repository_exists" : error instanceof BorgError ? error.kind : "unexpected", text);
+    else terminal.line(`${terminal.paint.red("✖")} ${terminal.paint.bold("init failed")}: ${text}`);
+    return EXIT_CODES.failed;
+  }
+  if (options.json) json("success", null, null);
+  else {
+    terminal.data(`${terminal.paint.green("✔")} ${terminal.paint.bold("repository created")} at ${config.repository} (encryption ${config.encryption})`);
+    if (config.encryption.startsWith("repokey") || config.encryption.startsWith("keyfile")) {
+      terminal.data(`  Export the key now and keep it with the passphrase; without both the backups cannot be read:`);
+      terminal.data(`    borg key export ${config.repository} /somewhere/safe/${config.droneId}.borg-key`);
+    }
+    terminal.data(`  Next: backup-drone create`);
+  }
+  return EXIT_CODES.success;
+}
+
+async function runList({ engine, options, terminal }: Context): Promise<ExitCode> {
+  try {
+    const run = await engine.client("primary").list({
+      prefix: options.all ? undefined : engine.archivePrefix,
+      considerCheckpoints: options.checkpoints,
+    });
+    const archives = run.value.archives;
+    if (options.json) {
+      for (const archive of archives) terminal.data(JSON.stringify({ name: archive.name, id: archive.id, start: archive.start.toISOString() }));
+    } else if (archives.length === 0) {
+      terminal.line(`no archives of ${options.all ? "any drone" : engine.config.droneId} in ${engine.config.repository}`);
+    } else {
+      const width = Math.max(...archives.map(archive => archive.name.length));
+      for (const archive of archives) terminal.data(`${archive.name.padEnd(width)}  ${formatWhen(archive.start.toISOString())}`);
+      terminal.line(terminal.paint.dim(`${archives.length} archive${archives.length === 1 ? "" : "s"}`));
+    }
+    return EXIT_CODES.success;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (options.json) terminal.data(JSON.stringify({ outcome: "failed", error_kind: error instanceof BorgError ? error.kind : "unexpected", error: message }));
+    else terminal.line(`${terminal.paint.red("✖")} ${terminal.paint.bold("list failed")}: ${message}`);
+    return EXIT_CODES.failed;
+  }
+}
+
+/** Whether another process runs an operation for this drone, from the state file. */
+function liveRun(engine: DroneEngine): LiveRun {
+  const running = engine.persisted().running;
+  if (!running || !isAlive(running.pid)) return { busy: false, operation: null, run_id: null, started_at: null, pid: null };
+  return { busy: true, operation: running.operation, run_id: running.runId, started_at: running.startedAt, pid: running.pid };
+}
+
+function runStatus({ engine, options, terminal }: Context): Promise<ExitCode> {
+  const view = {
+    droneId: engine.config.droneId,
+    repository: engine.config.repository,
+    offsiteRepository: engine.config.offsite?.repository ?? null,
+    settings: engine.settings(),
+    persisted: engine.persisted(),
+    live: liveRun(engine),
+    due: engine.due(),
+  };
+  if (options.json) {
+    terminal.data(
+      JSON.stringify({
+        drone_id: view.droneId,
+        repository: view.repository,
+        offsite_repository: view.offsiteRepository,
+        settings: view.settings,
+        persisted: view.persisted,
+        live: view.live,
+        due: view.due,
+      }),
+    );
+  } else for (const line of statusLines(view, terminal.paint)) terminal.data(line);
+  return Promise.resolve(EXIT_CODES.success);
+}
+
+const RUNNERS: Record<OneShotCommand, (context: Context) => Promise<ExitCode>> = {
+  init: runInit,
+  backup: context => runOperation(context, "backup"),
+  create: context => runOperation(context, "create"),
+  prune: context => runOperation(context, "prune"),
+  stats: context => runOperation(context, "stats"),
+  check: context => runOperation(context, "check"),
+  list: runList,
+  status: runStatus,
+};
+
+/** Boot the drone without Home Assistant, run one command, and set the exit code. */
+export async function runOneShot(command: OneShotCommand, options: CommandOptions, switches: readonly ConfigSwitch[]): Promise<void> {
+  const terminal = createTerminal();
+
+  const app = createDroneApplication({ homeAssistant: false });
+  // DA ends a failed boot with a bare process.exit(): make that a failure
+  process.exitCode = EXIT_CODES.failed;
+  const params = await app.bootstrap({
+    appendService: {
+      cli_guard: guardService({
+        switches,
+        files: configFiles(options.config),
+        warn: message => terminal.line(`${terminal.paint.yellow("warning:")} ${message}`),
+        fail: message => terminal.line(terminal.paint.red(message)),
+      }),
+      cli_log: ({ internal }: TServiceParams) => internal.boilerplate.logger.addTarget(logTarget(terminal, options.verbose)),
+    },
+    configuration: { boilerplate: { LOG_LEVEL: "warn" } },
+    loggerOptions: { stdOut: false, ...(options.verbose ? { levelOverrides: { drone: "info" } } : {}) },
+  });
+  // DA tears down on SIGINT/SIGTERM (the engine interrupts borg) and exits: unless the
+  // command has already reported how it ended, that is an interruption
+  let signalled = false;
+  let settled = false;
+  const settle = (code: ExitCode) => {
+    settled = true;
+    process.exitCode = code;
+  };
+  const onSignal = () => {
+    signalled = true;
+    if (!settled) process.exitCode = EXIT_CODES.interrupted;
+  };
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  const engine = params.drone.engine.engine;
+  settle(await RUNNERS[command]({ engine, options, terminal, signalled: () => signalled, settle }));
+  await app.teardown();
+}

@@ -1,0 +1,142 @@
+/** What the commands print for people: results, statistics, status, archive lists. Pure functions. */
+import { type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs";
+import { type PersistedState, type Settings } from "../core/state.mjs";
+import { formatBytes, formatCount, formatDuration, formatFrequency, formatRatio, formatWhen, plural } from "./format.mjs";
+import { EXIT_CODES, type ExitCode } from "./spec.mjs";
+import { type Paint } from "./terminal.mjs";
+
+/** The exit code of a result. */
+export function exitCodeOf(result: Pick<ResultEvent, "outcome" | "error_kind">): ExitCode {
+  if (result.outcome === "failed" && result.error_kind === "busy") return EXIT_CODES.refused;
+  const codes: Record<Outcome, ExitCode> = {
+    success: EXIT_CODES.success,
+    warning: EXIT_CODES.warning,
+    failed: EXIT_CODES.failed,
+    interrupted: EXIT_CODES.interrupted,
+  };
+  return codes[result.outcome];
+}
+
+const MARKS: Record<Outcome, (paint: Paint) => string> = {
+  success: paint => paint.green("✔"),
+  warning: paint => paint.yellow("⚠"),
+  failed: paint => paint.red("✖"),
+  interrupted: paint => paint.yellow("■"),
+};
+
+const VERBS: Record<Outcome, string> = {
+  success: "succeeded",
+  warning: "finished with warnings",
+  failed: "failed",
+  interrupted: "was interrupted",
+};
+
+/** What a successful run did, in a few words. */
+function achievements(result: ResultEvent): string[] {
+  const parts: string[] = [];
+  const archive = result.archive;
+  if (archive) {
+    parts.push(
+      `archive ${archive.name}: ${plural(archive.nfiles, "file")}, ${formatBytes(archive.original_size)} read, ${formatBytes(archive.deduplicated_size)} new`,
+    );
+  }
+  if (result.operation === "prune" || result.operation === "scheduled" || result.operation === "offsite") {
+    parts.push(result.pruned.length > 0 ? `pruned ${plural(result.pruned.length, "archive")}` : "nothing to prune");
+  }
+  return parts;
+}
+
+/** The result as lines for people: one headline, then warnings, the error, or the pruned archives. */
+export function resultLines(result: ResultEvent, paint: Paint, verbose = false): string[] {
+  const lines: string[] = [];
+  if (exitCodeOf(result) === EXIT_CODES.refused) {
+    return [`${paint.yellow("■")} ${paint.bold(`${result.operation} was refused`)}: ${result.error ?? "another operation runs"}`];
+  }
+  const mark = MARKS[result.outcome](paint);
+  const preposition = result.outcome === "failed" || result.outcome === "interrupted" ? "after" : "in";
+  const what = `${result.operation} ${VERBS[result.outcome]} ${preposition} ${formatDuration(result.duration_seconds)}`;
+  if (result.outcome === "failed" || result.outcome === "interrupted") {
+    lines.push(`${mark} ${paint.bold(what)}: ${result.error ?? "no reason given"}`);
+  } else {
+    const done = achievements(result);
+    lines.push(`${mark} ${paint.bold(what)}${done.length > 0 ? ` — ${done.join("; ")}` : ""}`);
+  }
+  for (const warning of result.warnings) lines.push(`  ${paint.yellow("warning:")} ${warning}`);
+  if (verbose || result.pruned.length <= 5) for (const name of result.pruned) lines.push(paint.dim(`  pruned ${name}`));
+  return lines;
+}
+
+/** Repository statistics for people. */
+export function statsLines(persisted: Readonly<PersistedState>, paint: Paint): string[] {
+  const totals = persisted.totals;
+  if (!totals) return ["no statistics yet: run `backup-drone stats`"];
+  const archives = persisted.archiveCount === null ? "unknown until `backup-drone stats`" : `${formatCount(persisted.archiveCount)} of this drone`;
+  return [
+    `${paint.bold("archives")}      ${archives}`,
+    `${paint.bold("original")}      ${formatBytes(totals.totalSize)}  (every archive in the repository, as read)`,
+    `${paint.bold("compressed")}    ${formatBytes(totals.compressedSize)}`,
+    `${paint.bold("on disk")}       ${formatBytes(totals.deduplicatedSize)}  (deduplicated; ratio ${formatRatio(totals.totalSize, totals.deduplicatedSize)})`,
+  ];
+}
+
+/** Whether another process runs an operation for this drone now. */
+export interface LiveRun {
+  busy: boolean;
+  operation: string | null;
+  run_id: string | null;
+  started_at: string | null;
+  pid: number | null;
+}
+
+/** The `status` view for people. */
+export function statusLines(
+  view: {
+    droneId: string;
+    repository: string;
+    offsiteRepository: string | null;
+    settings: Settings;
+    persisted: Readonly<PersistedState>;
+    live: LiveRun;
+    due: string[];
+  },
+  paint: Paint,
+  now = new Date(),
+): string[] {
+  const { settings, persisted, live } = view;
+  const keep = [
+    settings.keepWithin ? `within ${settings.keepWithin}` : undefined,
+    settings.keepDaily ? `daily ${settings.keepDaily}` : undefined,
+    settings.keepWeekly ? `weekly ${settings.keepWeekly}` : undefined,
+    settings.keepMonthly ? `monthly ${settings.keepMonthly}` : undefined,
+    settings.keepYearly ? `yearly ${settings.keepYearly}` : undefined,
+  ].filter(part => part !== undefined);
+  const lastResult =
+    persisted.lastResult === null
+      ? "none yet"
+      : `${persisted.lastResult}${persisted.lastDurationSeconds !== null ? ` in ${formatDuration(persisted.lastDurationSeconds)}` : ""}`;
+  const lines = [
+    `${paint.bold("drone")}         ${view.droneId}`,
+    `${paint.bold("repository")}    ${view.repository}`,
+    ...(view.offsiteRepository ? [`${paint.bold("offsite")}       ${view.offsiteRepository}`] : []),
+    `${paint.bold("mode")}          ${settings.mode} (${formatFrequency(settings.frequencyMinutes)})`,
+    `${paint.bold("keep")}          ${keep.join(", ")}`,
+    `${paint.bold("running now")}   ${
+      live.busy ? `${live.operation ?? "?"} (pid ${live.pid ?? "?"}, since ${formatWhen(live.started_at, now)})` : "nothing"
+    }`,
+    `${paint.bold("last backup")}   ${formatWhen(persisted.lastBackup, now)}`,
+    `${paint.bold("last prune")}    ${formatWhen(persisted.lastPrune, now)}`,
+    `${paint.bold("last check")}    ${formatWhen(persisted.lastCheck, now)}`,
+    ...(view.offsiteRepository ? [`${paint.bold("last offsite")}  ${formatWhen(persisted.lastOffsiteBackup, now)}`] : []),
+    `${paint.bold("last result")}   ${lastResult}`,
+  ];
+  if (persisted.lastError && persisted.lastResult !== "success") lines.push(`${paint.bold("last error")}    ${paint.red(persisted.lastError)}`);
+  if (persisted.lastArchive) {
+    const archive = persisted.lastArchive;
+    lines.push(
+      `${paint.bold("last archive")}  ${archive.name}: ${plural(archive.nfiles, "file")}, ${formatBytes(archive.originalSize)}, ${formatDuration(archive.durationSeconds)}`,
+    );
+  }
+  if (settings.mode === "standalone") lines.push(`${paint.bold("due now")}       ${view.due.length > 0 ? view.due.join(", ") : "nothing"}`);
+  lines.push(...statsLines(persisted, paint));
+  return lines;
+}

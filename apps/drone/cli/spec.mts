@@ -1,0 +1,256 @@
+/**
+ * The command line as data: every command, its options, its exit codes and its help text.
+ * Kept free of heavy imports so that `--help` answers without loading the drone.
+ */
+
+/** Exit codes of every command (also documented in `--help` and docs/cli.md). */
+export const EXIT_CODES = {
+  success: 0,
+  warning: 1,
+  failed: 2,
+  interrupted: 3,
+  refused: 4,
+} as const;
+/** One exit code. */
+export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
+
+/** What each exit code means, for help texts. */
+export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
+  [EXIT_CODES.success, "success"],
+  [EXIT_CODES.warning, "finished with warnings (e.g. a source file vanished); the archive is usable"],
+  [EXIT_CODES.failed, "failed, or invalid usage or configuration (the message says what to do)"],
+  [EXIT_CODES.interrupted, "interrupted (Ctrl-C, SIGTERM, run timeout); borg kept a checkpoint"],
+  [EXIT_CODES.refused, "refused: another backup-drone process is running an operation for this drone"],
+];
+
+/** Names of the commands. */
+export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "status"] as const;
+/** One command. */
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+/** An option of the command line itself (configuration keys are options too, see below). */
+export interface OptionSpec {
+  name: string;
+  type: "boolean" | "string";
+  short?: string;
+  /** Placeholder of the value in help texts. */
+  value?: string;
+  description: string;
+}
+
+/** One command. */
+export interface CommandSpec {
+  summary: string;
+  /** Paragraphs printed under the usage line. */
+  description: readonly string[];
+  /** Names of the options this command takes, beyond the common ones. */
+  options: readonly string[];
+  /** What `--json` prints, if the command takes it. */
+  json?: string;
+  examples: readonly string[];
+  /** Exit codes this command can end with. */
+  exitCodes: readonly ExitCode[];
+}
+
+/** Every option of the command line by name. */
+export const OPTIONS = {
+  help: { name: "help", type: "boolean", short: "h", description: "show this help and exit" },
+  version: { name: "version", type: "boolean", description: "print the version and exit" },
+  json: {
+    name: "json",
+    type: "boolean",
+    description: "print JSON lines on stdout instead of a progress bar and a summary",
+  },
+  verbose: { name: "verbose", type: "boolean", short: "v", description: "log what the drone does (info level) on stderr" },
+  config: {
+    name: "config",
+    type: "string",
+    value: "FILE",
+    description: "read the configuration from FILE instead of the default locations",
+  },
+  "env-file": { name: "env-file", type: "string", value: "FILE", description: "load environment variables from FILE (default ./.env)" },
+  token: {
+    name: "token",
+    type: "string",
+    value: "TOKEN",
+    description: "Home Assistant long-lived access token (prefer HASS_TOKEN or the config file: argv is visible to other users)",
+  },
+  checkpoints: { name: "checkpoints", type: "boolean", description: "include .checkpoint archives left by interrupted backups" },
+  all: { name: "all", type: "boolean", description: "list every archive of the repository, not only this drone's" },
+} as const satisfies Record<string, OptionSpec>;
+/** An option name. */
+export type OptionName = keyof typeof OPTIONS;
+
+/** Options every command takes. */
+export const COMMON_OPTIONS: readonly OptionName[] = ["help", "config", "env-file"];
+
+const ONE_SHOT_EXITS: readonly ExitCode[] = [0, 1, 2, 3, 4];
+
+/** Every command. */
+export const COMMANDS: Record<CommandName, CommandSpec> = {
+  daemon: {
+    summary: "run the drone: its own schedule, and Home Assistant when a token is configured (default)",
+    description: [
+      "Runs until stopped. With a Home Assistant token (HASS_TOKEN, TOKEN or SUPERVISOR_TOKEN in the environment or .env, --token, or TOKEN in the [hass] section of the config file) the drone registers its device in Home Assistant and answers its buttons; without one it runs alone and logs progress and results.",
+      "In MODE=standalone the drone backs itself up every FREQUENCY_MINUTES (a drone that never backed up is due at once). In MODE=coordinated the coordinator decides; MODE=paused runs nothing on its own.",
+      "SIGTERM or Ctrl-C stops it cleanly: a running borg is interrupted, keeps a checkpoint archive, and the process exits 0.",
+    ],
+    options: ["token", "verbose"],
+    examples: [
+      "backup-drone",
+      "MODE=standalone REPOSITORY=/srv/borg PASSPHRASE_FILE=/etc/backup-drone.pass backup-drone daemon",
+      "HASS_TOKEN=… HASS_URL=http://homeassistant.local:8123 backup-drone daemon",
+    ],
+    exitCodes: [0, 1, 2],
+  },
+  init: {
+    summary: "create the repository (borg init) with the configured ENCRYPTION",
+    description: [
+      "Creates REPOSITORY with the encryption mode ENCRYPTION (default repokey-blake2) and the configured passphrase. Export the key afterwards (borg key export) and keep it with the passphrase: without both, the backups cannot be read.",
+    ],
+    options: ["json", "verbose"],
+    json: 'one object: {"outcome", "repository", "encryption", "error_kind", "error"}',
+    examples: ["REPOSITORY=/srv/borg PASSPHRASE_FILE=~/.config/borg.pass backup-drone init"],
+    exitCodes: [0, 2],
+  },
+  backup: {
+    summary: "the full scheduled run: before hook, create, prune, compact, stats, after hook",
+    description: [
+      "What the Scheduled Backup button and the standalone schedule run. Suits cron and systemd timers.",
+    ],
+    options: ["json", "verbose"],
+    json: "progress events while it runs, then one result event (libs/protocol schemas; see docs/events.md)",
+    examples: ["backup-drone backup", "backup-drone backup --json | jq -c 'select(.outcome)'"],
+    exitCodes: ONE_SHOT_EXITS,
+  },
+  create: {
+    summary: "create an archive of SOURCES now (borg create)",
+    description: [
+      "The archive is named <DRONE_ID>@<local time>. Progress shows a percentage and an ETA once an estimate exists (from the previous archive, or a scan of the sources before the first one).",
+    ],
+    options: ["json", "verbose"],
+    json: "progress events while it runs, then one result event (libs/protocol schemas; see docs/events.md)",
+    examples: ["backup-drone create", "backup-drone create --REPOSITORY=/mnt/usb/borg", "backup-drone create --json"],
+    exitCodes: ONE_SHOT_EXITS,
+  },
+  prune: {
+    summary: "remove archives by the keep rules, then compact and refresh the statistics",
+    description: [
+      "Only this drone's archives (names starting with <DRONE_ID>@) are considered. Rules: KEEP_WITHIN, KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY, KEEP_YEARLY (or what was set at run time from Home Assistant).",
+    ],
+    options: ["json", "verbose"],
+    json: "progress events, then one result event whose `pruned` lists the removed archives",
+    examples: ["backup-drone prune", "backup-drone prune --KEEP_DAILY=3"],
+    exitCodes: ONE_SHOT_EXITS,
+  },
+  stats: {
+    summary: "refresh and print the repository statistics (borg info)",
+    description: ["Prints the number of this drone's archives and the repository sizes: original, compressed, and on disk after deduplication."],
+    options: ["json", "verbose"],
+    json: "one result event; the sizes are in `status --json` (persisted.totals)",
+    examples: ["backup-drone stats"],
+    exitCodes: ONE_SHOT_EXITS,
+  },
+  check: {
+    summary: "verify the repository's consistency (borg check)",
+    description: ["Reads every segment of the repository and the archive metadata; it can take long on a large repository."],
+    options: ["json", "verbose"],
+    json: "progress events, then one result event",
+    examples: ["backup-drone check"],
+    exitCodes: ONE_SHOT_EXITS,
+  },
+  list: {
+    summary: "list this drone's archives",
+    description: ["Newest last. Archives of other drones sharing the repository are left out unless --all is given."],
+    options: ["json", "checkpoints", "all", "verbose"],
+    json: 'one line per archive: {"name", "id", "start"}',
+    examples: ["backup-drone list", "backup-drone list --json | jq -r .name", "backup-drone list --checkpoints"],
+    exitCodes: [0, 2],
+  },
+  status: {
+    summary: "print the settings, what the drone last did, and whether an operation runs now",
+    description: ["Reads the drone's state file; it does not touch the repository."],
+    options: ["json", "verbose"],
+    json: 'one object: {"drone_id", "repository", "offsite_repository", "settings", "persisted", "live", "due"}',
+    examples: ["backup-drone status", "backup-drone status --json | jq .persisted.lastBackup"],
+    exitCodes: [0, 2],
+  },
+};
+
+const wrap = (text: string, width: number, indent: string): string => {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/)) {
+    if (line.length > 0 && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line.length > 0 ? `${line} ${word}` : word;
+  }
+  if (line.length > 0) lines.push(line);
+  return lines.map(entry => indent + entry).join("\n");
+};
+
+const optionLine = (option: OptionSpec) => {
+  const flag = `${option.short ? `-${option.short}, ` : "    "}--${option.name}${option.value ? ` ${option.value}` : ""}`;
+  return `  ${flag.padEnd(24)} ${option.description}`;
+};
+
+const exitCodeLines = (codes: readonly ExitCode[]) =>
+  EXIT_CODE_HELP.filter(([code]) => codes.includes(code)).map(([code, meaning]) => `  ${code}  ${meaning}`);
+
+const CONFIG_HELP = [
+  "Configuration (every key of docs/configuration.md), lowest to highest priority:",
+  "  env DRONE_<KEY> or <KEY>; --<KEY>=VALUE on the command line;",
+  "  files /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone (bare, .ini, .yaml, .json; section [drone]),",
+  "  or --config FILE.",
+];
+
+/** The help text of one command. */
+export function commandHelp(name: CommandName): string {
+  const spec = COMMANDS[name];
+  const options = [...spec.options, ...COMMON_OPTIONS].map(option => optionLine(OPTIONS[option as OptionName]));
+  return [
+    `backup-drone ${name} — ${spec.summary}`,
+    "",
+    `Usage: backup-drone ${name} [options] [--<KEY>=VALUE ...]`,
+    "",
+    ...spec.description.map(paragraph => `${wrap(paragraph, 88, "")}\n`),
+    "Options:",
+    ...options,
+    ...(spec.json ? ["", "Output with --json:", wrap(spec.json, 86, "  ")] : []),
+    "",
+    ...CONFIG_HELP,
+    "",
+    "Exit codes:",
+    ...exitCodeLines(spec.exitCodes),
+    "",
+    "Examples:",
+    ...spec.examples.map(example => `  ${example}`),
+    "",
+  ].join("\n");
+}
+
+/** The help text of the program. */
+export function programHelp(): string {
+  const width = Math.max(...COMMAND_NAMES.map(name => name.length));
+  return [
+    "backup-drone — BorgBackup for this machine, watched from Home Assistant",
+    "",
+    "Usage: backup-drone [command] [options] [--<KEY>=VALUE ...]",
+    "",
+    "Commands:",
+    ...COMMAND_NAMES.map(name => `  ${name.padEnd(width)}  ${COMMANDS[name].summary}`),
+    "",
+    "Options:",
+    optionLine(OPTIONS.help),
+    optionLine(OPTIONS.version),
+    "",
+    "`backup-drone <command> --help` describes a command, its options and its output.",
+    "",
+    ...CONFIG_HELP,
+    "",
+    "Exit codes:",
+    ...exitCodeLines(ONE_SHOT_EXITS),
+    "",
+  ].join("\n");
+}
