@@ -1,0 +1,5 @@
+/** The drone as a library: `LIB_DRONE` for a DA app of your own, the engine, and its configuration. */
+export * from "./config.mjs";
+export * from "./core/engine.mjs";
+export { type PersistedState, type Settings } from "./core/state.mjs";
+export * from "./drone.module.mjs";
