@@ -16,6 +16,7 @@ import {
   createBorgClient,
   type CreateResult,
   type KeepRules,
+  type RepositoryTotals,
 } from "../../../libs/borg/index.mjs";
 import {
   type ApplicationState,
@@ -154,25 +155,27 @@ function repositoryOf(config: DroneConfig, role: Role): BorgRepository {
 
 const toIso = (date: Date) => dayjs(date).toISOString();
 
+/** The repository totals the state file keeps. */
+const storedTotals = (totals: RepositoryTotals) => ({
+  totalSize: totals.totalSize,
+  compressedSize: totals.totalCompressedSize,
+  deduplicatedSize: totals.deduplicatedSize,
+});
+
 /** Create the engine for a validated configuration and its state store. */
 export function createDroneEngine(options: { config: DroneConfig; store: StateStore; log: DroneLog }): DroneEngine {
   const { config, store, log } = options;
   const archivePrefix = archivePrefixOf(config.droneId);
-  const clients: Record<Role, BorgClient | undefined> = {
-    primary: createBorgClient(repositoryOf(config, "primary"), {
+  const clientFor = (role: Role) =>
+    createBorgClient(repositoryOf(config, role), {
       binary: config.borgBinary,
       nice: config.nice > 0 ? config.nice : undefined,
       ionice: config.ionice,
       graceMs: 8000,
-    }),
-    offsite: config.offsite
-      ? createBorgClient(repositoryOf(config, "offsite"), {
-          binary: config.borgBinary,
-          nice: config.nice > 0 ? config.nice : undefined,
-          ionice: config.ionice,
-          graceMs: 8000,
-        })
-      : undefined,
+    });
+  const clients: Record<Role, BorgClient | undefined> = {
+    primary: clientFor("primary"),
+    offsite: config.offsite ? clientFor("offsite") : undefined,
   };
   const client = (role: Role): BorgClient => {
     const found = clients[role];
@@ -345,11 +348,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
         nfiles: stats.nfiles,
         durationSeconds: run.value.archive.durationSeconds,
       };
-      const totals = {
-        totalSize: run.value.totals.totalSize,
-        compressedSize: run.value.totals.totalCompressedSize,
-        deduplicatedSize: run.value.totals.deduplicatedSize,
-      };
+      const totals = storedTotals(run.value.totals);
       await store.update(state => {
         if (role === "primary") {
           state.lastBackup = toIso(new Date());
@@ -410,11 +409,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     const noProgress = callOptions(context, () => undefined);
     const info = await client(role).info({}, noProgress);
     const list = await client(role).list({ prefix: archivePrefix }, noProgress);
-    const totals = {
-      totalSize: info.value.totals.totalSize,
-      compressedSize: info.value.totals.totalCompressedSize,
-      deduplicatedSize: info.value.totals.deduplicatedSize,
-    };
+    const totals = storedTotals(info.value.totals);
     await store.update(state => {
       if (role === "primary") {
         state.totals = totals;
