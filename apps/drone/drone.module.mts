@@ -64,6 +64,9 @@ export function createDroneApplication(options: { homeAssistant: boolean }) {
   });
 }
 
+/** The drone application with Home Assistant (the daemon picks the variant from the configuration). */
+export const DRONE = createDroneApplication({ homeAssistant: true });
+
 declare module "@digital-alchemy/core" {
   export interface LoadedModules {
     drone: typeof LIB_DRONE;
