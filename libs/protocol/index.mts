@@ -1,3 +1,4 @@
 /** Schemas of the Home Assistant events and entity keys shared by the drone and the coordinator. */
+export * from "./coordinator-events.mjs";
 export * from "./entities.mjs";
 export * from "./events.mjs";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 describe("package subpath exports (built by npm's prepare step)", () => {
-  it("backup-coordinator/drone, /borg and /protocol resolve to the library entry points", async () => {
+  it("backup-coordinator/drone, /coordinator, /borg and /protocol resolve to the library entry points", async () => {
     const drone = await import("backup-coordinator/drone");
     expect(drone.LIB_DRONE.name).toBe("drone");
     expect(typeof drone.createDroneApplication).toBe("function");
@@ -10,5 +10,7 @@ describe("package subpath exports (built by npm's prepare step)", () => {
     expect(typeof borg.createBorgClient).toBe("function");
     const protocol = await import("backup-coordinator/protocol");
     expect(protocol.EVENT_TYPES.result).toBe("backup_drone_result");
+    const coordinator = await import("backup-coordinator/coordinator");
+    expect(coordinator.LIB_BACKUP_COORDINATOR.name).toBe("backup_coordinator");
   });
 });

@@ -6,6 +6,8 @@
  */
 import {
   type ApplicationState,
+  PROBLEM_KINDS,
+  type ProblemKind,
   type Mode,
   type ProgressEvent,
   type ResultEvent,
@@ -13,10 +15,7 @@ import {
 } from "../../../libs/protocol/index.mjs";
 import { type DroneView, eligible, type Limits, overdueMinutes, type PlannedStart, planStarts, type RunKind, type RunningRun } from "./plan.mjs";
 
-/** Kinds of problem, most severe first. */
-export const PROBLEM_KINDS = ["offline", "failed", "not_started", "stalled", "overdue"] as const;
-/** One kind of problem. */
-export type ProblemKind = (typeof PROBLEM_KINDS)[number];
+export { PROBLEM_KINDS, type ProblemKind } from "../../../libs/protocol/index.mjs";
 
 /** Thresholds and limits. */
 export interface FleetSettings {
@@ -249,6 +248,11 @@ export function createFleet(settings: FleetSettings): Fleet {
     else if (event.state !== "idle" && event.operation !== null && !drone.run) {
       // another operation (prune, check, stats) keeps the drone busy but is no backup run
       drone.pending = null;
+    } else if (event.state === "idle" && event.operation === null && drone.run && !drone.pending) {
+      // the drone does nothing: a run whose result never reached us (a restart, a lost
+      // connection, a restored run that was a prune) is over and frees its slot
+      drone.run = null;
+      effects.push(...clearProblem(drone, ["stalled"]));
     }
     return effects;
   };

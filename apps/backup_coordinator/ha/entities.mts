@@ -1,0 +1,118 @@
+/**
+ * The coordinator's own Home Assistant entities: one table of what each looks like, and the
+ * ids derived from the coordinator id (so that two coordinators never collide).
+ */
+
+/** A sensor of the coordinator. */
+export interface CoordinatorSensorSpec {
+  domain: "sensor";
+  name: string;
+  icon: string;
+  device_class?: "timestamp" | "data_size" | "duration";
+  unit_of_measurement?: "B" | "s" | "%";
+  state_class?: "measurement" | "total";
+  suggested_display_precision?: number;
+}
+
+/** The pause switch. */
+export interface CoordinatorSwitchSpec {
+  domain: "switch";
+  name: string;
+  icon: string;
+}
+
+/** The run-now button. */
+export interface CoordinatorButtonSpec {
+  domain: "button";
+  name: string;
+  icon: string;
+}
+
+/** The concurrency number. */
+export interface CoordinatorNumberSpec {
+  domain: "number";
+  name: string;
+  icon: string;
+  native_min_value: number;
+  native_max_value: number;
+  step: number;
+  mode: "box";
+  entity_category: "config";
+}
+
+/** One of the coordinator's entities. */
+export type CoordinatorEntitySpec = CoordinatorSensorSpec | CoordinatorSwitchSpec | CoordinatorButtonSpec | CoordinatorNumberSpec;
+
+/** The smallest and largest per-host limit the Concurrency Limit entity accepts. */
+export const CONCURRENCY_RANGE = { min: 1, max: 10 } as const;
+
+/** Every entity of the coordinator's device, by key. */
+export const COORDINATOR_ENTITIES = {
+  running_now: { domain: "sensor", name: "Running Now", icon: "mdi:backup-restore" },
+  progress: { domain: "sensor", name: "Progress", icon: "mdi:progress-upload", unit_of_measurement: "%", state_class: "measurement", suggested_display_precision: 0 },
+  eta: { domain: "sensor", name: "ETA", icon: "mdi:timer-sand", device_class: "duration", unit_of_measurement: "s", suggested_display_precision: 0 },
+  bytes_processed: {
+    domain: "sensor",
+    name: "Bytes Processed",
+    icon: "mdi:harddisk",
+    device_class: "data_size",
+    unit_of_measurement: "B",
+    state_class: "measurement",
+    suggested_display_precision: 0,
+  },
+  files_processed: { domain: "sensor", name: "Files Processed", icon: "mdi:file-multiple-outline", state_class: "measurement" },
+  queue: { domain: "sensor", name: "Queue", icon: "mdi:format-list-numbered" },
+  last_round_completed: { domain: "sensor", name: "Last Round Completed", icon: "mdi:calendar-check", device_class: "timestamp" },
+  failing_drones: { domain: "sensor", name: "Failing Drones", icon: "mdi:alert-circle-outline", state_class: "measurement" },
+  pause: { domain: "switch", name: "Pause", icon: "mdi:pause-circle-outline" },
+  run_now: { domain: "button", name: "Run Now", icon: "mdi:play-circle-outline" },
+  concurrency_limit: {
+    domain: "number",
+    name: "Concurrency Limit",
+    icon: "mdi:format-list-group",
+    native_min_value: CONCURRENCY_RANGE.min,
+    native_max_value: CONCURRENCY_RANGE.max,
+    step: 1,
+    mode: "box",
+    entity_category: "config",
+  },
+} as const satisfies Record<string, CoordinatorEntitySpec>;
+
+/** A key of {@link COORDINATOR_ENTITIES}. */
+export type CoordinatorEntityKey = keyof typeof COORDINATOR_ENTITIES;
+
+/** The sensor keys. */
+export type CoordinatorSensorKey = {
+  [K in CoordinatorEntityKey]: (typeof COORDINATOR_ENTITIES)[K]["domain"] extends "sensor" ? K : never;
+}[CoordinatorEntityKey];
+
+/** `-` is not allowed in an object id. */
+export const objectIdOf = (id: string) => id.replaceAll("-", "_");
+
+/** The device identifier of the coordinator. */
+export const coordinatorDeviceId = (coordinatorId: string) => `${coordinatorId}_device`;
+
+/** The unique id of a coordinator entity. */
+export const coordinatorUniqueId = (coordinatorId: string, key: CoordinatorEntityKey) => `${coordinatorId}_${key}`;
+
+/** The object id of a coordinator entity (`sensor.<object id>`). */
+export const coordinatorObjectId = (coordinatorId: string, key: CoordinatorEntityKey) => `${objectIdOf(coordinatorId)}_${key}`;
+
+/** The unique id of a drone's problem sensor on the coordinator's device. */
+export const problemUniqueId = (coordinatorId: string, droneId: string) => `${coordinatorId}_${droneId}_backup_problem`;
+
+/** The object id of a drone's problem sensor: `binary_sensor.<drone>_backup_problem`. */
+export const problemObjectId = (droneId: string) => `${objectIdOf(droneId)}_backup_problem`;
+
+/**
+ * Fields the HA integration reads that synapse's typed options do not send (a sensor's
+ * `state_class`, units as `native_unit_of_measurement`); stored with the entity, they go
+ * out in the registration and every patch.
+ */
+export function extraFields(spec: CoordinatorEntitySpec): Record<string, unknown> {
+  if (spec.domain !== "sensor") return {};
+  return {
+    ...(spec.state_class ? { state_class: spec.state_class, capability_attributes: { state_class: spec.state_class } } : {}),
+    ...(spec.unit_of_measurement ? { native_unit_of_measurement: spec.unit_of_measurement } : {}),
+  };
+}

@@ -1,0 +1,317 @@
+/**
+ * The coordinator's Home Assistant device (through synapse): sensors that watch the fleet,
+ * a pause switch, a run-now button, the per-host concurrency limit, and one problem
+ * binary_sensor per drone, created when the drone is discovered. Values are written only
+ * when they changed, progress at most every PROGRESS_PUBLISH_MS, and every write passes a
+ * rate gate (the integration accepts 300 patches a minute per app).
+ */
+import { type TServiceParams } from "@digital-alchemy/core";
+import { z } from "zod";
+
+import { packageVersion } from "../../drone/ha/version.mjs";
+import { withDeadline } from "../ha/deadline.mjs";
+import {
+  CONCURRENCY_RANGE,
+  COORDINATOR_ENTITIES,
+  type CoordinatorEntityKey,
+  type CoordinatorEntitySpec,
+  coordinatorDeviceId,
+  coordinatorObjectId,
+  coordinatorUniqueId,
+  extraFields,
+  problemObjectId,
+  problemUniqueId,
+} from "../ha/entities.mjs";
+import { createRateGate, idList, summarize } from "../ha/summary.mjs";
+
+/** Progress, ETA, bytes and files: at most one update per this many ms (a run starting or ending is sent at once). */
+export const PROGRESS_PUBLISH_MS = 5_000;
+/** Entity writes allowed per minute (synapse's integration drops more than 300). */
+export const WRITES_PER_MINUTE = 240;
+
+/** The entities service's API. */
+export interface EntitiesService {
+  /** Publish what changed now (else it happens on the next change). */
+  sync(): void;
+  /** The unique ids of the drones' problem sensors, by drone id. */
+  problemSensors(): Record<string, string>;
+}
+
+/** Synapse's per-entity store: what HA is sent at registration and in every patch. */
+interface EntityStorage {
+  get(field: string): unknown;
+  set(field: string, value: unknown): Promise<void>;
+}
+
+interface Entity {
+  storage: EntityStorage;
+}
+
+type Synapse = TServiceParams["synapse"];
+type CommonOptions = Parameters<Synapse["sensor"]>[0];
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const setValueSchema = z.object({ value: z.number() });
+
+/** The entities service. */
+export function EntitiesService({ backup_coordinator, context, lifecycle, logger, scheduler, synapse, hass }: TServiceParams): EntitiesService {
+  const fleet = backup_coordinator.fleet;
+  const coordinator = backup_coordinator.scheduler;
+  const gate = createRateGate(WRITES_PER_MINUTE, 60_000);
+  const entities = new Map<CoordinatorEntityKey, Entity>();
+  const problems = new Map<string, Entity>();
+  let deviceId: ReturnType<Synapse["device"]["register"]> | undefined;
+  let deviceName = "Backup Coordinator";
+  let ready = false;
+  let registered = false;
+  let closing = false;
+  let syncTimer: (() => void) | undefined;
+  let syncDue = Number.POSITIVE_INFINITY;
+  let reregisterTimer: (() => void) | undefined;
+  let progressAt = Number.NEGATIVE_INFINITY;
+  let publishedRunning: string | undefined;
+
+  // ---------------------------------------------------------------- writing
+
+  /** Write a field when it differs from what synapse holds (or always, with `force`); false when the gate is shut. */
+  const write = (entity: Entity, field: string, value: unknown, force = false): boolean => {
+    if (!force && same(entity.storage.get(field), value)) return true;
+    if (!gate.take()) return false;
+    entity.storage.set(field, value).catch((error: unknown) => logger.warn(`updating an entity's ${field} failed: ${describe(error)}`));
+    return true;
+  };
+
+  /** Sync after `delayMs`, or sooner if a sync is already due sooner. */
+  const syncSoon = (delayMs = 0) => {
+    if (closing || !ready) return;
+    const due = performance.now() + delayMs;
+    if (syncTimer && due >= syncDue) return;
+    syncTimer?.();
+    syncDue = due;
+    const remove = scheduler.setTimeout(() => {
+      syncTimer = undefined;
+      syncDue = Number.POSITIVE_INFINITY;
+      sync();
+    }, delayMs);
+    syncTimer = () => remove();
+  };
+
+  const sync = () => {
+    if (!ready || closing) return;
+    syncTimer?.();
+    syncTimer = undefined;
+    syncDue = Number.POSITIVE_INFINITY;
+    const model = fleet.model;
+    const now = fleet.now();
+    const summary = summarize(model, now);
+    let complete = true;
+    const put = (key: CoordinatorEntityKey, field: string, value: unknown) => {
+      const entity = entities.get(key);
+      if (entity && !write(entity, field, value)) complete = false;
+    };
+
+    put("running_now", "state", idList(summary.running));
+    put("running_now", "attributes", { drones: summary.running });
+    put("queue", "state", idList(summary.queue));
+    put("queue", "attributes", { drones: summary.queue });
+    put("failing_drones", "state", summary.failing.length);
+    put("failing_drones", "attributes", { drones: summary.failing });
+    if (coordinator.lastRoundCompleted) put("last_round_completed", "state", coordinator.lastRoundCompleted.toISOString());
+    put("pause", "is_on", coordinator.paused);
+    put("concurrency_limit", "native_value", coordinator.perHostLimit);
+
+    // progress moves every second: publish it when a run starts or ends, else every PROGRESS_PUBLISH_MS
+    const running = summary.running.join(",");
+    const wait = progressAt + PROGRESS_PUBLISH_MS - now.getTime();
+    if (running !== publishedRunning || wait <= 0) {
+      publishedRunning = running;
+      progressAt = now.getTime();
+      put("progress", "state", summary.progress);
+      put("eta", "state", summary.eta);
+      put("bytes_processed", "state", summary.bytes);
+      put("files_processed", "state", summary.files);
+    } else if (
+      !same(entities.get("progress")?.storage.get("state"), summary.progress) ||
+      !same(entities.get("bytes_processed")?.storage.get("state"), summary.bytes)
+    ) {
+      syncSoon(wait);
+    }
+
+    for (const [droneId, entity] of problems) {
+      const problem = model.drones.get(droneId)?.problem ?? null;
+      if (!write(entity, "is_on", problem !== null)) complete = false;
+      const attributes = {
+        drone_id: droneId,
+        kind: problem?.kind ?? null,
+        reason: problem?.reason ?? null,
+        since: problem?.since.toISOString() ?? null,
+      };
+      if (!write(entity, "attributes", attributes)) complete = false;
+    }
+    if (!complete) syncSoon(Math.max(gate.waitMs(), 100));
+  };
+
+  // ---------------------------------------------------------------- entities
+
+  const common = (key: CoordinatorEntityKey, spec: CoordinatorEntitySpec) => {
+    const { coordinatorId } = fleet.config;
+    return {
+      context,
+      device_id: deviceId,
+      name: `${deviceName} ${spec.name}`,
+      unique_id: coordinatorUniqueId(coordinatorId, key),
+      suggested_object_id: coordinatorObjectId(coordinatorId, key),
+      icon: spec.icon,
+    };
+  };
+
+  const setPaused = (value: boolean) => {
+    coordinator.setPaused(value);
+    const entity = entities.get("pause");
+    if (entity) write(entity, "is_on", value, true);
+  };
+
+  const setLimit = (payload: unknown) => {
+    const entity = entities.get("concurrency_limit");
+    const old = coordinator.perHostLimit;
+    const parsed = setValueSchema.safeParse(payload);
+    const value = parsed.success ? parsed.data.value : undefined;
+    if (value !== undefined && Number.isInteger(value) && value >= CONCURRENCY_RANGE.min && value <= CONCURRENCY_RANGE.max) {
+      coordinator.setPerHostLimit(value);
+      if (entity) write(entity, "native_value", value, true);
+      return;
+    }
+    logger.warn(
+      `concurrency limit ${value === undefined ? "(no number)" : String(value)} rejected: ` +
+        `a whole number from ${CONCURRENCY_RANGE.min} to ${CONCURRENCY_RANGE.max}; keeping ${old}`,
+    );
+    // HA shows what it asked for until told otherwise: send the old value again
+    if (entity) write(entity, "native_value", old, true);
+  };
+
+  /** How each domain's entity is made (typed map, one per domain). */
+  const CREATE: { [D in CoordinatorEntitySpec["domain"]]: (key: CoordinatorEntityKey, spec: Extract<CoordinatorEntitySpec, { domain: D }>) => unknown } = {
+    sensor: (key, spec) =>
+      synapse.sensor(
+        Object.fromEntries(
+          Object.entries({
+            ...common(key, spec),
+            device_class: spec.device_class,
+            unit_of_measurement: spec.unit_of_measurement,
+            state_class: spec.state_class,
+            suggested_display_precision: spec.suggested_display_precision,
+            state: key === "running_now" || key === "queue" ? "none" : key === "last_round_completed" || key === "eta" ? null : 0,
+          }).filter(([, value]) => value !== undefined),
+          // synapse types a sensor per device class; ours is chosen from the table at run time
+        ) as unknown as CommonOptions,
+      ),
+    switch: (key, spec) =>
+      synapse.switch({
+        ...common(key, spec),
+        managed: false,
+        is_on: false,
+        turn_on: () => setPaused(true),
+        turn_off: () => setPaused(false),
+        toggle: () => setPaused(!coordinator.paused),
+      }),
+    button: (key, spec) => synapse.button({ ...common(key, spec), press: () => coordinator.runNow() }),
+    number: (key, spec) =>
+      synapse.number({
+        ...common(key, spec),
+        managed: false,
+        entity_category: spec.entity_category,
+        native_min_value: spec.native_min_value,
+        native_max_value: spec.native_max_value,
+        step: spec.step,
+        mode: spec.mode,
+        native_value: fleet.config.limits.perHost,
+        set_value: (payload: unknown) => setLimit(payload),
+      }),
+  };
+
+  const createProblemSensor = (droneId: string) => {
+    if (problems.has(droneId) || !deviceId || closing) return;
+    const { coordinatorId } = fleet.config;
+    const entity = synapse.binary_sensor({
+      context,
+      device_id: deviceId,
+      name: `${droneId} Backup Problem`,
+      unique_id: problemUniqueId(coordinatorId, droneId),
+      suggested_object_id: problemObjectId(droneId),
+      icon: "mdi:backup-restore",
+      device_class: "problem",
+      is_on: false,
+      attributes: { drone_id: droneId, kind: null, reason: null, since: null },
+    }) as unknown as Entity;
+    problems.set(droneId, entity);
+    if (registered) reregisterSoon();
+    // synapse loads a new entity's stored row asynchronously: publish after that
+    syncSoon(50);
+  };
+
+  /** Tell HA about entities created after the registration (the integration would also notice on the next heartbeat). */
+  const reregisterSoon = () => {
+    if (reregisterTimer || closing) return;
+    const remove = scheduler.setTimeout(async () => {
+      reregisterTimer = undefined;
+      if (closing || !synapse.configure.isRegistered() || hass.socket.connectionState !== "connected") return;
+      const outcome = await withDeadline(synapse.socket.sendRegistration(), fleet.config.callTimeoutMs);
+      if (!outcome.ok) logger.warn(`re-registering with Home Assistant failed: ${outcome.reason}`);
+    }, 250);
+    reregisterTimer = () => remove();
+  };
+
+  // after the fleet service validated the configuration: ids derive from COORDINATOR_ID
+  lifecycle.onPostConfig(() => {
+    const { coordinatorId } = fleet.config;
+    deviceName = coordinatorId === "backup_coordinator" ? "Backup Coordinator" : `Backup Coordinator ${coordinatorId}`;
+    deviceId = synapse.device.register(coordinatorDeviceId(coordinatorId), {
+      name: deviceName,
+      manufacturer: "backup-coordinator",
+      model: "coordinator",
+      sw_version: packageVersion(),
+    });
+    for (const [key, spec] of Object.entries(COORDINATOR_ENTITIES) as [CoordinatorEntityKey, CoordinatorEntitySpec][]) {
+      const create = CREATE[spec.domain] as (key: CoordinatorEntityKey, spec: CoordinatorEntitySpec) => unknown;
+      const entity = create(key, spec) as Entity;
+      // before onBootstrap this only fills memory: a fresh database row is written with it
+      for (const [field, value] of Object.entries(extraFields(spec))) void entity.storage.set(field, value);
+      entities.set(key, entity);
+    }
+  }, 90);
+
+  // after synapse loaded the stored rows (a plain onBootstrap): the stored pause and limit win over the defaults
+  lifecycle.onBootstrap(() => {
+    const pause = entities.get("pause")?.storage.get("is_on");
+    if (pause === true) coordinator.setPaused(true);
+    const limit = entities.get("concurrency_limit")?.storage.get("native_value");
+    if (typeof limit === "number" && Number.isInteger(limit) && limit >= CONCURRENCY_RANGE.min && limit <= CONCURRENCY_RANGE.max) {
+      coordinator.setPerHostLimit(limit);
+    }
+  }, -10);
+
+  fleet.onDrone(droneId => createProblemSensor(droneId));
+  fleet.onChange(() => syncSoon());
+  coordinator.onChange(() => syncSoon());
+
+  lifecycle.onReady(() => {
+    ready = true;
+    sync();
+  });
+  // entities created from here on are not in synapse's first registration
+  lifecycle.onReady(() => {
+    registered = true;
+  }, -100);
+
+  lifecycle.onPreShutdown(() => {
+    closing = true;
+    syncTimer?.();
+    reregisterTimer?.();
+  }, 60);
+
+  return {
+    sync,
+    problemSensors: () => Object.fromEntries([...problems.keys()].map(droneId => [droneId, problemUniqueId(fleet.config.coordinatorId, droneId)])),
+  };
+}

@@ -1,0 +1,325 @@
+/**
+ * The coordinator's view of the fleet, fed by Home Assistant: the drones' events
+ * (validated with the protocol's schemas; a malformed one is logged and dropped), the
+ * synapse integration's online sensor of each drone's app, and, after a restart, the drone
+ * entities' states. HA is the source of truth: a drone HA shows busy is busy.
+ */
+import { type TServiceParams } from "@digital-alchemy/core";
+import { type z } from "zod";
+
+import {
+  type ApplicationState,
+  type DroneEntityKey,
+  EVENT_TYPES,
+  progressEventSchema,
+  resultEventSchema,
+  statusEventSchema,
+} from "../../../libs/protocol/index.mjs";
+import { fleetSettings, type CoordinatorConfig, CoordinatorConfigError, parseCoordinatorConfig } from "../config.mjs";
+import { createFleet, type Fleet, type FleetEffect } from "../core/fleet.mjs";
+import { type RunKind } from "../core/plan.mjs";
+import { withDeadline } from "../ha/deadline.mjs";
+import { busyState, type DiscoveredDrone, discoverDrones, parseRegistry, restoredFacts } from "../ha/discovery.mjs";
+
+/** Why the fleet changed. */
+export type FleetChange = "status" | "progress" | "result" | "online" | "restore" | "home_assistant_state";
+
+/** The fleet service's API. */
+export interface FleetService {
+  /** The validated configuration; throws before onPostConfig. */
+  readonly config: CoordinatorConfig;
+  /** The fleet model; throws before onPostConfig. */
+  readonly model: Fleet;
+  /** The clock every fleet input is stamped with. */
+  now(): Date;
+  /** Effects of the drones' events (run started/finished, problems, recoveries). */
+  onEffects(listener: (effects: FleetEffect[]) => void): () => void;
+  /** Anything changed (for the scheduler and the entities). */
+  onChange(listener: (change: FleetChange) => void): () => void;
+  /** A drone seen for the first time (from an event or from HA's registry). */
+  onDrone(listener: (droneId: string) => void): () => void;
+  /** Every drone known, sorted. */
+  drones(): string[];
+  /** The entity id of the button that starts a kind of run on a drone, if known. */
+  button(droneId: string, kind: RunKind): string | undefined;
+  /** The Application State HA shows for a drone, when it is a busy one. */
+  busyInHomeAssistant(droneId: string): ApplicationState | undefined;
+  /**
+   * After a restart, starts wait until every drone restored from HA has sent a status
+   * (its repository host and state are then known), or OFFLINE_AFTER_SECONDS passed.
+   */
+  holding(now: Date): boolean;
+  /** The online sensor watched for a drone, if any. */
+  onlineSensor(droneId: string): string | undefined;
+}
+
+type Listener<T> = (value: T) => void;
+
+function listeners<T>(onError: (error: unknown) => void) {
+  const set = new Set<Listener<T>>();
+  return {
+    add(listener: Listener<T>) {
+      set.add(listener);
+      return () => void set.delete(listener);
+    },
+    emit(value: T) {
+      for (const listener of set) {
+        try {
+          listener(value);
+        } catch (error) {
+          onError(error);
+        }
+      }
+    },
+  };
+}
+
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** The problems of a payload, by path (never the values: they may be long or private). */
+const issues = (error: z.ZodError) => error.issues.map(issue => `${issue.path.join(".") || "(payload)"}: ${issue.message}`).join("; ");
+
+/** The event object hass hands to `onEvent`. */
+interface HassEvent {
+  event_type?: string;
+  data?: unknown;
+}
+
+/** The state object hass emits on the app bus for an entity id. */
+interface EntityStateLike {
+  state?: unknown;
+}
+
+/** The fleet service. */
+export function FleetService({ config, context, event, hass, lifecycle, logger }: TServiceParams): FleetService {
+  let settings: CoordinatorConfig | undefined;
+  let fleet: Fleet | undefined;
+  const clock = () => new Date();
+
+  const effectListeners = listeners<FleetEffect[]>(error => logger.error(`effect listener failed: ${describe(error)}`));
+  const changeListeners = listeners<FleetChange>(error => logger.error(`change listener failed: ${describe(error)}`));
+  const droneListeners = listeners<string>(error => logger.error(`drone listener failed: ${describe(error)}`));
+
+  /** Drone entity ids: from the drone's status (freshest) over HA's registry. */
+  const statusEntities = new Map<string, Record<string, string>>();
+  const registryDrones = new Map<string, DiscoveredDrone>();
+  /** Drones that sent a status since this coordinator started. */
+  const reported = new Set<string>();
+  /** Drones restored from HA states that have not reported yet. */
+  const awaiting = new Set<string>();
+  let restoredAt: Date | undefined;
+  const known = new Set<string>();
+  /** Entity ids watched on the app bus, with their handlers. */
+  const watched = new Map<string, (state: EntityStateLike | null) => void>();
+  const onlineByDrone = new Map<string, string>();
+  let closing = false;
+
+  const entityOf = (droneId: string, key: DroneEntityKey): string | undefined =>
+    statusEntities.get(droneId)?.[key] ?? registryDrones.get(droneId)?.entities[key];
+
+  const stateText = (entityId: string): string | undefined => {
+    const current = hass.entity.getCurrentState(entityId as never) as EntityStateLike | undefined;
+    return typeof current?.state === "string" ? current.state : undefined;
+  };
+
+  const discovered = (droneId: string) => {
+    if (known.has(droneId)) return;
+    known.add(droneId);
+    logger.info(`drone ${droneId} discovered`);
+    droneListeners.emit(droneId);
+  };
+
+  const apply = (effects: FleetEffect[], change: FleetChange) => {
+    if (effects.length > 0) effectListeners.emit(effects);
+    changeListeners.emit(change);
+  };
+
+  // ---------------------------------------------------------------- HA entity watches
+
+  const watch = (entityId: string, handler: (state: EntityStateLike | null) => void) => {
+    if (watched.has(entityId)) return;
+    watched.set(entityId, handler);
+    // hass emits every state change of an entity on the app bus under its entity id
+    event.on(entityId, handler);
+  };
+
+  const watchOnline = (droneId: string, entityId: string) => {
+    if (onlineByDrone.get(droneId) === entityId) return;
+    const previous = onlineByDrone.get(droneId);
+    if (previous) {
+      const handler = watched.get(previous);
+      if (handler) event.removeListener(previous, handler);
+      watched.delete(previous);
+    }
+    onlineByDrone.set(droneId, entityId);
+    const report = (text: unknown) => {
+      if (!fleet || closing || (text !== "on" && text !== "off")) return;
+      apply(fleet.onOnline(droneId, text === "on", clock()), "online");
+    };
+    watch(entityId, state => report(state?.state));
+    logger.debug(`drone ${droneId}: watching ${entityId} (synapse online sensor)`);
+    report(stateText(entityId));
+  };
+
+  const watchApplicationState = (droneId: string) => {
+    const entityId = entityOf(droneId, "application_state");
+    if (!entityId) return;
+    // a press skipped because HA showed the drone busy is tried again when that changes
+    watch(entityId, () => {
+      if (!closing) changeListeners.emit("home_assistant_state");
+    });
+  };
+
+  const watchDrone = (droneId: string) => {
+    const online = statusEntities.get(droneId)?.online ?? registryDrones.get(droneId)?.onlineSensor;
+    if (online) watchOnline(droneId, online);
+    watchApplicationState(droneId);
+  };
+
+  // ---------------------------------------------------------------- drone events
+
+  /** Each drone event: validate, then feed the fleet; returns the payload's problems when it is malformed. */
+  const handlers: Record<string, (model: Fleet, data: unknown) => string | undefined> = {
+    [EVENT_TYPES.status]: (model, data) => {
+      const parsed = statusEventSchema.safeParse(data);
+      if (!parsed.success) return issues(parsed.error);
+      const status = parsed.data;
+      statusEntities.set(status.drone_id, status.entities);
+      reported.add(status.drone_id);
+      awaiting.delete(status.drone_id);
+      discovered(status.drone_id);
+      const effects = model.onStatus(status, clock());
+      watchDrone(status.drone_id);
+      apply(effects, "status");
+      return undefined;
+    },
+    [EVENT_TYPES.progress]: (model, data) => {
+      const parsed = progressEventSchema.safeParse(data);
+      if (!parsed.success) return issues(parsed.error);
+      discovered(parsed.data.drone_id);
+      apply(model.onProgress(parsed.data, clock()), "progress");
+      return undefined;
+    },
+    [EVENT_TYPES.result]: (model, data) => {
+      const parsed = resultEventSchema.safeParse(data);
+      if (!parsed.success) return issues(parsed.error);
+      discovered(parsed.data.drone_id);
+      apply(model.onResult(parsed.data, clock()), "result");
+      return undefined;
+    },
+  };
+
+  for (const [type, handle] of Object.entries(handlers)) {
+    hass.socket.onEvent<HassEvent>({
+      context,
+      event: type,
+      exec: incoming => {
+        if (!fleet || closing) return;
+        try {
+          const problem = handle(fleet, incoming?.data);
+          if (problem !== undefined) logger.warn(`ignored a malformed ${type} event: ${problem}`);
+        } catch (error) {
+          logger.error(`handling a ${type} event failed: ${describe(error)}`);
+        }
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------- discovery and restore
+
+  const readRegistry = async (): Promise<DiscoveredDrone[]> => {
+    const timeout = settings?.callTimeoutMs ?? 10_000;
+    const listed = await withDeadline(hass.entity.registry.list(), timeout);
+    const rows: unknown[] = listed.ok && Array.isArray(listed.value) ? listed.value : hass.entity.registry.current;
+    if (!listed.ok) logger.warn(`reading Home Assistant's entity registry failed (${listed.reason}); using the copy hass holds`);
+    return discoverDrones(parseRegistry(rows));
+  };
+
+  const learnRegistry = (drones: readonly DiscoveredDrone[]) => {
+    for (const drone of drones) registryDrones.set(drone.droneId, drone);
+  };
+
+  lifecycle.onPostConfig(() => {
+    try {
+      settings = parseCoordinatorConfig({ ...config.backup_coordinator });
+    } catch (error) {
+      if (error instanceof CoordinatorConfigError) {
+        logger.fatal(error.message);
+        process.exitCode = 2;
+      }
+      throw error;
+    }
+    fleet = createFleet(fleetSettings(settings));
+    logger.info(
+      `coordinator ${settings.coordinatorId}: ${settings.limits.perHost} per host, ${settings.limits.global} at once, ` +
+        `${settings.limits.offsite} offsite; window ${settings.windowText || "any time"}`,
+    );
+  }, 100);
+
+  // before the scheduler's first look and before synapse registers (both plain onReady)
+  lifecycle.onReady(async () => {
+    if (!fleet) return;
+    const now = clock();
+    try {
+      const drones = await readRegistry();
+      learnRegistry(drones);
+      for (const drone of drones) {
+        // a status that already came is fresher than HA's entity states
+        if (!reported.has(drone.droneId)) {
+          const facts = restoredFacts(drone, stateText);
+          fleet.restore(facts, now);
+          awaiting.add(drone.droneId);
+          logger.info(`drone ${drone.droneId} restored from Home Assistant: ${facts.state ?? "state unknown"}, mode ${facts.mode ?? "unknown"}`);
+        }
+        discovered(drone.droneId);
+        watchDrone(drone.droneId);
+      }
+    } catch (error) {
+      logger.error(`rebuilding the fleet from Home Assistant failed: ${describe(error)}; waiting for the drones' events`);
+    } finally {
+      // from here on, the hold ends when the restored drones reported or OFFLINE_AFTER_SECONDS passed
+      restoredAt = now;
+    }
+    changeListeners.emit("restore");
+  }, 100);
+
+  // a drone added (or an entity renamed) while the coordinator runs
+  hass.events.onEntityRegistryUpdate(async () => {
+    if (!fleet || closing) return;
+    learnRegistry(await readRegistry());
+    for (const droneId of registryDrones.keys()) watchDrone(droneId);
+  });
+
+  lifecycle.onPreShutdown(() => {
+    closing = true;
+    for (const [entityId, handler] of watched) event.removeListener(entityId, handler);
+    watched.clear();
+  });
+
+  return {
+    get config() {
+      if (!settings) throw new Error("the coordinator's configuration is not loaded before onPostConfig");
+      return settings;
+    },
+    get model() {
+      if (!fleet) throw new Error("the fleet does not exist before onPostConfig");
+      return fleet;
+    },
+    now: clock,
+    onEffects: listener => effectListeners.add(listener),
+    onChange: listener => changeListeners.add(listener),
+    onDrone: listener => droneListeners.add(listener),
+    drones: () => [...known].sort(),
+    button: (droneId, kind) => entityOf(droneId, kind === "primary" ? "scheduled_backup" : "offsite_backup"),
+    busyInHomeAssistant: droneId => {
+      const entityId = entityOf(droneId, "application_state");
+      return entityId === undefined ? undefined : busyState(stateText(entityId));
+    },
+    holding: now => {
+      if (!restoredAt) return true;
+      if (awaiting.size === 0 || !settings) return false;
+      return now.getTime() - restoredAt.getTime() < settings.offlineAfterSeconds * 1000;
+    },
+    onlineSensor: droneId => onlineByDrone.get(droneId),
+  };
+}

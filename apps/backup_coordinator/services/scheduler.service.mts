@@ -1,0 +1,287 @@
+/**
+ * The coordinator's decisions, carried out through Home Assistant. It looks at the fleet on
+ * a tick (TICK_SECONDS) and at once after every drone event, so that the next drone starts
+ * as soon as the previous one's result arrives. A start is a press of the drone's
+ * Scheduled Backup (or Offsite Backup) button — the same path an HA automation takes. It
+ * fires the coordinator's events and, with NOTIFY, persistent notifications. Every HA call
+ * has a deadline (CALL_TIMEOUT_SECONDS); none is awaited on the decision path.
+ */
+import { type TServiceParams } from "@digital-alchemy/core";
+
+import { type FleetEffect, type Problem } from "../core/fleet.mjs";
+import { withDeadline } from "../ha/deadline.mjs";
+import { eventForEffect, type OutgoingEvent, validateEvent } from "../events.mjs";
+
+/** The scheduler's API. */
+export interface SchedulerService {
+  /** Look at the fleet now (what the tick does): detect problems and start what is due. Returns what was decided. */
+  evaluate(): FleetEffect[];
+  /** Look at the fleet once the current event has been handled (several requests share one look). */
+  evaluateSoon(): void;
+  /** The Run Now button: every coordinated drone is due now, then look. */
+  runNow(): void;
+  /** A paused coordinator starts nothing new (it still watches and reports). */
+  readonly paused: boolean;
+  setPaused(paused: boolean): void;
+  /** Runs at once per repository host. */
+  readonly perHostLimit: number;
+  setPerHostLimit(limit: number): void;
+  /** When this coordinator last saw a round end (null until one did since it started). */
+  readonly lastRoundCompleted: Date | null;
+  /** Called after every look and every handled event (for the entities). */
+  onChange(listener: () => void): () => void;
+  /** Resolves once every HA call under way has settled or timed out. */
+  settled(): Promise<void>;
+}
+
+type CallMessage = { type: string } & Record<string, unknown>;
+type EffectOf<T extends FleetEffect["type"]> = Extract<FleetEffect, { type: T }>;
+
+const BUTTON_NAMES = { primary: "Scheduled Backup", offsite: "Offsite Backup" } as const;
+
+/** The scheduler service. */
+export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, scheduler }: TServiceParams): SchedulerService {
+  const fleet = backup_coordinator.fleet;
+  let started = false;
+  let closing = false;
+  let paused = false;
+  let perHostLimit: number | undefined;
+  let lastRoundCompleted: Date | null = null;
+  let soon = false;
+  let waitingForHa = false;
+  const changeListeners = new Set<() => void>();
+  const inflight = new Set<Promise<unknown>>();
+  /** Drones whose button is unknown, warned about once. */
+  const noButton = new Set<string>();
+  /** The problem kind last announced per drone (a reason that only updates its numbers is not news). */
+  const announced = new Map<string, Problem["kind"]>();
+
+  const timeoutMs = () => fleet.config.callTimeoutMs;
+  const track = <T,>(promise: Promise<T>) => {
+    inflight.add(promise);
+    void promise.finally(() => inflight.delete(promise));
+    return promise;
+  };
+  const changed = () => {
+    for (const listener of changeListeners) {
+      try {
+        listener();
+      } catch (error) {
+        logger.error(`change listener failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  };
+
+  // ---------------------------------------------------------------- HA calls
+
+  const send = (what: string, message: CallMessage): Promise<boolean> => {
+    if (closing) return Promise.resolve(false);
+    if (hass.socket.connectionState !== "connected") {
+      logger.warn(`${what}: Home Assistant is not connected`);
+      return Promise.resolve(false);
+    }
+    return track(
+      withDeadline(hass.socket.sendMessage(message), timeoutMs()).then(outcome => {
+        if (!outcome.ok) logger.warn(`${what} failed: ${outcome.reason}`);
+        return outcome.ok;
+      }),
+    );
+  };
+
+  const callService = (what: string, domain: string, service: string, service_data: Record<string, unknown>) =>
+    send(what, { type: "call_service", domain, service, service_data });
+
+  const fire = (event: OutgoingEvent) => {
+    const valid = validateEvent(event);
+    if (!valid.ok) {
+      // a bug of ours: say which fields, not the values
+      logger.warn(`${event.type} event not sent, it does not match its schema: ${valid.problems.join("; ")}`);
+      return;
+    }
+    void send(`${event.type} event`, { type: "fire_event", event_type: event.type, event_data: valid.data });
+  };
+
+  const notificationId = (droneId: string) => `${fleet.config.coordinatorId}_${droneId}`;
+
+  // ---------------------------------------------------------------- effects
+
+  const start = ({ droneId, kind, overdueMinutes }: EffectOf<"start">, now: Date) => {
+    const entity_id = fleet.button(droneId, kind);
+    if (entity_id === undefined) {
+      if (!noButton.has(droneId)) logger.warn(`cannot start ${droneId}: its ${BUTTON_NAMES[kind]} button is not known yet`);
+      noButton.add(droneId);
+      return;
+    }
+    noButton.delete(droneId);
+    // HA is the source of truth: a drone it shows busy is not pressed (looked at again when that changes)
+    const busy = fleet.busyInHomeAssistant(droneId);
+    if (busy !== undefined) {
+      logger.info(`not starting ${droneId}: Home Assistant shows it ${busy}`);
+      return;
+    }
+    // marked before the press: the drone's answer may come before HA's reply to the call
+    fleet.model.markPressed(droneId, kind, now);
+    const overdue = Number.isFinite(overdueMinutes) ? `${Math.round(overdueMinutes)} min overdue` : "never backed up";
+    logger.info(`starting ${kind === "offsite" ? "an offsite run" : "a backup"} of ${droneId} (${overdue}): pressing ${entity_id}`);
+    void callService(`pressing ${entity_id}`, "button", "press", { entity_id });
+  };
+
+  const problem = (effect: EffectOf<"problem">, now: Date) => {
+    const { droneId, problem: current } = effect;
+    const news = announced.get(droneId) !== current.kind;
+    if (!news) return;
+    announced.set(droneId, current.kind);
+    logger.warn(`${droneId}: ${current.kind} — ${current.reason}`);
+    const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
+    if (outgoing) fire(outgoing);
+    if (!fleet.config.notify) return;
+    void callService("dismissing a notification", "persistent_notification", "dismiss", { notification_id: `${notificationId(droneId)}_recovered` });
+    void callService("creating a notification", "persistent_notification", "create", {
+      notification_id: notificationId(droneId),
+      title: `Backup problem: ${droneId}`,
+      message: `${current.reason}\n\nProblem: ${current.kind}, since ${current.since.toISOString()}.`,
+    });
+  };
+
+  const recovered = (effect: EffectOf<"recovered">, now: Date) => {
+    const { droneId, previous } = effect;
+    announced.delete(droneId);
+    logger.info(`${droneId}: recovered from ${previous.kind}`);
+    const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
+    if (outgoing) fire(outgoing);
+    if (!fleet.config.notify) return;
+    void callService("dismissing a notification", "persistent_notification", "dismiss", { notification_id: notificationId(droneId) });
+    void callService("creating a notification", "persistent_notification", "create", {
+      notification_id: `${notificationId(droneId)}_recovered`,
+      title: `Backup recovered: ${droneId}`,
+      message: `${droneId} is fine again (it was ${previous.kind} since ${previous.since.toISOString()}: ${previous.reason}).`,
+    });
+  };
+
+  const EFFECTS: { [T in FleetEffect["type"]]: (effect: EffectOf<T>, now: Date) => void } = {
+    start,
+    run_started: (effect, now) => {
+      logger.info(`${effect.droneId}: ${effect.kind} run started${effect.ours ? "" : " (not by the coordinator)"}`);
+      const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
+      if (outgoing) fire(outgoing);
+    },
+    run_finished: (effect, now) => {
+      const { droneId, kind, result } = effect;
+      const line = `${droneId}: ${kind} run ${result.outcome}${result.error ? `: ${result.error}` : ""}`;
+      if (result.outcome === "success") logger.info(line);
+      else logger.warn(line);
+      const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
+      if (outgoing) fire(outgoing);
+    },
+    problem,
+    recovered,
+    round_completed: ({ at }) => {
+      lastRoundCompleted = at;
+      logger.info("round completed: every due drone has run");
+    },
+  };
+
+  const execute = (effects: readonly FleetEffect[], now: Date) => {
+    for (const effect of effects) {
+      try {
+        (EFFECTS[effect.type] as (effect: FleetEffect, now: Date) => void)(effect, now);
+      } catch (error) {
+        logger.error(`carrying out ${effect.type} for ${"droneId" in effect ? effect.droneId : "the fleet"} failed: ${String(error)}`);
+      }
+    }
+  };
+
+  // ---------------------------------------------------------------- looking
+
+  const evaluate = (): FleetEffect[] => {
+    if (!started || closing) return [];
+    // without HA no press can reach a drone and no event can arrive: starting or judging now would be wrong
+    if (hass.socket.connectionState !== "connected") {
+      if (!waitingForHa) logger.warn("Home Assistant is not connected: nothing starts and no problem is judged until it is back");
+      waitingForHa = true;
+      return [];
+    }
+    waitingForHa = false;
+    const now = fleet.now();
+    const config = fleet.config;
+    const holding = fleet.holding(now);
+    const effects = fleet.model.evaluate(now, {
+      paused: paused || holding,
+      limits: { ...config.limits, perHost: perHostLimit ?? config.limits.perHost },
+    });
+    execute(effects, now);
+    changed();
+    return effects;
+  };
+
+  const evaluateSoon = () => {
+    if (soon || !started || closing) return;
+    soon = true;
+    // not a timer: the look runs as soon as the event that asked for it has been handled
+    setImmediate(() => {
+      soon = false;
+      evaluate();
+    });
+  };
+
+  fleet.onEffects(effects => execute(effects, fleet.now()));
+  fleet.onChange(change => {
+    // progress changes no decision (a stall is found on the tick); it changes the entities
+    if (change === "progress") changed();
+    else evaluateSoon();
+  });
+
+  hass.socket.onConnect(() => evaluateSoon());
+
+  lifecycle.onReady(() => {
+    started = true;
+    scheduler.setInterval(() => void evaluate(), fleet.config.tickSeconds * 1000);
+    evaluate();
+  });
+
+  lifecycle.onPreShutdown(async () => {
+    closing = true;
+    await withDeadline(Promise.allSettled([...inflight]), fleet.config.callTimeoutMs);
+  }, 50);
+
+  return {
+    evaluate,
+    evaluateSoon,
+    runNow: () => {
+      if (!started || closing) return;
+      fleet.model.requestRound(fleet.now());
+      logger.info(paused ? "run now: every drone is due, but the coordinator is paused" : "run now: every drone is due");
+      evaluate();
+    },
+    get paused() {
+      return paused;
+    },
+    setPaused: value => {
+      if (value === paused) return;
+      paused = value;
+      logger.info(value ? "paused: nothing new starts" : "resumed");
+      if (value) changed();
+      else evaluateSoon();
+    },
+    get perHostLimit() {
+      return perHostLimit ?? fleet.config.limits.perHost;
+    },
+    setPerHostLimit: limit => {
+      const current = perHostLimit ?? fleet.config.limits.perHost;
+      perHostLimit = limit;
+      if (limit === current) return;
+      logger.info(`concurrency limit: ${limit} per repository host`);
+      evaluateSoon();
+    },
+    get lastRoundCompleted() {
+      return lastRoundCompleted;
+    },
+    onChange: listener => {
+      changeListeners.add(listener);
+      return () => void changeListeners.delete(listener);
+    },
+    settled: async () => {
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The Home Assistant events the coordinator fires, for automations and dashboards.
+ * Versioned like the drone's events; snake_case fields; validated before sending.
+ */
+import { z } from "zod";
+
+import { DRONE_ID_PATTERN, OUTCOMES, PROTOCOL_VERSION } from "./events.mjs";
+
+/** Kinds of drone problem the coordinator reports, most severe first. */
+export const PROBLEM_KINDS = ["offline", "failed", "not_started", "stalled", "overdue"] as const;
+/** One kind of problem. */
+export type ProblemKind = (typeof PROBLEM_KINDS)[number];
+
+/** HA event types of the coordinator. */
+export const COORDINATOR_EVENT_TYPES = {
+  runStarted: "backup_coordinator_run_started",
+  runFinished: "backup_coordinator_run_finished",
+  droneProblem: "backup_coordinator_drone_problem",
+  droneRecovered: "backup_coordinator_drone_recovered",
+} as const;
+/** One coordinator event type. */
+export type CoordinatorEventType = (typeof COORDINATOR_EVENT_TYPES)[keyof typeof COORDINATOR_EVENT_TYPES];
+
+const isoTime = z.iso.datetime({ offset: true });
+const droneId = z.string().regex(DRONE_ID_PATTERN);
+const runKind = z.enum(["primary", "offsite"]);
+
+const common = {
+  v: z.literal(PROTOCOL_VERSION),
+  /** The coordinator's id (COORDINATOR_ID). */
+  coordinator_id: z.string().min(1),
+  drone_id: droneId,
+  /** When the coordinator saw it. */
+  time: isoTime,
+};
+
+/** `backup_coordinator_run_started`: a drone began a backup run (ours or anyone's). */
+export const runStartedEventSchema = z.object({
+  ...common,
+  kind: runKind,
+  /** True when the coordinator pressed the button; false for a person, an automation or the drone's own schedule. */
+  ours: z.boolean(),
+  run_id: z.string().nullable(),
+});
+/** A run-started payload. */
+export type RunStartedEvent = z.infer<typeof runStartedEventSchema>;
+
+/** `backup_coordinator_run_finished`: a drone's backup run ended, whatever its outcome. */
+export const runFinishedEventSchema = z.object({
+  ...common,
+  kind: runKind,
+  ours: z.boolean(),
+  run_id: z.string(),
+  outcome: z.enum(OUTCOMES),
+  error_kind: z.string().nullable(),
+  error: z.string().nullable(),
+  started_at: isoTime,
+  finished_at: isoTime,
+  duration_seconds: z.number().nonnegative(),
+});
+/** A run-finished payload. */
+export type RunFinishedEvent = z.infer<typeof runFinishedEventSchema>;
+
+/** `backup_coordinator_drone_problem`: a drone has a new problem, or its problem changed. */
+export const droneProblemEventSchema = z.object({
+  ...common,
+  kind: z.enum(PROBLEM_KINDS),
+  reason: z.string(),
+  /** Since when the drone has had a problem of this kind. */
+  since: isoTime,
+});
+/** A drone-problem payload. */
+export type DroneProblemEvent = z.infer<typeof droneProblemEventSchema>;
+
+/** `backup_coordinator_drone_recovered`: a drone's problem is over. */
+export const droneRecoveredEventSchema = z.object({
+  ...common,
+  previous_kind: z.enum(PROBLEM_KINDS),
+  previous_reason: z.string(),
+  /** When the problem began. */
+  since: isoTime,
+  /** How long the problem lasted. */
+  duration_seconds: z.number().nonnegative(),
+});
+/** A drone-recovered payload. */
+export type DroneRecoveredEvent = z.infer<typeof droneRecoveredEventSchema>;
+
+/** Every coordinator event schema by HA event type. */
+export const COORDINATOR_EVENT_SCHEMAS = {
+  [COORDINATOR_EVENT_TYPES.runStarted]: runStartedEventSchema,
+  [COORDINATOR_EVENT_TYPES.runFinished]: runFinishedEventSchema,
+  [COORDINATOR_EVENT_TYPES.droneProblem]: droneProblemEventSchema,
+  [COORDINATOR_EVENT_TYPES.droneRecovered]: droneRecoveredEventSchema,
+} as const;

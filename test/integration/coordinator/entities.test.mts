@@ -1,0 +1,151 @@
+/**
+ * The coordinator's Home Assistant device: what it registers, and what its sensors show
+ * while drones run (progress throttled, as synapse's integration limits patches).
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+
+import { COORDINATOR_ENTITIES } from "../../../apps/backup_coordinator/ha/entities.mjs";
+import { PROGRESS_PUBLISH_MS } from "../../../apps/backup_coordinator/services/entities.service.mjs";
+import { TEST_HASS_TOKEN } from "../../helpers/hass.mjs";
+import { bootCoordinator, eventually, type Harness, minutesFrom, settle, T0 } from "./harness.mjs";
+
+let h: Harness | undefined;
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(T0);
+});
+afterEach(async () => {
+  if (h) {
+    await h.teardown();
+    // the canary: the Home Assistant token is in no log line and no message
+    expect(h.logs.filter(line => line.includes(TEST_HASS_TOKEN))).toEqual([]);
+    expect(h.sent.filter(message => JSON.stringify(message).includes(TEST_HASS_TOKEN))).toEqual([]);
+  }
+  h = undefined;
+  vi.useRealTimers();
+});
+
+type Registered = Record<string, unknown>;
+const registration = (harness: Harness) =>
+  harness.sent.filter(message => message.type === "synapse/application_online_ready").at(-1) as { app_metadata: Record<string, unknown> } | undefined;
+const registered = (harness: Harness, domain: string) => (registration(harness)?.app_metadata[domain] ?? []) as Registered[];
+
+describe("the coordinator's device", () => {
+  it("registers every entity on one device, with ids derived from COORDINATOR_ID", async () => {
+    h = await bootCoordinator();
+    const app = await eventually(() => registration(h!), "the registration");
+    expect(app.app_metadata.secondary_devices).toEqual([
+      expect.objectContaining({ unique_id: "backup_coordinator_device", name: "Backup Coordinator", manufacturer: "backup-coordinator", model: "coordinator" }),
+    ]);
+    for (const [key, spec] of Object.entries(COORDINATOR_ENTITIES)) {
+      expect(registered(h, spec.domain)).toContainEqual(
+        expect.objectContaining({
+          unique_id: `backup_coordinator_${key}`,
+          suggested_object_id: `backup_coordinator_${key}`,
+          device_id: "backup_coordinator_device",
+          name: `Backup Coordinator ${spec.name}`,
+        }),
+      );
+    }
+    expect(registered(h, "sensor").find(entity => entity.unique_id === "backup_coordinator_bytes_processed")).toMatchObject({
+      device_class: "data_size",
+      native_unit_of_measurement: "B",
+      state_class: "measurement",
+    });
+    expect(registered(h, "number").find(entity => entity.unique_id === "backup_coordinator_concurrency_limit")).toMatchObject({
+      native_min_value: 1,
+      native_max_value: 10,
+      native_value: 1,
+    });
+  });
+
+  it("another COORDINATOR_ID gives other ids (two coordinators never collide)", async () => {
+    h = await bootCoordinator({ config: { COORDINATOR_ID: "attic-coordinator" } });
+    await eventually(() => registration(h!), "the registration");
+    expect(registered(h, "switch")).toEqual([
+      expect.objectContaining({ unique_id: "attic-coordinator_pause", suggested_object_id: "attic_coordinator_pause" }),
+    ]);
+  });
+
+  it("adds a problem binary_sensor for each drone it discovers, and tells HA", async () => {
+    h = await bootCoordinator({ drones: [{ id: "my-laptop", lastBackup: minutesFrom(T0, -60) }] });
+    await eventually(() => registration(h!), "the first registration");
+    expect(registered(h, "binary_sensor")).toEqual([]);
+    await h.report("my-laptop");
+    await eventually(() => registered(h!, "binary_sensor").length === 1, "a registration with the problem sensor");
+    expect(registered(h, "binary_sensor")[0]).toMatchObject({
+      unique_id: "backup_coordinator_my-laptop_backup_problem",
+      suggested_object_id: "my_laptop_backup_problem",
+      device_class: "problem",
+      device_id: "backup_coordinator_device",
+      is_on: false,
+    });
+  });
+});
+
+describe("the sensors", () => {
+  it("show what runs, the queue, progress, ETA, bytes, files and the failing drones", async () => {
+    h = await bootCoordinator({ drones: [{ id: "a" }, { id: "b" }, { id: "c", host: "cloud" }] });
+    await h.command("pause", "turn_on");
+    await h.heartbeat();
+    await settle();
+    h.params.backup_coordinator.entities.sync();
+    await eventually(() => h!.published("queue") === "a, b, c", "the queue");
+    expect(h.published("running_now")).toBe("none");
+    expect(h.published("queue", "attributes")).toEqual({ drones: ["a", "b", "c"] });
+
+    await h.command("pause", "turn_off");
+    await h.waitForPresses(2);
+    await eventually(() => h!.published("running_now") === "a, c", "running now");
+    expect(h.published("queue")).toBe("b");
+
+    // the first progress after a start: published at once only if PROGRESS_PUBLISH_MS passed
+    vi.setSystemTime(new Date(T0.getTime() + PROGRESS_PUBLISH_MS + 1));
+    await h.progress("a", 40);
+    await h.progress("c", 60, { original_size: 5000, nfiles: 70 });
+    await settle();
+    h.params.backup_coordinator.entities.sync();
+    await eventually(() => h!.published("progress") === 50, "progress");
+    expect(h.published("eta")).toBe(60);
+    expect(h.published("bytes_processed")).toBe(40_000 + 5000);
+    expect(h.published("files_processed")).toBe(400 + 70);
+
+    // a burst within PROGRESS_PUBLISH_MS: no patch of the progress sensor
+    const progressPatches = () => h!.sent.filter(message => message.type === "synapse/patch_entity" && message.unique_id === "backup_coordinator_progress").length;
+    const before = progressPatches();
+    for (let percent = 41; percent < 60; percent++) await h.progress("a", percent);
+    await settle();
+    h.params.backup_coordinator.entities.sync();
+    await settle();
+    expect(progressPatches()).toBe(before);
+    vi.setSystemTime(new Date(Date.now() + PROGRESS_PUBLISH_MS + 1));
+    h.params.backup_coordinator.entities.sync();
+    await eventually(() => h!.published("progress") === 59.5, "the progress after the interval");
+
+    await h.finish("a", "failed");
+    await eventually(() => h!.published("failing_drones") === 1, "one failing drone");
+    expect(h.published("failing_drones", "attributes")).toEqual({ drones: ["a"] });
+    await h.waitForPresses(3);
+    await eventually(() => h!.published("running_now") === "b, c", "b running");
+  });
+
+  it("keep well below synapse's patch limit with busy drones", async () => {
+    h = await bootCoordinator({ drones: [{ id: "a" }, { id: "b", host: "h2" }, { id: "c", host: "h3" }] });
+    await h.heartbeat();
+    await h.waitForPresses(3);
+    const start = h.sent.length;
+    for (let second = 1; second <= 60; second++) {
+      vi.setSystemTime(new Date(T0.getTime() + second * 1000));
+      for (const id of ["a", "b", "c"]) await h.progress(id, second);
+      await settle(2);
+    }
+    await settle(50);
+    const patches = h.sent.slice(start).filter(message => message.type === "synapse/patch_entity");
+    // 180 progress events in a (simulated) minute: the four progress sensors at most every
+    // PROGRESS_PUBLISH_MS (and a few others), far below synapse's 300
+    const bound = 4 * (60_000 / PROGRESS_PUBLISH_MS + 1) + 5;
+    expect(patches.length).toBeLessThanOrEqual(bound);
+    expect(patches.filter(message => message.unique_id === "backup_coordinator_progress").length).toBeGreaterThanOrEqual(10);
+  });
+});

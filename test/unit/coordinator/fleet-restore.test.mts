@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+
+import { createFleet, type FleetSettings } from "../../../apps/backup_coordinator/core/fleet.mjs";
+import { PROTOCOL_VERSION, type StatusEvent } from "../../../libs/protocol/index.mjs";
+
+const T0 = new Date("2026-11-22T02:00:00Z");
+const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+const settings: FleetSettings = {
+  limits: { perHost: 1, global: 4, offsite: 1 },
+  offlineAfterMs: 180_000,
+  startTimeoutMs: 60_000,
+  stallMs: 900_000,
+  overdueFactor: 2,
+  retryAttempts: 3,
+  retryBaseMs: 300_000,
+};
+const status = (droneId: string, extra: Partial<StatusEvent> = {}): StatusEvent => ({
+  v: PROTOCOL_VERSION,
+  drone_id: droneId,
+  mode: "coordinated",
+  state: "idle",
+  operation: null,
+  run_id: null,
+  queue: [],
+  repository_host: "nas",
+  offsite_host: null,
+  frequency_minutes: 1440,
+  offsite_frequency_minutes: null,
+  priority: 0,
+  last_backup: null,
+  last_offsite_backup: null,
+  last_result: null,
+  entities: {},
+  version: "0.1.0",
+  time: T0.toISOString(),
+  ...extra,
+});
+const starts = (fleet: ReturnType<typeof createFleet>, now: Date) =>
+  fleet.evaluate(now, { paused: false }).flatMap(effect => (effect.type === "start" ? [effect.droneId] : []));
+
+describe("a run whose result never arrived", () => {
+  it("ends when the drone reports itself idle, freeing its host's slot", () => {
+    const fleet = createFleet(settings);
+    // restored busy from HA after a restart; its result is fired while the coordinator is away
+    fleet.restore({ droneId: "a", state: "creating", lastBackup: null }, T0);
+    fleet.onStatus(status("b"), T0);
+    fleet.onStatus(status("a", { state: "creating", operation: "scheduled", run_id: "r1", repository_host: "nas" }), at(1));
+    expect(starts(fleet, at(1))).toEqual([]);
+    expect(fleet.running().map(run => run.droneId)).toEqual(["a"]);
+
+    fleet.onStatus(status("a", { last_backup: at(2).toISOString() }), at(3));
+    expect(fleet.running()).toEqual([]);
+    expect(starts(fleet, at(3))).toEqual(["b"]);
+  });
+
+  it("a restored busy state that was a prune ends the same way (a prune's result is no run's end)", () => {
+    const fleet = createFleet(settings);
+    fleet.restore({ droneId: "a", state: "pruning", lastBackup: at(-60) }, T0);
+    fleet.onStatus(status("a", { state: "pruning", operation: "prune", last_backup: at(-60).toISOString() }), at(1));
+    expect(fleet.running().map(run => run.droneId)).toEqual(["a"]);
+    fleet.onStatus(status("a", { last_backup: at(-60).toISOString() }), at(20));
+    expect(fleet.running()).toEqual([]);
+  });
+
+  it("clears a stall it had caused", () => {
+    const fleet = createFleet(settings);
+    const running = status("a", { state: "creating", operation: "scheduled", run_id: "r1" });
+    fleet.onStatus(running, T0);
+    // heartbeats keep it online; only progress would show it moving
+    for (let minute = 2; minute <= 16; minute += 2) fleet.onStatus(running, at(minute * 60));
+    const stalled = fleet.evaluate(at(16 * 60), { paused: true });
+    expect(stalled).toContainEqual(expect.objectContaining({ type: "problem", droneId: "a", problem: expect.objectContaining({ kind: "stalled" }) }));
+    const idle = fleet.onStatus(status("a"), at(16 * 60 + 1));
+    expect(idle).toContainEqual(expect.objectContaining({ type: "recovered", droneId: "a" }));
+  });
+
+  it("does not end a run the coordinator just pressed for (the drone has not started yet)", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a"), T0);
+    expect(starts(fleet, T0)).toEqual(["a"]);
+    fleet.markPressed("a", "primary", T0);
+    fleet.onStatus(status("a"), at(1));
+    expect(starts(fleet, at(2))).toEqual([]);
+  });
+});

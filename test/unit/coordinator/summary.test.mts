@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+
+import { createFleet, type FleetSettings } from "../../../apps/backup_coordinator/core/fleet.mjs";
+import { createRateGate, idList, MAX_STATE_LENGTH, summarize } from "../../../apps/backup_coordinator/ha/summary.mjs";
+import { PROTOCOL_VERSION, type ProgressEvent, type StatusEvent } from "../../../libs/protocol/index.mjs";
+
+const T0 = new Date("2026-11-22T02:00:00Z");
+const settings: FleetSettings = {
+  limits: { perHost: 1, global: 4, offsite: 1 },
+  offlineAfterMs: 180_000,
+  startTimeoutMs: 60_000,
+  stallMs: 900_000,
+  overdueFactor: 2,
+  retryAttempts: 3,
+  retryBaseMs: 300_000,
+};
+const status = (droneId: string, extra: Partial<StatusEvent> = {}): StatusEvent => ({
+  v: PROTOCOL_VERSION,
+  drone_id: droneId,
+  mode: "coordinated",
+  state: "idle",
+  operation: null,
+  run_id: null,
+  queue: [],
+  repository_host: "nas",
+  offsite_host: null,
+  frequency_minutes: 1440,
+  offsite_frequency_minutes: null,
+  priority: 0,
+  last_backup: null,
+  last_offsite_backup: null,
+  last_result: null,
+  entities: {},
+  version: "0.1.0",
+  time: T0.toISOString(),
+  ...extra,
+});
+const progress = (droneId: string, percent: number | null, eta: number | null, size: number, nfiles: number): ProgressEvent => ({
+  v: PROTOCOL_VERSION,
+  drone_id: droneId,
+  run_id: `${droneId}-1`,
+  operation: "scheduled",
+  repository: "primary",
+  state: "creating",
+  percent,
+  eta_seconds: eta,
+  original_size: size,
+  compressed_size: 0,
+  deduplicated_size: 0,
+  nfiles,
+  path: null,
+  elapsed_seconds: 1,
+  expected_size: null,
+  finished: false,
+  time: T0.toISOString(),
+});
+
+describe("what the coordinator's sensors show", () => {
+  it("nothing running: progress 0, no ETA, every due drone queued", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("b"), T0);
+    fleet.onStatus(status("a", { priority: 1 }), T0);
+    expect(summarize(fleet, T0)).toEqual({ running: [], progress: 0, eta: null, bytes: 0, files: 0, queue: ["a", "b"], failing: [] });
+  });
+
+  it("runs going: mean percent of those with an estimate, the longest ETA, summed counters", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("b", { repository_host: "cloud" }), T0);
+    fleet.onStatus(status("a"), T0);
+    fleet.onStatus(status("c"), T0);
+    fleet.onProgress(progress("a", null, null, 100, 1), T0);
+    fleet.onProgress(progress("b", null, null, 200, 2), T0);
+    expect(summarize(fleet, T0)).toMatchObject({ running: ["a", "b"], progress: null, eta: null, bytes: 300, files: 3, queue: ["c"] });
+    fleet.onProgress(progress("a", 20, 400.4, 1000, 10), T0);
+    fleet.onProgress(progress("b", 45, 90, 2000, 20), T0);
+    expect(summarize(fleet, T0)).toMatchObject({ progress: 32.5, eta: 400, bytes: 3000, files: 30 });
+  });
+
+  it("lists the failing drones", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a"), T0);
+    fleet.onOnline("a", false, T0);
+    expect(summarize(fleet, T0).failing).toEqual(["a"]);
+  });
+
+  it("a list of ids fits in a state: comma-separated, none when empty, cut with a count", () => {
+    expect(idList([])).toBe("none");
+    expect(idList(["a", "b"])).toBe("a, b");
+    const many = Array.from({ length: 60 }, (_, i) => `drone-number-${i}`);
+    const text = idList(many);
+    expect(text.length).toBeLessThanOrEqual(MAX_STATE_LENGTH);
+    expect(text).toMatch(/^drone-number-0, drone-number-1, .*, … \(\+\d+\)$/);
+    const shown = text.split(", ").length - 1;
+    expect(text.endsWith(`(+${60 - shown})`)).toBe(true);
+  });
+
+  it("the rate gate admits `limit` writes per window", () => {
+    let now = 0;
+    const gate = createRateGate(3, 1000, () => now);
+    expect([gate.take(), gate.take(), gate.take(), gate.take()]).toEqual([true, true, true, false]);
+    now = 400;
+    expect(gate.waitMs()).toBe(600);
+    now = 1000;
+    expect(gate.waitMs()).toBe(0);
+    expect(gate.take()).toBe(true);
+  });
+});
