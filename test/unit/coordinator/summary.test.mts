@@ -2,39 +2,11 @@ import { describe, expect, it } from "vitest";
 
 import { createFleet, type FleetSettings } from "../../../apps/backup_coordinator/core/fleet.mjs";
 import { createRateGate, idList, MAX_STATE_LENGTH, summarize } from "../../../apps/backup_coordinator/ha/summary.mjs";
-import { PROTOCOL_VERSION, type ProgressEvent, type StatusEvent } from "../../../libs/protocol/index.mjs";
+import { PROTOCOL_VERSION, type ProgressEvent } from "../../../libs/protocol/index.mjs";
+import { DEFAULT_FLEET_SETTINGS, statusEvent, T0 } from "../../helpers/fleet.mjs";
 
-const T0 = new Date("2026-11-22T02:00:00Z");
-const settings: FleetSettings = {
-  limits: { perHost: 1, global: 4, offsite: 1 },
-  offlineAfterMs: 180_000,
-  startTimeoutMs: 60_000,
-  stallMs: 900_000,
-  overdueFactor: 2,
-  retryAttempts: 3,
-  retryBaseMs: 300_000,
-};
-const status = (droneId: string, extra: Partial<StatusEvent> = {}): StatusEvent => ({
-  v: PROTOCOL_VERSION,
-  drone_id: droneId,
-  mode: "coordinated",
-  state: "idle",
-  operation: null,
-  run_id: null,
-  queue: [],
-  repository_host: "nas",
-  offsite_host: null,
-  frequency_minutes: 1440,
-  offsite_frequency_minutes: null,
-  priority: 0,
-  last_backup: null,
-  last_offsite_backup: null,
-  last_result: null,
-  entities: {},
-  version: "0.1.0",
-  time: T0.toISOString(),
-  ...extra,
-});
+const settings: FleetSettings = DEFAULT_FLEET_SETTINGS;
+const status = statusEvent;
 const progress = (droneId: string, percent: number | null, eta: number | null, size: number, nfiles: number): ProgressEvent => ({
   v: PROTOCOL_VERSION,
   drone_id: droneId,

@@ -1,0 +1,45 @@
+/** Shared builders for the coordinator's unit tests: fleet settings and drone status events. */
+import { type FleetSettings } from "../../apps/backup_coordinator/core/fleet.mjs";
+import { PROTOCOL_VERSION, type StatusEvent } from "../../libs/protocol/index.mjs";
+
+/** The moment the tests start from. */
+export const T0 = new Date("2026-11-22T02:00:00Z");
+
+/** `seconds` after {@link T0}. */
+export const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+
+/** The coordinator's default thresholds and limits. */
+export const DEFAULT_FLEET_SETTINGS: FleetSettings = {
+  limits: { perHost: 1, global: 4, offsite: 1 },
+  offlineAfterMs: 180_000,
+  startTimeoutMs: 60_000,
+  stallMs: 15 * 60_000,
+  overdueFactor: 2,
+  retryAttempts: 3,
+  retryBaseMs: 5 * 60_000,
+};
+
+/** A valid status event of an idle, coordinated drone on host `nas`, with changes. */
+export function statusEvent(droneId: string, extra: Partial<StatusEvent> = {}): StatusEvent {
+  return {
+    v: PROTOCOL_VERSION,
+    drone_id: droneId,
+    mode: "coordinated",
+    state: "idle",
+    operation: null,
+    run_id: null,
+    queue: [],
+    repository_host: "nas",
+    offsite_host: null,
+    frequency_minutes: 1440,
+    offsite_frequency_minutes: null,
+    priority: 0,
+    last_backup: null,
+    last_offsite_backup: null,
+    last_result: null,
+    entities: {},
+    version: "0.1.0",
+    time: T0.toISOString(),
+    ...extra,
+  };
+}
