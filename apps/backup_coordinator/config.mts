@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 
+import { ConfigError } from "../../libs/config/index.mjs";
 import { DRONE_ID_PATTERN } from "../../libs/protocol/index.mjs";
 import { type FleetSettings } from "./core/fleet.mjs";
 
@@ -135,20 +136,14 @@ export interface CoordinatorConfig {
   callTimeoutMs: number;
 }
 
-/** Invalid configuration: every problem, each naming its key. */
-export class CoordinatorConfigError extends Error {
-  override readonly name = "CoordinatorConfigError";
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map(problem => `  - ${problem}`).join("\n")}`);
-  }
-}
+export { ConfigError };
 
 /** A value as a person wrote it (JSON turns NaN into null and drops undefined). */
 const shown = (value: unknown) =>
   value === undefined ? "nothing" : typeof value === "number" && !Number.isFinite(value) ? String(value) : JSON.stringify(value);
 
 /**
- * Validate loaded values. Throws a {@link CoordinatorConfigError} listing every problem,
+ * Validate loaded values. Throws a {@link ConfigError} listing every problem,
  * each with its key (`backup_coordinator.TICK_SECONDS: …`).
  */
 export function parseCoordinatorConfig(values: Record<string, unknown>): CoordinatorConfig {
@@ -158,7 +153,7 @@ export function parseCoordinatorConfig(values: Record<string, unknown>): Coordin
       const key = issue.path.map(String).join(".");
       return `backup_coordinator.${key}: ${issue.message} (got ${shown(values[key])})`;
     });
-    throw new CoordinatorConfigError(problems);
+    throw new ConfigError(problems);
   }
   const v = parsed.data;
   const window = parseWindow(v.BACKUP_WINDOW) ?? undefined;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { z } from "zod";
 
 import { KEEP_WITHIN_PATTERN, Secret } from "../../libs/borg/index.mjs";
+import { ConfigError } from "../../libs/config/index.mjs";
 import { DRONE_ID_PATTERN, MODES } from "../../libs/protocol/index.mjs";
 
 /** Failure policies of a hook: ignore it, note it as a warning and go on, or stop the run. */
@@ -244,13 +245,7 @@ export interface DroneConfig {
   queueLimit: number;
 }
 
-/** Invalid configuration: every problem, each naming its key. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map(problem => `  - ${problem}`).join("\n")}`);
-  }
-}
+export { ConfigError };
 
 function passphraseSetting(
   prefix: "" | "OFFSITE_",

@@ -15,7 +15,7 @@ import {
   resultEventSchema,
   statusEventSchema,
 } from "../../../libs/protocol/index.mjs";
-import { fleetSettings, type CoordinatorConfig, CoordinatorConfigError, parseCoordinatorConfig } from "../config.mjs";
+import { fleetSettings, type CoordinatorConfig, ConfigError, parseCoordinatorConfig } from "../config.mjs";
 import { createFleet, type Fleet, type FleetEffect } from "../core/fleet.mjs";
 import { type RunKind } from "../core/plan.mjs";
 import { withDeadline } from "../ha/deadline.mjs";
@@ -243,7 +243,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
     try {
       settings = parseCoordinatorConfig({ ...config.backup_coordinator });
     } catch (error) {
-      if (error instanceof CoordinatorConfigError) {
+      if (error instanceof ConfigError) {
         logger.fatal(error.message);
         process.exitCode = 2;
       }

@@ -4,7 +4,7 @@ import {
   COORDINATOR_CONFIGURATION,
   coordinatorConfigSchema,
   coordinatorDeclarations,
-  CoordinatorConfigError,
+  ConfigError,
   defaultCoordinatorValues,
   fleetSettings,
   parseCoordinatorConfig,
@@ -16,7 +16,7 @@ const problemsOf = (values: Record<string, unknown>) => {
   try {
     parseCoordinatorConfig(values);
   } catch (error) {
-    if (error instanceof CoordinatorConfigError) return error.problems;
+    if (error instanceof ConfigError) return error.problems;
     throw error;
   }
   return [];
