@@ -9,7 +9,7 @@ import { type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
 import { packageVersion } from "../../drone/ha/version.mjs";
-import { withDeadline } from "../ha/deadline.mjs";
+import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import {
   CONCURRENCY_RANGE,
   COORDINATOR_ENTITIES,

@@ -18,7 +18,7 @@ import {
 import { fleetSettings, type CoordinatorConfig, ConfigError, parseCoordinatorConfig } from "../config.mjs";
 import { createFleet, type Fleet, type FleetEffect } from "../core/fleet.mjs";
 import { type RunKind } from "../core/plan.mjs";
-import { withDeadline } from "../ha/deadline.mjs";
+import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { busyState, type DiscoveredDrone, discoverDrones, parseRegistry, restoredFacts } from "../ha/discovery.mjs";
 
 /** Why the fleet changed. */

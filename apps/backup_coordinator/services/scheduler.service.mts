@@ -9,7 +9,7 @@
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { type FleetEffect, type Problem } from "../core/fleet.mjs";
-import { withDeadline } from "../ha/deadline.mjs";
+import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { eventForEffect, type OutgoingEvent, validateEvent } from "../events.mjs";
 
 /** The scheduler's API. */

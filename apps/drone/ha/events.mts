@@ -4,6 +4,7 @@
  * comes would otherwise wait forever), and nothing thrown here reaches the engine.
  */
 import { EVENT_SCHEMAS, EVENT_TYPES } from "../../../libs/protocol/index.mjs";
+import { withDeadline } from "../../../libs/ha/deadline.mjs";
 
 /** An HA event type of the drone. */
 export type DroneEventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
@@ -31,25 +32,6 @@ export interface EventSender {
   flush(): Promise<void>;
 }
 
-/** Resolve with the promise's outcome, or "timeout" after `ms`. */
-export async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<{ ok: true; value: T } | { ok: false; reason: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<{ ok: false; reason: string }>(resolve => {
-    timer = setTimeout(() => resolve({ ok: false, reason: `no reply within ${ms} ms` }), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([
-      promise.then(
-        value => ({ ok: true as const, value }),
-        (error: unknown) => ({ ok: false as const, reason: error instanceof Error ? error.message : String(error) }),
-      ),
-      deadline,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Create the event sender; `deadlineMs` gives how long a `fire_event` may take before it counts as failed. */
 export function createEventSender(transport: EventTransport, log: EventLog, deadlineMs: () => number): EventSender {

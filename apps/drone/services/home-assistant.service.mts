@@ -17,7 +17,8 @@ import {
 import { type DroneEngine } from "../core/engine.mjs";
 import { type CommandPayload, createDroneDevice, type DroneDevice, type EntityField } from "../ha/device.mjs";
 import { ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "../ha/entities.mjs";
-import { createEventSender, type EventSender, withDeadline } from "../ha/events.mjs";
+import { withDeadline } from "../../../libs/ha/deadline.mjs";
+import { createEventSender, type EventSender } from "../ha/events.mjs";
 import { buildStatusEvent, statusKey } from "../ha/status.mjs";
 import { FACT_SENSORS, type FactSensorKey, progressStates } from "../ha/values.mjs";
 import { packageVersion } from "../ha/version.mjs";

@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 
 import { droneEntityKeys, ENTITY_SPECS } from "../../../apps/drone/ha/entities.mjs";
-import { createEventSender, PENDING_RESULTS_LIMIT, withDeadline } from "../../../apps/drone/ha/events.mjs";
+import { createEventSender, PENDING_RESULTS_LIMIT } from "../../../apps/drone/ha/events.mjs";
+import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { FACT_SENSORS, progressStates, truncateState } from "../../../apps/drone/ha/values.mjs";
 import { packageVersion } from "../../../apps/drone/ha/version.mjs";
 import { type LiveStatus } from "../../../apps/drone/core/engine.mjs";

@@ -1,7 +1,7 @@
 /**
  * A deadline around a Home Assistant call: hass's `sendMessage`, `fireEvent` and
  * `hass.call.*` never settle when HA answers with an error or not at all, so every call
- * the coordinator makes is raced against a timer.
+ * the drone and the coordinator make is raced against a timer.
  */
 
 /** The outcome of a call with a deadline. */
