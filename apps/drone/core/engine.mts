@@ -506,6 +506,36 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     return { kind: "unexpected", message: error instanceof Error ? error.message : String(error), outcome: "failed" };
   };
 
+  /** The result event of an operation, whichever way it ended. */
+  const resultEvent = (run: {
+    runId: string;
+    operation: Operation;
+    trigger: Trigger;
+    outcome: Outcome;
+    failure?: { kind: string; message: string };
+    started: Date;
+    finished: Date;
+    warnings?: string[];
+    archive?: ResultEvent["archive"];
+    pruned?: string[];
+  }): ResultEvent => ({
+    v: PROTOCOL_VERSION,
+    drone_id: config.droneId,
+    run_id: run.runId,
+    operation: run.operation,
+    repository: run.operation === "offsite" ? "offsite" : "primary",
+    trigger: run.trigger,
+    outcome: run.outcome,
+    error_kind: run.failure?.kind ?? null,
+    error: run.failure?.message ?? null,
+    warnings: run.warnings ?? [],
+    started_at: toIso(run.started),
+    finished_at: toIso(run.finished),
+    duration_seconds: Math.max(0, (run.finished.getTime() - run.started.getTime()) / 1000),
+    archive: run.archive ?? null,
+    pruned: run.pruned ?? [],
+  });
+
   const execute = async (job: Job, controller: AbortController): Promise<ResultEvent> => {
     const started = new Date();
     const timeout = setTimeout(() => controller.abort(new DroneError("run_timeout", "run timeout")), config.runTimeoutMinutes * 60_000);
@@ -547,23 +577,18 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
     const finished = new Date();
     const outcome: Outcome = failure ? failure.outcome : context.warnings.length > 0 ? "warning" : "success";
-    const result: ResultEvent = {
-      v: PROTOCOL_VERSION,
-      drone_id: config.droneId,
-      run_id: job.runId,
+    const result = resultEvent({
+      runId: job.runId,
       operation: job.operation,
-      repository: job.operation === "offsite" ? "offsite" : "primary",
       trigger: job.trigger,
       outcome,
-      error_kind: failure?.kind ?? null,
-      error: failure?.message ?? null,
+      failure,
+      started,
+      finished,
       warnings: context.warnings.slice(0, 50),
-      started_at: toIso(started),
-      finished_at: toIso(finished),
-      duration_seconds: (finished.getTime() - started.getTime()) / 1000,
       archive: context.archive,
       pruned: context.pruned,
-    };
+    });
     // refused because another process holds the run lock: that process's state is not ours to change
     if (!("heldBy" in lock)) {
       await store.update(state => {
@@ -682,24 +707,15 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       if (isAlive(running.borgPid)) process.kill(running.borgPid, "SIGTERM");
     }
     const message = `the drone stopped during ${running.operation} (the process ended unexpectedly); the next run continues from borg's checkpoint`;
-    const now = new Date();
-    const result: ResultEvent = {
-      v: PROTOCOL_VERSION,
-      drone_id: config.droneId,
-      run_id: running.runId,
+    const result = resultEvent({
+      runId: running.runId,
       operation: running.operation,
-      repository: running.operation === "offsite" ? "offsite" : "primary",
       trigger: "startup",
       outcome: "interrupted",
-      error_kind: "crashed",
-      error: message,
-      warnings: [],
-      started_at: running.startedAt,
-      finished_at: toIso(now),
-      duration_seconds: Math.max(0, (now.getTime() - new Date(running.startedAt).getTime()) / 1000),
-      archive: null,
-      pruned: [],
-    };
+      failure: { kind: "crashed", message },
+      started: new Date(running.startedAt),
+      finished: new Date(),
+    });
     await store.update(state => {
       state.running = null;
       state.lastResult = "interrupted";
