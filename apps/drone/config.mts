@@ -65,6 +65,12 @@ export const DRONE_CONFIGURATION = {
   FREQUENCY_MINUTES: { type: "number", default: 1440, description: "How often this drone is backed up, in minutes (Backup Frequency)." },
   MODE: { type: "string", default: "coordinated", enum: MODES, description: "`coordinated` (the coordinator decides), `standalone` (the drone schedules itself), `paused`." },
   PRIORITY: { type: "number", default: 0, description: "Among drones that are due, a higher priority goes first." },
+  REPOSITORY_HOST: {
+    type: "string",
+    default: "",
+    description:
+      "The repository host the coordinator counts this drone's runs against (its per-host limit). Empty: the host of an ssh:// REPOSITORY, or this drone alone for a local path. Set it when a local path is a mount of a shared disk, e.g. `nas` for an NFS share of the NAS.",
+  },
   OFFSITE_REPOSITORY: { type: "string", default: "", description: "A second (offsite) repository; empty for none." },
   OFFSITE_PASSPHRASE: { type: "string", default: "", description: "Passphrase of the offsite repository; default: the primary's passphrase settings.", secret: true },
   OFFSITE_PASSPHRASE_FILE: { type: "string", default: "", description: "A file holding the offsite passphrase." },
@@ -75,6 +81,7 @@ export const DRONE_CONFIGURATION = {
   OFFSITE_KEEP_WEEKLY: { type: "number", default: 4, description: "Offsite weekly archives to keep." },
   OFFSITE_KEEP_MONTHLY: { type: "number", default: 12, description: "Offsite monthly archives to keep." },
   OFFSITE_KEEP_YEARLY: { type: "number", default: 2, description: "Offsite yearly archives to keep." },
+  OFFSITE_REPOSITORY_HOST: { type: "string", default: "", description: "Like REPOSITORY_HOST, for the offsite repository." },
   OFFSITE_UPLOAD_RATELIMIT_KIB: { type: "number", default: 0, description: "Upload limit for the offsite repository in KiB/s (0 = none; remote repositories only)." },
   HOOK_BEFORE: { type: "string", default: "", description: "Shell command run before a backup (e.g. a database dump)." },
   HOOK_BEFORE_POLICY: { type: "string", default: "break", enum: HOOK_POLICIES, description: "If the before hook fails: `ignore`, `continue` (warning), `break` (the run fails)." },
@@ -109,6 +116,12 @@ export type DroneConfigKey = keyof typeof DRONE_CONFIGURATION;
 
 const text = z.string();
 const optionalText = z.string().transform(value => (value.trim().length === 0 ? undefined : value.trim()));
+/** A host name as the coordinator compares it: lowercase, no spaces. */
+const hostText = optionalText
+  .transform(value => value?.toLowerCase())
+  .refine(value => value === undefined || /^[a-z0-9][a-z0-9._:-]{0,252}$/.test(value), {
+    message: "must be a host name (letters, digits, `.`, `_`, `-` or `:`), e.g. nas",
+  });
 const keepCount = z.number().int().min(0).max(10_000);
 const keepWithin = optionalText.refine(value => value === undefined || KEEP_WITHIN_PATTERN.test(value), {
   message: "must be a number and a unit: H (hours), d, w, m or y, e.g. 14d",
@@ -141,6 +154,7 @@ export const droneConfigSchema = z.object({
   FREQUENCY_MINUTES: minutes,
   MODE: z.enum(MODES),
   PRIORITY: z.number().int().min(-100).max(100),
+  REPOSITORY_HOST: hostText,
   OFFSITE_REPOSITORY: optionalText,
   OFFSITE_PASSPHRASE: text,
   OFFSITE_PASSPHRASE_FILE: optionalText,
@@ -151,6 +165,7 @@ export const droneConfigSchema = z.object({
   OFFSITE_KEEP_WEEKLY: keepCount,
   OFFSITE_KEEP_MONTHLY: keepCount,
   OFFSITE_KEEP_YEARLY: keepCount,
+  OFFSITE_REPOSITORY_HOST: hostText,
   OFFSITE_UPLOAD_RATELIMIT_KIB: z.number().int().min(0),
   HOOK_BEFORE: optionalText,
   HOOK_BEFORE_POLICY: z.enum(HOOK_POLICIES),
@@ -217,8 +232,12 @@ export interface DroneConfig {
   frequencyMinutes: number;
   mode: (typeof MODES)[number];
   priority: number;
+  /** REPOSITORY_HOST when set; otherwise the coordinator derives the host from the repository. */
+  repositoryHost?: string;
   offsite?: {
     repository: string;
+    /** OFFSITE_REPOSITORY_HOST when set. */
+    host?: string;
     passphrase?: PassphraseSetting;
     frequencyMinutes: number;
     keep: KeepSettings;
@@ -324,9 +343,11 @@ export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
     frequencyMinutes: v.FREQUENCY_MINUTES,
     mode: v.MODE,
     priority: v.PRIORITY,
+    repositoryHost: v.REPOSITORY_HOST,
     offsite: v.OFFSITE_REPOSITORY
       ? {
           repository: v.OFFSITE_REPOSITORY,
+          host: v.OFFSITE_REPOSITORY_HOST,
           passphrase: offsitePassphrase ?? passphrase,
           frequencyMinutes: v.OFFSITE_FREQUENCY_MINUTES,
           keep: offsiteKeep,
