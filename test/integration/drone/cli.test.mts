@@ -2,120 +2,26 @@
  * The `backup-drone` command as people run it: the real bin (package.json "bin", built by
  * `npm run build`) spawned as a child process, against real borg repositories in temp folders.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 
-import { DRONE_CONFIGURATION } from "../../../apps/drone/config.mjs";
 import { COMMAND_NAMES } from "../../../apps/drone/cli/spec.mjs";
 import { progressEventSchema, resultEventSchema } from "../../../libs/protocol/index.mjs";
 import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { tempDir, writeRandomFiles } from "../../helpers/fs.mjs";
-
-const ROOT = join(import.meta.dirname, "..", "..", "..");
-const manifest = z.object({ bin: z.object({ "backup-drone": z.string() }) });
-
-/** The bin, rebuilt when a source is newer than it (the suite must test the code as it is). */
-async function builtBin(): Promise<string> {
-  const bin = join(ROOT, manifest.parse(JSON.parse(await readFile(join(ROOT, "package.json"), "utf8"))).bin["backup-drone"]);
-  let newest = 0;
-  for (const dir of ["apps", "libs"]) {
-    for (const entry of await readdir(join(ROOT, dir), { withFileTypes: true, recursive: true })) {
-      if (entry.isFile() && entry.name.endsWith(".mts")) newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
-    }
-  }
-  if (!existsSync(bin) || statSync(bin).mtimeMs < newest) {
-    // type errors elsewhere in the tree do not stop tsc from emitting; the files are what matters
-    spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: ROOT });
-  }
-  if (!existsSync(bin)) throw new Error(`${bin} was not built`);
-  return bin;
-}
+import { builtBin, childEnv, ROOT, startProcess } from "../../helpers/process.mjs";
 
 let bin = "";
 beforeAll(async () => {
-  bin = await builtBin();
+  bin = await builtBin("backup-drone");
 }, 120_000);
 
-/** The environment of the child: ours without anything that configures a drone or Home Assistant. */
-function childEnv(extra: Record<string, string>, home: string): NodeJS.ProcessEnv {
-  const keys = new Set(Object.keys(DRONE_CONFIGURATION).flatMap(key => [key, `DRONE_${key}`]));
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    const upper = key.toUpperCase();
-    if (keys.has(upper) || upper.startsWith("BORG_") || upper.endsWith("TOKEN") || upper === "LOG_LEVEL" || upper === "NODE_ENV") continue;
-    env[key] = value;
-  }
-  return { ...env, HOME: home, NO_COLOR: "1", ...extra };
-}
-
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** A running `backup-drone` with its output so far. */
-interface Running {
-  pid: number;
-  output: () => { stdout: string; stderr: string };
-  done: Promise<Finished>;
-  /** Resolves once stdout+stderr match, rejects after `ms`. */
-  waitFor: (pattern: RegExp, ms: number) => Promise<void>;
-}
-
-function start(args: string[], options: { env?: Record<string, string>; cwd: string }): Running {
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd: options.cwd,
-    env: childEnv(options.env ?? {}, options.cwd),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  const waiters = new Set<() => void>();
-  const onData = () => {
-    for (const check of waiters) check();
-  };
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-    onData();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-    onData();
-  });
-  const done = new Promise<Finished>(resolve =>
-    child.on("close", (code, signal) => {
-      onData();
-      resolve({ code, signal, stdout, stderr });
-    }),
-  );
-  return {
-    pid: child.pid ?? 0,
-    output: () => ({ stdout, stderr }),
-    done,
-    waitFor: (pattern, ms) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no ${String(pattern)} within ${ms} ms; stdout:\n${stdout}\nstderr:\n${stderr}`));
-        }, ms);
-        const check = () => {
-          if (!pattern.test(stdout + stderr)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        };
-        waiters.add(check);
-        check();
-      }),
-  };
-}
+const start = (args: string[], options: { env?: Record<string, string>; cwd: string }) => startProcess(bin, args, options);
 
 const run = (args: string[], options: { env?: Record<string, string>; cwd: string }) => start(args, options).done;
 
