@@ -3,16 +3,17 @@
  * token is configured, until SIGTERM/SIGINT. Without Home Assistant it logs progress and
  * results, since nobody else shows them.
  */
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { parseDroneConfig } from "../config.mjs";
-import { createDroneApplication } from "../drone.module.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
-import { configFiles, envFileVariables, guardService, homeAssistantTokenSource, readConfigFiles } from "./boot.mjs";
+import { configFiles, envFileVariables, guardService, homeAssistantTokenSource, loadDroneApplication, readConfigFiles } from "./boot.mjs";
 import { formatFrequency, formatWhen } from "./format.mjs";
 import { createLineThrottle, plainLine } from "./progress.mjs";
 import { resultLines } from "./report.mjs";
@@ -27,6 +28,16 @@ const plain = createPaint(false);
 /** synapse's own default: a database file in the working directory. */
 const SYNAPSE_DEFAULT_DATABASE = `file:${join(process.cwd(), "synapse_storage.db")}`;
 
+/** synapse's default application id (md5 of hostname, user and app name). */
+function synapseDefaultUniqueId(appName: string): string {
+  return createHash("md5").update([hostname(), userInfo().username, appName].join("-")).digest("hex");
+}
+
+/** The synapse application id of a drone: stable, and different for every drone id. */
+export function droneApplicationId(droneId: string): string {
+  return createHash("md5").update(`backup_drone-${droneId}`).digest("hex");
+}
+
 /**
  * The daemon's own service: turns the standalone schedule on, recovers from a crash once,
  * logs what a person without Home Assistant needs to see, and bounds the shutdown.
@@ -39,10 +50,22 @@ function daemonService(tokenSource: string | undefined) {
     // synapse keeps its entity database in the working directory unless told otherwise: keep
     // it with the drone's state instead (after the guard has validated the configuration)
     lifecycle.onPostConfig(() => {
-      if (!homeAssistant || config.synapse.DATABASE_URL !== SYNAPSE_DEFAULT_DATABASE) return;
+      if (!homeAssistant) return;
       const { stateDir, droneId } = parseDroneConfig({ ...config.drone });
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-      internal.boilerplate.configuration.set("synapse", "DATABASE_URL", `file:${join(stateDir, `${droneId}.synapse.db`)}`);
+      if (config.synapse.DATABASE_URL === SYNAPSE_DEFAULT_DATABASE) {
+        mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+        internal.boilerplate.configuration.set("synapse", "DATABASE_URL", `file:${join(stateDir, `${droneId}.synapse.db`)}`);
+      }
+      // synapse's default identity is hostname + user + app name: two drones on one machine
+      // would be one application in Home Assistant. The drone id is what tells drones apart.
+      const uniqueId = config.synapse.METADATA_UNIQUE_ID;
+      if (!uniqueId || uniqueId === synapseDefaultUniqueId(internal.boot.application.name)) {
+        internal.boilerplate.configuration.set("synapse", "METADATA_UNIQUE_ID", droneApplicationId(droneId));
+      }
+      const title = config.synapse.METADATA_TITLE;
+      if (!title || title === internal.boot.application.name) {
+        internal.boilerplate.configuration.set("synapse", "METADATA_TITLE", `Backup drone ${droneId}`);
+      }
     }, 999);
 
     // the engine logs failures itself; a success deserves its summary (archive, sizes, pruned)
@@ -107,7 +130,7 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
   }
   const tokenSource = homeAssistantTokenSource({ token: options.token, files: sections, envFile: envFileVariables(options.envFile) });
   const homeAssistant = tokenSource !== undefined;
-  const app = createDroneApplication({ homeAssistant });
+  const app = await loadDroneApplication(homeAssistant);
   // DA ends a failed boot with a bare process.exit(): make that a failure, and say what to check
   process.exitCode = 1;
   let booted = false;
