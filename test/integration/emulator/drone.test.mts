@@ -1,0 +1,185 @@
+/**
+ * The real `backup-drone daemon` (unmodified DA hass and synapse clients) against the
+ * loopback Home Assistant and a real borg repository: the device and entities it registers,
+ * a button pressed in HA that runs borg, settings changed from the UI, and going offline.
+ * The tests run in order on one drone (each boot costs a few seconds).
+ */
+import { join } from "node:path";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import {
+  DRONE_ENTITIES,
+  DRONE_ENTITY_KEYS,
+  droneDeviceId,
+  type DroneEntityKey,
+  entityId,
+  entityUniqueId,
+  EVENT_TYPES,
+  progressEventSchema,
+  resultEventSchema,
+  statusEventSchema,
+} from "../../../libs/protocol/index.mjs";
+import { type DroneProcess, spawnDrone } from "../../emulator/drone-process.mjs";
+import { type FiredEvent, type HaEmulator, type HassState, startEmulator } from "../../emulator/index.mjs";
+import { TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
+import { makeDroneRepository } from "../../helpers/drone.mjs";
+
+const TOKEN = "canary-emulator-token-81d2";
+const DRONE_ID = "emudrone";
+const APP_ID = `backup-drone-${DRONE_ID}`;
+
+let ha: HaEmulator;
+let repo: TestRepository;
+let drone: DroneProcess;
+const haLog: string[] = [];
+
+beforeAll(async () => {
+  ha = await startEmulator({ token: TOKEN, log: line => void haLog.push(line) });
+  repo = await makeDroneRepository(4, 64 * 1024);
+  drone = await spawnDrone({
+    url: ha.url,
+    token: TOKEN,
+    passphrase: TEST_PASSPHRASE,
+    dir: repo.root,
+    drone: {
+      DRONE_ID,
+      REPOSITORY: repo.repository.location,
+      SOURCES: [join(repo.root, "source")],
+      STATE_DIR: join(repo.root, "state"),
+      BORG_BASE_DIR: repo.repository.baseDir,
+      LOCK_WAIT_SECONDS: 2,
+    },
+    appUniqueId: APP_ID,
+  });
+  await ha.waitFor(() => ha.applications().find(app => app.unique_id === APP_ID && app.online), 30_000, "the drone's synapse app online");
+  // HA adds the entities just after it answers the registration
+  await ha.waitFor(() => ha.state(entityId(DRONE_ID, "application_state")), 10_000, "the drone's entities in the state machine");
+}, 60_000);
+
+afterAll(async () => {
+  await drone?.stop();
+  await ha?.stop();
+  await repo?.remove();
+});
+
+const idOf = (key: DroneEntityKey) => {
+  const id = ha.entityIdFor(entityUniqueId(DRONE_ID, key));
+  if (!id) throw new Error(`${key} is not in the entity registry`);
+  return id;
+};
+const stateOf = (key: DroneEntityKey) => ha.state(idOf(key))?.state;
+const since = (index: number, type: string) => ha.events().slice(index).filter(event => event.event_type === type);
+const stateChanges = (events: FiredEvent[], entity: string) =>
+  events
+    .filter(event => event.event_type === "state_changed" && event.data.entity_id === entity)
+    .map(event => (event.data.new_state as HassState | null)?.state);
+
+describe("a drone daemon against the loopback Home Assistant", () => {
+  it("registers one device with every entity, under the drone's unique ids and entity ids", () => {
+    const keys = DRONE_ENTITY_KEYS.filter(key => !("offsite" in DRONE_ENTITIES[key]));
+    const device = ha.deviceRegistry().find(entry => entry.identifiers.some(([domain, id]) => domain === "synapse" && id === droneDeviceId(DRONE_ID)));
+    expect(device).toMatchObject({ name: DRONE_ID, manufacturer: "backup-coordinator", model: "drone" });
+    // the app's own device, which synapse checks to know it is registered
+    expect(ha.deviceRegistry().some(entry => entry.identifiers.some(([, id]) => id === APP_ID))).toBe(true);
+
+    const registry = ha.entityRegistry().filter(entry => entry.platform === "synapse" && entry.device_id === device?.id);
+    for (const key of keys) {
+      const entry = registry.find(item => item.unique_id === entityUniqueId(DRONE_ID, key));
+      expect(entry, key).toBeDefined();
+      expect(entry?.entity_id).toBe(entityId(DRONE_ID, key));
+      expect(ha.state(entityId(DRONE_ID, key))?.state, key).not.toBe("unavailable");
+    }
+    expect(ha.state(entityId(DRONE_ID, "application_state"))).toMatchObject({
+      state: "idle",
+      attributes: { device_class: "enum", friendly_name: `${DRONE_ID} Application State` },
+    });
+    expect(ha.state(entityId(DRONE_ID, "keep_daily"))?.attributes).toMatchObject({ min: 0, max: 10_000, step: 1 });
+
+    const online = ha.entityIdFor(`${APP_ID}-online`);
+    expect(online).toMatch(/^binary_sensor\./);
+    expect(ha.state(online ?? "")?.state).toBe("on");
+    expect(haLog.some(line => line.includes("registered ("))).toBe(true);
+  });
+
+  it("a press of Create Backup in HA reaches the drone: borg creates an archive, the state goes creating → idle, events on the bus", async () => {
+    const start = ha.events().length;
+    const button = idOf("create_backup");
+    await ha.callService("button", "press", { entity_id: button });
+    // HA itself writes the press time as the button's state
+    expect(Date.parse(ha.state(button)?.state ?? "")).not.toBeNaN();
+
+    const resultEvent = await ha.waitFor(
+      () => since(start, EVENT_TYPES.result).find(event => event.data.operation === "create"),
+      60_000,
+      "the create result event",
+    );
+    const result = resultEventSchema.parse(resultEvent.data);
+    expect(result).toMatchObject({ drone_id: DRONE_ID, operation: "create", outcome: "success", trigger: "button" });
+    expect(result.archive?.name).toMatch(new RegExp(`^${DRONE_ID}@`));
+    const archives = await repo.client.list();
+    expect(archives.value.archives.map(archive => archive.name)).toContain(result.archive?.name);
+
+    const progress = since(start, EVENT_TYPES.progress).map(event => progressEventSchema.parse(event.data));
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.every(event => event.run_id === result.run_id)).toBe(true);
+    await ha.waitFor(() => (stateOf("application_state") === "idle" ? true : undefined), 10_000, "Application State back to idle");
+    const states = stateChanges(ha.events().slice(start), idOf("application_state"));
+    expect(states).toContain("creating");
+    expect(states.at(-1)).toBe("idle");
+    const status = since(start, EVENT_TYPES.status).map(event => statusEventSchema.parse(event.data));
+    expect(status.some(event => event.state === "creating")).toBe(true);
+    expect(Date.parse(stateOf("last_backup") ?? "")).not.toBeNaN();
+  });
+
+  it("a number set from the UI reaches the drone and shows; HA refuses an out-of-range value, the drone an invalid one", async () => {
+    const keepDaily = idOf("keep_daily");
+    expect(stateOf("keep_daily")).toBe("7");
+    await ha.callService("number", "set_value", { entity_id: keepDaily, value: 3 });
+    await ha.waitFor(() => (stateOf("keep_daily") === "3" ? true : undefined), 10_000, "Keep Daily 3");
+
+    // outside the entity's min/max: HA answers with a validation error and never asks the drone
+    const refused = ha.callService("number", "set_value", { entity_id: keepDaily, value: 20_000 });
+    await expect(refused).rejects.toMatchObject({ code: "service_validation_error", message: expect.stringContaining("outside valid range") as unknown });
+
+    // in range for HA, not for the drone (not a whole number): the drone refuses and says the old value again
+    const start = ha.events().length;
+    await ha.callService("number", "set_value", { entity_id: keepDaily, value: 2.5 });
+    await ha.waitFor(
+      () => since(start, "synapse/update").find(event => event.data.unique_id === entityUniqueId(DRONE_ID, "keep_daily")),
+      10_000,
+      "the drone's answer to 2.5",
+    );
+    await drone.waitForOutput(/keep_daily: 2\.5 rejected/, 10_000);
+    expect(stateOf("keep_daily")).toBe("3");
+
+    // a select and a text go the same way
+    await ha.callService("select", "select_option", { entity_id: idOf("application_mode"), option: "paused" });
+    await ha.waitFor(() => (stateOf("application_mode") === "paused" ? true : undefined), 10_000, "Application Mode paused");
+    await expect(ha.callService("select", "select_option", { entity_id: idOf("application_mode"), option: "sometimes" })).rejects.toMatchObject({
+      code: "service_validation_error",
+    });
+    await ha.callService("text", "set_value", { entity_id: idOf("keep_within"), value: "14d" });
+    await ha.waitFor(() => (stateOf("keep_within") === "14d" ? true : undefined), 10_000, "Keep Within 14d");
+  });
+
+  it("never puts the passphrase or the token in an event or a state", () => {
+    const everything = JSON.stringify([ha.events(), ha.states(), ha.entityRegistry()]);
+    expect(everything).not.toContain(TEST_PASSPHRASE);
+    expect(everything).not.toContain(TOKEN);
+    expect(drone.output()).not.toContain(TEST_PASSPHRASE);
+    expect(drone.output()).not.toContain(TOKEN);
+  });
+
+  it("stopped, the drone tells HA it goes offline: the online sensor turns off and its entities become unavailable", async () => {
+    const online = ha.entityIdFor(`${APP_ID}-online`) ?? "";
+    const finished = await drone.stop();
+    expect(finished.code).toBe(0);
+    await ha.waitFor(() => (ha.state(online)?.state === "off" ? true : undefined), 10_000, "the online sensor off");
+    await ha.waitFor(() => (stateOf("application_state") === "unavailable" ? true : undefined), 10_000, "the entities unavailable");
+    expect(ha.applications().find(app => app.unique_id === APP_ID)).toMatchObject({ online: false, connected: false });
+    expect(haLog.some(line => line.includes("going offline gracefully"))).toBe(true);
+    // unavailable, but HA keeps showing what the entity is
+    expect(ha.state(idOf("keep_daily"))?.attributes).toMatchObject({ min: 0, max: 10_000, friendly_name: `${DRONE_ID} Keep Daily` });
+  });
+});
