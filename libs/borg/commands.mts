@@ -224,6 +224,8 @@ export interface CreateOptions {
   /** Read the contents of devices and FIFOs (`--read-special`), e.g. a database dump piped in. */
   readSpecial?: boolean;
   comment?: string;
+  /** The archive's time instead of now (`--timestamp`, UTC): for importing old data, and for tests. */
+  timestamp?: Date;
 }
 
 /** `borg create --json` with live progress on stderr. */
@@ -240,6 +242,8 @@ export function createCommand(repository: BorgRepository, options: CreateOptions
   if (options.listFiles) args.push("--list", "--filter", "AME");
   if (options.readSpecial) args.push("--read-special");
   option(args, "--comment", options.comment);
+  // borg reads a naive --timestamp as UTC
+  option(args, "--timestamp", options.timestamp?.toISOString().replace(/\.\d{3}Z$/, ""));
   args.push(archiveLocation(repository, options.archive), ...options.paths);
   return repositoryCommand(
     repository,
@@ -270,24 +274,41 @@ export function listCommand(repository: BorgRepository, options: ListOptions = {
   return repositoryCommand(repository, "list", args, jsonParser("list", rawListOutputSchema, toListResult));
 }
 
-/** `borg list --json-lines REPO::ARCHIVE [PATH...]`: the items of one archive. */
+/**
+ * Parse `--json-lines` output: one item per line. A line that is not an item is an error
+ * that names the line number, never a silent drop.
+ */
+export function parseArchiveItems(stdout: string, exitCode = 0): ArchiveItem[] {
+  const items: ArchiveItem[] = [];
+  for (const [index, line] of stdout.split("\n").entries()) {
+    if (line.trim().length === 0) continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      json = undefined;
+    }
+    const parsed = rawArchiveItemSchema.safeParse(json);
+    if (!parsed.success) {
+      throw borgError("unknown", { command: "list", exitCode, details: [`line ${index + 1} of borg list --json-lines is not an archive item`] });
+    }
+    items.push(toArchiveItem(parsed.data));
+  }
+  return items;
+}
+
+/**
+ * `borg list --json-lines REPO::ARCHIVE [PATTERN...]`: the items of one archive. Each
+ * pattern is a path prefix as stored (`home/me`, no leading slash) or carries a borg
+ * pattern style (`sh:…` shell-style, `fm:…` fnmatch, `re:…` regex, `pp:…` path prefix, `pf:…` full path).
+ */
 export function listItemsCommand(
   repository: BorgRepository,
   archive: string,
   paths: readonly string[] = [],
 ): BorgCommand<ArchiveItem[]> {
   const args = ["--json-lines", archiveLocation(repository, archive), ...paths];
-  return repositoryCommand(
-    repository,
-    "list",
-    args,
-    ({ stdout }) =>
-      stdout
-        .split("\n")
-        .filter(line => line.trim().length > 0)
-        .map(line => toArchiveItem(rawArchiveItemSchema.parse(JSON.parse(line)))),
-    { archive },
-  );
+  return repositoryCommand(repository, "list", args, ({ stdout, exitCode }) => parseArchiveItems(stdout, exitCode), { archive });
 }
 
 /** Options of `borg info`. */

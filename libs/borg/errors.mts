@@ -41,6 +41,7 @@ export type BorgErrorKind =
   | "connection_closed"
   | "archive_exists"
   | "archive_missing"
+  | "integrity"
   | "not_installed"
   | "unsupported_version"
   | "interrupted"
@@ -96,6 +97,8 @@ const MESSAGES: Record<BorgErrorKind, (context: BorgErrorContext) => string> = {
     `An archive named ${c.archive ?? "(unknown)"} already exists in ${repo(c)}. Use a unique archive name (the default name carries a timestamp).`,
   archive_missing: c =>
     `No archive named ${c.archive ?? "(unknown)"} exists in ${repo(c)}. List the archives to see the names available.`,
+  integrity: c =>
+    `borg found damaged data in ${repo(c)}${c.details?.length ? ` (${c.details.join("; ")})` : ""}. Do not prune or compact until it is understood: run \`borg check --verify-data ${repo(c)}\` to see what is affected, check the disk that holds the repository, and see docs/restore.md (a failed check).`,
   not_installed: () =>
     "borg is not installed or not on PATH. Install it (Debian/Ubuntu: `apt-get install borgbackup`) or configure the path of the borg binary.",
   unsupported_version: c =>
@@ -130,18 +133,39 @@ export const MSGID_KINDS: Readonly<Record<string, BorgErrorKind>> = {
   ConnectionClosedWithHint: "connection_closed",
   "Archive.AlreadyExists": "archive_exists",
   "Archive.DoesNotExist": "archive_missing",
+  IntegrityError: "integrity",
+  "Repository.IntegrityError": "integrity",
+  "Repository.ObjectNotFound": "integrity",
   "Signal.SIGTERM": "interrupted",
   "Signal.SIGHUP": "interrupted",
 };
 
 /**
+ * How borg words damaged data when it has no msgid for it: a MAC or checksum failure
+ * raised from deep inside (borg 1.2 logs it as a "Local Exception" with a traceback).
+ */
+const INTEGRITY_TEXT = /(?:IntegrityError|Data integrity error|MAC Authentication failed|Segment entry checksum mismatch)[^\n]*/;
+
+/** The one line of borg's error output that names the damage (not the whole traceback). */
+export function integrityDetail(logs: readonly LogMessage[]): string | undefined {
+  for (const log of logs) {
+    const found = INTEGRITY_TEXT.exec(log.message);
+    if (found) return found[0].replace(/^borg\.[\w.]+\.IntegrityError:\s*/, "").trim();
+  }
+  return undefined;
+}
+
+/**
  * Decide the error of a failed run from borg's error log lines: the first msgid that
- * the table knows wins; otherwise `unknown` with what borg said.
+ * the table knows wins; then damaged data named in the text; otherwise `unknown` with
+ * what borg said.
  */
 export function errorFromLogs(logs: readonly LogMessage[], context: BorgErrorContext): BorgError {
   for (const log of logs) {
     const kind = log.msgid === undefined ? undefined : MSGID_KINDS[log.msgid];
     if (kind) return borgError(kind, context);
   }
+  const damage = integrityDetail(logs);
+  if (damage !== undefined) return borgError("integrity", { ...context, details: [damage] });
   return borgError("unknown", context);
 }

@@ -6,8 +6,11 @@ import { z } from "zod";
 
 import { DRONE_ID_PATTERN, OUTCOMES, PROTOCOL_VERSION } from "./events.mjs";
 
-/** Kinds of drone problem the coordinator reports, most severe first. */
-export const PROBLEM_KINDS = ["offline", "failed", "not_started", "stalled", "overdue"] as const;
+/**
+ * Kinds of drone problem the coordinator reports, most severe first. `check_failed`: an
+ * integrity check found damage in the drone's repository; it lasts until a check passes.
+ */
+export const PROBLEM_KINDS = ["offline", "check_failed", "failed", "not_started", "stalled", "overdue"] as const;
 /** One kind of problem. */
 export type ProblemKind = (typeof PROBLEM_KINDS)[number];
 

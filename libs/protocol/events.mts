@@ -18,8 +18,11 @@ export const EVENT_TYPES = {
 /** Drone ids: lowercase letters, digits, `_` and `-` (they become parts of entity ids and archive names). */
 export const DRONE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-/** Operations a drone runs. */
-export const OPERATIONS = ["create", "prune", "compact", "stats", "check", "scheduled", "offsite"] as const;
+/**
+ * Operations a drone runs. `verify` is a check that also reads and verifies every data
+ * chunk (`--verify-data`); `restore` extracts an archive into a target folder.
+ */
+export const OPERATIONS = ["create", "prune", "compact", "stats", "check", "scheduled", "offsite", "verify", "restore"] as const;
 /** One operation. */
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -36,6 +39,9 @@ export const APPLICATION_STATES = [
   "offsite_pruning",
   "offsite_compacting",
   "offsite_updating_stats",
+  "verifying_data",
+  "spot_checking",
+  "restoring",
 ] as const;
 /** One application state. */
 export type ApplicationState = (typeof APPLICATION_STATES)[number];
@@ -99,6 +105,35 @@ export const archiveSummarySchema = z.object({
   nfiles: z.number().int().nonnegative(),
 });
 
+/** Kinds of integrity check: the repository and archive metadata, every data chunk, one new archive, a dry-run extract. */
+export const CHECK_KINDS = ["repository", "verify_data", "archive", "spot"] as const;
+/** One kind of check. */
+export type CheckKind = (typeof CHECK_KINDS)[number];
+
+/** One integrity check an operation ran, and what it found. */
+export const checkSummarySchema = z.object({
+  kind: z.enum(CHECK_KINDS),
+  /** The archive checked (archive and spot checks), else null. */
+  archive: z.string().nullable(),
+  /** False when borg found damage. */
+  healthy: z.boolean(),
+  /** What borg reported (at most 10 lines); empty when healthy. */
+  problems: z.array(z.string()),
+});
+/** A check summary. */
+export type CheckSummary = z.infer<typeof checkSummarySchema>;
+
+/** What a restore extracted, and where to. */
+export const restoreSummarySchema = z.object({
+  archive: z.string(),
+  /** The absolute folder the archive was extracted into. */
+  target: z.string(),
+  /** The paths restored (as stored in the archive); empty for the whole archive. */
+  paths: z.array(z.string()),
+});
+/** A restore summary. */
+export type RestoreSummary = z.infer<typeof restoreSummarySchema>;
+
 /** `backup_drone_result`: fired once after every operation, whatever its outcome. */
 export const resultEventSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
@@ -119,6 +154,10 @@ export const resultEventSchema = z.object({
   archive: archiveSummarySchema.nullable(),
   /** Archives pruned in this operation (prune, scheduled). */
   pruned: z.array(z.string()),
+  /** Integrity checks this operation ran (check, verify, and those after a backup). Optional: older drones leave it out. */
+  checks: z.array(checkSummarySchema).optional(),
+  /** What a restore extracted; null for other operations. Optional: older drones leave it out. */
+  restore: restoreSummarySchema.nullable().optional(),
 });
 /** A result payload. */
 export type ResultEvent = z.infer<typeof resultEventSchema>;
@@ -142,6 +181,8 @@ export const statusEventSchema = z.object({
   last_backup: isoTime.nullable(),
   last_offsite_backup: isoTime.nullable(),
   last_result: z.enum(OUTCOMES).nullable(),
+  /** How the last integrity check ended: `failed` once any check found damage, until a full check passes. Optional: older drones leave it out. */
+  last_check_result: z.enum(["success", "failed"]).nullable().optional(),
   /** The drone's entity ids by key (`create_backup` → `button.laptop_create_backup`). */
   entities: z.record(z.string(), z.string()),
   version: z.string(),

@@ -60,6 +60,8 @@ export interface DroneRecord {
   mode: Mode;
   state: ApplicationState;
   repositoryHost: string;
+  /** True once a status event told the repository hosts. */
+  hostKnown: boolean;
   offsiteHost: string | null;
   frequencyMinutes: number;
   offsiteFrequencyMinutes: number | null;
@@ -76,6 +78,8 @@ export interface DroneRecord {
   blockedUntil: Date | null;
   lastStartedAt: Date | null;
   lastResult: ResultEvent | null;
+  /** What the drone's last integrity check found wrong; cleared by a check that passes. */
+  checkProblem: string | null;
   problem: Problem | null;
 }
 
@@ -107,6 +111,7 @@ function newRecord(droneId: string): DroneRecord {
     mode: "coordinated",
     state: "idle",
     repositoryHost: `local:${droneId}`,
+    hostKnown: false,
     offsiteHost: null,
     frequencyMinutes: 1440,
     offsiteFrequencyMinutes: null,
@@ -122,6 +127,7 @@ function newRecord(droneId: string): DroneRecord {
     blockedUntil: null,
     lastStartedAt: null,
     lastResult: null,
+    checkProblem: null,
     problem: null,
   };
 }
@@ -181,6 +187,7 @@ export function createFleet(settings: FleetSettings): Fleet {
       online: online(drone, now),
       idle: drone.state === "idle" && drone.run === null && drone.pending === null,
       repositoryHost: drone.repositoryHost,
+      hostKnown: drone.hostKnown,
       offsiteHost: drone.offsiteHost,
       frequencyMinutes: forced ? 0 : drone.frequencyMinutes,
       offsiteFrequencyMinutes: drone.offsiteFrequencyMinutes,
@@ -233,6 +240,7 @@ export function createFleet(settings: FleetSettings): Fleet {
       mode: event.mode,
       state: event.state,
       repositoryHost: event.repository_host,
+      hostKnown: true,
       offsiteHost: event.offsite_host,
       frequencyMinutes: event.frequency_minutes,
       offsiteFrequencyMinutes: event.offsite_frequency_minutes,
@@ -243,6 +251,11 @@ export function createFleet(settings: FleetSettings): Fleet {
       lastSeen: now,
     });
     const effects: FleetEffect[] = wasOffline ? clearProblem(drone, ["offline"]) : [];
+    // the heartbeat carries the last check's verdict: a coordinator that restarted learns it here
+    if (event.last_check_result === "failed" && drone.checkProblem === null) {
+      drone.checkProblem = "the drone's last integrity check found damage in its repository";
+      effects.push(...setProblem(drone, "check_failed", drone.checkProblem, now));
+    } else if (event.last_check_result === "success") effects.push(...checkPassed(drone));
     const kind = event.operation ? RUN_OPERATIONS[event.operation] : undefined;
     if (event.state !== "idle" && kind) effects.push(...beginRun(drone, kind, event.run_id, now));
     else if (event.state !== "idle" && event.operation !== null && !drone.run) {
@@ -271,13 +284,29 @@ export function createFleet(settings: FleetSettings): Fleet {
     return [...effects, ...clearProblem(drone, ["stalled"])];
   };
 
+  const checkPassed = (drone: DroneRecord): FleetEffect[] => {
+    drone.checkProblem = null;
+    return clearProblem(drone, ["check_failed"]);
+  };
+
+  /** A check found damage (error kind `integrity`, whatever the operation), or a full check passed. */
+  const onCheckResult = (drone: DroneRecord, event: ResultEvent, now: Date): FleetEffect[] => {
+    if (event.error_kind === "integrity") {
+      drone.checkProblem = `${event.operation}: ${event.error ?? "an integrity check found damage"}`;
+      return setProblem(drone, "check_failed", drone.checkProblem, now);
+    }
+    const fullCheck = event.operation === "check" || event.operation === "verify";
+    return fullCheck && (event.outcome === "success" || event.outcome === "warning") ? checkPassed(drone) : [];
+  };
+
   const onResult = (event: ResultEvent, now: Date): FleetEffect[] => {
     const drone = record(event.drone_id);
     drone.lastSeen = now;
     drone.lastResult = event;
+    const checked = onCheckResult(drone, event, now);
     const kind = RUN_OPERATIONS[event.operation];
-    if (!kind) return [];
-    const effects = beginRun(drone, kind, event.run_id, now);
+    if (!kind) return checked;
+    const effects = [...checked, ...beginRun(drone, kind, event.run_id, now)];
     const run = drone.run;
     drone.run = null;
     drone.state = "idle";
@@ -342,6 +371,8 @@ export function createFleet(settings: FleetSettings): Fleet {
       const minutes = Math.round((now.getTime() - drone.run.lastProgressAt.getTime()) / 60_000);
       effects.push(...setProblem(drone, "stalled", `no progress for ${minutes} min while ${drone.state}`, now));
     }
+    // a damaged repository stays a problem until a check passes, also after a worse problem ended
+    if (drone.checkProblem !== null) effects.push(...setProblem(drone, "check_failed", drone.checkProblem, now));
     if (drone.mode !== "paused") {
       const limitMinutes = drone.frequencyMinutes * settings.overdueFactor;
       const late = drone.lastBackup === null ? false : (now.getTime() - drone.lastBackup.getTime()) / 60_000 > limitMinutes;

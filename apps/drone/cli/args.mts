@@ -18,10 +18,20 @@ export interface ConfigSwitch {
 
 /** Options a command was given. */
 export interface CommandOptions {
+  /** Positional arguments after the command name (find's PATTERN, restore's ARCHIVE and PATHs). */
+  arguments: string[];
   json: boolean;
   verbose: boolean;
   checkpoints: boolean;
   all: boolean;
+  overwrite: boolean;
+  verifyData: boolean;
+  /** `--versions N`: a positive whole number. */
+  versions?: number;
+  /** `--older-than AGE`, as given (checked by the command). */
+  olderThan?: string;
+  /** `--target DIR`, as given. */
+  target?: string;
   config?: string;
   envFile?: string;
   token?: string;
@@ -98,19 +108,37 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       return { kind: "usage_error", command: name, message: `${token.rawName} takes no value` };
     }
   }
-  if (positionals.length > 1) {
-    return { kind: "usage_error", command: name, message: `unexpected argument "${positionals[1] ?? ""}"` };
+  const given = positionals.slice(1);
+  const expected = COMMANDS[name].arguments;
+  if (!expected && given.length > 0) {
+    return { kind: "usage_error", command: name, message: `unexpected argument "${given[0] ?? ""}"` };
+  }
+  if (expected && given.length < expected.min) {
+    return { kind: "usage_error", command: name, message: `${name} needs ${expected.usage}` };
+  }
+  if (expected?.max !== undefined && given.length > expected.max) {
+    return { kind: "usage_error", command: name, message: `unexpected argument "${given[expected.max] ?? ""}" (${name} takes ${expected.usage})` };
   }
 
   const text = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);
+  const versions = text(values.versions);
+  if (versions !== undefined && !/^[1-9]\d{0,5}$/.test(versions)) {
+    return { kind: "usage_error", command: name, message: `--versions takes a whole number of at least 1 (got "${versions}")` };
+  }
   return {
     kind: "run",
     command: name,
     options: {
+      arguments: given,
       json: values.json === true,
       verbose: values.verbose === true,
       checkpoints: values.checkpoints === true,
       all: values.all === true,
+      overwrite: values.overwrite === true,
+      verifyData: values["verify-data"] === true,
+      versions: versions === undefined ? undefined : Number(versions),
+      olderThan: text(values["older-than"]),
+      target: text(values.target),
       config: text(values.config),
       envFile: text(values["env-file"]),
       token: text(values.token),

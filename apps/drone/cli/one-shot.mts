@@ -3,18 +3,20 @@
  * configuration sources as the daemon, no schedule), do one thing, report it, exit with
  * a code that says how it went.
  */
+import { resolve } from "node:path";
+
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { BorgError } from "../../../libs/borg/index.mjs";
 import { type Operation, type ResultEvent } from "../../../libs/protocol/index.mjs";
-import { createDroneApplication } from "../drone.module.mjs";
-import { DroneError, type DroneEngine } from "../core/engine.mjs";
+import { ageCutoff } from "../core/duration.mjs";
+import { DroneError, type DroneEngine, type RequestOptions } from "../core/engine.mjs";
 import { isAlive } from "../core/run-lock.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
-import { configFiles, guardService } from "./boot.mjs";
+import { configFiles, guardService, loadDroneApplication } from "./boot.mjs";
 import { formatWhen } from "./format.mjs";
 import { createProgressDisplay } from "./progress.mjs";
-import { exitCodeOf, type LiveRun, resultLines, statsLines, statusLines } from "./report.mjs";
+import { exitCodeOf, findLines, type LiveRun, resultLines, statsLines, statusLines } from "./report.mjs";
 import { type CommandName, EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { createTerminal, type Terminal } from "./terminal.mjs";
 
@@ -25,6 +27,7 @@ const OPERATIONS = {
   prune: "prune",
   stats: "stats",
   check: "check",
+  restore: "restore",
 } as const satisfies Partial<Record<CommandName, Operation>>;
 
 /** A one-shot command. */
@@ -90,7 +93,12 @@ function fail(context: Context, what: string, error: unknown): ExitCode {
   return interrupted ? EXIT_CODES.interrupted : refused ? EXIT_CODES.refused : EXIT_CODES.failed;
 }
 
-async function runOperation(context: Context, command: keyof typeof OPERATIONS): Promise<ExitCode> {
+async function runOperation(
+  context: Context,
+  command: keyof typeof OPERATIONS,
+  operation: Operation = OPERATIONS[command],
+  request: RequestOptions = {},
+): Promise<ExitCode> {
   const { engine, options, terminal } = context;
   const recovered = await engine.recover();
   if (recovered) {
@@ -108,7 +116,7 @@ async function runOperation(context: Context, command: keyof typeof OPERATIONS):
     context.settle(exitCode);
   });
   try {
-    await engine.run(OPERATIONS[command], "cli");
+    await engine.run(operation, "cli", request);
   } catch (error) {
     display.stop();
     exitCode ??= fail(context, command, error);
@@ -176,6 +184,56 @@ async function runList({ engine, options, terminal }: Context): Promise<ExitCode
   }
 }
 
+/** Report a failure of a read command (list, find) and return its exit code. */
+function readFailed({ options, terminal }: Context, command: string, error: unknown): ExitCode {
+  const message = error instanceof Error ? error.message : String(error);
+  const kind = error instanceof BorgError || error instanceof DroneError ? error.kind : "unexpected";
+  if (options.json) terminal.data(JSON.stringify({ outcome: "failed", error_kind: kind, error: message }));
+  else terminal.line(`${terminal.paint.red("✖")} ${terminal.paint.bold(`${command} failed`)}: ${message}`);
+  return EXIT_CODES.failed;
+}
+
+async function runFind(context: Context): Promise<ExitCode> {
+  const { engine, options, terminal } = context;
+  const pattern = options.arguments[0] ?? "";
+  let versions;
+  try {
+    const olderThan = options.olderThan === undefined ? undefined : ageCutoff(options.olderThan);
+    versions = await engine.find({ pattern, versions: options.versions, olderThan });
+  } catch (error) {
+    return readFailed(context, "find", error);
+  }
+  if (options.json) {
+    for (const version of versions) {
+      terminal.data(
+        JSON.stringify({
+          archive: version.archive,
+          start: version.start.toISOString(),
+          archives: version.archives.map(archive => archive.name),
+          items: version.items.map(item => ({ path: item.path, type: item.type, size: item.size ?? null, mtime: item.mtime?.toISOString() ?? null })),
+        }),
+      );
+    }
+  } else for (const line of findLines(versions, terminal.paint)) terminal.data(line);
+  if (versions.length === 0) {
+    if (!options.json) terminal.line(`no archive of ${engine.config.droneId} holds a path matching ${JSON.stringify(pattern)}`);
+    return EXIT_CODES.no_match;
+  }
+  if (!options.json) terminal.line(terminal.paint.dim(`${versions.length} version${versions.length === 1 ? "" : "s"}, newest first`));
+  return EXIT_CODES.success;
+}
+
+function runRestore(context: Context): Promise<ExitCode> {
+  const { options } = context;
+  if (options.target === undefined) {
+    return Promise.resolve(readFailed(context, "restore", new DroneError("target_invalid", "restore needs --target DIR: the folder to restore into")));
+  }
+  const [archive = "", ...paths] = options.arguments;
+  // a relative --target means relative to where the command runs; the engine insists on absolute folders
+  const target = resolve(options.target);
+  return runOperation(context, "restore", "restore", { restore: { archive, paths, target, overwrite: options.overwrite } });
+}
+
 /** Whether another process runs an operation for this drone, from the state file. */
 function liveRun(engine: DroneEngine): LiveRun {
   const running = engine.persisted().running;
@@ -215,8 +273,10 @@ const RUNNERS: Record<OneShotCommand, (context: Context) => Promise<ExitCode>> =
   create: context => runOperation(context, "create"),
   prune: context => runOperation(context, "prune"),
   stats: context => runOperation(context, "stats"),
-  check: context => runOperation(context, "check"),
+  check: context => runOperation(context, "check", context.options.verifyData ? "verify" : "check"),
   list: runList,
+  find: runFind,
+  restore: runRestore,
   status: runStatus,
 };
 
@@ -224,7 +284,7 @@ const RUNNERS: Record<OneShotCommand, (context: Context) => Promise<ExitCode>> =
 export async function runOneShot(command: OneShotCommand, options: CommandOptions, switches: readonly ConfigSwitch[]): Promise<void> {
   const terminal = createTerminal();
 
-  const app = createDroneApplication({ homeAssistant: false });
+  const app = await loadDroneApplication(false);
   // DA ends a failed boot with a bare process.exit(): make that a failure
   process.exitCode = EXIT_CODES.failed;
   const params = await app.bootstrap({

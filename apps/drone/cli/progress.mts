@@ -29,6 +29,9 @@ export const STATE_LABELS: Record<ApplicationState, string> = {
   offsite_pruning: "offsite prune",
   offsite_compacting: "offsite compact",
   offsite_updating_stats: "offsite stats",
+  verifying_data: "verifying data",
+  spot_checking: "spot check",
+  restoring: "restoring",
 };
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"] as const;

@@ -1,5 +1,6 @@
 /** What the commands print for people: results, statistics, status, archive lists. Pure functions. */
 import { type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs";
+import { type FoundVersion } from "../core/find.mjs";
 import { type PersistedState, type Settings } from "../core/state.mjs";
 import { formatBytes, formatCount, formatDuration, formatFrequency, formatRatio, formatWhen, plural } from "./format.mjs";
 import { EXIT_CODES, type ExitCode } from "./spec.mjs";
@@ -8,6 +9,7 @@ import { type Paint } from "./terminal.mjs";
 /** The exit code of a result. */
 export function exitCodeOf(result: Pick<ResultEvent, "outcome" | "error_kind">): ExitCode {
   if (result.outcome === "failed" && result.error_kind === "busy") return EXIT_CODES.refused;
+  if (result.outcome === "failed" && result.error_kind === "target_not_empty") return EXIT_CODES.not_empty;
   const codes: Record<Outcome, ExitCode> = {
     success: EXIT_CODES.success,
     warning: EXIT_CODES.warning,
@@ -43,6 +45,13 @@ function achievements(result: ResultEvent): string[] {
   if (result.operation === "prune" || result.operation === "scheduled" || result.operation === "offsite") {
     parts.push(result.pruned.length > 0 ? `pruned ${plural(result.pruned.length, "archive")}` : "nothing to prune");
   }
+  const checks = result.checks ?? [];
+  if (checks.length > 0 && checks.every(check => check.healthy)) parts.push(`${plural(checks.length, "check")} found no damage`);
+  const restored = result.restore;
+  if (restored) {
+    const what = restored.paths.length > 0 ? `${plural(restored.paths.length, "path")} of ${restored.archive}` : restored.archive;
+    parts.push(`restored ${what} into ${restored.target}`);
+  }
   return parts;
 }
 
@@ -63,6 +72,22 @@ export function resultLines(result: ResultEvent, paint: Paint, verbose = false):
   }
   for (const warning of result.warnings) lines.push(`  ${paint.yellow("warning:")} ${warning}`);
   if (verbose || result.pruned.length <= 5) for (const name of result.pruned) lines.push(paint.dim(`  pruned ${name}`));
+  return lines;
+}
+
+/** What `find` found, for people: each version's archive and time, then its matching files. */
+export function findLines(versions: readonly FoundVersion[], paint: Paint, now = new Date()): string[] {
+  const lines: string[] = [];
+  for (const version of versions) {
+    const older = version.archives.length - 1;
+    const also = older > 0 ? paint.dim(`  (also in ${plural(older, "older archive")})`) : "";
+    lines.push(`${paint.bold(version.archive)}  ${formatWhen(version.start.toISOString(), now)}${also}`);
+    for (const item of version.items) {
+      const size = item.type === "d" ? "folder" : formatBytes(item.size ?? 0);
+      const mtime = item.mtime ? `  modified ${formatWhen(item.mtime.toISOString(), now)}` : "";
+      lines.push(`  ${item.path}  ${paint.dim(`${size}${mtime}`)}`);
+    }
+  }
   return lines;
 }
 
@@ -125,7 +150,7 @@ export function statusLines(
     }`,
     `${paint.bold("last backup")}   ${formatWhen(persisted.lastBackup, now)}`,
     `${paint.bold("last prune")}    ${formatWhen(persisted.lastPrune, now)}`,
-    `${paint.bold("last check")}    ${formatWhen(persisted.lastCheck, now)}`,
+    `${paint.bold("last check")}    ${formatWhen(persisted.lastCheck, now)}${persisted.lastCheckResult ? ` (${persisted.lastCheckResult === "failed" ? paint.red("damage found") : "no damage"})` : ""}`,
     ...(view.offsiteRepository ? [`${paint.bold("last offsite")}  ${formatWhen(persisted.lastOffsiteBackup, now)}`] : []),
     `${paint.bold("last result")}   ${lastResult}`,
   ];

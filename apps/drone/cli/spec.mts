@@ -10,6 +10,8 @@ export const EXIT_CODES = {
   failed: 2,
   interrupted: 3,
   refused: 4,
+  not_empty: 5,
+  no_match: 6,
 } as const;
 /** One exit code. */
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
@@ -21,10 +23,12 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
   [EXIT_CODES.failed, "failed, or invalid usage or configuration (the message says what to do)"],
   [EXIT_CODES.interrupted, "interrupted (Ctrl-C, SIGTERM, run timeout); borg kept a checkpoint"],
   [EXIT_CODES.refused, "refused: another backup-drone process is running an operation for this drone"],
+  [EXIT_CODES.not_empty, "refused: the restore target is not empty and --overwrite was not given; nothing was written"],
+  [EXIT_CODES.no_match, "no archive of this drone holds a matching path"],
 ];
 
 /** Names of the commands. */
-export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "status"] as const;
+export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status"] as const;
 /** One command. */
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
@@ -38,9 +42,20 @@ export interface OptionSpec {
   description: string;
 }
 
+/** The positional arguments a command takes. */
+export interface ArgumentsSpec {
+  /** As shown in the usage line, e.g. `ARCHIVE [PATH...]`. */
+  usage: string;
+  min: number;
+  /** Omitted: any number. */
+  max?: number;
+}
+
 /** One command. */
 export interface CommandSpec {
   summary: string;
+  /** Positional arguments after the command name; none when omitted. */
+  arguments?: ArgumentsSpec;
   /** Paragraphs printed under the usage line. */
   description: readonly string[];
   /** Names of the options this command takes, beyond the common ones. */
@@ -77,6 +92,24 @@ export const OPTIONS = {
   },
   checkpoints: { name: "checkpoints", type: "boolean", description: "include .checkpoint archives left by interrupted backups" },
   all: { name: "all", type: "boolean", description: "list every archive of the repository, not only this drone's" },
+  versions: { name: "versions", type: "string", value: "N", description: "show at most the N newest versions" },
+  "older-than": {
+    name: "older-than",
+    type: "string",
+    value: "AGE",
+    description: "only archives older than AGE: a number and H (hours), d, w, m (months) or y, e.g. 7d, 2w, 1m",
+  },
+  target: { name: "target", type: "string", value: "DIR", description: "the folder to restore into (absolute or relative; created when missing)" },
+  overwrite: {
+    name: "overwrite",
+    type: "boolean",
+    description: "restore into a folder that is not empty: files of the same paths are replaced, nothing else is touched",
+  },
+  "verify-data": {
+    name: "verify-data",
+    type: "boolean",
+    description: "also read and authenticate every data chunk (borg check --verify-data; slow)",
+  },
 } as const satisfies Record<string, OptionSpec>;
 /** An option name. */
 export type OptionName = keyof typeof OPTIONS;
@@ -153,10 +186,13 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
   },
   check: {
     summary: "verify the repository's consistency (borg check)",
-    description: ["Reads every segment of the repository and the archive metadata; it can take long on a large repository."],
-    options: ["json", "verbose"],
-    json: "progress events, then one result event",
-    examples: ["backup-drone check"],
+    description: [
+      "Reads every segment of the repository and the archive metadata; it can take long on a large repository. With --verify-data it also reads and authenticates every data chunk, which finds tampered or silently changed data that the plain check cannot see.",
+      "Damage found is a failed result with error kind `integrity` (exit 2); Last Check Result becomes failed. See docs/restore.md for what to do. A scheduled run also ends with a check when CHECK_FREQUENCY_DAYS or VERIFY_DATA_FREQUENCY_DAYS say one is due.",
+    ],
+    options: ["json", "verify-data", "verbose"],
+    json: "progress events, then one result event whose `checks` says what each check found",
+    examples: ["backup-drone check", "backup-drone check --verify-data --json | jq -c 'select(.outcome)'"],
     exitCodes: ONE_SHOT_EXITS,
   },
   list: {
@@ -166,6 +202,39 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     json: 'one line per archive: {"name", "id", "start"}',
     examples: ["backup-drone list", "backup-drone list --json | jq -r .name", "backup-drone list --checkpoints"],
     exitCodes: [0, 2],
+  },
+  find: {
+    summary: "find which archives hold a file, newest version first",
+    arguments: { usage: "PATTERN", min: 1, max: 1 },
+    description: [
+      "PATTERN is a file name (matched in any folder: notes.txt), a path (home/me/notes.txt; a leading / is optional), a shell pattern (home/*/docs/*.pdf, ** for any depth), or a borg pattern with its style (sh:, fm:, re:, pp:, pf:).",
+      "Archives whose matching files are identical (same paths, sizes and modification times) are one version; each version names the newest archive holding it, the one to restore from. Only this drone's archives are searched; borg lists one archive at a time, so --versions makes a search of many archives stop early.",
+    ],
+    options: ["json", "versions", "older-than", "verbose"],
+    json: 'one line per version, newest first: {"archive", "start", "archives": [names, newest first], "items": [{"path", "type", "size", "mtime"}]}',
+    examples: [
+      "backup-drone find notes.txt",
+      "backup-drone find 'home/me/projects/**/*.md' --versions 3",
+      "backup-drone find /etc/hosts --older-than 2w --json | jq -r .archive",
+    ],
+    exitCodes: [0, 2, 6],
+  },
+  restore: {
+    summary: "restore an archive, or some of its paths, into a folder",
+    arguments: { usage: "ARCHIVE [PATH...]", min: 1 },
+    description: [
+      "ARCHIVE is one of this drone's archives (see `backup-drone list` or `find`), or `latest` for the newest. Another drone's archive is restored by running as that drone: --DRONE_ID=<its id>. PATHs (as `find` prints them; a leading / is optional) restore only those files or folders; without them the whole archive is restored.",
+      "Files are restored under --target with their full stored paths (home/me/notes.txt lands in DIR/home/me/notes.txt), with their permissions and times, and their owners when run as root. --target is created when missing. A folder that is not empty is refused and left as it is, unless --overwrite: then borg replaces the files of the same paths and leaves every other file alone.",
+      "Runs as an operation like a backup: it waits for (or is refused by) an operation already running for this drone, and shows a progress bar.",
+    ],
+    options: ["target", "overwrite", "json", "verbose"],
+    json: "progress events while it runs, then one result event whose `restore` names the archive, the target and the paths",
+    examples: [
+      "backup-drone restore latest --target /srv/restore",
+      "backup-drone restore laptop@2026-11-20T02:00:00.000 home/me/notes.txt --target ~/restored",
+      "backup-drone restore latest etc --target /tmp/etc-back --overwrite --json | jq -c 'select(.outcome)'",
+    ],
+    exitCodes: [0, 1, 2, 3, 4, 5],
   },
   status: {
     summary: "print the settings, what the drone last did, and whether an operation runs now",
@@ -212,7 +281,7 @@ export function commandHelp(name: CommandName): string {
   return [
     `backup-drone ${name} — ${spec.summary}`,
     "",
-    `Usage: backup-drone ${name} [options] [--<KEY>=VALUE ...]`,
+    `Usage: backup-drone ${name}${spec.arguments ? ` ${spec.arguments.usage}` : ""} [options] [--<KEY>=VALUE ...]`,
     "",
     ...spec.description.map(paragraph => `${wrap(paragraph, 88, "")}\n`),
     "Options:",
@@ -250,7 +319,7 @@ export function programHelp(): string {
     ...CONFIG_HELP,
     "",
     "Exit codes:",
-    ...exitCodeLines(ONE_SHOT_EXITS),
+    ...exitCodeLines(EXIT_CODE_HELP.map(([code]) => code)),
     "",
   ].join("\n");
 }

@@ -4,33 +4,42 @@
  * state a person watches. It knows nothing of Home Assistant or the terminal: those listen.
  */
 import { randomUUID } from "node:crypto";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 
 import dayjs from "dayjs";
 
 import {
+  type ArchiveListEntry,
   type BorgClient,
   BorgError,
   type BorgEvent,
   type BorgRepository,
   createBorgClient,
+  type CheckResult,
   type CreateResult,
   type KeepRules,
   type RepositoryTotals,
 } from "../../../libs/borg/index.mjs";
 import {
   type ApplicationState,
+  type CheckKind,
+  type CheckSummary,
   type Operation,
   type Outcome,
   type ProgressEvent,
   PROTOCOL_VERSION,
+  type RestoreSummary,
   type ResultEvent,
   type Trigger,
 } from "../../../libs/protocol/index.mjs";
 import { type DroneConfig, hasKeepRule, type PassphraseSetting } from "../config.mjs";
+import { DroneError } from "./errors.mjs";
 import { estimateProgress, type Expectation } from "./estimate.mjs";
+import { borgPattern, findVersions, type FoundVersion } from "./find.mjs";
 import { runHook } from "./hooks.mjs";
 import { prescan } from "./prescan.mjs";
+import { archivePaths, archiveProblem, canonicalTarget, inspectTarget, LATEST, targetProblem } from "./restore.mjs";
 import { acquireRunLock, isAlive } from "./run-lock.mjs";
 import { type PersistedState, type Settings, settingsSchema, type StateStore } from "./state.mjs";
 
@@ -41,6 +50,37 @@ export interface DroneLog {
   warn(message: string): void;
   error(message: string): void;
 }
+
+/** What to restore, and where to. */
+export interface RestoreRequest {
+  /** An archive name of this drone, or `latest`. */
+  archive: string;
+  /** An absolute folder: missing or empty, unless `overwrite`. */
+  target: string;
+  /** Only these paths (as stored, or with a leading slash); the whole archive when empty. */
+  paths?: readonly string[];
+  /** Allow a folder that is not empty: borg replaces the files of the same paths, nothing else. */
+  overwrite?: boolean;
+}
+
+/** Parameters of an operation that needs them. */
+export interface RequestOptions {
+  /** For `restore`; without it the Restore Archive and Restore Target settings are used. */
+  restore?: RestoreRequest;
+}
+
+/** What to look for with {@link DroneEngine.find}. */
+export interface FindQuery {
+  /** A file name, a path (leading slash optional), a shell pattern, or a borg pattern with its style. */
+  pattern: string;
+  /** At most this many versions. */
+  versions?: number;
+  /** Only archives made before this moment. */
+  olderThan?: Date;
+}
+
+/** How many archive names the Restore Archive choice offers. */
+export const RECENT_ARCHIVES = 20;
 
 /** The answer to a request for an operation. */
 export type RequestAnswer =
@@ -65,6 +105,7 @@ interface Job {
   operation: Operation;
   trigger: Trigger;
   runId: string;
+  restore?: RestoreRequest;
   resolve: (result: ResultEvent) => void;
   reject: (error: Error) => void;
 }
@@ -76,18 +117,11 @@ interface RunContext {
   warnings: string[];
   archive: ResultEvent["archive"];
   pruned: string[];
+  checks: CheckSummary[];
+  restore: RestoreSummary | null;
 }
 
-/** A failure of the drone itself (not of borg), with a kind like borg's. */
-export class DroneError extends Error {
-  override readonly name = "DroneError";
-  constructor(
-    readonly kind: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { DroneError };
 
 /** The engine's API. */
 export interface DroneEngine {
@@ -99,9 +133,15 @@ export interface DroneEngine {
   live(): LiveStatus;
   persisted(): Readonly<PersistedState>;
   /** Ask for an operation: it starts now, waits in the queue, or is refused (and why). */
-  request(operation: Operation, trigger: Trigger): RequestAnswer;
+  request(operation: Operation, trigger: Trigger, options?: RequestOptions): RequestAnswer;
   /** Request and wait for the result; throws when refused. */
-  run(operation: Operation, trigger: Trigger): Promise<ResultEvent>;
+  run(operation: Operation, trigger: Trigger, options?: RequestOptions): Promise<ResultEvent>;
+  /** This drone's archives, newest first (a read: it does not wait for the queue); refreshes the recent list. */
+  archives(): Promise<ArchiveListEntry[]>;
+  /** Which archives hold paths matching a pattern, as versions, newest first (a read, like {@link archives}). */
+  find(query: FindQuery): Promise<FoundVersion[]>;
+  /** The integrity check a scheduled run would end with now, if any. */
+  checkDue(now?: Date): "check" | "verify" | undefined;
   /** Operations due now by this drone's own schedule (standalone mode). */
   due(now?: Date): Operation[];
   onProgress(listener: (event: ProgressEvent) => void): () => void;
@@ -125,6 +165,14 @@ const STEP_STATES: Record<Role, Record<"create" | "prune" | "compact" | "stats",
     compact: "offsite_compacting",
     stats: "offsite_updating_stats",
   },
+};
+
+/** How each kind of check is named in messages. */
+const CHECK_NAMES: Record<CheckKind, string> = {
+  repository: "repository check",
+  verify_data: "data verification (--verify-data)",
+  archive: "archive check",
+  spot: "spot check (extract --dry-run)",
 };
 
 /** Archive names: `<drone id>@<local time>`; `@` cannot occur in a drone id, so prefixes never overlap. */
@@ -172,6 +220,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       nice: config.nice > 0 ? config.nice : undefined,
       ionice: config.ionice,
       graceMs: 8000,
+      // a one-shot prune would otherwise start borg twice: `borg --version`, then prune
+      versionCacheFile: join(config.stateDir, "borg-version.json"),
     });
   const clients: Record<Role, BorgClient | undefined> = {
     primary: clientFor("primary"),
@@ -218,6 +268,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     keepMonthly: config.keep.monthly,
     keepYearly: config.keep.yearly,
     keepWithin: config.keep.within ?? "",
+    restoreArchive: LATEST,
+    restoreTarget: "",
     ...store.get().settings,
   });
 
@@ -355,6 +407,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
           state.lastArchive = facts;
           state.totals = totals;
           if (state.archiveCount !== null) state.archiveCount += 1;
+          state.recentArchives = [facts.name, ...state.recentArchives.filter(name => name !== facts.name)].slice(0, RECENT_ARCHIVES);
         } else {
           state.lastOffsiteBackup = toIso(new Date());
           state.lastOffsiteArchive = facts;
@@ -416,17 +469,156 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
         state.archiveCount = list.value.archives.length;
       } else state.offsiteTotals = totals;
     });
+    if (role === "primary") await rememberArchives(list.value.archives.map(archive => archive.name).reverse());
   };
 
-  const stepCheck = async (context: RunContext) => {
-    setState("checking");
+  /** Remember this drone's newest archive names (the Restore Archive options); notifies on a change. */
+  const rememberArchives = async (newestFirst: readonly string[]) => {
+    const recent = newestFirst.slice(0, RECENT_ARCHIVES);
+    if (JSON.stringify(recent) === JSON.stringify(store.get().recentArchives)) return;
+    await store.update(state => void (state.recentArchives = recent));
+    notify();
+  };
+
+  /**
+   * Record what a check found. Any check that finds damage makes Last Check Result
+   * `failed`; only a full check (check, verify) that finds none makes it `success` again.
+   * Damage ends the run as a failure of kind `integrity`.
+   */
+  const recordCheck = async (context: RunContext, summary: CheckSummary) => {
+    context.checks.push(summary);
+    const full = summary.kind === "repository" || summary.kind === "verify_data";
+    const now = toIso(new Date());
+    await store.update(state => {
+      if (full) {
+        state.lastCheck = now;
+        if (summary.kind === "verify_data") state.lastVerifyData = now;
+      }
+      if (!summary.healthy) state.lastCheckResult = "failed";
+      else if (full) state.lastCheckResult = "success";
+    });
+    notify();
+    if (summary.healthy) return;
+    const what = summary.archive ? `${CHECK_NAMES[summary.kind]} of ${summary.archive}` : CHECK_NAMES[summary.kind];
+    const found = summary.problems.slice(0, 3).join("; ") || "see the drone's log";
+    throw new DroneError(
+      "integrity",
+      `the ${what} found damage: ${found}. Stop pruning and compacting; see docs/restore.md (a failed check) for what to do`,
+    );
+  };
+
+  /** Run one borg check or spot check; damage is a finding (recorded), any other failure is the run's error. */
+  const runCheck = async (
+    context: RunContext,
+    kind: CheckKind,
+    state: ApplicationState,
+    archive: string | null,
+    check: (onEvent: (event: BorgEvent) => void) => Promise<{ value: CheckResult; warnings: { message: string }[] }>,
+  ) => {
+    setState(state);
     const tracker = progressTracker(context, "primary", {});
-    const run = await client("primary").check({}, callOptions(context, tracker.onEvent));
-    tracker.finish(run.value.healthy);
-    if (!run.value.healthy) {
-      throw new DroneError("check_failed", `borg check found problems: ${run.value.problems.slice(0, 3).join("; ") || "see the log"}`);
+    let result: CheckResult;
+    try {
+      const run = await check(tracker.onEvent);
+      result = run.value;
+      if (result.healthy) context.warnings.push(...run.warnings.map(warning => warning.message));
+    } catch (error) {
+      tracker.finish(false);
+      if (!(error instanceof BorgError && error.kind === "integrity")) throw error;
+      result = { healthy: false, problems: error.context.details ?? [error.message] };
     }
-    await store.update(state => void (state.lastCheck = toIso(new Date())));
+    tracker.finish(result.healthy);
+    log.info(`${CHECK_NAMES[kind]}${archive ? ` of ${archive}` : ""}: ${result.healthy ? "no damage found" : "DAMAGE FOUND"}`);
+    await recordCheck(context, { kind, archive, healthy: result.healthy, problems: result.problems.slice(0, 10) });
+  };
+
+  /** `borg check` of the whole repository; with `verifyData` every chunk is read and authenticated too. */
+  const stepCheck = (context: RunContext, verifyData: boolean) =>
+    runCheck(context, verifyData ? "verify_data" : "repository", verifyData ? "verifying_data" : "checking", null, onEvent =>
+      client("primary").check({ verifyData }, callOptions(context, onEvent)),
+    );
+
+  /** After a backup: the new archive's metadata, every chunk it references present. */
+  const stepVerifyArchive = (context: RunContext, archive: string) =>
+    runCheck(context, "archive", "checking", archive, onEvent =>
+      client("primary").check({ scope: "archives", archive }, callOptions(context, onEvent)),
+    );
+
+  /** After a backup: read the new archive back in full, writing nothing (`extract --dry-run`). */
+  const stepSpotCheck = (context: RunContext, archive: string) =>
+    runCheck(context, "spot", "spot_checking", archive, async onEvent => {
+      const run = await client("primary").extract({ archive, target: config.stateDir, dryRun: true }, callOptions(context, onEvent));
+      return { ...run, value: { healthy: true, problems: [] } };
+    });
+
+  /** The checks after a backup that the configuration asks for. */
+  const afterBackupChecks = async (context: RunContext) => {
+    const archive = context.archive?.name;
+    if (!archive) return;
+    if (config.checks.verifyAfterBackup) await stepVerifyArchive(context, archive);
+    if (config.checks.spotCheckAfterBackup) await stepSpotCheck(context, archive);
+  };
+
+  const checkDue = (now = new Date()): "check" | "verify" | undefined => {
+    const state = store.get();
+    // a drone never checked counts from its first scheduled run, so that run is not doubled
+    const since = state.checksSince;
+    const older = (last: string | null, days: number) => {
+      const from = last ?? since;
+      return days > 0 && from !== null && dayjs(from).add(days, "day").valueOf() <= now.getTime();
+    };
+    if (older(state.lastVerifyData, config.checks.verifyDataFrequencyDays)) return "verify";
+    if (older(state.lastCheck, config.checks.frequencyDays)) return "check";
+    return undefined;
+  };
+
+  /** The end of a scheduled run: the check that is due, if any. */
+  const stepDueCheck = async (context: RunContext) => {
+    if (store.get().checksSince === null) await store.update(state => void (state.checksSince = toIso(new Date())));
+    const due = checkDue();
+    if (due) await stepCheck(context, due === "verify");
+  };
+
+  /** This drone's newest archive, for `latest`. */
+  const newestArchive = async (context: RunContext): Promise<string> => {
+    const run = await client("primary").list({ prefix: archivePrefix, last: 1 }, callOptions(context, () => undefined));
+    const newest = run.value.archives.at(-1);
+    if (!newest) throw new DroneError("no_archives", `${config.droneId} has no archives in ${config.repository} yet: nothing to restore`);
+    return newest.name;
+  };
+
+  /** Extract an archive (or some of its paths) into the target folder, after the safety rules. */
+  const stepRestore = async (context: RunContext) => {
+    const current = settings();
+    const request: RestoreRequest = context.job.restore ?? { archive: current.restoreArchive, target: current.restoreTarget };
+    const archiveIssue = archiveProblem(request.archive, archivePrefix);
+    if (archiveIssue) throw new DroneError("archive_not_ours", archiveIssue);
+    const targetIssue = targetProblem(request.target);
+    if (targetIssue) throw new DroneError("target_invalid", targetIssue);
+    const target = canonicalTarget(request.target);
+    const paths = archivePaths(request.paths ?? []);
+    const found = await inspectTarget(target);
+    if (found === "not_a_folder") throw new DroneError("target_invalid", `the restore target ${target} exists and is not a folder`);
+    if (found === "not_empty" && !request.overwrite) {
+      throw new DroneError(
+        "target_not_empty",
+        `the restore target ${target} is not empty; nothing was restored. Restore into a new or empty folder, or allow replacing the files of the same paths (backup-drone restore --overwrite)`,
+      );
+    }
+    setState("restoring");
+    const archive = request.archive === LATEST ? await newestArchive(context) : request.archive;
+    if (found === "missing") await mkdir(target, { recursive: true, mode: 0o700 });
+    context.restore = { archive, target, paths };
+    log.info(`restoring ${archive}${paths.length > 0 ? ` (${paths.join(", ")})` : ""} into ${target}`);
+    const tracker = progressTracker(context, "primary", {});
+    try {
+      const run = await client("primary").extract({ archive, target, paths }, callOptions(context, tracker.onEvent));
+      tracker.finish(true);
+      context.warnings.push(...run.warnings.map(warning => warning.message));
+    } catch (error) {
+      tracker.finish(false);
+      throw error;
+    }
   };
 
   const hookEnv = (context: RunContext, stage: string, error?: string): Record<string, string> => {
@@ -464,7 +656,10 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
   };
 
   const OPERATION_STEPS: Record<Operation, (context: RunContext) => Promise<void>> = {
-    create: async context => void (await stepCreate(context, "primary")),
+    create: async context => {
+      await stepCreate(context, "primary");
+      await afterBackupChecks(context);
+    },
     prune: async context => {
       await stepPrune(context, "primary");
       await stepCompact(context, "primary");
@@ -472,13 +667,17 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     },
     compact: context => stepCompact(context, "primary"),
     stats: context => stepStats(context, "primary"),
-    check: context => stepCheck(context),
+    check: context => stepCheck(context, false),
+    verify: context => stepCheck(context, true),
+    restore: context => stepRestore(context),
     scheduled: async context => {
       await stepHook(context, "before");
       await stepCreate(context, "primary");
+      await afterBackupChecks(context);
       await stepPrune(context, "primary");
       await stepCompact(context, "primary");
       await stepStats(context, "primary");
+      await stepDueCheck(context);
       await stepHook(context, "after");
     },
     offsite: async context => {
@@ -518,6 +717,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     warnings?: string[];
     archive?: ResultEvent["archive"];
     pruned?: string[];
+    checks?: CheckSummary[];
+    restore?: RestoreSummary | null;
   }): ResultEvent => ({
     v: PROTOCOL_VERSION,
     drone_id: config.droneId,
@@ -534,13 +735,24 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     duration_seconds: Math.max(0, (run.finished.getTime() - run.started.getTime()) / 1000),
     archive: run.archive ?? null,
     pruned: run.pruned ?? [],
+    checks: run.checks ?? [],
+    restore: run.restore ?? null,
   });
 
   const execute = async (job: Job, controller: AbortController): Promise<ResultEvent> => {
     const started = new Date();
     const timeout = setTimeout(() => controller.abort(new DroneError("run_timeout", "run timeout")), config.runTimeoutMinutes * 60_000);
     timeout.unref();
-    const context: RunContext = { job, started, signal: controller.signal, warnings: [], archive: null, pruned: [] };
+    const context: RunContext = {
+      job,
+      started,
+      signal: controller.signal,
+      warnings: [],
+      archive: null,
+      pruned: [],
+      checks: [],
+      restore: null,
+    };
     Object.assign(live, { operation: job.operation, runId: job.runId, trigger: job.trigger, startedAt: started, progress: null });
     live.queue = queue.map(waiting => waiting.operation);
     lastProgressAt = 0;
@@ -588,6 +800,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       warnings: context.warnings.slice(0, 50),
       archive: context.archive,
       pruned: context.pruned,
+      checks: context.checks,
+      restore: context.restore,
     });
     // refused because another process holds the run lock: that process's state is not ours to change
     if (!("heldBy" in lock)) {
@@ -624,7 +838,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     current = { job, controller, done };
   };
 
-  const request = (operation: Operation, trigger: Trigger): RequestAnswer => {
+  const request = (operation: Operation, trigger: Trigger, options: RequestOptions = {}): RequestAnswer => {
     const refuse = (reason: string): RequestAnswer => {
       log.warn(`${operation} (${trigger}) refused: ${reason}`);
       return { accepted: false, reason };
@@ -642,7 +856,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     });
     // a fire-and-forget caller must not see an unhandled rejection when a queued job is dropped at shutdown
     done.catch(() => undefined);
-    const job: Job = { operation, trigger, runId: randomUUID(), resolve, reject };
+    const job: Job = { operation, trigger, runId: randomUUID(), restore: options.restore, resolve, reject };
     const queued = current !== undefined;
     queue.push(job);
     if (queued) {
@@ -672,6 +886,12 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       yearly: next.keepYearly,
     };
     if (!hasKeepRule(keep)) throw new Error("keep rules: at least one rule must keep archives");
+    const archiveIssue = parsed.data.restoreArchive === undefined ? undefined : archiveProblem(next.restoreArchive, archivePrefix);
+    if (archiveIssue) throw new Error(`restoreArchive: ${archiveIssue}`);
+    // empty is allowed: it unsets the target
+    const targetIssue = parsed.data.restoreTarget ? targetProblem(next.restoreTarget) : undefined;
+    if (targetIssue) throw new Error(`restoreTarget: ${targetIssue}`);
+    if (parsed.data.restoreTarget) parsed.data.restoreTarget = canonicalTarget(parsed.data.restoreTarget);
     await store.update(state => {
       state.settings = { ...state.settings, ...parsed.data };
     });
@@ -690,6 +910,23 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     if (overdue(persisted.lastBackup, current.frequencyMinutes)) operations.push("scheduled");
     if (config.offsite && overdue(persisted.lastOffsiteBackup, current.offsiteFrequencyMinutes)) operations.push("offsite");
     return operations;
+  };
+
+  const archives = async (): Promise<ArchiveListEntry[]> => {
+    const run = await client("primary").list({ prefix: archivePrefix });
+    const newestFirst = [...run.value.archives].reverse();
+    await rememberArchives(newestFirst.map(archive => archive.name));
+    return newestFirst;
+  };
+
+  const find = async (query: FindQuery): Promise<FoundVersion[]> => {
+    const pattern = borgPattern(query.pattern);
+    const candidates = (await archives()).filter(archive => query.olderThan === undefined || archive.start < query.olderThan);
+    return await findVersions({
+      archives: candidates,
+      list: async archive => (await client("primary").listItems(archive, [pattern])).value,
+      versions: query.versions,
+    });
   };
 
   const recover = async (): Promise<ResultEvent | undefined> => {
@@ -750,12 +987,15 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     live: () => ({ ...live, queue: [...live.queue] }),
     persisted: () => store.get(),
     request,
-    run: async (operation, trigger) => {
-      const answer = request(operation, trigger);
+    run: async (operation, trigger, options) => {
+      const answer = request(operation, trigger, options);
       if (!answer.accepted) throw new DroneError("refused", answer.reason);
       return answer.done;
     },
     due,
+    archives,
+    find,
+    checkDue,
     onProgress: listener => subscribe(progressListeners, listener),
     onResult: listener => subscribe(resultListeners, listener),
     onChange: listener => subscribe(changeListeners, listener),

@@ -30,6 +30,10 @@ export const settingsSchema = z.object({
   keepYearly: z.number().int().min(0).max(10_000),
   /** Empty string: rule off. */
   keepWithin: z.string(),
+  /** What the Restore button restores: `latest`, or an archive name of this drone. */
+  restoreArchive: z.string().min(1).max(255),
+  /** Where the Restore button restores to: an absolute folder; empty until someone sets it. */
+  restoreTarget: z.string().max(255),
 });
 /** Run-time settings. */
 export type Settings = z.infer<typeof settingsSchema>;
@@ -41,7 +45,16 @@ export const persistedStateSchema = z.object({
   settings: settingsSchema.partial(),
   lastBackup: iso,
   lastPrune: iso,
+  /** When the last full check (check or verify) ended, healthy or not. */
   lastCheck: iso,
+  /** Healthy or not: `failed` after any check that found damage, `success` after a full check that found none. */
+  lastCheckResult: z.enum(["success", "failed"]).nullable().default(null),
+  /** Since when the check schedule counts for a drone never checked: its first scheduled run. */
+  checksSince: iso.default(null),
+  /** When the last `--verify-data` check ended, healthy or not. */
+  lastVerifyData: iso.default(null),
+  /** This drone's newest archive names, newest first (the Restore Archive options). */
+  recentArchives: z.array(z.string()).default([]),
   lastOffsiteBackup: iso,
   lastResult: z.enum(OUTCOMES).nullable(),
   lastError: z.string().nullable(),
@@ -74,6 +87,10 @@ export function emptyState(): PersistedState {
     lastBackup: null,
     lastPrune: null,
     lastCheck: null,
+    lastCheckResult: null,
+    checksSince: null,
+    lastVerifyData: null,
+    recentArchives: [],
     lastOffsiteBackup: null,
     lastResult: null,
     lastError: null,

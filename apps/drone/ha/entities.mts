@@ -57,25 +57,26 @@ export interface NumberSpec {
   entity_category: "config";
 }
 
-/** A select bound to a setting. */
+/** A select bound to a setting: fixed options, or this drone's recent archives. */
 export interface SelectSpec {
   domain: "select";
   icon: string;
-  setting: "mode";
-  options: readonly string[];
-  entity_category: "config";
+  setting: "mode" | "restoreArchive";
+  /** The choices; `archives`: `latest` and this drone's newest archives, kept up to date. */
+  options: readonly string[] | "archives";
+  entity_category?: "config";
 }
 
 /** A text bound to a setting. */
 export interface TextSpec {
   domain: "text";
   icon: string;
-  setting: "keepWithin";
+  setting: "keepWithin" | "restoreTarget";
   /** HA validates the value against this regex before sending it (the drone validates again). */
   pattern: string;
   native_min: number;
   native_max: number;
-  entity_category: "config";
+  entity_category?: "config";
 }
 
 /** The spec of one entity. */
@@ -142,6 +143,7 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
   update_stats: { domain: "button", icon: "mdi:refresh", operation: "stats" },
   scheduled_backup: { domain: "button", icon: "mdi:calendar-sync-outline", operation: "scheduled" },
   check_repository: { domain: "button", icon: "mdi:shield-search", operation: "check" },
+  restore: { domain: "button", icon: "mdi:restore", operation: "restore" },
   offsite_backup: { domain: "button", icon: "mdi:cloud-upload-outline", operation: "offsite" },
   application_state: { domain: "sensor", icon: "mdi:state-machine", device_class: "enum", options: APPLICATION_STATES },
   application_mode: {
@@ -150,6 +152,16 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
     setting: "mode",
     options: MODES,
     entity_category: "config",
+  },
+  restore_archive: { domain: "select", icon: "mdi:archive-search-outline", setting: "restoreArchive", options: "archives" },
+  restore_target: {
+    domain: "text",
+    icon: "mdi:folder-download-outline",
+    setting: "restoreTarget",
+    // an absolute path, or empty (unset); the drone checks it again
+    pattern: "^(/.*)?$",
+    native_min: 0,
+    native_max: 255,
   },
   backup_frequency: minutes("mdi:calendar-clock", "frequencyMinutes"),
   offsite_frequency: minutes("mdi:cloud-clock-outline", "offsiteFrequencyMinutes"),
@@ -179,6 +191,12 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
   last_backup: timestamp("mdi:backup-restore"),
   last_prune: timestamp("mdi:delete-clock-outline"),
   last_check: timestamp("mdi:shield-check-outline"),
+  last_check_result: {
+    domain: "sensor",
+    icon: "mdi:shield-alert-outline",
+    device_class: "enum",
+    options: ["success", "failed", UNKNOWN_RESULT],
+  },
   last_offsite_backup: timestamp("mdi:cloud-check-outline"),
   last_result: {
     domain: "sensor",
@@ -226,6 +244,12 @@ export function droneEntityKeys(hasOffsite: boolean): DroneEntityKey[] {
   return (Object.keys(DRONE_ENTITIES) as DroneEntityKey[]).filter(
     key => hasOffsite || !("offsite" in DRONE_ENTITIES[key] && DRONE_ENTITIES[key].offsite),
   );
+}
+
+/** `latest` and this drone's recent archives (the current choice kept at the end when it is older). */
+export function archiveOptions(recent: readonly string[], current: string): string[] {
+  const options = ["latest", ...recent];
+  return options.includes(current) ? options : [...options, current];
 }
 
 /** The setting a number, select or text entity shows, as the entity's value. */

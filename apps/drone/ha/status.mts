@@ -24,6 +24,7 @@ export function buildStatusEvent(engine: DroneEngine, entities: Record<string, s
     last_backup: persisted.lastBackup,
     last_offsite_backup: persisted.lastOffsiteBackup,
     last_result: persisted.lastResult,
+    last_check_result: persisted.lastCheckResult,
     entities,
     version,
     time: now.toISOString(),

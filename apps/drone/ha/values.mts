@@ -22,6 +22,7 @@ export type FactSensorKey =
   | "last_backup"
   | "last_prune"
   | "last_check"
+  | "last_check_result"
   | "last_offsite_backup"
   | "last_result"
   | "last_error"
@@ -43,6 +44,7 @@ export const FACT_SENSORS: Record<FactSensorKey, (facts: DroneFacts) => SensorSt
   last_backup: ({ persisted }) => persisted.lastBackup,
   last_prune: ({ persisted }) => persisted.lastPrune,
   last_check: ({ persisted }) => persisted.lastCheck,
+  last_check_result: ({ persisted }) => persisted.lastCheckResult ?? UNKNOWN_RESULT,
   last_offsite_backup: ({ persisted }) => persisted.lastOffsiteBackup,
   last_result: ({ persisted }) => persisted.lastResult ?? UNKNOWN_RESULT,
   last_error: ({ persisted }) => truncateState(persisted.lastError ?? ""),

@@ -49,7 +49,21 @@ describe("the command line", () => {
     expect(parseCommandLine(["create", "--json", "--REPOSITORY=/srv/borg", "--config", "/etc/x.ini"])).toEqual({
       kind: "run",
       command: "create",
-      options: { json: true, verbose: false, checkpoints: false, all: false, config: "/etc/x.ini", envFile: undefined, token: undefined },
+      options: {
+        arguments: [],
+        json: true,
+        verbose: false,
+        checkpoints: false,
+        all: false,
+        overwrite: false,
+        verifyData: false,
+        versions: undefined,
+        olderThan: undefined,
+        target: undefined,
+        config: "/etc/x.ini",
+        envFile: undefined,
+        token: undefined,
+      },
       switches: [{ name: "REPOSITORY", value: "/srv/borg" }],
     });
     expect(parseCommandLine(["--KEEP_DAILY=3", "prune", "-v"])).toMatchObject({
