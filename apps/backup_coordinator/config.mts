@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 
-import { ConfigError } from "../../libs/config/index.mjs";
+import { ConfigError, numbersFromText } from "../../libs/config/index.mjs";
 import { DRONE_ID_PATTERN } from "../../libs/protocol/index.mjs";
 import { type FleetSettings } from "./core/fleet.mjs";
 
@@ -147,7 +147,7 @@ const shown = (value: unknown) =>
  * each with its key (`backup_coordinator.TICK_SECONDS: …`).
  */
 export function parseCoordinatorConfig(values: Record<string, unknown>): CoordinatorConfig {
-  const parsed = coordinatorConfigSchema.safeParse(values);
+  const parsed = coordinatorConfigSchema.safeParse(numbersFromText(values, COORDINATOR_CONFIGURATION));
   if (!parsed.success) {
     const problems = parsed.error.issues.map(issue => {
       const key = issue.path.map(String).join(".");

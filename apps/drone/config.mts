@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { z } from "zod";
 
 import { KEEP_WITHIN_PATTERN, Secret } from "../../libs/borg/index.mjs";
-import { ConfigError } from "../../libs/config/index.mjs";
+import { ConfigError, numbersFromText } from "../../libs/config/index.mjs";
 import { DRONE_ID_PATTERN, MODES } from "../../libs/protocol/index.mjs";
 
 /** Failure policies of a hook: ignore it, note it as a warning and go on, or stop the run. */
@@ -109,6 +109,10 @@ export const DRONE_CONFIGURATION = {
   STATUS_INTERVAL_SECONDS: { type: "number", default: 60, description: "Heartbeat: a status event this often (and on every change)." },
   PRESCAN: { type: "boolean", default: true, description: "Before a first backup, measure the sources (honouring excludes) for a progress estimate." },
   QUEUE_LIMIT: { type: "number", default: 5, description: "Operations that may wait behind the running one; more presses are refused." },
+  CHECK_FREQUENCY_DAYS: { type: "number", default: 7, description: "A scheduled run ends with `borg check` (repository and archive metadata) when the last check is this many days old; 0 = never. See docs/restore.md." },
+  VERIFY_DATA_FREQUENCY_DAYS: { type: "number", default: 30, description: "A scheduled run ends with `borg check --verify-data` (reads and authenticates every chunk) when the last one is this many days old; 0 = never." },
+  VERIFY_AFTER_BACKUP: { type: "boolean", default: false, description: "After each backup, check the new archive's metadata (`borg check --archives-only` of that archive)." },
+  SPOT_CHECK_AFTER_BACKUP: { type: "boolean", default: false, description: "After each backup, read the new archive back in full without writing anything (`borg extract --dry-run`)." },
 } as const satisfies Record<string, ConfigEntry>;
 
 /** A key of the drone's configuration. */
@@ -193,6 +197,10 @@ export const droneConfigSchema = z.object({
   STATUS_INTERVAL_SECONDS: z.number().int().min(5),
   PRESCAN: z.boolean(),
   QUEUE_LIMIT: z.number().int().min(0).max(100),
+  CHECK_FREQUENCY_DAYS: z.number().int().min(0).max(3650),
+  VERIFY_DATA_FREQUENCY_DAYS: z.number().int().min(0).max(3650),
+  VERIFY_AFTER_BACKUP: z.boolean(),
+  SPOT_CHECK_AFTER_BACKUP: z.boolean(),
 });
 
 /** Where a passphrase comes from, as the borg client takes it. */
@@ -262,6 +270,13 @@ export interface DroneConfig {
   statusIntervalSeconds: number;
   prescan: boolean;
   queueLimit: number;
+  /** Integrity checks: their schedule (days; 0 = never) and the checks after each backup. */
+  checks: {
+    frequencyDays: number;
+    verifyDataFrequencyDays: number;
+    verifyAfterBackup: boolean;
+    spotCheckAfterBackup: boolean;
+  };
 }
 
 export { ConfigError };
@@ -300,7 +315,7 @@ export const hasKeepRule = (keep: KeepSettings) =>
  * key (`drone.KEEP_DAILY: …`); never echoes a secret's value.
  */
 export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
-  const parsed = droneConfigSchema.safeParse(values);
+  const parsed = droneConfigSchema.safeParse(numbersFromText(values, DRONE_CONFIGURATION));
   if (!parsed.success) {
     const problems = parsed.error.issues.map(issue => {
       const key = issue.path.map(String).join(".");
@@ -378,6 +393,12 @@ export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
     statusIntervalSeconds: v.STATUS_INTERVAL_SECONDS,
     prescan: v.PRESCAN,
     queueLimit: v.QUEUE_LIMIT,
+    checks: {
+      frequencyDays: v.CHECK_FREQUENCY_DAYS,
+      verifyDataFrequencyDays: v.VERIFY_DATA_FREQUENCY_DAYS,
+      verifyAfterBackup: v.VERIFY_AFTER_BACKUP,
+      spotCheckAfterBackup: v.SPOT_CHECK_AFTER_BACKUP,
+    },
   };
 }
 
