@@ -31,7 +31,12 @@ function help(): string {
     "Settings:",
     ...keys,
     "",
-    "Exit codes: 0 after SIGTERM/SIGINT, 1 when the boot fails (e.g. Home Assistant unreachable), 2 for an invalid configuration.",
+    "Exit codes:",
+    "  0  stopped by SIGTERM or SIGINT",
+    "  1  could not start: Home Assistant unreachable or the token refused",
+    "  2  invalid configuration: every problem is listed with its key",
+    "",
+    "Documentation: docs/coordinator.md (decisions, entities, events), docs/install.md, docs/troubleshooting.md.",
     "",
   ].join("\n");
 }
@@ -50,6 +55,13 @@ if (args.includes("--help") || args.includes("-h")) {
 } else {
   // DA exits with process.exitCode when the boot fails: anything but a clean shutdown is a failure
   process.exitCode = 1;
+  let booted = false;
+  process.once("exit", code => {
+    if (booted || code !== 1) return;
+    process.stderr.write(
+      "backup-coordinator: could not start. Check that Home Assistant is reachable at hass.BASE_URL (HASS_BASE_URL) and that hass.TOKEN (HASS_TOKEN) is a valid long-lived token of an administrator.\n",
+    );
+  });
   await createCoordinatorApplication().bootstrap({
     configuration: {
       // lower precedence than env, switches and files: a person's settings win
@@ -64,4 +76,5 @@ if (args.includes("--help") || args.includes("-h")) {
       },
     },
   });
+  booted = true;
 }

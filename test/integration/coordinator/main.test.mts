@@ -53,5 +53,6 @@ describe("backup-coordinator", () => {
     const { code, err } = run([], { HASS_TOKEN: "x", HASS_BASE_URL: "http://127.0.0.1:1" });
     expect(code).toBe(1);
     expect(err).toContain("bootstrap failed");
+    expect(err).toContain("Check that Home Assistant is reachable at hass.BASE_URL");
   });
 });
