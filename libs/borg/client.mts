@@ -27,15 +27,31 @@ import {
   type PruneResult,
   versionCommand,
 } from "./commands.mjs";
-import { type BorgRun, runBorg, type RunOptions } from "./runner.mjs";
+import { type BorgRun, resolveBinary, runBorg, type RunOptions } from "./runner.mjs";
 import { type ArchiveItem, type CreateResult, type InfoResult, type ListResult } from "./schemas.mjs";
-import { assertSupported, type BorgFeatures, type BorgVersion, featuresOf } from "./version.mjs";
+import {
+  assertSupported,
+  binaryIdentity,
+  type BorgFeatures,
+  type BorgVersion,
+  featuresOf,
+  readCachedVersion,
+  writeCachedVersion,
+} from "./version.mjs";
 
 /** Per-call options: cancellation and progress. */
 export type CallOptions = Pick<RunOptions, "signal" | "onEvent" | "inactivityTimeoutMs" | "onSpawn">;
 
 /** How the client runs borg, for every call. */
-export type ClientOptions = Omit<RunOptions, "signal" | "onEvent" | "onSpawn">;
+export type ClientOptions = Omit<RunOptions, "signal" | "onEvent" | "onSpawn"> & {
+  /**
+   * A file where the detected borg version is remembered between processes, keyed by the
+   * binary's path, size, mtime, ctime and inode (and detected again after a day): a
+   * short-lived process then skips `borg --version`, a whole borg start. Without it the
+   * version is detected once per client.
+   */
+  versionCacheFile?: string;
+};
 
 /** A borg client for one repository. */
 export interface BorgClient {
@@ -55,15 +71,29 @@ export interface BorgClient {
   extract(options: ExtractOptions, call?: CallOptions): Promise<BorgRun<void>>;
 }
 
-function run<T>(command: BorgCommand<T>, client: ClientOptions, call: CallOptions = {}): Promise<BorgRun<T>> {
+function run<T>(command: BorgCommand<T>, client: Omit<ClientOptions, "versionCacheFile">, call: CallOptions = {}): Promise<BorgRun<T>> {
   return runBorg(command, { ...client, ...call });
 }
 
+/** `borg --version`, or what the cache file remembers for this very binary. */
+async function detectVersion(binary: string | undefined, cacheFile: string | undefined): Promise<BorgVersion> {
+  if (cacheFile === undefined) return (await runBorg(versionCommand(), { binary })).value;
+  const path = await resolveBinary(binary, "version");
+  const identity = await binaryIdentity(path).catch(() => undefined);
+  const cached = identity ? await readCachedVersion(cacheFile, identity) : undefined;
+  if (cached) return cached;
+  const { value } = await runBorg(versionCommand(), { binary: path });
+  // a cache that cannot be written only costs the next process a `borg --version`
+  if (identity) await writeCachedVersion(cacheFile, identity, value).catch(() => undefined);
+  return value;
+}
+
 /** Bind a repository and run options into a client. */
-export function createBorgClient(repository: BorgRepository, options: ClientOptions = {}): BorgClient {
+export function createBorgClient(repository: BorgRepository, clientOptions: ClientOptions = {}): BorgClient {
+  const { versionCacheFile, ...options } = clientOptions;
   let detected: Promise<BorgVersion> | undefined;
   const version = () => {
-    detected ??= runBorg(versionCommand(), { binary: options.binary }).then(({ value }) => {
+    detected ??= detectVersion(options.binary, versionCacheFile).then(value => {
       assertSupported(value);
       return value;
     });

@@ -11,11 +11,23 @@ import { configFilePaths, loadConfigFromFile, type TServiceParams } from "@digit
 import { z } from "zod";
 
 import { ConfigError, DRONE_CONFIGURATION, type DroneConfigKey, parseDroneConfig } from "../config.mjs";
+import { createLocalDroneApplication } from "../drone-library.mjs";
 import { type ConfigSwitch } from "./args.mjs";
 import { EXIT_CODES } from "./spec.mjs";
 
 /** The DA application name: config files are /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone. */
 export const APP_NAME = "backup_drone";
+
+/**
+ * The drone application for the command line. hass and synapse (with the database drivers
+ * synapse pulls in) are imported only with Home Assistant: importing them costs more than
+ * a one-shot command takes, and without a token nothing would use them.
+ */
+export async function loadDroneApplication(homeAssistant: boolean) {
+  if (!homeAssistant) return createLocalDroneApplication();
+  const { createDroneApplication } = await import("../drone.module.mjs");
+  return createDroneApplication({ homeAssistant: true });
+}
 
 /** Environment variables that carry a Home Assistant token. */
 export const TOKEN_VARIABLES = ["HASS_TOKEN", "TOKEN", "SUPERVISOR_TOKEN", "HASSIO_TOKEN"] as const;

@@ -1,0 +1,96 @@
+/** The raw results file of a benchmark run (bench/results/*.json), validated when read back. */
+import { z } from "zod";
+
+import { coordinatorMeasurementSchema, progressSampleSchema } from "./messages.mjs";
+
+const timingBase = { ms: z.number() };
+
+/** Everything one run measured, before any summary. */
+export const resultsSchema = z.object({
+  v: z.literal(1),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  quick: z.boolean(),
+  /** The command that reproduces the run. */
+  command: z.string(),
+  machine: z.object({
+    cpu: z.string(),
+    cores: z.number(),
+    memoryBytes: z.number(),
+    freeMemoryBytes: z.number(),
+    loadAverage: z.number(),
+    kernel: z.string(),
+    disk: z.string(),
+    node: z.string(),
+    borg: z.string(),
+    borgmatic: z.string().nullable(),
+    os: z.string(),
+  }),
+  settings: z.object({
+    compression: z.string(),
+    encryption: z.string(),
+    rounds: z.object({ first: z.number(), incremental: z.number(), eta: z.number(), startup: z.number() }),
+    progressIntervalMs: z.number(),
+    drones: z.number(),
+  }),
+  datasets: z.array(
+    z.object({
+      name: z.string(),
+      files: z.number(),
+      bytes: z.number(),
+      generateMs: z.number(),
+      changes: z.array(z.object({ files: z.number(), bytes: z.number() })),
+    }),
+  ),
+  startup: z.array(z.object({ round: z.number(), command: z.string(), ...timingBase })),
+  create: z.array(
+    z.object({
+      dataset: z.string(),
+      phase: z.enum(["first", "incremental"]),
+      round: z.number(),
+      variant: z.string(),
+      peakRssBytes: z.number().nullable(),
+      ...timingBase,
+    }),
+  ),
+  eta: z.array(
+    z.object({
+      dataset: z.string(),
+      phase: z.enum(["first", "incremental"]),
+      interval: z.enum(["default", "every_line"]),
+      progress: z.array(progressSampleSchema),
+      startedAt: z.number(),
+      ms: z.number(),
+    }),
+  ),
+  coordinator: z
+    .object({
+      step: z.object({ drones: z.number(), hosts: z.number(), startsPerStep: z.number(), evaluateMs: z.array(z.number()), planStartsMs: z.array(z.number()) }),
+      detection: z.array(z.object({ kind: z.string(), afterMs: z.number(), thresholdMs: z.number(), tickMs: z.number() })),
+      process: coordinatorMeasurementSchema.nullable(),
+      processError: z.string().nullable(),
+    })
+    .nullable(),
+  latency: z.union([
+    z.object({
+      status: z.literal("measured"),
+      runs: z.array(
+        z.object({
+          progressIntervalMs: z.number(),
+          /** ms from borg's own `time` stamp on a progress line to the HA event reaching a subscriber. */
+          latenciesMs: z.array(z.number()),
+          /** Progress events per second while borg created (as received). */
+          eventsPerSecond: z.number(),
+          events: z.number(),
+          unmatched: z.number(),
+        }),
+      ),
+      path: z.string(),
+    }),
+    z.object({ status: z.literal("pending"), reason: z.string() }),
+  ]),
+  notes: z.array(z.string()),
+});
+
+/** A results file. */
+export type Results = z.infer<typeof resultsSchema>;

@@ -1,0 +1,412 @@
+/**
+ * docs/benchmarks.md from a results file, so that the tables never drift from the numbers.
+ * `npm run bench` calls it at the end; `npx tsx bench/report.mts [bench/results/X.json]`
+ * regenerates the page from any results file (default: latest.json).
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
+
+import { median, quantile } from "./lib/stats.mjs";
+import { type Results, resultsSchema } from "./lib/results.mjs";
+
+const ROOT = join(import.meta.dirname, "..");
+
+const seconds = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : "—");
+const millis = (ms: number, decimals = 1) => (Number.isFinite(ms) ? `${ms.toFixed(decimals)} ms` : "—");
+const mib = (bytes: number | null) => (bytes !== null && Number.isFinite(bytes) ? `${(bytes / 2 ** 20).toFixed(0)} MiB` : "—");
+const percent = (value: number) => (Number.isFinite(value) ? `${value.toFixed(1)} %` : "—");
+const table = (header: readonly string[], rows: readonly (readonly string[])[]) =>
+  [`| ${header.join(" | ")} |`, `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(row => `| ${row.join(" | ")} |`)].join("\n");
+const verdict = (ok: boolean | undefined) => (ok === undefined ? "not measured" : ok ? "met" : "**missed**");
+
+const VARIANT_LABELS: Record<string, string> = {
+  raw_borg: "raw `borg create`",
+  drone_library: "drone, library call (in process)",
+  drone_one_shot: "`backup-drone create` (one-shot)",
+  borgmatic: "`borgmatic create`",
+};
+
+const STARTUP_LABELS: Record<string, string> = {
+  node_empty: "`node -e 0` (Node's own start)",
+  drone_version: "`backup-drone --version` (no drone booted)",
+  drone_status: "`backup-drone status` (drone booted, no borg)",
+  drone_list: "`backup-drone list`",
+  borg_list: "raw `borg list`",
+  borgmatic_list: "`borgmatic list`",
+};
+
+/** The ETA a run reported when its own percent first reached 50 %, against its real end. */
+export function etaError(run: Results["eta"][number]): { errorPercent: number; durationMs: number } | undefined {
+  const half = run.progress.find(sample => !sample.finished && sample.percent !== null && sample.percent >= 50 && sample.etaSeconds !== null);
+  if (!half || half.etaSeconds === null) return undefined;
+  const end = run.progress.find(sample => sample.finished)?.receivedAt ?? run.startedAt + run.ms;
+  const stepStart = half.receivedAt - half.elapsedSeconds * 1000;
+  const durationMs = end - stepStart;
+  if (durationMs <= 0) return undefined;
+  return { errorPercent: (Math.abs(half.receivedAt + half.etaSeconds * 1000 - end) / durationMs) * 100, durationMs };
+}
+
+/** The headline numbers, for the targets table (and anyone reading the JSON). */
+export function headline(results: Results) {
+  const createMedian = (dataset: string, phase: string, variant: string) =>
+    median(results.create.filter(t => t.dataset === dataset && t.phase === phase && t.variant === variant).map(t => t.ms));
+  const groups = [...new Set(results.create.map(t => `${t.dataset}/${t.phase}`))].map(group => {
+    const [dataset = "", phase = ""] = group.split("/");
+    const raw = createMedian(dataset, phase, "raw_borg");
+    return {
+      dataset,
+      phase,
+      raw,
+      libraryRatio: createMedian(dataset, phase, "drone_library") / raw,
+      oneShotOverheadMs: createMedian(dataset, phase, "drone_one_shot") - raw,
+      borgmaticOverheadMs: createMedian(dataset, phase, "borgmatic") - raw,
+    };
+  });
+  // half-time proper: the runs that publish every estimate show where 50 % was crossed
+  const etaIncremental = results.eta.filter(run => run.phase === "incremental" && run.interval === "every_line").flatMap(run => etaError(run)?.errorPercent ?? []);
+  const latency =
+    results.latency.status === "measured" ? (results.latency.runs.find(run => run.progressIntervalMs === results.settings.progressIntervalMs)?.latenciesMs ?? []) : [];
+  const gap = results.coordinator?.process?.gapMs ?? [];
+  const step = results.coordinator?.step.evaluateMs ?? [];
+  return {
+    groups,
+    worstLibraryRatio: groups.length > 0 ? Math.max(...groups.map(group => group.libraryRatio)) : Number.NaN,
+    worstOneShotOverheadMs: groups.length > 0 ? Math.max(...groups.map(group => group.oneShotOverheadMs)) : Number.NaN,
+    oneShotBelowBorgmatic: groups.length > 0 && groups.every(group => !Number.isFinite(group.borgmaticOverheadMs) || group.oneShotOverheadMs < group.borgmaticOverheadMs),
+    etaIncrementalMedianPercent: median(etaIncremental),
+    latencyP50: quantile(latency, 0.5),
+    latencyP99: quantile(latency, 0.99),
+    gapMedianMs: median(gap),
+    gapMaxMs: gap.length > 0 ? Math.max(...gap) : Number.NaN,
+    stepMedianMs: median(step),
+    stepP99Ms: quantile(step, 0.99),
+    coordinatorRssBytes: results.coordinator?.process?.loaded.maxRssBytes ?? Number.NaN,
+  };
+}
+
+function targets(results: Results): string {
+  const h = headline(results);
+  const known = (value: number) => (Number.isFinite(value) ? true : undefined);
+  const check = (value: number, ok: (value: number) => boolean) => (known(value) ? ok(value) : undefined);
+  return table(
+    ["target", "measured", ""],
+    [
+      ["drone create ≤ 1.01× raw borg (median, worst data set and phase)", `${h.worstLibraryRatio.toFixed(3)}×`, verdict(check(h.worstLibraryRatio, v => v <= 1.01))],
+      ["one-shot overhead ≤ 0.3 s over raw borg (worst)", seconds(h.worstOneShotOverheadMs), verdict(check(h.worstOneShotOverheadMs, v => v <= 300))],
+      ["one-shot overhead below borgmatic's", h.oneShotBelowBorgmatic ? "yes, in every data set and phase" : "no", verdict(h.groups.length > 0 ? h.oneShotBelowBorgmatic : undefined)],
+      ["progress event latency p99 ≤ 250 ms", millis(h.latencyP99), verdict(check(h.latencyP99, v => v <= 250))],
+      ["next drone starts ≤ 1 s after the previous result (worst)", millis(h.gapMaxMs), verdict(check(h.gapMaxMs, v => v <= 1000))],
+      ["1,000 drones: a scheduling step ≤ 5 ms (p99)", millis(h.stepP99Ms, 2), verdict(check(h.stepP99Ms, v => v <= 5))],
+      ["1,000 drones: coordinator memory ≤ 150 MB (peak RSS)", Number.isFinite(h.coordinatorRssBytes) ? `${(h.coordinatorRssBytes / 1e6).toFixed(0)} MB` : "—", verdict(check(h.coordinatorRssBytes, v => v <= 150e6))],
+      ["ETA error at half-time ≤ 10 % (incremental, median, every estimate published)", percent(h.etaIncrementalMedianPercent), verdict(check(h.etaIncrementalMedianPercent, v => v <= 10))],
+    ],
+  );
+}
+
+function machine(results: Results): string {
+  const m = results.machine;
+  return table(
+    ["", ""],
+    [
+      ["CPU", `${m.cpu}, ${m.cores} cores`],
+      ["memory", `${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB (${(m.freeMemoryBytes / 2 ** 30).toFixed(1)} GiB free at the start)`],
+      ["load average at the start (1 min)", m.loadAverage.toFixed(2)],
+      ["disk (data sets and repositories)", m.disk],
+      ["OS, kernel", `${m.os}, ${m.kernel}`],
+      ["Node.js", m.node],
+      ["borg", m.borg],
+      ["borgmatic", m.borgmatic ?? "not installed"],
+      ["run", `${results.startedAt} → ${results.finishedAt}${results.quick ? " (`--quick`)" : ""}`],
+    ],
+  );
+}
+
+function startup(results: Results): string {
+  if (results.startup.length === 0) return "_Not run._";
+  const commands = [...new Set(results.startup.map(t => t.command))];
+  const borgList = median(results.startup.filter(t => t.command === "borg_list").map(t => t.ms));
+  return table(
+    ["command", "median", "min – max", "vs raw `borg list`"],
+    commands.map(command => {
+      const values = results.startup.filter(t => t.command === command).map(t => t.ms);
+      const m = median(values);
+      return [STARTUP_LABELS[command] ?? command, seconds(m), `${seconds(Math.min(...values))} – ${seconds(Math.max(...values))}`, command === "borg_list" ? "" : `${m - borgList >= 0 ? "+" : ""}${seconds(m - borgList)}`];
+    }),
+  );
+}
+
+function create(results: Results): string {
+  if (results.create.length === 0) return "_Not run._";
+  const parts: string[] = [];
+  for (const dataset of results.datasets) {
+    const data = `${dataset.files.toLocaleString("en")} files, ${(dataset.bytes / 1e6).toFixed(0)} MB`;
+    const change = dataset.changes[0];
+    for (const phase of ["first", "incremental"] as const) {
+      const rows = results.create.filter(t => t.dataset === dataset.name && t.phase === phase);
+      if (rows.length === 0) continue;
+      const raw = median(rows.filter(t => t.variant === "raw_borg").map(t => t.ms));
+      const variants = [...new Set(rows.map(t => t.variant))];
+      const rounds = Math.max(...rows.map(t => t.round));
+      const what = phase === "first" ? "first backup into a fresh repository" : `incremental, after changing ${change ? `${change.files} files (${(change.bytes / 1e6).toFixed(1)} MB)` : "a few files"} per round`;
+      parts.push(`### ${dataset.name} (${data}): ${what}, ${rounds} round${rounds === 1 ? "" : "s"}\n`);
+      parts.push(
+        table(
+          ["variant", "median", "min – max", "ratio to raw borg", "over raw borg", "peak RSS of the drone process"],
+          variants.map(variant => {
+            const values = rows.filter(t => t.variant === variant).map(t => t.ms);
+            const m = median(values);
+            const peaks = rows.filter(t => t.variant === variant).flatMap(t => (t.peakRssBytes === null ? [] : [t.peakRssBytes]));
+            return [
+              VARIANT_LABELS[variant] ?? variant,
+              seconds(m),
+              `${seconds(Math.min(...values))} – ${seconds(Math.max(...values))}`,
+              `${(m / raw).toFixed(3)}×`,
+              variant === "raw_borg" ? "" : `${m - raw >= 0 ? "+" : ""}${seconds(m - raw)}`,
+              peaks.length > 0 ? mib(Math.max(...peaks)) : "",
+            ];
+          }),
+        ),
+      );
+      parts.push("");
+    }
+  }
+  return parts.join("\n");
+}
+
+function eta(results: Results): string {
+  if (results.eta.length === 0) return "_Not run._";
+  const groups = [...new Set(results.eta.map(run => `${run.dataset}|${run.phase}|${run.interval}`))];
+  return table(
+    ["data set", "phase", "events published", "runs", "with an estimate at 50 %", "median error", "worst error", "median duration"],
+    groups.map(group => {
+      const [dataset = "", phase = "", interval = ""] = group.split("|");
+      const runs = results.eta.filter(run => run.dataset === dataset && run.phase === phase && run.interval === interval);
+      const errors = runs.flatMap(run => etaError(run) ?? []);
+      return [
+        dataset,
+        phase,
+        interval === "default" ? "every 1 s (default)" : "every borg line (PROGRESS_INTERVAL_MS=0)",
+        String(runs.length),
+        String(errors.length),
+        percent(median(errors.map(e => e.errorPercent))),
+        errors.length > 0 ? percent(Math.max(...errors.map(e => e.errorPercent))) : "—",
+        seconds(median(runs.map(run => run.ms))),
+      ];
+    }),
+  );
+}
+
+function latency(results: Results): string {
+  const l = results.latency;
+  if (l.status === "pending") return `_Pending: ${l.reason}._`;
+  return [
+    table(
+      ["PROGRESS_INTERVAL_MS", "events", "events per second", "p50", "p99", "max", "unmatched events"],
+      l.runs.map(run => [
+        run.progressIntervalMs === results.settings.progressIntervalMs ? `${run.progressIntervalMs} (default)` : `${run.progressIntervalMs} (every borg line)`,
+        String(run.events),
+        run.eventsPerSecond.toFixed(2),
+        millis(quantile(run.latenciesMs, 0.5)),
+        millis(quantile(run.latenciesMs, 0.99)),
+        run.latenciesMs.length > 0 ? millis(Math.max(...run.latenciesMs)) : "—",
+        String(run.unmatched),
+      ]),
+    ),
+    "",
+    `Path measured: ${l.path}. An event is matched to the borg line it carries by its counters and path; the throttle only drops lines, so the latency of a published event does not include any waiting for the interval. The target is judged on the default interval.`,
+  ].join("\n");
+}
+
+function coordinator(results: Results): string {
+  const c = results.coordinator;
+  if (!c) return "_Not run._";
+  const parts = [
+    `Pure core, ${c.step.drones.toLocaleString("en")} drones on ${c.step.hosts} repository hosts (some running, some due; ${c.step.startsPerStep} starts decided per step), ${c.step.evaluateMs.length} steps:\n`,
+    table(
+      ["", "median", "p99", "max"],
+      [
+        ["`fleet.evaluate` (detect problems + plan)", millis(median(c.step.evaluateMs), 2), millis(quantile(c.step.evaluateMs, 0.99), 2), millis(Math.max(...c.step.evaluateMs), 2)],
+        ["`planStarts` alone", millis(median(c.step.planStartsMs), 2), millis(quantile(c.step.planStartsMs, 0.99), 2), millis(Math.max(...c.step.planStartsMs), 2)],
+      ],
+    ),
+    "",
+  ];
+  const p = c.process;
+  if (p) {
+    parts.push(
+      `The whole coordinator (LIB_BACKUP_COORDINATOR with hass, synapse on an in-memory database, and the mock assistant, in a process of its own) with ${p.drones.toLocaleString("en")} simulated drones on one repository host:\n`,
+      table(
+        ["", ""],
+        [
+          ["RSS / heap after boot, no drone", `${mib(p.empty.rssBytes)} / ${mib(p.empty.heapUsedBytes)}`],
+          [`RSS / heap with ${p.drones.toLocaleString("en")} drones (after GC)`, `${mib(p.loaded.rssBytes)} / ${mib(p.loaded.heapUsedBytes)}`],
+          ["peak RSS of the process", mib(p.loaded.maxRssBytes)],
+          [`one heartbeat of every drone (${p.drones.toLocaleString("en")} status events)`, millis(p.heartbeatMs, 0)],
+          ["the scheduler's whole look (median of 20)", millis(median(p.lookMs), 2)],
+          [`result → next button press (median / max of ${p.gapMs.length})`, `${millis(median(p.gapMs), 2)} / ${millis(Math.max(...p.gapMs), 2)}`],
+        ],
+      ),
+      "",
+    );
+  } else parts.push(`_The coordinator process could not be measured: ${c.processError ?? "unknown"}._\n`);
+  const tick = c.detection[0]?.tickMs ?? Number.NaN;
+  parts.push(
+    `Failure detection on a driven clock (looked at every second), with the shipped thresholds; the scheduler looks every ${seconds(tick)} (TICK_SECONDS) and at once after every drone event, so a failure that no event reports is raised at most one tick after the threshold:\n`,
+    table(
+      ["failure", "threshold", "raised after (core, 1 s looks)", "at most, with the tick"],
+      c.detection.map(d => [
+        d.kind,
+        d.thresholdMs === 0 ? "— (the result says so)" : seconds(d.thresholdMs),
+        d.kind === "failed" ? "at once, on the result event" : seconds(d.afterMs),
+        d.kind === "failed" ? "at once" : seconds(d.thresholdMs + d.tickMs),
+      ]),
+    ),
+  );
+  return parts.join("\n");
+}
+
+/** The whole page. */
+export function renderReport(results: Results, resultsFile: string): string {
+  return `# Benchmarks
+
+What the drone costs on top of borg, side by side with raw borg and borgmatic, and how the
+coordinator behaves with a thousand drones. Every table below is generated from
+[\`${resultsFile}\`](${relative(join(ROOT, "docs"), join(ROOT, resultsFile))}) by \`bench/report.mts\`; do not edit it by hand.
+
+Reproduce with one command (it builds the project, generates the data in a temp folder, and
+rewrites the results and this page):
+
+\`\`\`sh
+${results.command}
+\`\`\`
+
+\`npm run bench -- --quick\` is a smoke check with small data sets. The full run takes under
+20 minutes. Figures from a busy machine are noisy: compare within one run, not across runs.
+
+## The machine
+
+${machine(results)}
+
+## Against the targets
+
+${targets(results)}
+
+## Start-up of a one-shot command
+
+Each command alternated with the others, ${results.settings.rounds.startup} rounds, on a small
+repository with one archive. This is where a wrapper's own cost shows most.
+
+${startup(results)}
+
+## \`create\`: raw borg, the drone, borgmatic
+
+Each variant writes to its own repository (\`repokey-blake2\`, compression \`${results.settings.compression}\`), on the
+same data, in the order raw borg, drone library, drone one-shot, borgmatic, repeated per round.
+First backups go into fresh repositories; incremental ones follow a seeded change of about
+1 % of the files, made once per round before all variants run.
+
+${create(results)}
+
+## ETA accuracy
+
+The drone's ETA when its own percent first reaches 50 %, against the real end of the create:
+error = |predicted end − real end| / real duration. Incremental runs estimate from the
+previous archive's size; first runs from a pre-scan of the sources (PRESCAN). The estimate
+does not depend on PROGRESS_INTERVAL_MS, which only chooses which estimates are published;
+short incremental runs publish few events at the default, so extra incremental runs publish
+every borg progress line.
+
+${eta(results)}
+
+## Progress latency
+
+From the \`time\` stamp borg puts on an \`archive_progress\` line to the
+\`backup_drone_progress\` event carrying that line reaching a subscriber of Home Assistant's
+event bus (the loopback emulator), with the default PROGRESS_INTERVAL_MS.
+
+${latency(results)}
+
+## The coordinator with ${results.settings.drones.toLocaleString("en")} drones
+
+${coordinator(results)}
+
+## How it is measured
+
+- **raw borg**: \`borg create --compression ${results.settings.compression} REPO::NAME SOURCE\`, as a person
+  runs it, with \`BORG_PASSPHRASE\` in the environment.
+- **drone, library call**: \`LIB_DRONE\` booted once per repository with DA's \`TestRunner\`
+  (no configuration from env, argv or files) in a worker process, then
+  \`engine.run("create")\` timed around the call. Its peak RSS is the worker's \`maxRSS\`
+  (plain Node: the workers are compiled into \`dist/bench\` first, no TypeScript loader).
+  borg gets what the drone always passes: \`--log-json --progress --json
+  --exclude-if-present .nobackup --checkpoint-interval 1800 --lock-wait 60\`, and the
+  passphrase on file descriptor 3.
+- **one-shot**: the built \`dist/apps/drone/main.mjs create --config FILE\` (as
+  \`backup-drone create\` runs), passphrase from a 0600 file. Peak RSS is the Node process's
+  own VmHWM, sampled from \`/proc\` every 20 ms (borg's memory is not included).
+- **borgmatic**: \`borgmatic create --config FILE\` with the same repository, compression and
+  borg base folder, the passphrase in its 0600 YAML (\`encryption_passphrase\`).
+- Every variant runs with its own \`BORG_BASE_DIR\` (borg's cache) and a temp \`HOME\`, so no
+  one's own configuration is read. Wall time is measured from spawn to exit in the benchmark
+  process (library: around the call).
+- Data: seeded, so every run backs up the same bytes: \`large\` is about 1 GB in 2,000 files
+  of 64–960 KiB (a quarter text-like, the rest random), \`small_files\` is 50,000 files of
+  256 B – 4 KiB (70 % text-like).
+- The coordinator's memory and result→next-start gap come from a worker process (plain Node,
+  as above) running the integration tests' harness (\`test/integration/coordinator/harness.mts\`): the real coordinator services, Home
+  Assistant replaced by the mock assistant, in-process; the gap covers the result event
+  entering the hass client, validation, the fleet model, the scheduler's look and the button
+  press leaving the hass client — not the network or Home Assistant itself.
+
+## Where the time goes
+
+A one-shot command pays for Node's start, for loading its modules, and for borg's own start
+(about 0.3 s for any borg process here). Measured with \`node --cpu-prof\` and by counting the
+files a command opens (\`strace -e openat\`):
+
+- **Home Assistant's client libraries** (\`@digital-alchemy/hass\` and \`@digital-alchemy/synapse\`,
+  which pulls in database drivers: drizzle-orm, mysql2, postgres, better-sqlite3) took about
+  0.3 s to import and were loaded by every command. The command line now builds the drone from
+  \`apps/drone/drone-library.mts\` and imports them only when a Home Assistant token is
+  configured (\`loadDroneApplication\` in \`apps/drone/cli/boot.mts\`); \`LIB_DRONE\`, \`DRONE\` and
+  \`createDroneApplication\` from \`backup-coordinator/drone\` are unchanged. That halved
+  \`backup-drone status\` on this machine (1.3 s → 0.6 s under load).
+- **\`borg --version\`**: the drone needs borg's version only to know whether the 1.4-only prune
+  rules are there, but asking costs a whole borg start. The version is now remembered in the
+  state folder (\`borg-version.json\`), keyed by the binary's path, size, mtime, ctime and inode
+  and detected again after a day, so a \`prune\` or \`backup\` one-shot starts borg once per step.
+- **The pre-scan of a first backup** (PRESCAN, on by default) walks the sources with one
+  awaited \`lstat\` per file, alongside borg: about 2.5 s of CPU per 50,000 files here, which
+  borg then lacks on a 2-core machine — the drone's extra time on \`small_files\` first
+  backups. A synchronous walk of the same 50,000 files takes about 0.3 s of CPU (in a worker
+  thread it would not block the event loop). Not changed yet (\`apps/drone/core/prescan.mts\`).
+- **The ETA of short runs**: the estimate extrapolates the time since the step started,
+  which includes borg's own start (about 0.6 s before the first file on \`small_files\`), and
+  \`eta_seconds\` is whole seconds; on runs of a few seconds both weigh more than the
+  estimate itself (incremental \`large\` runs take well under a second). Counting from
+  borg's first progress line would remove the first part. Not changed yet
+  (\`apps/drone/core/engine.mts\`, \`estimate.mts\`).
+- **The library call on sub-second incremental runs**: the engine's bookkeeping (run lock,
+  state file writes) and borg's \`--log-json --progress --json\` cost about 20–30 ms per run,
+  which is several percent of a 0.5 s backup and nothing on a long one.
+- **Not ours**: \`@digital-alchemy/core\` imports \`@dotenvx/dotenvx\` at load (with undici, ajv,
+  semver, conf, enquirer…), about 0.3 s of every command that boots the drone; zod and execa
+  add about 0.1 s each. Node 22 and later keep compiled code between runs
+  (\`module.enableCompileCache\`, which the bin turns on), which shortens all of this; Node 20
+  does not have it.
+${results.notes.length > 0 ? `\n## Notes\n\n${results.notes.map(note => `- ${note}`).join("\n")}\n` : ""}`;
+}
+
+/** Write the page; returns its path relative to the repository. */
+export async function writeReport(results: Results, file: string, resultsFile = "bench/results/latest.json"): Promise<string> {
+  await writeFile(file, renderReport(results, resultsFile));
+  return relative(ROOT, file);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const input = process.argv[2] ?? join(ROOT, "bench", "results", "latest.json");
+  const results = resultsSchema.parse(JSON.parse(await readFile(input, "utf8")));
+  const written = await writeReport(results, join(ROOT, "docs", "benchmarks.md"), relative(ROOT, input));
+  process.stdout.write(`${written} regenerated from ${relative(ROOT, input)}\n`);
+}

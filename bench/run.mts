@@ -1,0 +1,177 @@
+/**
+ * `npm run bench`: the drone against raw borg and borgmatic, start-up cost, ETA accuracy,
+ * progress latency and the coordinator at scale. Builds the project first (the one-shot is
+ * measured as people run it: the built bin), generates seeded data sets in a temp folder,
+ * writes bench/results/<timestamp>.json and latest.json, and regenerates docs/benchmarks.md.
+ *
+ *   npm run bench                  the full run (about 1 GB and 50,000 files; under 20 minutes)
+ *   npm run bench -- --quick       small data sets, two rounds: a smoke check
+ *   options: --no-build, --keep (keep the temp folder), --only=startup,create,coordinator,latency
+ */
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+import { compareCreate, type CreateTiming, type EtaRun } from "./create.mjs";
+import { measureCoordinatorProcess, measureDetection, measureSchedulingStep } from "./coordinator.mjs";
+import { measureLatency } from "./latency.mjs";
+import { datasetSpecs, generateDataset } from "./lib/datasets.mjs";
+import { detectMachine } from "./lib/machine.mjs";
+import { startWorker } from "./lib/messages.mjs";
+import { type Results } from "./lib/results.mjs";
+import { writeReport } from "./report.mjs";
+import { measureStartup } from "./startup.mjs";
+
+const ROOT = join(import.meta.dirname, "..");
+const SECTIONS = ["startup", "create", "coordinator", "latency"] as const;
+type Section = (typeof SECTIONS)[number];
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    "no-build": { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+    only: { type: "string" },
+  },
+});
+const quick = values.quick ?? false;
+const only = new Set<Section>(
+  values.only === undefined
+    ? SECTIONS
+    : values.only.split(",").map(name => {
+        const section = SECTIONS.find(candidate => candidate === name.trim());
+        if (!section) throw new Error(`--only: unknown section ${JSON.stringify(name)}; choose from ${SECTIONS.join(", ")}`);
+        return section;
+      }),
+);
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const rounds = quick ? { first: 1, incremental: 2, eta: 2, startup: 2 } : { first: 3, incremental: 5, eta: 4, startup: 10 };
+const DRONES = 1_000;
+const COMPRESSION = "lz4";
+
+async function main() {
+  const startedAt = new Date();
+  if (!values["no-build"]) {
+    log("building (npm run build, and the benchmark's workers into dist/bench)…");
+    // tsc emits even when some file elsewhere has a type error; the built files are what matter
+    for (const project of ["tsconfig.build.json", join("bench", "tsconfig.workers.json")]) {
+      spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", project], { cwd: ROOT, stdio: "inherit" });
+    }
+    // the coordinator harness reads its Home Assistant fixtures next to itself
+    await cp(join(ROOT, "test", "fixtures", "hass-coordinator"), join(ROOT, "dist", "bench", "test", "fixtures", "hass-coordinator"), { recursive: true });
+  }
+  const bin = join(ROOT, "dist", "apps", "drone", "main.mjs");
+
+  const work = await mkdtemp(join(tmpdir(), "backup-bench-"));
+  const home = join(work, "home");
+  await mkdir(home, { recursive: true });
+  const machine = detectMachine(work);
+  const borgmatic = machine.borgmatic !== null;
+  const notes: string[] = [];
+  if (!borgmatic) {
+    log("borgmatic not found: install borgmatic (apt-get install borgmatic) to include it");
+    notes.push("borgmatic was not installed: install borgmatic (apt-get install borgmatic) to include it.");
+  }
+  log(`machine: ${machine.cores} cores, ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, load ${machine.loadAverage.toFixed(2)}; node ${machine.node}, borg ${machine.borg}, borgmatic ${machine.borgmatic ?? "absent"}`);
+  log(`work folder: ${work}`);
+
+  // a passphrase of this run only, in a 0600 file; never on a command line
+  const passphrase = randomBytes(24).toString("base64url");
+  const passphraseFile = join(work, "passphrase");
+  await writeFile(passphraseFile, `${passphrase}\n`, { mode: 0o600 });
+  const childEnv: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith("BORG_") && !key.startsWith("DRONE_") && !key.startsWith("HASS") && key !== "TOKEN") childEnv[key] = value;
+  }
+  Object.assign(childEnv, { HOME: home, LANG: "C.UTF-8" });
+
+  const results: Results = {
+    v: 1,
+    startedAt: startedAt.toISOString(),
+    finishedAt: "",
+    quick,
+    command: quick ? "npm run bench -- --quick" : "npm run bench",
+    machine,
+    settings: { compression: COMPRESSION, encryption: "repokey-blake2", rounds, progressIntervalMs: 1000, drones: DRONES },
+    datasets: [],
+    startup: [],
+    create: [],
+    eta: [],
+    coordinator: null,
+    latency: { status: "pending", reason: "not run (--only)" },
+    notes,
+  };
+
+  try {
+    if (only.has("startup")) {
+      log("start-up of one-shot commands…");
+      results.startup = await measureStartup({ work, home, passphrase, passphraseFile, bin, borgmatic, env: childEnv, log }, rounds.startup);
+    }
+
+    if (only.has("create")) {
+      const worker = startWorker("drone-worker");
+      try {
+        for (const spec of datasetSpecs(quick)) {
+          log(`generating ${spec.name}: ${spec.files} files…`);
+          const generated = performance.now();
+          const dataset = await generateDataset(join(work, "data"), spec);
+          const generateMs = performance.now() - generated;
+          log(`  ${(dataset.bytes / 1e6).toFixed(0)} MB in ${dataset.files} files (${(generateMs / 1000).toFixed(1)} s)`);
+          const compared: { timings: CreateTiming[]; eta: EtaRun[]; changes: { files: number; bytes: number }[] } = await compareCreate(
+            { work, home, passphrase, passphraseFile, compression: COMPRESSION, bin, borgmatic, worker, log },
+            dataset,
+            rounds,
+          );
+          results.create.push(...compared.timings);
+          results.eta.push(...compared.eta);
+          results.datasets.push({ name: spec.name, files: dataset.files, bytes: dataset.bytes, generateMs, changes: compared.changes });
+          // the repositories of this data set are done with; the disk is not infinite
+          await rm(join(work, "repos", spec.name), { recursive: true, force: true });
+          await rm(dataset.root, { recursive: true, force: true });
+        }
+      } finally {
+        await worker.stop();
+      }
+    }
+
+    if (only.has("coordinator")) {
+      log(`coordinator with ${DRONES} drones…`);
+      const step = measureSchedulingStep(DRONES, quick ? 50 : 300);
+      const detection = measureDetection();
+      let processMeasurement = null;
+      let processError: string | null = null;
+      try {
+        processMeasurement = await measureCoordinatorProcess(DRONES, quick ? 5 : 20);
+      } catch (error) {
+        processError = describe(error);
+        log(`  the coordinator process could not be measured: ${processError}`);
+      }
+      results.coordinator = { step, detection, process: processMeasurement, processError };
+    }
+
+    if (only.has("latency")) {
+      log("progress latency through Home Assistant…");
+      results.latency = await measureLatency({ work, bin, passphraseFile, env: childEnv, log, quick });
+    }
+  } finally {
+    if (!values.keep) await rm(work, { recursive: true, force: true });
+    else log(`kept ${work}`);
+  }
+
+  results.finishedAt = new Date().toISOString();
+  const resultsDir = join(ROOT, "bench", "results");
+  await mkdir(resultsDir, { recursive: true });
+  const stamp = results.startedAt.replace(/[:.]/g, "-");
+  const json = `${JSON.stringify(results, null, 1)}\n`;
+  await writeFile(join(resultsDir, `${stamp}.json`), json);
+  await writeFile(join(resultsDir, "latest.json"), json);
+  const doc = await writeReport(results, join(ROOT, "docs", "benchmarks.md"));
+  log(`results: bench/results/${stamp}.json (and latest.json); ${doc}`);
+}
+
+await main();
