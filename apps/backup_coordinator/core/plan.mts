@@ -16,6 +16,12 @@ export interface DroneView {
   /** The drone reports no operation running. */
   idle: boolean;
   repositoryHost: string;
+  /**
+   * The drone has told its repository hosts (a status event). Until then the per-host limit
+   * cannot be honoured: a drone known only from Home Assistant's states after a restart waits
+   * for its next heartbeat.
+   */
+  hostKnown: boolean;
   /** Null when the drone has no offsite repository. */
   offsiteHost: string | null;
   frequencyMinutes: number;
@@ -72,6 +78,7 @@ export function eligible(drone: DroneView, now: Date): boolean {
   return (
     drone.mode === "coordinated" &&
     drone.online &&
+    drone.hostKnown &&
     drone.idle &&
     (drone.blockedUntil === null || drone.blockedUntil.getTime() <= now.getTime())
   );

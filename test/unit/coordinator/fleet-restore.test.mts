@@ -8,6 +8,19 @@ const status = statusEvent;
 const starts = (fleet: ReturnType<typeof createFleet>, now: Date) =>
   fleet.evaluate(now, { paused: false }).flatMap(effect => (effect.type === "start" ? [effect.droneId] : []));
 
+describe("drones known only from Home Assistant's states after a restart", () => {
+  it("wait for their heartbeat: only then is their repository host, and so the per-host limit, known", () => {
+    const fleet = createFleet(settings);
+    fleet.restore({ droneId: "a", state: "idle", lastBackup: null }, T0);
+    fleet.restore({ droneId: "b", state: "idle", lastBackup: null }, T0);
+    expect(starts(fleet, at(1))).toEqual([]);
+    fleet.onStatus(status("a", { repository_host: "nas" }), at(2));
+    fleet.onStatus(status("b", { repository_host: "nas" }), at(2));
+    // both due and idle, one host: one at a time
+    expect(starts(fleet, at(3))).toHaveLength(1);
+  });
+});
+
 describe("a run whose result never arrived", () => {
   it("ends when the drone reports itself idle, freeing its host's slot", () => {
     const fleet = createFleet(settings);

@@ -13,6 +13,7 @@ function drone(droneId: string, extra: Partial<DroneView> = {}): DroneView {
     online: true,
     idle: true,
     repositoryHost: "nas",
+    hostKnown: true,
     offsiteHost: null,
     frequencyMinutes: 1440,
     offsiteFrequencyMinutes: null,
@@ -26,6 +27,11 @@ function drone(droneId: string, extra: Partial<DroneView> = {}): DroneView {
 }
 
 describe("scheduling plan", () => {
+  it("does not start a drone whose repository host it has not been told yet", () => {
+    const starts = planStarts([drone("a", { hostKnown: false }), drone("b")], [], limits, NOW);
+    expect(starts.map(start => start.droneId)).toEqual(["b"]);
+  });
+
   it("starts the most overdue drone first, one per repository host", () => {
     const starts = planStarts([drone("a", { lastBackup: hoursAgo(26) }), drone("b", { lastBackup: hoursAgo(30) })], [], limits, NOW);
     expect(starts.map(start => start.droneId)).toEqual(["b"]);
