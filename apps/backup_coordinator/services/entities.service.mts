@@ -10,6 +10,7 @@ import { z } from "zod";
 
 import { packageVersion } from "../../drone/ha/version.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
+import { republishOnRegistration } from "../../../libs/ha/registration.mjs";
 import {
   CONCURRENCY_RANGE,
   COORDINATOR_ENTITIES,
@@ -39,8 +40,10 @@ export interface EntitiesService {
 
 /** Synapse's per-entity store: what HA is sent at registration and in every patch. */
 interface EntityStorage {
+  readonly unique_id: string;
   get(field: string): unknown;
   set(field: string, value: unknown): Promise<void>;
+  export(): object;
 }
 
 interface Entity {
@@ -298,6 +301,13 @@ export function EntitiesService({ backup_coordinator, context, lifecycle, logger
   lifecycle.onReady(() => {
     ready = true;
     sync();
+    republishOnRegistration({
+      isRegistered: () => !closing && hass.socket.connectionState === "connected" && synapse.configure.isRegistered(),
+      entities: () => [...entities.values(), ...problems.values()],
+      send: (uniqueId, data) => synapse.socket.send(uniqueId, data),
+      every: (ms, check) => scheduler.setInterval(check, ms),
+      onError: message => logger.warn(message),
+    });
   });
   // entities created from here on are not in synapse's first registration
   lifecycle.onReady(() => {

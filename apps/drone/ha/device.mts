@@ -14,6 +14,7 @@ import {
   entityUniqueId,
 } from "../../../libs/protocol/index.mjs";
 import { droneEntityKeys, ENTITY_SPECS, type EntitySpec } from "./entities.mjs";
+import { type PublishedEntity } from "../../../libs/ha/registration.mjs";
 
 type Synapse = TServiceParams["synapse"];
 
@@ -27,8 +28,8 @@ export interface DeviceHandlers {
   change(key: DroneEntityKey, payload: CommandPayload): void;
 }
 
-/** The field holding an entity's value: a sensor's state, a number's or text's value, a select's option. */
-export type EntityField = "state" | "native_value" | "current_option";
+/** The field holding an entity's value: a sensor's state, a number's or text's value, a select's option (and its choices). */
+export type EntityField = "state" | "native_value" | "current_option" | "options";
 
 /** The drone's device. */
 export interface DroneDevice {
@@ -37,14 +38,18 @@ export interface DroneDevice {
   publish(key: DroneEntityKey, field: EntityField, value: unknown, force?: boolean): Promise<void>;
   /** After synapse loaded its database: put back metadata a stored copy from an older version lacks. */
   reconcile(): Promise<void>;
+  /** The entities as synapse holds them (to patch them all again). */
+  entities(): Iterable<PublishedEntity>;
   /** Entity ids by key: the registered one (looked up by unique id) when known, else the derived one. */
   entityIds(registered: (uniqueId: string) => string | undefined, derived: (key: DroneEntityKey) => string): Record<string, string>;
 }
 
 /** Synapse's per-entity store: what HA is sent at registration and in every patch. */
 interface EntityStorage {
+  readonly unique_id: string;
   get(field: string): unknown;
   set(field: string, value: unknown): Promise<void>;
+  export(): object;
 }
 
 interface Entity {
@@ -81,8 +86,9 @@ function extraFields(spec: EntitySpec): Record<string, unknown> {
 function metadataFields(spec: EntitySpec): Record<string, unknown> {
   const { domain: _domain, ...rest } = spec;
   const fields: Record<string, unknown> = { ...rest };
-  // bindings are the drone's business, not HA's
+  // bindings are the drone's business, not HA's; choices that follow the archives are values
   for (const binding of ["operation", "setting"]) delete fields[binding];
+  if (spec.domain === "select" && spec.options === "archives") delete fields.options;
   return { ...fields, ...extraFields(spec) };
 }
 
@@ -104,6 +110,8 @@ export function createDroneDevice(options: {
   hasOffsite: boolean;
   version: string;
   initial: (key: DroneEntityKey) => { field: EntityField; value: unknown } | undefined;
+  /** The choices of a select whose options follow the archives. */
+  archiveOptions: () => string[];
   handlers: DeviceHandlers;
   warn: (message: string) => void;
 }): DroneDevice {
@@ -162,14 +170,14 @@ export function createDroneDevice(options: {
               ? synapse.select({
                   ...common,
                   managed: false,
-                  entity_category: spec.entity_category,
-                  options: [...spec.options],
+                  ...(spec.entity_category ? { entity_category: spec.entity_category } : {}),
+                  options: spec.options === "archives" ? options.archiveOptions() : [...spec.options],
                   select_option: change,
                 })
               : synapse.text({
                   ...common,
                   managed: false,
-                  entity_category: spec.entity_category,
+                  ...(spec.entity_category ? { entity_category: spec.entity_category } : {}),
                   mode: "text",
                   pattern: spec.pattern,
                   native_min: spec.native_min,
@@ -217,6 +225,7 @@ export function createDroneDevice(options: {
         }
       }
     },
+    entities: () => entities.values(),
     entityIds: (registered, derived) =>
       Object.fromEntries(keys.map(key => [key, registered(entityUniqueId(droneId, key)) ?? derived(key)])),
   };

@@ -16,12 +16,13 @@ import {
 } from "../../../libs/protocol/index.mjs";
 import { type DroneEngine } from "../core/engine.mjs";
 import { type CommandPayload, createDroneDevice, type DroneDevice, type EntityField } from "../ha/device.mjs";
-import { ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "../ha/entities.mjs";
+import { archiveOptions, ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "../ha/entities.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { createEventSender, type EventSender } from "../ha/events.mjs";
 import { buildStatusEvent, statusKey } from "../ha/status.mjs";
 import { FACT_SENSORS, type FactSensorKey, progressStates } from "../ha/values.mjs";
 import { packageVersion } from "../ha/version.mjs";
+import { republishOnRegistration } from "../../../libs/ha/registration.mjs";
 
 /** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
 export const PROGRESS_ENTITY_INTERVAL_MS = 5_000;
@@ -119,6 +120,8 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     return track(device.publish(key, field, value, force));
   };
 
+  const choicesOf = (current: DroneEngine) => archiveOptions(current.persisted().recentArchives, current.settings().restoreArchive);
+
   const syncFacts = (current: DroneEngine) => {
     if (!device) return;
     const facts = { live: current.live(), persisted: current.persisted() };
@@ -126,7 +129,11 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     for (const key of device.keys) {
       const spec = ENTITY_SPECS[key];
       if (isFactSensor(key)) void publish(key, "state", FACT_SENSORS[key](facts));
-      else if (isSettingSpec(spec)) void publish(key, FIELD_OF[spec.domain], settingValue(spec, settings));
+      else if (isSettingSpec(spec)) {
+        // the choices first: HA checks the option against them
+        if (spec.domain === "select" && spec.options === "archives") void publish(key, "options", choicesOf(current));
+        void publish(key, FIELD_OF[spec.domain], settingValue(spec, settings));
+      }
     }
   };
 
@@ -227,6 +234,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
           if (key === "eta") return { field: "state", value: null };
           return undefined;
         },
+        archiveOptions: () => choicesOf(ready),
         handlers: {
           press: key => {
             const spec = ENTITY_SPECS[key];
@@ -266,9 +274,29 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
   let booted = false;
   lifecycle.onReady(async () => {
     booted = true;
+    if (synapse && device) {
+      const entities = device;
+      republishOnRegistration({
+        isRegistered: () => !closing && hass.socket.connectionState === "connected" && synapse.configure.isRegistered(),
+        entities: () => entities.entities(),
+        send: (uniqueId, data) => synapse.socket.send(uniqueId, data),
+        every: (ms, check) => scheduler.setInterval(check, ms),
+        onError: message => logger.warn(message),
+      });
+    }
     // a result fired before the socket was up (a crash report during boot) is kept until now
     await events.flush();
     await sendStatus(true);
+    // the Restore Archive choices: what the repository holds now (a read; it does not queue)
+    if (engine && device) {
+      const current = engine;
+      void track(
+        current.archives().then(
+          found => logger.debug(`${found.length} archives of ${current.config.droneId} listed for Restore Archive`),
+          (error: unknown) => logger.info(`listing the archives for Restore Archive failed: ${describe(error)}`),
+        ),
+      );
+    }
   });
 
   // a reconnect: results kept while HA was away, then where the drone stands
