@@ -54,6 +54,11 @@ export interface EmulatedApplication {
   online: boolean;
   /** A websocket connection is registered for it and open. */
   connected: boolean;
+  /**
+   * When its last heartbeat came (unix seconds), or null. synapse heartbeats only once it
+   * sees itself registered, and only from then on does it send entity patches.
+   */
+  lastHeartbeat: number | null;
 }
 
 /** A running loopback Home Assistant. */

@@ -1069,6 +1069,7 @@ export function createSynapseIntegration(core: HassCore, options: SynapseOptions
           app: app.data.app,
           online: bridge?.online ?? false,
           connected: bridge !== undefined && [...bridge.connections.values()].some(connection => connection.isOpen()),
+          lastHeartbeat: bridge?.lastHeartbeat ?? null,
         };
       }),
     /** The object id HA gives an app's online sensor (for tests that look it up). */

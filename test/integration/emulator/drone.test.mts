@@ -103,6 +103,12 @@ describe("a drone daemon against the loopback Home Assistant", () => {
   });
 
   it("a press of Create Backup in HA reaches the drone: borg creates an archive, the state goes creating → idle, events on the bus", async () => {
+    // synapse sends entity patches once it sees itself registered; it heartbeats from then on
+    await ha.waitFor(
+      () => (ha.applications().some(app => app.unique_id === APP_ID && app.lastHeartbeat !== null) ? true : undefined),
+      30_000,
+      "the drone's first heartbeat",
+    );
     const start = ha.events().length;
     const button = idOf("create_backup");
     await ha.callService("button", "press", { entity_id: button });
