@@ -11,10 +11,12 @@ import { sleep, TestRunner, type TServiceParams } from "@digital-alchemy/core";
 import { LIB_HASS } from "@digital-alchemy/hass";
 import { INTERNAL_MESSAGE, LIB_MOCK_ASSISTANT } from "@digital-alchemy/hass/mock-assistant";
 import { LIB_SYNAPSE } from "@digital-alchemy/synapse";
+import { expect } from "vitest";
 
 import { LIB_DRONE } from "../../apps/drone/drone.module.mjs";
 import { type DroneEngine } from "../../apps/drone/core/engine.mjs";
 import { DRONE_ENTITIES, type DroneEntityKey, entityUniqueId, type Operation, type ResultEvent } from "../../libs/protocol/index.mjs";
+import { TEST_PASSPHRASE } from "./borg.mjs";
 
 /** The mock assistant's Home Assistant. */
 export const HASS_FIXTURES_FILE = join(import.meta.dirname, "..", "fixtures", "hass", "fixtures.json");
@@ -189,4 +191,13 @@ export async function bootHassDrone(
     },
     teardown: () => runner.teardown(),
   };
+}
+
+/** Tear a drone down, then check the canaries: no secret in any log line, event, registration or patch. */
+export async function teardownCheckingSecrets(drone: HassDrone): Promise<void> {
+  await drone.teardown();
+  for (const secret of [TEST_PASSPHRASE, TEST_HASS_TOKEN]) {
+    expect(drone.logs.filter(line => line.includes(secret))).toEqual([]);
+    expect(drone.sent.filter(message => JSON.stringify(message).includes(secret))).toEqual([]);
+  }
 }

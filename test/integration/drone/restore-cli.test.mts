@@ -2,72 +2,26 @@
  * `backup-drone find` and `backup-drone restore` as people run them: the real bin (built by
  * `npm run build`, rebuilt when a source is newer) spawned against a real borg repository.
  */
-import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, statSync } from "node:fs";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 
-import { DRONE_CONFIGURATION } from "../../../apps/drone/config.mjs";
 import { EXIT_CODES } from "../../../apps/drone/cli/spec.mjs";
 import { progressEventSchema, resultEventSchema } from "../../../libs/protocol/index.mjs";
 import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { tempDir, writeRandomFiles } from "../../helpers/fs.mjs";
-
-const ROOT = join(import.meta.dirname, "..", "..", "..");
-const manifest = z.object({ bin: z.object({ "backup-drone": z.string() }) });
-
-/** The bin, rebuilt when a source is newer than it (the suite must test the code as it is). */
-async function builtBin(): Promise<string> {
-  const bin = join(ROOT, manifest.parse(JSON.parse(await readFile(join(ROOT, "package.json"), "utf8"))).bin["backup-drone"]);
-  let newest = 0;
-  for (const dir of ["apps", "libs"]) {
-    for (const entry of await readdir(join(ROOT, dir), { withFileTypes: true, recursive: true })) {
-      if (entry.isFile() && entry.name.endsWith(".mts")) newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
-    }
-  }
-  if (!existsSync(bin) || statSync(bin).mtimeMs < newest) {
-    // type errors elsewhere in the tree do not stop tsc from emitting; the files are what matters
-    spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: ROOT });
-  }
-  if (!existsSync(bin)) throw new Error(`${bin} was not built`);
-  return bin;
-}
+import { builtBin, startProcess } from "../../helpers/process.mjs";
 
 let bin = "";
 beforeAll(async () => {
-  bin = await builtBin();
+  bin = await builtBin("backup-drone");
 }, 120_000);
 
-interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Run the bin with nothing of ours configuring a drone, borg or Home Assistant. */
-function run(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Finished> {
-  const keys = new Set(Object.keys(DRONE_CONFIGURATION).flatMap(key => [key, `DRONE_${key}`]));
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    const upper = key.toUpperCase();
-    if (keys.has(upper) || upper.startsWith("BORG_") || upper.endsWith("TOKEN") || upper === "LOG_LEVEL" || upper === "NODE_ENV") continue;
-    env[key] = value;
-  }
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd: options.cwd,
-    env: { ...env, HOME: options.cwd, NO_COLOR: "1", ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()));
-  return new Promise(resolve => child.on("close", code => resolve({ code, stdout, stderr })));
-}
+const run = (args: string[], options: { cwd: string; env?: Record<string, string> }) => startProcess(bin, args, options).done;
 
 const jsonLines = (text: string): unknown[] =>
   text
