@@ -2,8 +2,7 @@
  * Measure the sources before a first backup, honouring the excludes the way borg reads
  * them, so that the first run has a progress estimate too.
  */
-import { type Dirent } from "node:fs";
-import { lstat, readdir } from "node:fs/promises";
+import { type Dirent, lstatSync, readdirSync, type Stats } from "node:fs";
 import { join } from "node:path";
 
 import { type Expectation } from "./estimate.mjs";
@@ -43,25 +42,46 @@ export interface PrescanOptions {
   signal?: AbortSignal;
 }
 
-/** Walk the sources and add up the sizes and the number of regular files borg would read. */
+/** File-system calls between two yields to the event loop (a few milliseconds of work). */
+const SLICE = 256;
+
+/**
+ * Walk the sources and add up the sizes and the number of regular files borg would read.
+ * It runs beside borg, so it must cost little: synchronous calls (an awaited call per file
+ * costs several times the CPU of the call itself), in slices that leave the event loop free
+ * for borg's progress lines in between.
+ */
 export async function prescan(options: PrescanOptions): Promise<Expectation> {
   const matchers = options.excludes.filter(pattern => !/^(sh|re|pp|pf):/.test(pattern)).map(excludeMatcher);
   const excluded = (path: string) => matchers.some(match => match(path));
   const total: Expectation = { originalSize: 0, nfiles: 0 };
-  const walk = async (path: string): Promise<void> => {
-    if (options.signal?.aborted || excluded(path)) return;
-    const stats = await lstat(path).catch(() => undefined);
-    if (!stats) return;
+  const pending = [...options.sources].reverse();
+  let calls = 0;
+  for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
+    if (options.signal?.aborted) break;
+    if (++calls % SLICE === 0) await new Promise(resolve => setImmediate(resolve));
+    if (excluded(path)) continue;
+    let stats: Stats;
+    try {
+      stats = lstatSync(path);
+    } catch {
+      continue;
+    }
     if (stats.isFile()) {
       total.originalSize += stats.size;
       total.nfiles += 1;
-      return;
+      continue;
     }
-    if (!stats.isDirectory()) return;
-    const entries: Dirent[] = await readdir(path, { withFileTypes: true }).catch(() => []);
-    if (entries.some(entry => options.excludeIfPresent.includes(entry.name))) return;
-    for (const entry of entries) await walk(join(path, entry.name));
-  };
-  for (const source of options.sources) await walk(source);
+    if (!stats.isDirectory()) continue;
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(path, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    if (entries.some(entry => options.excludeIfPresent.includes(entry.name))) continue;
+    // depth first, in directory order, as the recursive walk did
+    for (let index = entries.length - 1; index >= 0; index--) pending.push(join(path, entries[index]!.name));
+  }
   return total;
 }
