@@ -148,19 +148,19 @@ export class FleetDrone {
   }
 
   /** SIGTERM, and wait for the exit. */
-  async stop(): Promise<void> {
-    const running = this.process;
-    if (!running) return;
-    running.kill("SIGTERM");
-    await running.done;
-    this.process = undefined;
+  stop(): Promise<void> {
+    return this.end("SIGTERM");
   }
 
   /** kill -9: no goodbye, no checkpoint. */
-  async crash(): Promise<void> {
+  crash(): Promise<void> {
+    return this.end("SIGKILL");
+  }
+
+  private async end(signal: NodeJS.Signals): Promise<void> {
     const running = this.process;
     if (!running) return;
-    running.kill("SIGKILL");
+    running.kill(signal);
     await running.done;
     this.process = undefined;
   }

@@ -2,9 +2,8 @@
  * `backup-drone find` and `backup-drone restore` as people run them: the real bin (built by
  * `npm run build`, rebuilt when a source is newer) spawned against a real borg repository.
  */
-import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -12,7 +11,7 @@ import { z } from "zod";
 import { EXIT_CODES } from "../../../apps/drone/cli/spec.mjs";
 import { progressEventSchema, resultEventSchema } from "../../../libs/protocol/index.mjs";
 import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
-import { tempDir, writeRandomFiles } from "../../helpers/fs.mjs";
+import { fileHashes, tempDir, writeRandomFiles } from "../../helpers/fs.mjs";
 import { builtBin, startProcess } from "../../helpers/process.mjs";
 
 let bin = "";
@@ -28,16 +27,6 @@ const jsonLines = (text: string): unknown[] =>
     .split("\n")
     .filter(line => line.trim().length > 0)
     .map(line => JSON.parse(line) as unknown);
-
-async function hashes(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    out[relative(root, path)] = createHash("sha256").update(await readFile(path)).digest("hex");
-  }
-  return out;
-}
 
 const versionLine = z.object({
   archive: z.string(),
@@ -124,7 +113,7 @@ describe("backup-drone find and restore", () => {
     const all = await run(["restore", "latest", "--target", whole.path, ...context.args], context);
     expect(all.code, all.stderr).toBe(0);
     expect(all.stdout).toMatch(/restore succeeded in .* restored clidrone@\S+ into /);
-    expect(await hashes(join(whole.path, context.source.slice(1)))).toEqual(await hashes(context.source));
+    expect(await fileHashes(join(whole.path, context.source.slice(1)))).toEqual(await fileHashes(context.source));
   });
 
   it("restore refuses a folder that is not empty (exit 5, nothing changed), needs --target, and stays within this drone", async () => {

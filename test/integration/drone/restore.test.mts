@@ -13,7 +13,7 @@ import { type DroneEngine } from "../../../apps/drone/core/engine.mjs";
 import { EVENT_TYPES, type ProgressEvent, resultEventSchema } from "../../../libs/protocol/index.mjs";
 import { type TestRepository } from "../../helpers/borg.mjs";
 import { bootDrone, droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
-import { tempDir } from "../../helpers/fs.mjs";
+import { fileHashes, tempDir } from "../../helpers/fs.mjs";
 import { bootHassDrone, type HassDrone, teardownCheckingSecrets, waitFor } from "../../helpers/hass.mjs";
 
 /** Every file under `root`: its path relative to root, sha256, size, mode and mtime (ms). */
@@ -24,17 +24,6 @@ async function snapshot(root: string): Promise<Record<string, string>> {
     const info = await stat(path);
     const hash = entry.isFile() ? createHash("sha256").update(await readFile(path)).digest("hex") : "dir";
     out[relative(root, path)] = `${hash} ${info.size} ${info.mode.toString(8)} ${info.mtimeMs}`;
-  }
-  return out;
-}
-
-/** sha256 of every regular file under `root`, by relative path. */
-async function hashes(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    out[relative(root, path)] = createHash("sha256").update(await readFile(path)).digest("hex");
   }
   return out;
 }
@@ -70,7 +59,7 @@ describe("restore and find (engine, real borg)", () => {
     const { repo, engine } = await setup();
     const created = await engine.run("create", "library");
     expect(created.outcome).toBe("success");
-    const original = await hashes(join(repo.root, "source"));
+    const original = await fileHashes(join(repo.root, "source"));
     expect(Object.keys(original)).toHaveLength(7);
 
     const progress: ProgressEvent[] = [];
@@ -80,7 +69,7 @@ describe("restore and find (engine, real borg)", () => {
     expect(result).toMatchObject({ operation: "restore", outcome: "success", error_kind: null });
     expect(result.restore).toEqual({ archive: created.archive?.name, target: whole, paths: [] });
     expect(resultEventSchema.safeParse(result).success).toBe(true);
-    expect(await hashes(restoredSource(whole, repo))).toEqual(original);
+    expect(await fileHashes(restoredSource(whole, repo))).toEqual(original);
     const restoring = progress.filter(event => event.run_id === result.run_id);
     expect(restoring.every(event => event.operation === "restore" && event.state === "restoring")).toBe(true);
     expect(restoring.some(event => !event.finished && event.percent !== null && event.percent > 0)).toBe(true);
@@ -95,7 +84,7 @@ describe("restore and find (engine, real borg)", () => {
     });
     expect(picked.outcome).toBe("success");
     expect(picked.restore?.paths).toEqual([join(source, "file-00002.bin").slice(1), join(source, "docs").slice(1)]);
-    expect(await hashes(restoredSource(subset, repo))).toEqual({
+    expect(await fileHashes(restoredSource(subset, repo))).toEqual({
       "file-00002.bin": original["file-00002.bin"],
       "docs/notes.txt": original["docs/notes.txt"],
     });
@@ -121,7 +110,7 @@ describe("restore and find (engine, real borg)", () => {
     expect(overwritten.outcome).toBe("success");
     expect(await readFile(join(mine, "notes.txt"), "utf8")).toBe("version one\n");
     expect(await readFile(join(mine, "mine.txt"), "utf8")).toBe("a file of my own\n");
-    expect(await hashes(restoredSource(dir, repo))).toMatchObject(await hashes(join(repo.root, "source")));
+    expect(await fileHashes(restoredSource(dir, repo))).toMatchObject(await fileHashes(join(repo.root, "source")));
   });
 
   it("refuses another drone's archive, a relative target, and a restore with nothing to restore", async () => {
