@@ -7,9 +7,25 @@
  * begins, patch every entity with what synapse holds for it.
  */
 
+/** synapse's per-entity store: what HA is sent at registration and in every patch. */
+export interface EntityStorage {
+  readonly unique_id: string;
+  get(field: string): unknown;
+  set(field: string, value: unknown): Promise<void>;
+  export(): object;
+}
+
+/** An entity synapse created, as both apps write to it. */
+export interface SynapseEntity {
+  storage: EntityStorage;
+}
+
+/** Two entity values are the same when their JSON is: a write of the same value is skipped. */
+export const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
 /** What the watcher needs of an entity: synapse's store of it. */
 export interface PublishedEntity {
-  storage: { unique_id: string; export(): object };
+  storage: Pick<EntityStorage, "unique_id" | "export">;
 }
 
 /** How often the registration is looked at. */

@@ -10,7 +10,7 @@ import { z } from "zod";
 
 import { packageVersion } from "../../drone/ha/version.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
-import { republishOnRegistration } from "../../../libs/ha/registration.mjs";
+import { republishOnRegistration, sameValue, type SynapseEntity as Entity } from "../../../libs/ha/registration.mjs";
 import {
   CONCURRENCY_RANGE,
   COORDINATOR_ENTITIES,
@@ -38,22 +38,10 @@ export interface EntitiesService {
   problemSensors(): Record<string, string>;
 }
 
-/** Synapse's per-entity store: what HA is sent at registration and in every patch. */
-interface EntityStorage {
-  readonly unique_id: string;
-  get(field: string): unknown;
-  set(field: string, value: unknown): Promise<void>;
-  export(): object;
-}
-
-interface Entity {
-  storage: EntityStorage;
-}
 
 type Synapse = TServiceParams["synapse"];
 type CommonOptions = Parameters<Synapse["sensor"]>[0];
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const setValueSchema = z.object({ value: z.number() });
 
@@ -79,7 +67,7 @@ export function EntitiesService({ backup_coordinator, context, lifecycle, logger
 
   /** Write a field when it differs from what synapse holds (or always, with `force`); false when the gate is shut. */
   const write = (entity: Entity, field: string, value: unknown, force = false): boolean => {
-    if (!force && same(entity.storage.get(field), value)) return true;
+    if (!force && sameValue(entity.storage.get(field), value)) return true;
     if (!gate.take()) return false;
     entity.storage.set(field, value).catch((error: unknown) => logger.warn(`updating an entity's ${field} failed: ${describe(error)}`));
     return true;
@@ -135,8 +123,8 @@ export function EntitiesService({ backup_coordinator, context, lifecycle, logger
       put("bytes_processed", "state", summary.bytes);
       put("files_processed", "state", summary.files);
     } else if (
-      !same(entities.get("progress")?.storage.get("state"), summary.progress) ||
-      !same(entities.get("bytes_processed")?.storage.get("state"), summary.bytes)
+      !sameValue(entities.get("progress")?.storage.get("state"), summary.progress) ||
+      !sameValue(entities.get("bytes_processed")?.storage.get("state"), summary.bytes)
     ) {
       syncSoon(wait);
     }

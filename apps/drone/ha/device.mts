@@ -14,7 +14,7 @@ import {
   entityUniqueId,
 } from "../../../libs/protocol/index.mjs";
 import { droneEntityKeys, ENTITY_SPECS, type EntitySpec } from "./entities.mjs";
-import { type PublishedEntity } from "../../../libs/ha/registration.mjs";
+import { type PublishedEntity, sameValue, type SynapseEntity as Entity } from "../../../libs/ha/registration.mjs";
 
 type Synapse = TServiceParams["synapse"];
 
@@ -44,17 +44,6 @@ export interface DroneDevice {
   entityIds(registered: (uniqueId: string) => string | undefined, derived: (key: DroneEntityKey) => string): Record<string, string>;
 }
 
-/** Synapse's per-entity store: what HA is sent at registration and in every patch. */
-interface EntityStorage {
-  readonly unique_id: string;
-  get(field: string): unknown;
-  set(field: string, value: unknown): Promise<void>;
-  export(): object;
-}
-
-interface Entity {
-  storage: EntityStorage;
-}
 
 /** Fields synapse refuses to change at run time. */
 const FIXED_FIELDS = new Set(["device_class", "entity_category", "name", "suggested_object_id", "device_id", "unique_id"]);
@@ -92,7 +81,6 @@ function metadataFields(spec: EntitySpec): Record<string, unknown> {
   return { ...fields, ...extraFields(spec) };
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /** Without its undefined fields: synapse checks some options with `in` (a sensor with `options` refuses `state_class`). */
 function defined<T extends object>(options: T): T {
@@ -208,14 +196,14 @@ export function createDroneDevice(options: {
     keys,
     publish: async (key, field, value, force = false) => {
       if (!entities.has(key)) return;
-      if (!force && same(entityOf(key).storage.get(field), value)) return;
+      if (!force && sameValue(entityOf(key).storage.get(field), value)) return;
       await write(key, field, value);
     },
     reconcile: async () => {
       for (const key of keys) {
         const storage = entityOf(key).storage;
         for (const [field, value] of Object.entries(metadataFields(ENTITY_SPECS[key]))) {
-          if (same(storage.get(field), value)) continue;
+          if (sameValue(storage.get(field), value)) continue;
           if (FIXED_FIELDS.has(field)) {
             warn(
               `${entityUniqueId(droneId, key)}: stored ${field} differs from this version's; ` +
