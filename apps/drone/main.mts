@@ -6,11 +6,14 @@
  */
 import nodeModule from "node:module";
 
+import { deferDotenvx } from "../../libs/config/defer-dotenvx.mjs";
 import { configFileProblem, parseCommandLine } from "./cli/args.mjs";
 import { commandHelp, EXIT_CODES, programHelp } from "./cli/spec.mjs";
 
 // Node 22+ keeps compiled code between runs (a no-op on Node 20); the drone loads after this line
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+// Digital Alchemy loads dotenvx only when an env file is read (libs/config/defer-dotenvx.mts)
+deferDotenvx();
 
 // `backup-drone list | head`: a closed pipe ends the command quietly
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {

@@ -1,8 +1,9 @@
 /**
  * Start-up of the `backup-drone` command: what it loads and what it runs before the real
  * work. Home Assistant's client libraries are imported only when Home Assistant is
- * configured, and the borg version is detected once and then remembered for that binary.
- * Modules are observed with a resolve hook (a module-load probe), not with timings.
+ * configured, dotenvx only when there is an env file, execa only when borg starts, and the
+ * borg version is detected once and then remembered for that binary. Modules are observed
+ * with a resolve hook and Node's CommonJS cache at exit (a module-load probe), not with timings.
  */
 import { spawnSync } from "node:child_process";
 import { chmod, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
@@ -28,7 +29,10 @@ async function scratch(label: string) {
   return dir.path;
 }
 
-/** A `--import` module that records the URL of every module the process resolves into `file`. */
+/**
+ * A `--import` module that records into `file` the URL of every ES module the process
+ * resolves, and at exit every file in the CommonJS cache (what `require` loaded).
+ */
 async function moduleProbe(dir: string, file: string): Promise<string> {
   const hooks = join(dir, "probe-hooks.mjs");
   await writeFile(
@@ -43,7 +47,17 @@ async function moduleProbe(dir: string, file: string): Promise<string> {
     ].join("\n"),
   );
   const register = join(dir, "probe-register.mjs");
-  await writeFile(register, `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  await writeFile(
+    register,
+    [
+      'import { appendFileSync } from "node:fs";',
+      'import { createRequire, register } from "node:module";',
+      'import { pathToFileURL } from "node:url";',
+      `register(${JSON.stringify(pathToFileURL(hooks).href)});`,
+      "const cache = createRequire(import.meta.url).cache;",
+      `process.on("exit", () => appendFileSync(${JSON.stringify(file)}, Object.keys(cache).map(path => pathToFileURL(path).href + "\\n").join("")));`,
+    ].join("\n"),
+  );
   return pathToFileURL(register).href;
 }
 
@@ -80,7 +94,27 @@ describe("what a one-shot command loads", () => {
       expect(run.modules.some(url => url.endsWith("/dist/apps/drone/core/engine.mjs")), command).toBe(true);
       expect(loaded(run.modules, "@digital-alchemy/hass"), command).toBe(false);
       expect(loaded(run.modules, "@digital-alchemy/synapse"), command).toBe(false);
+      // dotenvx's own dependencies (undici, ajv, conf…) wait for an env file to read
+      expect(loaded(run.modules, "undici"), command).toBe(false);
+      expect(loaded(run.modules, "ajv"), command).toBe(false);
+      // execa waits for the first borg: status starts none, list starts one
+      expect(loaded(run.modules, "execa"), command).toBe(command === "list");
     }
+  });
+
+  it("an env file is still read (DA loads dotenvx when it needs it): ./.env sets the drone id", async () => {
+    const dir = await scratch("startup-env-file");
+    const repo = await makeTestRepository();
+    cleanups.push(repo.remove);
+    const config = join(dir, "backup_drone.json");
+    const drone = { REPOSITORY: repo.repository.location, SOURCES: [dir], STATE_DIR: join(dir, "state"), BORG_BASE_DIR: repo.repository.baseDir };
+    await writeFile(config, JSON.stringify({ drone }));
+    await writeFile(join(dir, ".env"), "DRONE_ID=from-env-file\n");
+    const run = await probed(dir, [bin, "status", "--json", "--config", config], { PASSPHRASE: TEST_PASSPHRASE });
+    expect(run.status, run.stderr).toBe(0);
+    expect(z.object({ drone_id: z.string() }).parse(JSON.parse(run.stdout)).drone_id).toBe("from-env-file");
+    expect(loaded(run.modules, "@dotenvx/dotenvx")).toBe(true);
+    expect(run.modules.some(url => url.includes("/node_modules/@dotenvx/dotenvx/src/lib/main.js"))).toBe(true);
   });
 
   it("the command line's drone application imports hass and synapse when Home Assistant is configured", async () => {

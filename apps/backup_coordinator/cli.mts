@@ -1,0 +1,80 @@
+/**
+ * The `backup-coordinator` command (apps/backup_coordinator/main.mts loads it): boots the
+ * coordinator application until SIGTERM/SIGINT. Only bootstraps; `--help` lists every setting.
+ */
+import { mkdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+import { type TServiceParams } from "@digital-alchemy/core";
+
+import { packageVersion } from "../drone/ha/version.mjs";
+import { COORDINATOR_CONFIGURATION } from "./config.mjs";
+import { COORDINATOR_APP_NAME, createCoordinatorApplication } from "./coordinator.module.mjs";
+
+function help(): string {
+  const keys = Object.entries(COORDINATOR_CONFIGURATION).map(
+    ([key, entry]) => `  ${key.padEnd(24)} ${entry.type.padEnd(8)} default ${JSON.stringify(entry.default)}\n      ${entry.description}`,
+  );
+  return [
+    "backup-coordinator: decides when each backup drone runs, through Home Assistant.",
+    "",
+    "Usage: backup-coordinator [--KEY=VALUE ...] [--config FILE]",
+    "",
+    "Home Assistant: HASS_BASE_URL (default http://homeassistant.local:8123) and HASS_TOKEN (a long-lived token).",
+    `Configuration files: /etc/${COORDINATOR_APP_NAME}, ./.${COORDINATOR_APP_NAME}, ~/.config/${COORDINATOR_APP_NAME}`,
+    "(ini, json or yaml), section [backup_coordinator]; environment BACKUP_COORDINATOR_<KEY> or <KEY>.",
+    "",
+    "Settings:",
+    ...keys,
+    "",
+    "Exit codes:",
+    "  0  stopped by SIGTERM or SIGINT",
+    "  1  could not start: Home Assistant unreachable or the token refused",
+    "  2  invalid configuration: every problem is listed with its key",
+    "",
+    "Documentation: docs/coordinator.md (decisions, entities, events), docs/install.md, docs/troubleshooting.md.",
+    "",
+  ].join("\n");
+}
+
+/** synapse's own default is a database file in the working directory: keep it with the user's state instead. */
+function databaseUrl(): string {
+  const dir = join(process.env.XDG_STATE_HOME ?? join(homedir(), ".local", "state"), "backup-coordinator");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return `file:${join(dir, "synapse.db")}`;
+}
+
+/** Run the command with its arguments (without node and the script). */
+export async function runCoordinator(args: readonly string[]): Promise<void> {
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(help());
+  } else if (args.includes("--version")) {
+    process.stdout.write(`backup-coordinator ${packageVersion()}\n`);
+  } else {
+    // DA exits with process.exitCode when the boot fails: anything but a clean shutdown is a failure
+    process.exitCode = 1;
+    let booted = false;
+    process.once("exit", code => {
+      if (booted || code !== 1) return;
+      process.stderr.write(
+        "backup-coordinator: could not start. Check that Home Assistant is reachable at hass.BASE_URL (HASS_BASE_URL) and that hass.TOKEN (HASS_TOKEN) is a valid long-lived token of an administrator.\n",
+      );
+    });
+    await createCoordinatorApplication().bootstrap({
+      configuration: {
+        // lower precedence than env, switches and files: a person's settings win
+        boilerplate: { LOG_LEVEL: "info" },
+        synapse: { DATABASE_URL: databaseUrl(), METADATA_TITLE: "Backup Coordinator" },
+      },
+      appendService: {
+        exit_code: ({ lifecycle }: TServiceParams) => {
+          lifecycle.onShutdownComplete(() => {
+            process.exitCode = 0;
+          });
+        },
+      },
+    });
+    booted = true;
+  }
+}
