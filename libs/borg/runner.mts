@@ -7,7 +7,6 @@ import { access, constants, readFile } from "node:fs/promises";
 import { delimiter, isAbsolute, join } from "node:path";
 import { createInterface } from "node:readline";
 
-import { execa } from "execa";
 
 import { type BorgCommand } from "./commands.mjs";
 import { borgError, classifyExitCode, errorFromLogs, type ExitOutcome } from "./errors.mjs";
@@ -136,6 +135,8 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
   const [file, ...args] = commandLine(binaryPath, command, options) as [string, ...string[]];
 
   const fdInput = secret && command.passphraseTransport === "fd" ? new TextEncoder().encode(`${secret.reveal()}\n`) : undefined;
+  // loaded on first use: commands that never start borg (status, --help) skip its ~60 ms of loading
+  const { execa } = await import("execa");
   const subprocess = execa(file, args, {
     reject: false,
     extendEnv: false,

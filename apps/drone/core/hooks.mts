@@ -1,6 +1,4 @@
 /** Shell hooks around a backup (a database dump before, a notification after). */
-import { execa } from "execa";
-
 import { type HookSetting } from "../config.mjs";
 
 /** How a hook ended. */
@@ -19,6 +17,8 @@ export async function runHook(
   timeoutSeconds: number,
   env: Record<string, string>,
 ): Promise<HookOutcome> {
+  // loaded on first use, as in libs/borg/runner.mts
+  const { execa } = await import("execa");
   const result = await execa("sh", ["-c", hook.command], {
     reject: false,
     timeout: timeoutSeconds * 1000,
