@@ -354,20 +354,24 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     const previous = role === "primary" ? persisted.lastArchive : persisted.lastOffsiteArchive;
     const expectation: { value?: Expectation } = {};
     if (previous) expectation.value = { originalSize: previous.originalSize, nfiles: previous.nfiles };
-    else if (config.prescan) {
-      // measured alongside the create: the estimate appears when the scan is done
-      void prescan({
-        sources: config.sources,
-        excludes: config.excludes,
-        excludeIfPresent: config.excludeIfPresent,
-        signal: context.signal,
-      })
-        .then(found => {
-          expectation.value ??= found;
-        })
-        .catch((error: unknown) => log.debug(`pre-scan failed: ${String(error)}`));
-    }
+    // measured alongside the create, started once borg runs so that it never delays borg:
+    // the estimate appears when the scan is done
+    const startPrescan =
+      !previous && config.prescan
+        ? () =>
+            void prescan({
+              sources: config.sources,
+              excludes: config.excludes,
+              excludeIfPresent: config.excludeIfPresent,
+              signal: context.signal,
+            })
+              .then(found => {
+                expectation.value ??= found;
+              })
+              .catch((error: unknown) => log.debug(`pre-scan failed: ${String(error)}`))
+        : undefined;
     const tracker = progressTracker(context, role, expectation);
+    const options = callOptions(context, tracker.onEvent);
     const archive = `${archivePrefix}${dayjs().format("YYYY-MM-DDTHH:mm:ss.SSS")}`;
     try {
       const run = await client(role).create(
@@ -382,7 +386,13 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
           uploadRateLimitKiB:
             (role === "offsite" ? config.offsite?.uploadRateLimitKiB : config.uploadRateLimitKiB) || undefined,
         },
-        callOptions(context, tracker.onEvent),
+        {
+          ...options,
+          onSpawn: pid => {
+            options.onSpawn(pid);
+            startPrescan?.();
+          },
+        },
       );
       tracker.finish(true);
       context.warnings.push(...run.warnings.map(warning => warning.message));
