@@ -7,11 +7,14 @@
  */
 import { type EventEmitter } from "node:events";
 
-import { INTERNAL_MESSAGE } from "@digital-alchemy/hass/mock-assistant";
-
-import { bootCoordinator } from "../test/integration/coordinator/harness.mjs";
-import { type SocketMessage } from "../test/helpers/hass.mjs";
+import { deferDotenvx } from "../libs/config/defer-dotenvx.mjs";
+import type { SocketMessage } from "../test/helpers/hass.mjs";
 import { type CoordinatorMeasurement, workerRequestSchema, type WorkerReply } from "./lib/messages.mjs";
+
+// as the `backup-coordinator` bin does before Digital Alchemy loads (apps/backup_coordinator/main.mts)
+deferDotenvx();
+const { INTERNAL_MESSAGE } = await import("@digital-alchemy/hass/mock-assistant");
+const { bootCoordinator } = await import("../test/integration/coordinator/harness.mjs");
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
 const memory = () => {
@@ -23,7 +26,8 @@ const memory = () => {
 async function measure(count: number, cycles: number): Promise<CoordinatorMeasurement> {
   const ids = Array.from({ length: count }, (_, index) => `drone-${String(index).padStart(4, "0")}`);
   // all on one repository host with the default limit of one run per host: strictly one after the other
-  const harness = await bootCoordinator({ config: { TICK_SECONDS: 3600 } });
+  // at the bin's log level, and without the tests' log capture, which keeps every line
+  const harness = await bootCoordinator({ config: { TICK_SECONDS: 3600 }, keepLogs: false });
   try {
     const empty = memory();
     // a week ago, a day's frequency: all due, the most overdue first

@@ -1,17 +1,21 @@
 /**
- * `create` side by side: raw borg, the drone as a library call, the one-shot command, and
- * borgmatic, alternating A B C D per round, each on its own repository with the same
+ * `create` side by side: raw borg, raw borg with the drone's arguments, the drone as a library
+ * call, the one-shot command, and borgmatic, each on its own repository with the same
  * settings; first backups (fresh repositories) and incremental ones (after a seeded change).
+ * Every round runs each variant once, and the order rotates from round to round, so that no
+ * variant always runs first after a change (or always right after another).
  */
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
+import { createCommand } from "../libs/borg/commands.mjs";
+import { DRONE_CONFIGURATION, parseDroneConfig } from "../apps/drone/config.mjs";
 import { changeDataset, type Dataset } from "./lib/datasets.mjs";
 import { type ProgressSample, type Worker } from "./lib/messages.mjs";
 import { mustRun, timedRun } from "./lib/spawn.mjs";
 
 /** The variants, in the order each round runs them. */
-export const VARIANTS = ["raw_borg", "drone_library", "drone_one_shot", "borgmatic"] as const;
+export const VARIANTS = ["raw_borg", "borg_drone_args", "drone_library", "drone_one_shot", "borgmatic"] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** One timed create. */
@@ -87,6 +91,30 @@ const droneConfig = (context: CreateContext, dataset: Dataset, at: VariantPaths,
   ...extra,
 });
 
+/**
+ * The borg command line the drone runs for a create with this configuration, built by the
+ * drone's own command builder from its parsed configuration (defaults included): raw borg
+ * with these arguments shows what borg itself pays for them (`--progress --json --log-json`,
+ * the exclusion marker, the checkpoint interval), apart from the drone's own cost.
+ */
+function droneCreateArgs(context: CreateContext, dataset: Dataset, at: VariantPaths, archive: string): { args: string[]; env: Record<string, string> } {
+  const defaults = Object.fromEntries(Object.entries(DRONE_CONFIGURATION).map(([key, entry]) => [key, entry.default]));
+  const config = parseDroneConfig({ ...defaults, ...droneConfig(context, dataset, at) });
+  const command = createCommand(
+    { location: config.repository, baseDir: config.borgBaseDir, lockWaitSeconds: config.lockWaitSeconds },
+    {
+      archive,
+      paths: config.sources,
+      compression: config.compression,
+      excludes: config.excludes,
+      excludeIfPresent: config.excludeIfPresent,
+      oneFileSystem: config.oneFileSystem,
+      checkpointIntervalSeconds: config.checkpointIntervalSeconds,
+    },
+  );
+  return { args: [...command.args], env: { ...command.env } };
+}
+
 async function borgmaticConfig(context: CreateContext, dataset: Dataset, at: VariantPaths): Promise<string> {
   const file = join(at.root, "borgmatic.yaml");
   // borgmatic 1.7 reads sectioned YAML; the passphrase sits in this 0600 file, as borgmatic documents
@@ -143,6 +171,13 @@ async function timeCreate(context: CreateContext, dataset: Dataset, prepared: Pr
     if (run.code !== 0) throw fail(`exit ${run.code ?? run.signal}`, run.stderr);
     return { ms: run.ms, peakRssBytes: null };
   }
+  if (variant === "borg_drone_args") {
+    archiveCounter += 1;
+    const { args, env } = droneCreateArgs(context, dataset, at, `bench-args-${archiveCounter}`);
+    const run = await timedRun("borg", args, { env: baseEnv(context, { ...env, BORG_PASSPHRASE: context.passphrase }), cwd: context.work });
+    if (run.code !== 0) throw fail(`exit ${run.code ?? run.signal}`, run.stderr);
+    return { ms: run.ms, peakRssBytes: null };
+  }
   if (variant === "borgmatic") {
     const run = await timedRun("borgmatic", ["create", "--config", prepared.configFile ?? ""], { env: baseEnv(context), cwd: context.work });
     if (run.code !== 0) throw fail(`exit ${run.code ?? run.signal}`, run.stderr + run.stdout);
@@ -183,10 +218,13 @@ export async function compareCreate(context: CreateContext, dataset: Dataset, ro
     context.log(`  ${dataset.spec.name} ${phase} #${round} ${variant.padEnd(14)} ${(result.ms / 1000).toFixed(2)} s`);
   };
 
+  // round 1 runs A B C D E, round 2 B C D E A, …
+  const order = (round: number) => variants.map((_, index) => variants[(index + round - 1) % variants.length] as Variant);
+
   let current = new Map<Variant, Prepared>();
   for (let round = 1; round <= rounds.first; round++) {
     const next = new Map<Variant, Prepared>();
-    for (const variant of variants) {
+    for (const variant of order(round)) {
       const prepared = await prepare(context, dataset, variant, `r${round}`);
       if (variant === "drone_library") await context.worker.request({ type: "boot", config: droneConfig(context, dataset, prepared.at) });
       record("first", round, variant, await timeCreate(context, dataset, prepared));
@@ -199,7 +237,7 @@ export async function compareCreate(context: CreateContext, dataset: Dataset, ro
 
   for (let round = 1; round <= rounds.incremental; round++) {
     changes.push(await changeDataset(dataset, round));
-    for (const variant of variants) {
+    for (const variant of order(round)) {
       const prepared = current.get(variant);
       if (!prepared) throw new Error(`no repository of ${variant} from the first backups`);
       record("incremental", round, variant, await timeCreate(context, dataset, prepared));

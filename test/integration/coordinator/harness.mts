@@ -269,17 +269,26 @@ function fixturesWith(drones: readonly HaDrone[]): unknown {
  * The tick is an hour unless `config` says otherwise: tests look with `evaluate()`.
  */
 export async function bootCoordinator(
-  options: { config?: Record<string, unknown>; haDrones?: readonly HaDrone[]; databaseUrl?: string; drones?: readonly DroneSpec[] } = {},
+  options: {
+    config?: Record<string, unknown>;
+    haDrones?: readonly HaDrone[];
+    databaseUrl?: string;
+    drones?: readonly DroneSpec[];
+    /** Keep every log line at debug level in `logs` (default); false: info level, nothing kept (the benchmark's memory figure). */
+    keepLogs?: boolean;
+  } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), "coordinator-test-"));
   const fixtures = join(dir, "fixtures.json");
   writeFileSync(fixtures, JSON.stringify(fixturesWith(options.haDrones ?? [])));
 
+  const keepLogs = options.keepLogs ?? true;
   const logs: string[] = [];
   const capture =
     (level: string) =>
-    (...args: unknown[]) =>
-      void logs.push(`${level} ${args.map(render).join(" ")}`);
+    (...args: unknown[]) => {
+      if (keepLogs) logs.push(`${level} ${args.map(render).join(" ")}`);
+    };
   const runner = TestRunner({ target: LIB_BACKUP_COORDINATOR })
     .appendLibrary(LIB_MOCK_ASSISTANT)
     .setOptions({
@@ -294,7 +303,7 @@ export async function bootCoordinator(
       },
     })
     .configure({
-      boilerplate: { LOG_LEVEL: "debug" },
+      boilerplate: { LOG_LEVEL: keepLogs ? "debug" : "info" },
       hass: { RETRY_INTERVAL: 1, TOKEN: TEST_HASS_TOKEN },
       mock_assistant: { FIXTURES_FILE: fixtures },
       synapse: { DATABASE_URL: options.databaseUrl ?? ":memory:", METADATA_UNIQUE_ID: "backup-coordinator-test-app" },
