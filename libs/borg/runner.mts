@@ -2,11 +2,17 @@
  * The one place that spawns borg. It streams stderr's `--log-json` lines as typed events,
  * delivers the passphrase by file descriptor or environment (never argv), maps the exit
  * code and msgids to a result or a typed error, and handles cancellation and inactivity.
+ *
+ * borg is started with node:child_process, not execa: loading execa's modules took about
+ * 0.1 s of every one-shot command here (docs/benchmarks.md), and what borg needs (a pipe
+ * per stream, one extra descriptor for the passphrase, signals) is spawn's own.
  */
+import { spawn } from "node:child_process";
 import { access, constants, readFile } from "node:fs/promises";
+import { constants as osConstants } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
 import { createInterface } from "node:readline";
-
+import { type Writable } from "node:stream";
 
 import { type BorgCommand } from "./commands.mjs";
 import { borgError, classifyExitCode, errorFromLogs, type ExitOutcome } from "./errors.mjs";
@@ -48,7 +54,6 @@ export interface BorgRun<T> {
 }
 
 const IONICE_CLASSES: Record<IoniceClass, string> = { realtime: "1", "best-effort": "2", idle: "3" };
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 const MAX_KEPT_LOGS = 20_000;
 const MAX_KEPT_TEXT = 50;
 const PASSPHRASE_FD = 3;
@@ -134,20 +139,26 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
   const redact = (text: string) => (secret ? secret.redact(text) : text);
   const [file, ...args] = commandLine(binaryPath, command, options) as [string, ...string[]];
 
-  const fdInput = secret && command.passphraseTransport === "fd" ? new TextEncoder().encode(`${secret.reveal()}\n`) : undefined;
-  // loaded on first use: commands that never start borg (status, --help) skip its ~60 ms of loading
-  const { execa } = await import("execa");
-  const subprocess = execa(file, args, {
-    reject: false,
-    extendEnv: false,
+  const fdInput = secret && command.passphraseTransport === "fd" ? `${secret.reveal()}\n` : undefined;
+  const subprocess = spawn(file, args, {
     env: childEnv(command, options, secret),
     cwd: command.cwd,
-    stdio: fdInput ? ["ignore", "pipe", "pipe", fdInput] : ["ignore", "pipe", "pipe"],
-    buffer: { stdout: true, stderr: false },
-    stripFinalNewline: false,
-    forceKillAfterDelay: false,
+    stdio: fdInput === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", "pipe"],
   });
+  // how the process ended: its code or signal, or why it could not start
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | { error: Error }>(resolve => {
+    subprocess.once("error", error => resolve({ error }));
+    subprocess.once("close", (code, signal) => resolve({ code, signal }));
+  });
+  if (fdInput !== undefined) {
+    const passphraseIn = subprocess.stdio[PASSPHRASE_FD] as Writable | null | undefined;
+    // borg may exit before it reads (a usage error): a closed pipe is not our failure
+    passphraseIn?.on("error", () => undefined);
+    passphraseIn?.end(fdInput);
+  }
   if (subprocess.pid !== undefined) options.onSpawn?.(subprocess.pid);
+  const stdoutChunks: Buffer[] = [];
+  subprocess.stdout?.on("data", (chunk: Buffer) => stdoutChunks.push(chunk));
 
   const logs: LogMessage[] = [];
   const textTail: string[] = [];
@@ -195,16 +206,16 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
     }
   })();
 
-  const result = await subprocess;
-  await stderrDone;
+  const result = await ended;
+  await stderrDone.catch(() => undefined);
   clearTimeout(inactivity);
   for (const timer of timers) clearTimeout(timer);
   options.signal?.removeEventListener("abort", onAbort);
 
-  const failedToStart = result.exitCode === undefined && result.signal === undefined;
-  if (failedToStart) throw borgError("not_installed", { ...context, details: [redact(result.message ?? "")] });
-  const exitCode = result.exitCode ?? 128 + (SIGNAL_NUMBERS[result.signal ?? ""] ?? 0);
-  return settleRun(command, { exitCode, stdout: result.stdout, logs, textTail, stopReason, durationMs: Date.now() - started });
+  if ("error" in result) throw borgError("not_installed", { ...context, details: [redact(result.error.message)] });
+  const exitCode = result.code ?? 128 + (result.signal ? osConstants.signals[result.signal] : 0);
+  const stdout = Buffer.concat(stdoutChunks).toString("utf8");
+  return settleRun(command, { exitCode, stdout, logs, textTail, stopReason, durationMs: Date.now() - started });
 }
 
 /** What a finished borg process left behind, for {@link settleRun}. */
