@@ -35,7 +35,7 @@ import {
 } from "../../../libs/protocol/index.mjs";
 import { type DroneConfig, hasKeepRule, type PassphraseSetting } from "../config.mjs";
 import { DroneError } from "./errors.mjs";
-import { estimateProgress, type Expectation } from "./estimate.mjs";
+import { estimateProgress, type Expectation, type ProgressAnchor } from "./estimate.mjs";
 import { borgPattern, findVersions, type FoundVersion } from "./find.mjs";
 import { runHook } from "./hooks.mjs";
 import { prescan } from "./prescan.mjs";
@@ -288,6 +288,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     const stepStarted = Date.now();
     let first = true;
     let counters = { originalSize: 0, compressedSize: 0, deduplicatedSize: 0, nfiles: 0 };
+    let anchor: ProgressAnchor | undefined;
     const base = (percent: number | null, etaSeconds: number | null, path: string | null, finished: boolean): ProgressEvent => ({
       v: PROTOCOL_VERSION,
       drone_id: config.droneId,
@@ -316,7 +317,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
           nfiles: event.nfiles ?? counters.nfiles,
         };
         const elapsed = (Date.now() - stepStarted) / 1000;
-        const estimate = estimateProgress(expectation.value, counters, elapsed);
+        const estimate = estimateProgress(expectation.value, counters, elapsed, anchor);
+        anchor ??= { originalSize: counters.originalSize, nfiles: counters.nfiles, elapsedSeconds: elapsed };
         emitProgress(base(estimate.percent, estimate.etaSeconds, event.path ?? null, false), first);
         first = false;
       } else if (event.type === "progress_percent" && !event.finished && event.total !== undefined && event.total > 0) {

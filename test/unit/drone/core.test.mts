@@ -20,6 +20,22 @@ describe("progress estimate", () => {
     });
   });
 
+  it("measures the rate from borg's first progress line, so borg's start-up is not extrapolated", () => {
+    const expected = { originalSize: 1000, nfiles: 10 };
+    // borg needed 3 s to start; from its first line (100 bytes) to now (500 bytes) took 2 s
+    const since = { originalSize: 100, nfiles: 1, elapsedSeconds: 3 };
+    expect(estimateProgress(expected, { originalSize: 500, nfiles: 5 }, 5, since)).toEqual({ percent: 50, etaSeconds: 2.5 });
+    // extrapolating the whole step would have said 5 s
+    expect(estimateProgress(expected, { originalSize: 500, nfiles: 5 }, 5).etaSeconds).toBe(5);
+    // no progress since the first line yet: the whole step is extrapolated
+    expect(estimateProgress(expected, { originalSize: 100, nfiles: 1 }, 3, since)).toEqual({ percent: 10, etaSeconds: 27 });
+  });
+
+  it("gives the ETA to a tenth of a second", () => {
+    expect(estimateProgress({ originalSize: 300, nfiles: 3 }, { originalSize: 100, nfiles: 1 }, 1).etaSeconds).toBe(2);
+    expect(estimateProgress({ originalSize: 700, nfiles: 7 }, { originalSize: 300, nfiles: 3 }, 1).etaSeconds).toBe(1.3);
+  });
+
   it("falls back to files when the expected size is zero, and caps at 99 % until borg finishes", () => {
     expect(estimateProgress({ originalSize: 0, nfiles: 4 }, { originalSize: 0, nfiles: 1 }, 2).percent).toBe(25);
     expect(estimateProgress({ originalSize: 100, nfiles: 1 }, { originalSize: 300, nfiles: 1 }, 2)).toEqual({
