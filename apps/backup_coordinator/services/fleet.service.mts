@@ -91,6 +91,17 @@ interface EntityStateLike {
 }
 
 /** The fleet service. */
+/** The drone entities the coordinator needs: its online sensor, its state, and the buttons it presses. */
+const KEPT_ENTITY_KEYS = ["online", "application_state", "scheduled_backup", "offsite_backup"] as const;
+type KeptEntityKey = (typeof KEPT_ENTITY_KEYS)[number];
+type KeptEntities = Partial<Record<KeptEntityKey, string>>;
+
+const keptEntities = (entities: Readonly<Record<string, string>>): KeptEntities => {
+  const kept: KeptEntities = {};
+  for (const key of KEPT_ENTITY_KEYS) if (entities[key] !== undefined) kept[key] = entities[key];
+  return kept;
+};
+
 export function FleetService({ config, context, event, hass, lifecycle, logger }: TServiceParams): FleetService {
   let settings: CoordinatorConfig | undefined;
   let fleet: Fleet | undefined;
@@ -100,8 +111,11 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
   const changeListeners = listeners<FleetChange>(error => logger.error(`change listener failed: ${describe(error)}`));
   const droneListeners = listeners<string>(error => logger.error(`drone listener failed: ${describe(error)}`));
 
-  /** Drone entity ids: from the drone's status (freshest) over HA's registry. */
-  const statusEntities = new Map<string, Record<string, string>>();
+  /**
+   * Drone entity ids: from the drone's status (freshest) over HA's registry. Of the status's
+   * map only what the coordinator watches or presses is kept (a fleet holds it per drone).
+   */
+  const statusEntities = new Map<string, KeptEntities>();
   const registryDrones = new Map<string, DiscoveredDrone>();
   /** Drones that sent a status since this coordinator started. */
   const reported = new Set<string>();
@@ -114,7 +128,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
   const onlineByDrone = new Map<string, string>();
   let closing = false;
 
-  const entityOf = (droneId: string, key: DroneEntityKey): string | undefined =>
+  const entityOf = (droneId: string, key: KeptEntityKey & DroneEntityKey): string | undefined =>
     statusEntities.get(droneId)?.[key] ?? registryDrones.get(droneId)?.entities[key];
 
   const stateText = (entityId: string): string | undefined => {
@@ -184,7 +198,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
       const parsed = statusEventSchema.safeParse(data);
       if (!parsed.success) return issues(parsed.error);
       const status = parsed.data;
-      statusEntities.set(status.drone_id, status.entities);
+      statusEntities.set(status.drone_id, keptEntities(status.entities));
       reported.add(status.drone_id);
       awaiting.delete(status.drone_id);
       discovered(status.drone_id);
