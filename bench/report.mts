@@ -247,7 +247,7 @@ function coordinator(results: Results): string {
   const p = c.process;
   if (p) {
     parts.push(
-      `The whole coordinator (LIB_BACKUP_COORDINATOR with hass, synapse on an in-memory database, and the mock assistant, in a process of its own) with ${p.drones.toLocaleString("en")} simulated drones on one repository host:\n`,
+      `The whole coordinator (LIB_BACKUP_COORDINATOR with hass, synapse on an in-memory database, and the mock assistant, in a process of its own, loaded as the \`backup-coordinator\` bin loads it, logging at its level) with ${p.drones.toLocaleString("en")} simulated drones on one repository host. The mock assistant (Home Assistant's side, with every drone's state) lives in the same process, so the memory figures include it:\n`,
       table(
         ["", ""],
         [
@@ -314,9 +314,14 @@ ${startup(results)}
 ## \`create\`: raw borg, the drone, borgmatic
 
 Each variant writes to its own repository (\`repokey-blake2\`, compression \`${results.settings.compression}\`), on the
-same data, in the order raw borg, drone library, drone one-shot, borgmatic, repeated per round.
+same data. Every round runs each variant once, and the order rotates from round to round
+(A B C D E, then B C D E A, …), so that no variant always runs first after the change.
 First backups go into fresh repositories; incremental ones follow a seeded change of about
-1 % of the files, made once per round before all variants run.
+1 % of the files, made once per round before all variants run. Ratios and overheads are
+paired: each variant against raw borg in the same round, then the median over the rounds.
+"raw borg with the drone's arguments" is borg alone, started with the very command line
+the drone builds, so the difference between it and raw borg is what borg pays for the
+drone's options, and the difference between it and the drone is the drone's own cost.
 
 ${create(results)}
 
@@ -347,6 +352,9 @@ ${coordinator(results)}
 
 - **raw borg**: \`borg create --compression ${results.settings.compression} REPO::NAME SOURCE\`, as a person
   runs it, with \`BORG_PASSPHRASE\` in the environment.
+- **raw borg with the drone's arguments**: the arguments \`createCommand\` builds from the
+  drone's parsed configuration (shipped defaults), \`BORG_PASSPHRASE\` in the environment,
+  stderr read and dropped.
 - **drone, library call**: \`LIB_DRONE\` booted once per repository with DA's \`TestRunner\`
   (no configuration from env, argv or files) in a worker process, then
   \`engine.run("create")\` timed around the call. Its peak RSS is the worker's \`maxRSS\`
@@ -359,6 +367,15 @@ ${coordinator(results)}
   own VmHWM, sampled from \`/proc\` every 20 ms (borg's memory is not included).
 - **borgmatic**: \`borgmatic create --config FILE\` with the same repository, compression and
   borg base folder, the passphrase in its 0600 YAML (\`encryption_passphrase\`).
+- Before the first backups of each data set, one untimed \`borg create\` into a scratch
+  repository. It was meant to take away an effect seen here, and did not: the first timed
+  create of a data set (raw borg, in round 1) still ran 25–50 % faster than every later first
+  backup, whichever variant. Pairing by round keeps that one round from deciding a median.
+- First backups on this machine vary by ±1–2 s from run to run for every variant, raw borg
+  included, so differences under about 1 s between first-backup figures are noise; the
+  incremental phase has more rounds for that reason.
+- Before every timed run the benchmark calls \`sync\` (not timed), so that no variant pays
+  for writing back what the one before it, or the data change, left in the page cache.
 - Every variant runs with its own \`BORG_BASE_DIR\` (borg's cache) and a temp \`HOME\`, so no
   one's own configuration is read. Wall time is measured from spawn to exit in the benchmark
   process (library: around the call).
@@ -373,40 +390,57 @@ ${coordinator(results)}
 
 ## Where the time goes
 
-A one-shot command pays for Node's start, for loading its modules, and for borg's own start
-(about 0.3 s for any borg process here). Measured with \`node --cpu-prof\` and by counting the
-files a command opens (\`strace -e openat\`):
+A one-shot command pays for Node's start, for loading its modules and booting the drone,
+and then, like every variant, for borg's own start (about 0.3 s for any borg process here).
+Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node starts, borg is
+\`execve\`d, borg exits and node exits), then fixed where the cost was ours to remove:
 
-- **Home Assistant's client libraries** (\`@digital-alchemy/hass\` and \`@digital-alchemy/synapse\`,
-  which pulls in database drivers: drizzle-orm, mysql2, postgres, better-sqlite3) took about
-  0.3 s to import and were loaded by every command. The command line now builds the drone from
-  \`apps/drone/drone-library.mts\` and imports them only when a Home Assistant token is
-  configured (\`loadDroneApplication\` in \`apps/drone/cli/boot.mts\`); \`LIB_DRONE\`, \`DRONE\` and
-  \`createDroneApplication\` from \`backup-coordinator/drone\` are unchanged. That halved
-  \`backup-drone status\` on this machine (1.3 s → 0.6 s under load).
-- **\`borg --version\`**: the drone needs borg's version only to know whether the 1.4-only prune
-  rules are there, but asking costs a whole borg start. The version is now remembered in the
-  state folder (\`borg-version.json\`), keyed by the binary's path, size, mtime, ctime and inode
-  and detected again after a day, so a \`prune\` or \`backup\` one-shot starts borg once per step.
-- **The pre-scan of a first backup** (PRESCAN, on by default) walks the sources with one
-  awaited \`lstat\` per file, alongside borg: about 2.5 s of CPU per 50,000 files here, which
-  borg then lacks on a 2-core machine — the drone's extra time on \`small_files\` first
-  backups. A synchronous walk of the same 50,000 files takes about 0.3 s of CPU (in a worker
-  thread it would not block the event loop). Not changed yet (\`apps/drone/core/prescan.mts\`).
-- **The ETA of short runs**: the estimate extrapolates the time since the step started,
-  which includes borg's own start (about 0.6 s before the first file on \`small_files\`), and
-  \`eta_seconds\` is whole seconds; on runs of a few seconds both weigh more than the
-  estimate itself (incremental \`large\` runs take well under a second). Counting from
-  borg's first progress line would remove the first part. Not changed yet
-  (\`apps/drone/core/engine.mts\`, \`estimate.mts\`).
-- **The library call on sub-second incremental runs**: the engine's bookkeeping (run lock,
-  state file writes) and borg's \`--log-json --progress --json\` cost about 20–30 ms per run,
-  which is several percent of a 0.5 s backup and nothing on a long one.
-- **Not ours**: \`@digital-alchemy/core\` imports \`@dotenvx/dotenvx\` at load (with undici, ajv,
-  semver, conf, enquirer…), about 0.3 s of every command that boots the drone; zod and execa
-  add about 0.1 s each. Node 22 and later keep compiled code between runs
-  (\`module.enableCompileCache\`, which the bin turns on), which shortens all of this; Node 20
-  does not have it.
+- **dotenvx** (not ours; worked around): \`@digital-alchemy/core\` imports \`@dotenvx/dotenvx\`,
+  which loads undici, ajv, conf, systeminformation and enquirer at import: 0.15–0.2 s and
+  about 17 MB per command, although DA only calls its \`config()\` when there is an env file.
+  Both bins now put a stand-in into Node's CommonJS cache before DA loads
+  (\`libs/config/defer-dotenvx.mts\`) that loads the real package on the first \`config()\`.
+  \`backup-drone status\`: 0.57 s → 0.44 s and 100 → 83 MB (median of 5, one after the other).
+  A test shows that undici and ajv stay unloaded and that \`./.env\` still sets drone keys.
+- **execa**: loading its modules took about 0.1 s of every command that starts borg. borg now
+  starts through \`node:child_process\` (\`libs/borg/runner.mts\`); execa stays for shell
+  hooks, loaded when a hook runs. \`status\` then took 0.27 s.
+- **The pre-scan of a first backup** ran its first slice before borg started; it now starts
+  once borg runs. It walks the sources with synchronous calls in slices of 256 (0.21 s of CPU
+  per 50,000 files, down from 1.12 s with one awaited call per file).
+- **Home Assistant's client libraries** (hass, and synapse with its database drivers) are
+  imported only when a token is configured (\`loadDroneApplication\` in
+  \`apps/drone/cli/boot.mts\`), and **\`borg --version\`** is remembered in the state folder
+  (\`borg-version.json\`, keyed by the binary), so \`prune\` starts borg once per step.
+- Together: from node's start to borg's start, a one-shot \`create\` took 0.72–0.78 s before,
+  and 0.33–0.45 s after (5 runs each, under strace); from borg's exit to node's exit, 25–30 ms.
+- **What is left** of the one-shot's start is not ours: Node itself (0.06–0.09 s), Node 20's
+  ES module loader reading and compiling some 300 modules (Node 22 keeps compiled code
+  between runs with \`module.enableCompileCache\`, which the bin turns on where it exists),
+  zod (about 0.05 s), DA core without dotenvx (about 0.09 s) and DA's boot. The drone's own
+  modules take about 35 ms to load, 12 ms of it building the borg output schemas. Bundling
+  the command into one file with esbuild was tried and started slower (0.46–0.56 s against
+  0.33–0.38 s for \`status\`), so it was left out.
+- **The library call** costs 7–8 ms from \`engine.run\` to borg's start and about 10 ms from
+  borg's exit to the result (run lock, state file writes, parsing borg's JSON), measured under
+  strace over 6 runs: nothing on a long backup, 2–3 % of a 0.6 s incremental one. Its
+  ratios in the tables move by several percent either way from run to run, as those of
+  "raw borg with the drone's arguments" do, which has no Node in it at all: on this machine
+  the ratio cannot be read closer than that, and the drone's own part of it is the 20 ms.
+- **The ETA** extrapolated the whole step, including borg's start and the opening of the
+  repository (about 0.5 s before borg's first progress line on \`small_files\`), and was given
+  in whole seconds: on 3.4 s incremental runs that made 14–19 % of error at half-time. It now
+  uses the rate since borg's first progress line, to a tenth of a second (about 6 %
+  recomputed from the same recorded samples; see the ETA table for the run above).
+- **The coordinator's memory**: the figure includes the mock assistant in the same process,
+  with every drone's state on Home Assistant's side. With no drone the process holds about
+  105 MiB (Node, DA, hass, synapse with drizzle, mysql2, postgres and better-sqlite3, and the
+  mock). Per drone the coordinator adds its fleet record, a problem sensor (synapse keeps an
+  entity object, a database row and its timers per entity) and the drone's states in the hass
+  client's cache. It kept each drone's whole map of 29 entity ids from every status; it now
+  keeps the 4 it uses. The benchmark used to boot it at debug level with the tests' log
+  capture, which kept every line (about 10 MB with 1,000 drones); it now runs at the bin's
+  level with no capture.
 ${results.notes.length > 0 ? `\n## Notes\n\n${results.notes.map(note => `- ${note}`).join("\n")}\n` : ""}`;
 }
 
