@@ -207,7 +207,7 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
   })();
 
   const result = await ended;
-  await stderrDone.catch(() => undefined);
+  await stderrDone;
   clearTimeout(inactivity);
   for (const timer of timers) clearTimeout(timer);
   options.signal?.removeEventListener("abort", onAbort);
