@@ -9,7 +9,8 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { createCommand } from "../libs/borg/commands.mjs";
-import { DRONE_CONFIGURATION, parseDroneConfig } from "../apps/drone/config.mjs";
+import { defaultConfigValues, parseDroneConfig } from "../apps/drone/config.mjs";
+import { createOptionsOf, repositoryOf } from "../apps/drone/core/engine.mjs";
 import { changeDataset, type Dataset } from "./lib/datasets.mjs";
 import { type ProgressSample, type Worker } from "./lib/messages.mjs";
 import { mustRun, timedRun } from "./lib/spawn.mjs";
@@ -98,20 +99,8 @@ const droneConfig = (context: CreateContext, dataset: Dataset, at: VariantPaths,
  * the exclusion marker, the checkpoint interval), apart from the drone's own cost.
  */
 function droneCreateArgs(context: CreateContext, dataset: Dataset, at: VariantPaths, archive: string): { args: string[]; env: Record<string, string> } {
-  const defaults = Object.fromEntries(Object.entries(DRONE_CONFIGURATION).map(([key, entry]) => [key, entry.default]));
-  const config = parseDroneConfig({ ...defaults, ...droneConfig(context, dataset, at) });
-  const command = createCommand(
-    { location: config.repository, baseDir: config.borgBaseDir, lockWaitSeconds: config.lockWaitSeconds },
-    {
-      archive,
-      paths: config.sources,
-      compression: config.compression,
-      excludes: config.excludes,
-      excludeIfPresent: config.excludeIfPresent,
-      oneFileSystem: config.oneFileSystem,
-      checkpointIntervalSeconds: config.checkpointIntervalSeconds,
-    },
-  );
+  const config = parseDroneConfig({ ...defaultConfigValues(), ...droneConfig(context, dataset, at) });
+  const command = createCommand(repositoryOf(config, "primary"), createOptionsOf(config, "primary", archive));
   return { args: [...command.args], env: { ...command.env } };
 }
 

@@ -17,6 +17,7 @@ import {
   type BorgRepository,
   createBorgClient,
   type CheckResult,
+  type CreateOptions,
   type CreateResult,
   type KeepRules,
   type RepositoryTotals,
@@ -99,7 +100,7 @@ export interface LiveStatus {
 }
 
 /** Which repository a step works on. */
-type Role = "primary" | "offsite";
+export type Role = "primary" | "offsite";
 
 interface Job {
   operation: Operation;
@@ -184,7 +185,8 @@ export function repositoryHost(location: string, droneId: string): string {
   return match?.[1] ? match[1].toLowerCase() : `local:${droneId}`;
 }
 
-function repositoryOf(config: DroneConfig, role: Role): BorgRepository {
+/** The borg repository of a role, as the drone's configuration describes it. */
+export function repositoryOf(config: DroneConfig, role: Role): BorgRepository {
   const location = role === "offsite" ? config.offsite?.repository : config.repository;
   if (!location) throw new DroneError("no_offsite", "no offsite repository is configured (OFFSITE_REPOSITORY)");
   const passphrase: PassphraseSetting | undefined = role === "offsite" ? config.offsite?.passphrase : config.passphrase;
@@ -198,6 +200,20 @@ function repositoryOf(config: DroneConfig, role: Role): BorgRepository {
     lockWaitSeconds: config.lockWaitSeconds,
     allowRelocated: config.allowRelocated,
     allowUnknownUnencrypted: config.allowUnknownUnencrypted,
+  };
+}
+
+/** What the drone asks `borg create` for, on a role's repository, from its configuration. */
+export function createOptionsOf(config: DroneConfig, role: Role, archive: string): CreateOptions {
+  return {
+    archive,
+    paths: config.sources,
+    compression: config.compression,
+    excludes: config.excludes,
+    excludeIfPresent: config.excludeIfPresent,
+    oneFileSystem: config.oneFileSystem,
+    checkpointIntervalSeconds: config.checkpointIntervalSeconds,
+    uploadRateLimitKiB: (role === "offsite" ? config.offsite?.uploadRateLimitKiB : config.uploadRateLimitKiB) || undefined,
   };
 }
 
@@ -376,19 +392,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     const options = callOptions(context, tracker.onEvent);
     const archive = `${archivePrefix}${dayjs().format("YYYY-MM-DDTHH:mm:ss.SSS")}`;
     try {
-      const run = await client(role).create(
-        {
-          archive,
-          paths: config.sources,
-          compression: config.compression,
-          excludes: config.excludes,
-          excludeIfPresent: config.excludeIfPresent,
-          oneFileSystem: config.oneFileSystem,
-          checkpointIntervalSeconds: config.checkpointIntervalSeconds,
-          uploadRateLimitKiB:
-            (role === "offsite" ? config.offsite?.uploadRateLimitKiB : config.uploadRateLimitKiB) || undefined,
-        },
-        {
+      const run = await client(role).create(createOptionsOf(config, role, archive), {
           ...options,
           onSpawn: pid => {
             options.onSpawn(pid);
