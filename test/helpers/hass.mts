@@ -90,6 +90,27 @@ export async function waitFor<T>(probe: () => T | undefined | false, what: strin
 const render = (value: unknown) => (typeof value === "string" ? value : inspect(value, { depth: 8, breakLength: Infinity }));
 
 /**
+ * A DA custom logger that keeps every line, rendered as text, in `logs`. `trace: false`
+ * drops trace lines; `keep: false` drops every line (nothing accumulates).
+ */
+export function capturingLogger(logs: string[], options: { trace?: boolean; keep?: boolean } = {}) {
+  const keep = options.keep ?? true;
+  const capture =
+    (level: string) =>
+    (...args: unknown[]) => {
+      if (keep) logs.push(`${level} ${args.map(render).join(" ")}`);
+    };
+  return {
+    trace: (options.trace ?? true) ? capture("trace") : () => {},
+    debug: capture("debug"),
+    info: capture("info"),
+    warn: capture("warn"),
+    error: capture("error"),
+    fatal: capture("fatal"),
+  };
+}
+
+/**
  * Boot LIB_DRONE with LIB_HASS, LIB_SYNAPSE (unless `synapse: false`) and the mock assistant.
  * Synapse's install and registration checks are replaced, so it registers and patches as
  * with a Home Assistant that has the integration.
@@ -100,24 +121,13 @@ export async function bootHassDrone(
 ): Promise<HassDrone> {
   const withSynapse = options.synapse ?? true;
   const logs: string[] = [];
-  const capture =
-    (level: string) =>
-    (...args: unknown[]) =>
-      void logs.push(`${level} ${args.map(render).join(" ")}`);
   let runner = TestRunner({ target: LIB_DRONE }).appendLibrary(LIB_HASS);
   if (withSynapse) runner = runner.appendLibrary(LIB_SYNAPSE);
   runner = runner
     .appendLibrary(LIB_MOCK_ASSISTANT)
     .setOptions({
       configSources: { argv: false, env: false, file: false },
-      customLogger: {
-        trace: capture("trace"),
-        debug: capture("debug"),
-        info: capture("info"),
-        warn: capture("warn"),
-        error: capture("error"),
-        fatal: capture("fatal"),
-      },
+      customLogger: capturingLogger(logs),
     })
     .configure({
       boilerplate: { LOG_LEVEL: "trace" },

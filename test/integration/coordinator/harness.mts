@@ -9,7 +9,6 @@ import { type EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inspect } from "node:util";
 
 import { TestRunner, type TServiceParams } from "@digital-alchemy/core";
 import { INTERNAL_MESSAGE, LIB_MOCK_ASSISTANT } from "@digital-alchemy/hass/mock-assistant";
@@ -32,7 +31,7 @@ import {
   type ResultEvent,
   type StatusEvent,
 } from "../../../libs/protocol/index.mjs";
-import { type FiredEvent, type SocketMessage, TEST_HASS_TOKEN } from "../../helpers/hass.mjs";
+import { capturingLogger, type FiredEvent, type SocketMessage, TEST_HASS_TOKEN } from "../../helpers/hass.mjs";
 
 /** The base Home Assistant of these tests (the coordinator's registry rows, the services it calls). */
 export const COORDINATOR_FIXTURES_FILE = join(import.meta.dirname, "..", "..", "fixtures", "hass-coordinator", "fixtures.json");
@@ -204,7 +203,6 @@ export interface Harness {
   teardown(): Promise<void>;
 }
 
-const render = (value: unknown) => (typeof value === "string" ? value : inspect(value, { depth: 6, breakLength: Infinity }));
 
 const stamp = "2026-11-22T00:00:00.000Z";
 const haState = (entity_id: string, state: string, attributes: Record<string, unknown> = {}) => ({
@@ -284,23 +282,11 @@ export async function bootCoordinator(
 
   const keepLogs = options.keepLogs ?? true;
   const logs: string[] = [];
-  const capture =
-    (level: string) =>
-    (...args: unknown[]) => {
-      if (keepLogs) logs.push(`${level} ${args.map(render).join(" ")}`);
-    };
   const runner = TestRunner({ target: LIB_BACKUP_COORDINATOR })
     .appendLibrary(LIB_MOCK_ASSISTANT)
     .setOptions({
       configSources: { argv: false, env: false, file: false },
-      customLogger: {
-        trace: () => {},
-        debug: capture("debug"),
-        info: capture("info"),
-        warn: capture("warn"),
-        error: capture("error"),
-        fatal: capture("fatal"),
-      },
+      customLogger: capturingLogger(logs, { trace: false, keep: keepLogs }),
     })
     .configure({
       boilerplate: { LOG_LEVEL: keepLogs ? "debug" : "info" },
