@@ -17,9 +17,6 @@ interface Dotenvx {
   config: (options?: object) => unknown;
 }
 
-/** Where the stand-in was installed, for tests; undefined when it was not. */
-export let deferredDotenvxPath: string | undefined;
-
 /**
  * Install the stand-in. Returns false, and changes nothing, when dotenvx is already loaded or
  * cannot be found from `@digital-alchemy/core` (then DA loads it as it always does).
@@ -47,6 +44,5 @@ export function deferDotenvx(): boolean {
   standIn.loaded = true;
   standIn.exports = { config: (options?: object) => load().config(options) } satisfies Dotenvx;
   require.cache[path] = standIn;
-  deferredDotenvxPath = path;
   return true;
 }
