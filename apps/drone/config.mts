@@ -11,6 +11,7 @@ import { z } from "zod";
 import { KEEP_WITHIN_PATTERN, Secret } from "../../libs/borg/index.mjs";
 import { ConfigError, numbersFromText } from "../../libs/config/index.mjs";
 import { DRONE_ID_PATTERN, MODES } from "../../libs/protocol/index.mjs";
+import { type GuardSettings } from "./core/guard.mjs";
 
 /** Failure policies of a hook: ignore it, note it as a warning and go on, or stop the run. */
 export const HOOK_POLICIES = ["ignore", "continue", "break"] as const;
@@ -113,6 +114,15 @@ export const DRONE_CONFIGURATION = {
   VERIFY_DATA_FREQUENCY_DAYS: { type: "number", default: 30, description: "A scheduled run ends with `borg check --verify-data` (reads and authenticates every chunk) when the last one is this many days old; 0 = never." },
   VERIFY_AFTER_BACKUP: { type: "boolean", default: false, description: "After each backup, check the new archive's metadata (`borg check --archives-only` of that archive)." },
   SPOT_CHECK_AFTER_BACKUP: { type: "boolean", default: false, description: "After each backup, read the new archive back in full without writing anything (`borg extract --dry-run`)." },
+  PRUNE_GUARD: {
+    type: "boolean",
+    default: true,
+    description:
+      "Hold prune (keep every archive) after a suspicious backup: a source that had files is missing or empty, the file count or size fell by more than GUARD_SHRINK_PERCENT, or more than GUARD_CHANGE_PERCENT of the archive is new data. Released with `backup-drone release` or the Release Prune Hold button. See docs/troubleshooting.md.",
+  },
+  GUARD_SHRINK_PERCENT: { type: "number", default: 50, description: "The prune guard holds when the file count or the size read fell by more than this percentage since the previous archive (1–100)." },
+  GUARD_CHANGE_PERCENT: { type: "number", default: 50, description: "The prune guard holds when new (deduplicated) data is more than this percentage of the archive's compressed size: many files changed at once (1–100)." },
+  GUARD_CHANGE_MIN_MB: { type: "number", default: 100, description: "…and the new data is at least this many MiB, so that small archives, whose metadata is new on every run, do not trip it." },
 } as const satisfies Record<string, ConfigEntry>;
 
 /** A key of the drone's configuration. */
@@ -201,6 +211,10 @@ export const droneConfigSchema = z.object({
   VERIFY_DATA_FREQUENCY_DAYS: z.number().int().min(0).max(3650),
   VERIFY_AFTER_BACKUP: z.boolean(),
   SPOT_CHECK_AFTER_BACKUP: z.boolean(),
+  PRUNE_GUARD: z.boolean(),
+  GUARD_SHRINK_PERCENT: z.number().int().min(1).max(100),
+  GUARD_CHANGE_PERCENT: z.number().int().min(1).max(100),
+  GUARD_CHANGE_MIN_MB: z.number().min(0),
 });
 
 /** Where a passphrase comes from, as the borg client takes it. */
@@ -277,6 +291,8 @@ export interface DroneConfig {
     verifyAfterBackup: boolean;
     spotCheckAfterBackup: boolean;
   };
+  /** The prune guard (see core/guard.mts). */
+  guard: GuardSettings;
 }
 
 export { ConfigError };
@@ -398,6 +414,12 @@ export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
       verifyDataFrequencyDays: v.VERIFY_DATA_FREQUENCY_DAYS,
       verifyAfterBackup: v.VERIFY_AFTER_BACKUP,
       spotCheckAfterBackup: v.SPOT_CHECK_AFTER_BACKUP,
+    },
+    guard: {
+      enabled: v.PRUNE_GUARD,
+      shrinkPercent: v.GUARD_SHRINK_PERCENT,
+      changePercent: v.GUARD_CHANGE_PERCENT,
+      changeMinBytes: Math.round(v.GUARD_CHANGE_MIN_MB * 1024 * 1024),
     },
   };
 }

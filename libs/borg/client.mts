@@ -13,6 +13,7 @@ import {
   type CompactOptions,
   createCommand,
   type CreateOptions,
+  deleteArchiveCommand,
   extractCommand,
   type ExtractOptions,
   infoCommand,
@@ -68,6 +69,8 @@ export interface BorgClient {
   compact(options?: CompactOptions, call?: CallOptions): Promise<BorgRun<void>>;
   check(options?: CheckOptions, call?: CallOptions): Promise<BorgRun<CheckResult>>;
   breakLock(call?: CallOptions): Promise<BorgRun<void>>;
+  /** Delete one archive by its exact name. */
+  deleteArchive(archive: string, call?: CallOptions): Promise<BorgRun<void>>;
   extract(options: ExtractOptions, call?: CallOptions): Promise<BorgRun<void>>;
 }
 
@@ -115,6 +118,7 @@ export function createBorgClient(repository: BorgRepository, clientOptions: Clie
     compact: (compact, call) => run(compactCommand(repository, compact), options, call),
     check: (check, call) => run(checkCommand(repository, check), options, call),
     breakLock: call => run(breakLockCommand(repository), options, call),
+    deleteArchive: (archive, call) => run(deleteArchiveCommand(repository, archive), options, call),
     extract: (extract, call) => run(extractCommand(repository, extract), options, call),
   };
 }

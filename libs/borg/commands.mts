@@ -477,6 +477,15 @@ export function checkCommand(repository: BorgRepository, options: CheckOptions =
   );
 }
 
+/**
+ * `borg delete REPO::ARCHIVE`: deletes one archive, named exactly (never a glob, never the
+ * repository). The drone uses it only for an archive it has just created and found empty.
+ */
+export function deleteArchiveCommand(repository: BorgRepository, archive: string): BorgCommand<void> {
+  if (archive.length === 0) throw new Error("deleting an archive needs its exact name");
+  return repositoryCommand(repository, "delete", [archiveLocation(repository, archive)], () => undefined, { archive });
+}
+
 /** `borg break-lock`: removes a stale lock. Only when no borg uses the repository. */
 export function breakLockCommand(repository: BorgRepository): BorgCommand<void> {
   return repositoryCommand(repository, "break-lock", [repository.location], () => undefined);

@@ -9,8 +9,10 @@ import { DRONE_ID_PATTERN, OUTCOMES, PROTOCOL_VERSION } from "./events.mjs";
 /**
  * Kinds of drone problem the coordinator reports, most severe first. `check_failed`: an
  * integrity check found damage in the drone's repository; it lasts until a check passes.
+ * `prune_held`: the drone's prune guard found a backup suspicious and keeps every archive;
+ * it lasts until a person releases the hold.
  */
-export const PROBLEM_KINDS = ["offline", "check_failed", "failed", "not_started", "stalled", "overdue"] as const;
+export const PROBLEM_KINDS = ["offline", "check_failed", "prune_held", "failed", "not_started", "stalled", "overdue"] as const;
 /** One kind of problem. */
 export type ProblemKind = (typeof PROBLEM_KINDS)[number];
 

@@ -51,8 +51,11 @@ export const MODES = ["coordinated", "standalone", "paused"] as const;
 /** One mode. */
 export type Mode = (typeof MODES)[number];
 
-/** How an operation ended. */
-export const OUTCOMES = ["success", "warning", "failed", "interrupted"] as const;
+/**
+ * How an operation ended. `held`: the backup was made, but the prune guard found the new
+ * archive suspicious and held prune (every archive kept) until a person releases it.
+ */
+export const OUTCOMES = ["success", "warning", "failed", "interrupted", "held"] as const;
 /** One outcome. */
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -143,9 +146,9 @@ export const resultEventSchema = z.object({
   repository: z.enum(REPOSITORY_ROLES),
   trigger: z.enum(TRIGGERS),
   outcome: z.enum(OUTCOMES),
-  /** The typed error kind (borg's or the drone's), when the outcome is failed or interrupted. */
+  /** The typed error kind (borg's or the drone's) when the outcome is failed or interrupted; `prune_held` when held. */
   error_kind: z.string().nullable(),
-  /** What went wrong and what to do; never a secret. */
+  /** What went wrong (or why prune is held) and what to do; never a secret. */
   error: z.string().nullable(),
   warnings: z.array(z.string()),
   started_at: isoTime,
@@ -161,6 +164,15 @@ export const resultEventSchema = z.object({
 });
 /** A result payload. */
 export type ResultEvent = z.infer<typeof resultEventSchema>;
+
+/** A held prune: since when, the archive that tripped the guard, and why (sentences for people). */
+export const pruneHoldSchema = z.object({
+  since: isoTime,
+  archive: z.string().nullable(),
+  reasons: z.array(z.string().max(500)).max(10),
+});
+/** A prune hold. */
+export type PruneHold = z.infer<typeof pruneHoldSchema>;
 
 /** `backup_drone_status`: a heartbeat, and on every change. */
 export const statusEventSchema = z.object({
@@ -183,6 +195,8 @@ export const statusEventSchema = z.object({
   last_result: z.enum(OUTCOMES).nullable(),
   /** How the last integrity check ended: `failed` once any check found damage, until a full check passes. Optional: older drones leave it out. */
   last_check_result: z.enum(["success", "failed"]).nullable().optional(),
+  /** Set while the prune guard holds prune: since when, and why. Optional: older drones leave it out. */
+  prune_hold: pruneHoldSchema.nullable().optional(),
   /** The drone's entity ids by key (`create_backup` → `button.laptop_create_backup`). */
   entities: z.record(z.string(), z.string()),
   version: z.string(),

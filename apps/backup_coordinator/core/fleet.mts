@@ -80,6 +80,8 @@ export interface DroneRecord {
   lastResult: ResultEvent | null;
   /** What the drone's last integrity check found wrong; cleared by a check that passes. */
   checkProblem: string | null;
+  /** Why the drone's prune guard holds prune, while it does. */
+  holdProblem: string | null;
   problem: Problem | null;
 }
 
@@ -128,6 +130,7 @@ function newRecord(droneId: string): DroneRecord {
     lastStartedAt: null,
     lastResult: null,
     checkProblem: null,
+    holdProblem: null,
     problem: null,
   };
 }
@@ -256,6 +259,12 @@ export function createFleet(settings: FleetSettings): Fleet {
       drone.checkProblem = "the drone's last integrity check found damage in its repository";
       effects.push(...setProblem(drone, "check_failed", drone.checkProblem, now));
     } else if (event.last_check_result === "success") effects.push(...checkPassed(drone));
+    // older drones leave prune_hold out: nothing is known then
+    if (event.prune_hold) {
+      const why = event.prune_hold.reasons.join("; ");
+      effects.push(...pruneHeld(drone, `prune is held, every archive kept: ${why}; look at the newest archive, then press Release Prune Hold`, now));
+    }
+    else if (event.prune_hold === null) effects.push(...holdReleased(drone));
     const kind = event.operation ? RUN_OPERATIONS[event.operation] : undefined;
     if (event.state !== "idle" && kind) effects.push(...beginRun(drone, kind, event.run_id, now));
     else if (event.state !== "idle" && event.operation !== null && !drone.run) {
@@ -282,6 +291,16 @@ export function createFleet(settings: FleetSettings): Fleet {
       drone.run.progress = event;
     }
     return [...effects, ...clearProblem(drone, ["stalled"])];
+  };
+
+  const pruneHeld = (drone: DroneRecord, reason: string, now: Date): FleetEffect[] => {
+    drone.holdProblem = reason;
+    return setProblem(drone, "prune_held", reason, now);
+  };
+
+  const holdReleased = (drone: DroneRecord): FleetEffect[] => {
+    drone.holdProblem = null;
+    return clearProblem(drone, ["prune_held"]);
   };
 
   const checkPassed = (drone: DroneRecord): FleetEffect[] => {
@@ -311,12 +330,14 @@ export function createFleet(settings: FleetSettings): Fleet {
     drone.run = null;
     drone.state = "idle";
     effects.push({ type: "run_finished", droneId: drone.droneId, kind, ours: run?.ours ?? false, result: event });
-    if (event.outcome === "success" || event.outcome === "warning") {
+    // held: the backup was made; prune waits for a person (the problem says so), the schedule goes on
+    if (event.outcome === "success" || event.outcome === "warning" || event.outcome === "held") {
       if (kind === "primary") drone.lastBackup = new Date(event.finished_at);
       else drone.lastOffsiteBackup = new Date(event.finished_at);
       drone.attempts = 0;
       drone.blockedUntil = null;
       effects.push(...clearProblem(drone, ["failed", "not_started", "stalled", "overdue"]));
+      if (event.outcome === "held") effects.push(...pruneHeld(drone, event.error ?? "the prune guard found the backup suspicious and holds prune", now));
     } else {
       failureBackoff(drone, now);
       const retry = drone.attempts >= settings.retryAttempts ? "no more retries until it is due again" : `retry after ${drone.blockedUntil?.toISOString()}`;
@@ -373,6 +394,7 @@ export function createFleet(settings: FleetSettings): Fleet {
     }
     // a damaged repository stays a problem until a check passes, also after a worse problem ended
     if (drone.checkProblem !== null) effects.push(...setProblem(drone, "check_failed", drone.checkProblem, now));
+    if (drone.holdProblem !== null) effects.push(...setProblem(drone, "prune_held", drone.holdProblem, now));
     if (drone.mode !== "paused") {
       const limitMinutes = drone.frequencyMinutes * settings.overdueFactor;
       const late = drone.lastBackup === null ? false : (now.getTime() - drone.lastBackup.getTime()) / 60_000 > limitMinutes;

@@ -267,6 +267,17 @@ function runStatus({ engine, options, terminal }: Context): Promise<ExitCode> {
   return Promise.resolve(EXIT_CODES.success);
 }
 
+async function runRelease({ engine, options, terminal }: Context): Promise<ExitCode> {
+  const hold = engine.persisted().pruneHold;
+  const released = await engine.releasePruneHold("cli");
+  if (options.json) terminal.data(JSON.stringify({ released, hold }));
+  else if (released && hold) {
+    terminal.data(`${terminal.paint.green("✔")} ${terminal.paint.bold("prune hold released")}: held since ${formatWhen(hold.since)} because ${hold.reasons.join("; ")}`);
+    terminal.data("  The next run prunes again by the keep rules.");
+  } else terminal.data(`nothing to release: prune is not held for ${engine.config.droneId}`);
+  return EXIT_CODES.success;
+}
+
 const RUNNERS: Record<OneShotCommand, (context: Context) => Promise<ExitCode>> = {
   init: runInit,
   backup: context => runOperation(context, "backup"),
@@ -278,6 +289,7 @@ const RUNNERS: Record<OneShotCommand, (context: Context) => Promise<ExitCode>> =
   find: runFind,
   restore: runRestore,
   status: runStatus,
+  release: runRelease,
 };
 
 /** Boot the drone without Home Assistant, run one command, and set the exit code. */

@@ -15,6 +15,7 @@ export function exitCodeOf(result: Pick<ResultEvent, "outcome" | "error_kind">):
     warning: EXIT_CODES.warning,
     failed: EXIT_CODES.failed,
     interrupted: EXIT_CODES.interrupted,
+    held: EXIT_CODES.held,
   };
   return codes[result.outcome];
 }
@@ -24,6 +25,7 @@ const MARKS: Record<Outcome, (paint: Paint) => string> = {
   warning: paint => paint.yellow("⚠"),
   failed: paint => paint.red("✖"),
   interrupted: paint => paint.yellow("■"),
+  held: paint => paint.yellow("⏸"),
 };
 
 const VERBS: Record<Outcome, string> = {
@@ -31,6 +33,7 @@ const VERBS: Record<Outcome, string> = {
   warning: "finished with warnings",
   failed: "failed",
   interrupted: "was interrupted",
+  held: "finished with prune held",
 };
 
 /** What a successful run did, in a few words. */
@@ -43,7 +46,8 @@ function achievements(result: ResultEvent): string[] {
     );
   }
   if (result.operation === "prune" || result.operation === "scheduled" || result.operation === "offsite") {
-    parts.push(result.pruned.length > 0 ? `pruned ${plural(result.pruned.length, "archive")}` : "nothing to prune");
+    if (result.outcome === "held") parts.push("nothing pruned");
+    else parts.push(result.pruned.length > 0 ? `pruned ${plural(result.pruned.length, "archive")}` : "nothing to prune");
   }
   const checks = result.checks ?? [];
   if (checks.length > 0 && checks.every(check => check.healthy)) parts.push(`${plural(checks.length, "check")} found no damage`);
@@ -70,6 +74,7 @@ export function resultLines(result: ResultEvent, paint: Paint, verbose = false):
     const done = achievements(result);
     lines.push(`${mark} ${paint.bold(what)}${done.length > 0 ? ` — ${done.join("; ")}` : ""}`);
   }
+  if (result.outcome === "held") lines.push(`  ${paint.yellow("held:")} ${result.error ?? "prune is held"}`);
   for (const warning of result.warnings) lines.push(`  ${paint.yellow("warning:")} ${warning}`);
   if (verbose || result.pruned.length <= 5) for (const name of result.pruned) lines.push(paint.dim(`  pruned ${name}`));
   return lines;
@@ -154,7 +159,16 @@ export function statusLines(
     ...(view.offsiteRepository ? [`${paint.bold("last offsite")}  ${formatWhen(persisted.lastOffsiteBackup, now)}`] : []),
     `${paint.bold("last result")}   ${lastResult}`,
   ];
-  if (persisted.lastError && persisted.lastResult !== "success") lines.push(`${paint.bold("last error")}    ${paint.red(persisted.lastError)}`);
+  if (persisted.lastError && persisted.lastResult !== "success" && persisted.lastResult !== "held") {
+    lines.push(`${paint.bold("last error")}    ${paint.red(persisted.lastError)}`);
+  }
+  const hold = persisted.pruneHold;
+  if (hold) {
+    lines.push(
+      `${paint.bold("prune held")}    ${paint.yellow(`since ${formatWhen(hold.since, now)}, every archive kept`)}: ${hold.reasons.join("; ")}`,
+      `              look at the newest archive (list, find); if it is right: backup-drone release`,
+    );
+  }
   if (persisted.lastArchive) {
     const archive = persisted.lastArchive;
     lines.push(

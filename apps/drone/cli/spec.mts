@@ -12,6 +12,7 @@ export const EXIT_CODES = {
   refused: 4,
   not_empty: 5,
   no_match: 6,
+  held: 7,
 } as const;
 /** One exit code. */
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
@@ -25,10 +26,11 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
   [EXIT_CODES.refused, "refused: another backup-drone process is running an operation for this drone"],
   [EXIT_CODES.not_empty, "refused: the restore target is not empty and --overwrite was not given; nothing was written"],
   [EXIT_CODES.no_match, "no archive of this drone holds a matching path"],
+  [EXIT_CODES.held, "the backup was made, but the prune guard found it suspicious and held prune (every archive kept); see `release`"],
 ];
 
 /** Names of the commands. */
-export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status"] as const;
+export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status", "release"] as const;
 /** One command. */
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
@@ -118,6 +120,8 @@ export type OptionName = keyof typeof OPTIONS;
 export const COMMON_OPTIONS: readonly OptionName[] = ["help", "config", "env-file"];
 
 const ONE_SHOT_EXITS: readonly ExitCode[] = [0, 1, 2, 3, 4];
+/** Commands that prune can end held. */
+const PRUNING_EXITS: readonly ExitCode[] = [...ONE_SHOT_EXITS, 7];
 
 /** Every command. */
 export const COMMANDS: Record<CommandName, CommandSpec> = {
@@ -154,12 +158,13 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     options: ["json", "verbose"],
     json: "progress events while it runs, then one result event (libs/protocol schemas; see docs/events.md)",
     examples: ["backup-drone backup", "backup-drone backup --json | jq -c 'select(.outcome)'"],
-    exitCodes: ONE_SHOT_EXITS,
+    exitCodes: PRUNING_EXITS,
   },
   create: {
     summary: "create an archive of SOURCES now (borg create)",
     description: [
       "The archive is named <DRONE_ID>@<local time>. Progress shows a percentage and an ETA once an estimate exists (from the previous archive, or a scan of the sources before the first one).",
+      "When no source has anything to back up (every one missing, an empty folder or unreadable) nothing is created and the command fails; an archive that ends up holding no file is deleted and the command fails. Either way nothing is pruned.",
     ],
     options: ["json", "verbose"],
     json: "progress events while it runs, then one result event (libs/protocol schemas; see docs/events.md)",
@@ -170,11 +175,12 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     summary: "remove archives by the keep rules, then compact and refresh the statistics",
     description: [
       "Only this drone's archives (names starting with <DRONE_ID>@) are considered. Rules: KEEP_WITHIN, KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY, KEEP_YEARLY (or what was set at run time from Home Assistant).",
+      "While the prune guard holds prune (after a suspicious backup, see `release`), nothing is pruned and the command exits 7.",
     ],
     options: ["json", "verbose"],
     json: "progress events, then one result event whose `pruned` lists the removed archives",
     examples: ["backup-drone prune", "backup-drone prune --KEEP_DAILY=3"],
-    exitCodes: ONE_SHOT_EXITS,
+    exitCodes: PRUNING_EXITS,
   },
   stats: {
     summary: "refresh and print the repository statistics (borg info)",
@@ -235,6 +241,17 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
       "backup-drone restore latest etc --target /tmp/etc-back --overwrite --json | jq -c 'select(.outcome)'",
     ],
     exitCodes: [0, 1, 2, 3, 4, 5],
+  },
+  release: {
+    summary: "release a prune held by the prune guard, once you have looked at the newest archive",
+    description: [
+      "After a suspicious backup (a source that had files is missing or empty, the file count or size fell by more than GUARD_SHRINK_PERCENT, or more than GUARD_CHANGE_PERCENT of the archive is new data) the prune guard holds prune: every archive is kept, results end `held` (exit 7), and `status` says why.",
+      "Look at the newest archive first (`backup-drone list`, `backup-drone find`, or a restore into a spare folder). If it is right, `release` lets the next run prune again, and later archives are compared with the newest one. If it is not, fix the cause (mount the disk, fix SOURCES, restore the lost files) and back up again before releasing.",
+    ],
+    options: ["json", "verbose"],
+    json: 'one object: {"released": true|false, "hold": {"since", "archive", "reasons"} | null}',
+    examples: ["backup-drone status", "backup-drone release"],
+    exitCodes: [0, 2],
   },
   status: {
     summary: "print the settings, what the drone last did, and whether an operation runs now",

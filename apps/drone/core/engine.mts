@@ -38,6 +38,7 @@ import { type DroneConfig, hasKeepRule, type PassphraseSetting } from "../config
 import { DroneError } from "./errors.mjs";
 import { estimateProgress, type Expectation, type ProgressAnchor } from "./estimate.mjs";
 import { borgPattern, findVersions, type FoundVersion } from "./find.mjs";
+import { describeSources, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "./guard.mjs";
 import { runHook } from "./hooks.mjs";
 import { prescan } from "./prescan.mjs";
 import { archivePaths, archiveProblem, canonicalTarget, inspectTarget, LATEST, targetProblem } from "./restore.mjs";
@@ -120,6 +121,8 @@ interface RunContext {
   pruned: string[];
   checks: CheckSummary[];
   restore: RestoreSummary | null;
+  /** Set when the prune guard held prune in this run: the message for the result. */
+  held: string | null;
 }
 
 export { DroneError };
@@ -149,6 +152,11 @@ export interface DroneEngine {
   onResult(listener: (event: ResultEvent) => void): () => void;
   /** Any change of live state, settings or persisted facts. */
   onChange(listener: () => void): () => void;
+  /**
+   * Release a held prune (after a person looked at the newest archive): the next run prunes
+   * again, and the guard compares later archives with the newest one. False when nothing was held.
+   */
+  releasePruneHold(by: Trigger): Promise<boolean>;
   /** After a crash: stop an orphaned borg, report the interrupted run. Call once at start-up. */
   recover(): Promise<ResultEvent | undefined>;
   /** Stop: refuse new work, drop the queue, interrupt borg (it writes a checkpoint) and wait. */
@@ -303,6 +311,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
   const progressTracker = (context: RunContext, role: Role, expectation: { value?: Expectation }) => {
     const stepStarted = Date.now();
     let first = true;
+    let finished = false;
     let counters = { originalSize: 0, compressedSize: 0, deduplicatedSize: 0, nfiles: 0 };
     let anchor: ProgressAnchor | undefined;
     const base = (percent: number | null, etaSeconds: number | null, path: string | null, finished: boolean): ProgressEvent => ({
@@ -348,6 +357,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       }
     };
     const finish = (succeeded: boolean) => {
+      if (finished) return;
+      finished = true;
       emitProgress(base(succeeded ? 100 : (live.progress?.percent ?? null), succeeded ? 0 : null, null, true), true);
     };
     return { onEvent, finish };
@@ -366,8 +377,30 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
   // ------------------------------------------------------------------ steps
 
+  /**
+   * An archive of no file (every file excluded or unreadable) is deleted at once and the run
+   * fails: kept, it would count as a fresh backup and push real ones out of the keep rules.
+   */
+  const discardEmptyArchive = async (context: RunContext, role: Role, name: string): Promise<never> => {
+    const message =
+      `the backup read no file from ${config.sources.join(", ")}, so its archive was deleted and nothing was pruned; ` +
+      "check that the sources are mounted and readable and that EXCLUDES does not exclude everything";
+    if (!name.startsWith(archivePrefix)) throw new DroneError("empty_archive", message);
+    await client(role)
+      .deleteArchive(name, callOptions(context, () => undefined))
+      .catch((error: unknown) => {
+        throw new DroneError("empty_archive", `${message}; deleting the empty archive ${name} failed too: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    throw new DroneError("empty_archive", message);
+  };
+
   const stepCreate = async (context: RunContext, role: Role): Promise<CreateResult> => {
     setState(STEP_STATES[role].create);
+    const sourcesNow = await inspectSources(config.sources);
+    const refusal = nothingToBackUp(sourcesNow);
+    if (refusal) throw new DroneError("sources_missing", refusal);
+    const unusable = describeSources(sourcesNow);
+    if (unusable) context.warnings.push(`sources with nothing to back up: ${unusable}`);
     const persisted = store.get();
     const previous = role === "primary" ? persisted.lastArchive : persisted.lastOffsiteArchive;
     const expectation: { value?: Expectation } = {};
@@ -401,8 +434,9 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
         },
       );
       tracker.finish(true);
-      context.warnings.push(...run.warnings.map(warning => warning.message));
       const stats = run.value.archive.stats;
+      if (stats.nfiles === 0) await discardEmptyArchive(context, role, run.value.archive.name);
+      context.warnings.push(...run.warnings.map(warning => warning.message));
       context.archive = {
         name: run.value.archive.name,
         original_size: stats.originalSize,
@@ -415,9 +449,22 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
         originalSize: stats.originalSize,
         nfiles: stats.nfiles,
         durationSeconds: run.value.archive.durationSeconds,
+        compressedSize: stats.compressedSize,
+        deduplicatedSize: stats.deduplicatedSize,
       };
+      const reasons = judgeArchive({
+        settings: config.guard,
+        previous: previous ?? null,
+        current: facts,
+        sourcesBefore: persisted.lastSources,
+        sourcesNow,
+      });
       const totals = storedTotals(run.value.totals);
       await store.update(state => {
+        state.lastSources = sourcesNow.map(source => ({ ...source }));
+        if (reasons.length > 0 && !state.pruneHold) {
+          state.pruneHold = { since: toIso(new Date()), archive: facts.name, reasons: reasons.map(reason => reason.slice(0, 500)).slice(0, 10) };
+        }
         if (role === "primary") {
           state.lastBackup = toIso(new Date());
           state.lastArchive = facts;
@@ -433,6 +480,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       log.info(
         `archive ${archive} created: ${stats.nfiles} files, ${stats.originalSize} B read, ${stats.deduplicatedSize} B new`,
       );
+      if (reasons.length > 0) log.warn(`prune guard: ${holdMessage(reasons)}`);
+      notify();
       return run.value;
     } catch (error) {
       tracker.finish(false);
@@ -455,7 +504,17 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     return { within: keep.within, daily: keep.daily, weekly: keep.weekly, monthly: keep.monthly, yearly: keep.yearly };
   };
 
+  /** True (and the run marked held) when the prune guard holds prune. */
+  const pruneHeld = (context: RunContext, role: Role): boolean => {
+    const hold = store.get().pruneHold;
+    if (!hold) return false;
+    context.held = holdMessage(hold.reasons);
+    log.warn(`${role} prune skipped: ${context.held}`);
+    return true;
+  };
+
   const stepPrune = async (context: RunContext, role: Role) => {
+    if (pruneHeld(context, role)) return;
     setState(STEP_STATES[role].prune);
     const tracker = progressTracker(context, role, {});
     const run = await client(role).prune({ prefix: archivePrefix, keep: keepRules(role) }, callOptions(context, tracker.onEvent));
@@ -768,6 +827,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       pruned: [],
       checks: [],
       restore: null,
+      held: null,
     };
     Object.assign(live, { operation: job.operation, runId: job.runId, trigger: job.trigger, startedAt: started, progress: null });
     live.queue = queue.map(waiting => waiting.operation);
@@ -804,13 +864,14 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     }
 
     const finished = new Date();
-    const outcome: Outcome = failure ? failure.outcome : context.warnings.length > 0 ? "warning" : "success";
+    const held = !failure && context.held !== null ? { kind: "prune_held", message: context.held } : undefined;
+    const outcome: Outcome = failure ? failure.outcome : held ? "held" : context.warnings.length > 0 ? "warning" : "success";
     const result = resultEvent({
       runId: job.runId,
       operation: job.operation,
       trigger: job.trigger,
       outcome,
-      failure,
+      failure: failure ?? held,
       started,
       finished,
       warnings: context.warnings.slice(0, 50),
@@ -824,7 +885,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       await store.update(state => {
         state.running = null;
         state.lastResult = outcome;
-      state.lastError = failure?.message ?? null;
+        state.lastError = (failure ?? held)?.message ?? null;
         state.lastDurationSeconds = Math.round(result.duration_seconds);
       });
     }
@@ -980,6 +1041,15 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     return result;
   };
 
+  const releasePruneHold = async (by: Trigger): Promise<boolean> => {
+    const hold = store.get().pruneHold;
+    if (!hold) return false;
+    await store.update(state => void (state.pruneHold = null));
+    log.info(`prune hold released (${by}); it was held since ${hold.since}: ${hold.reasons.join("; ")}`);
+    notify();
+    return true;
+  };
+
   const shutdown = async () => {
     stopping = true;
     for (const job of queue.splice(0)) job.reject(new Error("the drone is shutting down"));
@@ -1016,6 +1086,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     onResult: listener => subscribe(resultListeners, listener),
     onChange: listener => subscribe(changeListeners, listener),
     recover,
+    releasePruneHold,
     shutdown,
   };
 }

@@ -8,14 +8,23 @@ import { dirname } from "node:path";
 
 import { z } from "zod";
 
-import { MODES, OUTCOMES, OPERATIONS } from "../../../libs/protocol/index.mjs";
+import { MODES, OUTCOMES, OPERATIONS, pruneHoldSchema } from "../../../libs/protocol/index.mjs";
+import { SOURCE_STATES } from "./guard.mjs";
 
 const iso = z.iso.datetime({ offset: true }).nullable();
 const totals = z
   .object({ totalSize: z.number(), compressedSize: z.number(), deduplicatedSize: z.number() })
   .nullable();
 const archiveFacts = z
-  .object({ name: z.string(), originalSize: z.number(), nfiles: z.number(), durationSeconds: z.number() })
+  .object({
+    name: z.string(),
+    originalSize: z.number(),
+    nfiles: z.number(),
+    durationSeconds: z.number(),
+    /** Optional: files written by older versions lack them. */
+    compressedSize: z.number().optional(),
+    deduplicatedSize: z.number().optional(),
+  })
   .nullable();
 
 /** Settings a person can change while the drone runs. */
@@ -64,6 +73,13 @@ export const persistedStateSchema = z.object({
   offsiteTotals: totals,
   lastArchive: archiveFacts,
   lastOffsiteArchive: archiveFacts,
+  /** Set when the prune guard held prune; prune stays held (for both repositories) until a person releases it. */
+  pruneHold: pruneHoldSchema.nullable().default(null),
+  /** What each source looked like at the last backup: the guard notices a source that had files and now has none. */
+  lastSources: z
+    .array(z.object({ path: z.string(), state: z.enum(SOURCE_STATES) }))
+    .nullable()
+    .default(null),
   /** Set while an operation runs; still set at start-up means the last process died mid-run. */
   running: z
     .object({
@@ -100,6 +116,8 @@ export function emptyState(): PersistedState {
     offsiteTotals: null,
     lastArchive: null,
     lastOffsiteArchive: null,
+    pruneHold: null,
+    lastSources: null,
     running: null,
   };
 }

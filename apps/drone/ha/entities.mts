@@ -23,11 +23,14 @@ export type NumberSetting =
   | "keepMonthly"
   | "keepYearly";
 
-/** A button: starts one operation. */
+/** What a button does that is not an operation: release a prune held by the guard. */
+export const BUTTON_ACTIONS = ["release_prune_hold"] as const;
+
+/** A button: starts one operation, or does one of the {@link BUTTON_ACTIONS}. */
 export interface ButtonSpec {
   domain: "button";
   icon: string;
-  operation: Operation;
+  operation: Operation | (typeof BUTTON_ACTIONS)[number];
 }
 
 /** A read-only sensor. */
@@ -94,6 +97,9 @@ type SpecOf<D> = D extends "button"
           ? TextSpec
           : never;
 
+/** The states of the Prune Hold sensor. */
+export const PRUNE_HOLD_STATES = ["clear", "held"] as const;
+
 /** The state of Last Result before any operation ended. */
 export const UNKNOWN_RESULT = "unknown";
 
@@ -145,6 +151,7 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
   check_repository: { domain: "button", icon: "mdi:shield-search", operation: "check" },
   restore: { domain: "button", icon: "mdi:restore", operation: "restore" },
   offsite_backup: { domain: "button", icon: "mdi:cloud-upload-outline", operation: "offsite" },
+  release_prune_hold: { domain: "button", icon: "mdi:lock-open-check-outline", operation: "release_prune_hold" },
   application_state: { domain: "sensor", icon: "mdi:state-machine", device_class: "enum", options: APPLICATION_STATES },
   application_mode: {
     domain: "select",
@@ -205,6 +212,7 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
     options: [...OUTCOMES, UNKNOWN_RESULT],
   },
   last_error: { domain: "sensor", icon: "mdi:alert-circle-outline", entity_category: "diagnostic" },
+  prune_hold: { domain: "sensor", icon: "mdi:shield-lock-outline", device_class: "enum", options: PRUNE_HOLD_STATES },
   last_duration: {
     domain: "sensor",
     icon: "mdi:timer-outline",

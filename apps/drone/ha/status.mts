@@ -25,6 +25,7 @@ export function buildStatusEvent(engine: DroneEngine, entities: Record<string, s
     last_offsite_backup: persisted.lastOffsiteBackup,
     last_result: persisted.lastResult,
     last_check_result: persisted.lastCheckResult,
+    prune_hold: persisted.pruneHold,
     entities,
     version,
     time: now.toISOString(),

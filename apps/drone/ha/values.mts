@@ -26,6 +26,7 @@ export type FactSensorKey =
   | "last_offsite_backup"
   | "last_result"
   | "last_error"
+  | "prune_hold"
   | "last_duration"
   | "archive_count"
   | "archive_total_size"
@@ -48,6 +49,7 @@ export const FACT_SENSORS: Record<FactSensorKey, (facts: DroneFacts) => SensorSt
   last_offsite_backup: ({ persisted }) => persisted.lastOffsiteBackup,
   last_result: ({ persisted }) => persisted.lastResult ?? UNKNOWN_RESULT,
   last_error: ({ persisted }) => truncateState(persisted.lastError ?? ""),
+  prune_hold: ({ persisted }) => (persisted.pruneHold ? "held" : "clear"),
   last_duration: ({ persisted }) => persisted.lastDurationSeconds,
   archive_count: ({ persisted }) => persisted.archiveCount,
   archive_total_size: ({ persisted }) => persisted.totals?.totalSize ?? null,

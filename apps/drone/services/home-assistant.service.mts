@@ -240,6 +240,10 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
             const spec = ENTITY_SPECS[key];
             if (spec.domain !== "button") return;
             logger.debug(`${key} pressed in Home Assistant`);
+            if (spec.operation === "release_prune_hold") {
+              void ready.releasePruneHold("button").catch((error: unknown) => logger.error(`releasing the prune hold failed: ${describe(error)}`));
+              return;
+            }
             // a refusal (busy, queue full, no offsite) is logged by the engine
             const answer = ready.request(spec.operation, "button");
             // the result goes out as an event; a queued job dropped at shutdown rejects

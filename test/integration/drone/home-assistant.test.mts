@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, describe, expect, it } from "vitest";
@@ -208,6 +209,44 @@ describe("the drone's Home Assistant device (synapse)", () => {
       "a status event with the last backup",
     );
     expect(drone.logs.filter(line => /^(error|fatal)/.test(line))).toEqual([]);
+  });
+
+  it("a held prune shows in Home Assistant (result, Last Result, Prune Hold, status), and Release Prune Hold lets the next run prune", async () => {
+    const repo = await makeDroneRepository(8, 64 * 1024);
+    repos.push(repo);
+    const drone = await boot(droneTestConfig(repo, { KEEP_DAILY: 1, KEEP_WEEKLY: 0, KEEP_MONTHLY: 0, KEEP_YEARLY: 0 }));
+    const { engine } = drone;
+    const archives = async () => (await engine.client("primary").list({ prefix: engine.archivePrefix })).value.archives.length;
+    expect((await drone.nextResult("create", () => drone.press("create_backup"))).outcome).toBe("success");
+    expect((await drone.nextResult("create", () => drone.press("create_backup"))).outcome).toBe("success");
+    await waitFor(() => drone.published("prune_hold") === "clear", "prune_hold clear");
+
+    // six of eight files gone: the guard holds prune
+    const source = join(repo.root, "source");
+    for (const name of (await readdir(source)).slice(0, 6)) await rm(join(source, name));
+    const held = await drone.nextResult("scheduled", () => drone.press("scheduled_backup"));
+    expect(held).toMatchObject({ outcome: "held", error_kind: "prune_held", pruned: [] });
+    expect(await archives()).toBe(3);
+    await waitFor(() => drone.published("prune_hold") === "held", "prune_hold held");
+    expect(drone.published("last_result")).toBe("held");
+    expect(String(drone.published("last_error"))).toContain("file count fell by 75 %");
+    const heldStatus = await waitFor(
+      () => drone.fired(EVENT_TYPES.status).map(event => event.event_data as unknown as StatusEvent).find(event => event.prune_hold),
+      "a status event with prune_hold",
+    );
+    expect(heldStatus.prune_hold?.archive).toBe(held.archive?.name);
+
+    await drone.press("release_prune_hold");
+    await waitFor(() => drone.published("prune_hold") === "clear", "prune_hold clear after the release");
+    expect(engine.persisted().pruneHold).toBeNull();
+    await waitFor(
+      () => drone.fired(EVENT_TYPES.status).map(event => event.event_data as unknown as StatusEvent).at(-1)?.prune_hold === null,
+      "a status event without a hold",
+    );
+    const pruned = await drone.nextResult("prune", () => drone.press("prune_backups"));
+    expect(pruned.outcome).toBe("success");
+    expect(await archives()).toBe(1);
+    expectValidEvents(drone);
   });
 
   it("a press while busy follows the queue rule: another operation waits, the same one is refused", async () => {
