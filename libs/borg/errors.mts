@@ -30,23 +30,29 @@ export function classifyExitCode(code: number): ExitOutcome {
   return EXIT_CODE_POLICY.find(range => code >= range.from && code <= range.to)?.outcome ?? "error";
 }
 
-/** Every kind of failure the client reports. */
-export type BorgErrorKind =
-  | "passphrase_wrong"
-  | "passphrase_missing"
-  | "repository_missing"
-  | "repository_invalid"
-  | "repository_access_aborted"
-  | "lock_timeout"
-  | "connection_closed"
-  | "archive_exists"
-  | "archive_missing"
-  | "integrity"
-  | "not_installed"
-  | "unsupported_version"
-  | "interrupted"
-  | "timeout"
-  | "unknown";
+/** Every kind of failure the client reports (docs/events.md lists them). */
+export const BORG_ERROR_KINDS = [
+  "passphrase_wrong",
+  "passphrase_missing",
+  "repository_missing",
+  "repository_invalid",
+  "repository_access_aborted",
+  "lock_timeout",
+  "connection_closed",
+  "archive_exists",
+  "archive_missing",
+  "integrity",
+  "not_installed",
+  "unsupported_version",
+  "interrupted",
+  "timeout",
+  "disk_full",
+  "invalid_pattern",
+  "borg_crashed",
+  "unknown",
+] as const;
+/** One kind of failure. */
+export type BorgErrorKind = (typeof BORG_ERROR_KINDS)[number];
 
 /** Context for building an error message. */
 export interface BorgErrorContext {
@@ -57,8 +63,24 @@ export interface BorgErrorContext {
   /** The borg subcommand. */
   command: string;
   exitCode?: number;
-  /** Error-level log lines borg wrote (already free of secrets). */
+  /** Error-level log lines borg wrote (already free of secrets), without a traceback. */
   details?: string[];
+  /** borg's Python traceback when it crashed: for the debug log, never for a message. */
+  traceback?: string;
+  /** The patterns the command gave borg that may be the invalid one (`invalid_pattern`). */
+  patterns?: string[];
+  /** Where the disk is full (`disk_full`). */
+  space?: FullDisk;
+}
+
+/** Where a write found no space, as far as borg's output tells. */
+export interface FullDisk {
+  /** The repository's filesystem, borg's cache folder, the restore target, or not said. */
+  place: "repository" | "cache" | "target" | "unknown";
+  /** The folder or file borg named, if it did. */
+  path?: string;
+  /** What borg said, when it says more than "no space" (how much was needed). */
+  detail?: string;
 }
 
 /** A borg failure with a kind, what borg said, and what to do. */
@@ -106,9 +128,34 @@ const MESSAGES: Record<BorgErrorKind, (context: BorgErrorContext) => string> = {
   interrupted: c =>
     `borg ${c.command} was interrupted${c.command === "create" ? "; a checkpoint archive keeps what was uploaded, and the next run reuses it" : ""}.`,
   timeout: c => `borg ${c.command} made no progress for too long and was stopped. Check the repository host and the network.`,
+  disk_full: c => diskFullMessage(c),
+  invalid_pattern: c => {
+    const patterns = c.patterns ?? [];
+    const which = patterns.length === 1 ? `the pattern ${patterns[0] ?? ""}` : patterns.length > 1 ? `one of the patterns ${patterns.join(", ")}` : "a pattern";
+    const fix = c.command === "create" ? "Fix the exclude pattern" : "Fix the pattern";
+    return `borg ${c.command} rejected ${which} as invalid: ${c.details?.[0] ?? "not a pattern borg reads"}. ${fix}: re: is a Python regular expression, sh: and fm: are shell patterns, pp: and pf: are paths.`;
+  },
+  borg_crashed: c =>
+    `borg ${c.command} crashed (exit code ${c.exitCode ?? "unknown"}): ${c.details?.[0] ?? "an unexpected error"}. If it happens again, read borg's traceback in the debug log (LOG_LEVEL=debug) and run \`borg check\`.`,
   unknown: c =>
     `borg ${c.command} failed (exit code ${c.exitCode ?? "unknown"})${c.details?.length ? `: ${c.details.join("; ")}` : ""}.`,
 };
+
+/** What a full disk means for the run, by where it is full. */
+function diskFullMessage(c: BorgErrorContext): string {
+  const space = c.space ?? { place: "unknown" };
+  const detail = space.detail ? ` (${space.detail})` : "";
+  switch (space.place) {
+    case "repository":
+      return `No space left on device on the repository's filesystem: ${repo(c)}${detail}. Free space there (remove other files, or prune and compact old archives), then run again.`;
+    case "cache":
+      return `No space left on device for borg's cache (${space.path ?? "BORG_BASE_DIR"})${detail}. Free space there or point BORG_BASE_DIR at a filesystem with room, then run again.`;
+    case "target":
+      return `No space left on device in the restore target${space.path ? ` (${space.path})` : ""}${detail}. Free space there or restore into a folder on another filesystem.`;
+    case "unknown":
+      return `No space left on device${space.path ? ` writing ${space.path}` : ""}${detail}: the repository's filesystem or borg's cache (BORG_BASE_DIR) is full. Free space, then run again.`;
+  }
+}
 
 /** Build a typed error of one kind. */
 export function borgError(kind: BorgErrorKind, context: BorgErrorContext): BorgError {
@@ -136,6 +183,8 @@ export const MSGID_KINDS: Readonly<Record<string, BorgErrorKind>> = {
   IntegrityError: "integrity",
   "Repository.IntegrityError": "integrity",
   "Repository.ObjectNotFound": "integrity",
+  "Repository.InsufficientFreeSpaceError": "disk_full",
+  "Repository.StorageQuotaExceeded": "disk_full",
   "Signal.SIGTERM": "interrupted",
   "Signal.SIGHUP": "interrupted",
 };
@@ -155,17 +204,153 @@ export function integrityDetail(logs: readonly LogMessage[]): string | undefined
   return undefined;
 }
 
+/** How a Python traceback begins. */
+const TRACEBACK_START = "Traceback (most recent call last):";
+
+/** borg's traceback among its plain-text stderr lines (a crash before its logging starts), from its first line on. */
+export function textTraceback(lines: readonly string[]): string | undefined {
+  const start = lines.findIndex(line => line.startsWith(TRACEBACK_START));
+  return start === -1 ? undefined : lines.slice(start).join("\n");
+}
+
+/** borg's traceback in its log lines: the ERROR line after `Local Exception`. */
+export function logTraceback(logs: readonly LogMessage[]): string | undefined {
+  return logs.find(log => log.message.startsWith(TRACEBACK_START))?.message;
+}
+
+/** Whether a log line is part of how borg reports a crash (`Local Exception` and its traceback). */
+export function isCrashReport(log: LogMessage): boolean {
+  return log.msgid === "Exception" || log.message.startsWith(TRACEBACK_START);
+}
+
+/** What a traceback says: the exception it ended with and the innermost borg source file. */
+export interface TracebackFacts {
+  /** The exception's class (`OSError`, `re.error`). */
+  name: string;
+  /** Its message, possibly empty. */
+  message: string;
+  /** The innermost frame in borg's own code (`borg/cache.py`), if any. */
+  borgFile?: string;
+}
+
+/** Read the last exception and the innermost borg frame of a Python traceback. */
+export function tracebackFacts(traceback: string): TracebackFacts {
+  // borg appends a footer (Platform:, Borg:, sys.argv: …) that is not part of the exception
+  const body = traceback.split(/\n(?=Platform: )/)[0] ?? traceback;
+  const lines = body.split("\n").filter(line => line.trim().length > 0);
+  const last =
+    lines.findLast(line => !/^\s/.test(line) && !line.startsWith(TRACEBACK_START) && !/^(During handling|The above exception)/.test(line)) ?? "";
+  const colon = last.indexOf(": ");
+  const files = [...body.matchAll(/File "[^"]*?\/(borg\/[^"]+)"/g)].map(match => match[1] ?? "");
+  return {
+    name: colon === -1 ? last.trim() : last.slice(0, colon).trim(),
+    message: colon === -1 ? "" : last.slice(colon + 2).trim(),
+    ...(files.length > 0 ? { borgFile: files.at(-1) } : {}),
+  };
+}
+
+const NO_SPACE = /No space left on device(?::\s*'([^']+)')?/;
+const FREE_SPACE_NEEDED = /required: [^,]+, available: [^)]+/;
+/** borg's cache folder: a folder per repository id under the cache directory. */
+const CACHE_PATH = /^(.*\/borg)\/[0-9a-f]{64}(?:\/|$)/;
+
+/** Where the disk is full, from everything borg wrote; undefined when no write ran out of space. */
+export function fullDisk(logs: readonly LogMessage[], context: Pick<BorgErrorContext, "command" | "repository" | "traceback">, text: readonly string[] = []): FullDisk | undefined {
+  const needed = logs.find(log => log.msgid !== undefined && MSGID_KINDS[log.msgid] === "disk_full");
+  if (needed) {
+    const detail = FREE_SPACE_NEEDED.exec(needed.message)?.[0];
+    return { place: "repository", ...(detail ? { detail } : {}) };
+  }
+  const mentions = [...logs.map(log => log.message), context.traceback ?? "", ...text].flatMap(line => {
+    const found = NO_SPACE.exec(line);
+    return found ? [{ line, path: found[1] }] : [];
+  });
+  if (mentions.length === 0) return undefined;
+  const path = mentions.find(mention => mention.path !== undefined)?.path;
+  if (path !== undefined) {
+    const cache = CACHE_PATH.exec(path);
+    if (cache) return { place: "cache", path: cache[1] ?? path };
+    if (context.repository !== undefined && path.startsWith(`${context.repository}/`)) return { place: "repository" };
+    return context.command === "extract" ? { place: "target", path } : { place: "unknown", path };
+  }
+  const inRepository =
+    logs.some(log => log.logger === "borg.repository" && NO_SPACE.test(log.message)) ||
+    (context.traceback !== undefined && tracebackFacts(context.traceback).borgFile === "borg/repository.py");
+  if (inRepository) return { place: "repository" };
+  return { place: context.command === "extract" ? "target" : "unknown" };
+}
+
+/** The argparse complaint of borg 1.2 about a pattern it cannot parse. */
+const PATTERN_USAGE = /invalid parse_\w*pattern value: '(.*)'$/;
+/** A pattern's style prefix (after a `+`/`-`/`!` of --pattern). */
+const STYLE = /^(?:[+\-!]\s*)?([a-z]{2}):/;
+
 /**
- * Decide the error of a failed run from borg's error log lines: the first msgid that
- * the table knows wins; then damaged data named in the text; otherwise `unknown` with
- * what borg said.
+ * Why borg rejected a pattern, and which of the command's patterns it may be; undefined
+ * when the failure is not about a pattern.
  */
-export function errorFromLogs(logs: readonly LogMessage[], context: BorgErrorContext): BorgError {
+export function patternProblem(traceback: string | undefined, text: readonly string[], patterns: readonly string[]): { reason: string; patterns: string[] } | undefined {
+  for (const line of text) {
+    const found = PATTERN_USAGE.exec(line);
+    if (found) return { reason: "unknown pattern style", patterns: [found[1] ?? ""] };
+  }
+  if (traceback === undefined) return undefined;
+  const facts = tracebackFacts(traceback);
+  const style = /^Unknown pattern style: (\w+)/.exec(facts.message)?.[1];
+  if (style !== undefined) return { reason: facts.message, patterns: patterns.filter(pattern => STYLE.exec(pattern)?.[1] === style) };
+  const regex = (facts.name === "re.error" || facts.name === "re.PatternError") && traceback.includes("borg/patterns.py");
+  if (regex) return { reason: facts.message, patterns: patterns.filter(pattern => STYLE.exec(pattern)?.[1] === "re") };
+  return undefined;
+}
+
+/** A crash's one line: the exception and where in borg it happened, at most 300 characters. */
+function crashLine(traceback: string): string {
+  const facts = tracebackFacts(traceback);
+  const line = `${facts.name}${facts.message ? `: ${facts.message}` : ""}${facts.borgFile ? ` (in ${facts.borgFile})` : ""}`;
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
+/** What else a failed run left behind, beyond its log lines. */
+export interface FailureOutput {
+  /** borg's plain-text stderr lines (usage errors, a traceback before logging started). */
+  text?: readonly string[];
+  /** The patterns the command gave borg (exclude patterns, path patterns). */
+  patterns?: readonly string[];
+}
+
+/**
+ * Decide the error of a failed run from what borg wrote: the first msgid that the table
+ * knows wins; then a full disk, damaged data, a rejected pattern, a crash (a Python
+ * traceback, kept in the context for the debug log, never in the message); otherwise
+ * `unknown` with what borg said.
+ */
+export function errorFromLogs(logs: readonly LogMessage[], context: BorgErrorContext, output: FailureOutput = {}): BorgError {
+  const text = output.text ?? [];
+  const space = fullDisk(logs, context, text);
   for (const log of logs) {
     const kind = log.msgid === undefined ? undefined : MSGID_KINDS[log.msgid];
+    if (kind === "disk_full") return borgError(kind, { ...context, space: space ?? { place: "repository" } });
     if (kind) return borgError(kind, context);
   }
+  if (space) return borgError("disk_full", { ...context, space });
   const damage = integrityDetail(logs);
   if (damage !== undefined) return borgError("integrity", { ...context, details: [damage] });
+  const pattern = patternProblem(context.traceback, text, output.patterns ?? []);
+  if (pattern) return borgError("invalid_pattern", { ...context, details: [pattern.reason], patterns: pattern.patterns });
+  if (context.traceback !== undefined) return borgError("borg_crashed", { ...context, details: [crashLine(context.traceback)] });
   return borgError("unknown", context);
+}
+
+const STALE_LOCK = /^(?:Killed stale lock \S+\.(\d+)-\d+\.|Removed stale \w+ roster lock for host \S+ pid (\d+) thread \d+\.)$/;
+
+/**
+ * A WARNING of borg's that needs nothing from anyone, as a note; undefined for a real
+ * warning. borg removes the lock of one of its processes on this host that no longer
+ * runs (a run killed, a machine that lost power) by itself, and says so as a warning.
+ */
+export function noteOf(log: LogMessage): string | undefined {
+  if (log.level !== "WARNING" || log.logger !== "borg.locking") return undefined;
+  const found = STALE_LOCK.exec(log.message);
+  if (!found) return undefined;
+  return `borg removed a stale lock of its process ${found[1] ?? found[2] ?? "?"} on this host, which no longer runs (an earlier run was killed or crashed)`;
 }

@@ -15,7 +15,17 @@ import { createInterface } from "node:readline";
 import { type Writable } from "node:stream";
 
 import { type BorgCommand } from "./commands.mjs";
-import { borgError, classifyExitCode, errorFromLogs, type ExitOutcome } from "./errors.mjs";
+import {
+  BorgError,
+  borgError,
+  classifyExitCode,
+  errorFromLogs,
+  type ExitOutcome,
+  isCrashReport,
+  logTraceback,
+  noteOf,
+  textTraceback,
+} from "./errors.mjs";
 import { type BorgEvent, type LogMessage, parseLogLine } from "./schemas.mjs";
 import { Secret } from "./secret.mjs";
 
@@ -41,6 +51,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Called with the borg PID once it has started. */
   onSpawn?: (pid: number) => void;
+  /** Called with borg's Python traceback when it crashed (for a debug log: the error's message has one line of it). */
+  onTraceback?: (traceback: string) => void;
 }
 
 /** A successful (or warning) run. */
@@ -50,12 +62,15 @@ export interface BorgRun<T> {
   exitCode: number;
   /** WARNING lines (a missing source file, a changed file…). */
   warnings: LogMessage[];
+  /** What borg warned about that needs nothing from anyone (a stale lock it removed), once each. */
+  notes: string[];
   durationMs: number;
 }
 
 const IONICE_CLASSES: Record<IoniceClass, string> = { realtime: "1", "best-effort": "2", idle: "3" };
 const MAX_KEPT_LOGS = 20_000;
-const MAX_KEPT_TEXT = 50;
+// enough for a whole Python traceback (about 80 lines), which starts with the line that names it
+const MAX_KEPT_TEXT = 2000;
 const PASSPHRASE_FD = 3;
 
 async function isExecutable(path: string): Promise<boolean> {
@@ -215,7 +230,12 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
   if ("error" in result) throw borgError("not_installed", { ...context, details: [redact(result.error.message)] });
   const exitCode = result.code ?? 128 + (result.signal ? osConstants.signals[result.signal] : 0);
   const stdout = Buffer.concat(stdoutChunks).toString("utf8");
-  return settleRun(command, { exitCode, stdout, logs, textTail, stopReason, durationMs: Date.now() - started });
+  try {
+    return settleRun(command, { exitCode, stdout, logs, textTail, stopReason, durationMs: Date.now() - started });
+  } catch (error) {
+    if (error instanceof BorgError && error.context.traceback !== undefined) options.onTraceback?.(error.context.traceback);
+    throw error;
+  }
 }
 
 /** What a finished borg process left behind, for {@link settleRun}. */
@@ -223,32 +243,63 @@ export interface FinishedRun {
   exitCode: number;
   stdout: string;
   logs: readonly LogMessage[];
-  /** The last non-JSON stderr lines. */
+  /** The last non-JSON stderr lines (a usage error, a traceback written before borg's logging started). */
   textTail: readonly string[];
   /** Set when we stopped borg ourselves. */
   stopReason?: "aborted" | "inactive";
   durationMs: number;
 }
 
+/** The patterns a command gives borg: `--exclude`/`--pattern` values and the path patterns after `REPO::ARCHIVE`. */
+export function commandPatterns(args: readonly string[]): string[] {
+  const patterns: string[] = [];
+  let afterArchive = false;
+  for (const [index, arg] of args.entries()) {
+    const previous = args[index - 1];
+    if (previous === "--exclude" || previous === "-e" || previous === "--pattern") patterns.push(arg);
+    else if (afterArchive && !arg.startsWith("-")) patterns.push(arg);
+    if (arg.includes("::")) afterArchive = true;
+  }
+  return patterns;
+}
+
 /**
  * Decide the result of a finished run: the exit-code policy first, then the msgids of
- * borg's error lines; a warning is a result that carries its warning lines.
+ * borg's error lines; a warning is a result that carries its warning lines. A Python
+ * traceback is a crash whatever the exit code (borg exits 1 when it crashes before its
+ * logging starts); borg's warnings that need nothing from anyone are notes, and a run
+ * that warned of nothing else succeeded.
  */
 export function settleRun<T>(command: BorgCommand<T>, run: FinishedRun): BorgRun<T> {
-  const { exitCode, logs } = run;
-  const outcome = classifyExitCode(exitCode);
-  const errorLines = logs.filter(log => log.level === "ERROR" || log.level === "CRITICAL").map(log => log.message);
-  const details = errorLines.length > 0 ? errorLines : run.textTail.slice(-5);
-  const context = { command: command.command, repository: command.repository, archive: command.archive, exitCode, details };
+  const { exitCode } = run;
+  const traceback = textTraceback(run.textTail) ?? logTraceback(run.logs);
+  const exitOutcome = classifyExitCode(exitCode);
+  const outcome = exitOutcome === "warning" && traceback !== undefined ? "error" : exitOutcome;
+  const errorLines = run.logs.filter(log => (log.level === "ERROR" || log.level === "CRITICAL") && !isCrashReport(log)).map(log => log.message);
+  const details = errorLines.length > 0 ? errorLines : traceback === undefined ? run.textTail.slice(-5) : [];
+  const context = {
+    command: command.command,
+    repository: command.repository,
+    archive: command.archive,
+    exitCode,
+    details,
+    ...(traceback === undefined ? {} : { traceback }),
+  };
   if (run.stopReason && outcome !== "success") {
     throw borgError(run.stopReason === "aborted" ? "interrupted" : "timeout", context);
   }
-  if (outcome === "error" || outcome === "signal") throw errorFromLogs(logs, context);
+  if (outcome === "error" || outcome === "signal") {
+    throw errorFromLogs(run.logs, context, { text: run.textTail, patterns: commandPatterns(command.args) });
+  }
+  const notes = [...new Set(run.logs.flatMap(log => noteOf(log) ?? []))];
+  const logs = run.logs.filter(log => noteOf(log) === undefined);
+  const warnings = logs.filter(log => log.level === "WARNING");
   return {
     value: command.parse({ stdout: run.stdout, exitCode, logs }),
-    outcome: outcome === "warning" ? "warning" : "success",
+    outcome: outcome === "warning" && (warnings.length > 0 || notes.length === 0) ? "warning" : "success",
     exitCode,
-    warnings: logs.filter(log => log.level === "WARNING"),
+    warnings,
+    notes,
     durationMs: run.durationMs,
   };
 }

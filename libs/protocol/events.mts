@@ -151,6 +151,8 @@ export const resultEventSchema = z.object({
   /** What went wrong (or why prune is held) and what to do; never a secret. */
   error: z.string().nullable(),
   warnings: z.array(z.string()),
+  /** What happened that needs nothing from anyone (borg removed a stale lock of a dead process). Optional: older drones leave it out. */
+  notes: z.array(z.string()).optional(),
   started_at: isoTime,
   finished_at: isoTime,
   duration_seconds: z.number().nonnegative(),

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
 import { COMMAND_NAMES, EXIT_CODE_HELP, EXIT_CODES } from "../../apps/drone/cli/spec.mjs";
+import { BORG_ERROR_KINDS } from "../../libs/borg/index.mjs";
 import {
   APPLICATION_STATES,
   archiveSummarySchema,
@@ -103,6 +104,12 @@ describe("docs/entities.md and docs/events.md cover the protocol", () => {
     const result = section(document, "## `backup_drone_result`");
     expect(unmentioned(result, Object.keys(archiveSummarySchema.shape))).toEqual([]);
     expect(unmentioned(document, [...OUTCOMES, ...TRIGGERS, ...OPERATIONS, ...REPOSITORY_ROLES])).toEqual([]);
+  });
+
+  it("lists every kind of borg failure among the error_kind values", async () => {
+    const result = section(await doc("events.md"), "## `backup_drone_result`");
+    const table = result.split("`error_kind` values:")[1] ?? "";
+    expect(unmentioned(table, BORG_ERROR_KINDS)).toEqual([]);
   });
 });
 

@@ -10,10 +10,11 @@ import { parseEnv } from "node:util";
 import { configFilePaths, loadConfigFromFile, type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
+import { closestName } from "../../../libs/config/index.mjs";
 import { ConfigError, DRONE_CONFIGURATION, type DroneConfigKey, parseDroneConfig } from "../config.mjs";
 import { createLocalDroneApplication } from "../drone-library.mjs";
 import { type ConfigSwitch } from "./args.mjs";
-import { EXIT_CODES } from "./spec.mjs";
+import { EXIT_CODES, OPTIONS } from "./spec.mjs";
 
 /** The DA application name: config files are /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone. */
 export const APP_NAME = "backup_drone";
@@ -52,6 +53,71 @@ export function readConfigFiles(files: readonly string[]): Record<string, Record
     if (entries.success) out[section] = entries.data;
   }
   return out;
+}
+
+/** A key of a configuration file that nothing reads (DA ignores it without a word). */
+export type FileKeyProblem =
+  | { kind: "unknown_key"; file: string; section: string; key: string; suggestion?: string }
+  | { kind: "unknown_section"; file: string; section: string; suggestion?: string }
+  | { kind: "outside_section"; file: string; key: string; suggestion?: { section: string; key: string } };
+
+/** Sections of modules the drone loads only with Home Assistant: without it their keys cannot be checked. */
+const HOME_ASSISTANT_SECTIONS = new Set(["hass", "synapse"]);
+
+const isSection = (value: unknown): value is Record<string, unknown> => sectionSchema.safeParse(value).success && !Array.isArray(value);
+
+/**
+ * Keys of one file's contents that no loaded module reads: keys a module does not declare,
+ * sections no module owns, and keys outside any section. `modules` maps each loaded
+ * module to its keys.
+ */
+export function fileKeyProblems(file: string, content: Record<string, unknown>, modules: ReadonlyMap<string, readonly string[]>): FileKeyProblem[] {
+  const problems: FileKeyProblem[] = [];
+  for (const [section, value] of Object.entries(content)) {
+    if (!isSection(value)) {
+      const key = closestName(section, [...modules.values()].flat());
+      const owner = key === undefined ? undefined : [...modules].find(([, keys]) => keys.includes(key))?.[0];
+      problems.push({ kind: "outside_section", file, key: section, ...(owner && key ? { suggestion: { section: owner, key } } : {}) });
+      continue;
+    }
+    const keys = modules.get(section);
+    if (keys === undefined) {
+      if (HOME_ASSISTANT_SECTIONS.has(section)) continue;
+      const suggestion = closestName(section, [...modules.keys(), ...HOME_ASSISTANT_SECTIONS]);
+      problems.push({ kind: "unknown_section", file, section, ...(suggestion ? { suggestion } : {}) });
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (keys.includes(key)) continue;
+      const suggestion = closestName(key, keys);
+      problems.push({ kind: "unknown_key", file, section, key, ...(suggestion ? { suggestion } : {}) });
+    }
+  }
+  return problems;
+}
+
+/** One line naming the file, the section, the key and what it most likely meant. */
+export function describeFileKeyProblem(problem: FileKeyProblem): string {
+  switch (problem.kind) {
+    case "unknown_key":
+      return `${problem.file}: [${problem.section}] ${problem.key} is not a configuration key${problem.suggestion ? `; did you mean ${problem.suggestion}?` : ""}`;
+    case "unknown_section":
+      return `${problem.file}: [${problem.section}] is not a section the drone reads${problem.suggestion ? `; did you mean [${problem.suggestion}]?` : "; its keys go in [drone]"}`;
+    case "outside_section":
+      return `${problem.file}: ${problem.key} is outside any section${problem.suggestion ? `; did you mean [${problem.suggestion.section}] ${problem.suggestion.key}?` : "; the drone's keys go in [drone]"}`;
+  }
+}
+
+/** The contents of one configuration file as DA reads it; a file DA cannot read is DA's to report. */
+function fileContent(file: string): Record<string, unknown> {
+  const content: Parameters<typeof loadConfigFromFile>[0] = {};
+  try {
+    loadConfigFromFile(content, file);
+  } catch {
+    return {};
+  }
+  const parsed = fileSchema.safeParse(content);
+  return parsed.success ? parsed.data : {};
 }
 
 /** The variables of the env file DA will load (`--env-file FILE`, or `./.env`), if there is one. */
@@ -130,6 +196,12 @@ export function droneSwitchValues(switches: readonly ConfigSwitch[]): Partial<Re
 export interface GuardOptions {
   switches: readonly ConfigSwitch[];
   files: readonly string[];
+  /**
+   * What an unknown key in a configuration file does: stops a command that changes the
+   * repository (a typo such as `SOURCE=` would silently back up the default), only warns
+   * for one that reads.
+   */
+  unknownKeys: "error" | "warn";
   /** Print a warning for people (stderr). */
   warn: (message: string) => void;
   /** Print an error for people (stderr), at any log level. */
@@ -138,24 +210,30 @@ export interface GuardOptions {
 
 /**
  * A service appended to the application: checks `--KEY=VALUE` switches against the
- * configuration keys of the loaded modules before anything starts, warns about unknown
- * keys in the `[drone]` section of the files, and validates the drone's configuration
- * before the engine starts — every problem at once, on stderr, then exit 2.
+ * configuration keys of the loaded modules before anything starts, checks the keys of the
+ * configuration files (an error or a warning, see {@link GuardOptions.unknownKeys}), and
+ * validates the drone's configuration before the engine starts — every problem at once,
+ * on stderr, then exit 2.
  */
 export function guardService(options: GuardOptions) {
   return function CliGuardService({ internal, lifecycle, config }: TServiceParams) {
     lifecycle.onPreInit(() => {
       const known = new Set<string>();
+      const names: string[] = Object.keys(OPTIONS);
       for (const [module, definitions] of internal.boilerplate.configuration.getDefinitions()) {
         for (const key of Object.keys(definitions)) {
           known.add(normalise(key));
           known.add(normalise(`${module.replaceAll("-", "_")}_${key}`));
+          names.push(key);
         }
       }
       for (const entry of options.switches) {
         const name = normalise(entry.name);
         if (!known.has(name)) {
-          options.fail(`unknown option --${entry.name}: not an option of the command, nor a configuration key (see --help)`);
+          const suggestion = closestName(entry.name, names);
+          options.fail(
+            `unknown option --${entry.name}: not an option of the command, nor a configuration key${suggestion ? `; did you mean --${suggestion}?` : ""} (see --help)`,
+          );
           process.exit(EXIT_CODES.failed);
         }
         if (SECRET_KEYS.has(name)) {
@@ -168,17 +246,20 @@ export function guardService(options: GuardOptions) {
       for (const [key, value] of Object.entries(droneSwitchValues(options.switches))) {
         internal.boilerplate.configuration.set("drone", key as DroneConfigKey, value as never);
       }
-      const sections = readConfigFiles(options.files);
-      const unknown = Object.keys(sections.drone ?? {}).filter(key => !(key in DRONE_CONFIGURATION));
-      if (unknown.length > 0) {
-        options.warn(`unknown keys in the [drone] section of ${options.files.join(", ")}: ${unknown.join(", ")} (ignored)`);
-      }
+      const modules = new Map<string, string[]>();
+      for (const [module, definitions] of internal.boilerplate.configuration.getDefinitions()) modules.set(module, Object.keys(definitions));
+      const fileProblems = options.files.flatMap(file => fileKeyProblems(file, fileContent(file), modules)).map(describeFileKeyProblem);
+      if (options.unknownKeys === "warn") for (const problem of fileProblems) options.warn(`${problem} (ignored)`);
+      const problems = options.unknownKeys === "error" ? [...fileProblems] : [];
       try {
         parseDroneConfig({ ...config.drone });
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
+        problems.push(...error.problems);
+      }
+      if (problems.length > 0) {
         const where = options.files.length > 0 ? ` (configuration files: ${options.files.join(", ")})` : "";
-        options.fail(`backup-drone: ${error.message}\nFix every key listed${where}; --help shows where settings come from.`);
+        options.fail(`backup-drone: ${new ConfigError(problems).message}\nFix every key listed${where}; --help shows where settings come from.`);
         process.exit(EXIT_CODES.failed);
       }
     }, 1000);

@@ -17,7 +17,7 @@ import { configFiles, envFileVariables, guardService, homeAssistantTokenSource, 
 import { formatFrequency, formatWhen } from "./format.mjs";
 import { createLineThrottle, plainLine } from "./progress.mjs";
 import { resultLines } from "./report.mjs";
-import { EXIT_CODES } from "./spec.mjs";
+import { COMMANDS, EXIT_CODES } from "./spec.mjs";
 import { createPaint } from "./terminal.mjs";
 
 /** After SIGTERM the daemon exits within this long, even if borg does not stop in time. */
@@ -145,6 +145,7 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
       cli_guard: guardService({
         switches,
         files,
+        unknownKeys: COMMANDS.daemon.writes ? "error" : "warn",
         warn: message => process.stderr.write(`warning: ${message}\n`),
         fail: message => process.stderr.write(`${message}\n`),
       }),

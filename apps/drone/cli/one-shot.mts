@@ -17,7 +17,7 @@ import { configFiles, guardService, loadDroneApplication } from "./boot.mjs";
 import { formatWhen } from "./format.mjs";
 import { createProgressDisplay } from "./progress.mjs";
 import { exitCodeOf, findLines, type LiveRun, resultLines, statsLines, statusLines } from "./report.mjs";
-import { type CommandName, EXIT_CODES, type ExitCode } from "./spec.mjs";
+import { type CommandName, COMMANDS, EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { createTerminal, type Terminal } from "./terminal.mjs";
 
 /** Commands that run an engine operation. */
@@ -304,6 +304,7 @@ export async function runOneShot(command: OneShotCommand, options: CommandOption
       cli_guard: guardService({
         switches,
         files: configFiles(options.config),
+        unknownKeys: COMMANDS[command].writes ? "error" : "warn",
         warn: message => terminal.line(`${terminal.paint.yellow("warning:")} ${message}`),
         fail: message => terminal.line(terminal.paint.red(message)),
       }),

@@ -59,7 +59,7 @@ function achievements(result: ResultEvent): string[] {
   return parts;
 }
 
-/** The result as lines for people: one headline, then warnings, the error, or the pruned archives. */
+/** The result as lines for people: one headline, then warnings, notes, the error, or the pruned archives. */
 export function resultLines(result: ResultEvent, paint: Paint, verbose = false): string[] {
   const lines: string[] = [];
   if (exitCodeOf(result) === EXIT_CODES.refused) {
@@ -76,6 +76,7 @@ export function resultLines(result: ResultEvent, paint: Paint, verbose = false):
   }
   if (result.outcome === "held") lines.push(`  ${paint.yellow("held:")} ${result.error ?? "prune is held"}`);
   for (const warning of result.warnings) lines.push(`  ${paint.yellow("warning:")} ${warning}`);
+  for (const note of result.notes ?? []) lines.push(`  ${paint.dim("note:")} ${note}`);
   if (verbose || result.pruned.length <= 5) for (const name of result.pruned) lines.push(paint.dim(`  pruned ${name}`));
   return lines;
 }

@@ -67,6 +67,12 @@ export interface CommandSpec {
   examples: readonly string[];
   /** Exit codes this command can end with. */
   exitCodes: readonly ExitCode[];
+  /**
+   * Whether the command changes the repository or the machine (or runs backups, as the
+   * daemon does): an unknown key in a configuration file stops it, where a read-only
+   * command only warns.
+   */
+  writes: boolean;
 }
 
 /** Every option of the command line by name. */
@@ -139,6 +145,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
       "HASS_TOKEN=… HASS_URL=http://homeassistant.local:8123 backup-drone daemon",
     ],
     exitCodes: [0, 1, 2],
+    writes: true,
   },
   init: {
     summary: "create the repository (borg init) with the configured ENCRYPTION",
@@ -149,6 +156,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     json: 'one object: {"outcome", "repository", "encryption", "error_kind", "error"}',
     examples: ["REPOSITORY=/srv/borg PASSPHRASE_FILE=~/.config/borg.pass backup-drone init"],
     exitCodes: [0, 2],
+    writes: true,
   },
   backup: {
     summary: "the full scheduled run: before hook, create, prune, compact, stats, after hook",
@@ -159,6 +167,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     json: "progress events while it runs, then one result event (libs/protocol schemas; see docs/events.md)",
     examples: ["backup-drone backup", "backup-drone backup --json | jq -c 'select(.outcome)'"],
     exitCodes: PRUNING_EXITS,
+    writes: true,
   },
   create: {
     summary: "create an archive of SOURCES now (borg create)",
@@ -170,6 +179,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     json: "progress events while it runs, then one result event (libs/protocol schemas; see docs/events.md)",
     examples: ["backup-drone create", "backup-drone create --REPOSITORY=/mnt/usb/borg", "backup-drone create --json"],
     exitCodes: ONE_SHOT_EXITS,
+    writes: true,
   },
   prune: {
     summary: "remove archives by the keep rules, then compact and refresh the statistics",
@@ -181,6 +191,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     json: "progress events, then one result event whose `pruned` lists the removed archives",
     examples: ["backup-drone prune", "backup-drone prune --KEEP_DAILY=3"],
     exitCodes: PRUNING_EXITS,
+    writes: true,
   },
   stats: {
     summary: "refresh and print the repository statistics (borg info)",
@@ -189,6 +200,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     json: "one result event; the sizes are in `status --json` (persisted.totals)",
     examples: ["backup-drone stats"],
     exitCodes: ONE_SHOT_EXITS,
+    writes: false,
   },
   check: {
     summary: "verify the repository's consistency (borg check)",
@@ -200,6 +212,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     json: "progress events, then one result event whose `checks` says what each check found",
     examples: ["backup-drone check", "backup-drone check --verify-data --json | jq -c 'select(.outcome)'"],
     exitCodes: ONE_SHOT_EXITS,
+    writes: false,
   },
   list: {
     summary: "list this drone's archives",
@@ -208,6 +221,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     json: 'one line per archive: {"name", "id", "start"}',
     examples: ["backup-drone list", "backup-drone list --json | jq -r .name", "backup-drone list --checkpoints"],
     exitCodes: [0, 2],
+    writes: false,
   },
   find: {
     summary: "find which archives hold a file, newest version first",
@@ -224,6 +238,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
       "backup-drone find /etc/hosts --older-than 2w --json | jq -r .archive",
     ],
     exitCodes: [0, 2, 6],
+    writes: false,
   },
   restore: {
     summary: "restore an archive, or some of its paths, into a folder",
@@ -241,6 +256,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
       "backup-drone restore latest etc --target /tmp/etc-back --overwrite --json | jq -c 'select(.outcome)'",
     ],
     exitCodes: [0, 1, 2, 3, 4, 5],
+    writes: true,
   },
   release: {
     summary: "release a prune held by the prune guard, once you have looked at the newest archive",
@@ -260,6 +276,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     json: 'one object: {"drone_id", "repository", "offsite_repository", "settings", "persisted", "live", "due"}',
     examples: ["backup-drone status", "backup-drone status --json | jq .persisted.lastBackup"],
     exitCodes: [0, 2],
+    writes: false,
   },
 };
 

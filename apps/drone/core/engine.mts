@@ -20,6 +20,7 @@ import {
   type CreateOptions,
   type CreateResult,
   type KeepRules,
+  noteOf,
   type RepositoryTotals,
 } from "../../../libs/borg/index.mjs";
 import {
@@ -117,6 +118,8 @@ interface RunContext {
   started: Date;
   signal: AbortSignal;
   warnings: string[];
+  /** What borg said that needs nothing from anyone (a stale lock it removed), once each. */
+  notes: string[];
   archive: ResultEvent["archive"];
   pruned: string[];
   checks: CheckSummary[];
@@ -246,6 +249,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       graceMs: 8000,
       // a one-shot prune would otherwise start borg twice: `borg --version`, then prune
       versionCacheFile: join(config.stateDir, "borg-version.json"),
+      // the error says what crashed in one line; the whole traceback is for whoever debugs it
+      onTraceback: traceback => log.debug(`borg's traceback:\n${traceback}`),
     });
   const clients: Record<Role, BorgClient | undefined> = {
     primary: clientFor("primary"),
@@ -366,7 +371,11 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
   const callOptions = (context: RunContext, onEvent: (event: BorgEvent) => void) => ({
     signal: context.signal,
-    onEvent,
+    onEvent: (event: BorgEvent) => {
+      const note = event.type === "log_message" ? noteOf(event) : undefined;
+      if (note !== undefined && !context.notes.includes(note)) context.notes.push(note);
+      onEvent(event);
+    },
     inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000,
     onSpawn: (pid: number) => {
       void store.update(state => {
@@ -790,6 +799,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     started: Date;
     finished: Date;
     warnings?: string[];
+    notes?: string[];
     archive?: ResultEvent["archive"];
     pruned?: string[];
     checks?: CheckSummary[];
@@ -805,6 +815,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     error_kind: run.failure?.kind ?? null,
     error: run.failure?.message ?? null,
     warnings: run.warnings ?? [],
+    notes: run.notes ?? [],
     started_at: toIso(run.started),
     finished_at: toIso(run.finished),
     duration_seconds: Math.max(0, (run.finished.getTime() - run.started.getTime()) / 1000),
@@ -823,6 +834,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       started,
       signal: controller.signal,
       warnings: [],
+      notes: [],
       archive: null,
       pruned: [],
       checks: [],
@@ -875,6 +887,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       started,
       finished,
       warnings: context.warnings.slice(0, 50),
+      notes: context.notes,
       archive: context.archive,
       pruned: context.pruned,
       checks: context.checks,

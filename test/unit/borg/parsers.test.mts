@@ -210,6 +210,84 @@ describe("exit codes and msgids become results or typed errors", () => {
     expect(run.warnings.map(warning => warning.message).join("\n")).toContain("does-not-exist");
   });
 
+  it("a full disk is disk_full with a one-line message that says where, from borg's real output", () => {
+    const onRepository = { location: "/tmp/fixcap3/small/repo" };
+    const crashed = settleError(createCommand(onRepository, { archive: "x", paths: ["big8.bin"] }), fixture("create_disk_full"));
+    expect(crashed.kind).toBe("disk_full");
+    expect(crashed.message).toMatch(/^No space left on device on the repository's filesystem: \/tmp\/fixcap3\/small\/repo\. Free space there/);
+    expect(crashed.context.traceback).toContain("OSError: [Errno 28] No space left on device");
+
+    const refused = settleError(createCommand(onRepository, { archive: "x", paths: ["big29.bin"] }), fixture("create_insufficient_free_space"));
+    expect(refused.kind).toBe("disk_full");
+    expect(refused.message).toContain("repository's filesystem: /tmp/fixcap3/small/repo (required: 169.23 kB, available: 159.74 kB)");
+
+    const cache = settleError(createCommand({ location: "/tmp/fixcap3/repo2" }, { archive: "x", paths: ["many"] }), fixture("create_cache_disk_full"));
+    expect(cache.kind).toBe("disk_full");
+    expect(cache.context.space).toEqual({ place: "cache", path: "/tmp/fixcap3/smallcache/base/.cache/borg" });
+    expect(cache.message).toMatch(/^No space left on device for borg's cache \(\/tmp\/fixcap3\/smallcache\/base\/\.cache\/borg\)\. .*BORG_BASE_DIR/);
+    for (const error of [crashed, refused, cache]) {
+      expect(error.message).not.toMatch(/\n|Traceback|File "/);
+      // Home Assistant keeps 255 characters of a state: the whole message fits
+      expect(error.message.length).toBeLessThanOrEqual(255);
+    }
+  });
+
+  it("an invalid pattern is invalid_pattern naming the pattern, whether borg crashed before logging (exit 1) or after (exit 2)", () => {
+    const beforeLogging = fixture("create_invalid_exclude_regex");
+    expect(beforeLogging.exitCode).toBe(1);
+    const exclude = settleError(createCommand(repo, { archive: "x", paths: ["src"], excludes: ["*/.cache", "re:("] }), beforeLogging);
+    expect(exclude.kind).toBe("invalid_pattern");
+    expect(exclude.message).toBe(
+      "borg create rejected the pattern re:( as invalid: missing ), unterminated subpattern at position 0. Fix the exclude pattern: re: is a Python regular expression, sh: and fm: are shell patterns, pp: and pf: are paths.",
+    );
+    expect(exclude.context.traceback?.split("\n")[0]).toBe("Traceback (most recent call last):");
+
+    const find = settleError(listItemsCommand(repo, "a", ["re:("]), fixture("list_invalid_pattern_regex"));
+    expect(find.kind).toBe("invalid_pattern");
+    expect(find.message).toContain("rejected the pattern re:( as invalid: missing ), unterminated subpattern");
+
+    const style = settleError(listItemsCommand(repo, "a", ["xx:foo"]), fixture("list_invalid_pattern_style"));
+    expect(style.kind).toBe("invalid_pattern");
+    expect(style.message).toContain("rejected the pattern xx:foo as invalid: Unknown pattern style: xx");
+    for (const error of [exclude, find, style]) {
+      expect(error.message).not.toMatch(/\n|Traceback|File "/);
+      expect(error.message.length).toBeLessThanOrEqual(255);
+    }
+  });
+
+  it("any other Python traceback is borg_crashed: the exception in one line, the traceback kept apart", () => {
+    const error = settleError(createCommand(repo, { archive: "x", paths: ["src"] }), fixture("create_crash_damaged_cache_config"));
+    expect(error.kind).toBe("borg_crashed");
+    expect(error.message).toMatch(/^borg create crashed \(exit code 2\): ValueError: invalid literal for int\(\) with base 10: 'x' \(in borg\/[\w/]+\.py\)\. /);
+    expect(error.message).not.toMatch(/\n|Traceback|File "|Local Exception/);
+    expect(error.message.length).toBeLessThanOrEqual(255);
+    expect(error.context.traceback).toMatch(/^Traceback \(most recent call last\):\n/);
+    expect(error.context.details).toHaveLength(1);
+  });
+
+  it("a stale lock of a dead process that borg removed is a note, and the run a success", () => {
+    const run = settle(createCommand(repo, { archive: "x", paths: ["src"] }), fixture("create_stale_lock_removed"));
+    expect(run.outcome).toBe("success");
+    expect(run.warnings).toEqual([]);
+    expect(run.notes).toEqual([
+      "borg removed a stale lock of its process 12382 on this host, which no longer runs (an earlier run was killed or crashed)",
+      "borg removed a stale lock of its process 12367 on this host, which no longer runs (an earlier run was killed or crashed)",
+    ]);
+    // the same lines at a warning exit (borg 1.4 may count them): still a success when nothing else warned
+    const asWarning = settle(createCommand(repo, { archive: "x", paths: ["src"] }), { ...fixture("create_stale_lock_removed"), exitCode: 1 });
+    expect(asWarning.outcome).toBe("success");
+    // a real warning next to them keeps the warning
+    const missing = fixture("create_missing_source");
+    const both = settle(createCommand(repo, { archive: "x", paths: ["a"] }), {
+      ...missing,
+      stderr: `${fixture("create_stale_lock_removed").stderr.split("\n").filter(line => line.includes("borg.locking")).join("\n")}\n${missing.stderr}`,
+    });
+    expect(both.outcome).toBe("warning");
+    expect(both.notes).toHaveLength(2);
+    expect(both.warnings.map(warning => warning.message).join("\n")).toContain("does-not-exist");
+    expect(both.warnings.map(warning => warning.message).join("\n")).not.toContain("stale");
+  });
+
   it("one table: 1.2's 0/1/2, 1.4's modern codes, signals", () => {
     expect([0, 1, 2, 73, 100, 107, 127, 130, 143].map(classifyExitCode)).toEqual([
       "success",
