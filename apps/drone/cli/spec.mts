@@ -268,6 +268,8 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     json: 'one object: {"released": true|false, "hold": {"since", "archive", "reasons"} | null}',
     examples: ["backup-drone status", "backup-drone release"],
     exitCodes: [0, 2],
+    // it changes the drone's state, not the repository: a typo in the file is a warning
+    writes: false,
   },
   status: {
     summary: "print the settings, what the drone last did, and whether an operation runs now",
