@@ -292,6 +292,7 @@ export async function runOneShot(command: OneShotCommand, options: CommandOption
       cli_guard: guardService({
         switches,
         files: configFiles(options.config),
+        envFile: options.envFile,
         warn: message => terminal.line(`${terminal.paint.yellow("warning:")} ${message}`),
         fail: message => terminal.line(terminal.paint.red(message)),
       }),
