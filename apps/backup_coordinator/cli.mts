@@ -8,6 +8,7 @@ import { join } from "node:path";
 
 import { type TServiceParams } from "@digital-alchemy/core";
 
+import { secureDatabaseFile, sqliteDatabasePath } from "../../libs/ha/database-file.mjs";
 import { packageVersion } from "../drone/ha/version.mjs";
 import { COORDINATOR_CONFIGURATION } from "./config.mjs";
 import { COORDINATOR_APP_NAME, createCoordinatorApplication } from "./coordinator.module.mjs";
@@ -68,6 +69,13 @@ export async function runCoordinator(args: readonly string[]): Promise<void> {
         synapse: { DATABASE_URL: databaseUrl(), METADATA_TITLE: "Backup Coordinator" },
       },
       appendService: {
+        // before synapse opens its database: for the coordinator's user only
+        database_file: ({ config, lifecycle, logger }: TServiceParams) => {
+          lifecycle.onPostConfig(() => {
+            const database = config.synapse.DATABASE_TYPE === "sqlite" ? sqliteDatabasePath(config.synapse.DATABASE_URL) : undefined;
+            for (const file of database ? secureDatabaseFile(database) : []) logger.warn(`could not make ${file} readable by its owner only (mode 0600)`);
+          }, 999);
+        },
         exit_code: ({ lifecycle }: TServiceParams) => {
           lifecycle.onShutdownComplete(() => {
             process.exitCode = 0;

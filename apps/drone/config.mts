@@ -50,7 +50,8 @@ export const DRONE_CONFIGURATION = {
   REPOSITORY: { type: "string", default: "", description: "The borg repository: a local path or ssh://user@host[:port]/path. Required." },
   PASSPHRASE: { type: "string", default: "", description: "The repository passphrase. Prefer PASSPHRASE_FILE or PASSCOMMAND; set at most one of the three.", secret: true },
   PASSPHRASE_FILE: { type: "string", default: "", description: "A file holding the passphrase (mode 0600)." },
-  PASSCOMMAND: { type: "string", default: "", description: "A command that prints the passphrase (BORG_PASSCOMMAND), e.g. `pass show borg`." },
+  PASSCOMMAND: { type: "string", default: "", description: "A command that prints the passphrase, e.g. `pass show borg`. The drone runs it (through `sh -c`, before each borg command, stopped after PASSCOMMAND_TIMEOUT_SECONDS) and hands the passphrase to borg like the others: borg never sees the command." },
+  PASSCOMMAND_TIMEOUT_SECONDS: { type: "number", default: 60, description: "A passcommand (PASSCOMMAND, OFFSITE_PASSCOMMAND) still running after this long is stopped with every process it started; the run fails with `passcommand_failed`." },
   PASSPHRASE_TRANSPORT: { type: "string", default: "fd", enum: ["fd", "env"], description: "How the passphrase reaches borg: `fd` (a pipe, invisible in /proc) or `env` (BORG_PASSPHRASE)." },
   ENCRYPTION: { type: "string", default: "repokey-blake2", description: "Encryption mode used when the drone creates (inits) a missing repository with `backup-drone init`." },
   SOURCES: { type: "string[]", default: ["/home"], description: "Folders to back up." },
@@ -90,14 +91,20 @@ export const DRONE_CONFIGURATION = {
   HOOK_AFTER_POLICY: { type: "string", default: "continue", enum: HOOK_POLICIES, description: "If the after hook fails." },
   HOOK_ON_ERROR: { type: "string", default: "", description: "Shell command run when a backup fails." },
   HOOK_ON_ERROR_POLICY: { type: "string", default: "ignore", enum: HOOK_POLICIES, description: "If the on-error hook fails." },
-  HOOK_TIMEOUT_SECONDS: { type: "number", default: 600, description: "A hook running longer is killed and counts as failed." },
+  HOOK_TIMEOUT_SECONDS: { type: "number", default: 600, description: "A hook running longer is stopped with every process it started (its process group) and counts as failed." },
+  HOOK_ENV_PASSTHROUGH: {
+    type: "string[]",
+    default: [],
+    description:
+      "Environment variables a hook gets although they look secret, e.g. `PGPASSWORD` for a database dump. Without this, a hook never gets a variable whose name contains PASSPHRASE, PASSWORD, PASSWD, PASSCOMMAND, TOKEN, SECRET, API_KEY or PRIVATE_KEY, nor one that sets the drone's passphrase, Home Assistant token or synapse DATABASE_URL.",
+  },
   NICE: { type: "number", default: 0, description: "CPU niceness of borg, 0–19 (0 = unchanged)." },
   IONICE_CLASS: { type: "string", default: "none", enum: IONICE_CLASSES, description: "I/O class of borg: `none`, `best-effort`, `idle`." },
   IONICE_LEVEL: { type: "number", default: 4, description: "I/O priority within best-effort, 0 (high) – 7 (low)." },
   UPLOAD_RATELIMIT_KIB: { type: "number", default: 0, description: "Upload limit in KiB/s (0 = none; remote repositories only)." },
   CHECKPOINT_INTERVAL_SECONDS: { type: "number", default: 1800, description: "borg writes a checkpoint this often during a create." },
   LOCK_WAIT_SECONDS: { type: "number", default: 60, description: "How long borg waits for a repository lock held by someone else." },
-  RUN_TIMEOUT_MINUTES: { type: "number", default: 720, description: "A run still going after this long is interrupted cleanly (checkpoint kept)." },
+  RUN_TIMEOUT_MINUTES: { type: "number", default: 720, description: "A run still going after this long is interrupted cleanly: a create keeps a checkpoint, a hook or passcommand is stopped with its processes." },
   INACTIVITY_TIMEOUT_MINUTES: { type: "number", default: 30, description: "borg writing nothing for this long is interrupted." },
   BORG_BINARY: { type: "string", default: "borg", description: "The borg binary: a name on PATH or a path." },
   BORG_RSH: { type: "string", default: "", description: "ssh command for ssh:// repositories (BORG_RSH), e.g. `ssh -i /root/.ssh/borg -o BatchMode=yes`." },
@@ -151,6 +158,7 @@ export const droneConfigSchema = z.object({
   PASSPHRASE: text,
   PASSPHRASE_FILE: optionalText,
   PASSCOMMAND: optionalText,
+  PASSCOMMAND_TIMEOUT_SECONDS: z.number().int().min(1).max(3600),
   PASSPHRASE_TRANSPORT: z.enum(["fd", "env"]),
   ENCRYPTION: z.enum(["none", "authenticated", "authenticated-blake2", "repokey", "keyfile", "repokey-blake2", "keyfile-blake2"]),
   SOURCES: z.array(z.string().min(1)).min(1, { message: "needs at least one folder" }),
@@ -188,6 +196,9 @@ export const droneConfigSchema = z.object({
   HOOK_ON_ERROR: optionalText,
   HOOK_ON_ERROR_POLICY: z.enum(HOOK_POLICIES),
   HOOK_TIMEOUT_SECONDS: z.number().int().min(1).max(86_400),
+  HOOK_ENV_PASSTHROUGH: z.array(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "must list environment variable names (letters, digits, _), e.g. PGPASSWORD" }),
+  ),
   NICE: z.number().int().min(0).max(19),
   IONICE_CLASS: z.enum(IONICE_CLASSES),
   IONICE_LEVEL: z.number().int().min(0).max(7),
@@ -244,6 +255,8 @@ export interface DroneConfig {
   repository: string;
   passphrase?: PassphraseSetting;
   passphraseTransport: "fd" | "env";
+  /** How long a passcommand may run. */
+  passcommandTimeoutSeconds: number;
   encryption: z.infer<typeof droneConfigSchema>["ENCRYPTION"];
   sources: string[];
   excludes: string[];
@@ -265,7 +278,14 @@ export interface DroneConfig {
     keep: KeepSettings;
     uploadRateLimitKiB: number;
   };
-  hooks: { before?: HookSetting; after?: HookSetting; onError?: HookSetting; timeoutSeconds: number };
+  hooks: {
+    before?: HookSetting;
+    after?: HookSetting;
+    onError?: HookSetting;
+    timeoutSeconds: number;
+    /** Variables a hook inherits although they look secret (HOOK_ENV_PASSTHROUGH). */
+    envPassthrough: string[];
+  };
   nice: number;
   ionice?: { class: "best-effort" | "idle"; level: number };
   uploadRateLimitKiB: number;
@@ -364,6 +384,7 @@ export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
     repository: v.REPOSITORY,
     passphrase,
     passphraseTransport: v.PASSPHRASE_TRANSPORT,
+    passcommandTimeoutSeconds: v.PASSCOMMAND_TIMEOUT_SECONDS,
     encryption: v.ENCRYPTION,
     sources: v.SOURCES,
     excludes: v.EXCLUDES,
@@ -390,6 +411,7 @@ export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
       after: hook(v.HOOK_AFTER, v.HOOK_AFTER_POLICY),
       onError: hook(v.HOOK_ON_ERROR, v.HOOK_ON_ERROR_POLICY),
       timeoutSeconds: v.HOOK_TIMEOUT_SECONDS,
+      envPassthrough: v.HOOK_ENV_PASSTHROUGH,
     },
     nice: v.NICE,
     ionice: v.IONICE_CLASS === "none" ? undefined : { class: v.IONICE_CLASS, level: v.IONICE_LEVEL },
@@ -429,4 +451,22 @@ export function defaultConfigValues(): Record<DroneConfigKey, unknown> {
   return Object.fromEntries(
     Object.entries(DRONE_CONFIGURATION).map(([key, entry]) => [key, "default" in entry ? entry.default : undefined]),
   ) as Record<DroneConfigKey, unknown>;
+}
+
+/** Keys of the libraries the drone runs with whose value is, or can hold, a secret (a database URL may carry a password). */
+const LIBRARY_SECRET_KEYS: Readonly<Record<string, readonly string[]>> = { hass: ["TOKEN"], synapse: ["DATABASE_URL"] };
+
+/**
+ * The environment variables that set a secret of the drone (`secret: true` keys) or of its
+ * Home Assistant libraries, in each spelling DA reads (`KEY` and `MODULE_KEY`, any case): no
+ * child process inherits them.
+ */
+export function secretConfigVariables(): string[] {
+  const droneKeys = Object.entries(DRONE_CONFIGURATION)
+    .filter(([, entry]) => "secret" in entry && entry.secret)
+    .map(([key]) => key);
+  return [
+    ...droneKeys.flatMap(key => [key, `DRONE_${key}`]),
+    ...Object.entries(LIBRARY_SECRET_KEYS).flatMap(([module, keys]) => keys.flatMap(key => [key, `${module.toUpperCase()}_${key}`])),
+  ];
 }

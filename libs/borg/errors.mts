@@ -34,6 +34,7 @@ export function classifyExitCode(code: number): ExitOutcome {
 export const BORG_ERROR_KINDS = [
   "passphrase_wrong",
   "passphrase_missing",
+  "passcommand_failed",
   "repository_missing",
   "repository_invalid",
   "repository_access_aborted",
@@ -105,6 +106,8 @@ const MESSAGES: Record<BorgErrorKind, (context: BorgErrorContext) => string> = {
     c.details?.length
       ? `No passphrase for ${repo(c)}: ${c.details.join("; ")}. Check the passphrase file setting.`
       : `${repo(c)} is encrypted and no passphrase was given. Configure a passphrase, a passcommand or a passphrase file.`,
+  passcommand_failed: c =>
+    `The passcommand for ${repo(c)} ${c.details?.join("; ") ?? "failed"}, so borg was not started. Run the configured passcommand by hand, as the user the drone runs as: it must print the passphrase and exit without waiting for input.`,
   repository_missing: c =>
     `No borg repository exists at ${repo(c)}. Check the repository setting, or create it first with \`borg init --encryption=repokey ${repo(c)}\`.`,
   repository_invalid: c =>

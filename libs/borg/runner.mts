@@ -2,6 +2,7 @@
  * The one place that spawns borg. It streams stderr's `--log-json` lines as typed events,
  * delivers the passphrase by file descriptor or environment (never argv), maps the exit
  * code and msgids to a result or a typed error, and handles cancellation and inactivity.
+ * A passcommand is run here too, before borg, with its own deadline: borg never sees it.
  *
  * borg is started with node:child_process, not execa: loading execa's modules took about
  * 0.1 s of every one-shot command here (docs/benchmarks.md), and what borg needs (a pipe
@@ -15,6 +16,7 @@ import { createInterface } from "node:readline";
 import { type Writable } from "node:stream";
 
 import { type BorgCommand } from "./commands.mjs";
+import { inheritedEnv } from "./environment.mjs";
 import {
   BorgError,
   borgError,
@@ -26,6 +28,7 @@ import {
   noteOf,
   textTraceback,
 } from "./errors.mjs";
+import { runProcessGroup } from "./process-group.mjs";
 import { type BorgEvent, type LogMessage, parseLogLine } from "./schemas.mjs";
 import { Secret } from "./secret.mjs";
 
@@ -49,6 +52,13 @@ export interface RunOptions {
   ionice?: { class: IoniceClass; level?: number };
   /** Extra environment (for tests and special cases); cannot carry the passphrase. */
   env?: Record<string, string>;
+  /**
+   * Variables of our environment (any case) that borg and a passcommand do not inherit, besides
+   * those named like secrets (see {@link inheritedEnv}): the ones that configure a secret setting.
+   */
+  dropEnv?: readonly string[];
+  /** A passcommand still running after this long is stopped with its processes (default 60 s). */
+  passcommandTimeoutMs?: number;
   /** Called with the borg PID once it has started. */
   onSpawn?: (pid: number) => void;
   /** Called with borg's Python traceback when it crashed (for a debug log: the error's message has one line of it). */
@@ -72,6 +82,9 @@ const MAX_KEPT_LOGS = 20_000;
 // enough for a whole Python traceback (about 80 lines), which starts with the line that names it
 const MAX_KEPT_TEXT = 2000;
 const PASSPHRASE_FD = 3;
+const DEFAULT_PASSCOMMAND_TIMEOUT_MS = 60_000;
+/** What a passcommand wrote to stderr that a message quotes, at most. */
+const MAX_QUOTED = 200;
 
 async function isExecutable(path: string): Promise<boolean> {
   try {
@@ -112,10 +125,57 @@ export function commandLine(binaryPath: string, command: BorgCommand<unknown>, o
   return [...priorityPrefix(options), binaryPath, ...command.args];
 }
 
-async function passphraseValue(command: BorgCommand<unknown>): Promise<Secret | undefined> {
+/**
+ * Run the passcommand in a process group of its own, with a deadline and the run's abort, and
+ * read the passphrase from its stdout (trailing newlines dropped, as borg does). It runs
+ * through `sh -c` with the environment borg would inherit, without our secrets.
+ */
+async function passcommandValue(command: BorgCommand<unknown>, passcommand: string, options: RunOptions): Promise<Secret> {
+  const context = { command: command.command, repository: command.repository };
+  const timeoutMs = options.passcommandTimeoutMs ?? DEFAULT_PASSCOMMAND_TIMEOUT_MS;
+  const run = await runProcessGroup("sh", ["-c", passcommand], {
+    env: inheritedEnv(process.env, { drop: options.dropEnv }),
+    timeoutMs,
+    signal: options.signal,
+  });
+  const text = run.stdout.replace(/\n+$/, "");
+  const secret = text.length > 0 ? new Secret(text) : undefined;
+  const said = (secret ? secret.redact(run.stderr) : run.stderr)
+    .split("\n")
+    .map(line => line.trim())
+    .filter(line => line.length > 0)
+    .at(-1)
+    ?.slice(0, MAX_QUOTED);
+  const fail = (detail: string) => borgError("passcommand_failed", { ...context, details: [detail] });
+  const { end } = run;
+  switch (end.kind) {
+    case "exited":
+      if (end.code === 0) {
+        if (secret) return secret;
+        throw fail("printed nothing");
+      }
+      if (end.code === null) throw fail(`was killed by ${end.signal ?? "a signal"}`);
+      throw fail(`exited with ${end.code}${said ? ` (${said})` : ""}`);
+    case "timed_out":
+      throw fail(
+        `did not finish within ${Math.round(timeoutMs / 1000)} s and was stopped${run.stopped?.groupGone === false ? " (some of its processes could not be stopped)" : ", with its processes"}`,
+      );
+    case "aborted":
+      throw new BorgError(
+        "interrupted",
+        `The passcommand for ${command.repository ?? "the repository"} was stopped: the run was interrupted before borg ${command.command} started.`,
+        context,
+      );
+    case "not_started":
+      throw fail(`could not start (${end.code})`);
+  }
+}
+
+async function passphraseValue(command: BorgCommand<unknown>, options: RunOptions): Promise<Secret | undefined> {
   const source = command.passphrase;
-  if (!source || source.kind === "command") return undefined;
+  if (!source) return undefined;
   if (source.kind === "passphrase") return source.value;
+  if (source.kind === "command") return await passcommandValue(command, source.command, options);
   const text = await readFile(source.path, "utf8").catch((error: NodeJS.ErrnoException) => {
     throw borgError("passphrase_missing", {
       command: command.command,
@@ -126,17 +186,26 @@ async function passphraseValue(command: BorgCommand<unknown>): Promise<Secret | 
   return new Secret(text.replace(/\r?\n$/, ""));
 }
 
-/** Build the child environment: ours, minus any inherited BORG_PASS* the command did not ask for. */
-function childEnv(command: BorgCommand<unknown>, options: RunOptions, secret: Secret | undefined) {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith("BORG_PASS") && key !== "BORG_NEW_PASSPHRASE") env[key] = value;
-  }
+/** borg's own passphrase variables: only what the runner sets may reach borg. */
+const isBorgPassphraseVariable = (key: string) => key.startsWith("BORG_PASS") || key === "BORG_NEW_PASSPHRASE";
+
+/**
+ * borg's whole environment: ours without our secrets (see {@link inheritedEnv}) and without
+ * `dropEnv`, then the run's and the command's variables, then the passphrase's descriptor (or,
+ * with the `env` transport, the passphrase). A passcommand never reaches borg: the runner has
+ * run it already.
+ */
+export function borgEnvironment(
+  command: BorgCommand<unknown>,
+  options: Pick<RunOptions, "env" | "dropEnv">,
+  secret: Secret | undefined,
+  inherited: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const env = inheritedEnv(inherited, { drop: options.dropEnv });
   Object.assign(env, options.env, command.env);
   for (const key of Object.keys(env)) {
-    if (key.startsWith("BORG_PASS") || key === "BORG_NEW_PASSPHRASE") delete env[key];
+    if (isBorgPassphraseVariable(key)) delete env[key];
   }
-  if (command.passphrase?.kind === "command") env.BORG_PASSCOMMAND = command.passphrase.command;
   if (secret && command.passphraseTransport === "env") env.BORG_PASSPHRASE = secret.reveal();
   if (secret && command.passphraseTransport === "fd") env.BORG_PASSPHRASE_FD = String(PASSPHRASE_FD);
   return env;
@@ -150,13 +219,13 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
   const started = Date.now();
   const context = { command: command.command, repository: command.repository, archive: command.archive };
   const binaryPath = await resolveBinary(options.binary, command.command);
-  const secret = await passphraseValue(command);
+  const secret = await passphraseValue(command, options);
   const redact = (text: string) => (secret ? secret.redact(text) : text);
   const [file, ...args] = commandLine(binaryPath, command, options) as [string, ...string[]];
 
   const fdInput = secret && command.passphraseTransport === "fd" ? `${secret.reveal()}\n` : undefined;
   const subprocess = spawn(file, args, {
-    env: childEnv(command, options, secret),
+    env: borgEnvironment(command, options, secret),
     cwd: command.cwd,
     stdio: fdInput === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", "pipe"],
   });

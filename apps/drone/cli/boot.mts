@@ -14,6 +14,7 @@ import { closestName } from "../../../libs/config/index.mjs";
 import { ConfigError, DRONE_CONFIGURATION, type DroneConfigKey, parseDroneConfig } from "../config.mjs";
 import { createLocalDroneApplication } from "../drone-library.mjs";
 import { type ConfigSwitch } from "./args.mjs";
+import { configFileSecrets, envFileSecrets, type SecretFile, secretFileWarnings } from "./permissions.mjs";
 import { EXIT_CODES, OPTIONS } from "./spec.mjs";
 
 /** The DA application name: config files are /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone. */
@@ -120,9 +121,14 @@ function fileContent(file: string): Record<string, unknown> {
   return parsed.success ? parsed.data : {};
 }
 
+/** The env file DA will load: `--env-file FILE`, or `./.env`. */
+export function envFilePath(envFile: string | undefined, cwd = process.cwd()): string {
+  return envFile === undefined ? join(cwd, ".env") : isAbsolute(envFile) ? envFile : join(cwd, envFile);
+}
+
 /** The variables of the env file DA will load (`--env-file FILE`, or `./.env`), if there is one. */
 export function envFileVariables(envFile: string | undefined, cwd = process.cwd()): NodeJS.Dict<string> {
-  const file = envFile === undefined ? join(cwd, ".env") : isAbsolute(envFile) ? envFile : join(cwd, envFile);
+  const file = envFilePath(envFile, cwd);
   if (!existsSync(file)) return {};
   try {
     return parseEnv(readFileSync(file, "utf8"));
@@ -202,10 +208,35 @@ export interface GuardOptions {
    * for one that reads.
    */
   unknownKeys: "error" | "warn";
+  /** `--env-file FILE`, when given (otherwise `./.env`). */
+  envFile?: string;
   /** Print a warning for people (stderr). */
   warn: (message: string) => void;
   /** Print an error for people (stderr), at any log level. */
   fail: (message: string) => void;
+}
+
+/** The files of this drone's configuration that hold a secret: passphrase files, and config or env files with a passphrase or token. */
+function secretFiles(options: GuardOptions, drone: { PASSPHRASE_FILE: string; OFFSITE_PASSPHRASE_FILE: string }): SecretFile[] {
+  const files: SecretFile[] = [];
+  const passphraseFile = (path: string, holds: string) => {
+    if (path.trim().length > 0) files.push({ path: path.trim(), holds });
+  };
+  passphraseFile(drone.PASSPHRASE_FILE, "the repository passphrase");
+  passphraseFile(drone.OFFSITE_PASSPHRASE_FILE, "the offsite repository passphrase");
+  for (const file of options.files) {
+    let holds: string | undefined;
+    try {
+      holds = configFileSecrets(readConfigFiles([file]));
+    } catch {
+      // DA reports a file it cannot read or parse
+    }
+    if (holds) files.push({ path: file, holds });
+  }
+  const envFile = envFilePath(options.envFile);
+  const envHolds = envFileSecrets(envFileVariables(options.envFile));
+  if (envHolds) files.push({ path: envFile, holds: envHolds });
+  return files;
 }
 
 /**
@@ -263,5 +294,10 @@ export function guardService(options: GuardOptions) {
         process.exit(EXIT_CODES.failed);
       }
     }, 1000);
+
+    // after the validation above: files that hold a secret and that others can read
+    lifecycle.onPostConfig(() => {
+      for (const warning of secretFileWarnings(secretFiles(options, config.drone))) options.warn(warning);
+    }, 999);
   };
 }

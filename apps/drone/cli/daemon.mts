@@ -10,6 +10,7 @@ import { join } from "node:path";
 
 import { type TServiceParams } from "@digital-alchemy/core";
 
+import { secureDatabaseFile, sqliteDatabasePath } from "../../../libs/ha/database-file.mjs";
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { parseDroneConfig } from "../config.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
@@ -56,6 +57,9 @@ function daemonService(tokenSource: string | undefined) {
         mkdirSync(stateDir, { recursive: true, mode: 0o700 });
         internal.boilerplate.configuration.set("synapse", "DATABASE_URL", `file:${join(stateDir, `${droneId}.synapse.db`)}`);
       }
+      // before synapse opens it: for the drone's user only, like the state file
+      const database = config.synapse.DATABASE_TYPE === "sqlite" ? sqliteDatabasePath(config.synapse.DATABASE_URL) : undefined;
+      for (const file of database ? secureDatabaseFile(database) : []) logger.warn(`could not make ${file} readable by its owner only (mode 0600)`);
       // synapse's default identity is hostname + user + app name: two drones on one machine
       // would be one application in Home Assistant. The drone id is what tells drones apart.
       const uniqueId = config.synapse.METADATA_UNIQUE_ID;
@@ -146,6 +150,7 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
         switches,
         files,
         unknownKeys: COMMANDS.daemon.writes ? "error" : "warn",
+        envFile: options.envFile,
         warn: message => process.stderr.write(`warning: ${message}\n`),
         fail: message => process.stderr.write(`${message}\n`),
       }),

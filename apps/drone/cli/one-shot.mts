@@ -305,6 +305,7 @@ export async function runOneShot(command: OneShotCommand, options: CommandOption
         switches,
         files: configFiles(options.config),
         unknownKeys: COMMANDS[command].writes ? "error" : "warn",
+        envFile: options.envFile,
         warn: message => terminal.line(`${terminal.paint.yellow("warning:")} ${message}`),
         fail: message => terminal.line(terminal.paint.red(message)),
       }),

@@ -22,7 +22,7 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
   [EXIT_CODES.success, "success"],
   [EXIT_CODES.warning, "finished with warnings (e.g. a source file vanished); the archive is usable"],
   [EXIT_CODES.failed, "failed, or invalid usage or configuration (the message says what to do)"],
-  [EXIT_CODES.interrupted, "interrupted (Ctrl-C, SIGTERM, run timeout); borg kept a checkpoint"],
+  [EXIT_CODES.interrupted, "interrupted (Ctrl-C, SIGTERM, run timeout); an interrupted create keeps a checkpoint, a hook is stopped with its processes"],
   [EXIT_CODES.refused, "refused: another backup-drone process is running an operation for this drone"],
   [EXIT_CODES.not_empty, "refused: the restore target is not empty and --overwrite was not given; nothing was written"],
   [EXIT_CODES.no_match, "no archive of this drone holds a matching path"],

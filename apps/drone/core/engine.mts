@@ -23,6 +23,7 @@ import {
   noteOf,
   type RepositoryTotals,
 } from "../../../libs/borg/index.mjs";
+import { inheritedEnv } from "../../../libs/borg/environment.mjs";
 import {
   type ApplicationState,
   type CheckKind,
@@ -35,12 +36,12 @@ import {
   type ResultEvent,
   type Trigger,
 } from "../../../libs/protocol/index.mjs";
-import { type DroneConfig, hasKeepRule, type PassphraseSetting } from "../config.mjs";
+import { type DroneConfig, hasKeepRule, type PassphraseSetting, secretConfigVariables } from "../config.mjs";
 import { DroneError } from "./errors.mjs";
 import { estimateProgress, type Expectation, type ProgressAnchor } from "./estimate.mjs";
 import { borgPattern, findVersions, type FoundVersion } from "./find.mjs";
 import { describeSources, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "./guard.mjs";
-import { runHook } from "./hooks.mjs";
+import { type HookStage, runHook } from "./hooks.mjs";
 import { prescan } from "./prescan.mjs";
 import { archivePaths, archiveProblem, canonicalTarget, inspectTarget, LATEST, targetProblem } from "./restore.mjs";
 import { acquireRunLock, isAlive } from "./run-lock.mjs";
@@ -247,6 +248,9 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       nice: config.nice > 0 ? config.nice : undefined,
       ionice: config.ionice,
       graceMs: 8000,
+      // borg and a passcommand inherit none of the drone's own secrets
+      dropEnv: secretConfigVariables(),
+      passcommandTimeoutMs: config.passcommandTimeoutSeconds * 1000,
       // a one-shot prune would otherwise start borg twice: `borg --version`, then prune
       versionCacheFile: join(config.stateDir, "borg-version.json"),
       // the error says what crashed in one line; the whole traceback is for whoever debugs it
@@ -272,6 +276,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
   const queue: Job[] = [];
   let current: { job: Job; controller: AbortController; done: Promise<void> } | undefined;
   let stopping = false;
+  // aborted at shutdown: bounds what runs after a run's own abort (the on_error hook)
+  const stopped = new AbortController();
   const live: LiveStatus = {
     state: "idle",
     operation: null,
@@ -705,11 +711,13 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     }
   };
 
-  const hookEnv = (context: RunContext, stage: string, error?: string): Record<string, string> => {
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) {
-      if (value !== undefined && !key.startsWith("BORG_PASS")) env[key] = value;
-    }
+  /**
+   * A hook's environment: the drone's without its secrets (see libs/borg/environment.mts) and
+   * without the variables that set its passphrase or token, except those HOOK_ENV_PASSTHROUGH
+   * names; then what the hook is told about the run.
+   */
+  const hookEnv = (context: RunContext, stage: HookStage, error?: string): Record<string, string> => {
+    const env = inheritedEnv(process.env, { drop: secretConfigVariables(), keep: config.hooks.envPassthrough });
     Object.assign(env, {
       BACKUP_DRONE_ID: config.droneId,
       BACKUP_STAGE: stage,
@@ -720,18 +728,22 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     return env;
   };
 
-  const stepHook = async (context: RunContext, stage: "before" | "after" | "on_error", error?: string) => {
+  const stepHook = async (context: RunContext, stage: HookStage, error?: string) => {
     const hook = stage === "before" ? config.hooks.before : stage === "after" ? config.hooks.after : config.hooks.onError;
     if (!hook) return;
     const previous = live.state;
     setState("running_hooks");
-    const outcome = await runHook(stage, hook, config.hooks.timeoutSeconds, hookEnv(context, stage, error));
+    // the on_error hook runs after the run's abort (it reports it): only a shutdown stops it
+    const signal = stage === "on_error" ? stopped.signal : context.signal;
+    const outcome = await runHook(stage, hook, config.hooks.timeoutSeconds, hookEnv(context, stage, error), signal);
     setState(previous);
     for (const line of outcome.output) log.debug(`${stage} hook: ${line}`);
     if (outcome.ok) {
       log.info(outcome.summary);
       return;
     }
+    // whatever the policy: the run was interrupted, nothing after the hook may start
+    if (outcome.interrupted) throw new DroneError("interrupted", outcome.summary);
     if (hook.policy === "ignore") log.info(`${outcome.summary} (ignored by policy)`);
     else if (hook.policy === "continue") {
       log.warn(outcome.summary);
@@ -774,18 +786,30 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
   // ------------------------------------------------------------------ running jobs
 
+  /**
+   * The kind, message and outcome of a failed run. A run timeout says what it interrupted:
+   * a checkpoint is claimed only when borg create was stopped and ended by itself (SIGINT).
+   */
   const describeError = (error: unknown, timedOut: boolean): { kind: string; message: string; outcome: Outcome } => {
+    const interrupted = (error instanceof BorgError || error instanceof DroneError) && error.kind === "interrupted";
     if (timedOut) {
+      const minutes = config.runTimeoutMinutes;
+      const checkpoint =
+        error instanceof BorgError &&
+        interrupted &&
+        error.context.command === "create" &&
+        error.context.exitCode !== undefined &&
+        error.context.exitCode < 128;
+      const detail = checkpoint ? "; borg kept a checkpoint, and the next run continues from it" : interrupted ? ` — ${error.message}` : "";
       return {
         kind: "run_timeout",
-        message: `the run took longer than ${config.runTimeoutMinutes} minutes and was interrupted; borg kept a checkpoint`,
+        message: `the run took longer than ${minutes} minute${minutes === 1 ? "" : "s"} and was interrupted${detail}`,
         outcome: "interrupted",
       };
     }
-    if (error instanceof BorgError) {
-      return { kind: error.kind, message: error.message, outcome: error.kind === "interrupted" ? "interrupted" : "failed" };
+    if (error instanceof BorgError || error instanceof DroneError) {
+      return { kind: error.kind, message: error.message, outcome: interrupted ? "interrupted" : "failed" };
     }
-    if (error instanceof DroneError) return { kind: error.kind, message: error.message, outcome: "failed" };
     return { kind: "unexpected", message: error instanceof Error ? error.message : String(error), outcome: "failed" };
   };
 
@@ -1066,8 +1090,10 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
   const shutdown = async () => {
     stopping = true;
     for (const job of queue.splice(0)) job.reject(new Error("the drone is shutting down"));
+    const reason = new DroneError("shutdown", "the drone is shutting down");
+    stopped.abort(reason);
     if (current) {
-      current.controller.abort();
+      current.controller.abort(reason);
       await current.done;
     }
   };

@@ -1,7 +1,8 @@
 /**
  * Start-up of the `backup-drone` command: what it loads and what it runs before the real
  * work. Home Assistant's client libraries are imported only when Home Assistant is
- * configured, dotenvx only when there is an env file, execa only for a shell hook, and the
+ * configured, dotenvx only when there is an env file, execa never (borg, hooks and passcommands
+ * start through node:child_process), and the
  * borg version is detected once and then remembered for that binary. Modules are observed
  * with a resolve hook and Node's CommonJS cache at exit (a module-load probe), not with timings.
  */
@@ -97,7 +98,7 @@ describe("what a one-shot command loads", () => {
       // dotenvx's own dependencies (undici, ajv, conf…) wait for an env file to read
       expect(loaded(run.modules, "undici"), command).toBe(false);
       expect(loaded(run.modules, "ajv"), command).toBe(false);
-      // borg starts through node:child_process; execa loads only for a shell hook
+      // borg, hooks and passcommands start through node:child_process
       expect(loaded(run.modules, "execa"), command).toBe(false);
     }
   });

@@ -4,6 +4,7 @@
  * a button pressed in HA that runs borg, settings changed from the UI, and going offline.
  * The tests run in order on one drone (each boot costs a few seconds).
  */
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -175,6 +176,12 @@ describe("a drone daemon against the loopback Home Assistant", () => {
     expect(everything).not.toContain(TOKEN);
     expect(drone.output()).not.toContain(TEST_PASSPHRASE);
     expect(drone.output()).not.toContain(TOKEN);
+  });
+
+  it("keeps synapse's database readable by its owner only (mode 0600), like the state file", async () => {
+    const state = join(repo.root, "state");
+    expect((await stat(join(state, `${DRONE_ID}.synapse.db`))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(state, `${DRONE_ID}.json`))).mode & 0o777).toBe(0o600);
   });
 
   it("stopped, the drone tells HA it goes offline: the online sensor turns off and its entities become unavailable", async () => {

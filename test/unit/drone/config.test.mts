@@ -101,6 +101,19 @@ describe("drone configuration", () => {
     expect(own.offsite?.passphrase).toEqual({ kind: "command", command: "cat /x" });
   });
 
+  it("hooks get secret-looking variables only when listed; a passcommand has a deadline", () => {
+    const config = parseDroneConfig(valid({ HOOK_ENV_PASSTHROUGH: ["PGPASSWORD", "MYSQL_PWD"], PASSCOMMAND_TIMEOUT_SECONDS: 15 }));
+    expect(config.hooks.envPassthrough).toEqual(["PGPASSWORD", "MYSQL_PWD"]);
+    expect(config.passcommandTimeoutSeconds).toBe(15);
+    expect(parseDroneConfig(valid()).hooks.envPassthrough).toEqual([]);
+    expect(parseDroneConfig(valid()).passcommandTimeoutSeconds).toBe(60);
+    const problems = problemsOf(valid({ HOOK_ENV_PASSTHROUGH: ["PGPASSWORD=x"], PASSCOMMAND_TIMEOUT_SECONDS: 0 }));
+    expect(problems).toEqual([
+      expect.stringMatching(/^drone\.PASSCOMMAND_TIMEOUT_SECONDS: /),
+      expect.stringMatching(/^drone\.HOOK_ENV_PASSTHROUGH\.0: must list environment variable names \(letters, digits, _\), e\.g\. PGPASSWORD/),
+    ]);
+  });
+
   it("every key has a description and a default", () => {
     for (const [key, entry] of Object.entries(DRONE_CONFIGURATION)) {
       expect(entry.description.length, key).toBeGreaterThan(10);
