@@ -41,7 +41,8 @@ import { borgPattern, findVersions, type FoundVersion } from "./find.mjs";
 import { runHook } from "./hooks.mjs";
 import { prescan } from "./prescan.mjs";
 import { archivePaths, archiveProblem, canonicalTarget, inspectTarget, LATEST, targetProblem } from "./restore.mjs";
-import { acquireRunLock, isAlive } from "./run-lock.mjs";
+import { isRunning, processIdentity } from "./process-identity.mjs";
+import { acquireRunLock, runBorgAlive, runOwnerAlive } from "./run-lock.mjs";
 import { type PersistedState, type Settings, settingsSchema, type StateStore } from "./state.mjs";
 
 /** Where the drone logs. */
@@ -358,8 +359,12 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     onEvent,
     inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000,
     onSpawn: (pid: number) => {
+      // read now, while the pid is surely borg's: recovery signals it only while it still is
+      const borgIdentity = processIdentity(pid);
       void store.update(state => {
-        if (state.running) state.running.borgPid = pid;
+        if (state.running?.runId !== context.job.runId) return;
+        state.running.borgPid = pid;
+        state.running.borgIdentity = borgIdentity;
       });
     },
   });
@@ -784,8 +789,17 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
           `another backup-drone process (pid ${lock.heldBy}) is running an operation for ${config.droneId}; try again when it has finished`,
         );
       }
+      const identity = processIdentity();
       await store.update(state => {
-        state.running = { runId: job.runId, operation: job.operation, startedAt: toIso(started), pid: process.pid, borgPid: null };
+        state.running = {
+          runId: job.runId,
+          operation: job.operation,
+          startedAt: toIso(started),
+          pid: process.pid,
+          identity,
+          borgPid: null,
+          borgIdentity: null,
+        };
       });
       await OPERATION_STEPS[job.operation](context);
     } catch (error) {
@@ -822,9 +836,9 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     // refused because another process holds the run lock: that process's state is not ours to change
     if (!("heldBy" in lock)) {
       await store.update(state => {
-        state.running = null;
+        if (state.running?.runId === job.runId) state.running = null;
         state.lastResult = outcome;
-      state.lastError = failure?.message ?? null;
+        state.lastError = failure?.message ?? null;
         state.lastDurationSeconds = Math.round(result.duration_seconds);
       });
     }
@@ -947,17 +961,24 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
   const recover = async (): Promise<ResultEvent | undefined> => {
     const running = store.get().running;
-    if (!running || (running.pid !== process.pid && isAlive(running.pid))) return undefined;
-    if (running.borgPid !== null && isAlive(running.borgPid)) {
+    // a pid alone proves nothing (after a reboot it may be anyone's): the recorded process must still be the same one
+    if (!running || (running.pid !== process.pid && runOwnerAlive(running))) return undefined;
+    const orphan = () => runBorgAlive(running, config.borgBinary);
+    if (orphan()) {
       // a borg orphaned by the crash still holds the repository: let it checkpoint and stop
       log.warn(`stopping borg (pid ${running.borgPid}) left running by the previous drone process`);
-      try {
-        process.kill(running.borgPid, "SIGINT");
-      } catch {
-        // already gone
-      }
-      for (let waited = 0; waited < 100 && isAlive(running.borgPid); waited++) await new Promise(r => setTimeout(r, 100));
-      if (isAlive(running.borgPid)) process.kill(running.borgPid, "SIGTERM");
+      const signal = (name: NodeJS.Signals) => {
+        try {
+          if (running.borgPid !== null) process.kill(running.borgPid, name);
+        } catch {
+          // already gone
+        }
+      };
+      signal("SIGINT");
+      for (let waited = 0; waited < 100 && orphan(); waited++) await new Promise(r => setTimeout(r, 100));
+      if (orphan()) signal("SIGTERM");
+    } else if (running.borgPid !== null && isRunning(running.borgPid)) {
+      log.info(`pid ${running.borgPid} of the interrupted run's borg now belongs to another process; leaving it alone`);
     }
     const message = `the drone stopped during ${running.operation} (the process ended unexpectedly); the next run continues from borg's checkpoint`;
     const result = resultEvent({
@@ -969,11 +990,16 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       started: new Date(running.startedAt),
       finished: new Date(),
     });
+    let claimed = false;
     await store.update(state => {
+      // another process may have reported it meanwhile, or started a run of its own
+      if (state.running?.runId !== running.runId) return;
+      claimed = true;
       state.running = null;
       state.lastResult = "interrupted";
       state.lastError = message;
     });
+    if (!claimed) return undefined;
     log.warn(message);
     for (const listener of resultListeners) listener(result);
     notify();

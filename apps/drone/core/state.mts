@@ -9,6 +9,7 @@ import { dirname } from "node:path";
 import { z } from "zod";
 
 import { MODES, OUTCOMES, OPERATIONS } from "../../../libs/protocol/index.mjs";
+import { processIdentitySchema } from "./process-identity.mjs";
 
 const iso = z.iso.datetime({ offset: true }).nullable();
 const totals = z
@@ -71,13 +72,19 @@ export const persistedStateSchema = z.object({
       operation: z.enum(OPERATIONS),
       startedAt: z.iso.datetime({ offset: true }),
       pid: z.number(),
+      /** Which process `pid` was (null in files of older drones, or without /proc). */
+      identity: processIdentitySchema.nullable().default(null),
       /** The borg process of the run, to stop an orphan left behind by a crash. */
       borgPid: z.number().nullable(),
+      /** Which process `borgPid` was. */
+      borgIdentity: processIdentitySchema.nullable().default(null),
     })
     .nullable(),
 });
 /** What the state file holds. */
 export type PersistedState = z.infer<typeof persistedStateSchema>;
+/** The marker of the run in progress. */
+export type RunningMarker = NonNullable<PersistedState["running"]>;
 
 /** A fresh state. */
 export function emptyState(): PersistedState {
