@@ -41,7 +41,7 @@ import { borgPattern, findVersions, type FoundVersion } from "./find.mjs";
 import { runHook } from "./hooks.mjs";
 import { prescan } from "./prescan.mjs";
 import { archivePaths, archiveProblem, canonicalTarget, inspectTarget, LATEST, targetProblem } from "./restore.mjs";
-import { isRunning, processIdentity } from "./process-identity.mjs";
+import { commandMatches, fingerprint, isRunning, observeProcess, type ProcessIdentity, processIdentity } from "./process-identity.mjs";
 import { acquireRunLock, runBorgAlive, runOwnerAlive } from "./run-lock.mjs";
 import { type PersistedState, type Settings, settingsSchema, type StateStore } from "./state.mjs";
 
@@ -354,20 +354,37 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     return { onEvent, finish };
   };
 
-  const callOptions = (context: RunContext, onEvent: (event: BorgEvent) => void) => ({
-    signal: context.signal,
-    onEvent,
-    inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000,
-    onSpawn: (pid: number) => {
-      // read now, while the pid is surely borg's: recovery signals it only while it still is
-      const borgIdentity = processIdentity(pid);
+  const callOptions = (context: RunContext, onEvent: (event: BorgEvent) => void) => {
+    const recordBorg = (pid: number, borgIdentity: ProcessIdentity | null) =>
       void store.update(state => {
         if (state.running?.runId !== context.job.runId) return;
         state.running.borgPid = pid;
         state.running.borgIdentity = borgIdentity;
       });
-    },
-  });
+    let spawned: { pid: number; identity: ProcessIdentity | null } | undefined;
+    return {
+      signal: context.signal,
+      onEvent: (event: BorgEvent) => {
+        // borg speaks, so it runs now: a BORG_BINARY wrapper that execs borg has become borg,
+        // whose command line the one recorded at spawn may not match
+        const first = spawned;
+        spawned = undefined;
+        if (first?.identity) {
+          const now = observeProcess(first.pid);
+          if (now.kind === "present" && now.identity.startTicks === first.identity.startTicks && !commandMatches(first.identity.command, now.identity.argv)) {
+            recordBorg(first.pid, { ...first.identity, command: fingerprint(now.identity.argv) });
+          }
+        }
+        onEvent(event);
+      },
+      inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000,
+      onSpawn: (pid: number) => {
+        // read now, while the pid is surely borg's: recovery signals it only while it still is
+        spawned = { pid, identity: processIdentity(pid) };
+        recordBorg(pid, spawned.identity);
+      },
+    };
+  };
 
   // ------------------------------------------------------------------ steps
 
