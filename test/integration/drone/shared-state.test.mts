@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -106,9 +106,13 @@ describe("processes of one drone share its state and its lock", () => {
     expect(state).toMatchObject({ running: null, lastResult: "success", lastArchive: { name: archive } });
     expect(state.lastBackup).not.toBeNull();
     expect(state.recentArchives).toContain(archive);
+    const before = await stat(context.stateFile, { bigint: true });
     const status = await run(["status", "--json", ...context.args], { cwd: context.root, env: context.env }).done;
     const view = z.object({ live: z.object({ busy: z.boolean() }), persisted: z.object({ lastResult: z.string().nullable() }) }).parse(JSON.parse(status.stdout));
     expect(view).toEqual({ live: { busy: false }, persisted: { lastResult: "success" } });
+    // a command that changes nothing writes nothing
+    const after = await stat(context.stateFile, { bigint: true });
+    expect([after.ino, after.mtimeNs]).toEqual([before.ino, before.mtimeNs]);
     const next = await run(["create", ...context.args], { cwd: context.root, env: context.env }).done;
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).not.toMatch(/did not finish/);
