@@ -4,7 +4,7 @@
  * reported at once with its key.
  */
 import { homedir, hostname } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 
 import { z } from "zod";
 
@@ -29,9 +29,10 @@ export function defaultDroneId(name = hostname()): string {
   return id.length > 0 ? id : "drone";
 }
 
-/** Where the drone keeps its state by default. */
+/** Where the drone keeps its state by default (a relative XDG_STATE_HOME is ignored, as the XDG spec says). */
 export function defaultStateDir(): string {
-  const base = process.env.XDG_STATE_HOME ?? join(homedir(), ".local", "state");
+  const xdg = process.env.XDG_STATE_HOME;
+  const base = xdg && isAbsolute(xdg) ? xdg : join(homedir(), ".local", "state");
   return join(base, "backup-drone");
 }
 
@@ -54,7 +55,7 @@ export const DRONE_CONFIGURATION = {
   PASSCOMMAND_TIMEOUT_SECONDS: { type: "number", default: 60, description: "A passcommand (PASSCOMMAND, OFFSITE_PASSCOMMAND) still running after this long is stopped with every process it started; the run fails with `passcommand_failed`." },
   PASSPHRASE_TRANSPORT: { type: "string", default: "fd", enum: ["fd", "env"], description: "How the passphrase reaches borg: `fd` (a pipe, invisible in /proc) or `env` (BORG_PASSPHRASE)." },
   ENCRYPTION: { type: "string", default: "repokey-blake2", description: "Encryption mode used when the drone creates (inits) a missing repository with `backup-drone init`." },
-  SOURCES: { type: "string[]", default: ["/home"], description: "Folders to back up." },
+  SOURCES: { type: "string[]", default: ["/home"], description: "Folders to back up: absolute paths." },
   EXCLUDES: { type: "string[]", default: [], description: "borg exclude patterns (`--exclude`), e.g. `*/.cache`." },
   EXCLUDE_IF_PRESENT: { type: "string[]", default: [".nobackup"], description: "Marker files: a folder that holds one is skipped." },
   ONE_FILE_SYSTEM: { type: "boolean", default: false, description: "Stay on the file system of each source (`--one-file-system`)." },
@@ -112,7 +113,7 @@ export const DRONE_CONFIGURATION = {
   BORG_BASE_DIR: { type: "string", default: "", description: "Where borg keeps its cache and keys (BORG_BASE_DIR); default: borg's own." },
   ALLOW_RELOCATED_REPOSITORY: { type: "boolean", default: false, description: "Accept a repository whose location string changed." },
   ALLOW_UNKNOWN_UNENCRYPTED: { type: "boolean", default: false, description: "Accept an unencrypted repository this machine has not seen." },
-  STATE_DIR: { type: "string", default: "", description: "Where the drone keeps its state; default $XDG_STATE_HOME/backup-drone or ~/.local/state/backup-drone." },
+  STATE_DIR: { type: "string", default: "", description: "Where the drone keeps its state (an absolute path); default $XDG_STATE_HOME/backup-drone or ~/.local/state/backup-drone." },
   PROGRESS_INTERVAL_MS: { type: "number", default: 1000, description: "At most one progress event per this many ms (the first and the last are always sent)." },
   STATUS_INTERVAL_SECONDS: { type: "number", default: 60, description: "Heartbeat: a status event this often (and on every change)." },
   PRESCAN: { type: "boolean", default: true, description: "Before a first backup, measure the sources (honouring excludes) for a progress estimate." },
@@ -161,7 +162,18 @@ export const droneConfigSchema = z.object({
   PASSCOMMAND_TIMEOUT_SECONDS: z.number().int().min(1).max(3600),
   PASSPHRASE_TRANSPORT: z.enum(["fd", "env"]),
   ENCRYPTION: z.enum(["none", "authenticated", "authenticated-blake2", "repokey", "keyfile", "repokey-blake2", "keyfile-blake2"]),
-  SOURCES: z.array(z.string().min(1)).min(1, { message: "needs at least one folder" }),
+  SOURCES: z
+    .array(z.string().min(1))
+    .min(1, { message: "needs at least one folder" })
+    .superRefine((sources, context) => {
+      const relative = sources.filter(source => !isAbsolute(source));
+      if (relative.length > 0) {
+        context.addIssue({
+          code: "custom",
+          message: `must be absolute paths, e.g. /home (a relative one would mean another folder for each place a command runs from): ${relative.join(", ")}`,
+        });
+      }
+    }),
   EXCLUDES: z.array(z.string()),
   EXCLUDE_IF_PRESENT: z.array(z.string().min(1)),
   ONE_FILE_SYSTEM: z.boolean(),
@@ -213,7 +225,10 @@ export const droneConfigSchema = z.object({
   BORG_BASE_DIR: optionalText,
   ALLOW_RELOCATED_REPOSITORY: z.boolean(),
   ALLOW_UNKNOWN_UNENCRYPTED: z.boolean(),
-  STATE_DIR: optionalText,
+  STATE_DIR: optionalText.refine(value => value === undefined || isAbsolute(value), {
+    message:
+      "must be an absolute path, e.g. /var/lib/backup-drone: with a relative one, a command run from another folder would not share the daemon's state and lock",
+  }),
   PROGRESS_INTERVAL_MS: z.number().int().min(0),
   STATUS_INTERVAL_SECONDS: z.number().int().min(5),
   PRESCAN: z.boolean(),

@@ -11,7 +11,7 @@ import { BorgError } from "../../../libs/borg/index.mjs";
 import { type Operation, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { ageCutoff } from "../core/duration.mjs";
 import { DroneError, type DroneEngine, type RequestOptions } from "../core/engine.mjs";
-import { isAlive } from "../core/run-lock.mjs";
+import { runOwnerAlive } from "../core/run-lock.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
 import { configFiles, guardService, loadDroneApplication } from "./boot.mjs";
 import { formatWhen } from "./format.mjs";
@@ -237,7 +237,7 @@ function runRestore(context: Context): Promise<ExitCode> {
 /** Whether another process runs an operation for this drone, from the state file. */
 function liveRun(engine: DroneEngine): LiveRun {
   const running = engine.persisted().running;
-  if (!running || !isAlive(running.pid)) return { busy: false, operation: null, run_id: null, started_at: null, pid: null };
+  if (!running || !runOwnerAlive(running)) return { busy: false, operation: null, run_id: null, started_at: null, pid: null };
   return { busy: true, operation: running.operation, run_id: running.runId, started_at: running.startedAt, pid: running.pid };
 }
 

@@ -44,7 +44,8 @@ import { describeSources, holdMessage, inspectSources, judgeArchive, nothingToBa
 import { type HookStage, runHook } from "./hooks.mjs";
 import { prescan } from "./prescan.mjs";
 import { archivePaths, archiveProblem, canonicalTarget, inspectTarget, LATEST, targetProblem } from "./restore.mjs";
-import { acquireRunLock, isAlive } from "./run-lock.mjs";
+import { commandMatches, fingerprint, isRunning, observeProcess, type ProcessIdentity, processIdentity } from "./process-identity.mjs";
+import { acquireRunLock, runBorgAlive, runOwnerAlive } from "./run-lock.mjs";
 import { type PersistedState, type Settings, settingsSchema, type StateStore } from "./state.mjs";
 
 /** Where the drone logs. */
@@ -375,20 +376,39 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     return { onEvent, finish };
   };
 
-  const callOptions = (context: RunContext, onEvent: (event: BorgEvent) => void) => ({
-    signal: context.signal,
-    onEvent: (event: BorgEvent) => {
-      const note = event.type === "log_message" ? noteOf(event) : undefined;
-      if (note !== undefined && !context.notes.includes(note)) context.notes.push(note);
-      onEvent(event);
-    },
-    inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000,
-    onSpawn: (pid: number) => {
+  const callOptions = (context: RunContext, onEvent: (event: BorgEvent) => void) => {
+    const recordBorg = (pid: number, borgIdentity: ProcessIdentity | null) =>
       void store.update(state => {
-        if (state.running) state.running.borgPid = pid;
+        if (state.running?.runId !== context.job.runId) return;
+        state.running.borgPid = pid;
+        state.running.borgIdentity = borgIdentity;
       });
-    },
-  });
+    let spawned: { pid: number; identity: ProcessIdentity | null } | undefined;
+    return {
+      signal: context.signal,
+      onEvent: (event: BorgEvent) => {
+        // borg speaks, so it runs now: a BORG_BINARY wrapper that execs borg has become borg,
+        // whose command line the one recorded at spawn may not match
+        const first = spawned;
+        spawned = undefined;
+        if (first?.identity) {
+          const now = observeProcess(first.pid);
+          if (now.kind === "present" && now.identity.startTicks === first.identity.startTicks && !commandMatches(first.identity.command, now.identity.argv)) {
+            recordBorg(first.pid, { ...first.identity, command: fingerprint(now.identity.argv) });
+          }
+        }
+        const note = event.type === "log_message" ? noteOf(event) : undefined;
+        if (note !== undefined && !context.notes.includes(note)) context.notes.push(note);
+        onEvent(event);
+      },
+      inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000,
+      onSpawn: (pid: number) => {
+        // read now, while the pid is surely borg's: recovery signals it only while it still is
+        spawned = { pid, identity: processIdentity(pid) };
+        recordBorg(pid, spawned.identity);
+      },
+    };
+  };
 
   // ------------------------------------------------------------------ steps
 
@@ -880,8 +900,17 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
           `another backup-drone process (pid ${lock.heldBy}) is running an operation for ${config.droneId}; try again when it has finished`,
         );
       }
+      const identity = processIdentity();
       await store.update(state => {
-        state.running = { runId: job.runId, operation: job.operation, startedAt: toIso(started), pid: process.pid, borgPid: null };
+        state.running = {
+          runId: job.runId,
+          operation: job.operation,
+          startedAt: toIso(started),
+          pid: process.pid,
+          identity,
+          borgPid: null,
+          borgIdentity: null,
+        };
       });
       await OPERATION_STEPS[job.operation](context);
     } catch (error) {
@@ -920,7 +949,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     // refused because another process holds the run lock: that process's state is not ours to change
     if (!("heldBy" in lock)) {
       await store.update(state => {
-        state.running = null;
+        if (state.running?.runId === job.runId) state.running = null;
         state.lastResult = outcome;
         state.lastError = (failure ?? held)?.message ?? null;
         state.lastDurationSeconds = Math.round(result.duration_seconds);
@@ -1045,17 +1074,24 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
   const recover = async (): Promise<ResultEvent | undefined> => {
     const running = store.get().running;
-    if (!running || (running.pid !== process.pid && isAlive(running.pid))) return undefined;
-    if (running.borgPid !== null && isAlive(running.borgPid)) {
+    // a pid alone proves nothing (after a reboot it may be anyone's): the recorded process must still be the same one
+    if (!running || (running.pid !== process.pid && runOwnerAlive(running))) return undefined;
+    const orphan = () => runBorgAlive(running, config.borgBinary);
+    if (orphan()) {
       // a borg orphaned by the crash still holds the repository: let it checkpoint and stop
       log.warn(`stopping borg (pid ${running.borgPid}) left running by the previous drone process`);
-      try {
-        process.kill(running.borgPid, "SIGINT");
-      } catch {
-        // already gone
-      }
-      for (let waited = 0; waited < 100 && isAlive(running.borgPid); waited++) await new Promise(r => setTimeout(r, 100));
-      if (isAlive(running.borgPid)) process.kill(running.borgPid, "SIGTERM");
+      const signal = (name: NodeJS.Signals) => {
+        try {
+          if (running.borgPid !== null) process.kill(running.borgPid, name);
+        } catch {
+          // already gone
+        }
+      };
+      signal("SIGINT");
+      for (let waited = 0; waited < 100 && orphan(); waited++) await new Promise(r => setTimeout(r, 100));
+      if (orphan()) signal("SIGTERM");
+    } else if (running.borgPid !== null && isRunning(running.borgPid)) {
+      log.info(`pid ${running.borgPid} of the interrupted run's borg now belongs to another process; leaving it alone`);
     }
     const message = `the drone stopped during ${running.operation} (the process ended unexpectedly); the next run continues from borg's checkpoint`;
     const result = resultEvent({
@@ -1067,11 +1103,16 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       started: new Date(running.startedAt),
       finished: new Date(),
     });
+    let claimed = false;
     await store.update(state => {
+      // another process may have reported it meanwhile, or started a run of its own
+      if (state.running?.runId !== running.runId) return;
+      claimed = true;
       state.running = null;
       state.lastResult = "interrupted";
       state.lastError = message;
     });
+    if (!claimed) return undefined;
     log.warn(message);
     for (const listener of resultListeners) listener(result);
     notify();

@@ -1,15 +1,21 @@
 /**
  * The drone's persisted state: settings changed at run time (from HA or the CLI), when each
  * operation last succeeded, repository totals, and a marker of the run in progress (to
- * notice a crash). One JSON file, validated on load, written atomically.
+ * notice a crash). One JSON file, validated on load, written atomically, shared by the
+ * daemon and every command: each change is applied to the file's current content under a
+ * lock, so no process can erase what another wrote.
  */
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { type BigIntStats, closeSync, fstatSync, openSync, readFileSync, statSync } from "node:fs";
+import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
 import { z } from "zod";
 
 import { MODES, OUTCOMES, OPERATIONS, pruneHoldSchema } from "../../../libs/protocol/index.mjs";
 import { SOURCE_STATES } from "./guard.mjs";
+import { breakLock, type LockHolder, ownerAlive, tryLock } from "./lock-file.mjs";
+import { processIdentitySchema } from "./process-identity.mjs";
 
 const iso = z.iso.datetime({ offset: true }).nullable();
 const totals = z
@@ -87,13 +93,19 @@ export const persistedStateSchema = z.object({
       operation: z.enum(OPERATIONS),
       startedAt: z.iso.datetime({ offset: true }),
       pid: z.number(),
+      /** Which process `pid` was (null in files of older drones, or without /proc). */
+      identity: processIdentitySchema.nullable().default(null),
       /** The borg process of the run, to stop an orphan left behind by a crash. */
       borgPid: z.number().nullable(),
+      /** Which process `borgPid` was. */
+      borgIdentity: processIdentitySchema.nullable().default(null),
     })
     .nullable(),
 });
 /** What the state file holds. */
 export type PersistedState = z.infer<typeof persistedStateSchema>;
+/** The marker of the run in progress. */
+export type RunningMarker = NonNullable<PersistedState["running"]>;
 
 /** A fresh state. */
 export function emptyState(): PersistedState {
@@ -122,53 +134,189 @@ export function emptyState(): PersistedState {
   };
 }
 
-/** The state file, in memory, saved after every change. */
+/** The state file, shared by every process of one drone (the daemon and the commands). */
 export interface StateStore {
   readonly path: string;
+  /** The state as the file holds it now: re-read when another process has changed the file. */
   get(): PersistedState;
-  /** Apply a change and save it. */
+  /**
+   * Apply a change to the file's current content under the state lock and save it, so that
+   * no process's change overwrites another's. A change that changes nothing writes nothing.
+   */
   update(change: (state: PersistedState) => void): Promise<void>;
 }
 
-/**
- * Load the state file (a missing file is a fresh state). A file that fails validation is
- * kept aside as `<file>.invalid` and replaced, so a damaged file never stops backups.
- */
-export async function openStateStore(path: string, warn: (message: string) => void): Promise<StateStore> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  let state = emptyState();
-  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") return undefined;
+/** A state lock older than this is abandoned (its holder hangs): a change takes milliseconds. */
+const STATE_LOCK_ABANDONED_MS = 30_000;
+/** A lock file that names no owner is a write that died half-way once it is this old. */
+const DAMAGED_LOCK_MS = 5_000;
+
+/** The state file as read, with the signature of the exact file read. */
+type Loaded =
+  | { kind: "missing" }
+  | { kind: "valid"; state: PersistedState; signature: string }
+  | { kind: "invalid"; signature: string };
+
+/** Which file content a stat describes: every save is a new file (rename), so this changes with it. */
+const signatureOf = (info: BigIntStats) => `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+
+const notFound = (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT";
+
+/** The signature of the file now, or undefined when there is none. */
+function currentSignature(path: string): string | undefined {
+  try {
+    return signatureOf(statSync(path, { bigint: true }));
+  } catch (error) {
+    if (notFound(error)) return undefined;
     throw error;
-  });
-  if (text !== undefined) {
+  }
+}
+
+/** Read and validate the state file. */
+function loadFile(path: string): Loaded {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (error) {
+    if (notFound(error)) return { kind: "missing" };
+    throw error;
+  }
+  try {
+    const signature = signatureOf(fstatSync(fd, { bigint: true }));
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = JSON.parse(readFileSync(fd, "utf8"));
     } catch {
       json = undefined;
     }
     const parsed = persistedStateSchema.safeParse(json);
-    if (parsed.success) {
-      state = parsed.data;
-    } else {
-      warn(`state file ${path} is not valid; kept as ${path}.invalid and starting fresh`);
-      await rename(path, `${path}.invalid`);
-    }
+    return parsed.success ? { kind: "valid", state: parsed.data, signature } : { kind: "invalid", signature };
+  } finally {
+    closeSync(fd);
   }
-  let saving: Promise<void> = Promise.resolve();
-  const save = async () => {
-    const temp = `${path}.${process.pid}.tmp`;
-    await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-    await rename(temp, path);
+}
+
+/**
+ * Run `body` holding the state lock (`<file>.lock`). A lock whose owner is gone or is another
+ * process now, or one held far longer than any change takes, is broken.
+ */
+async function withStateLock<T>(lockPath: string, warn: (message: string) => void, body: () => Promise<T>): Promise<T> {
+  let pause = 2;
+  for (;;) {
+    const taken = await tryLock(lockPath);
+    if ("release" in taken) {
+      try {
+        return await body();
+      } finally {
+        await taken.release();
+      }
+    }
+    const { holder } = taken;
+    const age = Date.now() - holder.writtenAtMs;
+    if (isStaleStateLock(holder, age)) {
+      await breakLock(lockPath, holder);
+      continue;
+    }
+    if (age > STATE_LOCK_ABANDONED_MS) {
+      warn(`the state lock ${lockPath} has been held for ${Math.round(age / 1000)} s by pid ${holder.owner?.pid ?? "?"}; taking it over`);
+      await breakLock(lockPath, holder);
+      continue;
+    }
+    await sleep(pause);
+    pause = Math.min(50, pause * 2);
+  }
+}
+
+const isStaleStateLock = (holder: LockHolder, age: number) => (holder.owner ? !ownerAlive(holder) : age > DAMAGED_LOCK_MS);
+
+/**
+ * Open the state file (a missing file is a fresh state). A file that fails validation is kept
+ * aside as `<file>.invalid` and replaced, so a damaged file never stops backups. Every
+ * process of the drone shares the file: a change re-reads it under a lock and writes it
+ * atomically (temporary file, rename; mode 0600).
+ */
+export async function openStateStore(path: string, warn: (message: string) => void): Promise<StateStore> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const lockPath = `${path}.lock`;
+  let state = emptyState();
+  /** The signature of the file `state` was read from or written as (undefined: no file). */
+  let seen: string | undefined;
+  let warnedAbout: string | undefined;
+
+  const adopt = (loaded: Loaded) => {
+    if (loaded.kind === "valid") {
+      state = loaded.state;
+      seen = loaded.signature;
+    } else if (loaded.kind === "missing") {
+      state = emptyState();
+      seen = undefined;
+    } else {
+      // not ours to move without the lock: the next change sets it aside
+      if (warnedAbout !== loaded.signature) warn(`state file ${path} is not valid; it is set aside at the next change`);
+      warnedAbout = loaded.signature;
+      seen = loaded.signature;
+    }
   };
+
+  const setAside = async (message: string) => {
+    await rename(path, `${path}.invalid`);
+    warn(message);
+  };
+
+  const initial = loadFile(path);
+  if (initial.kind === "invalid") {
+    await withStateLock(lockPath, warn, async () => {
+      const again = loadFile(path);
+      if (again.kind === "invalid") {
+        await setAside(`state file ${path} is not valid; kept as ${path}.invalid and starting fresh`);
+        adopt({ kind: "missing" });
+      } else adopt(again);
+    });
+  } else adopt(initial);
+
+  const apply = async (change: (state: PersistedState) => void) => {
+    const loaded = loadFile(path);
+    let base: PersistedState;
+    let replace = false;
+    if (loaded.kind === "valid") base = loaded.state;
+    else if (loaded.kind === "missing") base = emptyState();
+    else {
+      await setAside(`state file ${path} is not valid; kept as ${path}.invalid and replaced by the last state this process read`);
+      base = structuredClone(state);
+      replace = true;
+    }
+    const before = JSON.stringify(base);
+    change(base);
+    if (replace || JSON.stringify(base) !== before) {
+      // never write what the next load would refuse
+      const checked = persistedStateSchema.parse(base);
+      const temp = `${path}.${process.pid}.tmp`;
+      await unlink(temp).catch(() => undefined);
+      await writeFile(temp, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o600 });
+      await rename(temp, path);
+      state = checked;
+      seen = currentSignature(path);
+    } else {
+      state = base;
+      seen = loaded.kind === "valid" ? loaded.signature : undefined;
+    }
+  };
+
+  let queue: Promise<void> = Promise.resolve();
   return {
     path,
-    get: () => state,
+    get: () => {
+      try {
+        if (currentSignature(path) !== seen) adopt(loadFile(path));
+      } catch {
+        // unreadable for now: keep what was read last; the next change reports the error
+      }
+      return state;
+    },
     update: change => {
-      change(state);
-      saving = saving.then(save, save);
-      return saving;
+      const run = queue.then(() => withStateLock(lockPath, warn, () => apply(change)));
+      queue = run.catch(() => undefined);
+      return run;
     },
   };
 }

@@ -1,9 +1,13 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+
 import { describe, expect, it } from "vitest";
 
 import {
   ConfigError,
   defaultConfigValues,
   defaultDroneId,
+  defaultStateDir,
   DRONE_CONFIGURATION,
   parseDroneConfig,
 } from "../../../apps/drone/config.mjs";
@@ -118,6 +122,30 @@ describe("drone configuration", () => {
     for (const [key, entry] of Object.entries(DRONE_CONFIGURATION)) {
       expect(entry.description.length, key).toBeGreaterThan(10);
       expect("default" in entry, key).toBe(true);
+    }
+  });
+
+  it("relative SOURCES and STATE_DIR are refused, each named with the paths at fault", () => {
+    const problems = problemsOf(valid({ SOURCES: ["/home", "docs", "~/photos"], STATE_DIR: "./state" }));
+    const sources = problems.find(problem => problem.startsWith("drone.SOURCES:"));
+    expect(sources).toContain("must be absolute paths");
+    expect(sources).toContain("docs, ~/photos");
+    expect(sources).not.toContain("/home,");
+    const stateDir = problems.find(problem => problem.startsWith("drone.STATE_DIR:"));
+    expect(stateDir).toMatch(/must be an absolute path.*share the daemon's state and lock \(got "\.\/state"\)/);
+    expect(parseDroneConfig(valid({ SOURCES: ["/home", "/srv/data"], STATE_DIR: "/var/lib/backup-drone" })).stateDir).toBe("/var/lib/backup-drone");
+  });
+
+  it("the default STATE_DIR is absolute: a relative XDG_STATE_HOME is ignored", () => {
+    const saved = process.env.XDG_STATE_HOME;
+    try {
+      process.env.XDG_STATE_HOME = "relative/state";
+      expect(defaultStateDir()).toBe(join(homedir(), ".local", "state", "backup-drone"));
+      process.env.XDG_STATE_HOME = "/srv/state";
+      expect(defaultStateDir()).toBe("/srv/state/backup-drone");
+    } finally {
+      if (saved === undefined) delete process.env.XDG_STATE_HOME;
+      else process.env.XDG_STATE_HOME = saved;
     }
   });
 
