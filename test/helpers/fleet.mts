@@ -1,6 +1,6 @@
-/** Shared builders for the coordinator's unit tests: fleet settings and drone status events. */
+/** Shared builders for the coordinator's unit tests: fleet settings, drone status and result events. */
 import { type FleetSettings } from "../../apps/backup_coordinator/core/fleet.mjs";
-import { PROTOCOL_VERSION, type StatusEvent } from "../../libs/protocol/index.mjs";
+import { PROTOCOL_VERSION, type ResultEvent, type StatusEvent } from "../../libs/protocol/index.mjs";
 
 /** The moment the tests start from. */
 export const T0 = new Date("2026-11-22T02:00:00Z");
@@ -40,6 +40,28 @@ export function statusEvent(droneId: string, extra: Partial<StatusEvent> = {}): 
     entities: {},
     version: "0.1.0",
     time: T0.toISOString(),
+    ...extra,
+  };
+}
+
+/** A result event of a scheduled run ending `outcome` at `finished`, with changes. */
+export function resultEvent(droneId: string, outcome: ResultEvent["outcome"], finished: Date, extra: Partial<ResultEvent> = {}): ResultEvent {
+  return {
+    v: PROTOCOL_VERSION,
+    drone_id: droneId,
+    run_id: `run-${droneId}`,
+    operation: "scheduled",
+    repository: "primary",
+    trigger: "button",
+    outcome,
+    error_kind: outcome === "success" ? null : "passphrase_wrong",
+    error: outcome === "success" ? null : "The passphrase is wrong.",
+    warnings: [],
+    started_at: T0.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_seconds: 1,
+    archive: null,
+    pruned: [],
     ...extra,
   };
 }

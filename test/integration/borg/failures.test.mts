@@ -4,24 +4,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import {
-  BorgError,
   createBorgClient,
   Secret,
 } from "../../../libs/borg/index.mjs";
-import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
+import { makeTestRepository, rejection, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { tempDir, writeRandomFiles } from "../../helpers/fs.mjs";
 
 const MiB = 1024 * 1024;
 
-async function rejection(promise: Promise<unknown>): Promise<BorgError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof BorgError) return error;
-    throw error;
-  }
-  throw new Error("expected the borg call to fail");
-}
 
 /** argv and environment of every borg process running now. */
 async function borgProcesses(): Promise<{ pid: string; argv: string; environ: string }[]> {

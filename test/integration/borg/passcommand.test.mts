@@ -3,25 +3,15 @@
  * own with a deadline: a working one hands its output to borg on the descriptor, a failing or
  * hanging one ends with a message that names the passcommand, and borg is never started.
  */
-import { spawn } from "node:child_process";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { type BorgClient, BorgError, createBorgClient } from "../../../libs/borg/index.mjs";
-import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
+import { type BorgClient, createBorgClient } from "../../../libs/borg/index.mjs";
+import { holdRepositoryLock, makeTestRepository, rejection, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { groupGone, liveInGroup, numberInFile } from "../../helpers/process-group.mjs";
 
-async function rejection(promise: Promise<unknown>): Promise<BorgError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof BorgError) return error;
-    throw error;
-  }
-  throw new Error("expected the borg call to fail");
-}
 
 /** The borg processes whose parent is this test process: pid and environment. */
 async function ourBorgs(): Promise<{ pid: number; environ: string[] }[]> {
@@ -53,13 +43,7 @@ describe("a passcommand", () => {
 
   it("that works: borg gets its output on the descriptor, and neither the command nor the passphrase in its environment", async () => {
     // the repository lock, held by another borg, keeps the drone's borg waiting while its environment is read
-    const release = join(repo.root, "release");
-    const holder = spawn("borg", ["with-lock", repo.repository.location, "sh", "-c", `echo locked; while [ ! -e ${release} ]; do sleep 0.1; done`], {
-      env: { ...process.env, BORG_BASE_DIR: repo.repository.baseDir ?? "" },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    await new Promise<void>(resolve => holder.stdout.once("data", () => resolve()));
-    const held = new Promise(resolve => holder.once("exit", resolve));
+    const lock = await holdRepositoryLock(repo);
 
     let borgPid = 0;
     const client = createBorgClient({ ...repo.repository, lockWaitSeconds: 60, passphrase: { kind: "command", command: `printf '%s\\n' ${TEST_PASSPHRASE}` } });
@@ -69,8 +53,7 @@ describe("a passcommand", () => {
       borg = (await ourBorgs()).find(found => found.pid === borgPid);
       if (!borg) await new Promise(resolve => setTimeout(resolve, 50));
     }
-    await writeFile(release, "");
-    await held;
+    await lock.release();
     expect((await listed).outcome).toBe("success");
 
     expect(borg?.environ).toContain("BORG_PASSPHRASE_FD=3");

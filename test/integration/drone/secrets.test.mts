@@ -4,13 +4,12 @@
  * in `./.env` as people give them; the kernel's view (/proc/PID/environ) of the borg and the
  * hook it starts must hold none of them.
  */
-import { spawn } from "node:child_process";
 import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 
-import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
+import { holdRepositoryLock, makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { writeRandomFiles } from "../../helpers/fs.mjs";
 import { builtBin, startProcess } from "../../helpers/process.mjs";
 
@@ -76,13 +75,7 @@ describe("secrets in child environments", () => {
     await writeFile(join(repo.root, ".env"), Object.entries(ENV_FILE_CANARIES).map(([key, value]) => `${key}=${value}\n`).join(""), { mode: 0o600 });
 
     // another borg holds the repository lock: the drone's create waits while its environment is read
-    const release = join(repo.root, "release");
-    const holder = spawn("borg", ["with-lock", repo.repository.location, "sh", "-c", `echo locked; while [ ! -e ${release} ]; do sleep 0.1; done`], {
-      env: { ...process.env, BORG_BASE_DIR: repo.repository.baseDir ?? "" },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    await new Promise<void>(resolve => holder.stdout.once("data", () => resolve()));
-    const held = new Promise(resolve => holder.once("exit", resolve));
+    const lock = await holdRepositoryLock(repo);
 
     const drone = startProcess(bin, ["backup", "--config", config], {
       cwd: repo.root,
@@ -93,8 +86,7 @@ describe("secrets in child environments", () => {
       borg = (await childrenOf(drone.pid)).find(child => child.argv.includes(" create "));
       if (!borg) await new Promise(resolve => setTimeout(resolve, 50));
     }
-    await writeFile(release, "");
-    await held;
+    await lock.release();
     const finished = await drone.done;
     expect(finished.code, finished.stderr).toBe(0);
 

@@ -1,33 +1,13 @@
 import { describe, expect, it } from "vitest";
 
 import { createFleet, type FleetEffect, type FleetSettings, insideWindow } from "../../../apps/backup_coordinator/core/fleet.mjs";
-import { PROTOCOL_VERSION, type ResultEvent } from "../../../libs/protocol/index.mjs";
-import { at, DEFAULT_FLEET_SETTINGS, statusEvent, T0 } from "../../helpers/fleet.mjs";
+import { at, DEFAULT_FLEET_SETTINGS, resultEvent, statusEvent, T0 } from "../../helpers/fleet.mjs";
 
 const settings: FleetSettings = DEFAULT_FLEET_SETTINGS;
 
 const status = statusEvent;
 
-function result(droneId: string, outcome: ResultEvent["outcome"], finished: Date, extra: Partial<ResultEvent> = {}): ResultEvent {
-  return {
-    v: PROTOCOL_VERSION,
-    drone_id: droneId,
-    run_id: `run-${droneId}`,
-    operation: "scheduled",
-    repository: "primary",
-    trigger: "button",
-    outcome,
-    error_kind: outcome === "success" ? null : "passphrase_wrong",
-    error: outcome === "success" ? null : "The passphrase is wrong.",
-    warnings: [],
-    started_at: T0.toISOString(),
-    finished_at: finished.toISOString(),
-    duration_seconds: 1,
-    archive: null,
-    pruned: [],
-    ...extra,
-  };
-}
+const result = resultEvent;
 
 const starts = (effects: FleetEffect[]) => effects.flatMap(effect => (effect.type === "start" ? [effect.droneId] : []));
 const problems = (effects: FleetEffect[]) => effects.flatMap(effect => (effect.type === "problem" ? [`${effect.droneId}:${effect.problem.kind}`] : []));

@@ -1,29 +1,17 @@
 import { describe, expect, it } from "vitest";
 
 import { createFleet, type FleetEffect } from "../../../apps/backup_coordinator/core/fleet.mjs";
-import { PROTOCOL_VERSION, type ResultEvent } from "../../../libs/protocol/index.mjs";
-import { at, DEFAULT_FLEET_SETTINGS, statusEvent, T0 } from "../../helpers/fleet.mjs";
+import { type ResultEvent } from "../../../libs/protocol/index.mjs";
+import { at, DEFAULT_FLEET_SETTINGS, resultEvent, statusEvent, T0 } from "../../helpers/fleet.mjs";
 
 const HOLD = { since: T0.toISOString(), archive: "a@2026-11-22T02:00:00.000", reasons: ["the file count fell by 75 %"] };
 
 function heldResult(finished: Date): ResultEvent {
-  return {
-    v: PROTOCOL_VERSION,
-    drone_id: "a",
+  return resultEvent("a", "held", finished, {
     run_id: "r1",
-    operation: "scheduled",
-    repository: "primary",
-    trigger: "button",
-    outcome: "held",
     error_kind: "prune_held",
     error: "prune is held, every archive is kept: the file count fell by 75 %. …",
-    warnings: [],
-    started_at: T0.toISOString(),
-    finished_at: finished.toISOString(),
-    duration_seconds: 1,
-    archive: null,
-    pruned: [],
-  };
+  });
 }
 
 const problems = (effects: FleetEffect[]) => effects.flatMap(effect => (effect.type === "problem" ? [effect.problem] : []));
