@@ -128,13 +128,27 @@ export function commandLine(binaryPath: string, command: BorgCommand<unknown>, o
 /**
  * Run the passcommand in a process group of its own, with a deadline and the run's abort, and
  * read the passphrase from its stdout (trailing newlines dropped, as borg does). It runs
- * through `sh -c` with the environment borg would inherit, without our secrets.
+ * through `sh -c` with our environment less the drone's own secret settings and borg's
+ * passphrase variables: a passcommand fetches a secret, and may need a credential of its
+ * own to do it (`VAULT_TOKEN`, `OP_SERVICE_ACCOUNT_TOKEN`), which borg and hooks do not get.
  */
+/** The passcommand's environment: see {@link passcommandValue}. */
+export function passcommandEnv(env: NodeJS.ProcessEnv, drop: readonly string[]): Record<string, string> {
+  const dropped = new Set(drop.map(name => name.toUpperCase()));
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    const key = name.toUpperCase();
+    if (value === undefined || dropped.has(key) || key.startsWith("BORG_PASS") || key === "BORG_NEW_PASSPHRASE") continue;
+    out[name] = value;
+  }
+  return out;
+}
+
 async function passcommandValue(command: BorgCommand<unknown>, passcommand: string, options: RunOptions): Promise<Secret> {
   const context = { command: command.command, repository: command.repository };
   const timeoutMs = options.passcommandTimeoutMs ?? DEFAULT_PASSCOMMAND_TIMEOUT_MS;
   const run = await runProcessGroup("sh", ["-c", passcommand], {
-    env: inheritedEnv(process.env, { drop: options.dropEnv }),
+    env: passcommandEnv(process.env, options.dropEnv ?? []),
     timeoutMs,
     signal: options.signal,
   });

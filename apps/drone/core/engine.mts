@@ -40,7 +40,7 @@ import { type DroneConfig, hasKeepRule, type PassphraseSetting, secretConfigVari
 import { DroneError } from "./errors.mjs";
 import { estimateProgress, type Expectation, type ProgressAnchor } from "./estimate.mjs";
 import { borgPattern, findVersions, type FoundVersion } from "./find.mjs";
-import { describeSources, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "./guard.mjs";
+import { addToHold, type ArchiveFigures, describeSources, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "./guard.mjs";
 import { type HookStage, runHook } from "./hooks.mjs";
 import { prescan } from "./prescan.mjs";
 import { archivePaths, archiveProblem, canonicalTarget, inspectTarget, LATEST, targetProblem } from "./restore.mjs";
@@ -378,11 +378,14 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
   const callOptions = (context: RunContext, onEvent: (event: BorgEvent) => void) => {
     const recordBorg = (pid: number, borgIdentity: ProcessIdentity | null) =>
-      void store.update(state => {
-        if (state.running?.runId !== context.job.runId) return;
-        state.running.borgPid = pid;
-        state.running.borgIdentity = borgIdentity;
-      });
+      void store
+        .update(state => {
+          if (state.running?.runId !== context.job.runId) return;
+          state.running.borgPid = pid;
+          state.running.borgIdentity = borgIdentity;
+        })
+        // the run goes on without the record: only crash recovery would miss it
+        .catch((error: unknown) => log.warn(`recording borg's process in the state file failed: ${error instanceof Error ? error.message : String(error)}`));
     let spawned: { pid: number; identity: ProcessIdentity | null } | undefined;
     return {
       signal: context.signal,
@@ -416,17 +419,49 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
    * An archive of no file (every file excluded or unreadable) is deleted at once and the run
    * fails: kept, it would count as a fresh backup and push real ones out of the keep rules.
    */
-  const discardEmptyArchive = async (context: RunContext, role: Role, name: string): Promise<never> => {
+  const discardEmptyArchive = async (context: RunContext, role: Role, requested: string, created: string): Promise<never> => {
     const message =
       `the backup read no file from ${config.sources.join(", ")}, so its archive was deleted and nothing was pruned; ` +
       "check that the sources are mounted and readable and that EXCLUDES does not exclude everything";
-    if (!name.startsWith(archivePrefix)) throw new DroneError("empty_archive", message);
-    await client(role)
-      .deleteArchive(name, callOptions(context, () => undefined))
-      .catch((error: unknown) => {
-        throw new DroneError("empty_archive", `${message}; deleting the empty archive ${name} failed too: ${error instanceof Error ? error.message : String(error)}`);
-      });
+    // only the very archive this run asked borg to create
+    if (created !== requested || !created.startsWith(archivePrefix)) throw new DroneError("empty_archive", message);
+    try {
+      await client(role).deleteArchive(created, callOptions(context, () => undefined));
+    } catch (error) {
+      // kept, the empty archive could stand for its day in the keep rules: hold prune until a person deletes it
+      const why = `the empty archive ${created} could not be deleted (${error instanceof Error ? error.message : String(error)}); delete it with \`borg delete ${repositoryOf(config, role).location}::${created}\``;
+      await holdPrune(created, [why]);
+      throw new DroneError("empty_archive", `${message.replace("so its archive was deleted and nothing was pruned", "and nothing was pruned")}; ${why}`);
+    }
     throw new DroneError("empty_archive", message);
+  };
+
+  /** Hold prune for a suspicious archive (added to a standing hold). */
+  const holdPrune = async (archive: string, reasons: readonly string[]) => {
+    await store.update(state => void (state.pruneHold = addToHold(state.pruneHold, archive, reasons, toIso(new Date()))));
+    log.warn(`prune guard: ${holdMessage(reasons)}`);
+    notify();
+  };
+
+  /**
+   * The archive the guard compares a new one with: the last one recorded, or, when the state
+   * has none (a new STATE_DIR, a lost state file), this drone's newest archive in the repository.
+   */
+  const previousArchive = async (context: RunContext, role: Role): Promise<ArchiveFigures | null> => {
+    const persisted = store.get();
+    const recorded = role === "primary" ? persisted.lastArchive : persisted.lastOffsiteArchive;
+    if (recorded) return recorded;
+    try {
+      const info = await client(role).info({ prefix: archivePrefix, last: 1 }, callOptions(context, () => undefined));
+      const newest = info.value.archives.at(-1);
+      if (!newest) return null;
+      log.info(`no archive recorded in the state file: the prune guard compares with ${newest.name} from the repository`);
+      return { name: newest.name, ...newest.stats };
+    } catch (error) {
+      // the create that follows reports what is wrong with the repository
+      log.debug(`reading the newest archive for the prune guard failed: ${error instanceof Error ? error.message : String(error)}`);
+      return null;
+    }
   };
 
   const stepCreate = async (context: RunContext, role: Role): Promise<CreateResult> => {
@@ -437,7 +472,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     const unusable = describeSources(sourcesNow);
     if (unusable) context.warnings.push(`sources with nothing to back up: ${unusable}`);
     const persisted = store.get();
-    const previous = role === "primary" ? persisted.lastArchive : persisted.lastOffsiteArchive;
+    const previous = await previousArchive(context, role);
     const expectation: { value?: Expectation } = {};
     if (previous) expectation.value = { originalSize: previous.originalSize, nfiles: previous.nfiles };
     // measured alongside the create, started once borg runs so that it never delays borg:
@@ -470,8 +505,9 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       );
       tracker.finish(true);
       const stats = run.value.archive.stats;
-      if (stats.nfiles === 0) await discardEmptyArchive(context, role, run.value.archive.name);
+      // borg's warnings (a folder it could not read) explain an empty archive: keep them first
       context.warnings.push(...run.warnings.map(warning => warning.message));
+      if (stats.nfiles === 0) await discardEmptyArchive(context, role, archive, run.value.archive.name);
       context.archive = {
         name: run.value.archive.name,
         original_size: stats.originalSize,
@@ -489,7 +525,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       };
       const reasons = judgeArchive({
         settings: config.guard,
-        previous: previous ?? null,
+        previous,
         current: facts,
         sourcesBefore: persisted.lastSources,
         sourcesNow,
@@ -497,9 +533,8 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       const totals = storedTotals(run.value.totals);
       await store.update(state => {
         state.lastSources = sourcesNow.map(source => ({ ...source }));
-        if (reasons.length > 0 && !state.pruneHold) {
-          state.pruneHold = { since: toIso(new Date()), archive: facts.name, reasons: reasons.map(reason => reason.slice(0, 500)).slice(0, 10) };
-        }
+        // in the same write as the archive's record: a crash cannot leave one without the other
+        if (reasons.length > 0) state.pruneHold = addToHold(state.pruneHold, facts.name, reasons, toIso(new Date()));
         if (role === "primary") {
           state.lastBackup = toIso(new Date());
           state.lastArchive = facts;
@@ -515,7 +550,11 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       log.info(
         `archive ${archive} created: ${stats.nfiles} files, ${stats.originalSize} B read, ${stats.deduplicatedSize} B new`,
       );
-      if (reasons.length > 0) log.warn(`prune guard: ${holdMessage(reasons)}`);
+      if (reasons.length > 0) {
+        log.warn(`prune guard: ${holdMessage(reasons)}`);
+        // every operation that made the archive says so (a create alone, too: exit 7, outcome held)
+        context.held = holdMessage(store.get().pruneHold?.reasons ?? reasons);
+      }
       notify();
       return run.value;
     } catch (error) {
@@ -1093,7 +1132,11 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     } else if (running.borgPid !== null && isRunning(running.borgPid)) {
       log.info(`pid ${running.borgPid} of the interrupted run's borg now belongs to another process; leaving it alone`);
     }
-    const message = `the drone stopped during ${running.operation} (the process ended unexpectedly); the next run continues from borg's checkpoint`;
+    // only a backup's borg leaves a checkpoint for the next run to continue from
+    const creates = running.operation === "create" || running.operation === "scheduled" || running.operation === "offsite";
+    const message =
+      `the drone stopped during ${running.operation} (the process ended unexpectedly)` +
+      (creates && running.borgPid !== null ? "; the next backup continues from borg's checkpoint" : "; run it again");
     const result = resultEvent({
       runId: running.runId,
       operation: running.operation,

@@ -14,6 +14,8 @@
 import { constants } from "node:fs";
 import { access, opendir, stat } from "node:fs/promises";
 
+import { type PruneHold } from "../../../libs/protocol/index.mjs";
+
 /** What a configured source looked like when a backup started. */
 export const SOURCE_STATES = ["present", "missing", "empty", "unreadable"] as const;
 /** One source state. */
@@ -148,11 +150,26 @@ export function judgeArchive(input: {
   return reasons;
 }
 
-/** The message of a held prune: why, and how to release it. */
+/**
+ * The message of a held prune: what to do first (Home Assistant shows 255 characters of it),
+ * then why.
+ */
 export function holdMessage(reasons: readonly string[]): string {
   return (
-    `prune is held, every archive is kept: ${reasons.join("; ")}. ` +
-    "Look at the newest archive (`backup-drone list`, `backup-drone find`); if it is right, release the hold with " +
-    "`backup-drone release` or the Release Prune Hold button"
+    "prune held, every archive kept; look at the newest archive (`backup-drone list`, `find`) and, if it is right, " +
+    `release with \`backup-drone release\` or the Release Prune Hold button. Why: ${reasons.join("; ")}`
   );
+}
+
+/** Most reasons a hold keeps (the first ones: a later suspicious archive adds to them). */
+export const MAX_HOLD_REASONS = 10;
+
+/**
+ * The hold after a suspicious archive: a new one, or the standing one with this archive's
+ * reasons added (a release then clears what the person was shown, all of it).
+ */
+export function addToHold(hold: PruneHold | null, archive: string, reasons: readonly string[], now: string): PruneHold {
+  const named = reasons.map(reason => (hold ? `${archive}: ${reason}` : reason).slice(0, 500));
+  if (!hold) return { since: now, archive, reasons: named.slice(0, MAX_HOLD_REASONS) };
+  return { ...hold, reasons: [...hold.reasons, ...named].slice(0, MAX_HOLD_REASONS) };
 }

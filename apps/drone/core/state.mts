@@ -155,7 +155,33 @@ const DAMAGED_LOCK_MS = 5_000;
 type Loaded =
   | { kind: "missing" }
   | { kind: "valid"; state: PersistedState; signature: string }
-  | { kind: "invalid"; signature: string };
+  | { kind: "invalid"; signature: string; salvaged: PersistedState };
+
+/**
+ * What can be kept of a damaged state file: each field that still validates on its own. A
+ * prune hold that cannot be read is not dropped: prune stays held (a damaged file must never
+ * let the next run prune what a person was asked to look at first).
+ */
+export function salvageState(json: unknown, now = new Date()): PersistedState {
+  const state = emptyState();
+  const record = typeof json === "object" && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+  const shape = persistedStateSchema.shape;
+  const target = state as Record<string, unknown>;
+  for (const key of Object.keys(shape) as (keyof typeof shape)[]) {
+    if (!(key in record)) continue;
+    const parsed = shape[key].safeParse(record[key]);
+    if (parsed.success) target[key] = parsed.data;
+  }
+  const holdReadable = !("pruneHold" in record) || record.pruneHold === null || shape.pruneHold.safeParse(record.pruneHold).success;
+  if (!holdReadable || typeof json !== "object" || json === null) {
+    state.pruneHold = {
+      since: now.toISOString(),
+      archive: null,
+      reasons: ["the state file was damaged, so whether prune was held could not be read; check the newest archive before releasing"],
+    };
+  }
+  return state;
+}
 
 /** Which file content a stat describes: every save is a new file (rename), so this changes with it. */
 const signatureOf = (info: BigIntStats) => `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
@@ -190,7 +216,7 @@ function loadFile(path: string): Loaded {
       json = undefined;
     }
     const parsed = persistedStateSchema.safeParse(json);
-    return parsed.success ? { kind: "valid", state: parsed.data, signature } : { kind: "invalid", signature };
+    return parsed.success ? { kind: "valid", state: parsed.data, signature } : { kind: "invalid", signature, salvaged: salvageState(json) };
   } finally {
     closeSync(fd);
   }
@@ -268,8 +294,13 @@ export async function openStateStore(path: string, warn: (message: string) => vo
     await withStateLock(lockPath, warn, async () => {
       const again = loadFile(path);
       if (again.kind === "invalid") {
-        await setAside(`state file ${path} is not valid; kept as ${path}.invalid and starting fresh`);
-        adopt({ kind: "missing" });
+        await setAside(`state file ${path} is not valid; kept as ${path}.invalid, and what could be read of it kept`);
+        const salvaged = again.salvaged;
+        const temp = `${path}.${process.pid}.tmp`;
+        await writeFile(temp, `${JSON.stringify(salvaged, null, 2)}\n`, { mode: 0o600 });
+        await rename(temp, path);
+        state = salvaged;
+        seen = currentSignature(path);
       } else adopt(again);
     });
   } else adopt(initial);

@@ -136,6 +136,27 @@ describe("the prune guard, on real borg", () => {
     expect(pruned.pruned.length).toBe(archives.length + 1);
   });
 
+  it("with the state file lost, the guard compares with the newest archive in the repository; a create alone reports held", async () => {
+    repo = await makeDroneRepository();
+    const before = await bootDrone(droneTestConfig(repo, ONE_A_DAY));
+    for (let i = 0; i < 3; i++) expect((await before.engine.run("create", "library")).outcome).toBe("success");
+    await before.teardown();
+    const archives = await archiveNames(repo);
+    await rm(join(repo.root, "state"), { recursive: true });
+    const source = join(repo.root, "source");
+    for (const name of (await readdir(source)).sort().slice(0, 6)) await rm(join(source, name));
+
+    const drone = await bootDrone(droneTestConfig(repo, ONE_A_DAY));
+    teardown = drone.teardown;
+    expect(drone.engine.persisted().lastArchive).toBeNull();
+    const created = await drone.engine.run("create", "library");
+    expect(created).toMatchObject({ outcome: "held", error_kind: "prune_held" });
+    expect(created.error).toContain(`the file count fell by 75 % (8 in ${archives.at(-1)}`);
+    const scheduled = await drone.engine.run("scheduled", "library");
+    expect(scheduled).toMatchObject({ outcome: "held", pruned: [] });
+    expect(await archiveNames(repo)).toEqual([...archives, created.archive?.name, scheduled.archive?.name]);
+  });
+
   it("most of the archive being new data (files rewritten at once) holds prune; an unchanged rerun does not", async () => {
     const { drone, archives } = await threeArchivesThen({ GUARD_CHANGE_MIN_MB: 0 });
     const unchanged = await drone.engine.run("create", "library");

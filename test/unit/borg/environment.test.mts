@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import { secretConfigVariables } from "../../../apps/drone/config.mjs";
 import { inheritedEnv, SECRET_VARIABLE_NAME } from "../../../libs/borg/environment.mjs";
+import { passcommandEnv } from "../../../libs/borg/runner.mjs";
 import { borgEnvironment, type BorgRepository, listCommand, Secret } from "../../../libs/borg/index.mjs";
 
 const PASSPHRASE = "unit-canary-passphrase";
@@ -122,5 +123,15 @@ describe("borg's whole environment", () => {
       TZ: "UTC",
       ...COMMAND_ENV,
     });
+  });
+});
+
+describe("the passcommand's environment", () => {
+  it("keeps a credential the passcommand needs, drops the drone's own secret settings and borg's passphrase variables", () => {
+    const env = passcommandEnv(
+      { PATH: "/usr/bin", VAULT_TOKEN: "vault", DRONE_PASSPHRASE: "drone", BORG_PASSPHRASE: "borg", BORG_NEW_PASSPHRASE: "new", hass_token: "ha" },
+      ["DRONE_PASSPHRASE", "HASS_TOKEN"],
+    );
+    expect(env).toEqual({ PATH: "/usr/bin", VAULT_TOKEN: "vault" });
   });
 });

@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFile, stat, unlink, utimes, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, stat, unlink, utimes, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { processIdentity } from "../../../apps/drone/core/process-identity.mjs";
-import { emptyState, openStateStore, type PersistedState } from "../../../apps/drone/core/state.mjs";
+import { emptyState, openStateStore, type PersistedState, salvageState } from "../../../apps/drone/core/state.mjs";
 import { tempDir } from "../../helpers/fs.mjs";
 
 const running = (pid: number): NonNullable<PersistedState["running"]> => ({
@@ -82,12 +82,26 @@ describe("the state file, shared by several processes of one drone", () => {
     expect((JSON.parse(await readFile(file, "utf8")) as PersistedState).lastResult).toBe("success");
   });
 
+  it("a file with one bad field keeps every field that still reads, the prune hold and the guard's baseline among them", async () => {
+    const hold = { since: "2026-11-01T00:00:00.000Z", archive: "laptop@1", reasons: ["the file count fell by 75 %"] };
+    const lastArchive = { name: "laptop@1", originalSize: 10, nfiles: 2, durationSeconds: 1 };
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify({ ...emptyState(), lastResult: "bogus", pruneHold: hold, lastArchive }));
+    const store = await openStateStore(file, warn);
+    expect(store.get()).toMatchObject({ pruneHold: hold, lastArchive, lastResult: null });
+    const saved = JSON.parse(await readFile(file, "utf8")) as PersistedState;
+    expect(saved.pruneHold).toEqual(hold);
+    expect(salvageState({ ...emptyState(), pruneHold: { since: "yesterday" } }).pruneHold?.reasons[0]).toContain("state file was damaged");
+    expect(salvageState({ ...emptyState(), pruneHold: null }).pruneHold).toBeNull();
+  });
+
   it("a damaged file is kept aside at load; one damaged later is replaced by the last state read, never by nothing", async () => {
     const store = await openStateStore(file, warn);
     await store.update(state => void (state.settings = { keepDaily: 3 }));
     await writeFile(file, "{ not json");
     const reopened = await openStateStore(join(dir.path, "state", "laptop.json"), warn);
-    expect(reopened.get()).toEqual(emptyState());
+    // nothing could be read, so whether prune was held is unknown: it is held
+    expect(reopened.get()).toEqual({ ...emptyState(), pruneHold: expect.objectContaining({ reasons: [expect.stringContaining("state file was damaged")] }) });
     expect(await readFile(`${file}.invalid`, "utf8")).toBe("{ not json");
     expect(warnings.at(-1)).toContain("kept as");
 
