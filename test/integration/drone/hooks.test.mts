@@ -132,7 +132,9 @@ describe("hooks that hang", () => {
 
   it("the run timeout during borg create claims the checkpoint borg really wrote", async () => {
     repo = await makeDroneRepository(0, 0);
-    await writeRandomFiles(join(repo.root, "source"), 24, MiB);
+    // far more than lzma -9 gets through before the 3 s run timeout on any machine (it reads
+    // random data at a few MiB/s): borg is always mid-create when the timeout interrupts it
+    await writeRandomFiles(join(repo.root, "source"), 96, MiB);
     const values = droneTestConfig(repo, { COMPRESSION: "lzma,9" });
     const config = { ...parseDroneConfig({ ...defaultConfigValues(), ...values }), runTimeoutMinutes: 0.05 };
     const store = await openStateStore(join(config.stateDir, `${config.droneId}.json`), quiet);
