@@ -306,6 +306,15 @@ export async function openStateStore(path: string, warn: (message: string) => vo
   } else adopt(initial);
 
   const apply = async (change: (state: PersistedState) => void) => {
+    // a writer that held the lock past STATE_LOCK_ABANDONED_MS (a stalled disk) may still
+    // rename its file in under ours: write only over the content the change was applied to
+    for (let attempt = 1; ; attempt++) {
+      if ((await applyOnce(change)) || attempt >= 5) return;
+    }
+  };
+
+  /** Apply one change to the file as it is now; false when the file changed before the write could land. */
+  const applyOnce = async (change: (state: PersistedState) => void): Promise<boolean> => {
     const loaded = loadFile(path);
     let base: PersistedState;
     let replace = false;
@@ -324,6 +333,11 @@ export async function openStateStore(path: string, warn: (message: string) => vo
       const temp = `${path}.${process.pid}.tmp`;
       await unlink(temp).catch(() => undefined);
       await writeFile(temp, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o600 });
+      const expected = loaded.kind === "valid" ? loaded.signature : loaded.kind === "missing" ? undefined : currentSignature(path);
+      if (currentSignature(path) !== expected) {
+        await unlink(temp).catch(() => undefined);
+        return false;
+      }
       await rename(temp, path);
       state = checked;
       seen = currentSignature(path);
@@ -331,6 +345,7 @@ export async function openStateStore(path: string, warn: (message: string) => vo
       state = base;
       seen = loaded.kind === "valid" ? loaded.signature : undefined;
     }
+    return true;
   };
 
   let queue: Promise<void> = Promise.resolve();
