@@ -11,7 +11,9 @@
  *
  * The drone asks `synapse/get_health` (answered per socket, like a heartbeat) every
  * {@link LINK_PROBE_MS}: a bridge that knows this socket answers with its health; "no bridge"
- * twice in a row, while HA lists the drone's device, means locked out.
+ * twice in a row, while HA lists the drone's device, means locked out. The question names no
+ * application: the integration's "no bridge" answer then asks for a registration without a
+ * unique id, which synapse ignores, so the probe adds no refused registration of its own.
  */
 import { z } from "zod";
 
@@ -27,19 +29,18 @@ export const LOCKED_AFTER = 2;
 /** What one `synapse/get_health` answer says of this socket. */
 export type HealthAnswer = "known" | "unknown_socket" | "no_answer";
 
-const healthReply = z.object({
-  success: z.boolean(),
-  error_code: z.string().optional(),
-  health: z.object({ connected: z.boolean().optional() }).loose().optional(),
-});
+const healthReply = z.object({ success: z.boolean(), error_code: z.string().optional() });
 
-/** Read a `synapse/get_health` reply (undefined: none came in time). */
+/**
+ * Read a `synapse/get_health` reply (undefined: none came in time). The integration answers
+ * `success: true` only when a bridge holds this very socket (websocket.py
+ * `get_bridge_for_connection`), and `bridge_not_found` when none does.
+ */
 export function readHealth(reply: unknown): HealthAnswer {
   const parsed = healthReply.safeParse(reply);
   if (!parsed.success) return "no_answer";
-  if (parsed.data.success && parsed.data.health?.connected === true) return "known";
-  if (!parsed.data.success && parsed.data.error_code === "bridge_not_found") return "unknown_socket";
-  return "no_answer";
+  if (parsed.data.success) return "known";
+  return parsed.data.error_code === "bridge_not_found" ? "unknown_socket" : "no_answer";
 }
 
 /** What the drone remembers between two looks. */

@@ -269,8 +269,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
       socketConnected: () => hass.socket.connectionState === "connected",
       added: () => synapse.configure.isRegistered(),
       probe: async () => {
-        const message = { type: "synapse/get_health", unique_id: config.synapse.METADATA_UNIQUE_ID };
-        const outcome = await withDeadline(hass.socket.sendMessage(message), replyDeadlineMs());
+        const outcome = await withDeadline(hass.socket.sendMessage({ type: "synapse/get_health" }), replyDeadlineMs());
         return outcome.ok ? outcome.value : undefined;
       },
       now: () => Date.now(),

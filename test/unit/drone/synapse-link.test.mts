@@ -16,7 +16,8 @@ import {
 } from "../../../apps/drone/ha/synapse-link.mjs";
 import { type SynapseLink } from "../../../libs/protocol/index.mjs";
 
-const KNOWN = { success: true, health: { connected: true, uptime_seconds: 12, online: true, last_heartbeat: 1 }, unique_id: "app" };
+/** The answer to a question that names no application: every connection of the bridge that holds this socket. */
+const KNOWN = { success: true, health: { app: { connected: true, uptime_seconds: 12, online: true, last_heartbeat: 1 } }, total_connections: 1 };
 const NO_BRIDGE = {
   success: false,
   error_code: "bridge_not_found",
@@ -30,7 +31,7 @@ describe("reading synapse/get_health", () => {
     expect(readHealth(NO_BRIDGE)).toBe("unknown_socket");
     expect(readHealth(undefined)).toBe("no_answer");
     expect(readHealth({ success: false, error_code: "rate_limit_exceeded" })).toBe("no_answer");
-    expect(readHealth({ success: true, health: { connected: false, error: "Connection not found" } })).toBe("no_answer");
+    expect(readHealth({ error: "unexpected" })).toBe("no_answer");
   });
 });
 
