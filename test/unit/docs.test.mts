@@ -10,6 +10,8 @@ import { COMMAND_NAMES, EXIT_CODE_HELP, EXIT_CODES } from "../../apps/drone/cli/
 import {
   APPLICATION_STATES,
   archiveSummarySchema,
+  COMMAND_ACTIONS,
+  COMMAND_EVENT_SCHEMAS,
   DRONE_ENTITIES,
   type DroneEntityKey,
   entityId,
@@ -18,6 +20,7 @@ import {
   OPERATIONS,
   OUTCOMES,
   REPOSITORY_ROLES,
+  SYNAPSE_LINKS,
   TRIGGERS,
 } from "../../libs/protocol/index.mjs";
 import { GENERATED_BLOCKS, replaceGenerated } from "../../scripts/config-docs.mjs";
@@ -93,7 +96,7 @@ describe("docs/entities.md and docs/events.md cover the protocol", () => {
     expect(unmentioned(await doc("entities.md"), [...APPLICATION_STATES, ...MODES])).toEqual([]);
   });
 
-  it.each(Object.entries(EVENT_SCHEMAS))("describes every field of %s", async (type, schema) => {
+  it.each(Object.entries({ ...EVENT_SCHEMAS, ...COMMAND_EVENT_SCHEMAS }))("describes every field of %s", async (type, schema) => {
     const text = section(await doc("events.md"), `## \`${type}\``);
     expect(Object.keys(schema.shape).filter(field => !text.includes(`| \`${field}\` |`))).toEqual([]);
   });
@@ -103,6 +106,8 @@ describe("docs/entities.md and docs/events.md cover the protocol", () => {
     const result = section(document, "## `backup_drone_result`");
     expect(unmentioned(result, Object.keys(archiveSummarySchema.shape))).toEqual([]);
     expect(unmentioned(document, [...OUTCOMES, ...TRIGGERS, ...OPERATIONS, ...REPOSITORY_ROLES])).toEqual([]);
+    expect(unmentioned(section(document, "## `backup_drone_status`"), [...SYNAPSE_LINKS])).toEqual([]);
+    expect(unmentioned(section(document, "## `backup_drone_command`"), [...COMMAND_ACTIONS])).toEqual([]);
   });
 });
 
