@@ -3,7 +3,8 @@
  * Assistant with the synapse integration's own behaviour (the dead connection is kept, the
  * restarted drone is refused `already_connected`): the coordinator's press reaches nothing,
  * the coordinator starts the run through `backup_drone_command` instead, real borg backs up,
- * and the drone says in its log and its status that it is locked out.
+ * and the drone says in its log and its status that it is locked out — until Home Assistant
+ * restarts.
  */
 import { randomBytes } from "node:crypto";
 
@@ -23,7 +24,7 @@ afterEach(async () => {
 });
 
 describe("a drone Home Assistant still holds an earlier connection of", () => {
-  it("kill -9 while idle, restarted: refused by HA; the press reaches nothing, the coordinator's command runs the backup, the drone reports locked_out", async () => {
+  it("kill -9 while idle, restarted: refused by HA; the press reaches nothing, the coordinator's command runs the backup, the drone reports locked_out until HA restarts", async () => {
     const dir = await tempDir("lockout");
     const token = randomBytes(20).toString("hex");
     const haLog: string[] = [];
@@ -102,10 +103,22 @@ describe("a drone Home Assistant still holds an earlier connection of", () => {
     const said = `${output?.stdout ?? ""}${output?.stderr ?? ""}`.split(lockedOutMessage("alpha")).length - 1;
     expect(said).toBe(1);
 
-    // still locked out in HA: the entities never came back without a restart of HA
+    // still locked out in HA: no heartbeat of the drone was taken since the crash
     expect(emulator.applications().find(app => app.name === "Backup drone alpha")?.lastHeartbeat ?? 0).toBeLessThan(Date.parse(press.time_fired) / 1000);
     const archives = await drone.archives();
     expect(archives.map(archive => archive.name)).toContain(earlier?.name);
     expect(archives).toHaveLength(2);
+
+    // what fixes it: a restart of Home Assistant; the drone is taken again and says so, and the problem ends
+    const haRestart = emulator.events().length;
+    await emulator.restart({ downMs: 500 });
+    const connected = await fleet.waitFor(() => fleet.statuses("alpha", haRestart).find(status => status.synapse === "connected"), 60_000, "alpha's status saying connected");
+    expect(connected.drone_id).toBe("alpha");
+    await fleet.waitFor(
+      () => fleet.coordinatorEvents("backup_coordinator_drone_recovered", haRestart).find(event => event.drone_id === "alpha" && event.previous_kind === "locked_out"),
+      30_000,
+      "the locked_out problem over",
+    );
+    await drone.process?.waitFor(/Home Assistant takes this drone's connection again/, 10_000);
   });
 });
