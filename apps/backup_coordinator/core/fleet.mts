@@ -87,7 +87,10 @@ export interface DroneRecord {
   onlineSensor: boolean | null;
   /** When the online sensor last went off. */
   onlineSensorOffAt: Date | null;
-  /** How the drone says it stands with the synapse integration; null: an older drone, which takes no commands. */
+  /**
+   * How the drone says it stands with the synapse integration (an `unknown` after a known state
+   * keeps the known one); null: an older drone, which takes no commands.
+   */
   synapse: SynapseLink | null;
   /** A press that did not start a run: commands are used until the drone's link is seen healthy again. */
   pressFailedAt: Date | null;
@@ -297,7 +300,9 @@ export function createFleet(settings: FleetSettings): Fleet {
     });
     const effects: FleetEffect[] = wasOffline && online(drone, now) ? clearProblem(drone, ["offline"]) : [];
     const previousLink = drone.synapse;
-    drone.synapse = event.synapse ?? null;
+    const reported = event.synapse ?? null;
+    // "unknown" is no news (the drone has just connected and not found out yet): what was known stands
+    drone.synapse = reported === "unknown" && previousLink !== null ? previousLink : reported;
     // healthy again (e.g. after HA restarted): presses reach the drone again
     if (drone.synapse === "connected" && previousLink !== "connected") drone.pressFailedAt = null;
     if (drone.synapse === "locked_out") effects.push(...setProblem(drone, "locked_out", LOCKED_OUT_REASON, now));

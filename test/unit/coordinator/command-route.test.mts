@@ -79,9 +79,12 @@ describe("starting a drone a press cannot reach", () => {
     // still "connected" in every status: the earlier failure stands
     fleet.onStatus(statusEvent("a", { synapse: "connected" }), at(70));
     expect(startRoute(drone)).toEqual({ via: "command", reason: `a press at ${at(61).toISOString()} did not start it` });
-    // HA restarted: the drone was unknown for a moment, then connected again
-    fleet.onStatus(statusEvent("a", { synapse: "unknown" }), at(80));
-    fleet.onStatus(statusEvent("a", { synapse: "connected" }), at(90));
+    // it finds itself locked out; HA restarts: unknown for a moment (no news), then connected again
+    fleet.onStatus(statusEvent("a", { synapse: "locked_out" }), at(80));
+    fleet.onStatus(statusEvent("a", { synapse: "unknown" }), at(90));
+    expect(drone.synapse).toBe("locked_out");
+    expect(startRoute(drone).via).toBe("command");
+    fleet.onStatus(statusEvent("a", { synapse: "connected" }), at(100));
     expect(startRoute(drone)).toEqual({ via: "press", reason: null });
   });
 
@@ -100,8 +103,10 @@ describe("starting a drone a press cannot reach", () => {
         reason: "the drone reports that Home Assistant refuses its connection",
       },
     ]);
-    // announced once, however often the drone says it
+    // announced once, however often the drone says it, and not over when it reconnects and does not know yet
     expect(problems(fleet.onStatus(statusEvent("a", { synapse: "locked_out" }), at(60)))).toEqual([]);
+    expect(recoveries(fleet.onStatus(statusEvent("a", { synapse: "unknown" }), at(90)))).toEqual([]);
+    expect(startRoute(fleet.drones.get("a")!).via).toBe("command");
     expect(recoveries(fleet.onStatus(statusEvent("a", { synapse: "connected" }), at(120)))).toEqual(["a:locked_out"]);
     expect(startRoute(fleet.drones.get("a")!).via).toBe("press");
   });
