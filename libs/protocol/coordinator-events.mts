@@ -10,9 +10,11 @@ import { DRONE_ID_PATTERN, OUTCOMES, PROTOCOL_VERSION } from "./events.mjs";
  * Kinds of drone problem the coordinator reports, most severe first. `check_failed`: an
  * integrity check found damage in the drone's repository; it lasts until a check passes.
  * `prune_held`: the drone's prune guard found a backup suspicious and keeps every archive;
- * it lasts until a person releases the hold.
+ * it lasts until a person releases the hold. `locked_out`: Home Assistant still holds an
+ * earlier connection of the drone and refuses its entities (the coordinator starts it through
+ * `backup_drone_command` meanwhile); it lasts until Home Assistant restarts.
  */
-export const PROBLEM_KINDS = ["offline", "check_failed", "prune_held", "failed", "not_started", "stalled", "overdue"] as const;
+export const PROBLEM_KINDS = ["offline", "check_failed", "prune_held", "failed", "not_started", "stalled", "overdue", "locked_out"] as const;
 /** One kind of problem. */
 export type ProblemKind = (typeof PROBLEM_KINDS)[number];
 
@@ -43,7 +45,7 @@ const common = {
 export const runStartedEventSchema = z.object({
   ...common,
   kind: runKind,
-  /** True when the coordinator pressed the button; false for a person, an automation or the drone's own schedule. */
+  /** True when the coordinator started it (pressed the button, or sent a `backup_drone_command`); false for a person, an automation or the drone's own schedule. */
   ours: z.boolean(),
   run_id: z.string().nullable(),
 });

@@ -59,10 +59,21 @@ export const OUTCOMES = ["success", "warning", "failed", "interrupted", "held"] 
 /** One outcome. */
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** What started an operation. */
-export const TRIGGERS = ["button", "schedule", "cli", "library", "startup"] as const;
+/** What started an operation. `command`: a `backup_drone_command` event on HA's bus (see commands.mts). */
+export const TRIGGERS = ["button", "schedule", "cli", "library", "startup", "command"] as const;
 /** One trigger. */
 export type Trigger = (typeof TRIGGERS)[number];
+
+/**
+ * How the drone stands with the synapse integration, as it sees it. `connected`: HA takes its
+ * entities. `locked_out`: HA still holds an earlier connection of this drone and refuses this
+ * one (its entities stay unavailable until HA restarts). `not_added`: the drone was not added
+ * in HA (Settings → Devices & services). `off`: the drone runs without synapse (events only).
+ * `unknown`: not found out yet (just connected, or HA is away).
+ */
+export const SYNAPSE_LINKS = ["connected", "locked_out", "not_added", "off", "unknown"] as const;
+/** One synapse link state. */
+export type SynapseLink = (typeof SYNAPSE_LINKS)[number];
 
 /** Which repository an operation used. */
 export const REPOSITORY_ROLES = ["primary", "offsite"] as const;
@@ -201,6 +212,8 @@ export const statusEventSchema = z.object({
   prune_hold: pruneHoldSchema.nullable().optional(),
   /** The drone's entity ids by key (`create_backup` → `button.laptop_create_backup`). */
   entities: z.record(z.string(), z.string()),
+  /** How the drone stands with the synapse integration. Optional: older drones leave it out (and take no commands). */
+  synapse: z.enum(SYNAPSE_LINKS).optional(),
   version: z.string(),
   time: isoTime,
 });

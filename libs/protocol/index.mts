@@ -1,4 +1,5 @@
 /** Schemas of the Home Assistant events and entity keys shared by the drone and the coordinator. */
+export * from "./commands.mjs";
 export * from "./coordinator-events.mjs";
 export * from "./entities.mjs";
 export * from "./events.mjs";

@@ -129,8 +129,12 @@ export class FleetDrone {
     await writeRandomFiles(join(this.dir, "source"), this.spec.files ?? 12, this.spec.bytes ?? 512 * 1024);
   }
 
-  /** Start `backup-drone daemon` and wait until Home Assistant sees it (its first status event). */
-  async start(): Promise<void> {
+  /**
+   * Start `backup-drone daemon` and wait until Home Assistant sees it (its first status event)
+   * and synapse registered it; `registered: false` waits for the status event only (a drone the
+   * synapse integration refuses).
+   */
+  async start(options: { registered?: boolean } = {}): Promise<void> {
     const since = this.fleet.emulator.events().length;
     const startedAt = Date.now() / 1000;
     const bin = await builtBin("backup-drone");
@@ -141,6 +145,7 @@ export class FleetDrone {
       60_000,
       `drone ${this.spec.id} online (its first status event)`,
     );
+    if (options.registered === false) return;
     // its buttons answer once synapse has registered it, and its entities follow it once it heartbeats
     const button = this.entity("scheduled_backup");
     await this.fleet.waitFor(() => available(this.fleet.emulator, button), 60_000, `${button} available in Home Assistant`);

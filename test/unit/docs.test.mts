@@ -11,6 +11,8 @@ import { BORG_ERROR_KINDS } from "../../libs/borg/index.mjs";
 import {
   APPLICATION_STATES,
   archiveSummarySchema,
+  COMMAND_ACTIONS,
+  COMMAND_EVENT_SCHEMAS,
   DRONE_ENTITIES,
   type DroneEntityKey,
   entityId,
@@ -19,6 +21,7 @@ import {
   OPERATIONS,
   OUTCOMES,
   REPOSITORY_ROLES,
+  SYNAPSE_LINKS,
   TRIGGERS,
 } from "../../libs/protocol/index.mjs";
 import { GENERATED_BLOCKS, replaceGenerated } from "../../scripts/config-docs.mjs";
@@ -94,7 +97,7 @@ describe("docs/entities.md and docs/events.md cover the protocol", () => {
     expect(unmentioned(await doc("entities.md"), [...APPLICATION_STATES, ...MODES])).toEqual([]);
   });
 
-  it.each(Object.entries(EVENT_SCHEMAS))("describes every field of %s", async (type, schema) => {
+  it.each(Object.entries({ ...EVENT_SCHEMAS, ...COMMAND_EVENT_SCHEMAS }))("describes every field of %s", async (type, schema) => {
     const text = section(await doc("events.md"), `## \`${type}\``);
     expect(Object.keys(schema.shape).filter(field => !text.includes(`| \`${field}\` |`))).toEqual([]);
   });
@@ -104,6 +107,8 @@ describe("docs/entities.md and docs/events.md cover the protocol", () => {
     const result = section(document, "## `backup_drone_result`");
     expect(unmentioned(result, Object.keys(archiveSummarySchema.shape))).toEqual([]);
     expect(unmentioned(document, [...OUTCOMES, ...TRIGGERS, ...OPERATIONS, ...REPOSITORY_ROLES])).toEqual([]);
+    expect(unmentioned(section(document, "## `backup_drone_status`"), [...SYNAPSE_LINKS])).toEqual([]);
+    expect(unmentioned(section(document, "## `backup_drone_command`"), [...COMMAND_ACTIONS])).toEqual([]);
   });
 
   it("lists every kind of borg failure among the error_kind values", async () => {

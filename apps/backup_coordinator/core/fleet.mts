@@ -12,6 +12,7 @@ import {
   type ProgressEvent,
   type ResultEvent,
   type StatusEvent,
+  type SynapseLink,
 } from "../../../libs/protocol/index.mjs";
 import { type DroneView, eligible, type Limits, overdueMinutes, type PlannedStart, planStarts, type RunKind, type RunningRun } from "./plan.mjs";
 
@@ -35,6 +36,18 @@ export interface FleetSettings {
   /** Optional window (minutes after local midnight) in which new runs may start. */
   window?: { startMinute: number; endMinute: number };
 }
+
+/**
+ * How the coordinator starts a run: a press of the drone's button through Home Assistant (the
+ * path an automation takes), or a `backup_drone_command` on HA's event bus, which reaches a
+ * drone whose entities HA refuses (see {@link startRoute}).
+ */
+export type StartRoute = "press" | "command";
+
+/** The problem shown while a drone reports itself locked out of the synapse integration. */
+export const LOCKED_OUT_REASON =
+  "Home Assistant still holds an earlier connection of this drone (it went away without going offline) and refuses its entities; " +
+  "the coordinator starts its backups through backup_drone_command meanwhile. Restart Home Assistant to bring its entities back.";
 
 /** A problem of one drone. */
 export interface Problem {
@@ -72,7 +85,17 @@ export interface DroneRecord {
   lastSeen: Date | null;
   /** The synapse online sensor, when known. */
   onlineSensor: boolean | null;
-  pending: { kind: RunKind; pressedAt: Date } | null;
+  /** When the online sensor last went off. */
+  onlineSensorOffAt: Date | null;
+  /**
+   * How the drone says it stands with the synapse integration (an `unknown` after a known state
+   * keeps the known one); null: an older drone, which takes no commands.
+   */
+  synapse: SynapseLink | null;
+  /** A press that did not start a run: commands are used until the drone's link is seen healthy again. */
+  pressFailedAt: Date | null;
+  /** A start asked for and not seen yet: since when, and how it was asked. */
+  pending: { kind: RunKind; pressedAt: Date; via: StartRoute } | null;
   run: ActiveRun | null;
   attempts: number;
   blockedUntil: Date | null;
@@ -87,7 +110,7 @@ export interface DroneRecord {
 
 /** What the services must do. */
 export type FleetEffect =
-  | { type: "start"; droneId: string; kind: RunKind; overdueMinutes: number }
+  | { type: "start"; droneId: string; kind: RunKind; overdueMinutes: number; via: StartRoute; reason: string | null }
   | { type: "run_started"; droneId: string; kind: RunKind; ours: boolean; runId: string | null }
   | { type: "run_finished"; droneId: string; kind: RunKind; ours: boolean; result: ResultEvent }
   | { type: "problem"; droneId: string; problem: Problem }
@@ -123,6 +146,9 @@ function newRecord(droneId: string): DroneRecord {
     entities: {},
     lastSeen: null,
     onlineSensor: null,
+    onlineSensorOffAt: null,
+    synapse: null,
+    pressFailedAt: null,
     pending: null,
     run: null,
     attempts: 0,
@@ -143,6 +169,21 @@ export function insideWindow(window: FleetSettings["window"], now: Date): boolea
   return startMinute <= endMinute ? minute >= startMinute && minute < endMinute : minute >= startMinute || minute < endMinute;
 }
 
+/**
+ * How to start a drone now. A press, unless the drone takes commands (it reports its synapse
+ * link) and a press cannot reach it: it says HA refuses its connection, it has no entities in
+ * HA, HA shows its app offline while its events arrive, or an earlier press did not start it.
+ */
+export function startRoute(drone: Pick<DroneRecord, "synapse" | "onlineSensor" | "pressFailedAt">): { via: StartRoute; reason: string | null } {
+  const command = (reason: string) => ({ via: "command" as const, reason });
+  if (drone.synapse === null) return { via: "press", reason: null };
+  if (drone.synapse === "locked_out") return command("the drone reports that Home Assistant refuses its connection");
+  if (drone.synapse === "not_added" || drone.synapse === "off") return command("the drone has no entities in Home Assistant");
+  if (drone.onlineSensor === false) return command("Home Assistant shows the drone's app offline while the drone's events arrive");
+  if (drone.pressFailedAt !== null) return command(`a press at ${drone.pressFailedAt.toISOString()} did not start it`);
+  return { via: "press", reason: null };
+}
+
 /** The fleet model. */
 export interface Fleet {
   readonly drones: ReadonlyMap<string, DroneRecord>;
@@ -154,8 +195,8 @@ export interface Fleet {
   restore(facts: RestoredDrone, now: Date): void;
   /** Detect problems and plan starts; `paused` plans nothing new. */
   evaluate(now: Date, options: { paused: boolean; limits?: Limits }): FleetEffect[];
-  /** The coordinator pressed a drone's button. */
-  markPressed(droneId: string, kind: RunKind, now: Date): void;
+  /** The coordinator pressed a drone's button (or sent it a command). */
+  markPressed(droneId: string, kind: RunKind, now: Date, via?: StartRoute): void;
   /** Treat every coordinated drone as due now (the Run Now button). */
   requestRound(now: Date): void;
   /** Drones due next, in the order they would start. */
@@ -179,8 +220,12 @@ export function createFleet(settings: FleetSettings): Fleet {
     return found;
   };
 
-  const online = (drone: DroneRecord, now: Date) =>
-    drone.onlineSensor !== false && drone.lastSeen !== null && now.getTime() - drone.lastSeen.getTime() <= settings.offlineAfterMs;
+  const online = (drone: DroneRecord, now: Date) => {
+    if (drone.lastSeen === null || now.getTime() - drone.lastSeen.getTime() > settings.offlineAfterMs) return false;
+    if (drone.onlineSensor !== false) return true;
+    // HA shows the app offline, yet the drone's events came after that: it is alive, and takes commands
+    return drone.synapse !== null && drone.onlineSensorOffAt !== null && drone.lastSeen > drone.onlineSensorOffAt;
+  };
 
   const view = (drone: DroneRecord, now: Date): DroneView => {
     const forced = roundRequestedAt !== null && (drone.lastBackup === null || drone.lastBackup < roundRequestedAt);
@@ -253,7 +298,15 @@ export function createFleet(settings: FleetSettings): Fleet {
       entities: event.entities,
       lastSeen: now,
     });
-    const effects: FleetEffect[] = wasOffline ? clearProblem(drone, ["offline"]) : [];
+    const effects: FleetEffect[] = wasOffline && online(drone, now) ? clearProblem(drone, ["offline"]) : [];
+    const previousLink = drone.synapse;
+    const reported = event.synapse ?? null;
+    // "unknown" is no news (the drone has just connected and not found out yet): what was known stands
+    drone.synapse = reported === "unknown" && previousLink !== null ? previousLink : reported;
+    // healthy again (e.g. after HA restarted): presses reach the drone again
+    if (drone.synapse === "connected" && previousLink !== "connected") drone.pressFailedAt = null;
+    if (drone.synapse === "locked_out") effects.push(...setProblem(drone, "locked_out", LOCKED_OUT_REASON, now));
+    else effects.push(...clearProblem(drone, ["locked_out"]));
     // the heartbeat carries the last check's verdict: a coordinator that restarted learns it here
     if (event.last_check_result === "failed" && drone.checkProblem === null) {
       drone.checkProblem = "the drone's last integrity check found damage in its repository";
@@ -348,7 +401,10 @@ export function createFleet(settings: FleetSettings): Fleet {
 
   const onOnline = (droneId: string, isOnline: boolean, now: Date): FleetEffect[] => {
     const drone = record(droneId);
+    const was = drone.onlineSensor;
     drone.onlineSensor = isOnline;
+    if (!isOnline && was !== false) drone.onlineSensorOffAt = now;
+    if (isOnline && was !== true) drone.pressFailedAt = null;
     if (isOnline) {
       drone.lastSeen = now;
       return clearProblem(drone, ["offline"]);
@@ -384,9 +440,20 @@ export function createFleet(settings: FleetSettings): Fleet {
     }
     if (drone.pending && now.getTime() - drone.pending.pressedAt.getTime() > settings.startTimeoutMs) {
       const seconds = Math.round(settings.startTimeoutMs / 1000);
-      drone.pending = null;
-      failureBackoff(drone, now);
-      effects.push(...setProblem(drone, "not_started", `pressed Scheduled Backup but the drone did not start within ${seconds} s`, now));
+      const { kind, via } = drone.pending;
+      if (via === "press" && drone.synapse !== null && online(drone, now)) {
+        // the press reached nothing (HA reports success all the same): ask the drone on the bus, still as our run
+        drone.pressFailedAt = now;
+        drone.pending = { kind, pressedAt: now, via: "command" };
+        drone.lastStartedAt = now;
+        const reason = `pressing its ${kind === "offsite" ? "Offsite Backup" : "Scheduled Backup"} button did not start a run within ${seconds} s`;
+        effects.push({ type: "start", droneId: drone.droneId, kind, overdueMinutes: overdueMinutes(view(drone, now), kind, now) ?? 0, via: "command", reason });
+      } else {
+        drone.pending = null;
+        failureBackoff(drone, now);
+        const asked = via === "command" ? "sent a backup_drone_command" : "pressed Scheduled Backup";
+        effects.push(...setProblem(drone, "not_started", `${asked} but the drone did not start within ${seconds} s`, now));
+      }
     }
     if (drone.run && now.getTime() - drone.run.lastProgressAt.getTime() > settings.stallMs) {
       const minutes = Math.round((now.getTime() - drone.run.lastProgressAt.getTime()) / 60_000);
@@ -395,6 +462,7 @@ export function createFleet(settings: FleetSettings): Fleet {
     // a damaged repository stays a problem until a check passes, also after a worse problem ended
     if (drone.checkProblem !== null) effects.push(...setProblem(drone, "check_failed", drone.checkProblem, now));
     if (drone.holdProblem !== null) effects.push(...setProblem(drone, "prune_held", drone.holdProblem, now));
+    if (drone.synapse === "locked_out") effects.push(...setProblem(drone, "locked_out", LOCKED_OUT_REASON, now));
     if (drone.mode !== "paused") {
       const limitMinutes = drone.frequencyMinutes * settings.overdueFactor;
       const late = drone.lastBackup === null ? false : (now.getTime() - drone.lastBackup.getTime()) / 60_000 > limitMinutes;
@@ -420,7 +488,11 @@ export function createFleet(settings: FleetSettings): Fleet {
     const views = [...drones.values()].map(drone => view(drone, now));
     const canStart = !options.paused && insideWindow(settings.window, now);
     const starts: PlannedStart[] = canStart ? planStarts(views, runningRuns(), options.limits ?? settings.limits, now) : [];
-    for (const start of starts) effects.push({ type: "start", droneId: start.droneId, kind: start.kind, overdueMinutes: start.overdueMinutes });
+    for (const start of starts) {
+      const drone = drones.get(start.droneId);
+      const route = drone ? startRoute(drone) : { via: "press" as const, reason: null };
+      effects.push({ type: "start", droneId: start.droneId, kind: start.kind, overdueMinutes: start.overdueMinutes, ...route });
+    }
     if (starts.length > 0) roundOpen = true;
     const anyDue = views.some(drone => eligible(drone, now) && overdueMinutes(drone, "primary", now) !== undefined);
     if (roundOpen && runningRuns().length === 0 && starts.length === 0 && !anyDue) {
@@ -439,9 +511,9 @@ export function createFleet(settings: FleetSettings): Fleet {
     onOnline,
     restore,
     evaluate,
-    markPressed: (droneId, kind, now) => {
+    markPressed: (droneId, kind, now, via = "press") => {
       const drone = record(droneId);
-      drone.pending = { kind, pressedAt: now };
+      drone.pending = { kind, pressedAt: now, via };
       drone.lastStartedAt = now;
     },
     requestRound: now => {

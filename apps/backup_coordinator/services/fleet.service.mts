@@ -9,6 +9,8 @@ import { type z } from "zod";
 
 import {
   type ApplicationState,
+  commandAckEventSchema,
+  COMMAND_EVENT_TYPES,
   type DroneEntityKey,
   EVENT_TYPES,
   progressEventSchema,
@@ -238,6 +240,22 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
       },
     });
   }
+
+  // a drone's answer to one of our commands: for the journal (the run itself shows in its status and events)
+  hass.socket.onEvent<HassEvent>({
+    context,
+    event: COMMAND_EVENT_TYPES.ack,
+    exec: incoming => {
+      if (!settings || closing) return;
+      const parsed = commandAckEventSchema.safeParse(incoming?.data);
+      if (!parsed.success) return void logger.warn(`ignored a malformed ${COMMAND_EVENT_TYPES.ack} event: ${issues(parsed.error)}`);
+      const ack = parsed.data;
+      if (ack.sender !== settings.coordinatorId) return;
+      const what = `${ack.drone_id}: command ${ack.action} ${ack.request_id}${ack.duplicate ? " (a repeat)" : ""}`;
+      if (ack.accepted) logger.info(`${what} accepted${ack.run_id ? `, run ${ack.run_id}` : ""}${ack.reason ? ` (${ack.reason})` : ""}`);
+      else logger.warn(`${what} refused: ${ack.reason ?? "no reason given"}`);
+    },
+  });
 
   // ---------------------------------------------------------------- discovery and restore
 

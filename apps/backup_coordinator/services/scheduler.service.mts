@@ -3,14 +3,19 @@
  * a tick (TICK_SECONDS) and at once after every drone event, so that the next drone starts
  * as soon as the previous one's result arrives. A start is a press of the drone's
  * Scheduled Backup (or Offsite Backup) button — the same path an HA automation takes. It
- * fires the coordinator's events and, with NOTIFY, persistent notifications. Every HA call
+ * fires the coordinator's events and, with NOTIFY, persistent notifications. When a press
+ * cannot reach a drone (Home Assistant refuses its connection, or a press did not start it),
+ * the model says so and the start is a `backup_drone_command` on HA's bus instead. Every HA call
  * has a deadline (CALL_TIMEOUT_SECONDS); none is awaited on the decision path.
  */
+import { randomUUID } from "node:crypto";
+
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { type FleetEffect, type Problem } from "../core/fleet.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { eventForEffect, type OutgoingEvent, validateEvent } from "../events.mjs";
+import { COMMAND_EVENT_TYPES, commandEventSchema, PROTOCOL_VERSION } from "../../../libs/protocol/index.mjs";
 
 /** The scheduler's API. */
 export interface SchedulerService {
@@ -105,7 +110,34 @@ export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, 
 
   // ---------------------------------------------------------------- effects
 
-  const start = ({ droneId, kind, overdueMinutes }: EffectOf<"start">, now: Date) => {
+  /** A start through the bus: the drone acts on its own id, once per request id, and answers with an ack. */
+  const startByCommand = ({ droneId, kind, reason }: EffectOf<"start">, overdue: string, now: Date) => {
+    const parsed = commandEventSchema.safeParse({
+      v: PROTOCOL_VERSION,
+      drone_id: droneId,
+      action: kind === "offsite" ? "offsite" : "scheduled",
+      request_id: randomUUID(),
+      sender: fleet.config.coordinatorId,
+      time: now.toISOString(),
+    });
+    if (!parsed.success) {
+      logger.warn(`cannot send ${droneId} a command: ${parsed.error.issues.map(issue => issue.path.join(".")).join(", ")} do not match the protocol`);
+      return;
+    }
+    // no look at HA's Application State: HA cannot show this drone's entities as they are; the drone refuses a second run itself
+    fleet.model.markPressed(droneId, kind, now, "command");
+    const command = parsed.data;
+    logger.info(
+      `starting ${kind === "offsite" ? "an offsite run" : "a backup"} of ${droneId} (${overdue}) through ${COMMAND_EVENT_TYPES.command} ` +
+        `${command.action} ${command.request_id}: ${reason ?? "a press cannot reach it"}`,
+    );
+    void send(`${COMMAND_EVENT_TYPES.command} to ${droneId}`, { type: "fire_event", event_type: COMMAND_EVENT_TYPES.command, event_data: command });
+  };
+
+  const start = (effect: EffectOf<"start">, now: Date) => {
+    const { droneId, kind, overdueMinutes } = effect;
+    const overdue = Number.isFinite(overdueMinutes) ? `${Math.round(overdueMinutes)} min overdue` : "never backed up";
+    if (effect.via === "command") return startByCommand(effect, overdue, now);
     const entity_id = fleet.button(droneId, kind);
     if (entity_id === undefined) {
       if (!noButton.has(droneId)) logger.warn(`cannot start ${droneId}: its ${BUTTON_NAMES[kind]} button is not known yet`);
@@ -120,8 +152,7 @@ export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, 
       return;
     }
     // marked before the press: the drone's answer may come before HA's reply to the call
-    fleet.model.markPressed(droneId, kind, now);
-    const overdue = Number.isFinite(overdueMinutes) ? `${Math.round(overdueMinutes)} min overdue` : "never backed up";
+    fleet.model.markPressed(droneId, kind, now, "press");
     logger.info(`starting ${kind === "offsite" ? "an offsite run" : "a backup"} of ${droneId} (${overdue}): pressing ${entity_id}`);
     void callService(`pressing ${entity_id}`, "button", "press", { entity_id });
   };

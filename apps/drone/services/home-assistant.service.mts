@@ -8,13 +8,17 @@ import { type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
 import {
+  type CommandAction,
+  COMMAND_EVENT_TYPES,
   type DroneEntityKey,
   entityId,
   EVENT_TYPES,
   type ProgressEvent,
   type StatusEvent,
+  type SynapseLink,
 } from "../../../libs/protocol/index.mjs";
 import { type DroneEngine } from "../core/engine.mjs";
+import { type CommandOutcome, createCommandReceiver } from "../ha/commands.mjs";
 import { type CommandPayload, createDroneDevice, type DroneDevice, type EntityField } from "../ha/device.mjs";
 import { archiveOptions, ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "../ha/entities.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
@@ -23,6 +27,7 @@ import { buildStatusEvent, statusKey } from "../ha/status.mjs";
 import { FACT_SENSORS, type FactSensorKey, progressStates } from "../ha/values.mjs";
 import { packageVersion } from "../ha/version.mjs";
 import { republishOnRegistration } from "../../../libs/ha/registration.mjs";
+import { createLinkWatch, LINK_PROBE_MS, type LinkWatch, lockedOutMessage } from "../ha/synapse-link.mjs";
 
 /** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
 export const PROGRESS_ENTITY_INTERVAL_MS = 5_000;
@@ -39,6 +44,8 @@ export interface HomeAssistantService {
   entityIds(): Record<string, string>;
   /** Send a status event now; false when it could not be sent. */
   sendStatus(): Promise<boolean>;
+  /** How the drone stands with the synapse integration (also in every status event). */
+  synapseLink(): SynapseLink;
 }
 
 type SettingSpec = NumberSpec | SelectSpec | TextSpec;
@@ -72,7 +79,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
   // optional dependencies of LIB_DRONE: undefined at run time when the host did not load them
   const { hass, synapse } = params as Partial<Pick<TServiceParams, "hass" | "synapse">>;
   if (!hass) {
-    return { mode: "off", entityIds: () => ({}), sendStatus: () => Promise.resolve(false) };
+    return { mode: "off", entityIds: () => ({}), sendStatus: () => Promise.resolve(false), synapseLink: () => "off" };
   }
 
   const version = packageVersion();
@@ -195,13 +202,16 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
 
   // ------------------------------------------------------------------ status
 
+  let linkWatch: LinkWatch | undefined;
+  const synapseLink = (): SynapseLink => (synapse ? (linkWatch?.link() ?? "unknown") : "off");
+
   let lastStatus: string | undefined;
   let statusTimer: (() => void) | undefined;
   const sendStatus = async (always: boolean): Promise<boolean> => {
     statusTimer?.();
     statusTimer = undefined;
     if (!engine) return false;
-    const event: StatusEvent = buildStatusEvent(engine, entityIds(), version);
+    const event: StatusEvent = { ...buildStatusEvent(engine, entityIds(), version), synapse: synapseLink() };
     const key = statusKey(event);
     if (!always && key === lastStatus) return true;
     lastStatus = key;
@@ -211,12 +221,83 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     statusTimer ??= scheduler.setTimeout(() => sendStatus(false), STATUS_DEBOUNCE_MS);
   };
 
+  // ------------------------------------------------------------------ commands on HA's bus
+
+  const act = async (current: DroneEngine, action: CommandAction): Promise<CommandOutcome> => {
+    if (action === "status") {
+      const sent = await sendStatus(true);
+      return { accepted: sent, reason: sent ? null : "the status event could not be sent", runId: null };
+    }
+    if (action === "release_prune_hold") {
+      const released = await current.releasePruneHold("command");
+      return { accepted: released, reason: released ? null : "prune is not held", runId: null };
+    }
+    // a refusal (busy, queue full, no offsite) is logged by the engine
+    const answer = current.request(action, "command");
+    if (!answer.accepted) return { accepted: false, reason: answer.reason, runId: null };
+    answer.done.catch((error: unknown) => logger.debug(`${action} (command) dropped: ${describe(error)}`));
+    return { accepted: true, reason: answer.queued ? "queued behind the running operation" : null, runId: answer.runId };
+  };
+
+  const listenForCommands = (current: DroneEngine) => {
+    const receiver = createCommandReceiver({
+      droneId: current.config.droneId,
+      act: action => act(current, action),
+      answer: async ack => {
+        if (closing) return false;
+        const outcome = await track(withDeadline(hass.socket.fireEvent(COMMAND_EVENT_TYPES.ack, ack), replyDeadlineMs()));
+        return outcome.ok;
+      },
+      log: { info: message => logger.info(message), warn: message => logger.warn(message), debug: message => logger.debug(message) },
+      now: () => new Date(),
+    });
+    // hass subscribes to every event on HA's bus: commands arrive like any other event
+    hass.socket.onEvent<{ data?: unknown }>({
+      context,
+      event: COMMAND_EVENT_TYPES.command,
+      exec: incoming => {
+        if (!closing) void track(receiver.receive(incoming.data));
+      },
+    });
+  };
+
+  /** Watch whether HA takes this drone's connection; say once, clearly, when it does not. */
+  const watchSynapseLink = (droneId: string) => {
+    if (!synapse) return;
+    let lockoutSaid = false;
+    const watch = createLinkWatch({
+      socketConnected: () => hass.socket.connectionState === "connected",
+      added: () => synapse.configure.isRegistered(),
+      probe: async () => {
+        const outcome = await withDeadline(hass.socket.sendMessage({ type: "synapse/get_health" }), replyDeadlineMs());
+        return outcome.ok ? outcome.value : undefined;
+      },
+      now: () => Date.now(),
+      onChange: (link, previous) => {
+        logger.debug(`synapse link: ${previous} → ${link}`);
+        if (link === "locked_out" && !lockoutSaid) {
+          lockoutSaid = true;
+          logger.warn(lockedOutMessage(droneId));
+        } else if (link === "connected" && lockoutSaid) {
+          lockoutSaid = false;
+          logger.info("Home Assistant takes this drone's connection again: its entities and buttons work");
+        }
+        statusSoon();
+      },
+    });
+    linkWatch = watch;
+    hass.socket.onConnect(() => watch.connected());
+    scheduler.setInterval(() => void watch.check(), LINK_PROBE_MS);
+  };
+
   // ------------------------------------------------------------------ wiring
 
   lifecycle.onPostConfig(async () => {
     const ready = await drone.engine.ready();
     engine = ready;
     const droneConfig = ready.config;
+    listenForCommands(ready);
+    watchSynapseLink(droneConfig.droneId);
     if (synapse) {
       const settings = ready.settings();
       const facts = { live: ready.live(), persisted: ready.persisted() };
@@ -331,5 +412,6 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     },
     entityIds,
     sendStatus: () => sendStatus(true),
+    synapseLink,
   };
 }

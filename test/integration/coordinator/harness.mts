@@ -30,6 +30,9 @@ import {
   type ProgressEvent,
   type ResultEvent,
   type StatusEvent,
+  type SynapseLink,
+  COMMAND_EVENT_TYPES,
+  commandEventSchema,
 } from "../../../libs/protocol/index.mjs";
 import { capturingLogger, type FiredEvent, type SocketMessage, TEST_HASS_TOKEN } from "../../helpers/hass.mjs";
 
@@ -75,6 +78,11 @@ export interface DroneSpec {
   mode?: Mode;
   /** Start a run when its button is pressed (default true); false: a drone that ignores presses. */
   answers?: boolean;
+  /**
+   * What its status says of its synapse link. Set, the drone takes `backup_drone_command`s
+   * (it starts the run and answers); unset, it is a drone of an older version.
+   */
+  synapse?: SynapseLink;
 }
 
 /** A drone as Home Assistant shows it when the coordinator starts (registry rows and entity states). */
@@ -153,6 +161,7 @@ export class SimDrone {
       entities: Object.fromEntries(keys.map(key => [key, entityId(this.id, key)])),
       version: "0.1.0",
       time: new Date().toISOString(),
+      ...(this.spec.synapse === undefined ? {} : { synapse: this.spec.synapse }),
       ...extra,
     };
   }
@@ -324,11 +333,35 @@ export async function bootCoordinator(
     maxConcurrent.set(host, Math.max(now, maxConcurrent.get(host) ?? 0));
   };
 
+  /** A drone that takes commands answers one like a real drone: it starts, says so, and acknowledges. */
+  const answerCommand = (data: unknown) => {
+    const command = commandEventSchema.parse(data);
+    const drone = drones.get(command.drone_id);
+    if (!drone || drone.spec.synapse === undefined || (command.action !== "scheduled" && command.action !== "offsite")) return;
+    const accepted = drone.run === null;
+    if (accepted) begin(drone, command.action === "offsite" ? "offsite" : "primary");
+    const ack = {
+      v: PROTOCOL_VERSION,
+      drone_id: drone.id,
+      request_id: command.request_id,
+      action: command.action,
+      sender: command.sender,
+      accepted,
+      reason: accepted ? null : `${command.action} is already running`,
+      run_id: accepted ? (drone.run?.runId ?? null) : null,
+      duplicate: false,
+      time: new Date().toISOString(),
+    };
+    void emit(COMMAND_EVENT_TYPES.ack, ack);
+    if (accepted) void emit("backup_drone_status", drone.status());
+  };
+
   await runner.run(p => {
     params = p;
     const connection = p.mock_assistant.socket.connection as unknown as EventEmitter;
     connection.on(INTERNAL_MESSAGE, (message: SocketMessage) => {
       sent.push(message);
+      if (message.type === "fire_event" && message.event_type === COMMAND_EVENT_TYPES.command) return answerCommand(message.event_data);
       // a simulated drone answers a press of its button like a real one: it starts and says so
       const data = message.service_data as { entity_id?: string } | undefined;
       if (message.type !== "call_service" || message.domain !== "button" || typeof data?.entity_id !== "string") return;

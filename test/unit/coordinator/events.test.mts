@@ -51,7 +51,7 @@ describe("coordinator events", () => {
   });
 
   it("starts and round ends are no events", () => {
-    expect(eventForEffect({ type: "start", droneId: "laptop", kind: "primary", overdueMinutes: 3 }, "c", NOW)).toBeUndefined();
+    expect(eventForEffect({ type: "start", droneId: "laptop", kind: "primary", overdueMinutes: 3, via: "press", reason: null }, "c", NOW)).toBeUndefined();
     expect(eventForEffect({ type: "round_completed", at: NOW }, "c", NOW)).toBeUndefined();
   });
 
