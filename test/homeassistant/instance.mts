@@ -8,7 +8,7 @@
  *
  * ```ts
  * const ha = await startHomeAssistant();
- * // hass BASE_URL=ha.url TOKEN=ha.adminToken backup-drone daemon …
+ * // hass BASE_URL=ha.appUrl TOKEN=ha.adminToken backup-drone daemon …
  * await ha.stop();
  * ```
  */
@@ -26,6 +26,7 @@ import { z } from "zod";
 
 import { connectSocket, type HaEvent, type HaSocket } from "./client.mjs";
 import { RECORDER_DB, type SynapseIntegration, synapseIntegrationOf, writeConfig } from "./config.mjs";
+import { type Gate, startGate } from "./gate.mjs";
 import { parseLog, type LogEntry } from "./log.mjs";
 import { ensureVenv, type HaVenv, TOOLS } from "./venv.mjs";
 
@@ -98,6 +99,19 @@ export interface RecordedEvent {
   time_fired_ts: number;
 }
 
+/** An event on HA's bus, with the boot during which it came. */
+export type BusEvent = HaEvent & { boot: number };
+
+/** How a boot lets the apps in. */
+export interface BootOptions {
+  /**
+   * Open the apps' gate as soon as HA is spawned, so that they reconnect while it boots
+   * (before custom integrations and the recorder are set up), as they can in real life.
+   * Default: only once HA is RUNNING and the harness's subscriber listens.
+   */
+  openGateEarly?: boolean;
+}
+
 /** One boot, measured. */
 export interface Boot {
   /** 1, 2, …: each start of the process. */
@@ -109,9 +123,13 @@ export interface Boot {
 
 /** A running (or stopped) real Home Assistant. */
 export interface HomeAssistant {
-  /** "http://127.0.0.1:PORT": hass BASE_URL. */
+  /** HA's own address ("http://127.0.0.1:PORT"), for the tests' REST and websocket calls. */
   readonly url: string;
   readonly port: number;
+  /** The address for the apps (hass BASE_URL): the gate in front of HA. */
+  readonly appUrl: string;
+  /** The relay between the apps and HA: hold it, open it, or cut its connections. */
+  readonly gate: Gate;
   readonly configDir: string;
   readonly venv: HaVenv;
   /** The version HA reports over the websocket. */
@@ -128,7 +146,7 @@ export interface HomeAssistant {
   /** A new websocket connection (admin by default); close it when done. */
   socket(token?: string): Promise<HaSocket>;
   /** Every event on the bus since the first boot, as an admin subscriber received it. */
-  events(): HaEvent[];
+  events(): BusEvent[];
   /** Resolves with the first value `probe` gives that is not undefined; rejects after `timeoutMs` naming `what`. */
   waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, what: string): Promise<T>;
   /** Call a service over the websocket as the UI does (admin by default). */
@@ -144,9 +162,9 @@ export interface HomeAssistant {
   /** The log's ERROR and CRITICAL entries across boots. */
   errors(): Promise<LogEntry[]>;
   /** Stop (SIGTERM, wait) and boot again on the same folder; resolves once HA is RUNNING. */
-  restart(options?: { downMs?: number }): Promise<void>;
+  restart(options?: BootOptions & { downMs?: number }): Promise<void>;
   /** Boot again after stop(). */
-  start(): Promise<void>;
+  start(options?: BootOptions): Promise<void>;
   /** SIGTERM and wait for the exit; rejects if HA had to be killed. */
   stop(): Promise<void>;
   /** Stop if running, then delete the instance's folder (when the harness made it). */
@@ -221,10 +239,11 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
   const synapse = checkout === undefined ? undefined : await synapseIntegrationOf(checkout);
   await writeConfig({ dir: configDir, port, ...(checkout === undefined ? {} : { synapseDir: checkout }) });
 
+  const gate = await startGate(port);
   const boots: Boot[] = [];
   /** Every boot's log file, from its spawn on (a boot that fails still has its log read). */
   const logFiles: { index: number; file: string }[] = [];
-  const bus: HaEvent[] = [];
+  const bus: BusEvent[] = [];
   let child: ChildProcess | undefined;
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
   let observer: HaSocket | undefined;
@@ -284,12 +303,12 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
   };
 
   /** Subscribe to every event with the admin token, for events(); after each boot. */
-  const observe = async () => {
+  const observe = async (boot: number) => {
     observer = await connectSocket(url, adminToken);
-    await observer.subscribe(undefined, event => void bus.push(event));
+    await observer.subscribe(undefined, event => void bus.push({ ...event, boot }));
   };
 
-  const boot = async () => {
+  const boot = async (bootOptions: BootOptions = {}) => {
     const index = logFiles.length + 1;
     const logFile = join(root, `home-assistant.boot-${index}.log`);
     const consoleFile = createWriteStream(join(root, `console.boot-${index}.log`));
@@ -303,6 +322,7 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
       stdio: ["ignore", "pipe", "pipe"],
     });
     child = process_;
+    if (bootOptions.openGateEarly) gate.open();
     process_.stdout?.pipe(consoleFile);
     process_.stderr?.pipe(consoleFile);
     exited = new Promise(resolve => process_.once("exit", (code, signal) => resolve({ code, signal })));
@@ -343,7 +363,8 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
       250,
     );
     version = config.version;
-    await observe();
+    await observe(index);
+    gate.open();
     boots.push({ index, seconds: Math.round((Date.now() - started) / 100) / 10, logFile });
     say(`Home Assistant ${version} running after ${boots.at(-1)?.seconds} s`);
   };
@@ -351,6 +372,8 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
   const stop = async () => {
     const running = child;
     if (!running || !exited) return;
+    // the apps find HA gone until the next boot lets them in again
+    gate.hold();
     await observer?.close().catch(() => undefined);
     observer = undefined;
     running.kill("SIGTERM");
@@ -383,12 +406,15 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
     await boot();
   } catch (error) {
     await stop().catch(() => undefined);
+    await gate.close();
     throw error;
   }
 
   return {
     url,
     port,
+    appUrl: gate.url,
+    gate,
     configDir,
     venv,
     get version() {
@@ -433,15 +459,16 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
     async restart(restartOptions = {}) {
       await stop();
       if (restartOptions.downMs) await sleep(restartOptions.downMs);
-      await boot();
+      await boot(restartOptions);
     },
-    async start() {
+    async start(startOptions = {}) {
       if (child) throw new Error("start: Home Assistant is already running");
-      await boot();
+      await boot(startOptions);
     },
     stop,
     async remove() {
       await stop();
+      await gate.close();
       if (ownRoot) await rm(root, { recursive: true, force: true });
     },
   };
