@@ -51,11 +51,11 @@ const notification = async (id: string) => (await ha.notifications()).find(item 
 describe("the coordinator against Home Assistant without the synapse integration", () => {
   it("finds the drone from its status events and says in one line what the missing integration means", async () => {
     const first = await drone();
-    await first.waitForOutput(/no synapse integration/, 60_000);
+    await first.waitForOutput(/has not loaded the synapse integration/, 60_000);
     coordinator = await startCoordinator(ha, join(repo.root, "coordinator"), { NOTIFY: true, OFFLINE_AFTER_SECONDS: 10 });
     await coordinator.waitFor(new RegExp(`drone ${DRONE} discovered`), 60_000);
-    await coordinator.waitFor(/no synapse integration/, 30_000);
-    const lines = output(coordinator).split("\n").filter(line => line.includes("no synapse integration"));
+    await coordinator.waitFor(/has not loaded the synapse integration/, 30_000);
+    const lines = output(coordinator).split("\n").filter(line => line.includes("has not loaded the synapse integration"));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain("so it can start no run");
     // its read of HA's entity registry (discovery at start) worked with the admin token

@@ -107,9 +107,9 @@ describe("a drone against Home Assistant without the synapse integration", () =>
     expect((await ha.log()).filter(entry => entry.text.includes("exceed maximum size")).map(formatEntry)).toEqual([]);
   });
 
-  it("says once, in one line, that HA has no synapse integration, and nothing about its events failing", () => {
+  it("says once, in one line, that HA has not loaded the synapse integration, and nothing about its events failing", () => {
     const output = first.process.output();
-    const lines = output.split("\n").filter(line => line.includes("no synapse integration"));
+    const lines = output.split("\n").filter(line => line.includes("has not loaded the synapse integration"));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain("it sends its events");
     expect(lines[0]).toContain("docs/install.md");

@@ -24,7 +24,7 @@ import { FACT_SENSORS, type FactSensorKey, progressStates } from "../ha/values.m
 import { packageVersion } from "../ha/version.mjs";
 import { republishOnRegistration } from "../../../libs/ha/registration.mjs";
 import { notAdminMessage, tokenUser } from "../../../libs/ha/token-user.mjs";
-import { synapseInstalled, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
+import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
 
 /** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
 export const PROGRESS_ENTITY_INTERVAL_MS = 5_000;
@@ -303,7 +303,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     }
     if (synapse && !synapse.configure.isRegistered()) {
       const ha = await withDeadline(hass.fetch.getConfig(), replyDeadlineMs());
-      if (ha.ok && !synapseInstalled(ha.value.components)) {
+      if (ha.ok && !synapseLoaded(ha.value.components)) {
         logger.warn(synapseMissingMessage("the drone", "it sends its events, but its buttons and settings cannot be reached from Home Assistant"));
       }
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { synapseInstalled, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
+import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
 import { notAdminMessage, tokenUser } from "../../../libs/ha/token-user.mjs";
 
 // HA 2025.4's answer to auth/current_user for a user added without "Administrator"
@@ -40,17 +40,18 @@ describe("whose token the app holds", () => {
   });
 });
 
-describe("whether HA has the synapse integration", () => {
+describe("whether HA has loaded the synapse integration", () => {
   it("looks for it among the loaded components, as the synapse library does", () => {
-    expect(synapseInstalled(["homeassistant", "http", "synapse"])).toBe(true);
-    expect(synapseInstalled(["homeassistant", "synapse.sensor"])).toBe(true);
-    expect(synapseInstalled(["homeassistant", "http", "recorder"])).toBe(false);
+    expect(synapseLoaded(["homeassistant", "http", "synapse"])).toBe(true);
+    expect(synapseLoaded(["homeassistant", "synapse.sensor"])).toBe(true);
+    expect(synapseLoaded(["homeassistant", "http", "recorder"])).toBe(false);
   });
 
-  it("names the integration and where the install steps are, on one line", () => {
+  it("names the integration, both reasons it may be missing and both steps, on one line", () => {
     const line = synapseMissingMessage("the drone", "its buttons cannot be reached");
     expect(line).not.toContain("\n");
-    expect(line).toMatch(/no synapse integration \("Digital Alchemy"\)/);
+    expect(line).toContain('has not loaded the synapse integration ("Digital Alchemy"): it is not installed, or no app has been added to it yet');
     expect(line).toContain("docs/install.md");
+    expect(line).toContain("then add the drone: Settings → Devices & services → Add integration → Digital Alchemy");
   });
 });
