@@ -12,8 +12,7 @@
  * await ha.stop();
  * ```
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -186,11 +185,19 @@ export async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
-/** Poll `probe` until it gives a value, at most `timeoutMs`. */
-async function poll<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, what: string, everyMs = 200): Promise<T> {
+/** Poll `probe` until it gives a value, at most `timeoutMs`; `gone` names a reason to stop waiting at once. */
+async function poll<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 200,
+  gone: () => string | undefined = () => undefined,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
+    const reason = gone();
+    if (reason !== undefined) throw new Error(reason);
     try {
       const value = await probe();
       if (value !== undefined) return value;
@@ -331,25 +338,22 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
       gone = true;
     });
 
-    const alive = () => {
-      if (gone) throw new Error(`Home Assistant exited during boot ${index}; see ${logFile} and ${join(root, `console.boot-${index}.log`)}`);
-    };
+    const exitedEarly = () => (gone ? `Home Assistant exited during boot ${index}; see ${logFile} and ${join(root, `console.boot-${index}.log`)}` : undefined);
     // the onboarding view answers without a token as soon as HTTP is up
     const steps = await poll(
       async () => {
-        alive();
         const response = await fetch(`${url}/api/onboarding`);
         return response.ok ? onboardingSchema.parse(await response.json()) : undefined;
       },
       BOOT_DEADLINE_MS,
       `Home Assistant's HTTP server on ${url}`,
       250,
+      exitedEarly,
     );
     if (!steps.find(step => step.step === "user")?.done) await onboard();
     // RUNNING: every integration set up, the bus open to the apps' events
     const config = await poll(
       async () => {
-        alive();
         const socket = await connectSocket(url, adminToken);
         try {
           const reply = configSchema.parse(await socket.command({ type: "get_config" }));
@@ -361,6 +365,7 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
       BOOT_DEADLINE_MS,
       "Home Assistant to report RUNNING",
       250,
+      exitedEarly,
     );
     version = config.version;
     await observe(index);
@@ -467,8 +472,11 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
     },
     stop,
     async remove() {
-      await stop();
-      await gate.close();
+      try {
+        await stop();
+      } finally {
+        await gate.close();
+      }
       if (ownRoot) await rm(root, { recursive: true, force: true });
     },
   };
