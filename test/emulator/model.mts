@@ -28,7 +28,7 @@ export interface FiredEvent {
   event_type: string;
   data: Record<string, unknown>;
   time_fired: string;
-  /** LOCAL when HA (or an integration) fired it, REMOTE when a client did (websocket or REST). */
+  /** REMOTE when a client fired it through the REST API; LOCAL otherwise, websocket `fire_event` included (as HA does). */
   origin: "LOCAL" | "REMOTE";
   context: HassContext;
 }

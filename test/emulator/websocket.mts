@@ -67,6 +67,19 @@ export function createWebsocketApi(options: {
     get_states: { schema: command("get_states"), handle: (_c, _m, reply) => reply.result(core.states()) },
     get_config: { schema: command("get_config"), handle: (_c, _m, reply) => reply.result(core.config()) },
     get_services: { schema: command("get_services"), handle: (_c, _m, reply) => reply.result(core.serviceDescriptions()) },
+    // the token's user: the emulator's one user is the owner, an administrator (as HA 2025.4 answers it)
+    "auth/current_user": {
+      schema: command("auth/current_user"),
+      handle: (connection, _m, reply) =>
+        reply.result({
+          id: connection.userId,
+          name: "Owner",
+          is_owner: true,
+          is_admin: true,
+          credentials: [{ auth_provider_type: "homeassistant", auth_provider_id: null }],
+          mfa_modules: [{ id: "totp", name: "Authenticator app", enabled: false }],
+        }),
+    },
     subscribe_events: {
       schema: command("subscribe_events", { event_type: z.string().optional() }),
       handle(connection, message, reply) {
@@ -98,7 +111,8 @@ export function createWebsocketApi(options: {
       handle(connection, message, reply) {
         const context = newContext(connection.userId);
         const data = (message.event_data as Record<string, unknown> | undefined) ?? {};
-        core.fire(String(message.event_type), data, "REMOTE", context);
+        // websocket_api/commands.py handle_fire_event fires with the default origin (LOCAL); only the REST API says REMOTE
+        core.fire(String(message.event_type), data, "LOCAL", context);
         reply.result({ context });
       },
     },

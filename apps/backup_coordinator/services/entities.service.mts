@@ -10,6 +10,7 @@ import { z } from "zod";
 
 import { packageVersion } from "../../drone/ha/version.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
+import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
 import { republishOnRegistration, sameValue, type SynapseEntity as Entity } from "../../../libs/ha/registration.mjs";
 import {
   CONCURRENCY_RANGE,
@@ -288,6 +289,13 @@ export function EntitiesService({ backup_coordinator, context, lifecycle, logger
 
   lifecycle.onReady(() => {
     ready = true;
+    if (!synapse.configure.isRegistered()) {
+      void withDeadline(hass.fetch.getConfig(), backup_coordinator.fleet.config.callTimeoutMs).then(ha => {
+        if (ha.ok && !synapseLoaded(ha.value.components)) {
+          logger.warn(synapseMissingMessage("the coordinator", "nor do the drones, so it can start no run"));
+        }
+      });
+    }
     sync();
     republishOnRegistration({
       isRegistered: () => !closing && hass.socket.connectionState === "connected" && synapse.configure.isRegistered(),

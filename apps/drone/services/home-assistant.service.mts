@@ -27,6 +27,8 @@ import { buildStatusEvent, statusKey } from "../ha/status.mjs";
 import { FACT_SENSORS, type FactSensorKey, progressStates } from "../ha/values.mjs";
 import { packageVersion } from "../ha/version.mjs";
 import { republishOnRegistration } from "../../../libs/ha/registration.mjs";
+import { notAdminMessage, tokenUser } from "../../../libs/ha/token-user.mjs";
+import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
 import { createLinkWatch, LINK_PROBE_MS, type LinkWatch, lockedOutMessage } from "../ha/synapse-link.mjs";
 
 /** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
@@ -101,8 +103,23 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     { debug: message => logger.debug(message), warn: message => logger.warn(message) },
     replyDeadlineMs,
   );
+  // whether the token may fire events: false once HA said its user is no administrator
+  // (checked on every connection); undefined while unknown, when events are tried
+  let tokenIsAdmin: boolean | undefined;
+  let toldNotAdmin = false;
+  const checkToken = async () => {
+    const user = await tokenUser(message => hass.socket.sendMessage(message), replyDeadlineMs());
+    tokenIsAdmin = user?.isAdmin;
+    if (user && !user.isAdmin && !toldNotAdmin) {
+      toldNotAdmin = true;
+      logger.error(notAdminMessage("the drone", user, "nobody there sees its progress, results or status (backups go on)"));
+    }
+    if (user?.isAdmin) toldNotAdmin = false;
+  };
   const fire = (type: (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES], payload: unknown) => {
     if (closing) return Promise.resolve(false);
+    // each refused fire_event would be an ERROR line in HA's log and a silent timeout here
+    if (tokenIsAdmin === false) return Promise.resolve(false);
     return track(events.send(type, payload));
   };
 
@@ -369,8 +386,15 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
         onError: message => logger.warn(message),
       });
     }
+    if (synapse && !synapse.configure.isRegistered()) {
+      const ha = await withDeadline(hass.fetch.getConfig(), replyDeadlineMs());
+      if (ha.ok && !synapseLoaded(ha.value.components)) {
+        logger.warn(synapseMissingMessage("the drone", "it sends its events, but its buttons and settings cannot be reached from Home Assistant"));
+      }
+    }
+    await checkToken();
     // a result fired before the socket was up (a crash report during boot) is kept until now
-    await events.flush();
+    if (tokenIsAdmin !== false) await events.flush();
     await sendStatus(true);
     // the Restore Archive choices: what the repository holds now (a read; it does not queue)
     if (engine && device) {
@@ -387,7 +411,12 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
   // a reconnect: results kept while HA was away, then where the drone stands
   hass.socket.onConnect(() => {
     if (!booted || closing) return;
-    void track(events.flush().then(() => sendStatus(true)));
+    // another connection may carry another answer (an administrator's rights given or taken)
+    void track(
+      checkToken()
+        .then(() => (tokenIsAdmin === false ? undefined : events.flush()))
+        .then(() => sendStatus(true)),
+    );
   });
 
   lifecycle.onPreShutdown(async () => {
