@@ -2,3 +2,4 @@
 export * from "./coordinator-events.mjs";
 export * from "./entities.mjs";
 export * from "./events.mjs";
+export * from "./limits.mjs";
