@@ -351,7 +351,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     if (stale.length > 0) {
       logger.warn(
         `stored entities (${stale.join(", ")}) hold entity_category, which Home Assistant's log reports as an error at every ` +
-          "registration; start once with synapse REBUILD_ON_ENTITY_CHANGE=true to drop it",
+          "registration; start once with synapse REBUILD_ON_ENTITY_CHANGE=true to drop it (then set Pause and Concurrency Limit again)",
       );
     }
   }, -10);
