@@ -3,9 +3,11 @@
  * and validates each payload before it is sent.
  */
 import {
+  clipText,
   COORDINATOR_EVENT_SCHEMAS,
   COORDINATOR_EVENT_TYPES,
   type CoordinatorEventType,
+  EVENT_LIMITS,
   PROTOCOL_VERSION,
 } from "../../libs/protocol/index.mjs";
 import { type FleetEffect } from "./core/fleet.mjs";
@@ -15,6 +17,9 @@ export interface OutgoingEvent {
   type: CoordinatorEventType;
   data: Record<string, unknown>;
 }
+
+/** A reason or an error, cut to the protocol's limit (the recorder keeps no event over 32 KiB). */
+const text = (value: string) => clipText(value, EVENT_LIMITS.errorBytes);
 
 type Builder<T extends FleetEffect["type"]> = (effect: Extract<FleetEffect, { type: T }>, base: { coordinator_id: string; time: string }) => OutgoingEvent;
 
@@ -34,7 +39,7 @@ const BUILDERS: { [T in FleetEffect["type"]]?: Builder<T> } = {
       run_id: result.run_id,
       outcome: result.outcome,
       error_kind: result.error_kind,
-      error: result.error,
+      error: result.error === null ? null : text(result.error),
       started_at: result.started_at,
       finished_at: result.finished_at,
       duration_seconds: result.duration_seconds,
@@ -42,7 +47,7 @@ const BUILDERS: { [T in FleetEffect["type"]]?: Builder<T> } = {
   }),
   problem: ({ droneId: drone_id, problem }, base) => ({
     type: COORDINATOR_EVENT_TYPES.droneProblem,
-    data: { v: PROTOCOL_VERSION, ...base, drone_id, kind: problem.kind, reason: problem.reason, since: problem.since.toISOString() },
+    data: { v: PROTOCOL_VERSION, ...base, drone_id, kind: problem.kind, reason: text(problem.reason), since: problem.since.toISOString() },
   }),
   recovered: ({ droneId: drone_id, previous }, base) => ({
     type: COORDINATOR_EVENT_TYPES.droneRecovered,
@@ -51,7 +56,7 @@ const BUILDERS: { [T in FleetEffect["type"]]?: Builder<T> } = {
       ...base,
       drone_id,
       previous_kind: previous.kind,
-      previous_reason: previous.reason,
+      previous_reason: text(previous.reason),
       since: previous.since.toISOString(),
       duration_seconds: Math.max(0, Math.round((Date.parse(base.time) - previous.since.getTime()) / 1000)),
     },

@@ -4,8 +4,12 @@
  * is confirmed (synapse learns it from HA's device list, refreshed after the integration adds
  * the app), or after an application restart while HA still holds the entity objects of its
  * first registration, would stay unseen. So: watch the registration, and each time it
- * begins, patch every entity with what synapse holds for it.
+ * begins, patch every entity with what synapse holds for it. And give new metadata of a
+ * registered application (an entity created at run time) through a configuration update.
  */
+import { z } from "zod";
+
+import { type Outcome } from "./deadline.mjs";
 
 /** synapse's per-entity store: what HA is sent at registration and in every patch. */
 export interface EntityStorage {
@@ -52,4 +56,59 @@ export function republishOnRegistration(options: {
     registered = now;
   };
   return options.every(REGISTRATION_CHECK_MS, check);
+}
+
+/**
+ * What synapse registers an application with (websocket.service.mjs `sendRegistration`),
+ * read at the moment of sending: the same metadata goes out in a configuration update.
+ */
+export interface ApplicationMetadata {
+  app: string;
+  title: string;
+  cleanup: string;
+  hostname: string;
+  username: string;
+  hash: string;
+  device: object;
+  secondary_devices: object[];
+  service: object[];
+  /** synapse's `storage.dump()`: every entity by domain. */
+  entities: Record<string, object[]>;
+}
+
+/** The `synapse/update_configuration` message (websocket.py `handle_synapse_update_configuration`). */
+export interface ConfigurationUpdateMessage {
+  type: "synapse/update_configuration";
+  unique_id: string;
+  app_metadata: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/**
+ * The message that gives Home Assistant an application's new metadata while it stays
+ * connected. A second `synapse/application_online_ready` on a registered connection is
+ * refused (`already_connected`, bridge.py `handle_registration`); `update_configuration`
+ * runs the same processing as a registration (bridge.py `_process_app_metadata`: devices,
+ * entities, services, the hash). It must carry everything: an entity or a device missing
+ * from it is removed from Home Assistant (cleanup `delete`).
+ */
+export function configurationUpdate(uniqueId: string, metadata: ApplicationMetadata): ConfigurationUpdateMessage {
+  const { entities, ...rest } = metadata;
+  return { type: "synapse/update_configuration", unique_id: uniqueId, app_metadata: { ...rest, ...entities } };
+}
+
+const updateReplySchema = z.looseObject({ success: z.boolean(), error_code: z.string().optional(), message: z.string().optional() });
+
+/** How a configuration update ended: applied, refused for good (register instead), or worth another try. */
+export type UpdateOutcome = { kind: "applied" } | { kind: "unregistered"; reason: string } | { kind: "retry"; reason: string };
+
+/** Read the integration's answer to `synapse/update_configuration` (a result whose `success` says it all). */
+export function updateOutcome(reply: Outcome<unknown>): UpdateOutcome {
+  if (!reply.ok) return { kind: "retry", reason: reply.reason };
+  const parsed = updateReplySchema.safeParse(reply.value);
+  if (!parsed.success) return { kind: "retry", reason: "Home Assistant answered without a success flag" };
+  if (parsed.data.success) return { kind: "applied" };
+  const reason = `${parsed.data.error_code ?? "refused"}: ${parsed.data.message ?? "no message"}`;
+  // the connection is not the application's: only a registration helps (the synapse client sends it)
+  return parsed.data.error_code === "bridge_not_found" ? { kind: "unregistered", reason } : { kind: "retry", reason };
 }

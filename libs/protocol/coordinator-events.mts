@@ -5,6 +5,7 @@
 import { z } from "zod";
 
 import { DRONE_ID_PATTERN, OUTCOMES, PROTOCOL_VERSION } from "./events.mjs";
+import { EVENT_LIMITS } from "./limits.mjs";
 
 /**
  * Kinds of drone problem the coordinator reports, most severe first. `check_failed`: an
@@ -60,7 +61,8 @@ export const runFinishedEventSchema = z.object({
   run_id: z.string(),
   outcome: z.enum(OUTCOMES),
   error_kind: z.string().nullable(),
-  error: z.string().nullable(),
+  /** The drone's error, cut to 1 500 bytes. */
+  error: z.string().max(EVENT_LIMITS.errorBytes).nullable(),
   started_at: isoTime,
   finished_at: isoTime,
   duration_seconds: z.number().nonnegative(),
@@ -72,7 +74,8 @@ export type RunFinishedEvent = z.infer<typeof runFinishedEventSchema>;
 export const droneProblemEventSchema = z.object({
   ...common,
   kind: z.enum(PROBLEM_KINDS),
-  reason: z.string(),
+  /** What is wrong, for people; cut to 1 500 bytes. */
+  reason: z.string().max(EVENT_LIMITS.errorBytes),
   /** Since when the drone has had a problem of this kind. */
   since: isoTime,
 });
@@ -83,7 +86,7 @@ export type DroneProblemEvent = z.infer<typeof droneProblemEventSchema>;
 export const droneRecoveredEventSchema = z.object({
   ...common,
   previous_kind: z.enum(PROBLEM_KINDS),
-  previous_reason: z.string(),
+  previous_reason: z.string().max(EVENT_LIMITS.errorBytes),
   /** When the problem began. */
   since: isoTime,
   /** How long the problem lasted. */

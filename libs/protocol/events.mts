@@ -5,6 +5,8 @@
  */
 import { z } from "zod";
 
+import { clipList, clipText, EVENT_LIMITS as L } from "./limits.mjs";
+
 /** Version of every payload below; bumped on an incompatible change. */
 export const PROTOCOL_VERSION = 1;
 
@@ -98,8 +100,8 @@ export const progressEventSchema = z.object({
   compressed_size: bytes,
   deduplicated_size: bytes,
   nfiles: z.number().int().nonnegative(),
-  /** The file borg is reading now (create), or the step's message. */
-  path: z.string().nullable(),
+  /** The file borg is reading now (create), or the step's message; long ones cut with `…`. */
+  path: z.string().max(L.longPathBytes).nullable(),
   elapsed_seconds: z.number().nonnegative(),
   /** The size the estimate works towards, or null. */
   expected_size: bytes.nullable(),
@@ -112,7 +114,7 @@ export type ProgressEvent = z.infer<typeof progressEventSchema>;
 
 /** Statistics of the archive an operation created. */
 export const archiveSummarySchema = z.object({
-  name: z.string(),
+  name: z.string().max(L.nameBytes),
   original_size: bytes,
   compressed_size: bytes,
   deduplicated_size: bytes,
@@ -128,22 +130,24 @@ export type CheckKind = (typeof CHECK_KINDS)[number];
 export const checkSummarySchema = z.object({
   kind: z.enum(CHECK_KINDS),
   /** The archive checked (archive and spot checks), else null. */
-  archive: z.string().nullable(),
+  archive: z.string().max(L.nameBytes).nullable(),
   /** False when borg found damage. */
   healthy: z.boolean(),
   /** What borg reported (at most 10 lines); empty when healthy. */
-  problems: z.array(z.string()),
+  problems: z.array(z.string().max(L.problemBytes)).max(L.problems),
 });
 /** A check summary. */
 export type CheckSummary = z.infer<typeof checkSummarySchema>;
 
 /** What a restore extracted, and where to. */
 export const restoreSummarySchema = z.object({
-  archive: z.string(),
+  archive: z.string().max(L.nameBytes),
   /** The absolute folder the archive was extracted into. */
-  target: z.string(),
-  /** The paths restored (as stored in the archive); empty for the whole archive. */
-  paths: z.array(z.string()),
+  target: z.string().max(L.longPathBytes),
+  /** The paths restored (as stored in the archive, at most 10 listed); empty for the whole archive. */
+  paths: z.array(z.string().max(L.pathBytes)).max(L.paths),
+  /** How many paths were restored (`paths` lists at most 10). Optional: older drones leave it out. */
+  paths_count: z.number().int().nonnegative().optional(),
 });
 /** A restore summary. */
 export type RestoreSummary = z.infer<typeof restoreSummarySchema>;
@@ -160,29 +164,94 @@ export const resultEventSchema = z.object({
   /** The typed error kind (borg's or the drone's) when the outcome is failed or interrupted; `prune_held` when held. */
   error_kind: z.string().nullable(),
   /** What went wrong (or why prune is held) and what to do; never a secret. */
-  error: z.string().nullable(),
-  warnings: z.array(z.string()),
+  error: z.string().max(L.errorBytes).nullable(),
+  /** At most 10; when there were more, the last says how many more the drone's log holds. */
+  warnings: z.array(z.string().max(L.warningBytes)).max(L.warnings),
   /** What happened that needs nothing from anyone (borg removed a stale lock of a dead process). Optional: older drones leave it out. */
-  notes: z.array(z.string()).optional(),
+  notes: z.array(z.string().max(L.warningBytes)).max(L.warnings).optional(),
   started_at: isoTime,
   finished_at: isoTime,
   duration_seconds: z.number().nonnegative(),
   archive: archiveSummarySchema.nullable(),
-  /** Archives pruned in this operation (prune, scheduled). */
-  pruned: z.array(z.string()),
+  /** Archives pruned in this operation (prune, scheduled): the first 20. */
+  pruned: z.array(z.string().max(L.nameBytes)).max(L.pruned),
+  /** How many archives this operation pruned (`pruned` lists at most 20). Optional: older drones leave it out. */
+  pruned_count: z.number().int().nonnegative().optional(),
   /** Integrity checks this operation ran (check, verify, and those after a backup). Optional: older drones leave it out. */
-  checks: z.array(checkSummarySchema).optional(),
+  checks: z.array(checkSummarySchema).max(L.checks).optional(),
   /** What a restore extracted; null for other operations. Optional: older drones leave it out. */
   restore: restoreSummarySchema.nullable().optional(),
 });
 /** A result payload. */
 export type ResultEvent = z.infer<typeof resultEventSchema>;
 
+/**
+ * The result schema without the size limits, for reading: a drone older than them may send
+ * longer lists, and its result still counts (then cut with {@link boundResultEvent}).
+ */
+const unboundedResultEventSchema = resultEventSchema.extend({
+  archive: archiveSummarySchema.extend({ name: z.string() }).nullable(),
+  error: z.string().nullable(),
+  warnings: z.array(z.string()),
+  pruned: z.array(z.string()),
+  checks: z.array(checkSummarySchema.extend({ archive: z.string().nullable(), problems: z.array(z.string()) })).optional(),
+  restore: restoreSummarySchema.extend({ archive: z.string(), target: z.string(), paths: z.array(z.string()) }).nullable().optional(),
+});
+/** A result as an operation produced it, before {@link boundResultEvent}. */
+export type UnboundedResultEvent = z.infer<typeof unboundedResultEventSchema>;
+
+/**
+ * A result cut to the limits (libs/protocol/limits.mts): the first 20 pruned names and
+ * `pruned_count`; 10 warnings, the last saying how many more there were; texts cut with `…`.
+ * Its data stays well under the 32 KiB Home Assistant's recorder keeps.
+ */
+export function boundResultEvent(event: UnboundedResultEvent): ResultEvent {
+  const extra = event.warnings.length - L.warnings;
+  const warnings =
+    extra > 0
+      ? [...clipList(event.warnings, L.warnings - 1, L.warningBytes), `and ${extra + 1} more warnings: see the drone's log`]
+      : clipList(event.warnings, L.warnings, L.warningBytes);
+  return {
+    ...event,
+    error: event.error === null ? null : clipText(event.error, L.errorBytes),
+    warnings,
+    ...(event.notes === undefined ? {} : { notes: clipList(event.notes, L.warnings, L.warningBytes) }),
+    archive: event.archive === null ? null : { ...event.archive, name: clipText(event.archive.name, L.nameBytes) },
+    pruned: clipList(event.pruned, L.pruned, L.nameBytes),
+    pruned_count: event.pruned_count ?? event.pruned.length,
+    ...(event.checks === undefined
+      ? {}
+      : {
+          checks: event.checks.slice(0, L.checks).map(check => ({
+            ...check,
+            archive: check.archive === null ? null : clipText(check.archive, L.nameBytes),
+            problems: clipList(check.problems, L.problems, L.problemBytes),
+          })),
+        }),
+    ...(event.restore === undefined || event.restore === null
+      ? {}
+      : {
+          restore: {
+            archive: clipText(event.restore.archive, L.nameBytes),
+            target: clipText(event.restore.target, L.longPathBytes),
+            paths: clipList(event.restore.paths, L.paths, L.pathBytes),
+            paths_count: event.restore.paths_count ?? event.restore.paths.length,
+          },
+        }),
+  };
+}
+
+/** Read a result event of any drone of this protocol version: validated without the limits, then cut to them. */
+export function readResultEvent(data: unknown): z.ZodSafeParseResult<ResultEvent> {
+  const parsed = unboundedResultEventSchema.safeParse(data);
+  return parsed.success ? { success: true, data: boundResultEvent(parsed.data) } : parsed;
+}
+
 /** A held prune: since when, the archive that tripped the guard, and why (sentences for people). */
 export const pruneHoldSchema = z.object({
   since: isoTime,
   archive: z.string().nullable(),
-  reasons: z.array(z.string().max(500)).max(10),
+  reasons: z.array(z.string().max(L.reasonBytes)).max(L.reasons),
 });
 /** A prune hold. */
 export type PruneHold = z.infer<typeof pruneHoldSchema>;

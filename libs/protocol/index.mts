@@ -3,3 +3,4 @@ export * from "./commands.mjs";
 export * from "./coordinator-events.mjs";
 export * from "./entities.mjs";
 export * from "./events.mjs";
+export * from "./limits.mjs";

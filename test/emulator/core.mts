@@ -171,9 +171,13 @@ const list = (value: unknown): string[] =>
 export type HassCore = ReturnType<typeof createHassCore>;
 
 /** Create the core (empty registries, the default states). */
+/** recorder/db_schema.py: event data over this many bytes is not stored. */
+export const MAX_EVENT_DATA_BYTES = 32_768;
+
 export function createHassCore(options: { haVersion: string; log: (line: string) => void; components: () => string[] }) {
   const { log } = options;
   const events: FiredEvent[] = [];
+  const recorded: FiredEvent[] = [];
   const eventListeners = new Set<(event: FiredEvent) => void>();
   const busListeners = new Map<string, Set<(event: FiredEvent) => void>>();
   const states = new Map<string, HassState>();
@@ -191,6 +195,7 @@ export function createHassCore(options: { haVersion: string; log: (line: string)
   function fire(eventType: string, data: Record<string, unknown> = {}, origin: "LOCAL" | "REMOTE" = "LOCAL", context: HassContext = newContext()) {
     const event: FiredEvent = { event_type: eventType, data, time_fired: haTime(), origin, context };
     events.push(event);
+    record(event);
     const targets = [...(busListeners.get(eventType) ?? [])];
     if (!EXCLUDED_FROM_MATCH_ALL.has(eventType)) targets.push(...(busListeners.get("*") ?? []));
     for (const listener of targets) {
@@ -202,6 +207,25 @@ export function createHassCore(options: { haVersion: string; log: (line: string)
     }
     for (const listener of eventListeners) listener(event);
     return event;
+  }
+
+  /**
+   * The recorder's events table (state changes go to the states table). recorder/db_schema.py
+   * `EventData.shared_data_bytes_from_event`: data over MAX_EVENT_DATA_BYTES as compact JSON
+   * is logged as a warning and stored as `{}`.
+   */
+  function record(event: FiredEvent) {
+    if (event.event_type === "state_changed") return;
+    const size = Buffer.byteLength(JSON.stringify(event.data), "utf8");
+    if (size <= MAX_EVENT_DATA_BYTES) {
+      recorded.push(event);
+      return;
+    }
+    log(
+      `recorder: WARNING Event data for ${event.event_type} exceed maximum size of ${MAX_EVENT_DATA_BYTES} bytes. ` +
+        "This can cause database performance issues; Event data will not be stored",
+    );
+    recorded.push({ ...event, data: {} });
   }
 
   /** Listen to one event type, or every event with `*` (HA's MATCH_ALL). */
@@ -254,6 +278,16 @@ export function createHassCore(options: { haVersion: string; log: (line: string)
     }
     const available = entity.available();
     const entry = entityRegistry.get(entity.entityId);
+    // entity.py `_async_write_ha_state`: capabilities, device class or features that differ
+    // from the registry entry are written to it, which fires `entity_registry_updated`
+    if (entry) {
+      const registered = {
+        capabilities: render.capabilityAttributes ?? null,
+        original_device_class: render.deviceClass ?? null,
+        supported_features: render.supportedFeatures ?? 0,
+      };
+      updateEntityEntry(entry.entity_id, registered);
+    }
     const attributes: Record<string, unknown> = { ...(render.capabilityAttributes ?? {}) };
     if (available) Object.assign(attributes, render.stateAttributes ?? {});
     if (render.unitOfMeasurement != null) attributes.unit_of_measurement = render.unitOfMeasurement;
@@ -380,6 +414,23 @@ export function createHassCore(options: { haVersion: string; log: (line: string)
     entityRegistry.set(entityId, entry);
     fire("entity_registry_updated", { action: "create", entity_id: entityId });
     return partial(entry);
+  }
+
+  /** `entity_registry.async_update_entity` of the fields given: an update event naming the old values, when any changed. */
+  function updateEntityEntry(
+    entityId: string,
+    fields: Partial<Pick<StoredEntry, "name" | "icon" | "capabilities" | "original_device_class" | "supported_features">>,
+  ) {
+    const existing = entityRegistry.get(entityId);
+    if (!existing) return;
+    const changes: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(fields)) {
+      const old = existing[key as keyof StoredEntry];
+      if (!sameJson(old, value)) changes[key] = old;
+    }
+    if (Object.keys(changes).length === 0) return;
+    Object.assign(existing, fields, { modified_at: haTimestamp() });
+    fire("entity_registry_updated", { action: "update", entity_id: entityId, changes });
   }
 
   function removeEntityEntry(entityId: string) {
@@ -631,6 +682,7 @@ export function createHassCore(options: { haVersion: string; log: (line: string)
     fire,
     listen,
     events: () => [...events],
+    recordedEvents: () => [...recorded],
     onEvent(listener: (event: FiredEvent) => void) {
       eventListeners.add(listener);
       return () => void eventListeners.delete(listener);
@@ -645,6 +697,7 @@ export function createHassCore(options: { haVersion: string; log: (line: string)
     writeEntityState,
     restoredPress: (entityId: string) => restored.get(entityId) ?? null,
     getOrCreateEntityEntry,
+    updateEntityEntry,
     removeEntityEntry,
     entityEntry: (entityId: string) => {
       const entry = entityRegistry.get(entityId);

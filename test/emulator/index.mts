@@ -16,11 +16,12 @@ import { registerComponents, type Notification } from "./components.mjs";
 import { createHassCore, ServiceCallError } from "./core.mjs";
 import { type DeviceEntry, type FiredEvent, type HassState, hexId, newContext, type RegistryEntry } from "./model.mjs";
 import { createRestApi } from "./rest.mjs";
-import { createSynapseIntegration } from "./synapse.mjs";
+import { type ConfigFlow, createSynapseIntegration } from "./synapse.mjs";
 import { createWebsocketApi } from "./websocket.mjs";
 
 export type { DeviceEntry, FiredEvent, HassState, RegistryEntry } from "./model.mjs";
 export type { Notification } from "./components.mjs";
+export type { ConfigFlow } from "./synapse.mjs";
 export { ServiceCallError } from "./core.mjs";
 
 /** How to start the emulator. */
@@ -75,6 +76,8 @@ export interface HaEmulator {
   entityIdFor(uniqueId: string): string | undefined;
   /** Every event on the bus so far, in order (kept across restarts). */
   events(): FiredEvent[];
+  /** The events the recorder stored (all but state changes), as it stored them: data over 32 KiB is stored as `{}`. */
+  recordedEvents(): FiredEvent[];
   /** Called for every event on the bus; returns the unsubscribe. */
   onEvent(listener: (event: FiredEvent) => void): () => void;
   /** Resolves with the first value `probe` returns that is not undefined; rejects after `timeoutMs` naming `what`. */
@@ -88,8 +91,10 @@ export interface HaEmulator {
   connections(): number;
   /** Persistent notifications shown now. */
   notifications(): Notification[];
-  /** Run the synapse config flow now (discovery, one second of replies); resolves with the unique ids it added. */
+  /** Run the synapse config flow now (discovery, one second of replies), picking every app it lists; resolves with the unique ids it added. */
   adopt(): Promise<string[]>;
+  /** Open the synapse config flow's form (discovery, one second of replies): what it lists, and a way to pick one. */
+  configFlow(): Promise<ConfigFlow>;
   /** Drop every connection and the listening socket, then listen again on the same port; registries stay. */
   restart(options?: { downMs?: number }): Promise<void>;
   stop(): Promise<void>;
@@ -108,6 +113,7 @@ const BASE_COMPONENTS = [
   "http",
   "number",
   "persistent_notification",
+  "recorder",
   "select",
   "sensor",
   "sun",
@@ -186,6 +192,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<HaEmulato
     deviceRegistry: () => core.deviceRegistry(),
     entityIdFor: uniqueId => core.entityRegistry().find(entry => entry.unique_id === uniqueId)?.entity_id,
     events: () => core.events(),
+    recordedEvents: () => core.recordedEvents(),
     onEvent: listener => core.onEvent(listener),
     waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: string) {
       return new Promise<T>((resolve, reject) => {
@@ -227,6 +234,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<HaEmulato
     connections: () => websocket.count(),
     notifications: () => components.notifications(),
     adopt: () => synapse.adopt(),
+    configFlow: () => synapse.configFlow(),
     async restart(restartOptions = {}) {
       if (!running) throw new Error("restart: the emulator is stopped");
       await shutdown();

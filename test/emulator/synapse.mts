@@ -124,6 +124,15 @@ const schemas = {
 
 /** The `synapse/identify` data an app fires in answer to discovery. */
 const identifySchema = z.object({ app: z.string(), title: z.string(), unique_id: z.string().min(1) });
+type IdentifyReply = z.infer<typeof identifySchema>;
+
+/** The synapse config flow's form, as a person sees it in Settings → Add integration. */
+export interface ConfigFlow {
+  /** What the form lists: `{app name: title}` (config_flow.py `app_choices`). */
+  readonly choices: Record<string, string>;
+  /** Submit the form with this app name; the unique id of the app it added, or undefined when it was configured meanwhile. */
+  pick(appName: string): string | undefined;
+}
 
 function text(value: unknown): string | null {
   if (value === undefined || value === null) return null;
@@ -399,8 +408,9 @@ export function createSynapseIntegration(core: HassCore, options: SynapseOptions
   function addPlatformEntity(bridge: Bridge, domain: string, source: Record<string, unknown>) {
     const uniqueId = String(source.unique_id);
     if (bridge.live.has(liveKey(domain, uniqueId))) {
-      // the entity object of the first registration stays, with its data (and patches since)
-      log(`synapse: Platform synapse does not generate unique IDs. ID ${uniqueId} already exists - ignoring`);
+      // the entity object of the first registration stays, with its data (and patches since);
+      // HA logs the new one at ERROR level (entity_platform.py `_async_add_entity`)
+      log(`synapse: ERROR Platform synapse does not generate unique IDs. ID ${uniqueId} already exists - ignoring ${core.findEntityId(domain, "synapse", uniqueId) ?? ""}`);
       return;
     }
     const data = { ...source };
@@ -425,7 +435,7 @@ export function createSynapseIntegration(core: HassCore, options: SynapseOptions
     });
     const owner = core.entities.get(entry.entity_id);
     if (owner) {
-      log(`synapse: Entity id already exists - ignoring: ${entry.entity_id}`);
+      log(`synapse: ERROR Entity id already exists - ignoring: ${entry.entity_id}`);
       return;
     }
     const entity: SynapseEntity = {
@@ -598,13 +608,29 @@ export function createSynapseIntegration(core: HassCore, options: SynapseOptions
           continue;
         }
         ids.add(uniqueId);
-        core.getOrCreateEntityEntry({
+        const entry = core.getOrCreateEntityEntry({
           domain,
           platform: "synapse",
           uniqueId,
           configEntryId: bridge.stored.entryId,
           suggestedObjectId: typeof data.suggested_object_id === "string" ? data.suggested_object_id : undefined,
           deviceId: deviceIdForEntity(bridge, data),
+        });
+        // `update_data` of `_process_entity_domain`: a truthy entity_category goes to
+        // `async_update_entity` as the string it arrived as, and HA's `_validate_item` refuses
+        // anything but an EntityCategory: the whole update fails (name and icon included), the
+        // bridge logs an error and a traceback, and the entity stays tracked
+        const category = data.entity_category;
+        if (category) {
+          log(
+            `synapse: ERROR Error processing entity ${uniqueId}: entity_category must be a valid EntityCategory instance, got ${text(category) ?? ""}`,
+          );
+          log("synapse: ERROR Full traceback: ValueError raised in homeassistant/helpers/entity_registry.py _validate_item");
+          continue;
+        }
+        core.updateEntityEntry(entry.entity_id, {
+          ...(data.name ? { name: text(data.name) } : {}),
+          ...(data.icon ? { icon: text(data.icon) } : {}),
         });
       }
     }
@@ -759,7 +785,7 @@ export function createSynapseIntegration(core: HassCore, options: SynapseOptions
   }
 
   /** Add an app as the config flow does when a person picks it. */
-  function adoptApp(data: z.infer<typeof identifySchema>) {
+  function adoptApp(data: IdentifyReply) {
     const entry = core.addConfigEntry("synapse", data.title);
     const app: StoredApp = { entryId: entry.entry_id, data: { app: data.app, title: data.title, unique_id: data.unique_id }, hashes: {}, everRegistered: false };
     stored.set(entry.entry_id, app);
@@ -767,20 +793,15 @@ export function createSynapseIntegration(core: HassCore, options: SynapseOptions
     setupEntry(app, true);
   }
 
-  let round: Promise<string[]> | undefined;
+  let round: Promise<IdentifyReply[]> | undefined;
   /** Ends the running round early (HA stopping): its callers get no apps. */
   let abandonRound: (() => void) | undefined;
   let roundTimer: NodeJS.Timeout | undefined;
   const unsettled = new Map<WsConnection, number>();
 
-  /**
-   * One pass of the config flow's `identify_all`: fire `synapse/discovery`, collect
-   * `synapse/identify` for a second, and add every app not configured yet. An app that
-   * answers although it is configured but never registered missed `user_config_completed`
-   * (it was not ready yet): it is told again.
-   */
-  function discoveryRound(windowMs: number): Promise<string[]> {
-    round ??= new Promise<string[]>(resolve => {
+  /** config_flow.py `identify_all`: fire `synapse/discovery` and collect `synapse/identify` for a second. */
+  function identifyAll(windowMs: number): Promise<IdentifyReply[]> {
+    round ??= new Promise<IdentifyReply[]>(resolve => {
       abandonRound = () => resolve([]);
       const replies: FiredEvent[] = [];
       const stop = core.listen("synapse/identify", event => void replies.push(event));
@@ -789,26 +810,64 @@ export function createSynapseIntegration(core: HassCore, options: SynapseOptions
         stop();
         round = undefined;
         abandonRound = undefined;
-        const adopted: string[] = [];
+        const apps: IdentifyReply[] = [];
         for (const reply of replies) {
           const parsed = identifySchema.safeParse(reply.data);
-          if (!parsed.success) {
-            log(`synapse: ignored an identify reply: ${humanizeIssues(parsed.error.issues)}`);
-            continue;
-          }
-          const existing = [...stored.values()].find(app => app.data.unique_id === parsed.data.unique_id);
-          if (!existing) {
-            adoptApp(parsed.data);
-            adopted.push(parsed.data.unique_id);
-          } else if (!existing.everRegistered && !adopted.includes(existing.data.unique_id)) {
-            core.fire("synapse/user_config_completed", { unique_id: existing.data.unique_id, message: "Bridge is ready - please register via WebSocket" });
-          }
+          if (parsed.success) apps.push(parsed.data);
+          else log(`synapse: ignored an identify reply: ${humanizeIssues(parsed.error.issues)}`);
         }
-        resolve(adopted);
-        scheduleRounds();
+        resolve(apps);
       });
     });
     return round;
+  }
+
+  const configuredApp = (uniqueId: string) => [...stored.values()].find(app => app.data.unique_id === uniqueId);
+
+  /**
+   * config_flow.py `async_step_user`: the form lists the apps not configured yet as a dict
+   * keyed by their `app` name (`{app: title}`: of several apps with one name, the form shows
+   * one entry, with the title of the last), and picking an entry adds the *first* app of that
+   * name (`next(app for app in known_apps if app["app"] == selected)`), unless its unique id
+   * has been configured meanwhile (`_abort_if_unique_id_configured`).
+   */
+  function flowOf(replies: IdentifyReply[]): ConfigFlow {
+    const known = replies.filter(app => !configuredApp(app.unique_id));
+    const choices: Record<string, string> = {};
+    for (const app of known) choices[app.app] = app.title;
+    return {
+      choices,
+      pick(appName) {
+        if (!(appName in choices)) throw new Error(`${JSON.stringify(appName)} is not one of the choices ${JSON.stringify(Object.keys(choices))}`);
+        const selected = known.find(app => app.app === appName);
+        if (!selected || configuredApp(selected.unique_id)) return undefined;
+        adoptApp(selected);
+        return selected.unique_id;
+      },
+    };
+  }
+
+  /**
+   * One pass of the config flow as a person adding every app it shows: discovery, the form,
+   * each entry picked once. An app that answers although it is configured but never
+   * registered missed `user_config_completed` (it was not ready yet): it is told again.
+   */
+  async function discoveryRound(windowMs: number): Promise<string[]> {
+    const replies = await identifyAll(windowMs);
+    const flow = flowOf(replies);
+    const adopted: string[] = [];
+    for (const appName of Object.keys(flow.choices)) {
+      const uniqueId = flow.pick(appName);
+      if (uniqueId) adopted.push(uniqueId);
+    }
+    for (const reply of replies) {
+      const existing = configuredApp(reply.unique_id);
+      if (existing && !existing.everRegistered && !adopted.includes(existing.data.unique_id)) {
+        core.fire("synapse/user_config_completed", { unique_id: existing.data.unique_id, message: "Bridge is ready - please register via WebSocket" });
+      }
+    }
+    scheduleRounds();
+    return adopted;
   }
 
   const MAX_ROUNDS = 5;
@@ -1058,8 +1117,10 @@ export function createSynapseIntegration(core: HassCore, options: SynapseOptions
       const found = bridgeForConnection(connection);
       if (found) unregisterConnection(found[0], found[1]);
     },
-    /** Run the config flow now; resolves with the unique ids of the apps it added. */
+    /** Run the config flow now, picking every app it shows; resolves with the unique ids of the apps it added. */
     adopt: () => discoveryRound(1000),
+    /** Open the config flow's form (discovery, one second of replies) without picking anything. */
+    configFlow: async () => flowOf(await identifyAll(1000)),
     applications: () =>
       [...stored.values()].map(app => {
         const bridge = bridges.get(app.data.unique_id);

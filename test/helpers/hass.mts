@@ -117,7 +117,7 @@ export function capturingLogger(logs: string[], options: { trace?: boolean; keep
  */
 export async function bootHassDrone(
   config: Record<string, unknown>,
-  options: { synapse?: boolean; databaseUrl?: string; hass?: Record<string, unknown> } = {},
+  options: { synapse?: boolean; databaseUrl?: string; hass?: Record<string, unknown>; synapseConfig?: Record<string, unknown> } = {},
 ): Promise<HassDrone> {
   const withSynapse = options.synapse ?? true;
   const logs: string[] = [];
@@ -133,7 +133,7 @@ export async function bootHassDrone(
       boilerplate: { LOG_LEVEL: "trace" },
       hass: { RETRY_INTERVAL: 1, TOKEN: TEST_HASS_TOKEN, ...options.hass },
       mock_assistant: { FIXTURES_FILE: HASS_FIXTURES_FILE },
-      synapse: { DATABASE_URL: options.databaseUrl ?? ":memory:", METADATA_UNIQUE_ID: TEST_APP_UNIQUE_ID },
+      synapse: { DATABASE_URL: options.databaseUrl ?? ":memory:", METADATA_UNIQUE_ID: TEST_APP_UNIQUE_ID, ...options.synapseConfig },
       drone: config,
     } as never);
 

@@ -9,9 +9,17 @@ import { type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
 import { packageVersion } from "../../drone/ha/version.mjs";
+import { hostname, userInfo } from "node:os";
+
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
-import { republishOnRegistration, sameValue, type SynapseEntity as Entity } from "../../../libs/ha/registration.mjs";
+import {
+  configurationUpdate,
+  republishOnRegistration,
+  sameValue,
+  type SynapseEntity as Entity,
+  updateOutcome,
+} from "../../../libs/ha/registration.mjs";
 import {
   CONCURRENCY_RANGE,
   COORDINATOR_ENTITIES,
@@ -30,6 +38,10 @@ import { createRateGate, idList, summarize } from "../ha/summary.mjs";
 export const PROGRESS_PUBLISH_MS = 5_000;
 /** Entity writes allowed per minute (synapse's integration drops more than 300). */
 export const WRITES_PER_MINUTE = 240;
+/** At most one configuration update this often (the integration allows 5 a minute per connection). */
+export const CONFIGURATION_UPDATE_INTERVAL_MS = 15_000;
+/** A configuration update that failed is tried this many times in all, CONFIGURATION_UPDATE_INTERVAL_MS apart. */
+export const CONFIGURATION_UPDATE_ATTEMPTS = 4;
 
 /** The entities service's API. */
 export interface EntitiesService {
@@ -47,7 +59,7 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
 const setValueSchema = z.object({ value: z.number() });
 
 /** The entities service. */
-export function EntitiesService({ backup_coordinator, context, lifecycle, logger, scheduler, synapse, hass }: TServiceParams): EntitiesService {
+export function EntitiesService({ backup_coordinator, config, context, internal, lifecycle, logger, scheduler, synapse, hass }: TServiceParams): EntitiesService {
   const fleet = backup_coordinator.fleet;
   const coordinator = backup_coordinator.scheduler;
   const gate = createRateGate(WRITES_PER_MINUTE, 60_000);
@@ -60,7 +72,10 @@ export function EntitiesService({ backup_coordinator, context, lifecycle, logger
   let closing = false;
   let syncTimer: (() => void) | undefined;
   let syncDue = Number.POSITIVE_INFINITY;
-  let reregisterTimer: (() => void) | undefined;
+  let updateTimer: (() => void) | undefined;
+  let updateDue = false;
+  let updateAttempts = 0;
+  let updatedAt = Number.NEGATIVE_INFINITY;
   let progressAt = Number.NEGATIVE_INFINITY;
   let publishedRunning: string | undefined;
 
@@ -212,7 +227,8 @@ export function EntitiesService({ backup_coordinator, context, lifecycle, logger
       synapse.number({
         ...common(key, spec),
         managed: false,
-        entity_category: spec.entity_category,
+        // spec.entity_category is not sent: synapse 25.10.19-beta.5 hands it to HA's registry as
+        // a string, which HA refuses with an error in its log at every registration
         native_min_value: spec.native_min_value,
         native_max_value: spec.native_max_value,
         step: spec.step,
@@ -237,21 +253,71 @@ export function EntitiesService({ backup_coordinator, context, lifecycle, logger
       attributes: { drone_id: droneId, kind: null, reason: null, since: null },
     }) as unknown as Entity;
     problems.set(droneId, entity);
-    if (registered) reregisterSoon();
+    if (registered) updateConfigurationSoon();
     // synapse loads a new entity's stored row asynchronously: publish after that
     syncSoon(50);
   };
 
-  /** Tell HA about entities created after the registration (the integration would also notice on the next heartbeat). */
-  const reregisterSoon = () => {
-    if (reregisterTimer || closing) return;
-    const remove = scheduler.setTimeout(async () => {
-      reregisterTimer = undefined;
-      if (closing || !synapse.configure.isRegistered() || hass.socket.connectionState !== "connected") return;
-      const outcome = await withDeadline(synapse.socket.sendRegistration(), fleet.config.callTimeoutMs);
-      if (!outcome.ok) logger.warn(`re-registering with Home Assistant failed: ${outcome.reason}`);
-    }, 250);
-    reregisterTimer = () => remove();
+  /**
+   * Tell HA about entities created after the registration. A second registration on this
+   * connection is refused (`already_connected`), and the new entity changes synapse's hash,
+   * so the integration would ask for one on every heartbeat: a configuration update carries
+   * the new metadata (and hash) instead. Drones found in a burst share one update.
+   */
+  const updateConfigurationSoon = (delayMs = 250) => {
+    updateDue = true;
+    if (updateTimer || closing) return;
+    const wait = Math.max(delayMs, updatedAt + CONFIGURATION_UPDATE_INTERVAL_MS - performance.now());
+    const remove = scheduler.setTimeout(() => {
+      updateTimer = undefined;
+      void updateConfiguration();
+    }, wait);
+    updateTimer = () => remove();
+  };
+
+  const updateConfiguration = async () => {
+    if (closing || !updateDue) return;
+    // not registered or not connected: the next registration carries everything
+    if (!synapse.configure.isRegistered() || hass.socket.connectionState !== "connected") {
+      updateDue = false;
+      return;
+    }
+    updateDue = false;
+    updatedAt = performance.now();
+    const message = configurationUpdate(config.synapse.METADATA_UNIQUE_ID, {
+      app: internal.boot.application.name,
+      title: config.synapse.METADATA_TITLE,
+      cleanup: config.synapse.ENTITY_CLEANUP_METHOD,
+      hostname: hostname(),
+      username: userInfo().username,
+      hash: synapse.storage.hash(),
+      device: synapse.device.getInfo(),
+      secondary_devices: synapse.device.list(),
+      service: [...synapse.socket.SERVICE_REGISTRY.values()],
+      entities: synapse.storage.dump(),
+    });
+    const outcome = updateOutcome(await withDeadline(hass.socket.sendMessage(message), fleet.config.callTimeoutMs));
+    if (outcome.kind === "applied") {
+      updateAttempts = 0;
+      logger.debug(`Home Assistant has the new entities (${problems.size} problem sensors)`);
+      return;
+    }
+    if (outcome.kind === "unregistered") {
+      updateAttempts = 0;
+      logger.warn(`Home Assistant did not take the new entities (${outcome.reason}); they come with the next registration`);
+      return;
+    }
+    updateAttempts += 1;
+    if (updateAttempts >= CONFIGURATION_UPDATE_ATTEMPTS) {
+      updateAttempts = 0;
+      logger.warn(
+        `Home Assistant did not take the new entities after ${CONFIGURATION_UPDATE_ATTEMPTS} tries (${outcome.reason}); ` +
+          "a drone's problem sensor may be missing there until the coordinator restarts",
+      );
+      return;
+    }
+    logger.warn(`updating the coordinator's entities in Home Assistant failed (${outcome.reason}); trying again`);
+    updateConfigurationSoon(CONFIGURATION_UPDATE_INTERVAL_MS);
   };
 
   // after the fleet service validated the configuration: ids derive from COORDINATOR_ID
@@ -280,6 +346,14 @@ export function EntitiesService({ backup_coordinator, context, lifecycle, logger
     const limit = entities.get("concurrency_limit")?.storage.get("native_value");
     if (typeof limit === "number" && Number.isInteger(limit) && limit >= CONCURRENCY_RANGE.min && limit <= CONCURRENCY_RANGE.max) {
       coordinator.setPerHostLimit(limit);
+    }
+    // a row stored by an older version still holds the category, and synapse sends what it stores
+    const stale = [...entities.entries()].filter(([, entity]) => entity.storage.get("entity_category") !== undefined).map(([key]) => key);
+    if (stale.length > 0) {
+      logger.warn(
+        `stored entities (${stale.join(", ")}) hold entity_category, which Home Assistant's log reports as an error at every ` +
+          "registration; start once with synapse REBUILD_ON_ENTITY_CHANGE=true to drop it (then set Pause and Concurrency Limit again)",
+      );
     }
   }, -10);
 
@@ -313,7 +387,7 @@ export function EntitiesService({ backup_coordinator, context, lifecycle, logger
   lifecycle.onPreShutdown(() => {
     closing = true;
     syncTimer?.();
-    reregisterTimer?.();
+    updateTimer?.();
   }, 60);
 
   return {

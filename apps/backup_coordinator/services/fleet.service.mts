@@ -14,7 +14,7 @@ import {
   type DroneEntityKey,
   EVENT_TYPES,
   progressEventSchema,
-  resultEventSchema,
+  readResultEvent,
   statusEventSchema,
 } from "../../../libs/protocol/index.mjs";
 import { fleetSettings, type CoordinatorConfig, ConfigError, parseCoordinatorConfig } from "../config.mjs";
@@ -217,7 +217,8 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
       return undefined;
     },
     [EVENT_TYPES.result]: (model, data) => {
-      const parsed = resultEventSchema.safeParse(data);
+      // an older drone's result may exceed the limits: read it whole, then cut it
+      const parsed = readResultEvent(data);
       if (!parsed.success) return issues(parsed.error);
       discovered(parsed.data.drone_id);
       apply(model.onResult(parsed.data, clock()), "result");

@@ -40,6 +40,20 @@ export function droneApplicationId(droneId: string): string {
 }
 
 /**
+ * The synapse application name of a drone (`app` in its discovery answer and registration).
+ * The integration's config flow lists waiting applications keyed by this name
+ * (config_flow.py `async_step_user`), so it must differ between drones.
+ */
+export function droneApplicationName(droneId: string): string {
+  return `backup_drone_${droneId}`;
+}
+
+/** The title a person picks in Home Assistant's config flow, and the name of the application's device. */
+export function droneApplicationTitle(droneId: string): string {
+  return `Backup drone ${droneId}`;
+}
+
+/**
  * The daemon's own service: turns the standalone schedule on, recovers from a crash once,
  * logs what a person without Home Assistant needs to see, and bounds the shutdown.
  */
@@ -62,14 +76,23 @@ function daemonService(tokenSource: string | undefined) {
       for (const file of database ? secureDatabaseFile(database) : []) logger.warn(`could not make ${file} readable by its owner only (mode 0600)`);
       // synapse's default identity is hostname + user + app name: two drones on one machine
       // would be one application in Home Assistant. The drone id is what tells drones apart.
+      const appName = internal.boot.application.name;
       const uniqueId = config.synapse.METADATA_UNIQUE_ID;
-      if (!uniqueId || uniqueId === synapseDefaultUniqueId(internal.boot.application.name)) {
+      if (!uniqueId || uniqueId === synapseDefaultUniqueId(appName)) {
         internal.boilerplate.configuration.set("synapse", "METADATA_UNIQUE_ID", droneApplicationId(droneId));
       }
       const title = config.synapse.METADATA_TITLE;
-      if (!title || title === internal.boot.application.name) {
-        internal.boilerplate.configuration.set("synapse", "METADATA_TITLE", `Backup drone ${droneId}`);
+      if (!title || title === appName) {
+        internal.boilerplate.configuration.set("synapse", "METADATA_TITLE", droneApplicationTitle(droneId));
       }
+      // synapse names the application's own device after the DA application, "backup_drone"
+      // on every machine: name it after the drone instead (unless the configuration does)
+      const metadata = config.synapse.METADATA;
+      if (!metadata?.name) internal.boilerplate.configuration.set("synapse", "METADATA", { ...metadata, name: droneApplicationTitle(droneId) });
+      // synapse sends the DA application's name as `app` (websocket.service.mjs, read at each
+      // discovery and registration): the config files are already read, so from here on the
+      // drone's own name is safe to use
+      (internal.boot.application as { name: string }).name = droneApplicationName(droneId);
     }, 999);
 
     // the engine logs failures itself; a success deserves its summary (archive, sizes, pruned)

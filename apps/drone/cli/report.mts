@@ -46,14 +46,16 @@ function achievements(result: ResultEvent): string[] {
     );
   }
   if (result.operation === "prune" || result.operation === "scheduled" || result.operation === "offsite") {
+    const pruned = result.pruned_count ?? result.pruned.length;
     if (result.outcome === "held") parts.push("nothing pruned");
-    else parts.push(result.pruned.length > 0 ? `pruned ${plural(result.pruned.length, "archive")}` : "nothing to prune");
+    else parts.push(pruned > 0 ? `pruned ${plural(pruned, "archive")}` : "nothing to prune");
   }
   const checks = result.checks ?? [];
   if (checks.length > 0 && checks.every(check => check.healthy)) parts.push(`${plural(checks.length, "check")} found no damage`);
   const restored = result.restore;
   if (restored) {
-    const what = restored.paths.length > 0 ? `${plural(restored.paths.length, "path")} of ${restored.archive}` : restored.archive;
+    const paths = restored.paths_count ?? restored.paths.length;
+    const what = paths > 0 ? `${plural(paths, "path")} of ${restored.archive}` : restored.archive;
     parts.push(`restored ${what} into ${restored.target}`);
   }
   return parts;
@@ -78,6 +80,8 @@ export function resultLines(result: ResultEvent, paint: Paint, verbose = false):
   for (const warning of result.warnings) lines.push(`  ${paint.yellow("warning:")} ${warning}`);
   for (const note of result.notes ?? []) lines.push(`  ${paint.dim("note:")} ${note}`);
   if (verbose || result.pruned.length <= 5) for (const name of result.pruned) lines.push(paint.dim(`  pruned ${name}`));
+  const unlisted = (result.pruned_count ?? result.pruned.length) - result.pruned.length;
+  if (verbose && unlisted > 0) lines.push(paint.dim(`  and ${plural(unlisted, "more archive")}`));
   return lines;
 }
 

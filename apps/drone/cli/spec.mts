@@ -188,7 +188,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
       "While the prune guard holds prune (after a suspicious backup, see `release`), nothing is pruned and the command exits 7.",
     ],
     options: ["json", "verbose"],
-    json: "progress events, then one result event whose `pruned` lists the removed archives",
+    json: "progress events, then one result event whose `pruned` lists the removed archives (the first 20; `pruned_count` says how many)",
     examples: ["backup-drone prune", "backup-drone prune --KEEP_DAILY=3"],
     exitCodes: PRUNING_EXITS,
     writes: true,

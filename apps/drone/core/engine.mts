@@ -26,8 +26,11 @@ import {
 import { inheritedEnv } from "../../../libs/borg/environment.mjs";
 import {
   type ApplicationState,
+  boundResultEvent,
   type CheckKind,
   type CheckSummary,
+  clipText,
+  EVENT_LIMITS,
   type Operation,
   type Outcome,
   type ProgressEvent,
@@ -339,7 +342,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       compressed_size: counters.compressedSize,
       deduplicated_size: counters.deduplicatedSize,
       nfiles: counters.nfiles,
-      path,
+      path: path === null ? null : clipText(path, EVENT_LIMITS.longPathBytes),
       elapsed_seconds: Math.max(0, (Date.now() - stepStarted) / 1000),
       expected_size: expectation.value ? expectation.value.originalSize : null,
       finished,
@@ -887,26 +890,28 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     pruned?: string[];
     checks?: CheckSummary[];
     restore?: RestoreSummary | null;
-  }): ResultEvent => ({
-    v: PROTOCOL_VERSION,
-    drone_id: config.droneId,
-    run_id: run.runId,
-    operation: run.operation,
-    repository: run.operation === "offsite" ? "offsite" : "primary",
-    trigger: run.trigger,
-    outcome: run.outcome,
-    error_kind: run.failure?.kind ?? null,
-    error: run.failure?.message ?? null,
-    warnings: run.warnings ?? [],
-    notes: run.notes ?? [],
-    started_at: toIso(run.started),
-    finished_at: toIso(run.finished),
-    duration_seconds: Math.max(0, (run.finished.getTime() - run.started.getTime()) / 1000),
-    archive: run.archive ?? null,
-    pruned: run.pruned ?? [],
-    checks: run.checks ?? [],
-    restore: run.restore ?? null,
-  });
+  }): ResultEvent =>
+    // cut to the protocol's limits: Home Assistant's recorder keeps no event over 32 KiB
+    boundResultEvent({
+      v: PROTOCOL_VERSION,
+      drone_id: config.droneId,
+      run_id: run.runId,
+      operation: run.operation,
+      repository: run.operation === "offsite" ? "offsite" : "primary",
+      trigger: run.trigger,
+      outcome: run.outcome,
+      error_kind: run.failure?.kind ?? null,
+      error: run.failure?.message ?? null,
+      warnings: run.warnings ?? [],
+      notes: run.notes ?? [],
+      started_at: toIso(run.started),
+      finished_at: toIso(run.finished),
+      duration_seconds: Math.max(0, (run.finished.getTime() - run.started.getTime()) / 1000),
+      archive: run.archive ?? null,
+      pruned: run.pruned ?? [],
+      checks: run.checks ?? [],
+      restore: run.restore ?? null,
+    });
 
   const execute = async (job: Job, controller: AbortController): Promise<ResultEvent> => {
     const started = new Date();
@@ -968,6 +973,10 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     }
 
     const finished = new Date();
+    // the result event lists the first warnings only: the log keeps the others
+    if (context.warnings.length > EVENT_LIMITS.warnings) {
+      for (const warning of context.warnings.slice(EVENT_LIMITS.warnings - 1)) log.warn(`warning: ${warning}`);
+    }
     const held = !failure && context.held !== null ? { kind: "prune_held", message: context.held } : undefined;
     const outcome: Outcome = failure ? failure.outcome : held ? "held" : context.warnings.length > 0 ? "warning" : "success";
     const result = resultEvent({
@@ -978,7 +987,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       failure: failure ?? held,
       started,
       finished,
-      warnings: context.warnings.slice(0, 50),
+      warnings: context.warnings,
       notes: context.notes,
       archive: context.archive,
       pruned: context.pruned,

@@ -49,6 +49,15 @@ export interface DroneDevice {
 const FIXED_FIELDS = new Set(["device_class", "entity_category", "name", "suggested_object_id", "device_id", "unique_id"]);
 
 /**
+ * Spec fields Home Assistant is not sent. `entity_category`: the synapse integration
+ * (25.10.19-beta.5, bridge.py `_process_entity_domain`) hands it to HA's entity registry as
+ * the string it received, which HA refuses with an error and a traceback in its log, for
+ * every categorised entity at every registration. The category stays in ENTITY_SPECS as
+ * the intent (docs/entities.md).
+ */
+const UNSENT_FIELDS = new Set(["entity_category"]);
+
+/**
  * Fields the HA integration reads that synapse's typed options do not send: a sensor's
  * `state_class` and enum `options` reach HA only through `capability_attributes`, and
  * units through `native_unit_of_measurement`. Stored with the entity, they go out in the
@@ -76,7 +85,7 @@ function metadataFields(spec: EntitySpec): Record<string, unknown> {
   const { domain: _domain, ...rest } = spec;
   const fields: Record<string, unknown> = { ...rest };
   // bindings are the drone's business, not HA's; choices that follow the archives are values
-  for (const binding of ["operation", "setting"]) delete fields[binding];
+  for (const binding of ["operation", "setting", ...UNSENT_FIELDS]) delete fields[binding];
   if (spec.domain === "select" && spec.options === "archives") delete fields.options;
   return { ...fields, ...extraFields(spec) };
 }
@@ -136,7 +145,6 @@ export function createDroneDevice(options: {
               device_class: spec.device_class,
               unit_of_measurement: spec.unit_of_measurement,
               state_class: spec.state_class,
-              entity_category: spec.entity_category,
               suggested_display_precision: spec.suggested_display_precision,
               ...(spec.options ? { options: [...spec.options] } : {}),
               // synapse types a sensor per device class; ours is chosen at run time from the table
@@ -147,7 +155,6 @@ export function createDroneDevice(options: {
                 managed: false,
                 device_class: spec.device_class,
                 unit_of_measurement: spec.unit_of_measurement,
-                entity_category: spec.entity_category,
                 native_min_value: spec.native_min_value,
                 native_max_value: spec.native_max_value,
                 step: spec.step,
@@ -158,14 +165,12 @@ export function createDroneDevice(options: {
               ? synapse.select({
                   ...common,
                   managed: false,
-                  ...(spec.entity_category ? { entity_category: spec.entity_category } : {}),
                   options: spec.options === "archives" ? options.archiveOptions() : [...spec.options],
                   select_option: change,
                 })
               : synapse.text({
                   ...common,
                   managed: false,
-                  ...(spec.entity_category ? { entity_category: spec.entity_category } : {}),
                   mode: "text",
                   pattern: spec.pattern,
                   native_min: spec.native_min,
@@ -200,6 +205,14 @@ export function createDroneDevice(options: {
       await write(key, field, value);
     },
     reconcile: async () => {
+      // rows stored by an older version still hold them, and synapse sends what it stores
+      const stale = keys.filter(key => [...UNSENT_FIELDS].some(field => entityOf(key).storage.get(field) !== undefined));
+      if (stale.length > 0) {
+        warn(
+          `${stale.length} stored entities (${stale.join(", ")}) hold ${[...UNSENT_FIELDS].join(", ")}, which Home Assistant's log ` +
+            "reports as an error at every registration; start once with synapse REBUILD_ON_ENTITY_CHANGE=true to drop it",
+        );
+      }
       for (const key of keys) {
         const storage = entityOf(key).storage;
         for (const [field, value] of Object.entries(metadataFields(ENTITY_SPECS[key]))) {

@@ -2,6 +2,8 @@
  * What each drone entity looks like in Home Assistant: icon, device class, unit, category,
  * limits, and what it is bound to (the operation a button starts, the setting a number,
  * select or text changes). Pure data; the Home Assistant service builds entities from it.
+ * The category is the intent: synapse 25.10.19-beta.5 cannot apply it, so it is not sent
+ * (see `UNSENT_FIELDS` in device.mts).
  */
 import {
   APPLICATION_STATES,
@@ -46,7 +48,7 @@ export interface SensorSpec {
   suggested_display_precision?: number;
 }
 
-/** A number bound to a setting; HA shows it under the device's configuration. */
+/** A number bound to a setting (category config: meant for the device's configuration). */
 export interface NumberSpec {
   domain: "number";
   icon: string;

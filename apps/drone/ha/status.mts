@@ -1,5 +1,5 @@
 /** The `backup_drone_status` payload, built from the engine's facts. */
-import { PROTOCOL_VERSION, type StatusEvent } from "../../../libs/protocol/index.mjs";
+import { clipList, EVENT_LIMITS, PROTOCOL_VERSION, type StatusEvent } from "../../../libs/protocol/index.mjs";
 import { type DroneEngine, repositoryHost } from "../core/engine.mjs";
 
 /** Build a status payload; `entities` maps entity keys to the ids HA uses. */
@@ -25,7 +25,8 @@ export function buildStatusEvent(engine: DroneEngine, entities: Record<string, s
     last_offsite_backup: persisted.lastOffsiteBackup,
     last_result: persisted.lastResult,
     last_check_result: persisted.lastCheckResult,
-    prune_hold: persisted.pruneHold,
+    // the reasons name sources: cut so that the event stays small whatever their paths
+    prune_hold: persisted.pruneHold && { ...persisted.pruneHold, reasons: clipList(persisted.pruneHold.reasons, EVENT_LIMITS.reasons, EVENT_LIMITS.reasonBytes) },
     entities,
     version,
     time: now.toISOString(),

@@ -27,9 +27,11 @@ afterEach(async () => {
 });
 
 type Registered = Record<string, unknown>;
-const registration = (harness: Harness) =>
-  harness.sent.filter(message => message.type === "synapse/application_online_ready").at(-1) as { app_metadata: Record<string, unknown> } | undefined;
+type Metadata = { app_metadata: Record<string, unknown>; unique_id?: unknown };
+const ofType = (harness: Harness, type: string) => harness.sent.filter(message => message.type === type) as unknown as Metadata[];
+const registration = (harness: Harness) => ofType(harness, "synapse/application_online_ready").at(-1);
 const registered = (harness: Harness, domain: string) => (registration(harness)?.app_metadata[domain] ?? []) as Registered[];
+const updated = (harness: Harness, domain: string) => (ofType(harness, "synapse/update_configuration").at(-1)?.app_metadata[domain] ?? []) as Registered[];
 
 describe("the coordinator's device", () => {
   it("registers every entity on one device, with ids derived from COORDINATOR_ID", async () => {
@@ -68,19 +70,46 @@ describe("the coordinator's device", () => {
     ]);
   });
 
-  it("adds a problem binary_sensor for each drone it discovers, and tells HA", async () => {
-    h = await bootCoordinator({ drones: [{ id: "my-laptop", lastBackup: minutesFrom(T0, -60) }] });
+  it("adds a problem binary_sensor for each drone it discovers, and tells HA with a configuration update, not a second registration", async () => {
+    h = await bootCoordinator({ drones: [{ id: "my-laptop", lastBackup: minutesFrom(T0, -60) }, { id: "nas" }] });
     await eventually(() => registration(h!), "the first registration");
     expect(registered(h, "binary_sensor")).toEqual([]);
+    // two drones found in a burst: one update carries both sensors
     await h.report("my-laptop");
-    await eventually(() => registered(h!, "binary_sensor").length === 1, "a registration with the problem sensor");
-    expect(registered(h, "binary_sensor")[0]).toMatchObject({
+    await h.report("nas");
+    await eventually(() => updated(h!, "binary_sensor").length === 2, "a configuration update with both problem sensors");
+    expect(ofType(h, "synapse/update_configuration")).toHaveLength(1);
+    expect(updated(h, "binary_sensor").find(entity => entity.unique_id === "backup_coordinator_my-laptop_backup_problem")).toMatchObject({
       unique_id: "backup_coordinator_my-laptop_backup_problem",
       suggested_object_id: "my_laptop_backup_problem",
       device_class: "problem",
       device_id: "backup_coordinator_device",
       is_on: false,
     });
+    // the integration refuses a second application_online_ready on a registered connection (already_connected)
+    expect(ofType(h, "synapse/application_online_ready")).toHaveLength(1);
+    const update = ofType(h, "synapse/update_configuration").at(-1)!;
+    expect(update.unique_id).toBe("backup-coordinator-test-app");
+    // everything goes again (what it leaves out, the integration removes), with the hash the heartbeats send
+    expect(update.app_metadata).toMatchObject({
+      hash: h.params.synapse.storage.hash(),
+      secondary_devices: [expect.objectContaining({ unique_id: "backup_coordinator_device" })],
+      device: expect.any(Object) as unknown,
+    });
+    for (const [key, spec] of Object.entries(COORDINATOR_ENTITIES)) {
+      expect(updated(h, spec.domain).map(entity => entity.unique_id)).toContain(`backup_coordinator_${key}`);
+    }
+    // HA applied it: nothing is tried again
+    await settle();
+    expect(h.logs.filter(line => line.includes("did not take the new entities") || line.includes("trying again"))).toEqual([]);
+  });
+
+  it("registers no entity_category: the integration would hand HA's registry a string it refuses", async () => {
+    h = await bootCoordinator();
+    const app = await eventually(() => registration(h!), "the registration");
+    const everything = Object.values(app.app_metadata).filter(Array.isArray).flat() as Registered[];
+    expect(everything.length).toBeGreaterThan(5);
+    expect(everything.filter(entity => "entity_category" in entity)).toEqual([]);
   });
 });
 

@@ -362,6 +362,19 @@ export async function bootCoordinator(
     connection.on(INTERNAL_MESSAGE, (message: SocketMessage) => {
       sent.push(message);
       if (message.type === "fire_event" && message.event_type === COMMAND_EVENT_TYPES.command) return answerCommand(message.event_data);
+      // the integration applies a configuration update of a registered application (bridge.py
+      // handle_configuration_update); answered before the mock assistant's own empty result
+      if (message.type === "synapse/update_configuration") {
+        queueMicrotask(
+          () =>
+            void p.hass.socket.onMessage({
+              id: message.id,
+              type: "result",
+              success: true,
+              result: { success: true, configuration_updated: true, message: "Configuration update with metadata completed successfully" },
+            } as never),
+        );
+      }
       // a simulated drone answers a press of its button like a real one: it starts and says so
       const data = message.service_data as { entity_id?: string } | undefined;
       if (message.type !== "call_service" || message.domain !== "button" || typeof data?.entity_id !== "string") return;
@@ -392,7 +405,8 @@ export async function bootCoordinator(
       .filter(message => message.type === "synapse/patch_entity" && message.unique_id === uniqueId)
       .map(message => message.data as Record<string, unknown>);
   const registered = (uniqueId: string) => {
-    const registration = sent.filter(message => message.type === "synapse/application_online_ready").at(-1) as
+    // what HA was last given: the registration, or a configuration update since
+    const registration = sent.filter(message => message.type === "synapse/application_online_ready" || message.type === "synapse/update_configuration").at(-1) as
       | { app_metadata: Record<string, unknown> }
       | undefined;
     for (const list of Object.values(registration?.app_metadata ?? {})) {

@@ -67,7 +67,7 @@ describe("restore and find (engine, real borg)", () => {
     const whole = await target();
     const result = await engine.run("restore", "cli", { restore: { archive: "latest", target: whole } });
     expect(result).toMatchObject({ operation: "restore", outcome: "success", error_kind: null });
-    expect(result.restore).toEqual({ archive: created.archive?.name, target: whole, paths: [] });
+    expect(result.restore).toEqual({ archive: created.archive?.name, target: whole, paths: [], paths_count: 0 });
     expect(resultEventSchema.safeParse(result).success).toBe(true);
     expect(await fileHashes(restoredSource(whole, repo))).toEqual(original);
     const restoring = progress.filter(event => event.run_id === result.run_id);
@@ -84,6 +84,7 @@ describe("restore and find (engine, real borg)", () => {
     });
     expect(picked.outcome).toBe("success");
     expect(picked.restore?.paths).toEqual([join(source, "file-00002.bin").slice(1), join(source, "docs").slice(1)]);
+    expect(picked.restore?.paths_count).toBe(2);
     expect(await fileHashes(restoredSource(subset, repo))).toEqual({
       "file-00002.bin": original["file-00002.bin"],
       "docs/notes.txt": original["docs/notes.txt"],
