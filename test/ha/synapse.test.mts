@@ -1,39 +1,62 @@
 /**
- * Drones through the real synapse integration (a checkout named by SYNAPSE_EXTENSION_DIR,
- * never part of this repository) on a real Home Assistant: added through the integration's
- * config flow as a person does from Settings, their device and entities as HA shows them,
- * buttons, numbers and selects used through HA's own services. Where the integration still
- * differs from what the drone declares, an `it.fails` names the finding of issue 14: it
- * passes while the behaviour lasts and fails (to be turned into a plain `it`) once fixed.
+ * Drones and the coordinator through the real synapse integration (a checkout named by
+ * SYNAPSE_EXTENSION_DIR, never part of this repository) on a real Home Assistant: added
+ * through the integration's config flow as a person does from Settings, their devices and
+ * entities as HA shows them, every button, number, select and text used through HA's own
+ * services, three drones and the coordinator running a round, a drone killed -9 and one whose
+ * connection dies without a close. What the integration cannot do (text patterns, a press for
+ * a connection it lost) is asserted as it really happens, with the drone's way around it.
  */
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { coordinatorObjectId, problemObjectId } from "../../apps/backup_coordinator/ha/entities.mjs";
 import { ENTITY_SPECS, droneEntityKeys, type EntitySpec } from "../../apps/drone/ha/entities.mjs";
+import { lockedOutMessage } from "../../apps/drone/ha/synapse-link.mjs";
+import { COMMAND_EVENT_TYPES, commandAckEventSchema } from "../../libs/protocol/commands.mjs";
+import { COORDINATOR_EVENT_TYPES } from "../../libs/protocol/coordinator-events.mjs";
 import { droneDeviceId, type DroneEntityKey, entityId, entityUniqueId, EVENT_TYPES } from "../../libs/protocol/index.mjs";
 import { type DroneProcess } from "../emulator/drone-process.mjs";
 import { type TestRepository } from "../helpers/borg.mjs";
 import { makeDroneRepository } from "../helpers/drone.mjs";
-import { droneEvents, startDrone } from "../homeassistant/apps.mjs";
+import { type Running } from "../helpers/process.mjs";
+import { coordinatorEvents, droneEvents, startCoordinator, startDrone } from "../homeassistant/apps.mjs";
 import { HaCommandError } from "../homeassistant/client.mjs";
 import { type HaState, type HomeAssistant, startHomeAssistant } from "../homeassistant/instance.mjs";
-import { formatEntry } from "../homeassistant/log.mjs";
+import { formatEntry, type LogEntry } from "../homeassistant/log.mjs";
 
 const CHECKOUT = process.env.SYNAPSE_EXTENSION_DIR?.trim() ?? "";
+const COORDINATOR_TITLE = "Backup Coordinator";
 
 let ha: HomeAssistant;
-const repos: TestRepository[] = [];
+const repos = new Map<string, TestRepository>();
 const drones = new Map<string, DroneProcess>();
+let coordinator: Running | undefined;
 
-async function drone(droneId: string) {
+type Mode = "paused" | "coordinated";
+
+function startOn(droneId: string, repo: TestRepository, mode: Mode) {
+  return startDrone({ ha, repo, droneId, drone: { MODE: mode } });
+}
+
+/** A new drone on a new repository; resolves once synapse waits to be added in HA. */
+async function drone(droneId: string, mode: Mode = "paused") {
   const repo = await makeDroneRepository(4, 64 * 1024);
-  repos.push(repo);
-  // paused: nothing runs unless a button is pressed
-  const started = await startDrone({ ha, repo, droneId, drone: { MODE: "paused" } });
+  repos.set(droneId, repo);
+  const started = await startOn(droneId, repo, mode);
   drones.set(droneId, started);
   // synapse answers discovery only once it is up and sees itself unregistered
   await started.waitForOutput(/application is not registered in hass/, 60_000);
-  return { repo, process: started };
+  return started;
 }
+
+const running = (droneId: string) => {
+  const found = drones.get(droneId);
+  if (!found) throw new Error(`no drone ${droneId}`);
+  return found;
+};
 
 const flowSchema = (value: unknown) => value as { flow_id: string; type: string; step_id?: string; data_schema?: { name: string; options?: [string, string][] }[]; title?: string; errors?: Record<string, string> };
 
@@ -48,7 +71,46 @@ async function flow(path: string, body: Record<string, unknown>) {
   return flowSchema(await response.json());
 }
 
-/** What the drone declares for an entity, in the shape HA shows it (state attributes and registry). */
+/** Abandon a flow as a person closing the dialog does. */
+async function abandon(flowId: string) {
+  await fetch(`${ha.url}/api/config/config_entries/flow/${flowId}`, { method: "DELETE", headers: { authorization: `Bearer ${ha.adminToken}` } });
+}
+
+/**
+ * Open Settings → Add integration → Digital Alchemy until the picker lists every title of
+ * `titles` (apps answer the discovery within the flow's wait, not all at once), then close it.
+ * Resolves with the picker's options.
+ */
+async function pickerListing(titles: string[]) {
+  return await ha.waitFor(
+    async () => {
+      const form = await flow("flow", { handler: "synapse", show_advanced_options: false });
+      await abandon(form.flow_id);
+      const options = form.data_schema?.[0]?.options ?? [];
+      return titles.every(title => options.some(([, shown]) => shown === title)) ? options : undefined;
+    },
+    60_000,
+    `the picker listing ${titles.join(", ")}`,
+  );
+}
+
+/** Add the app shown as `title` through the config flow; resolves with the flow's last answer. */
+async function add(title: string) {
+  const form = await ha.waitFor(
+    async () => {
+      const opened = await flow("flow", { handler: "synapse", show_advanced_options: false });
+      if (opened.data_schema?.[0]?.options?.some(([, shown]) => shown === title)) return opened;
+      await abandon(opened.flow_id);
+      return undefined;
+    },
+    60_000,
+    `${title} in the picker`,
+  );
+  const name = form.data_schema?.[0]?.options?.find(([, shown]) => shown === title)?.[0];
+  return await flow(`flow/${form.flow_id}`, { name });
+}
+
+/** What the drone declares for an entity, in the shape HA shows it (state attributes). */
 function declared(key: DroneEntityKey, spec: EntitySpec) {
   const attributes: Record<string, unknown> = { icon: spec.icon };
   if ("device_class" in spec && spec.device_class) attributes.device_class = spec.device_class;
@@ -57,10 +119,65 @@ function declared(key: DroneEntityKey, spec: EntitySpec) {
   if (spec.domain === "sensor" && spec.options) attributes.options = [...spec.options];
   if (spec.domain === "select" && spec.options !== "archives") attributes.options = [...spec.options];
   if (spec.domain === "number") Object.assign(attributes, { min: spec.native_min_value, max: spec.native_max_value, step: spec.step, mode: spec.mode });
-  return { entity_id: entityId("alpha", key), entity_category: "entity_category" in spec ? (spec.entity_category ?? null) : null, attributes };
+  return { entity_id: entityId("alpha", key), attributes };
 }
 
 const stateOf = async (entity: string): Promise<HaState | undefined> => (await ha.states()).find(state => state.entity_id === entity);
+const stateIs = (entity: string, wanted: string) => async () => ((await stateOf(entity))?.state === wanted ? true : undefined);
+
+/** Press a drone's button through HA's `button.press`; resolves with the first result of `operation` after the press. */
+async function press(droneId: string, key: DroneEntityKey, operation: string) {
+  const before = droneEvents(ha, EVENT_TYPES.result, droneId).length;
+  await ha.callService("button", "press", { entity_id: entityId(droneId, key) });
+  const result = await ha.waitFor(
+    () => droneEvents(ha, EVENT_TYPES.result, droneId).slice(before).find(({ data }) => data.operation === operation),
+    120_000,
+    `${droneId}'s ${operation} result`,
+  );
+  return result.data;
+}
+
+/** Fire a `backup_drone_command` on HA's bus with the admin token, as an automation or Developer tools does. */
+async function command(droneId: string, action: string, requestId: string) {
+  const socket = await ha.socket();
+  try {
+    await socket.command({
+      type: "fire_event",
+      event_type: COMMAND_EVENT_TYPES.command,
+      event_data: { v: 1, drone_id: droneId, action, request_id: requestId, sender: "test", time: new Date().toISOString() },
+    });
+  } finally {
+    await socket.close();
+  }
+  const ack = await ha.waitFor(
+    () => ha.events().find(event => event.event_type === COMMAND_EVENT_TYPES.ack && event.data.request_id === requestId),
+    30_000,
+    `the answer to ${requestId}`,
+  );
+  return commandAckEventSchema.parse(ack.data);
+}
+
+const lastStatus = (droneId: string) => droneEvents(ha, EVENT_TYPES.status, droneId).at(-1)?.data;
+
+/**
+ * ERROR lines of HA's log that come from the integration itself, whatever the app does (each
+ * with the source that writes it), or that a test provokes on purpose.
+ */
+const ALLOWED_ERRORS: { logger: RegExp; pattern: RegExp }[] = [
+  {
+    // helpers/entity_platform.py `_async_add_entity` (HA 2025.4.4): every synapse/register makes each
+    // platform's `handle_registration` (synapse-extension d309566 sensor.py, button.py, …) add every
+    // entity of the app again; HA keeps the one it has and logs this, once per entity. Seen here at
+    // the coordinator's configuration update that brings a late drone's problem sensor.
+    logger: /^homeassistant\.components\.(binary_sensor|button|number|select|sensor|switch|text)$/,
+    pattern: /^Platform synapse does not generate unique IDs\. ID [\w-]+ already exists - ignoring [a-z_]+\.\w+$/,
+  },
+  // HA logs every service call its validation refuses: the two the numbers-and-selects test makes on purpose
+  { logger: /^homeassistant\.components\.websocket_api\.http\.connection$/, pattern: /^\[\d+\] Value 20000\.0 for number\.alpha_keep_daily is outside valid range 0 - 10000$/ },
+  { logger: /^homeassistant\.components\.websocket_api\.http\.connection$/, pattern: /^\[\d+\] Option sometimes is not valid for entity select\.alpha_application_mode/ },
+];
+const unexplained = (entries: LogEntry[]) =>
+  entries.filter(entry => !ALLOWED_ERRORS.some(({ logger, pattern }) => logger.test(entry.logger) && pattern.test(entry.text.split("\n")[0] ?? "")));
 
 describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CHECKOUT || "SYNAPSE_EXTENSION_DIR"}`, () => {
   beforeAll(async () => {
@@ -68,118 +185,220 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
   }, 900_000);
 
   afterAll(async () => {
-    await Promise.all([...drones.values()].map(running => running.stop()));
+    await Promise.all([...drones.values()].map(one => one.stop()));
+    coordinator?.kill();
+    await coordinator?.done;
     await ha?.remove();
-    await Promise.all(repos.map(repo => repo.remove()));
+    await Promise.all([...repos.values()].map(repo => repo.remove()));
   });
 
-  it("a waiting drone answers the config flow; picked, HA adds it and it registers", async () => {
+  it("a waiting drone is listed under its own name and title; picked, HA adds it and it registers", async () => {
     const alpha = await drone("alpha");
-    const form = await flow("flow", { handler: "synapse", show_advanced_options: false });
-    expect(form).toMatchObject({ type: "form", step_id: "user" });
-    expect(form.data_schema?.[0]?.options).toEqual([["backup_drone", "Backup drone alpha"]]);
-    const done = await flow(`flow/${form.flow_id}`, { name: "backup_drone" });
+    expect(await pickerListing(["Backup drone alpha"])).toEqual([["backup_drone_alpha", "Backup drone alpha"]]);
+    const done = await add("Backup drone alpha");
     expect(done).toMatchObject({ type: "create_entry", title: "Backup drone alpha" });
-    await alpha.process.waitForOutput(/application confirmed registration/, 60_000);
+    await alpha.waitForOutput(/application confirmed registration/, 60_000);
     expect(ha.version).toBe(ha.venv.haVersion);
   });
 
-  it("its device and every entity exist with the domain, device class, unit, state class, category, options and icon it declares", async () => {
+  it("its devices and every entity exist with the domain, device class, unit, state class, options and icon it declares, and no category", async () => {
     const devices = await ha.deviceRegistry();
     const device = devices.find(entry => entry.identifiers.some(([domain, id]) => domain === "synapse" && id === droneDeviceId("alpha")));
     expect(device).toMatchObject({ name: "alpha", manufacturer: "backup-coordinator", model: "drone" });
+    // synapse's own device of the application bears the drone's name too
+    const appDevice = devices.find(entry => entry.identifiers.some(([domain, id]) => domain === "synapse" && id === running("alpha").appUniqueId));
+    expect(appDevice?.name).toBe("Backup drone alpha");
     const registry = (await ha.entityRegistry()).filter(entry => entry.platform === "synapse" && entry.device_id === device?.id);
     const states = await ha.states();
     const keys = droneEntityKeys(false);
     expect(registry.map(entry => entry.unique_id).sort()).toEqual(keys.map(key => entityUniqueId("alpha", key)).sort());
     for (const key of keys) {
-      const spec = ENTITY_SPECS[key];
-      const expected = declared(key, spec);
+      const expected = declared(key, ENTITY_SPECS[key]);
       const entry = registry.find(item => item.unique_id === entityUniqueId("alpha", key));
       expect(entry?.entity_id, key).toBe(expected.entity_id);
-      expect(entry?.entity_category ?? null, `${key} entity_category`).toBe(expected.entity_category);
+      // finding 4: the drone sends no category (the integration would hand HA a string it refuses)
+      expect(entry?.entity_category ?? null, `${key} entity_category`).toBeNull();
       const state = states.find(item => item.entity_id === expected.entity_id);
       expect(state?.state, `${key} state`).not.toBe("unavailable");
       expect(state?.attributes, key).toMatchObject(expected.attributes);
     }
+    expect((await ha.errors()).filter(entry => entry.text.includes("entity_category must be a valid EntityCategory")).map(formatEntry)).toEqual([]);
   });
 
-  it.fails("finding 5: HA honours a text entity's pattern and length (text.py reads only native_value)", async () => {
-    const spec = ENTITY_SPECS.keep_within;
-    expect((await stateOf(entityId("alpha", "keep_within")))?.attributes).toMatchObject({ pattern: spec.pattern, min: spec.native_min, max: spec.native_max });
+  it("texts: HA knows no pattern or length (text.py reads only native_value) and takes `2 weeks` for Keep Within; the drone refuses it and the entity shows the value in force", async () => {
+    const alpha = running("alpha");
+    const keepWithin = entityId("alpha", "keep_within");
+    expect((await stateOf(keepWithin))?.attributes).toMatchObject({ mode: "text", min: 0, max: 255, pattern: null });
+
+    await ha.callService("text", "set_value", { entity_id: keepWithin, value: "14d" });
+    await ha.waitFor(stateIs(keepWithin, "14d"), 30_000, "Keep Within 14d");
+    await alpha.waitForOutput(/alpha keep_within set to "14d" from Home Assistant/, 10_000);
+
+    // HA answers the call as a success: only the drone checks the value
+    await ha.callService("text", "set_value", { entity_id: keepWithin, value: "2 weeks" });
+    await alpha.waitForOutput(/keep_within: .*2 weeks.* rejected/, 10_000);
+    await ha.waitFor(stateIs(keepWithin, "14d"), 30_000, "Keep Within back at 14d");
+    expect(alpha.output()).not.toMatch(/keep_within set to "2 weeks"/);
+
+    const target = entityId("alpha", "restore_target");
+    await ha.callService("text", "set_value", { entity_id: target, value: "relative/path" });
+    await alpha.waitForOutput(/restore_target: .*relative\/path.* rejected/, 10_000);
+    await ha.waitFor(stateIs(target, ""), 30_000, "Restore Target empty again");
   });
 
-  it("Create Backup pressed through HA's button.press runs borg, and the result comes back as an event", async () => {
-    const button = entityId("alpha", "create_backup");
-    await ha.callService("button", "press", { entity_id: button });
-    const result = await ha.waitFor(
-      () => droneEvents(ha, EVENT_TYPES.result, "alpha").find(({ data }) => data.operation === "create"),
-      120_000,
-      "the create result",
+  it("every button works through HA's button.press: Create Backup, Update Stats, Check Repository, Prune Backups, Scheduled Backup, and Release Prune Hold on a held prune", async () => {
+    const repo = repos.get("alpha");
+    if (!repo) throw new Error("no repository for alpha");
+    const archives = async () => (await repo.client.list()).value.archives.map(archive => archive.name);
+
+    const created = await press("alpha", "create_backup", "create");
+    expect(created).toMatchObject({ outcome: "success", trigger: "button" });
+    expect(await archives()).toContain(created.archive?.name);
+    await ha.waitFor(stateIs(entityId("alpha", "last_result"), "success"), 30_000, "Last Result success");
+
+    expect(await press("alpha", "update_stats", "stats")).toMatchObject({ outcome: "success", trigger: "button" });
+    await ha.waitFor(stateIs(entityId("alpha", "archive_count"), "1"), 30_000, "Archive Count 1");
+    expect(await press("alpha", "check_repository", "check")).toMatchObject({ outcome: "success", trigger: "button" });
+    expect(await press("alpha", "prune_backups", "prune")).toMatchObject({ outcome: "success", trigger: "button" });
+    const scheduled = await press("alpha", "scheduled_backup", "scheduled");
+    expect(scheduled).toMatchObject({ outcome: "success", trigger: "button" });
+    expect(await archives()).toContain(scheduled.archive?.name);
+
+    // three of four files gone: the prune guard holds prune, and HA shows it
+    const source = join(repo.root, "source");
+    for (const name of (await readdir(source)).slice(0, 3)) await rm(join(source, name));
+    const held = await press("alpha", "scheduled_backup", "scheduled");
+    expect(held).toMatchObject({ outcome: "held", error_kind: "prune_held" });
+    await ha.waitFor(stateIs(entityId("alpha", "prune_hold"), "held"), 30_000, "Prune Hold held");
+
+    const statuses = droneEvents(ha, EVENT_TYPES.status, "alpha").length;
+    await ha.callService("button", "press", { entity_id: entityId("alpha", "release_prune_hold") });
+    await ha.waitFor(stateIs(entityId("alpha", "prune_hold"), "clear"), 30_000, "Prune Hold clear");
+    await running("alpha").waitForOutput(/prune hold released \(button\)/, 10_000);
+    await ha.waitFor(
+      () => droneEvents(ha, EVENT_TYPES.status, "alpha").slice(statuses).find(({ data }) => data.prune_hold === null),
+      30_000,
+      "a status event without a hold",
     );
-    expect(result.data).toMatchObject({ outcome: "success", trigger: "button" });
-    expect((await repos[0]?.client.list())?.value.archives.map(archive => archive.name)).toContain(result.data.archive?.name);
-    await ha.waitFor(async () => ((await stateOf(entityId("alpha", "last_result")))?.state === "success" ? true : undefined), 30_000, "Last Result success");
   });
 
   it("numbers and selects set through HA's services reach the drone; values HA's own checks refuse never do", async () => {
     const keepDaily = entityId("alpha", "keep_daily");
     await ha.callService("number", "set_value", { entity_id: keepDaily, value: 3 });
-    await ha.waitFor(async () => ((await stateOf(keepDaily))?.state === "3" ? true : undefined), 30_000, "Keep Daily 3");
-    await drones.get("alpha")?.waitForOutput(/alpha keep_daily set to 3 from Home Assistant/, 10_000);
+    await ha.waitFor(stateIs(keepDaily, "3"), 30_000, "Keep Daily 3");
+    await running("alpha").waitForOutput(/alpha keep_daily set to 3 from Home Assistant/, 10_000);
     await expect(ha.callService("number", "set_value", { entity_id: keepDaily, value: 20_000 })).rejects.toBeInstanceOf(HaCommandError);
 
     const mode = entityId("alpha", "application_mode");
     await ha.callService("select", "select_option", { entity_id: mode, option: "standalone" });
-    await ha.waitFor(async () => ((await stateOf(mode))?.state === "standalone" ? true : undefined), 30_000, "Application Mode standalone");
+    await ha.waitFor(stateIs(mode, "standalone"), 30_000, "Application Mode standalone");
     await expect(ha.callService("select", "select_option", { entity_id: mode, option: "sometimes" })).rejects.toBeInstanceOf(HaCommandError);
     expect((await stateOf(mode))?.state).toBe("standalone");
+    // back to paused: the coordinator's round below leaves alpha alone
+    await ha.callService("select", "select_option", { entity_id: mode, option: "paused" });
+    await ha.waitFor(stateIs(mode, "paused"), 30_000, "Application Mode paused");
   });
 
-  it.fails("finding 3: two drones waiting both show in the config flow's picker (it is keyed by app name)", async () => {
-    await Promise.all([drone("beta"), drone("gamma")]);
-    const form = await flow("flow", { handler: "synapse", show_advanced_options: false });
-    const options = form.data_schema?.[0]?.options ?? [];
-    // abandon the flow as a person closing the dialog does
-    await fetch(`${ha.url}/api/config/config_entries/flow/${form.flow_id}`, { method: "DELETE", headers: { authorization: `Bearer ${ha.adminToken}` } });
+  it("two more drones waiting both show in the picker (keyed by app name), both are added: three drones in HA", async () => {
+    await Promise.all([drone("beta", "coordinated"), drone("gamma", "coordinated")]);
+    const options = await pickerListing(["Backup drone beta", "Backup drone gamma"]);
     expect(options.map(([, title]) => title).sort()).toEqual(["Backup drone beta", "Backup drone gamma"]);
+    expect(await add("Backup drone gamma")).toMatchObject({ type: "create_entry", title: "Backup drone gamma" });
+    expect(await add("Backup drone beta")).toMatchObject({ type: "create_entry", title: "Backup drone beta" });
+    await Promise.all(["beta", "gamma"].map(id => running(id).waitForOutput(/application confirmed registration/, 60_000)));
+    for (const id of ["alpha", "beta", "gamma"]) {
+      await ha.waitFor(async () => ((await stateOf(entityId(id, "create_backup")))?.state !== "unavailable" ? true : undefined), 30_000, `${id}'s Create Backup`);
+    }
+    const titles = (await ha.deviceRegistry()).map(device => device.name).filter(name => name?.startsWith("Backup drone"));
+    expect(titles.sort()).toEqual(["Backup drone alpha", "Backup drone beta", "Backup drone gamma"]);
   });
 
-  it("finding 1, the integration's side: a connection that dies without going_offline stays registered; the drone's new one is refused and asked to register again, in vain, until the heartbeat timeout", async () => {
-    const alpha = drones.get("alpha");
-    if (!alpha) throw new Error("no drone alpha");
+  it("the coordinator, added through the config flow, discovers them and runs a round through HA; a drone started after it gets its problem sensor in HA", async () => {
+    coordinator = await startCoordinator(ha, join(repos.get("alpha")?.root ?? "", "coordinator"), { OFFLINE_AFTER_SECONDS: 60 });
+    const started = coordinator;
+    await started.waitFor(/application is not registered in hass/, 60_000);
+    expect(await add(COORDINATOR_TITLE)).toMatchObject({ type: "create_entry", title: COORDINATOR_TITLE });
+    for (const id of ["alpha", "beta", "gamma"]) await started.waitFor(new RegExp(`drone ${id} discovered`), 60_000);
+
+    // beta and gamma are coordinated and never backed up: due at once, pressed through HA
+    const finished = (id: string) => coordinatorEvents(ha, COORDINATOR_EVENT_TYPES.runFinished).find(event => event.drone_id === id && event.ours);
+    for (const id of ["beta", "gamma"]) {
+      expect(await ha.waitFor(() => finished(id), 180_000, `the coordinator's run of ${id}`)).toMatchObject({ outcome: "success" });
+      expect(droneEvents(ha, EVENT_TYPES.result, id).map(({ data }) => data)).toContainEqual(expect.objectContaining({ operation: "scheduled", trigger: "button", outcome: "success" }));
+    }
+    expect(finished("alpha")).toBeUndefined();
+    for (const id of ["alpha", "beta", "gamma"]) await ha.waitFor(stateIs(`binary_sensor.${problemObjectId(id)}`, "off"), 60_000, `${id}'s problem sensor`);
+
+    // a drone the coordinator finds later: its problem sensor reaches HA through a configuration update
+    const late = `binary_sensor.${problemObjectId("delta")}`;
+    expect(await stateOf(late)).toBeUndefined();
+    await drone("delta", "coordinated");
+    await started.waitFor(/drone delta discovered/, 60_000);
+    await ha.waitFor(stateIs(late, "off"), 60_000, "delta's problem sensor");
+    expect((await stateOf(late))?.attributes).toMatchObject({ drone_id: "delta", device_class: "problem" });
+    expect(await add("Backup drone delta")).toMatchObject({ type: "create_entry", title: "Backup drone delta" });
+    expect(await ha.waitFor(() => finished("delta"), 180_000, "the coordinator's run of delta")).toMatchObject({ outcome: "success" });
+  });
+
+  it("a drone killed -9 and restarted: HA refuses its new connection, the drone says so in its log and status, and the coordinator's Run Now reaches it over backup_drone_command", async () => {
+    const gamma = running("gamma");
+    const repo = repos.get("gamma");
+    if (!repo || !coordinator) throw new Error("no gamma or no coordinator");
+    await gamma.kill();
+    const restarted = await startOn("gamma", repo, "coordinated");
+    drones.set("gamma", restarted);
+    await ha.waitFor(() => (lastStatus("gamma")?.synapse === "locked_out" ? true : undefined), 120_000, "gamma's status saying locked_out");
+    expect(restarted.output().split("\n").filter(line => line.includes(lockedOutMessage("gamma")))).toHaveLength(1);
+
+    const before = coordinatorEvents(ha, COORDINATOR_EVENT_TYPES.runFinished).length;
+    const acks = ha.events().filter(event => event.event_type === COMMAND_EVENT_TYPES.ack).length;
+    await ha.callService("button", "press", { entity_id: `button.${coordinatorObjectId("backup_coordinator", "run_now")}` });
+    const run = await ha.waitFor(
+      () => coordinatorEvents(ha, COORDINATOR_EVENT_TYPES.runFinished).slice(before).find(event => event.drone_id === "gamma" && event.ours),
+      180_000,
+      "the coordinator's run of gamma",
+    );
+    expect(run.outcome).toBe("success");
+    const ack = ha
+      .events()
+      .slice(acks)
+      .filter(event => event.event_type === COMMAND_EVENT_TYPES.ack)
+      .map(event => commandAckEventSchema.parse(event.data))
+      .find(answer => answer.drone_id === "gamma" && answer.run_id === run.run_id);
+    expect(ack).toMatchObject({ action: "scheduled", accepted: true, sender: "backup_coordinator" });
+    expect(droneEvents(ha, EVENT_TYPES.result, "gamma").map(({ data }) => data)).toContainEqual(expect.objectContaining({ run_id: run.run_id, trigger: "command", outcome: "success" }));
+  });
+
+  it("finding 1: a connection that dies without going_offline stays registered; the drone's new one is refused, the drone says so, and a backup_drone_command still runs a backup while a press reaches nothing", async () => {
+    const alpha = running("alpha");
     const logFrom = (await ha.log()).length;
     const outputFrom = alpha.output().length;
     const logged = async (text: string) => ((await ha.log()).slice(logFrom).some(entry => entry.text.includes(text)) ? true : undefined);
     // the network goes, not the drone: no close frame, no going_offline
     expect(ha.gate.cut()).toBeGreaterThan(0);
-    await ha.waitFor(() => logged("Registration failed: app 'backup-drone-alpha' is already connected"), 30_000, "the refused registration");
+    await ha.waitFor(() => logged(`Registration failed: app '${alpha.appUniqueId}' is already connected`), 30_000, "the refused registration");
     await ha.waitFor(() => (alpha.output().slice(outputFrom).includes("re-registration requested, resending registration") ? true : undefined), 30_000, "a heartbeat asked to register again");
-    await ha.waitFor(() => logged("App 'backup_drone' heartbeat timeout - marking offline"), 60_000, "the heartbeat timeout");
-    expect((await stateOf("binary_sensor.backup_drone_alpha_online"))?.state).toBe("off");
+    await ha.waitFor(() => (lastStatus("alpha")?.synapse === "locked_out" ? true : undefined), 120_000, "alpha's status saying locked_out");
+    expect(alpha.output().slice(outputFrom).split("\n").filter(line => line.includes(lockedOutMessage("alpha")))).toHaveLength(1);
+    await ha.waitFor(() => logged("App 'backup_drone_alpha' heartbeat timeout - marking offline"), 60_000, "the heartbeat timeout");
     expect((await stateOf(entityId("alpha", "application_state")))?.state).toBe("unavailable");
-  });
 
-  it.fails("finding 1: after that, a press of Update Stats in HA still reaches the drone", async () => {
-    const before = droneEvents(ha, EVENT_TYPES.result, "alpha").length;
-    // HA answers the call as a success: the integration drops the press for a connection it lost
-    await ha.callService("button", "press", { entity_id: entityId("alpha", "update_stats") });
-    await ha.waitFor(
-      () => droneEvents(ha, EVENT_TYPES.result, "alpha").slice(before).find(({ data }) => data.operation === "stats"),
-      20_000,
-      "the stats result",
+    // HA answers the press as a success; the integration drops it for the connection it lost
+    const results = droneEvents(ha, EVENT_TYPES.result, "alpha").length;
+    await ha.callService("button", "press", { entity_id: entityId("alpha", "create_backup") });
+    const ack = await command("alpha", "create", "alpha-after-cut");
+    // had the press reached the drone, its create would be running and this one refused as a duplicate of it
+    expect(ack).toMatchObject({ accepted: true, reason: null, duplicate: false });
+    const result = await ha.waitFor(
+      () => droneEvents(ha, EVENT_TYPES.result, "alpha").slice(results).find(({ data }) => data.run_id === ack.run_id),
+      120_000,
+      "the commanded create's result",
     );
+    expect(result.data).toMatchObject({ operation: "create", trigger: "command", outcome: "success" });
+    expect(droneEvents(ha, EVENT_TYPES.result, "alpha").slice(results).filter(({ data }) => data.trigger === "button")).toEqual([]);
   });
 
-  it("HA's log holds no ERROR line but finding 4's: one per entity with a category, and its traceback", async () => {
-    // HA logs every service call its validation refuses as an ERROR: the two this test made on purpose
-    const provoked = [/^\[\d+\] Value 20000\.0 for number\.alpha_keep_daily is outside valid range 0 - 10000$/, /^\[\d+\] Option sometimes is not valid for entity select\.alpha_application_mode/];
-    const errors = (await ha.errors()).filter(entry => !provoked.some(pattern => pattern.test(entry.text)));
-    const finding4 = (text: string) => /^Error processing entity backup_drone_\w+: entity_category must be a valid EntityCategory instance, got (config|diagnostic)$/.test(text) || text.startsWith("Full traceback: Traceback");
-    expect(errors.filter(entry => !(entry.logger === "custom_components.synapse.synapse.bridge" && finding4(entry.text.split("\n")[0] ?? ""))).map(formatEntry)).toEqual([]);
-  });
-
-  it.fails("finding 4: HA's log holds no ERROR line from the integration (it passes entity_category as a string)", async () => {
-    expect((await ha.errors()).filter(entry => entry.logger.startsWith("custom_components.synapse")).map(formatEntry)).toEqual([]);
+  it("HA's log holds no ERROR line our apps caused: only the integration's own and the ones provoked on purpose", async () => {
+    expect(unexplained(await ha.errors()).map(formatEntry)).toEqual([]);
   });
 });
