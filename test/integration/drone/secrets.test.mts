@@ -83,7 +83,8 @@ describe("secrets in child environments", () => {
     });
     let borg: { pid: number; argv: string; environ: string } | undefined;
     for (let tries = 0; tries < 600 && !borg && drone.alive(); tries++) {
-      borg = (await childrenOf(drone.pid)).find(child => child.argv.includes(" create "));
+      // the first borg of the backup waits for the lock: `info` (the prune guard's baseline), then `create`
+      borg = (await childrenOf(drone.pid)).find(child => / (info|create) /.test(child.argv));
       if (!borg) await new Promise(resolve => setTimeout(resolve, 50));
     }
     await lock.release();
