@@ -37,3 +37,35 @@ export function notAdminMessage(app: string, user: TokenUser, consequence: strin
     `Create a long-lived access token while logged in as an administrator (your profile → Security → Long-lived access tokens) and configure it as the token.`
   );
 }
+
+/** What an app knows of its token: asked on every connection, said once when it is not an administrator's. */
+export interface TokenCheck {
+  /** Ask HA now (on a new connection). */
+  check(): Promise<void>;
+  /** False once HA said the token's user is no administrator; undefined while unknown (events are tried then). */
+  isAdmin(): boolean | undefined;
+}
+
+/** Check the token on each connection; log {@link notAdminMessage} once per change to a non-administrator. */
+export function createTokenCheck(options: {
+  send: (message: { type: string }) => Promise<unknown>;
+  deadlineMs: () => number;
+  error: (message: string) => void;
+  app: string;
+  consequence: string;
+}): TokenCheck {
+  let admin: boolean | undefined;
+  let told = false;
+  return {
+    check: async () => {
+      const user = await tokenUser(options.send, options.deadlineMs());
+      admin = user?.isAdmin;
+      if (user && !user.isAdmin && !told) {
+        told = true;
+        options.error(notAdminMessage(options.app, user, options.consequence));
+      }
+      if (user?.isAdmin) told = false;
+    },
+    isAdmin: () => admin,
+  };
+}

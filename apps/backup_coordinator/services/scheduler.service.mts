@@ -14,7 +14,7 @@ import { type TServiceParams } from "@digital-alchemy/core";
 
 import { type FleetEffect, type Problem } from "../core/fleet.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
-import { notAdminMessage, tokenUser } from "../../../libs/ha/token-user.mjs";
+import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { eventForEffect, type OutgoingEvent, validateEvent } from "../events.mjs";
 import { COMMAND_EVENT_TYPES, commandEventSchema, PROTOCOL_VERSION } from "../../../libs/protocol/index.mjs";
 
@@ -98,21 +98,18 @@ export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, 
     send(what, { type: "call_service", domain, service, service_data });
 
   // false once HA said the token's user is no administrator (asked on every connection)
-  let tokenIsAdmin: boolean | undefined;
-  let toldNotAdmin = false;
-  const checkToken = async () => {
-    const user = await tokenUser(message => hass.socket.sendMessage(message), timeoutMs());
-    tokenIsAdmin = user?.isAdmin;
-    if (user && !user.isAdmin && !toldNotAdmin) {
-      toldNotAdmin = true;
-      logger.error(notAdminMessage("the coordinator", user, "it neither hears the drones' events nor sends its own, and can schedule nothing"));
-    }
-    if (user?.isAdmin) toldNotAdmin = false;
-  };
+  const token = createTokenCheck({
+    send: message => hass.socket.sendMessage(message),
+    deadlineMs: timeoutMs,
+    error: message => logger.error(message),
+    app: "the coordinator",
+    consequence: "it neither hears the drones' events nor sends its own, and can schedule nothing",
+  });
+  const checkToken = () => token.check();
 
   const fire = (event: OutgoingEvent) => {
     // each refused fire_event would be an ERROR line in HA's log
-    if (tokenIsAdmin === false) return;
+    if (token.isAdmin() === false) return;
     const valid = validateEvent(event);
     if (!valid.ok) {
       // a bug of ours: say which fields, not the values

@@ -27,7 +27,7 @@ import { buildStatusEvent, statusKey } from "../ha/status.mjs";
 import { FACT_SENSORS, type FactSensorKey, progressStates } from "../ha/values.mjs";
 import { packageVersion } from "../ha/version.mjs";
 import { republishOnRegistration } from "../../../libs/ha/registration.mjs";
-import { notAdminMessage, tokenUser } from "../../../libs/ha/token-user.mjs";
+import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
 import { createLinkWatch, LINK_PROBE_MS, type LinkWatch, lockedOutMessage } from "../ha/synapse-link.mjs";
 
@@ -105,21 +105,18 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
   );
   // whether the token may fire events: false once HA said its user is no administrator
   // (checked on every connection); undefined while unknown, when events are tried
-  let tokenIsAdmin: boolean | undefined;
-  let toldNotAdmin = false;
-  const checkToken = async () => {
-    const user = await tokenUser(message => hass.socket.sendMessage(message), replyDeadlineMs());
-    tokenIsAdmin = user?.isAdmin;
-    if (user && !user.isAdmin && !toldNotAdmin) {
-      toldNotAdmin = true;
-      logger.error(notAdminMessage("the drone", user, "nobody there sees its progress, results or status (backups go on)"));
-    }
-    if (user?.isAdmin) toldNotAdmin = false;
-  };
+  const token = createTokenCheck({
+    send: message => hass.socket.sendMessage(message),
+    deadlineMs: replyDeadlineMs,
+    error: message => logger.error(message),
+    app: "the drone",
+    consequence: "nobody there sees its progress, results or status (backups go on)",
+  });
+  const checkToken = () => token.check();
   const fire = (type: (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES], payload: unknown) => {
     if (closing) return Promise.resolve(false);
     // each refused fire_event would be an ERROR line in HA's log and a silent timeout here
-    if (tokenIsAdmin === false) return Promise.resolve(false);
+    if (token.isAdmin() === false) return Promise.resolve(false);
     return track(events.send(type, payload));
   };
 
@@ -394,7 +391,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     }
     await checkToken();
     // a result fired before the socket was up (a crash report during boot) is kept until now
-    if (tokenIsAdmin !== false) await events.flush();
+    if (token.isAdmin() !== false) await events.flush();
     await sendStatus(true);
     // the Restore Archive choices: what the repository holds now (a read; it does not queue)
     if (engine && device) {
@@ -414,7 +411,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     // another connection may carry another answer (an administrator's rights given or taken)
     void track(
       checkToken()
-        .then(() => (tokenIsAdmin === false ? undefined : events.flush()))
+        .then(() => (token.isAdmin() === false ? undefined : events.flush()))
         .then(() => sendStatus(true)),
     );
   });

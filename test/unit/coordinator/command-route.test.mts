@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 
 import { createFleet, type FleetEffect, LOCKED_OUT_REASON, startRoute } from "../../../apps/backup_coordinator/core/fleet.mjs";
-import { at, DEFAULT_FLEET_SETTINGS, statusEvent } from "../../helpers/fleet.mjs";
+import { at, DEFAULT_FLEET_SETTINGS, resultEvent, statusEvent } from "../../helpers/fleet.mjs";
 
 type Start = Extract<FleetEffect, { type: "start" }>;
 const startsOf = (effects: FleetEffect[]) => effects.filter((effect): effect is Start => effect.type === "start");
@@ -114,47 +114,9 @@ describe("starting a drone a press cannot reach", () => {
   it("locked_out is less severe than a failure, and comes back when the failure is over", () => {
     const fleet = createFleet(DEFAULT_FLEET_SETTINGS);
     fleet.onStatus(statusEvent("a", { synapse: "locked_out" }), at(0));
-    const failed = fleet.onResult(
-      {
-        v: 1,
-        drone_id: "a",
-        run_id: "r1",
-        operation: "scheduled",
-        repository: "primary",
-        trigger: "command",
-        outcome: "failed",
-        error_kind: "lock_timeout",
-        error: "locked",
-        warnings: [],
-        started_at: at(0).toISOString(),
-        finished_at: at(10).toISOString(),
-        duration_seconds: 10,
-        archive: null,
-        pruned: [],
-      },
-      at(10),
-    );
+    const failed = fleet.onResult(resultEvent("a", "failed", at(10), { run_id: "r1", trigger: "command", started_at: at(0).toISOString(), error_kind: "lock_timeout", error: "locked" }), at(10));
     expect(problems(failed)).toEqual(["a:failed"]);
-    const success = fleet.onResult(
-      {
-        v: 1,
-        drone_id: "a",
-        run_id: "r2",
-        operation: "scheduled",
-        repository: "primary",
-        trigger: "command",
-        outcome: "success",
-        error_kind: null,
-        error: null,
-        warnings: [],
-        started_at: at(400).toISOString(),
-        finished_at: at(410).toISOString(),
-        duration_seconds: 10,
-        archive: null,
-        pruned: [],
-      },
-      at(410),
-    );
+    const success = fleet.onResult(resultEvent("a", "success", at(410), { run_id: "r2", trigger: "command", started_at: at(400).toISOString() }), at(410));
     expect(recoveries(success)).toEqual(["a:failed"]);
     expect(problems(look(fleet, 411))).toEqual(["a:locked_out"]);
   });
@@ -171,26 +133,7 @@ describe("starting a drone a press cannot reach", () => {
     expect(start).toMatchObject({ via: "command", reason: "Home Assistant shows the drone's app offline while the drone's events arrive" });
     // and when its events stop, it is offline after all
     fleet.markPressed("a", "primary", at(11), "command");
-    fleet.onResult(
-      {
-        v: 1,
-        drone_id: "a",
-        run_id: "r1",
-        operation: "scheduled",
-        repository: "primary",
-        trigger: "command",
-        outcome: "success",
-        error_kind: null,
-        error: null,
-        warnings: [],
-        started_at: at(12).toISOString(),
-        finished_at: at(20).toISOString(),
-        duration_seconds: 8,
-        archive: null,
-        pruned: [],
-      },
-      at(20),
-    );
+    fleet.onResult(resultEvent("a", "success", at(20), { run_id: "r1", trigger: "command", started_at: at(12).toISOString() }), at(20));
     expect(problems(look(fleet, 20 + 181))).toEqual(["a:offline"]);
   });
 
