@@ -4,11 +4,15 @@
  */
 import { type z } from "zod";
 
+import { type EmulatedUser } from "./model.mjs";
+
 /** An authenticated websocket connection, as handlers see it. */
 export interface WsConnection {
   /** Unique per connection (HA keys rate limits and synapse bridges by the connection object). */
   readonly id: number;
   readonly userId: string;
+  /** The token's user (HA's `connection.user`). */
+  readonly user: EmulatedUser;
   /** Send a message as is (events, synapse pushes). */
   send(message: Record<string, unknown>): void;
   isOpen(): boolean;

@@ -589,7 +589,8 @@ export function createHassCore(options: { haVersion: string; log: (line: string)
     }
     const targets = [...entities.values()].filter(entity => entity.domain === domain && (all || wanted.has(entity.entityId)));
     const missing = [...wanted].filter(id => id.startsWith(`${domain}.`) && !entities.has(id));
-    if (missing.length > 0) log(`Referenced entities ${missing.join(", ")} are missing or not currently available`);
+    // helpers/service.py SelectedEntities.log_missing: a WARNING, and the call still succeeds
+    if (missing.length > 0) log(`WARNING Referenced entities ${missing.sort().join(", ")} are missing or not currently available`);
     // HA skips unavailable entities silently (helpers/service.py entity_service_call)
     return targets.filter(entity => entity.available());
   }

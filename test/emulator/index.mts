@@ -14,7 +14,7 @@ import { type AddressInfo } from "node:net";
 
 import { registerComponents, type Notification } from "./components.mjs";
 import { createHassCore, ServiceCallError } from "./core.mjs";
-import { type DeviceEntry, type FiredEvent, type HassState, hexId, newContext, type RegistryEntry } from "./model.mjs";
+import { type DeviceEntry, type EmulatedUser, type FiredEvent, type HassState, hexId, newContext, type RegistryEntry } from "./model.mjs";
 import { createRestApi } from "./rest.mjs";
 import { type ConfigFlow, createSynapseIntegration } from "./synapse.mjs";
 import { createWebsocketApi } from "./websocket.mjs";
@@ -26,8 +26,14 @@ export { ServiceCallError } from "./core.mjs";
 
 /** How to start the emulator. */
 export interface EmulatorOptions {
-  /** The long-lived access token clients must present. */
+  /** The long-lived access token of the owner, an administrator. */
   token: string;
+  /**
+   * A long-lived access token of a second user, "Member", who is not an administrator (as
+   * Settings → People makes one): refused `fire_event`, event subscriptions outside HA's
+   * allow-list and REST writes of events and states, like HA. None by default.
+   */
+  userToken?: string;
   /** 0 (the default) picks a free port. */
   port?: number;
   /** Heartbeat timeout of the synapse integration (30000, like APP_OFFLINE_DELAY). */
@@ -141,10 +147,15 @@ const closeServer = (server: Server) =>
 /** Start a loopback Home Assistant. */
 export async function startEmulator(options: EmulatorOptions): Promise<HaEmulator> {
   if (options.token.length === 0) throw new Error("startEmulator: token must not be empty");
+  if (options.userToken !== undefined && (options.userToken.length === 0 || options.userToken === options.token)) {
+    throw new Error("startEmulator: userToken must be non-empty and differ from token");
+  }
   const log = options.log ?? (() => undefined);
   const haVersion = options.haVersion ?? "2025.11.3";
   const synapseInstalled = options.synapseInstalled ?? true;
-  const userId = hexId();
+  const owner: EmulatedUser = { id: hexId(), name: "Owner", isOwner: true, isAdmin: true, token: options.token };
+  const users: EmulatedUser[] = [owner];
+  if (options.userToken !== undefined) users.push({ id: hexId(), name: "Member", isOwner: false, isAdmin: false, token: options.userToken });
 
   const core = createHassCore({ haVersion, log, components: () => [...BASE_COMPONENTS, ...(synapseInstalled ? ["synapse"] : [])] });
   const components = registerComponents(core);
@@ -154,8 +165,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<HaEmulato
     dropClosedAppConnections: options.dropClosedAppConnections ?? false,
     log,
   });
-  const websocket = createWebsocketApi({ core, synapse, token: options.token, userId, haVersion, log });
-  const rest = createRestApi({ core, token: options.token, userId, log });
+  const websocket = createWebsocketApi({ core, synapse, users, haVersion, log });
+  const rest = createRestApi({ core, users, log });
 
   const newServer = () => {
     const server = createServer(rest);
@@ -223,7 +234,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<HaEmulato
     callService: (domain, service, data) =>
       new Promise<void>((resolve, reject) => {
         try {
-          core.callService(domain, service, data, newContext(userId));
+          core.callService(domain, service, data, newContext(owner.id));
           resolve();
         } catch (error) {
           reject(error instanceof ServiceCallError || error instanceof Error ? error : new Error(String(error)));

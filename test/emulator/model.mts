@@ -147,6 +147,16 @@ export function ulid(now = Date.now()): string {
 /** A random 32-hex id, as HA's registries use (`uuid_util.random_uuid_hex`). */
 export const hexId = () => randomBytes(16).toString("hex");
 
+/** A user of the emulated instance with its long-lived access token (HA's `auth.models.User`). */
+export interface EmulatedUser {
+  readonly id: string;
+  readonly name: string;
+  readonly isOwner: boolean;
+  /** In HA's `system-admin` group: may fire events and subscribe to any event type. */
+  readonly isAdmin: boolean;
+  readonly token: string;
+}
+
 /** A fresh context (HA's `Context()`), optionally for a user. */
 export const newContext = (userId: string | null = null): HassContext => ({ id: ulid(), parent_id: null, user_id: userId });
 

@@ -8,7 +8,7 @@ import { type IncomingMessage, type ServerResponse } from "node:http";
 import { z } from "zod";
 
 import { type HassCore, ServiceCallError } from "./core.mjs";
-import { asRecord, type HassState, newContext } from "./model.mjs";
+import { asRecord, type EmulatedUser, type HassState, newContext } from "./model.mjs";
 import { sameToken } from "./websocket.mjs";
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -64,7 +64,7 @@ async function jsonBody(request: IncomingMessage): Promise<Record<string, unknow
 }
 
 /** The REST API over a core; returns the request handler. */
-export function createRestApi(options: { core: HassCore; token: string; userId: string; log: (line: string) => void }) {
+export function createRestApi(options: { core: HassCore; users: readonly EmulatedUser[]; log: (line: string) => void }) {
   const { core } = options;
 
   const json = (response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -72,10 +72,15 @@ export function createRestApi(options: { core: HassCore; token: string; userId: 
     response.end(JSON.stringify(body));
   };
 
-  const authorized = (request: IncomingMessage) => {
+  const userOf = (request: IncomingMessage) => {
     const header = request.headers.authorization ?? "";
-    const match = /^Bearer (.+)$/.exec(header);
-    return match?.[1] !== undefined && sameToken(match[1], options.token);
+    const token = /^Bearer (.+)$/.exec(header)?.[1];
+    return token === undefined ? undefined : options.users.find(user => sameToken(token, user.token));
+  };
+  // api/__init__.py: posting an event (`@require_admin`) and writing or removing a state
+  // (`if not user.is_admin: raise Unauthorized`) need an administrator; HA answers 401
+  const requireAdmin = (user: EmulatedUser) => {
+    if (!user.isAdmin) throw new HttpError(401, "401: Unauthorized");
   };
 
   async function route(request: IncomingMessage, response: ServerResponse) {
@@ -83,7 +88,8 @@ export function createRestApi(options: { core: HassCore; token: string; userId: 
     const path = url.pathname;
     const method = (request.method ?? "GET").toUpperCase();
     if (!path.startsWith("/api/")) throw new HttpError(404, "404: Not Found");
-    if (!authorized(request)) throw new HttpError(401, "401: Unauthorized");
+    const user = userOf(request);
+    if (!user) throw new HttpError(401, "401: Unauthorized");
 
     if (path === "/api/" && method === "GET") return json(response, 200, { message: "API running." });
     if (path === "/api/config" && method === "GET") return json(response, 200, core.config());
@@ -109,16 +115,18 @@ export function createRestApi(options: { core: HassCore; token: string; userId: 
         return found ? json(response, 200, found) : json(response, 404, { message: "Entity not found." });
       }
       if (method === "POST") {
+        requireAdmin(user);
         if (!/^[a-z0-9_]+\.[a-z0-9_]+$/.test(entityId)) return json(response, 400, { message: "Invalid entity ID specified." });
         const body = stateBodySchema.safeParse(await jsonBody(request));
         if (!body.success) return json(response, 400, { message: "No state specified." });
         const existed = core.state(entityId) !== undefined;
-        const written: HassState = core.setState(entityId, body.data.state, body.data.attributes ?? {}, newContext(options.userId), body.data.force_update);
+        const written: HassState = core.setState(entityId, body.data.state, body.data.attributes ?? {}, newContext(user.id), body.data.force_update);
         return json(response, existed ? 200 : 201, written, { Location: `/api/states/${entityId}` });
       }
       if (method === "DELETE") {
+        requireAdmin(user);
         if (!core.state(entityId)) return json(response, 404, { message: "Entity not found." });
-        core.removeState(entityId, newContext(options.userId));
+        core.removeState(entityId, newContext(user.id));
         return json(response, 200, { message: "Entity removed." });
       }
     }
@@ -126,7 +134,7 @@ export function createRestApi(options: { core: HassCore; token: string; userId: 
     const service = /^\/api\/services\/([^/]+)\/([^/]+)$/.exec(path);
     if (service?.[1] !== undefined && service[2] !== undefined && method === "POST") {
       const data = await jsonBody(request);
-      const context = newContext(options.userId);
+      const context = newContext(user.id);
       const before = new Map(core.states().map(item => [item.entity_id, item.last_updated]));
       try {
         core.callService(decodeURIComponent(service[1]), decodeURIComponent(service[2]), data, context);
@@ -145,9 +153,10 @@ export function createRestApi(options: { core: HassCore; token: string; userId: 
 
     const event = /^\/api\/events\/([^/]+)$/.exec(path);
     if (event?.[1] !== undefined && method === "POST") {
+      requireAdmin(user);
       const eventType = decodeURIComponent(event[1]);
       const data = asRecord(await jsonBody(request)) ?? {};
-      core.fire(eventType, data, "REMOTE", newContext(options.userId));
+      core.fire(eventType, data, "REMOTE", newContext(user.id));
       return json(response, 200, { message: `Event ${eventType} fired.` });
     }
 

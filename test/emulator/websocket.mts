@@ -13,11 +13,36 @@ import { z } from "zod";
 
 import { CommandError, type Reply, type WsCommand, type WsConnection } from "./commands.mjs";
 import { type HassCore, humanizeIssues, ServiceCallError } from "./core.mjs";
-import { type FiredEvent, newContext } from "./model.mjs";
+import { type EmulatedUser, type FiredEvent, newContext } from "./model.mjs";
 import { type SynapseIntegration } from "./synapse.mjs";
 
 /** auth.py AUTH_TIMEOUT: a client that does not authenticate within this long is dropped. */
 const AUTH_TIMEOUT_MS = 10_000;
+
+/**
+ * auth/permissions/events.py SUBSCRIBE_ALLOWLIST (HA 2025.4): the event types a user who is
+ * not an administrator may subscribe to; `*` (all events) is not among them.
+ */
+const SUBSCRIBE_ALLOWLIST = new Set([
+  "area_registry_updated",
+  "component_loaded",
+  "core_config_updated",
+  "device_registry_updated",
+  "entity_registry_updated",
+  "repairs_issue_registry_updated",
+  "lovelace_updated",
+  "panels_updated",
+  "recorder_5min_statistics_generated",
+  "recorder_hourly_statistics_generated",
+  "service_registered",
+  "service_removed",
+  "shopping_list_updated",
+  "state_changed",
+  "themes_updated",
+  "label_registry_updated",
+  "category_registry_updated",
+  "floor_registry_updated",
+]);
 
 const authSchema = z.strictObject({ type: z.literal("auth"), access_token: z.string().optional(), api_password: z.string().optional() });
 /** connection.py: what every command message must have before its own schema is looked at. */
@@ -48,8 +73,8 @@ export const eventMessage = (subscription: number, event: FiredEvent) => ({
 export function createWebsocketApi(options: {
   core: HassCore;
   synapse: SynapseIntegration;
-  token: string;
-  userId: string;
+  /** Every user with a token; a token matching none is refused. */
+  users: readonly EmulatedUser[];
   haVersion: string;
   log: (line: string) => void;
 }) {
@@ -59,6 +84,19 @@ export function createWebsocketApi(options: {
   const authenticated = new Set<WsConnection>();
   let nextConnectionId = 1;
 
+  /**
+   * `Unauthorized` raised in a handler: connection.py `async_handle_exception` answers
+   * `unauthorized` "Unauthorized" and logs "Error handling message: …" at ERROR.
+   */
+  const unauthorized = (connection: WsConnection) => {
+    log(`websocket: ERROR Error handling message: Unauthorized (unauthorized) ${connection.user.name}`);
+    return new CommandError("unauthorized", "Unauthorized");
+  };
+  /** decorators.py `require_admin`. */
+  const requireAdmin = (connection: WsConnection) => {
+    if (!connection.user.isAdmin) throw unauthorized(connection);
+  };
+
   const commands: Record<string, WsCommand> = {
     ping: {
       schema: command("ping"),
@@ -67,15 +105,15 @@ export function createWebsocketApi(options: {
     get_states: { schema: command("get_states"), handle: (_c, _m, reply) => reply.result(core.states()) },
     get_config: { schema: command("get_config"), handle: (_c, _m, reply) => reply.result(core.config()) },
     get_services: { schema: command("get_services"), handle: (_c, _m, reply) => reply.result(core.serviceDescriptions()) },
-    // the token's user: the emulator's one user is the owner, an administrator (as HA 2025.4 answers it)
+    // the token's user, as components/auth/__init__.py websocket_current_user answers it (HA 2025.4)
     "auth/current_user": {
       schema: command("auth/current_user"),
       handle: (connection, _m, reply) =>
         reply.result({
-          id: connection.userId,
-          name: "Owner",
-          is_owner: true,
-          is_admin: true,
+          id: connection.user.id,
+          name: connection.user.name,
+          is_owner: connection.user.isOwner,
+          is_admin: connection.user.isAdmin,
           credentials: [{ auth_provider_type: "homeassistant", auth_provider_id: null }],
           mfa_modules: [{ id: "totp", name: "Authenticator app", enabled: false }],
         }),
@@ -84,6 +122,11 @@ export function createWebsocketApi(options: {
       schema: command("subscribe_events", { event_type: z.string().optional() }),
       handle(connection, message, reply) {
         const eventType = typeof message.event_type === "string" ? message.event_type : "*";
+        // commands.py handle_subscribe_events: outside the allow-list only administrators may listen
+        if (!SUBSCRIBE_ALLOWLIST.has(eventType) && !connection.user.isAdmin) {
+          log(`websocket: ERROR Refusing to allow ${connection.user.name} to subscribe to event ${eventType}`);
+          throw unauthorized(connection);
+        }
         const subscriptions = subscriptionsOf.get(connection);
         if (!subscriptions) return;
         subscriptions.set(
@@ -109,6 +152,7 @@ export function createWebsocketApi(options: {
     fire_event: {
       schema: command("fire_event", { event_type: z.string(), event_data: z.record(z.string(), z.unknown()).optional() }),
       handle(connection, message, reply) {
+        requireAdmin(connection);
         const context = newContext(connection.userId);
         const data = (message.event_data as Record<string, unknown> | undefined) ?? {};
         // websocket_api/commands.py handle_fire_event fires with the default origin (LOCAL); only the REST API says REMOTE
@@ -125,11 +169,11 @@ export function createWebsocketApi(options: {
         return_response: z.boolean().optional(),
       }),
       handle(connection, message, reply) {
-        if (message.return_response === true) {
-          throw new CommandError("service_validation_error", "Validation error: An action which does not return responses can't be called with return_response=True");
-        }
         const context = newContext(connection.userId);
         try {
+          if (message.return_response === true) {
+            throw new ServiceCallError("service_validation_error", "Validation error: An action which does not return responses can't be called with return_response=True");
+          }
           core.callService(
             String(message.domain),
             String(message.service),
@@ -138,8 +182,10 @@ export function createWebsocketApi(options: {
             message.target as Record<string, unknown> | undefined,
           );
         } catch (error) {
-          if (error instanceof ServiceCallError) throw new CommandError(error.code, error.message);
-          throw error;
+          if (!(error instanceof ServiceCallError)) throw error;
+          // commands.py handle_call_service logs a ServiceValidationError (its text, without the prefix) at ERROR
+          if (error.code === "service_validation_error") log(`websocket: ERROR ${error.message.replace(/^Validation error: /, "")}`);
+          throw new CommandError(error.code, error.message);
         }
         reply.result({ context });
       },
@@ -194,7 +240,9 @@ export function createWebsocketApi(options: {
         socket.close();
         return;
       }
-      if (parsed.data.access_token === undefined || !sameToken(parsed.data.access_token, options.token)) {
+      const token = parsed.data.access_token;
+      const user = token === undefined ? undefined : options.users.find(candidate => sameToken(token, candidate.token));
+      if (!user) {
         log("websocket: login attempt with an invalid token");
         send({ type: "auth_invalid", message: "Invalid access token or password" });
         socket.close();
@@ -202,7 +250,7 @@ export function createWebsocketApi(options: {
       }
       clearTimeout(authTimer);
       const id = nextConnectionId++;
-      connection = { id, userId: options.userId, send, isOpen: () => socket.readyState === socket.OPEN };
+      connection = { id, userId: user.id, user, send, isOpen: () => socket.readyState === socket.OPEN };
       authenticated.add(connection);
       subscriptionsOf.set(connection, new Map());
       send({ type: "auth_ok", ha_version: options.haVersion });

@@ -164,6 +164,72 @@ describe("the synapse bridge (bridge.py)", () => {
   });
 });
 
+describe("service calls as HA answers them (websocket_api/commands.py handle_call_service, helpers/service.py)", () => {
+  it("a value or option HA's validation refuses: service_validation_error with HA's text, and the text logged as an ERROR; nothing reaches the app", async () => {
+    const app = await registeredApp({
+      number: [{ unique_id: "knob", name: "Knob", native_value: 5, native_min_value: 0, native_max_value: 10000 }],
+      select: [{ unique_id: "mode", name: "Mode", options: ["auto", "manual"], current_option: "auto" }],
+    });
+    const knob = await ha.waitFor(() => ha.entityIdFor("knob"), 5_000, "the number");
+    const mode = await ha.waitFor(() => ha.entityIdFor("mode"), 5_000, "the select");
+    await ha.waitFor(() => ha.state(mode), 5_000, "the select's state");
+    const toApp = () => app.client.messages.filter(message => message.type === "synapse/set_value" || message.type === "synapse/select_option");
+
+    const number = await app.request({ type: "call_service", domain: "number", service: "set_value", service_data: { entity_id: knob, value: 20000 } });
+    expect(number).toMatchObject({ success: false, error: { code: "service_validation_error", message: `Validation error: Value 20000.0 for ${knob} is outside valid range 0 - 10000` } });
+    const select = await app.request({ type: "call_service", domain: "select", service: "select_option", service_data: { entity_id: mode, option: "sometimes" } });
+    expect(select).toMatchObject({
+      success: false,
+      error: { code: "service_validation_error", message: `Validation error: Option sometimes is not valid for entity ${mode}, valid options are: auto, manual` },
+    });
+    expect(haLog.filter(line => line.includes("ERROR"))).toEqual([
+      `websocket: ERROR Value 20000.0 for ${knob} is outside valid range 0 - 10000`,
+      `websocket: ERROR Option sometimes is not valid for entity ${mode}, valid options are: auto, manual`,
+    ]);
+    expect(toApp()).toEqual([]);
+  });
+
+  it("a press of an entity that does not exist succeeds with a WARNING naming it; a service that does not exist is not_found", async () => {
+    const app = await fakeApp({ app: "test_app", title: "Test app", unique_id: "test-app-1" });
+    const press = await app.request({ type: "call_service", domain: "button", service: "press", service_data: { entity_id: ["button.nope_b", "button.nope_a"] } });
+    expect(press).toMatchObject({ success: true });
+    expect(haLog).toContain("WARNING Referenced entities button.nope_a, button.nope_b are missing or not currently available");
+    const missing = await app.request({ type: "call_service", domain: "button", service: "presss", service_data: { entity_id: "button.nope_a" } });
+    expect(missing).toMatchObject({ success: false, error: { code: "not_found", message: "Service button.presss not found." } });
+    expect(haLog.filter(line => line.includes("ERROR"))).toEqual([]);
+  });
+});
+
+describe("an app whose connection is refused after a cut (websocket.py _handle_bridge_not_found, bridge.py handle_registration)", () => {
+  it("its new connection is refused (already_connected); heartbeats and patches get bridge_not_found and a re-registration request carrying the message's unique id: the app's for a heartbeat, the entity's for a patch", async () => {
+    await registeredApp({ number: [{ unique_id: "knob", name: "Knob", native_value: 5 }] });
+    // the old connection stays in the bridge, as after a cut the integration never noticed
+    const again = await fakeApp({ app: "test_app", title: "Test app", unique_id: "test-app-1" });
+    const refused = await again.request(registration("test-app-1", { number: [{ unique_id: "knob", name: "Knob", native_value: 5 }] }));
+    expect(refused.result).toEqual({ success: false, error_code: "already_connected", message: "Unique ID test-app-1 is already connected", unique_id: "test-app-1" });
+
+    const reRegistrations = () =>
+      again.client.messages.filter(message => message.type === "event" && (message.event as { event_type?: unknown }).event_type === "synapse/request_re_registration");
+    const notFound = (operation: string) => ({
+      success: false,
+      error_code: "bridge_not_found",
+      message: `No bridge found for ${operation} - connection may be stale. Re-registration requested.`,
+      requires_reregistration: true,
+    });
+    const heartbeat = await again.request({ type: "synapse/heartbeat", hash: "hash-1", unique_id: "test-app-1" });
+    expect(heartbeat.result).toEqual(notFound("heartbeat"));
+    const patch = await again.request({ type: "synapse/patch_entity", unique_id: "knob", data: { native_value: 6 } });
+    expect(patch.result).toEqual(notFound("entity patch"));
+    const desync = { message: "Connection desync detected - please re-register", action: "resend_registration" };
+    expect(reRegistrations()).toEqual([
+      { type: "event", event: { event_type: "synapse/request_re_registration", data: { ...desync, unique_id: "test-app-1" } } },
+      { type: "event", event: { event_type: "synapse/request_re_registration", data: { ...desync, unique_id: "knob" } } },
+    ]);
+    // the refused connection's patch reached nothing
+    expect(ha.events().filter(event => event.event_type === "synapse/update")).toEqual([]);
+  });
+});
+
 describe("the recorder (recorder/db_schema.py)", () => {
   it("keeps an event whose data is over 32 KiB without its data, and says so in the log; a smaller one whole", async () => {
     const client = await authenticatedClient(ha.url, TOKEN);
