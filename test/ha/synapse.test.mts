@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { coordinatorObjectId, problemObjectId } from "../../apps/backup_coordinator/ha/entities.mjs";
 import { ENTITY_SPECS, droneEntityKeys, type EntitySpec } from "../../apps/drone/ha/entities.mjs";
-import { lockedOutMessage } from "../../apps/drone/ha/synapse-link.mjs";
+import { droneLockedOutMessage } from "../../apps/drone/ha/lockout.mjs";
 import { COMMAND_EVENT_TYPES, commandAckEventSchema } from "../../libs/protocol/commands.mjs";
 import { COORDINATOR_EVENT_TYPES } from "../../libs/protocol/coordinator-events.mjs";
 import { droneDeviceId, type DroneEntityKey, entityId, entityUniqueId, EVENT_TYPES } from "../../libs/protocol/index.mjs";
@@ -348,7 +348,7 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
     const restarted = await startOn("gamma", repo, "coordinated");
     drones.set("gamma", restarted);
     await ha.waitFor(() => (lastStatus("gamma")?.synapse === "locked_out" ? true : undefined), 120_000, "gamma's status saying locked_out");
-    expect(restarted.output().split("\n").filter(line => line.includes(lockedOutMessage("gamma")))).toHaveLength(1);
+    expect(restarted.output().split("\n").filter(line => line.includes(droneLockedOutMessage("gamma")))).toHaveLength(1);
 
     const before = coordinatorEvents(ha, COORDINATOR_EVENT_TYPES.runFinished).length;
     const acks = ha.events().filter(event => event.event_type === COMMAND_EVENT_TYPES.ack).length;
@@ -379,7 +379,7 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
     await ha.waitFor(() => logged(`Registration failed: app '${alpha.appUniqueId}' is already connected`), 30_000, "the refused registration");
     await ha.waitFor(() => (alpha.output().slice(outputFrom).includes("re-registration requested, resending registration") ? true : undefined), 30_000, "a heartbeat asked to register again");
     await ha.waitFor(() => (lastStatus("alpha")?.synapse === "locked_out" ? true : undefined), 120_000, "alpha's status saying locked_out");
-    expect(alpha.output().slice(outputFrom).split("\n").filter(line => line.includes(lockedOutMessage("alpha")))).toHaveLength(1);
+    expect(alpha.output().slice(outputFrom).split("\n").filter(line => line.includes(droneLockedOutMessage("alpha")))).toHaveLength(1);
     await ha.waitFor(() => logged("App 'backup_drone_alpha' heartbeat timeout - marking offline"), 60_000, "the heartbeat timeout");
     expect((await stateOf(entityId("alpha", "application_state")))?.state).toBe("unavailable");
 
