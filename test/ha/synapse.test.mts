@@ -8,7 +8,7 @@
  * restarting in the middle of a run. What the integration cannot do (text patterns, a press for
  * a connection it lost) is asserted as it really happens, with the drone's way around it.
  */
-import { readdir, rm, writeFile } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,7 +24,7 @@ import { type DroneProcess } from "../emulator/drone-process.mjs";
 import { type TestRepository } from "../helpers/borg.mjs";
 import { makeDroneRepository } from "../helpers/drone.mjs";
 import { type Running } from "../helpers/process.mjs";
-import { coordinatorEvents, droneEvents, startCoordinator, startDrone } from "../homeassistant/apps.mjs";
+import { coordinatorEvents, droneEvents, heldRun, startCoordinator, startDrone } from "../homeassistant/apps.mjs";
 import { HaCommandError } from "../homeassistant/client.mjs";
 import { type HaState, type HomeAssistant, startHomeAssistant } from "../homeassistant/instance.mjs";
 import { formatEntry, type LogEntry } from "../homeassistant/log.mjs";
@@ -419,10 +419,8 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
   });
 
   it("Home Assistant restarting in the middle of a run: the backup completes once, the drone registers again and its entities show real values; the lockouts end", async () => {
-    // the before hook holds the run until the test lets it go
-    const hold = join(ha.configDir, "..", "hold-epsilon");
-    await writeFile(hold, "");
-    const epsilon = await drone("epsilon", "paused", { HOOK_BEFORE: `while [ -e '${hold}' ]; do sleep 0.1; done`, HOOK_TIMEOUT_SECONDS: 600 });
+    const held = await heldRun(ha, "epsilon");
+    const epsilon = await drone("epsilon", "paused", held.settings);
     expect(await add("Backup drone epsilon")).toMatchObject({ type: "create_entry", title: "Backup drone epsilon" });
     await epsilon.waitForOutput(/application confirmed registration/, 60_000);
     const state = entityId("epsilon", "application_state");
@@ -432,24 +430,10 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
 
     // a scheduled backup: the one operation with hooks
     await ha.callService("button", "press", { entity_id: entityId("epsilon", "scheduled_backup") });
-    const started = await ha.waitFor(
-      () => droneEvents(ha, EVENT_TYPES.status, "epsilon").find(({ data }) => data.state === "running_hooks"),
-      60_000,
-      "epsilon running its before hook",
-    );
-    const runId = started.data.run_id;
-    expect(runId).not.toBeNull();
+    const runId = await held.started("epsilon");
 
-    await ha.stop();
-    await rm(hold);
-    await epsilon.waitForOutput(/scheduled ended: success/, 120_000);
-    await ha.start();
-
-    const result = await ha.waitFor(
-      () => droneEvents(ha, EVENT_TYPES.result, "epsilon").find(({ data }) => data.run_id === runId),
-      120_000,
-      "the kept result after the restart",
-    );
+    // the run ends while HA is down: the drone keeps the result and sends it after the restart
+    const result = await held.endWhileHaIsDown(epsilon, "epsilon", runId);
     expect(result.boot).toBe(2);
     expect(result.data).toMatchObject({ operation: "scheduled", trigger: "button", outcome: "success" });
     // registered again: the entities show the run's outcome and an idle drone, not unavailable
