@@ -4,8 +4,6 @@
  * result and status events reach HA's bus (as an automation subscribes to them) and HA's
  * recorder; HA restarting under a run loses nothing. The tests run in order on one HA.
  */
-import { rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -13,7 +11,7 @@ import { EVENT_TYPES } from "../../libs/protocol/index.mjs";
 import { type DroneProcess } from "../emulator/drone-process.mjs";
 import { TEST_PASSPHRASE, type TestRepository } from "../helpers/borg.mjs";
 import { makeDroneRepository } from "../helpers/drone.mjs";
-import { droneEvents, startDrone } from "../homeassistant/apps.mjs";
+import { droneEvents, heldRun, startDrone } from "../homeassistant/apps.mjs";
 import { type HaEvent } from "../homeassistant/client.mjs";
 import { type HomeAssistant, startHomeAssistant } from "../homeassistant/instance.mjs";
 import { formatEntry } from "../homeassistant/log.mjs";
@@ -119,31 +117,13 @@ describe("a drone against Home Assistant without the synapse integration", () =>
   });
 
   it("Home Assistant restarting during a run: the result the drone kept while HA was down arrives after the restart, and its status events go on", async () => {
-    // the before hook holds the run until the test lets it go
-    const hold = join(ha.configDir, "..", "hold-the-run");
-    await writeFile(hold, "");
-    const { process: drone } = await newDrone("restarted", { HOOK_BEFORE: `while [ -e '${hold}' ]; do sleep 0.1; done`, HOOK_TIMEOUT_SECONDS: 600 });
-    const running = await ha.waitFor(
-      () => droneEvents(ha, EVENT_TYPES.status, "restarted").find(({ data }) => data.state === "running_hooks"),
-      60_000,
-      "the drone running its before hook",
-    );
-    const runId = running.data.run_id;
-    expect(runId).not.toBeNull();
+    const held = await heldRun(ha, "restarted");
+    const { process: drone } = await newDrone("restarted", held.settings);
+    const runId = await held.started("restarted");
 
-    await ha.stop();
-    await rm(hold);
-    // the run ends while HA is down: the drone keeps the result for later
-    await drone.waitForOutput(/scheduled ended: success/, 120_000);
-    await drone.waitForOutput(/backup_drone_result event kept, it is sent on reconnect/, 10_000);
-    expect(droneEvents(ha, EVENT_TYPES.result, "restarted")).toEqual([]);
-
-    await ha.start();
-    const result = await ha.waitFor(
-      () => droneEvents(ha, EVENT_TYPES.result, "restarted").find(({ data }) => data.run_id === runId),
-      60_000,
-      "the kept result after the restart",
-    );
+    // the run ends while HA is down: the drone keeps the result for later, and sends it after the restart
+    const result = await held.endWhileHaIsDown(drone, "restarted", runId);
+    expect(droneEvents(ha, EVENT_TYPES.result, "restarted").filter(({ boot }) => boot === 1)).toEqual([]);
     expect(result.boot).toBe(2);
     expect(result.data).toMatchObject({ operation: "scheduled", outcome: "success" });
     // heartbeats go on over the new connection (STATUS_INTERVAL_SECONDS 5), the drone idle again

@@ -4,7 +4,8 @@
  * through the integration's config flow as a person does from Settings, their devices and
  * entities as HA shows them, every button, number, select and text used through HA's own
  * services, three drones and the coordinator running a round, a drone killed -9 and one whose
- * connection dies without a close. What the integration cannot do (text patterns, a press for
+ * connection dies without a close (the drone and the coordinator locked out), and Home Assistant
+ * restarting in the middle of a run. What the integration cannot do (text patterns, a press for
  * a connection it lost) is asserted as it really happens, with the drone's way around it.
  */
 import { readdir, rm } from "node:fs/promises";
@@ -13,8 +14,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { coordinatorObjectId, problemObjectId } from "../../apps/backup_coordinator/ha/entities.mjs";
+import { coordinatorLockedOutMessage, lockoutNotificationId } from "../../apps/backup_coordinator/ha/lockout.mjs";
 import { ENTITY_SPECS, droneEntityKeys, type EntitySpec } from "../../apps/drone/ha/entities.mjs";
-import { lockedOutMessage } from "../../apps/drone/ha/synapse-link.mjs";
+import { droneLockedOutMessage } from "../../apps/drone/ha/lockout.mjs";
 import { COMMAND_EVENT_TYPES, commandAckEventSchema } from "../../libs/protocol/commands.mjs";
 import { COORDINATOR_EVENT_TYPES } from "../../libs/protocol/coordinator-events.mjs";
 import { droneDeviceId, type DroneEntityKey, entityId, entityUniqueId, EVENT_TYPES } from "../../libs/protocol/index.mjs";
@@ -22,7 +24,7 @@ import { type DroneProcess } from "../emulator/drone-process.mjs";
 import { type TestRepository } from "../helpers/borg.mjs";
 import { makeDroneRepository } from "../helpers/drone.mjs";
 import { type Running } from "../helpers/process.mjs";
-import { coordinatorEvents, droneEvents, startCoordinator, startDrone } from "../homeassistant/apps.mjs";
+import { coordinatorEvents, droneEvents, heldRun, startCoordinator, startDrone } from "../homeassistant/apps.mjs";
 import { HaCommandError } from "../homeassistant/client.mjs";
 import { type HaState, type HomeAssistant, startHomeAssistant } from "../homeassistant/instance.mjs";
 import { formatEntry, type LogEntry } from "../homeassistant/log.mjs";
@@ -42,10 +44,10 @@ function startOn(droneId: string, repo: TestRepository, mode: Mode) {
 }
 
 /** A new drone on a new repository; resolves once synapse waits to be added in HA. */
-async function drone(droneId: string, mode: Mode = "paused") {
+async function drone(droneId: string, mode: Mode = "paused", settings: Record<string, unknown> = {}) {
   const repo = await makeDroneRepository(4, 64 * 1024);
   repos.set(droneId, repo);
-  const started = await startOn(droneId, repo, mode);
+  const started = await startDrone({ ha, repo, droneId, drone: { MODE: mode, ...settings } });
   drones.set(droneId, started);
   // synapse answers discovery only once it is up and sees itself unregistered
   await started.waitForOutput(/application is not registered in hass/, 60_000);
@@ -156,6 +158,12 @@ async function command(droneId: string, action: string, requestId: string) {
   );
   return commandAckEventSchema.parse(ack.data);
 }
+
+/** Everything the coordinator wrote so far. */
+const coordinatorOutput = () => {
+  const { stdout, stderr } = coordinator?.output() ?? { stdout: "", stderr: "" };
+  return `${stdout}\n${stderr}`;
+};
 
 const lastStatus = (droneId: string) => droneEvents(ha, EVENT_TYPES.status, droneId).at(-1)?.data;
 
@@ -348,7 +356,7 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
     const restarted = await startOn("gamma", repo, "coordinated");
     drones.set("gamma", restarted);
     await ha.waitFor(() => (lastStatus("gamma")?.synapse === "locked_out" ? true : undefined), 120_000, "gamma's status saying locked_out");
-    expect(restarted.output().split("\n").filter(line => line.includes(lockedOutMessage("gamma")))).toHaveLength(1);
+    expect(restarted.output().split("\n").filter(line => line.includes(droneLockedOutMessage("gamma")))).toHaveLength(1);
 
     const before = coordinatorEvents(ha, COORDINATOR_EVENT_TYPES.runFinished).length;
     const acks = ha.events().filter(event => event.event_type === COMMAND_EVENT_TYPES.ack).length;
@@ -379,7 +387,19 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
     await ha.waitFor(() => logged(`Registration failed: app '${alpha.appUniqueId}' is already connected`), 30_000, "the refused registration");
     await ha.waitFor(() => (alpha.output().slice(outputFrom).includes("re-registration requested, resending registration") ? true : undefined), 30_000, "a heartbeat asked to register again");
     await ha.waitFor(() => (lastStatus("alpha")?.synapse === "locked_out" ? true : undefined), 120_000, "alpha's status saying locked_out");
-    expect(alpha.output().slice(outputFrom).split("\n").filter(line => line.includes(lockedOutMessage("alpha")))).toHaveLength(1);
+    expect(alpha.output().slice(outputFrom).split("\n").filter(line => line.includes(droneLockedOutMessage("alpha")))).toHaveLength(1);
+    // the coordinator's connection went through the same gate: refused too, and it says so in its log and in HA
+    const coordinatorLine = coordinatorLockedOutMessage("backup_coordinator");
+    const coordinatorSaid = () => coordinatorOutput().split("\n").filter(line => line.includes(coordinatorLine)).length;
+    await ha.waitFor(() => (coordinatorSaid() > 0 ? true : undefined), 120_000, "the coordinator's lockout line");
+    expect(coordinatorSaid()).toBe(1);
+    const notice = await ha.waitFor(
+      async () => (await ha.notifications()).find(item => item.notification_id === lockoutNotificationId("backup_coordinator")),
+      30_000,
+      "the coordinator's lockout notification",
+    );
+    expect(notice.message).toBe(coordinatorLine);
+    expect((await stateOf(`button.${coordinatorObjectId("backup_coordinator", "run_now")}`))?.state).toBe("unavailable");
     await ha.waitFor(() => logged("App 'backup_drone_alpha' heartbeat timeout - marking offline"), 60_000, "the heartbeat timeout");
     expect((await stateOf(entityId("alpha", "application_state")))?.state).toBe("unavailable");
 
@@ -396,6 +416,47 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
     );
     expect(result.data).toMatchObject({ operation: "create", trigger: "command", outcome: "success" });
     expect(droneEvents(ha, EVENT_TYPES.result, "alpha").slice(results).filter(({ data }) => data.trigger === "button")).toEqual([]);
+  });
+
+  it("Home Assistant restarting in the middle of a run: the backup completes once, the drone registers again and its entities show real values; the lockouts end", async () => {
+    const held = await heldRun(ha, "epsilon");
+    const epsilon = await drone("epsilon", "paused", held.settings);
+    expect(await add("Backup drone epsilon")).toMatchObject({ type: "create_entry", title: "Backup drone epsilon" });
+    await epsilon.waitForOutput(/application confirmed registration/, 60_000);
+    const state = entityId("epsilon", "application_state");
+    await ha.waitFor(stateIs(state, "idle"), 30_000, "epsilon idle in HA");
+    const repo = repos.get("epsilon");
+    if (!repo) throw new Error("no repository for epsilon");
+
+    // a scheduled backup: the one operation with hooks
+    await ha.callService("button", "press", { entity_id: entityId("epsilon", "scheduled_backup") });
+    const runId = await held.started("epsilon");
+
+    // the run ends while HA is down: the drone keeps the result and sends it after the restart
+    const result = await held.endWhileHaIsDown(epsilon, "epsilon", runId);
+    expect(result.boot).toBe(2);
+    expect(result.data).toMatchObject({ operation: "scheduled", trigger: "button", outcome: "success" });
+    // registered again: the entities show the run's outcome and an idle drone, not unavailable
+    await ha.waitFor(stateIs(entityId("epsilon", "last_result"), "success"), 120_000, "epsilon's Last Result success after the restart");
+    await ha.waitFor(stateIs(state, "idle"), 60_000, "epsilon's Application State idle after the restart");
+    // no second run: one archive, one result
+    expect((await repo.client.list()).value.archives.map(archive => archive.name)).toEqual([result.data.archive?.name]);
+    expect(droneEvents(ha, EVENT_TYPES.result, "epsilon").map(({ data }) => data.run_id)).toEqual([runId]);
+
+    // the restart forgot the dead connections: alpha and the coordinator are taken again
+    await ha.waitFor(() => (lastStatus("alpha")?.synapse === "connected" ? true : undefined), 120_000, "alpha's status saying connected");
+    await ha.waitFor(async () => ((await stateOf(entityId("alpha", "application_state")))?.state === "idle" ? true : undefined), 60_000, "alpha available");
+    await ha.waitFor(
+      () => (coordinatorOutput().includes("Home Assistant takes the coordinator's connection again") ? true : undefined),
+      120_000,
+      "the coordinator taken again",
+    );
+    await ha.waitFor(
+      async () => ((await stateOf(`button.${coordinatorObjectId("backup_coordinator", "run_now")}`))?.state !== "unavailable" ? true : undefined),
+      60_000,
+      "the coordinator's Run Now available",
+    );
+    expect((await ha.notifications()).find(item => item.notification_id === lockoutNotificationId("backup_coordinator"))).toBeUndefined();
   });
 
   it("HA's log holds no ERROR line our apps caused: only the integration's own and the ones provoked on purpose", async () => {

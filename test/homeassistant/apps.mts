@@ -3,11 +3,11 @@
  * repository, the `backup-coordinator`, both pointed at HA's gate (`ha.appUrl`), and the
  * drones' events read back from HA's bus and validated with the protocol's schemas.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { COORDINATOR_EVENT_SCHEMAS, type CoordinatorEventType } from "../../libs/protocol/coordinator-events.mjs";
-import { EVENT_SCHEMAS, type EVENT_TYPES, type ProgressEvent, type ResultEvent, type StatusEvent } from "../../libs/protocol/index.mjs";
+import { EVENT_SCHEMAS, EVENT_TYPES, type ProgressEvent, type ResultEvent, type StatusEvent } from "../../libs/protocol/index.mjs";
 import { type DroneProcess, spawnDrone } from "../emulator/drone-process.mjs";
 import { TEST_PASSPHRASE, type TestRepository } from "../helpers/borg.mjs";
 import { builtBin, type Running, startProcess } from "../helpers/process.mjs";
@@ -83,4 +83,44 @@ export function coordinatorEvents<K extends CoordinatorEventType>(ha: HomeAssist
     .events()
     .filter(event => event.event_type === type)
     .map(event => COORDINATOR_EVENT_SCHEMAS[type].parse(event.data) as ReturnType<(typeof COORDINATOR_EVENT_SCHEMAS)[K]["parse"]>);
+}
+
+/**
+ * A run held in its before hook until `release()`: the drone settings that hold it (hooks run
+ * only in a scheduled backup), and the id of the held run once the drone reports it.
+ */
+export async function heldRun(ha: HomeAssistant, name: string) {
+  const hold = join(ha.configDir, "..", `hold-${name}`);
+  await writeFile(hold, "");
+  return {
+    settings: { HOOK_BEFORE: `while [ -e '${hold}' ]; do sleep 0.1; done`, HOOK_TIMEOUT_SECONDS: 600 },
+    /** Resolves with the run id once the drone's status says it runs its before hook. */
+    started: async (droneId: string) => {
+      const running = await ha.waitFor(
+        () => droneEvents(ha, EVENT_TYPES.status, droneId).find(({ data }) => data.state === "running_hooks"),
+        60_000,
+        `${droneId} running its before hook`,
+      );
+      if (running.data.run_id === null) throw new Error(`${droneId} runs its before hook without a run id`);
+      return running.data.run_id;
+    },
+    release: () => rm(hold),
+    /**
+     * Stop HA, let the held run `runId` end while it is down (the drone keeps its result), and
+     * start HA again; resolves with that result as HA's bus got it after the restart.
+     */
+    endWhileHaIsDown: async (drone: DroneProcess, droneId: string, runId: string) => {
+      await ha.stop();
+      await rm(hold);
+      await drone.waitForOutput(/scheduled ended: success/, 120_000);
+      await drone.waitForOutput(/backup_drone_result event kept, it is sent on reconnect/, 10_000);
+      if (droneEvents(ha, EVENT_TYPES.result, droneId).some(({ data }) => data.run_id === runId)) throw new Error(`${droneId}'s result reached HA while it was down`);
+      await ha.start();
+      return await ha.waitFor(
+        () => droneEvents(ha, EVENT_TYPES.result, droneId).find(({ data }) => data.run_id === runId),
+        120_000,
+        `${droneId}'s kept result after the restart`,
+      );
+    },
+  };
 }

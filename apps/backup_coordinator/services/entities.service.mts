@@ -33,6 +33,8 @@ import {
   problemUniqueId,
 } from "../ha/entities.mjs";
 import { createRateGate, idList, summarize } from "../ha/summary.mjs";
+import { createLinkWatch, LINK_PROBE_MS, reportLockout } from "../../../libs/ha/synapse-link.mjs";
+import { coordinatorLockedOutMessage, lockoutNotification, lockoutNotificationId } from "../ha/lockout.mjs";
 
 /** Progress, ETA, bytes and files: at most one update per this many ms (a run starting or ending is sent at once). */
 export const PROGRESS_PUBLISH_MS = 5_000;
@@ -320,6 +322,47 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     updateConfigurationSoon(CONFIGURATION_UPDATE_INTERVAL_MS);
   };
 
+  /**
+   * Watch whether HA takes the coordinator's connection (HA refuses it after one that dropped
+   * without going offline, like a drone's). Its own entities are then unavailable, so it says
+   * so in its log and in a persistent notification, sent over the hass socket, which HA still
+   * takes; both say the one step that helps: restarting Home Assistant.
+   */
+  const watchSynapseLink = () => {
+    const { coordinatorId, callTimeoutMs } = fleet.config;
+    const notify = (what: string, service: "create" | "dismiss", service_data: Record<string, unknown>) =>
+      void withDeadline(hass.socket.sendMessage({ type: "call_service", domain: "persistent_notification", service, service_data }), callTimeoutMs).then(
+        outcome => {
+          if (!outcome.ok) logger.warn(`${what} failed: ${outcome.reason}`);
+        },
+      );
+    const report = reportLockout(() => coordinatorLockedOutMessage(coordinatorId), {
+      lockedOut: message => {
+        logger.warn(message);
+        notify("creating the lockout notification", "create", lockoutNotification(coordinatorId));
+      },
+      recovered: () => {
+        logger.info("Home Assistant takes the coordinator's connection again: its entities work");
+        notify("dismissing the lockout notification", "dismiss", { notification_id: lockoutNotificationId(coordinatorId) });
+      },
+    });
+    const watch = createLinkWatch({
+      socketConnected: () => hass.socket.connectionState === "connected",
+      added: () => synapse.configure.isRegistered(),
+      probe: async () => {
+        const outcome = await withDeadline(hass.socket.sendMessage({ type: "synapse/get_health" }), callTimeoutMs);
+        return outcome.ok ? outcome.value : undefined;
+      },
+      now: () => Date.now(),
+      onChange: (link, previous) => {
+        logger.debug(`synapse link: ${previous} → ${link}`);
+        if (!closing) report(link);
+      },
+    });
+    hass.socket.onConnect(() => watch.connected());
+    scheduler.setInterval(() => void watch.check(), LINK_PROBE_MS);
+  };
+
   // after the fleet service validated the configuration: ids derive from COORDINATOR_ID
   lifecycle.onPostConfig(() => {
     const { coordinatorId } = fleet.config;
@@ -337,6 +380,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
       for (const [field, value] of Object.entries(extraFields(spec))) void entity.storage.set(field, value);
       entities.set(key, entity);
     }
+    watchSynapseLink();
   }, 90);
 
   // after synapse loaded the stored rows (a plain onBootstrap): the stored pause and limit win over the defaults

@@ -29,7 +29,8 @@ import { packageVersion } from "../ha/version.mjs";
 import { republishOnRegistration } from "../../../libs/ha/registration.mjs";
 import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
-import { createLinkWatch, LINK_PROBE_MS, type LinkWatch, lockedOutMessage } from "../ha/synapse-link.mjs";
+import { createLinkWatch, LINK_PROBE_MS, type LinkWatch, reportLockout } from "../../../libs/ha/synapse-link.mjs";
+import { droneLockedOutMessage } from "../ha/lockout.mjs";
 
 /** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
 export const PROGRESS_ENTITY_INTERVAL_MS = 5_000;
@@ -278,7 +279,10 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
   /** Watch whether HA takes this drone's connection; say once, clearly, when it does not. */
   const watchSynapseLink = (droneId: string) => {
     if (!synapse) return;
-    let lockoutSaid = false;
+    const report = reportLockout(() => droneLockedOutMessage(droneId), {
+      lockedOut: message => logger.warn(message),
+      recovered: () => logger.info("Home Assistant takes this drone's connection again: its entities and buttons work"),
+    });
     const watch = createLinkWatch({
       socketConnected: () => hass.socket.connectionState === "connected",
       added: () => synapse.configure.isRegistered(),
@@ -289,13 +293,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
       now: () => Date.now(),
       onChange: (link, previous) => {
         logger.debug(`synapse link: ${previous} → ${link}`);
-        if (link === "locked_out" && !lockoutSaid) {
-          lockoutSaid = true;
-          logger.warn(lockedOutMessage(droneId));
-        } else if (link === "connected" && lockoutSaid) {
-          lockoutSaid = false;
-          logger.info("Home Assistant takes this drone's connection again: its entities and buttons work");
-        }
+        report(link);
         statusSoon();
       },
     });

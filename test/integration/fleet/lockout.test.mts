@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 
 import { afterEach, describe, expect, it, onTestFailed } from "vitest";
 
-import { lockedOutMessage } from "../../../apps/drone/ha/synapse-link.mjs";
+import { droneLockedOutMessage } from "../../../apps/drone/ha/lockout.mjs";
 import { COMMAND_EVENT_SCHEMAS, COMMAND_EVENT_TYPES, type CommandAckEvent, type CommandEvent } from "../../../libs/protocol/index.mjs";
 import { startEmulator } from "../../emulator/index.mjs";
 import { Fleet } from "../../fleet/harness.mjs";
@@ -100,7 +100,7 @@ describe("a drone Home Assistant still holds an earlier connection of", () => {
     );
     expect(problem.reason).toMatch(/Restart Home Assistant/);
     const output = drone.process?.output();
-    const said = `${output?.stdout ?? ""}${output?.stderr ?? ""}`.split(lockedOutMessage("alpha")).length - 1;
+    const said = `${output?.stdout ?? ""}${output?.stderr ?? ""}`.split(droneLockedOutMessage("alpha")).length - 1;
     expect(said).toBe(1);
 
     // still locked out in HA: no heartbeat of the drone was taken since the crash

@@ -1,6 +1,6 @@
 /**
- * Does Home Assistant take this drone's entities? The synapse integration (synapse-extension
- * 25.10.19-beta.5) keeps an application's connection until the application sends
+ * Does Home Assistant take this app's entities (a drone's or the coordinator's)? The synapse
+ * integration (synapse-extension 25.10.19-beta.5) keeps an application's connection until the application sends
  * `synapse/going_offline`; a connection that died without it (sleep, a lost network, kill -9,
  * power loss) stays, and every later registration of the same application is refused with
  * `already_connected` (bridge.py `handle_registration`). synapse, the DA client, drops that
@@ -9,17 +9,17 @@
  * refused again. Nothing in the integration forgets the dead connection but a restart of
  * Home Assistant: reloading the entry unloads nothing (`async_unload_entry` returns at once).
  *
- * The drone asks `synapse/get_health` (answered per socket, like a heartbeat) every
+ * The app asks `synapse/get_health` (answered per socket, like a heartbeat) every
  * {@link LINK_PROBE_MS}: a bridge that knows this socket answers with its health; "no bridge"
- * twice in a row, while HA lists the drone's device, means locked out. The question names no
+ * twice in a row, while HA lists the app's device, means locked out. The question names no
  * application: the integration's "no bridge" answer then asks for a registration without a
  * unique id, which synapse ignores, so the probe adds no refused registration of its own.
  */
 import { z } from "zod";
 
-import { type SynapseLink } from "../../../libs/protocol/index.mjs";
+import { type SynapseLink } from "../protocol/index.mjs";
 
-/** How often the drone asks. */
+/** How often the app asks. */
 export const LINK_PROBE_MS = 15_000;
 /** After a (re)connect, the registration is under way: no question before this. */
 export const LINK_SETTLE_MS = 10_000;
@@ -43,14 +43,14 @@ export function readHealth(reply: unknown): HealthAnswer {
   return parsed.data.error_code === "bridge_not_found" ? "unknown_socket" : "no_answer";
 }
 
-/** What the drone remembers between two looks. */
+/** What the app remembers between two looks. */
 export interface LinkMemory {
   link: SynapseLink;
   /** "No bridge" answers in a row. */
   misses: number;
 }
 
-/** One look: is the socket up, does HA list the drone's device, and what did the probe say (if one was sent). */
+/** One look: is the socket up, does HA list the app's device, and what did the probe say (if one was sent). */
 export interface LinkObservation {
   socket: boolean;
   added: boolean;
@@ -73,20 +73,49 @@ export function nextLink(memory: LinkMemory, seen: LinkObservation): LinkMemory 
   return memory.link === "not_added" ? { link: "unknown", misses: 0 } : memory;
 }
 
-/** The one line the drone logs when it finds itself locked out: what happened, what still works, and the step that fixes it. */
-export function lockedOutMessage(droneId: string): string {
+/**
+ * The one line an app logs when it finds itself locked out: what happened (`app`: "drone
+ * laptop", "the coordinator"), what it means and what still works (`consequence`), and the
+ * step that fixes it.
+ */
+export function lockedOutMessage(app: string, consequence: string): string {
   return (
-    `Home Assistant still holds an earlier connection of drone ${droneId} (it ended without going offline: sleep, a lost network, ` +
-    `kill -9 or power loss), so the synapse integration refuses this one: the drone's entities stay unavailable and their buttons ` +
-    `reach nothing. Backups still run through backup_drone_command events (the coordinator sends them). To fix it, restart Home ` +
+    `Home Assistant still holds an earlier connection of ${app} (it ended without going offline: sleep, a lost network, ` +
+    `kill -9 or power loss), so the synapse integration refuses this one: ${consequence}. To fix it, restart Home ` +
     `Assistant (Settings → System → power icon → Restart Home Assistant); reloading the Digital Alchemy entry does not help.`
   );
+}
+
+/** What an app does when its link changes: say a lockout once (log and elsewhere), and its end. */
+export interface LockoutReport {
+  /** The lockout begins: `message` is the line of {@link lockedOutMessage}. */
+  lockedOut(message: string): void;
+  /** HA takes the connection again after a lockout that was reported. */
+  recovered(): void;
+}
+
+/**
+ * An `onChange` for {@link createLinkWatch} that reports a lockout once when it begins and
+ * once when it ends (a connection that flips between unknown and locked_out while the
+ * socket reconnects is one lockout, not many).
+ */
+export function reportLockout(message: () => string, report: LockoutReport): (link: SynapseLink) => void {
+  let said = false;
+  return link => {
+    if (link === "locked_out" && !said) {
+      said = true;
+      report.lockedOut(message());
+    } else if (link === "connected" && said) {
+      said = false;
+      report.recovered();
+    }
+  };
 }
 
 /** What the watcher needs. */
 export interface LinkWatchOptions {
   socketConnected(): boolean;
-  /** HA lists the drone's device (synapse's `isRegistered`). */
+  /** HA lists the app's device (synapse's `isRegistered`). */
   added(): boolean;
   /** Send `synapse/get_health`; resolves with the reply, or undefined when none came in time. */
   probe(): Promise<unknown>;

@@ -1,19 +1,14 @@
 /**
- * How the drone finds out that Home Assistant refuses its connection: `synapse/get_health`
+ * How an app (a drone, the coordinator) finds out that Home Assistant refuses its connection: `synapse/get_health`
  * answered "no bridge" twice in a row while HA lists its device. A fake clock; the answers
  * are those of the integration's websocket.py (`_handle_bridge_not_found`,
  * `handle_synapse_get_health`).
  */
 import { describe, expect, it } from "vitest";
 
-import {
-  createLinkWatch,
-  INITIAL_LINK,
-  LINK_SETTLE_MS,
-  lockedOutMessage,
-  nextLink,
-  readHealth,
-} from "../../../apps/drone/ha/synapse-link.mjs";
+import { coordinatorLockedOutMessage, lockoutNotification, lockoutNotificationId } from "../../../apps/backup_coordinator/ha/lockout.mjs";
+import { droneLockedOutMessage } from "../../../apps/drone/ha/lockout.mjs";
+import { createLinkWatch, INITIAL_LINK, LINK_SETTLE_MS, nextLink, readHealth, reportLockout } from "../../../libs/ha/synapse-link.mjs";
 import { type SynapseLink } from "../../../libs/protocol/index.mjs";
 
 /** The answer to a question that names no application: every connection of the bridge that holds this socket. */
@@ -122,13 +117,48 @@ describe("the watcher", () => {
   });
 });
 
-describe("the line the drone logs", () => {
-  it("says what happened, what still works, and the step that fixes it", () => {
-    const line = lockedOutMessage("laptop");
-    expect(line).toContain("drone laptop");
-    expect(line).toContain("backup_drone_command");
+describe("reporting a lockout", () => {
+  function reporter() {
+    const said: string[] = [];
+    const report = reportLockout(() => "locked", { lockedOut: message => void said.push(message), recovered: () => void said.push("back") });
+    return { said, report };
+  }
+
+  it("says a lockout once, however often the link flips while the socket reconnects, and its end once", () => {
+    const { said, report } = reporter();
+    const links: SynapseLink[] = ["unknown", "locked_out", "unknown", "locked_out", "connected", "connected", "locked_out"];
+    for (const link of links) report(link);
+    expect(said).toEqual(["locked", "back", "locked"]);
+  });
+
+  it("says nothing when the app was never locked out", () => {
+    const { said, report } = reporter();
+    for (const link of ["unknown", "not_added", "connected"] as const) report(link);
+    expect(said).toEqual([]);
+  });
+});
+
+describe("the line each app logs", () => {
+  const common = (line: string) => {
     expect(line).toContain("restart Home Assistant");
     expect(line).toContain("reloading the Digital Alchemy entry does not help");
     expect(line).not.toContain("\n");
+  };
+
+  it("the drone's says what happened, what still works, and the step that fixes it", () => {
+    const line = droneLockedOutMessage("laptop");
+    expect(line).toContain("drone laptop");
+    expect(line).toContain("backup_drone_command");
+    common(line);
+  });
+
+  it("the coordinator's names its entities that stay unavailable and that rounds go on; its notification carries the same line", () => {
+    const line = coordinatorLockedOutMessage("home");
+    expect(line).toContain("the coordinator home");
+    expect(line).toContain("Run Now, Pause");
+    expect(line).toContain("Scheduled rounds still run");
+    common(line);
+    expect(lockoutNotification("home")).toEqual({ notification_id: lockoutNotificationId("home"), title: expect.stringContaining("restart Home Assistant"), message: line });
+    expect(lockoutNotificationId("home")).not.toBe(lockoutNotificationId("office"));
   });
 });
