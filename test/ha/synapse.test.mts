@@ -254,7 +254,7 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
     await ha.waitFor(stateIs(target, ""), 30_000, "Restore Target empty again");
   });
 
-  it("every button works through HA's button.press: Create Backup, Update Stats, Check Repository, Prune Backups, Scheduled Backup, and Release Prune Hold on a held prune", async () => {
+  it("every button works through HA's button.press: Create Backup, Update Stats, Check Repository, Prune Backups, Scheduled Backup, Release Prune Hold on a held prune, and Restore into the Restore Target set through HA", async () => {
     const repo = repos.get("alpha");
     if (!repo) throw new Error("no repository for alpha");
     const archives = async () => (await repo.client.list()).value.archives.map(archive => archive.name);
@@ -288,6 +288,15 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
       30_000,
       "a status event without a hold",
     );
+
+    // Restore: Restore Target set through HA's text service, then Restore pressed: the newest archive lands there
+    const target = join(repo.root, "restored");
+    await ha.callService("text", "set_value", { entity_id: entityId("alpha", "restore_target"), value: target });
+    await ha.waitFor(stateIs(entityId("alpha", "restore_target"), target), 30_000, "Restore Target set");
+    const restored = await press("alpha", "restore", "restore");
+    expect(restored).toMatchObject({ outcome: "success", trigger: "button", restore: { archive: held.archive?.name, target } });
+    const files = (await readdir(target, { recursive: true, withFileTypes: true })).filter(entry => entry.isFile());
+    expect(files.map(entry => entry.name).sort()).toEqual((await readdir(source)).sort());
   });
 
   it("numbers and selects set through HA's services reach the drone; values HA's own checks refuse never do", async () => {
