@@ -16,7 +16,7 @@ import { createInterface } from "node:readline";
 import { type Writable } from "node:stream";
 
 import { type BorgCommand } from "./commands.mjs";
-import { inheritedEnv } from "./environment.mjs";
+import { BORG_PASSPHRASE_VARIABLE, inheritedEnv } from "./environment.mjs";
 import {
   BorgError,
   borgError,
@@ -134,14 +134,7 @@ export function commandLine(binaryPath: string, command: BorgCommand<unknown>, o
  */
 /** The passcommand's environment: see {@link passcommandValue}. */
 export function passcommandEnv(env: NodeJS.ProcessEnv, drop: readonly string[]): Record<string, string> {
-  const dropped = new Set(drop.map(name => name.toUpperCase()));
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env)) {
-    const key = name.toUpperCase();
-    if (value === undefined || dropped.has(key) || key.startsWith("BORG_PASS") || key === "BORG_NEW_PASSPHRASE") continue;
-    out[name] = value;
-  }
-  return out;
+  return inheritedEnv(env, { drop, secretNames: BORG_PASSPHRASE_VARIABLE });
 }
 
 async function passcommandValue(command: BorgCommand<unknown>, passcommand: string, options: RunOptions): Promise<Secret> {
