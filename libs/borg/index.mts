@@ -2,6 +2,7 @@
 export * from "./client.mjs";
 export * from "./commands.mjs";
 export * from "./errors.mjs";
+export * from "./location.mjs";
 export * from "./runner.mjs";
 export * from "./schemas.mjs";
 export * from "./secret.mjs";
