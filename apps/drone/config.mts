@@ -8,7 +8,7 @@ import { isAbsolute, join } from "node:path";
 
 import { z } from "zod";
 
-import { KEEP_WITHIN_PATTERN, Secret } from "../../libs/borg/index.mjs";
+import { KEEP_WITHIN_PATTERN, parseLocation, Secret } from "../../libs/borg/index.mjs";
 import { ConfigError, numbersFromText } from "../../libs/config/index.mjs";
 import { DRONE_ID_PATTERN, MODES } from "../../libs/protocol/index.mjs";
 import { type GuardSettings } from "./core/guard.mjs";
@@ -48,7 +48,11 @@ type ConfigEntry =
  */
 export const DRONE_CONFIGURATION = {
   DRONE_ID: { type: "string", default: "", description: "Id of this drone: entity ids, the HA device and archive names derive from it. Default: the hostname, lowercased." },
-  REPOSITORY: { type: "string", default: "", description: "The borg repository: a local path or ssh://user@host[:port]/path. Required." },
+  REPOSITORY: {
+    type: "string",
+    default: "",
+    description: "The borg repository: a local path, ssh://user@host[:port]/path or user@host:path (borg's forms). Required.",
+  },
   PASSPHRASE: { type: "string", default: "", description: "The repository passphrase. Prefer PASSPHRASE_FILE or PASSCOMMAND; set at most one of the three.", secret: true },
   PASSPHRASE_FILE: { type: "string", default: "", description: "A file holding the passphrase (mode 0600)." },
   PASSCOMMAND: { type: "string", default: "", description: "A command that prints the passphrase, e.g. `pass show borg`. The drone runs it (through `sh -c`, before each borg command, stopped after PASSCOMMAND_TIMEOUT_SECONDS) and hands the passphrase to borg like the others: borg never sees the command." },
@@ -72,7 +76,7 @@ export const DRONE_CONFIGURATION = {
     type: "string",
     default: "",
     description:
-      "The repository host the coordinator counts this drone's runs against (its per-host limit). Empty: the host of an ssh:// REPOSITORY, or this drone alone for a local path. Set it when a local path is a mount of a shared disk, e.g. `nas` for an NFS share of the NAS.",
+      "The repository host the coordinator counts this drone's runs against (its per-host limit). Empty: the host of a remote REPOSITORY (ssh://user@host/… or user@host:…), or this drone alone for a local path. Set it when a local path is a mount of a shared disk, e.g. `nas` for an NFS share of the NAS.",
   },
   OFFSITE_REPOSITORY: { type: "string", default: "", description: "A second (offsite) repository; empty for none." },
   OFFSITE_PASSPHRASE: { type: "string", default: "", description: "Passphrase of the offsite repository; default: the primary's passphrase settings.", secret: true },
@@ -144,6 +148,11 @@ const hostText = optionalText
   .refine(value => value === undefined || /^[a-z0-9][a-z0-9._:-]{0,252}$/.test(value), {
     message: "must be a host name (letters, digits, `.`, `_`, `-` or `:`), e.g. nas",
   });
+/** A repository location borg reads (see parseLocation); an empty one is left to the key's own rule. */
+const checkLocation = (value: string | undefined, context: z.RefinementCtx) => {
+  const reading = value ? parseLocation(value) : undefined;
+  if (reading && !reading.ok) context.addIssue({ code: "custom", message: `is not a repository location borg reads: ${reading.reason}` });
+};
 const keepCount = z.number().int().min(0).max(10_000);
 const keepWithin = optionalText.refine(value => value === undefined || KEEP_WITHIN_PATTERN.test(value), {
   message: "must be a number and a unit: H (hours), d, w, m or y, e.g. 14d",
@@ -155,7 +164,7 @@ export const droneConfigSchema = z.object({
   DRONE_ID: optionalText.refine(value => value === undefined || DRONE_ID_PATTERN.test(value), {
     message: "must be lowercase letters, digits, _ or -, starting with a letter or digit",
   }),
-  REPOSITORY: z.string().trim().min(1, { message: "is required: a local path or ssh://user@host/path" }),
+  REPOSITORY: z.string().trim().min(1, { message: "is required: a local path or ssh://user@host/path" }).superRefine(checkLocation),
   PASSPHRASE: text,
   PASSPHRASE_FILE: optionalText,
   PASSCOMMAND: optionalText,
@@ -189,7 +198,7 @@ export const droneConfigSchema = z.object({
   MODE: z.enum(MODES),
   PRIORITY: z.number().int().min(-100).max(100),
   REPOSITORY_HOST: hostText,
-  OFFSITE_REPOSITORY: optionalText,
+  OFFSITE_REPOSITORY: optionalText.superRefine(checkLocation),
   OFFSITE_PASSPHRASE: text,
   OFFSITE_PASSPHRASE_FILE: optionalText,
   OFFSITE_PASSCOMMAND: optionalText,

@@ -21,6 +21,7 @@ import {
   type CreateResult,
   type KeepRules,
   noteOf,
+  parseLocation,
   type RepositoryTotals,
 } from "../../../libs/borg/index.mjs";
 import { inheritedEnv } from "../../../libs/borg/environment.mjs";
@@ -195,10 +196,14 @@ const CHECK_NAMES: Record<CheckKind, string> = {
 /** Archive names: `<drone id>@<local time>`; `@` cannot occur in a drone id, so prefixes never overlap. */
 export const archivePrefixOf = (droneId: string) => `${droneId}@`;
 
-/** The host a repository lives on: `local:<drone id>` for a local path. */
+/**
+ * The host a repository lives on, as borg reads the location (`nas` for `ssh://borg@nas/./x`,
+ * `borg@nas:/srv/x` or `nas:x`; an IPv6 address without brackets); `local:<drone id>` for a
+ * local path, and for a location borg would refuse (the configuration refuses it first).
+ */
 export function repositoryHost(location: string, droneId: string): string {
-  const match = /^ssh:\/\/(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)/.exec(location) ?? /^(?:[^@/:]+@)?([^:/]+):(?!\/)/.exec(location);
-  return match?.[1] ? match[1].toLowerCase() : `local:${droneId}`;
+  const reading = parseLocation(location);
+  return reading.ok && reading.location.kind === "ssh" ? reading.location.host : `local:${droneId}`;
 }
 
 /** The borg repository of a role, as the drone's configuration describes it. */

@@ -90,7 +90,7 @@ describe("repository hosts and archive prefixes", () => {
     expect(repositoryHost("ssh://borg@NAS.lan:2222/./repo", "laptop")).toBe("nas.lan");
     expect(repositoryHost("ssh://nas/srv/borg", "laptop")).toBe("nas");
     expect(repositoryHost("borg@nas:repo", "laptop")).toBe("nas");
-    expect(repositoryHost("ssh://u@[fd00::1]:22/repo", "laptop")).toBe("[fd00::1]");
+    expect(repositoryHost("ssh://u@[FD00::1]:22/repo", "laptop")).toBe("fd00::1");
   });
 
   it("prefixes cannot overlap between drones", () => {
