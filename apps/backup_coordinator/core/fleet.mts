@@ -128,6 +128,12 @@ export interface RestoredDrone {
   lastOffsiteBackup?: Date | null;
 }
 
+/** The key the per-host limit counts a repository host under; null while it is not known yet. */
+export type HostKey = (host: string) => string | null;
+
+/** Without a host grouping, every repository host counts as itself. */
+const sameHost: HostKey = host => host;
+
 const RUN_OPERATIONS: Record<string, RunKind | undefined> = { scheduled: "primary", create: "primary", offsite: "offsite" };
 
 function newRecord(droneId: string): DroneRecord {
@@ -193,8 +199,12 @@ export interface Fleet {
   onOnline(droneId: string, online: boolean, now: Date): FleetEffect[];
   /** Rebuild a drone from HA's entity states (after a coordinator restart). */
   restore(facts: RestoredDrone, now: Date): void;
-  /** Detect problems and plan starts; `paused` plans nothing new. */
-  evaluate(now: Date, options: { paused: boolean; limits?: Limits }): FleetEffect[];
+  /**
+   * Detect problems and plan starts; `paused` plans nothing new. `hostKey` maps a repository
+   * host to the key the per-host limit counts it under (one machine named two ways: one key);
+   * null: not known yet (being looked up), so its drones wait.
+   */
+  evaluate(now: Date, options: { paused: boolean; limits?: Limits; hostKey?: HostKey }): FleetEffect[];
   /** The coordinator pressed a drone's button (or sent it a command). */
   markPressed(droneId: string, kind: RunKind, now: Date, via?: StartRoute): void;
   /** Treat every coordinated drone as due now (the Run Now button). */
@@ -227,15 +237,16 @@ export function createFleet(settings: FleetSettings): Fleet {
     return drone.synapse !== null && drone.onlineSensorOffAt !== null && drone.lastSeen > drone.onlineSensorOffAt;
   };
 
-  const view = (drone: DroneRecord, now: Date): DroneView => {
+  const view = (drone: DroneRecord, now: Date, hostKey: HostKey = sameHost): DroneView => {
+    const host = hostKey(drone.repositoryHost);
     const forced = roundRequestedAt !== null && (drone.lastBackup === null || drone.lastBackup < roundRequestedAt);
     return {
       droneId: drone.droneId,
       mode: drone.mode,
       online: online(drone, now),
       idle: drone.state === "idle" && drone.run === null && drone.pending === null,
-      repositoryHost: drone.repositoryHost,
-      hostKnown: drone.hostKnown,
+      repositoryHost: host ?? drone.repositoryHost,
+      hostKnown: drone.hostKnown && host !== null,
       offsiteHost: drone.offsiteHost,
       frequencyMinutes: forced ? 0 : drone.frequencyMinutes,
       offsiteFrequencyMinutes: drone.offsiteFrequencyMinutes,
@@ -471,23 +482,23 @@ export function createFleet(settings: FleetSettings): Fleet {
     return effects;
   };
 
-  const runningRuns = (): RunningRun[] => {
+  const runningRuns = (hostKey: HostKey = sameHost): RunningRun[] => {
     const runs: RunningRun[] = [];
     for (const drone of drones.values()) {
       const active = drone.run ?? (drone.pending ? { kind: drone.pending.kind } : null);
       if (!active) continue;
-      const host = active.kind === "offsite" ? (drone.offsiteHost ?? `offsite:${drone.droneId}`) : drone.repositoryHost;
+      const host = active.kind === "offsite" ? (drone.offsiteHost ?? `offsite:${drone.droneId}`) : (hostKey(drone.repositoryHost) ?? drone.repositoryHost);
       runs.push({ droneId: drone.droneId, kind: active.kind, host });
     }
     return runs;
   };
 
-  const evaluate = (now: Date, options: { paused: boolean; limits?: Limits }): FleetEffect[] => {
+  const evaluate = (now: Date, options: { paused: boolean; limits?: Limits; hostKey?: HostKey }): FleetEffect[] => {
     const effects: FleetEffect[] = [];
     for (const drone of drones.values()) effects.push(...detect(drone, now));
-    const views = [...drones.values()].map(drone => view(drone, now));
+    const views = [...drones.values()].map(drone => view(drone, now, options.hostKey));
     const canStart = !options.paused && insideWindow(settings.window, now);
-    const starts: PlannedStart[] = canStart ? planStarts(views, runningRuns(), options.limits ?? settings.limits, now) : [];
+    const starts: PlannedStart[] = canStart ? planStarts(views, runningRuns(options.hostKey), options.limits ?? settings.limits, now) : [];
     for (const start of starts) {
       const drone = drones.get(start.droneId);
       const route = drone ? startRoute(drone) : { via: "press" as const, reason: null };

@@ -129,6 +129,10 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     if (coordinator.lastRoundCompleted) put("last_round_completed", "state", coordinator.lastRoundCompleted.toISOString());
     put("pause", "is_on", coordinator.paused);
     put("concurrency_limit", "native_value", coordinator.perHostLimit);
+    // repository hosts named two ways that the limit counts as one machine
+    put("concurrency_limit", "attributes", {
+      shared_hosts: fleet.sharedHosts().map(shared => ({ key: shared.key, hosts: shared.names, warning: shared.warning })),
+    });
 
     // progress moves every second: publish it when a run starts or ends, else every PROGRESS_PUBLISH_MS
     const running = summary.running.join(",");
@@ -236,6 +240,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
         step: spec.step,
         mode: spec.mode,
         native_value: fleet.config.limits.perHost,
+        attributes: { shared_hosts: [] },
         set_value: (payload: unknown) => setLimit(payload),
       }),
   };

@@ -19,12 +19,19 @@ import {
 } from "../../../libs/protocol/index.mjs";
 import { fleetSettings, type CoordinatorConfig, ConfigError, parseCoordinatorConfig } from "../config.mjs";
 import { createFleet, type Fleet, type FleetEffect } from "../core/fleet.mjs";
+import { aliasWarning, groupHosts, type HostAlias, type HostGrouping } from "../core/hosts.mjs";
 import { type RunKind } from "../core/plan.mjs";
+import { createHostDirectory } from "./host-directory.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { busyState, type DiscoveredDrone, discoverDrones, parseRegistry, restoredFacts } from "../ha/discovery.mjs";
 
 /** Why the fleet changed. */
-export type FleetChange = "status" | "progress" | "result" | "online" | "restore" | "home_assistant_state";
+export type FleetChange = "status" | "progress" | "result" | "online" | "restore" | "home_assistant_state" | "hosts";
+
+/** Repository host names found to be one machine, with the line that says so. */
+export interface SharedHost extends HostAlias {
+  warning: string;
+}
 
 /** The fleet service's API. */
 export interface FleetService {
@@ -53,6 +60,13 @@ export interface FleetService {
   holding(now: Date): boolean;
   /** The online sensor watched for a drone, if any. */
   onlineSensor(droneId: string): string | undefined;
+  /**
+   * The key the per-host limit counts a repository host under (names of one machine share
+   * it); null while the name's first lookup is under way (its drones wait, a few seconds at most).
+   */
+  hostKey: (host: string) => string | null;
+  /** Repository host names that resolve to one machine. */
+  sharedHosts(): SharedHost[];
 }
 
 type Listener<T> = (value: T) => void;
@@ -130,6 +144,56 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
   const onlineByDrone = new Map<string, string>();
   let closing = false;
 
+  // ---------------------------------------------------------------- repository hosts
+
+  /** Pairs of host names already warned about (`a b`, sorted). */
+  const warnedPairs = new Set<string>();
+  let grouping: { signature: string; value: HostGrouping } | undefined;
+  let resolutionsVersion = 0;
+
+  /** The primary repository hosts the drones told (offsite runs have their own, home-wide, limit). */
+  const dronesByHost = (): Map<string, string[]> => {
+    const byHost = new Map<string, string[]>();
+    for (const drone of fleet?.drones.values() ?? []) {
+      if (!drone.hostKnown) continue;
+      byHost.set(drone.repositoryHost, [...(byHost.get(drone.repositoryHost) ?? []), drone.droneId]);
+    }
+    return byHost;
+  };
+
+  const currentGrouping = (): HostGrouping => {
+    const names = [...dronesByHost().keys()].sort();
+    const signature = `${resolutionsVersion} ${names.join(" ")}`;
+    if (grouping?.signature !== signature) grouping = { signature, value: groupHosts(names, directory.resolutions()) };
+    return grouping.value;
+  };
+
+  const sharedHosts = (): SharedHost[] => {
+    const byHost = dronesByHost();
+    return currentGrouping().aliases.map(alias => ({ ...alias, warning: aliasWarning(alias, byHost) }));
+  };
+
+  /** Say once per pair of names that they are one machine. */
+  const warnSharedHosts = () => {
+    for (const shared of sharedHosts()) {
+      const pairs = shared.names.flatMap((a, index) => shared.names.slice(index + 1).map(b => `${a} ${b}`));
+      const fresh = pairs.filter(pair => !warnedPairs.has(pair));
+      if (fresh.length === 0) continue;
+      for (const pair of fresh) warnedPairs.add(pair);
+      logger.warn(shared.warning);
+    }
+  };
+
+  const directory = createHostDirectory({
+    onChange: () => {
+      resolutionsVersion += 1;
+      if (closing || !fleet) return;
+      warnSharedHosts();
+      changeListeners.emit("hosts");
+    },
+    onFailure: (name, reason) => logger.debug(`repository host ${name} did not resolve (${reason}); it counts as itself`),
+  });
+
   const entityOf = (droneId: string, key: KeptEntityKey & DroneEntityKey): string | undefined =>
     statusEntities.get(droneId)?.[key] ?? registryDrones.get(droneId)?.entities[key];
 
@@ -206,6 +270,9 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
       discovered(status.drone_id);
       const effects = model.onStatus(status, clock());
       watchDrone(status.drone_id);
+      // looked up in the background; until an answer comes the name counts as itself
+      directory.refresh(dronesByHost().keys());
+      warnSharedHosts();
       apply(effects, "status");
       return undefined;
     },
@@ -354,5 +421,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
       return now.getTime() - restoredAt.getTime() < settings.offlineAfterSeconds * 1000;
     },
     onlineSensor: droneId => onlineByDrone.get(droneId),
+    hostKey: host => (directory.pending(host) ? null : currentGrouping().keyOf(host)),
+    sharedHosts,
   };
 }

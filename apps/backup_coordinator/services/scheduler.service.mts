@@ -252,6 +252,7 @@ export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, 
     const effects = fleet.model.evaluate(now, {
       paused: paused || holding,
       limits: { ...config.limits, perHost: perHostLimit ?? config.limits.perHost },
+      hostKey: fleet.hostKey,
     });
     execute(effects, now);
     changed();

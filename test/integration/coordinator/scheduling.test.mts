@@ -93,6 +93,29 @@ describe("limits", () => {
     expect(harness.pressed().sort()).toEqual(["a", "b", "c", "d", "e"]);
   });
 
+  it("one machine named two ways is one repository host: localhost and 127.0.0.1 share its slot (issue 15)", async () => {
+    const harness = await bootWith([
+      { id: "a", host: "localhost" },
+      { id: "b", host: "127.0.0.1" },
+    ]);
+    const [first] = await harness.waitForPresses(1);
+    await settle(100);
+    expect(harness.presses()).toHaveLength(1);
+    const shared = [{ key: "127.0.0.1", hosts: ["127.0.0.1", "localhost"], warning: expect.stringMatching(/one machine \(127\.0\.0\.1\)/) }];
+    await eventually(() => JSON.stringify(harness.published("concurrency_limit", "attributes")).includes("localhost"), "the shared hosts attribute");
+    expect(harness.published("concurrency_limit", "attributes")).toEqual({ shared_hosts: shared });
+    // said once, however many heartbeats come
+    await harness.heartbeat();
+    await settle();
+    const warnings = harness.logs.filter(line => line.includes("repository hosts 127.0.0.1 (b) and localhost (a) are one machine"));
+    expect(warnings).toHaveLength(1);
+    // the other drone starts when the first one's run ends
+    vi.setSystemTime(minutesFrom(new Date(), 3));
+    await harness.finish(first!.droneId!, "success");
+    await harness.waitForPresses(2);
+    expect(harness.pressed().sort()).toEqual(["a", "b"]);
+  });
+
   it("the global limit caps runs across hosts", async () => {
     const harness = await bootWith(
       [
