@@ -5,4 +5,5 @@ export * from "./errors.mjs";
 export * from "./runner.mjs";
 export * from "./schemas.mjs";
 export * from "./secret.mjs";
+export * from "./ssh.mjs";
 export * from "./version.mjs";
