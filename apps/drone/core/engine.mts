@@ -403,9 +403,18 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
         // the run goes on without the record: only crash recovery would miss it
         .catch((error: unknown) => log.warn(`recording borg's process in the state file failed: ${error instanceof Error ? error.message : String(error)}`));
     let spawned: { pid: number; identity: ProcessIdentity | null } | undefined;
+    // a traceback's lines are for whoever debugs; the error says what crashed in one line
+    let inTraceback = false;
     return {
       signal: context.signal,
       onEvent: (event: BorgEvent) => {
+        if (event.type === "text") {
+          inTraceback ||= event.line.startsWith("Traceback (most recent call last):");
+          // what borg (or a program it ran) printed outside its JSON log: a line of its own,
+          // which a terminal shows above the progress bar, never under it
+          if (inTraceback) log.debug(`borg: ${event.line.trimEnd()}`);
+          else log.warn(`borg: ${event.line.trimEnd()}`);
+        }
         // borg speaks, so it runs now: a BORG_BINARY wrapper that execs borg has become borg,
         // whose command line the one recorded at spawn may not match
         const first = spawned;
