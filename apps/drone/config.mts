@@ -8,7 +8,7 @@ import { isAbsolute, join } from "node:path";
 
 import { z } from "zod";
 
-import { KEEP_WITHIN_PATTERN, parseLocation, Secret } from "../../libs/borg/index.mjs";
+import { KEEP_WITHIN_PATTERN, parseLocation, Secret, SSH_HOST_KEY_POLICIES, type SshHostKeyPolicy } from "../../libs/borg/index.mjs";
 import { ConfigError, numbersFromText } from "../../libs/config/index.mjs";
 import { DRONE_ID_PATTERN, MODES } from "../../libs/protocol/index.mjs";
 import { type GuardSettings } from "./core/guard.mjs";
@@ -107,12 +107,29 @@ export const DRONE_CONFIGURATION = {
   IONICE_CLASS: { type: "string", default: "none", enum: IONICE_CLASSES, description: "I/O class of borg: `none`, `best-effort`, `idle`." },
   IONICE_LEVEL: { type: "number", default: 4, description: "I/O priority within best-effort, 0 (high) – 7 (low)." },
   UPLOAD_RATELIMIT_KIB: { type: "number", default: 0, description: "Upload limit in KiB/s (0 = none; remote repositories only)." },
-  CHECKPOINT_INTERVAL_SECONDS: { type: "number", default: 1800, description: "borg writes a checkpoint this often during a create." },
+  CHECKPOINT_INTERVAL_SECONDS: {
+    type: "number",
+    default: 300,
+    description:
+      "borg commits a checkpoint archive this often during a create. A create that fails (a lost connection, a stopped run) keeps what was uploaded until its last checkpoint, and the next run reuses it; the rest is uploaded again. 300 s loses at most five minutes of upload on a slow uplink, for a few seconds of extra commits per hour.",
+  },
   LOCK_WAIT_SECONDS: { type: "number", default: 60, description: "How long borg waits for a repository lock held by someone else." },
   RUN_TIMEOUT_MINUTES: { type: "number", default: 720, description: "A run still going after this long is interrupted cleanly: a create keeps a checkpoint, a hook or passcommand is stopped with its processes." },
   INACTIVITY_TIMEOUT_MINUTES: { type: "number", default: 30, description: "borg writing nothing for this long is interrupted." },
   BORG_BINARY: { type: "string", default: "borg", description: "The borg binary: a name on PATH or a path." },
-  BORG_RSH: { type: "string", default: "", description: "ssh command for ssh:// repositories (BORG_RSH), e.g. `ssh -i /root/.ssh/borg -o BatchMode=yes`." },
+  BORG_RSH: {
+    type: "string",
+    default: "",
+    description:
+      "ssh command for ssh:// repositories (BORG_RSH), e.g. `ssh -i /root/.ssh/borg`; default `ssh`. The drone appends `-o BatchMode=yes -o StrictHostKeyChecking=… -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -o ConnectTimeout=20` (ssh never asks, a dead link is noticed within about 40 s) and `-E` with a log file of its own; an option set here wins, as ssh keeps the first value it reads.",
+  },
+  SSH_HOST_KEY_POLICY: {
+    type: "string",
+    default: "known",
+    enum: SSH_HOST_KEY_POLICIES,
+    description:
+      "How ssh treats a repository host whose key is not in known_hosts: `known` (it must be there already: an unknown host fails at once with `ssh_host_unknown`) or `accept-new` (the first connection records the key). A changed key is always refused (`ssh_host_key_changed`).",
+  },
   BORG_REMOTE_PATH: { type: "string", default: "", description: "The borg binary on the repository host (`--remote-path`)." },
   BORG_BASE_DIR: { type: "string", default: "", description: "Where borg keeps its cache and keys (BORG_BASE_DIR); default: borg's own." },
   ALLOW_RELOCATED_REPOSITORY: { type: "boolean", default: false, description: "Accept a repository whose location string changed." },
@@ -230,6 +247,7 @@ export const droneConfigSchema = z.object({
   INACTIVITY_TIMEOUT_MINUTES: z.number().int().min(1),
   BORG_BINARY: z.string().min(1),
   BORG_RSH: optionalText,
+  SSH_HOST_KEY_POLICY: z.enum(SSH_HOST_KEY_POLICIES, { message: "must be `known` or `accept-new`" }),
   BORG_REMOTE_PATH: optionalText,
   BORG_BASE_DIR: optionalText,
   ALLOW_RELOCATED_REPOSITORY: z.boolean(),
@@ -319,6 +337,8 @@ export interface DroneConfig {
   inactivityTimeoutMinutes: number;
   borgBinary: string;
   rsh?: string;
+  /** SSH_HOST_KEY_POLICY. */
+  sshHostKeyPolicy: SshHostKeyPolicy;
   remotePath?: string;
   borgBaseDir?: string;
   allowRelocated: boolean;
@@ -446,6 +466,7 @@ export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
     inactivityTimeoutMinutes: v.INACTIVITY_TIMEOUT_MINUTES,
     borgBinary: v.BORG_BINARY,
     rsh: v.BORG_RSH,
+    sshHostKeyPolicy: v.SSH_HOST_KEY_POLICY,
     remotePath: v.BORG_REMOTE_PATH,
     borgBaseDir: v.BORG_BASE_DIR,
     allowRelocated: v.ALLOW_RELOCATED_REPOSITORY,

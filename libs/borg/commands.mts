@@ -21,6 +21,7 @@ import {
   toListResult,
 } from "./schemas.mjs";
 import { type Secret } from "./secret.mjs";
+import { effectiveRsh, isRemote, type SshHostKeyPolicy } from "./ssh.mjs";
 import { type BorgFeatures, type BorgVersion, parseVersion } from "./version.mjs";
 
 /** Where borg gets the repository passphrase from. */
@@ -36,8 +37,10 @@ export interface BorgRepository {
   passphrase?: PassphraseSource;
   /** How a passphrase or passphrase file reaches borg; default `fd` (never visible in /proc/PID/environ). */
   passphraseTransport?: "fd" | "env";
-  /** BORG_RSH, e.g. `ssh -i /root/.ssh/borg -o BatchMode=yes`. */
+  /** BORG_RSH, e.g. `ssh -i /root/.ssh/borg`; the client appends options so that ssh never asks (see ssh.mts). */
   rsh?: string;
+  /** Whether ssh accepts a host not yet in known_hosts (`accept-new`) or refuses it (`known`, the default). */
+  sshHostKeyPolicy?: SshHostKeyPolicy;
   /** `--remote-path`: the borg binary on the remote host. */
   remotePath?: string;
   /** BORG_BASE_DIR: where borg keeps its cache, config and security data. */
@@ -80,7 +83,10 @@ export interface BorgCommand<T> {
 
 const yesNo = (value: boolean | undefined) => (value ? "yes" : "no");
 
-/** Environment for a repository; unattended answers are always explicit. */
+/**
+ * Environment for a repository; unattended answers are always explicit. A remote repository's
+ * ssh runs with options that make it fail at once rather than ask (see {@link effectiveRsh}).
+ */
 export function repositoryEnv(repository: BorgRepository): Record<string, string> {
   const env: Record<string, string> = {
     BORG_EXIT_CODES: "modern",
@@ -90,7 +96,8 @@ export function repositoryEnv(repository: BorgRepository): Record<string, string
     BORG_CHECK_I_KNOW_WHAT_I_AM_DOING: "NO",
     BORG_DELETE_I_KNOW_WHAT_I_AM_DOING: "NO",
   };
-  if (repository.rsh !== undefined) env.BORG_RSH = repository.rsh;
+  if (isRemote(repository.location)) env.BORG_RSH = effectiveRsh(repository.rsh, repository.sshHostKeyPolicy);
+  else if (repository.rsh !== undefined) env.BORG_RSH = repository.rsh;
   if (repository.baseDir !== undefined) env.BORG_BASE_DIR = repository.baseDir;
   if (repository.hostId !== undefined) env.BORG_HOST_ID = repository.hostId;
   return env;

@@ -3,6 +3,7 @@
  * one table maps msgids to typed errors; every error says what to do next.
  */
 import type { LogMessage } from "./schemas.mjs";
+import { type SshFailure, sshFailure, sshNote, sshTarget } from "./ssh.mjs";
 
 /** How a finished borg process ended. */
 export type ExitOutcome = "success" | "warning" | "error" | "signal";
@@ -40,6 +41,13 @@ export const BORG_ERROR_KINDS = [
   "repository_access_aborted",
   "lock_timeout",
   "connection_closed",
+  "connection_lost",
+  "ssh_host_unknown",
+  "ssh_host_key_changed",
+  "ssh_auth_denied",
+  "ssh_connection_refused",
+  "ssh_unreachable",
+  "repository_path_refused",
   "archive_exists",
   "archive_missing",
   "integrity",
@@ -72,6 +80,10 @@ export interface BorgErrorContext {
   patterns?: string[];
   /** Where the disk is full (`disk_full`). */
   space?: FullDisk;
+  /** What ssh said when it failed (the ssh kinds, `connection_lost`, `connection_closed`). */
+  ssh?: SshFailure;
+  /** A create committed a checkpoint archive before it failed (borg saved its cache after archive progress). */
+  checkpoint?: boolean;
 }
 
 /** Where a write found no space, as far as borg's output tells. */
@@ -117,7 +129,28 @@ const MESSAGES: Record<BorgErrorKind, (context: BorgErrorContext) => string> = {
   lock_timeout: c =>
     `${repo(c)} is locked by another borg process. Wait for it to finish; if no borg runs any more (for example after a crash on another machine), run \`borg break-lock ${repo(c)}\`.`,
   connection_closed: c =>
-    `The connection to ${repo(c)} closed. Check that the host is reachable, that the ssh key is accepted without a prompt (BORG_RSH with BatchMode=yes), and that borg is installed on the remote host.`,
+    `${sshSaid(c, `The connection to ${repo(c)} closed before borg could talk to it`)}. Check that the host is reachable, that the ssh key is accepted without a prompt, and that borg is installed on the remote host (BORG_REMOTE_PATH).`,
+  connection_lost: c =>
+    `${sshSaid(c, `The connection to ${repo(c)} was lost`)} during borg ${c.command}${checkpointNote(c)}. Check the network and the repository host (is it up, did its ssh service restart?), then run again.`,
+  ssh_host_unknown: c => {
+    const { host, port } = target(c);
+    return `${sshSaid(c, "Host key verification failed")}: the host key of ${host} is not in the known_hosts of the user the drone runs as. Check the host's key fingerprint, then add it as that user with \`ssh-keyscan -p ${port} ${host} >> ~/.ssh/known_hosts\` (or connect once by hand with ssh), or set SSH_HOST_KEY_POLICY=accept-new.`;
+  },
+  ssh_host_key_changed: c => {
+    const { host, port } = target(c);
+    const name = port === 22 ? host : `[${host}]:${port}`;
+    return `${sshSaid(c, "REMOTE HOST IDENTIFICATION HAS CHANGED")}: the repository host sent a different host key${c.ssh?.fingerprint ? ` (${c.ssh.fingerprint})` : ""}. If it was reinstalled or its key replaced, verify the new fingerprint on the host itself (\`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\`), then run \`ssh-keygen -R '${name}'\` as the drone's user and add the new key; otherwise do not connect: someone may be intercepting the connection.`;
+  },
+  ssh_auth_denied: c =>
+    `${sshSaid(c, "Permission denied")}: ${target(c).host} does not accept the drone's ssh key. Add the key's public half to the borg user's authorized_keys on that host (see docs/install.md), and check that BORG_RSH names the right key file (-i) and the URL the right user.`,
+  ssh_connection_refused: c => {
+    const { host, port } = target(c);
+    return `${sshSaid(c, "Connection refused")}: nothing accepts ssh on ${host} port ${port}. Check that the host is up, that its ssh service runs, and the port in the repository URL.`;
+  },
+  ssh_unreachable: c =>
+    `${sshSaid(c, "The host cannot be reached")}: ${target(c).host} is not reachable from here. Check the host name in the repository URL, the network between this machine and the host, and that the host is on.`,
+  repository_path_refused: c =>
+    `borg serve refused the repository path: ${c.details?.[0] ?? `Repository path not allowed: ${repo(c)}`}. The path in the repository URL must lie inside the --restrict-to-path of this key's line in the host's authorized_keys: fix whichever is wrong.`,
   archive_exists: c =>
     `An archive named ${c.archive ?? "(unknown)"} already exists in ${repo(c)}. Use a unique archive name (the default name carries a timestamp).`,
   archive_missing: c =>
@@ -128,8 +161,7 @@ const MESSAGES: Record<BorgErrorKind, (context: BorgErrorContext) => string> = {
     "borg is not installed or not on PATH. Install it (Debian/Ubuntu: `apt-get install borgbackup`) or configure the path of the borg binary.",
   unsupported_version: c =>
     `borg ${c.details?.[0] ?? "of this version"} is not supported. Install borg 1.2 or 1.4.`,
-  interrupted: c =>
-    `borg ${c.command} was interrupted${c.command === "create" ? "; a checkpoint archive keeps what was uploaded, and the next run reuses it" : ""}.`,
+  interrupted: c => `borg ${c.command} was interrupted${checkpointNote(c)}.`,
   timeout: c => `borg ${c.command} made no progress for too long and was stopped. Check the repository host and the network.`,
   disk_full: c => diskFullMessage(c),
   invalid_pattern: c => {
@@ -143,6 +175,22 @@ const MESSAGES: Record<BorgErrorKind, (context: BorgErrorContext) => string> = {
   unknown: c =>
     `borg ${c.command} failed (exit code ${c.exitCode ?? "unknown"})${c.details?.length ? `: ${c.details.join("; ")}` : ""}.`,
 };
+
+/** What ssh printed, quoted, or `fallback` when it printed nothing the drone could read. */
+const sshSaid = (c: BorgErrorContext, fallback: string) => (c.ssh ? `ssh: ${c.ssh.line.replace(/\.$/, "")}` : fallback);
+
+/** The host and port of the repository, for the commands a message suggests. */
+function target(c: BorgErrorContext): { host: string; port: number } {
+  return (c.repository === undefined ? undefined : sshTarget(c.repository)) ?? { host: "the repository host", port: 22 };
+}
+
+/** What a failed create left: a checkpoint (only when borg committed one during the run), or nothing. */
+function checkpointNote(c: BorgErrorContext): string {
+  if (c.command !== "create") return "";
+  return c.checkpoint
+    ? "; a checkpoint archive keeps what was uploaded until borg's last checkpoint, and the next run reuses it"
+    : "; borg wrote no checkpoint during this run, so the next run uploads its data again";
+}
 
 /** What a full disk means for the run, by where it is full. */
 function diskFullMessage(c: BorgErrorContext): string {
@@ -179,8 +227,11 @@ export const MSGID_KINDS: Readonly<Record<string, BorgErrorKind>> = {
   "Cache.RepositoryIDNotUnique": "repository_invalid",
   LockTimeout: "lock_timeout",
   LockFailed: "lock_timeout",
-  ConnectionClosed: "connection_closed",
+  // at connect time (borg's hint: "Is borg working on the server?"); ssh's own lines say more
   ConnectionClosedWithHint: "connection_closed",
+  // after borg and borg serve had begun to talk
+  ConnectionClosed: "connection_lost",
+  PathNotAllowed: "repository_path_refused",
   "Archive.AlreadyExists": "archive_exists",
   "Archive.DoesNotExist": "archive_missing",
   IntegrityError: "integrity",
@@ -319,22 +370,43 @@ export interface FailureOutput {
   text?: readonly string[];
   /** The patterns the command gave borg (exclude patterns, path patterns). */
   patterns?: readonly string[];
+  /** What ssh wrote to its own log file (`-E`), when the runner gave it one. */
+  ssh?: readonly string[];
+}
+
+/** ssh's lines as borg relays them: WARNINGs of the root logger that start with `Remote: `. */
+export const isSshRelay = (log: LogMessage) => log.logger === "root" && log.message.startsWith("Remote: ");
+
+/** Exceptions of a link that broke under borg (in borg/remote.py), not of borg itself. */
+const LINK_EXCEPTIONS = new Set(["BrokenPipeError", "ConnectionResetError", "ConnectionAbortedError", "borg.remote.ConnectionClosed", "ConnectionClosed"]);
+
+/** Whether a traceback is a broken link to borg serve rather than a crash of borg. */
+export function isLinkBreak(traceback: string): boolean {
+  const facts = tracebackFacts(traceback);
+  return LINK_EXCEPTIONS.has(facts.name) && (facts.borgFile === undefined || facts.borgFile === "borg/remote.py");
 }
 
 /**
  * Decide the error of a failed run from what borg wrote: the first msgid that the table
- * knows wins; then a full disk, damaged data, a rejected pattern, a crash (a Python
- * traceback, kept in the context for the debug log, never in the message); otherwise
- * `unknown` with what borg said.
+ * knows wins (a connect-time close is refined by what ssh said); then a broken link, a full
+ * disk, damaged data, a rejected pattern, a crash (a Python traceback, kept in the context for
+ * the debug log, never in the message); otherwise `unknown` with what borg said.
  */
 export function errorFromLogs(logs: readonly LogMessage[], context: BorgErrorContext, output: FailureOutput = {}): BorgError {
   const text = output.text ?? [];
+  const ssh = sshFailure([...(output.ssh ?? []), ...logs.filter(isSshRelay).map(log => log.message)]);
+  const withSsh = { ...context, ...(ssh ? { ssh } : {}) };
   const space = fullDisk(logs, context, text);
   for (const log of logs) {
     const kind = log.msgid === undefined ? undefined : MSGID_KINDS[log.msgid];
     if (kind === "disk_full") return borgError(kind, { ...context, space: space ?? { place: "repository" } });
+    // ssh failed before borg could talk: ssh's own reason names the kind, when it gave one
+    if (kind === "connection_closed") return borgError(ssh && ssh.kind !== "connection_lost" ? ssh.kind : kind, withSsh);
+    if (kind === "connection_lost") return borgError(kind, withSsh);
     if (kind) return borgError(kind, context);
   }
+  if (context.traceback !== undefined && isLinkBreak(context.traceback)) return borgError("connection_lost", withSsh);
+  if (ssh && ssh.kind !== "connection_lost" && context.traceback === undefined) return borgError(ssh.kind, withSsh);
   if (space) return borgError("disk_full", { ...context, space });
   const damage = integrityDetail(logs);
   if (damage !== undefined) return borgError("integrity", { ...context, details: [damage] });
@@ -348,10 +420,11 @@ const STALE_LOCK = /^(?:Killed stale lock \S+\.(\d+)-\d+\.|Removed stale \w+ ros
 
 /**
  * A WARNING of borg's that needs nothing from anyone, as a note; undefined for a real
- * warning. borg removes the lock of one of its processes on this host that no longer
+ * warning. ssh says when it recorded a new host's key (SSH_HOST_KEY_POLICY=accept-new). borg removes the lock of one of its processes on this host that no longer
  * runs (a run killed, a machine that lost power) by itself, and says so as a warning.
  */
 export function noteOf(log: LogMessage): string | undefined {
+  if (log.level === "WARNING" && isSshRelay(log)) return sshNote(log.message);
   if (log.level !== "WARNING" || log.logger !== "borg.locking") return undefined;
   const found = STALE_LOCK.exec(log.message);
   if (!found) return undefined;

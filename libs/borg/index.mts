@@ -6,4 +6,5 @@ export * from "./location.mjs";
 export * from "./runner.mjs";
 export * from "./schemas.mjs";
 export * from "./secret.mjs";
+export * from "./ssh.mjs";
 export * from "./version.mjs";

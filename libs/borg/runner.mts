@@ -9,8 +9,8 @@
  * per stream, one extra descriptor for the passphrase, signals) is spawn's own.
  */
 import { spawn } from "node:child_process";
-import { access, constants, readFile } from "node:fs/promises";
-import { constants as osConstants } from "node:os";
+import { access, constants, mkdtemp, readFile, rm } from "node:fs/promises";
+import { constants as osConstants, tmpdir } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
 import { createInterface } from "node:readline";
 import { type Writable } from "node:stream";
@@ -31,6 +31,7 @@ import {
 import { runProcessGroup } from "./process-group.mjs";
 import { type BorgEvent, type LogMessage, parseLogLine } from "./schemas.mjs";
 import { Secret } from "./secret.mjs";
+import { isRemote, sshLines, sshNote, withLogFile } from "./ssh.mjs";
 
 /** I/O scheduling class for `ionice`. */
 export type IoniceClass = "realtime" | "best-effort" | "idle";
@@ -219,6 +220,34 @@ export function borgEnvironment(
 }
 
 /**
+ * Watches a create's events for a committed checkpoint. borg saves its cache (`cache.commit`)
+ * only after the repository committed, and besides the final archive it does so only for a
+ * checkpoint (periodic, or on SIGINT); a commit before the first archive progress is the cache
+ * sync at start, which writes no archive. borg logs periodic checkpoints in no other way.
+ */
+export function checkpointWatch(): { see: (event: BorgEvent) => void; committed: () => boolean } {
+  let progressed = false;
+  let committed = false;
+  return {
+    see: event => {
+      if (event.type === "archive_progress" && !event.finished) progressed = true;
+      else if (progressed && event.type === "progress_message" && event.msgid === "cache.commit" && event.finished) committed = true;
+    },
+    committed: () => committed,
+  };
+}
+
+/** A file for ssh's own messages (`ssh -E`): borg loses ssh's last words when the connection closes. */
+async function sshLogFile(command: BorgCommand<unknown>, env: Record<string, string>): Promise<{ path: string; remove: () => Promise<void> } | undefined> {
+  if (env.BORG_RSH === undefined || command.repository === undefined || !isRemote(command.repository)) return undefined;
+  const dir = await mkdtemp(join(tmpdir(), "borg-ssh-"));
+  const path = join(dir, "ssh.log");
+  const rsh = withLogFile(env.BORG_RSH, path);
+  env.BORG_RSH = rsh;
+  return { path, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
  * Run one borg command. Resolves with the parsed value on exit 0 and on warnings;
  * rejects with a {@link BorgError} otherwise.
  */
@@ -231,8 +260,11 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
   const [file, ...args] = commandLine(binaryPath, command, options) as [string, ...string[]];
 
   const fdInput = secret && command.passphraseTransport === "fd" ? `${secret.reveal()}\n` : undefined;
+  const env = borgEnvironment(command, options, secret);
+  const sshLog = await sshLogFile(command, env);
+  // stdin is /dev/null: a question of borg's fails at once instead of waiting for an answer
   const subprocess = spawn(file, args, {
-    env: borgEnvironment(command, options, secret),
+    env,
     cwd: command.cwd,
     stdio: fdInput === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", "pipe"],
   });
@@ -253,6 +285,7 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
 
   const logs: LogMessage[] = [];
   const textTail: string[] = [];
+  const checkpoint = checkpointWatch();
   let stopReason: "aborted" | "inactive" | undefined;
   const timers: NodeJS.Timeout[] = [];
 
@@ -287,6 +320,7 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
       const line = redact(raw);
       if (line.trim().length === 0) continue;
       for (const event of parseLogLine(line)) {
+        checkpoint.see(event);
         if (event.type === "log_message" && logs.length < MAX_KEPT_LOGS) logs.push(event);
         if (event.type === "text") {
           textTail.push(event.line);
@@ -303,11 +337,22 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
   for (const timer of timers) clearTimeout(timer);
   options.signal?.removeEventListener("abort", onAbort);
 
+  const sshSaid = sshLog ? sshLines([redact(await readFile(sshLog.path, "utf8").catch(() => ""))]) : [];
+  await sshLog?.remove();
   if ("error" in result) throw borgError("not_installed", { ...context, details: [redact(result.error.message)] });
   const exitCode = result.code ?? 128 + (result.signal ? osConstants.signals[result.signal] : 0);
   const stdout = Buffer.concat(stdoutChunks).toString("utf8");
   try {
-    return settleRun(command, { exitCode, stdout, logs, textTail, stopReason, durationMs: Date.now() - started });
+    return settleRun(command, {
+      exitCode,
+      stdout,
+      logs,
+      textTail,
+      stopReason,
+      durationMs: Date.now() - started,
+      ssh: sshSaid,
+      checkpoint: command.command === "create" && checkpoint.committed(),
+    });
   } catch (error) {
     if (error instanceof BorgError && error.context.traceback !== undefined) options.onTraceback?.(error.context.traceback);
     throw error;
@@ -324,6 +369,10 @@ export interface FinishedRun {
   /** Set when we stopped borg ourselves. */
   stopReason?: "aborted" | "inactive";
   durationMs: number;
+  /** What ssh wrote to its own log file (remote repositories). */
+  ssh?: readonly string[];
+  /** A create committed a checkpoint before it ended (see {@link checkpointWatch}). */
+  checkpoint?: boolean;
 }
 
 /** The patterns a command gives borg: `--exclude`/`--pattern` values and the path patterns after `REPO::ARCHIVE`. */
@@ -360,14 +409,15 @@ export function settleRun<T>(command: BorgCommand<T>, run: FinishedRun): BorgRun
     exitCode,
     details,
     ...(traceback === undefined ? {} : { traceback }),
+    ...(run.checkpoint ? { checkpoint: true } : {}),
   };
   if (run.stopReason && outcome !== "success") {
     throw borgError(run.stopReason === "aborted" ? "interrupted" : "timeout", context);
   }
   if (outcome === "error" || outcome === "signal") {
-    throw errorFromLogs(run.logs, context, { text: run.textTail, patterns: commandPatterns(command.args) });
+    throw errorFromLogs(run.logs, context, { text: run.textTail, patterns: commandPatterns(command.args), ssh: run.ssh });
   }
-  const notes = [...new Set(run.logs.flatMap(log => noteOf(log) ?? []))];
+  const notes = [...new Set([...run.logs.flatMap(log => noteOf(log) ?? []), ...(run.ssh ?? []).flatMap(line => sshNote(line) ?? [])])];
   const logs = run.logs.filter(log => noteOf(log) === undefined);
   const warnings = logs.filter(log => log.level === "WARNING");
   return {

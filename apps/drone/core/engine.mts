@@ -15,6 +15,7 @@ import {
   BorgError,
   type BorgEvent,
   type BorgRepository,
+  checkpointWatch,
   createBorgClient,
   type CheckResult,
   type CreateOptions,
@@ -216,6 +217,7 @@ export function repositoryOf(config: DroneConfig, role: Role): BorgRepository {
     passphrase,
     passphraseTransport: config.passphraseTransport,
     rsh: config.rsh,
+    sshHostKeyPolicy: config.sshHostKeyPolicy,
     remotePath: config.remotePath,
     baseDir: config.borgBaseDir,
     lockWaitSeconds: config.lockWaitSeconds,
@@ -330,6 +332,14 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
   const progressTracker = (context: RunContext, role: Role, expectation: { value?: Expectation }) => {
     const stepStarted = Date.now();
+    // recorded so that crash recovery claims a checkpoint only when borg committed one
+    const checkpoint = checkpointWatch();
+    const recordCheckpoint = () =>
+      void store
+        .update(state => {
+          if (state.running?.runId === context.job.runId) state.running.checkpointAt = toIso(new Date());
+        })
+        .catch((error: unknown) => log.warn(`recording borg's checkpoint in the state file failed: ${error instanceof Error ? error.message : String(error)}`));
     let first = true;
     let finished = false;
     let counters = { originalSize: 0, compressedSize: 0, deduplicatedSize: 0, nfiles: 0 };
@@ -354,6 +364,9 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       time: new Date().toISOString(),
     });
     const onEvent = (event: BorgEvent) => {
+      const before = checkpoint.committed();
+      checkpoint.see(event);
+      if (!before && checkpoint.committed()) recordCheckpoint();
       if (event.type === "archive_progress" && !event.finished) {
         counters = {
           originalSize: event.originalSize ?? counters.originalSize,
@@ -395,9 +408,18 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
         // the run goes on without the record: only crash recovery would miss it
         .catch((error: unknown) => log.warn(`recording borg's process in the state file failed: ${error instanceof Error ? error.message : String(error)}`));
     let spawned: { pid: number; identity: ProcessIdentity | null } | undefined;
+    // a traceback's lines are for whoever debugs; the error says what crashed in one line
+    let inTraceback = false;
     return {
       signal: context.signal,
       onEvent: (event: BorgEvent) => {
+        if (event.type === "text") {
+          inTraceback ||= event.line.startsWith("Traceback (most recent call last):");
+          // what borg (or a program it ran) printed outside its JSON log: a line of its own,
+          // which a terminal shows above the progress bar, never under it
+          if (inTraceback) log.debug(`borg: ${event.line.trimEnd()}`);
+          else log.warn(`borg: ${event.line.trimEnd()}`);
+        }
         // borg speaks, so it runs now: a BORG_BINARY wrapper that execs borg has become borg,
         // whose command line the one recorded at spawn may not match
         const first = spawned;
@@ -855,19 +877,18 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
   /**
    * The kind, message and outcome of a failed run. A run timeout says what it interrupted:
-   * a checkpoint is claimed only when borg create was stopped and ended by itself (SIGINT).
+   * a checkpoint is claimed only when borg create committed one during the run.
    */
   const describeError = (error: unknown, timedOut: boolean): { kind: string; message: string; outcome: Outcome } => {
     const interrupted = (error instanceof BorgError || error instanceof DroneError) && error.kind === "interrupted";
     if (timedOut) {
       const minutes = config.runTimeoutMinutes;
-      const checkpoint =
-        error instanceof BorgError &&
-        interrupted &&
-        error.context.command === "create" &&
-        error.context.exitCode !== undefined &&
-        error.context.exitCode < 128;
-      const detail = checkpoint ? "; borg kept a checkpoint, and the next run continues from it" : interrupted ? ` — ${error.message}` : "";
+      const checkpoint = error instanceof BorgError && error.context.command === "create" && error.context.checkpoint === true;
+      const detail = checkpoint
+        ? "; borg kept a checkpoint, and the next run reuses what it uploaded until then"
+        : interrupted
+          ? ` — ${error.message}`
+          : "";
       return {
         kind: "run_timeout",
         message: `the run took longer than ${minutes} minute${minutes === 1 ? "" : "s"} and was interrupted${detail}`,
@@ -959,6 +980,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
           identity,
           borgPid: null,
           borgIdentity: null,
+          checkpointAt: null,
         };
       });
       await OPERATION_STEPS[job.operation](context);
@@ -1146,11 +1168,12 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     } else if (running.borgPid !== null && isRunning(running.borgPid)) {
       log.info(`pid ${running.borgPid} of the interrupted run's borg now belongs to another process; leaving it alone`);
     }
-    // only a backup's borg leaves a checkpoint for the next run to continue from
-    const creates = running.operation === "create" || running.operation === "scheduled" || running.operation === "offsite";
+    // claimed only when the run saw borg commit one: a borg that died with the drone wrote none
     const message =
       `the drone stopped during ${running.operation} (the process ended unexpectedly)` +
-      (creates && running.borgPid !== null ? "; the next backup continues from borg's checkpoint" : "; run it again");
+      (running.checkpointAt !== null
+        ? `; borg committed a checkpoint at ${dayjs(running.checkpointAt).format("YYYY-MM-DD HH:mm:ss")}, and the next backup reuses what it uploaded until then`
+        : "; run it again");
     const result = resultEvent({
       runId: running.runId,
       operation: running.operation,

@@ -99,6 +99,8 @@ export const persistedStateSchema = z.object({
       borgPid: z.number().nullable(),
       /** Which process `borgPid` was. */
       borgIdentity: processIdentitySchema.nullable().default(null),
+      /** When borg create last committed a checkpoint archive in this run (null: none, or an older drone's file). */
+      checkpointAt: z.iso.datetime({ offset: true }).nullable().default(null),
     })
     .nullable(),
 });

@@ -144,7 +144,7 @@ describe("hooks that hang", () => {
     expect(result).toMatchObject({
       outcome: "interrupted",
       error_kind: "run_timeout",
-      error: "the run took longer than 0.05 minutes and was interrupted; borg kept a checkpoint, and the next run continues from it",
+      error: "the run took longer than 0.05 minutes and was interrupted; borg kept a checkpoint, and the next run reuses what it uploaded until then",
     });
     const archives = (await engine.client("primary").list({ considerCheckpoints: true })).value.archives;
     expect(archives.map(archive => archive.name)).toEqual([expect.stringMatching(/^testdrone@.*\.checkpoint$/)]);

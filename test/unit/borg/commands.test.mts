@@ -295,11 +295,24 @@ describe("command environment", () => {
       BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: "no",
       BORG_CHECK_I_KNOW_WHAT_I_AM_DOING: "NO",
       BORG_DELETE_I_KNOW_WHAT_I_AM_DOING: "NO",
-      BORG_RSH: "ssh -i /root/.ssh/borg -o BatchMode=yes",
+      // the configured command first (ssh keeps the first value of an option), then the client's
+      BORG_RSH:
+        "ssh -i /root/.ssh/borg -o BatchMode=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -o ConnectTimeout=20",
       BORG_BASE_DIR: "/var/lib/backup-drone/borg",
       BORG_HOST_ID: "laptop@1234",
     });
     expect(listCommand(repo).env.BORG_RELOCATED_REPO_ACCESS_IS_OK).toBe("no");
+  });
+
+  it("runs a remote repository's ssh so that it never asks, with or without a configured BORG_RSH", () => {
+    const plain = listCommand({ location: "ssh://borg@nas:2222/./laptop" }).env.BORG_RSH;
+    expect(plain).toBe("ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -o ConnectTimeout=20");
+    const accepting = listCommand({ location: "borg@nas:laptop", rsh: "ssh -o StrictHostKeyChecking=no", sshHostKeyPolicy: "accept-new" }).env.BORG_RSH;
+    expect(accepting).toBe(
+      "ssh -o StrictHostKeyChecking=no -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -o ConnectTimeout=20",
+    );
+    // a local repository has no ssh: nothing is added
+    expect(listCommand({ location: "/srv/borg" }).env.BORG_RSH).toBeUndefined();
   });
 
   it("never puts the passphrase into argv or the command's env; fd is the default transport", () => {

@@ -6,6 +6,7 @@ import {
   BorgError,
   type BorgRepository,
   checkCommand,
+  checkpointWatch,
   classifyExitCode,
   createCommand,
   EXIT_CODE_POLICY,
@@ -170,7 +171,8 @@ describe("exit codes and msgids become results or typed errors", () => {
     ["err_archive_exists", "archive_exists"],
     ["err_info_archive_missing_logjson", "archive_missing"],
     ["err_lock_timeout", "lock_timeout"],
-    ["err_ssh_unreachable", "connection_closed"],
+    // ssh's own reason, relayed by borg, names the kind
+    ["err_ssh_unreachable", "ssh_connection_refused"],
     ["err_relocated_repo", "repository_access_aborted"],
     ["err_unknown_unencrypted", "repository_access_aborted"],
     ["create_interrupted_sigterm", "interrupted"],
@@ -182,6 +184,17 @@ describe("exit codes and msgids become results or typed errors", () => {
       expect(error.message.length).toBeGreaterThan(20);
     });
   }
+
+  it("a checkpoint is seen only where borg committed one after archive progress (SIGINT), not after SIGTERM", () => {
+    const committed = (name: string) => {
+      const watch = checkpointWatch();
+      for (const event of events(fixture(name).stderr)) watch.see(event);
+      return watch.committed();
+    };
+    expect(committed("create_interrupted_sigint")).toBe(true);
+    expect(committed("create_interrupted_sigint_json")).toBe(true);
+    expect(committed("create_interrupted_sigterm")).toBe(false);
+  });
 
   it("an error without a known msgid is unknown and carries what borg said", () => {
     const error = settleError(createCommand(repo, { archive: "x", paths: ["a"] }), fixture("create_interrupted_sigint"));

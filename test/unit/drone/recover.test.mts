@@ -71,6 +71,7 @@ describe("crash recovery names processes by more than their pid", () => {
     identity: null,
     borgPid: null,
     borgIdentity: null,
+    checkpointAt: null,
     ...fields,
   });
 
@@ -81,6 +82,16 @@ describe("crash recovery names processes by more than their pid", () => {
     expect(result).toMatchObject({ outcome: "interrupted", error_kind: "crashed" });
     expect(isRunning(borg.pid)).toBe(false);
     expect(store.get().running).toBeNull();
+  });
+
+  it("claims a checkpoint only when the run recorded that borg committed one", async () => {
+    const without = await engineWith(marker({ pid: await deadPid(), identity: processIdentity() }));
+    const plain = await without.engine.recover();
+    expect(plain?.error).toContain("run it again");
+    expect(plain?.error).not.toContain("checkpoint");
+    const committed = await engineWith(marker({ pid: await deadPid(), identity: processIdentity(), checkpointAt: "2026-11-20T02:05:00.000Z" }));
+    const result = await committed.engine.recover();
+    expect(result?.error).toMatch(/borg committed a checkpoint at 2026-11-20 \d\d:05:00, and the next backup reuses what it uploaded until then/);
   });
 
   it("never signals a process that took the recorded borg's pid (another start time)", async () => {

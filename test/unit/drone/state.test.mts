@@ -17,6 +17,7 @@ const running = (pid: number): NonNullable<PersistedState["running"]> => ({
   identity: processIdentity(),
   borgPid: null,
   borgIdentity: null,
+  checkpointAt: null,
 });
 
 describe("the state file, shared by several processes of one drone", () => {
