@@ -75,6 +75,8 @@ export interface BorgCommand<T> {
   /** For messages: the repository and archive this command names. */
   readonly repository?: string;
   readonly archive?: string;
+  /** For a lock timeout's message: `borg break-lock` for this repository, as a person must paste it. */
+  readonly breakLockLine?: string;
   readonly parse: (output: BorgOutput) => T;
 }
 
@@ -94,6 +96,32 @@ export function repositoryEnv(repository: BorgRepository): Record<string, string
   if (repository.baseDir !== undefined) env.BORG_BASE_DIR = repository.baseDir;
   if (repository.hostId !== undefined) env.BORG_HOST_ID = repository.hostId;
   return env;
+}
+
+/** Whether a repository location is reached over ssh (`ssh://…` or scp-style `[user@]host:path`, as borg reads them). */
+export function isRemoteLocation(location: string): boolean {
+  if (location.startsWith("ssh://")) return true;
+  return !location.startsWith("file://") && /^(?:[^@/:]+@)?[^:/]+:/.test(location);
+}
+
+/** A word for a POSIX shell: as it is when nothing in it is special, else in single quotes. */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * `borg break-lock` for a repository as a person must paste it on this machine: with the
+ * drone's BORG_RSH (ssh command, key, options) and `--remote-path` when it is remote. No
+ * passphrase: break-lock reads no key.
+ */
+export function breakLockLine(repository: BorgRepository): string {
+  const remote = isRemoteLocation(repository.location);
+  const words: string[] = [];
+  if (remote && repository.rsh !== undefined) words.push(`BORG_RSH=${shellWord(repository.rsh)}`);
+  words.push("borg", "break-lock");
+  if (remote && repository.remotePath !== undefined) words.push("--remote-path", shellWord(repository.remotePath));
+  words.push(shellWord(repository.location));
+  return words.join(" ");
 }
 
 /** Options every repository command shares, placed after the subcommand. */
@@ -156,6 +184,7 @@ function repositoryCommand<T>(
     passphrase: repository.passphrase,
     passphraseTransport: repository.passphraseTransport ?? "fd",
     repository: repository.location,
+    breakLockLine: breakLockLine(repository),
     ...extra,
     parse,
   };
@@ -262,11 +291,17 @@ export interface ListOptions {
   considerCheckpoints?: boolean;
   /** Only the last N (after filtering). */
   last?: number;
+  /**
+   * Read without taking the repository's lock (`--bypass-lock`), for a repository another
+   * process holds locked. A read only: what it lists may be mid-change.
+   */
+  bypassLock?: boolean;
 }
 
 /** `borg list --json`: the archives of a repository. */
 export function listCommand(repository: BorgRepository, options: ListOptions = {}): BorgCommand<ListResult> {
   const args = ["--json"];
+  if (options.bypassLock) args.push("--bypass-lock");
   if (options.prefix !== undefined) args.push("--glob-archives", prefixGlob(options.prefix));
   if (options.considerCheckpoints) args.push("--consider-checkpoints");
   option(args, "--last", options.last);
