@@ -13,6 +13,7 @@ import {
   type ArchiveListEntry,
   type BorgClient,
   BorgError,
+  type BorgErrorKind,
   type BorgEvent,
   type BorgRepository,
   breakLockLine,
@@ -206,6 +207,18 @@ const CHECK_NAMES: Record<CheckKind, string> = {
   archive: "archive check",
   spot: "spot check (extract --dry-run)",
 };
+
+/**
+ * borg failures that come only after borg opened the repository, and so took its lock
+ * (`passphrase_missing` is not one: an unreadable passphrase file stops borg from starting).
+ */
+const OPENED_REPOSITORY: ReadonlySet<BorgErrorKind> = new Set([
+  "passphrase_wrong",
+  "integrity",
+  "archive_exists",
+  "archive_missing",
+  "disk_full",
+]);
 
 /** Archive names: `<drone id>@<local time>`; `@` cannot occur in a drone id, so prefixes never overlap. */
 export const archivePrefixOf = (droneId: string) => `${droneId}@`;
@@ -480,8 +493,9 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
   /**
    * A role's client for the steps of a run: a lock timeout may end in breaking an orphaned
-   * lock and running the command once more; a command that succeeds got the lock, which
-   * clears the repository's orphaned-lock record.
+   * lock and running the command once more; a command that succeeds, or fails only after
+   * borg opened the repository, got the lock, which clears the repository's orphaned-lock
+   * record (a later lock is not the dead run's).
    */
   const borg = (context: RunContext, role: Role): BorgClient => {
     const raw = client(role);
@@ -492,6 +506,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
         try {
           result = await call(...args);
         } catch (error) {
+          if (error instanceof BorgError && OPENED_REPOSITORY.has(error.kind)) await forgetOrphanedLock(role);
           if (!repositoryLockTimeout(error)) throw error;
           const tried = context.lockRecovery.get(role);
           // once per run: a timeout after the lock was broken is someone else's lock

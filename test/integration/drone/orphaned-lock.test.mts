@@ -40,8 +40,8 @@ describe("a lock left on the repository by the drone's dead run", () => {
   });
 
   /** The drone's engine on the test repository, with its log lines kept. */
-  const drone = async (repository: TestRepository) => {
-    const config = parseDroneConfig({ ...defaultConfigValues(), ...droneTestConfig(repository) });
+  const drone = async (repository: TestRepository, extra: Record<string, unknown> = {}) => {
+    const config = parseDroneConfig({ ...defaultConfigValues(), ...droneTestConfig(repository, extra) });
     const store = await openStateStore(join(config.stateDir, `${config.droneId}.json`), quiet);
     const warnings: string[] = [];
     const engine = createDroneEngine({ config, store, log: { debug: quiet, info: quiet, warn: line => void warnings.push(line), error: quiet } });
@@ -141,5 +141,16 @@ describe("a lock left on the repository by the drone's dead run", () => {
       `${location} is locked by another borg process. Wait for it to finish; if no borg runs any more (for example after a crash on another machine), run \`borg break-lock ${location}\`.`,
     );
     expect(existsSync(lockDir(repo))).toBe(true);
+  });
+
+  it("a run that opened the repository clears the record, though it failed: a later lock is not the dead run's", async () => {
+    repo = await makeDroneRepository(2, 16 * 1024);
+    await crashedDrone(repo);
+    const { engine, store } = await drone(repo, { PASSPHRASE: "not-the-passphrase" });
+    await engine.recover();
+    expect(store.get().orphanedLocks).toHaveLength(1);
+    const result = await engine.run("create", "cli");
+    expect(result).toMatchObject({ outcome: "failed", error_kind: "passphrase_wrong" });
+    expect(store.get().orphanedLocks).toEqual([]);
   });
 });
