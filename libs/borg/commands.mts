@@ -21,7 +21,7 @@ import {
   toListResult,
 } from "./schemas.mjs";
 import { type Secret } from "./secret.mjs";
-import { effectiveRsh, isRemote, type SshHostKeyPolicy } from "./ssh.mjs";
+import { effectiveRsh, isRemote, shellWord, type SshHostKeyPolicy } from "./ssh.mjs";
 import { type BorgFeatures, type BorgVersion, parseVersion } from "./version.mjs";
 
 /** Where borg gets the repository passphrase from. */
@@ -78,6 +78,8 @@ export interface BorgCommand<T> {
   /** For messages: the repository and archive this command names. */
   readonly repository?: string;
   readonly archive?: string;
+  /** For a lock timeout's message: `borg break-lock` for this repository, as a person must paste it. */
+  readonly breakLockLine?: string;
   readonly parse: (output: BorgOutput) => T;
 }
 
@@ -101,6 +103,21 @@ export function repositoryEnv(repository: BorgRepository): Record<string, string
   if (repository.baseDir !== undefined) env.BORG_BASE_DIR = repository.baseDir;
   if (repository.hostId !== undefined) env.BORG_HOST_ID = repository.hostId;
   return env;
+}
+
+/**
+ * `borg break-lock` for a repository as a person must paste it on this machine: with the
+ * drone's BORG_RSH (ssh command, key, options) and `--remote-path` when it is remote. No
+ * passphrase: break-lock reads no key.
+ */
+export function breakLockLine(repository: BorgRepository): string {
+  const remote = isRemote(repository.location);
+  const words: string[] = [];
+  if (remote && repository.rsh !== undefined) words.push(`BORG_RSH=${shellWord(repository.rsh)}`);
+  words.push("borg", "break-lock");
+  if (remote && repository.remotePath !== undefined) words.push("--remote-path", shellWord(repository.remotePath));
+  words.push(shellWord(repository.location));
+  return words.join(" ");
 }
 
 /** Options every repository command shares, placed after the subcommand. */
@@ -163,6 +180,7 @@ function repositoryCommand<T>(
     passphrase: repository.passphrase,
     passphraseTransport: repository.passphraseTransport ?? "fd",
     repository: repository.location,
+    breakLockLine: breakLockLine(repository),
     ...extra,
     parse,
   };
@@ -269,11 +287,17 @@ export interface ListOptions {
   considerCheckpoints?: boolean;
   /** Only the last N (after filtering). */
   last?: number;
+  /**
+   * Read without taking the repository's lock (`--bypass-lock`), for a repository another
+   * process holds locked. A read only: what it lists may be mid-change.
+   */
+  bypassLock?: boolean;
 }
 
 /** `borg list --json`: the archives of a repository. */
 export function listCommand(repository: BorgRepository, options: ListOptions = {}): BorgCommand<ListResult> {
   const args = ["--json"];
+  if (options.bypassLock) args.push("--bypass-lock");
   if (options.prefix !== undefined) args.push("--glob-archives", prefixGlob(options.prefix));
   if (options.considerCheckpoints) args.push("--consider-checkpoints");
   option(args, "--last", options.last);

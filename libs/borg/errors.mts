@@ -84,6 +84,8 @@ export interface BorgErrorContext {
   ssh?: SshFailure;
   /** A create committed a checkpoint archive before it failed (borg saved its cache after archive progress). */
   checkpoint?: boolean;
+  /** `borg break-lock` for the repository as it must be pasted (`lock_timeout`), BORG_RSH included. */
+  breakLockLine?: string;
 }
 
 /** Where a write found no space, as far as borg's output tells. */
@@ -127,7 +129,7 @@ const MESSAGES: Record<BorgErrorKind, (context: BorgErrorContext) => string> = {
   repository_access_aborted: c =>
     `borg refused to use ${repo(c)}: it was moved (relocated) or is an unencrypted repository this machine has not seen. If that is expected, allow it explicitly (relocated / unknown unencrypted repository options).`,
   lock_timeout: c =>
-    `${repo(c)} is locked by another borg process. Wait for it to finish; if no borg runs any more (for example after a crash on another machine), run \`borg break-lock ${repo(c)}\`.`,
+    `${repo(c)} is locked by another borg process. Wait for it to finish; if no borg runs any more (for example after a crash on another machine), run \`${c.breakLockLine ?? `borg break-lock ${repo(c)}`}\`.`,
   connection_closed: c =>
     `${sshSaid(c, `The connection to ${repo(c)} closed before borg could talk to it`)}. Check that the host is reachable, that the ssh key is accepted without a prompt, and that borg is installed on the remote host (BORG_REMOTE_PATH).`,
   connection_lost: c =>

@@ -406,6 +406,7 @@ export function settleRun<T>(command: BorgCommand<T>, run: FinishedRun): BorgRun
     command: command.command,
     repository: command.repository,
     archive: command.archive,
+    ...(command.breakLockLine === undefined ? {} : { breakLockLine: command.breakLockLine }),
     exitCode,
     details,
     ...(traceback === undefined ? {} : { traceback }),

@@ -8,6 +8,8 @@
  * and both sources are read here.
  */
 
+import { parseLocation } from "./location.mjs";
+
 /** How ssh treats a host whose key is not in known_hosts. */
 export const SSH_HOST_KEY_POLICIES = ["known", "accept-new"] as const;
 /** `known`: only hosts already in known_hosts; `accept-new`: record a new host's key, refuse a changed one. */
@@ -41,7 +43,7 @@ export function sshOptions(policy: SshHostKeyPolicy = "known"): string[] {
 
 /** Quote one word for Python's `shlex.split`, which is how borg reads BORG_RSH. */
 export function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'"'"'`)}'`;
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** Whether the configured ssh command names its own log file (`-E`): then the client adds none. */
@@ -68,11 +70,9 @@ export interface SshTarget {
 
 /** The host and port of a remote repository location; undefined when it is a local path. */
 export function sshTarget(location: string): SshTarget | undefined {
-  const url = /^ssh:\/\/(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?\//.exec(location);
-  if (url) return { host: (url[1] ?? "").replace(/^\[|\]$/g, ""), port: url[2] === undefined ? 22 : Number(url[2]) };
-  const scp = /^(?:[^@/:]+@)?([^:/]+):(?!\/\/)/.exec(location);
-  if (scp && !location.startsWith("/")) return { host: scp[1] ?? "", port: 22 };
-  return undefined;
+  const reading = parseLocation(location);
+  if (!reading.ok || reading.location.kind !== "ssh") return undefined;
+  return { host: reading.location.host, port: reading.location.port ?? 22 };
 }
 
 /** Whether borg reaches this repository over ssh. */

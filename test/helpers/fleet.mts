@@ -1,6 +1,6 @@
 /** Shared builders for the coordinator's unit tests: fleet settings, drone status and result events. */
 import { type FleetSettings } from "../../apps/backup_coordinator/core/fleet.mjs";
-import { PROTOCOL_VERSION, type ResultEvent, type StatusEvent } from "../../libs/protocol/index.mjs";
+import { type ProgressEvent, PROTOCOL_VERSION, type ResultEvent, type StatusEvent } from "../../libs/protocol/index.mjs";
 
 /** The moment the tests start from. */
 export const T0 = new Date("2026-11-22T02:00:00Z");
@@ -62,6 +62,30 @@ export function resultEvent(droneId: string, outcome: ResultEvent["outcome"], fi
     duration_seconds: 1,
     archive: null,
     pruned: [],
+    ...extra,
+  };
+}
+
+/** A progress event of a scheduled run's create, with changes. */
+export function progressEvent(droneId: string, runId: string, extra: Partial<ProgressEvent> = {}): ProgressEvent {
+  return {
+    v: PROTOCOL_VERSION,
+    drone_id: droneId,
+    run_id: runId,
+    operation: "scheduled",
+    repository: "primary",
+    state: "creating",
+    percent: null,
+    eta_seconds: null,
+    original_size: 1024,
+    compressed_size: 512,
+    deduplicated_size: 256,
+    nfiles: 1,
+    path: null,
+    elapsed_seconds: 1,
+    expected_size: null,
+    finished: false,
+    time: T0.toISOString(),
     ...extra,
   };
 }

@@ -441,6 +441,9 @@ export function createFleet(settings: FleetSettings): Fleet {
     drone.lastSeen ??= now;
   };
 
+  /** A run with no progress for longer than the stall threshold (its drone shows `stalled`). */
+  const stalled = (run: ActiveRun, now: Date) => now.getTime() - run.lastProgressAt.getTime() > settings.stallMs;
+
   const detect = (drone: DroneRecord, now: Date): FleetEffect[] => {
     const effects: FleetEffect[] = [];
     if (!online(drone, now)) {
@@ -466,7 +469,7 @@ export function createFleet(settings: FleetSettings): Fleet {
         effects.push(...setProblem(drone, "not_started", `${asked} but the drone did not start within ${seconds} s`, now));
       }
     }
-    if (drone.run && now.getTime() - drone.run.lastProgressAt.getTime() > settings.stallMs) {
+    if (drone.run && stalled(drone.run, now)) {
       const minutes = Math.round((now.getTime() - drone.run.lastProgressAt.getTime()) / 60_000);
       effects.push(...setProblem(drone, "stalled", `no progress for ${minutes} min while ${drone.state}`, now));
     }
@@ -482,23 +485,33 @@ export function createFleet(settings: FleetSettings): Fleet {
     return effects;
   };
 
-  const runningRuns = (hostKey: HostKey = sameHost): RunningRun[] => {
+  /**
+   * The runs that hold a slot. A stalled run holds none: the other drones of its repository
+   * host go on instead of waiting hours for a run that may never end (a drone killed while
+   * the link was silent, a NAS-side `borg serve` stuck on a dead client). The stalled drone
+   * itself is not idle, so it is never started twice; should it make progress again it holds
+   * its slot again, and its host may briefly have one run more than the limit.
+   */
+  const runningRuns = (now: Date, hostKey: HostKey = sameHost): RunningRun[] => {
     const runs: RunningRun[] = [];
     for (const drone of drones.values()) {
       const active = drone.run ?? (drone.pending ? { kind: drone.pending.kind } : null);
       if (!active) continue;
+      if (drone.run && stalled(drone.run, now)) continue;
       const host = active.kind === "offsite" ? (drone.offsiteHost ?? `offsite:${drone.droneId}`) : (hostKey(drone.repositoryHost) ?? drone.repositoryHost);
       runs.push({ droneId: drone.droneId, kind: active.kind, host });
     }
     return runs;
   };
 
+  const anyRun = () => [...drones.values()].some(drone => drone.run !== null || drone.pending !== null);
+
   const evaluate = (now: Date, options: { paused: boolean; limits?: Limits; hostKey?: HostKey }): FleetEffect[] => {
     const effects: FleetEffect[] = [];
     for (const drone of drones.values()) effects.push(...detect(drone, now));
     const views = [...drones.values()].map(drone => view(drone, now, options.hostKey));
     const canStart = !options.paused && insideWindow(settings.window, now);
-    const starts: PlannedStart[] = canStart ? planStarts(views, runningRuns(options.hostKey), options.limits ?? settings.limits, now) : [];
+    const starts: PlannedStart[] = canStart ? planStarts(views, runningRuns(now, options.hostKey), options.limits ?? settings.limits, now) : [];
     for (const start of starts) {
       const drone = drones.get(start.droneId);
       const route = drone ? startRoute(drone) : { via: "press" as const, reason: null };
@@ -506,7 +519,8 @@ export function createFleet(settings: FleetSettings): Fleet {
     }
     if (starts.length > 0) roundOpen = true;
     const anyDue = views.some(drone => eligible(drone, now) && overdueMinutes(drone, "primary", now) !== undefined);
-    if (roundOpen && runningRuns().length === 0 && starts.length === 0 && !anyDue) {
+    // a stalled run keeps the round open: it has not ended
+    if (roundOpen && !anyRun() && starts.length === 0 && !anyDue) {
       roundOpen = false;
       roundRequestedAt = null;
       effects.push({ type: "round_completed", at: now });

@@ -6,6 +6,7 @@
 import { statSync } from "node:fs";
 
 import { SECRET_VARIABLE_NAME } from "../../../libs/borg/environment.mjs";
+import { shellWord } from "../../../libs/borg/ssh.mjs";
 import { secretConfigVariables } from "../config.mjs";
 
 /** A file that holds a secret, and what it holds (for the message). */
@@ -15,7 +16,6 @@ export interface SecretFile {
 }
 
 /** A path as one shell word. */
-const shellWord = (path: string) => (/^[\w./@%+=:,-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`);
 
 /** The warning for a secret file with this mode, when its group or other users can read it. */
 export function permissionWarning(file: SecretFile, mode: number): string | undefined {

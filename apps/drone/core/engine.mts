@@ -13,9 +13,11 @@ import {
   type ArchiveListEntry,
   type BorgClient,
   BorgError,
+  type BorgErrorKind,
   type BorgEvent,
   type BorgRepository,
   checkpointWatch,
+  breakLockLine,
   createBorgClient,
   type CheckResult,
   type CreateOptions,
@@ -47,6 +49,15 @@ import { estimateProgress, type Expectation, type ProgressAnchor } from "./estim
 import { borgPattern, findVersions, type FoundVersion } from "./find.mjs";
 import { addToHold, type ArchiveFigures, describeSources, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "./guard.mjs";
 import { type HookStage, runHook } from "./hooks.mjs";
+import {
+  brokenLockLine,
+  brokenLockNote,
+  judgeOrphanedLock,
+  type LockVerdict,
+  type OrphanedLock,
+  refusedLockMessage,
+  repositoryOfOperation,
+} from "./orphaned-lock.mjs";
 import { prescan } from "./prescan.mjs";
 import { archivePaths, archiveProblem, canonicalTarget, inspectTarget, LATEST, targetProblem } from "./restore.mjs";
 import { commandMatches, fingerprint, isRunning, observeProcess, type ProcessIdentity, processIdentity } from "./process-identity.mjs";
@@ -133,6 +144,11 @@ interface RunContext {
   restore: RestoreSummary | null;
   /** Set when the prune guard held prune in this run: the message for the result. */
   held: string | null;
+  /**
+   * What became of this run's one attempt per repository to recover from a lock timeout: the
+   * lock was broken, there was nothing to break, or the refusal (which later timeouts repeat).
+   */
+  lockRecovery: Map<Role, "broken" | "no_record" | DroneError>;
 }
 
 export { DroneError };
@@ -193,6 +209,18 @@ const CHECK_NAMES: Record<CheckKind, string> = {
   archive: "archive check",
   spot: "spot check (extract --dry-run)",
 };
+
+/**
+ * borg failures that come only after borg opened the repository, and so took its lock
+ * (`passphrase_missing` is not one: an unreadable passphrase file stops borg from starting).
+ */
+const OPENED_REPOSITORY: ReadonlySet<BorgErrorKind> = new Set([
+  "passphrase_wrong",
+  "integrity",
+  "archive_exists",
+  "archive_missing",
+  "disk_full",
+]);
 
 /** Archive names: `<drone id>@<local time>`; `@` cannot occur in a drone id, so prefixes never overlap. */
 export const archivePrefixOf = (droneId: string) => `${droneId}@`;
@@ -443,6 +471,102 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     };
   };
 
+  // ------------------------------------------------------------------ orphaned locks
+
+  /** Forget a repository's orphaned lock: a run got its lock, or the lock was broken. */
+  const forgetOrphanedLock = async (role: Role) => {
+    if (!store.get().orphanedLocks.some(lock => lock.repository === role)) return;
+    await store.update(state => void (state.orphanedLocks = state.orphanedLocks.filter(lock => lock.repository !== role)));
+  };
+
+  /**
+   * After a lock timeout on a repository the drone's dead run used: break the lock when it is
+   * proven to be that run's (see orphaned-lock.mts for why only then), or fail saying why not
+   * and what to paste. Without such a record the timeout stands as it is.
+   */
+  const breakOrphanedLock = async (context: RunContext, role: Role, timeout: BorgError): Promise<"broken" | "no_record"> => {
+    const record: OrphanedLock | undefined = store.get().orphanedLocks.find(lock => lock.repository === role);
+    if (!record) return "no_record";
+    const repository = repositoryOf(config, role);
+    let verdict: LockVerdict;
+    try {
+      const listed = await client(role).list({ bypassLock: true, considerCheckpoints: true }, { signal: context.signal });
+      verdict = judgeOrphanedLock(
+        listed.value.archives.map(archive => archive.name),
+        archivePrefix,
+      );
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      verdict = { proven: false, reason: `its archives could not be listed (${error instanceof Error ? error.message : String(error)})`, foreign: [] };
+    }
+    if (!verdict.proven) {
+      throw new DroneError("lock_timeout", refusedLockMessage(record, repository.location, verdict.reason, breakLockLine(repository)));
+    }
+    await client(role).breakLock({ signal: context.signal });
+    await forgetOrphanedLock(role);
+    log.warn(brokenLockLine(record, repository.location, timeout.context.command));
+    context.notes.push(brokenLockNote(record, repository.location));
+    return "broken";
+  };
+
+  /**
+   * A lock timeout on the repository itself. One on borg's cache on this machine (a folder
+   * named by the repository id) is not the repository's lock: breaking that would not help.
+   */
+  const repositoryLockTimeout = (error: unknown): error is BorgError =>
+    error instanceof BorgError &&
+    error.kind === "lock_timeout" &&
+    !(error.context.details ?? []).some(line => /\/[0-9a-f]{64}\/lock\.exclusive\b/.test(line));
+
+  /**
+   * A role's client for the steps of a run: a lock timeout may end in breaking an orphaned
+   * lock and running the command once more; a command that succeeds, or fails only after
+   * borg opened the repository, got the lock, which clears the repository's orphaned-lock
+   * record (a later lock is not the dead run's).
+   */
+  const borg = (context: RunContext, role: Role): BorgClient => {
+    const raw = client(role);
+    const guarded =
+      <A extends unknown[], T>(call: (...args: A) => Promise<T>) =>
+      async (...args: A): Promise<T> => {
+        let result: T;
+        try {
+          result = await call(...args);
+        } catch (error) {
+          if (error instanceof BorgError && OPENED_REPOSITORY.has(error.kind)) await forgetOrphanedLock(role);
+          if (!repositoryLockTimeout(error)) throw error;
+          const tried = context.lockRecovery.get(role);
+          // once per run: a timeout after the lock was broken is someone else's lock
+          if (tried instanceof DroneError) throw tried;
+          if (tried !== undefined) throw error;
+          let recovery: "broken" | "no_record";
+          try {
+            recovery = await breakOrphanedLock(context, role, error);
+          } catch (refusal) {
+            if (refusal instanceof DroneError) context.lockRecovery.set(role, refusal);
+            throw refusal;
+          }
+          context.lockRecovery.set(role, recovery);
+          if (recovery === "no_record") throw error;
+          result = await call(...args);
+        }
+        await forgetOrphanedLock(role);
+        return result;
+      };
+    return {
+      ...raw,
+      create: guarded(raw.create.bind(raw)),
+      list: guarded(raw.list.bind(raw)),
+      listItems: guarded(raw.listItems.bind(raw)),
+      info: guarded(raw.info.bind(raw)),
+      prune: guarded(raw.prune.bind(raw)),
+      compact: guarded(raw.compact.bind(raw)),
+      check: guarded(raw.check.bind(raw)),
+      deleteArchive: guarded(raw.deleteArchive.bind(raw)),
+      extract: guarded(raw.extract.bind(raw)),
+    };
+  };
+
   // ------------------------------------------------------------------ steps
 
   /**
@@ -456,7 +580,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     // only the very archive this run asked borg to create
     if (created !== requested || !created.startsWith(archivePrefix)) throw new DroneError("empty_archive", message);
     try {
-      await client(role).deleteArchive(created, callOptions(context, () => undefined));
+      await borg(context, role).deleteArchive(created, callOptions(context, () => undefined));
     } catch (error) {
       // kept, the empty archive could stand for its day in the keep rules: hold prune until a person deletes it
       const why = `the empty archive ${created} could not be deleted (${error instanceof Error ? error.message : String(error)}); delete it with \`borg delete ${repositoryOf(config, role).location}::${created}\``;
@@ -482,7 +606,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     const recorded = role === "primary" ? persisted.lastArchive : persisted.lastOffsiteArchive;
     if (recorded) return recorded;
     try {
-      const info = await client(role).info({ prefix: archivePrefix, last: 1 }, callOptions(context, () => undefined));
+      const info = await borg(context, role).info({ prefix: archivePrefix, last: 1 }, callOptions(context, () => undefined));
       const newest = info.value.archives.at(-1);
       if (!newest) return null;
       log.info(`no archive recorded in the state file: the prune guard compares with ${newest.name} from the repository`);
@@ -507,29 +631,31 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     if (previous) expectation.value = { originalSize: previous.originalSize, nfiles: previous.nfiles };
     // measured alongside the create, started once borg runs so that it never delays borg:
     // the estimate appears when the scan is done
-    const startPrescan =
-      !previous && config.prescan
-        ? () =>
-            void prescan({
-              sources: config.sources,
-              excludes: config.excludes,
-              excludeIfPresent: config.excludeIfPresent,
-              signal: context.signal,
-            })
-              .then(found => {
-                expectation.value ??= found;
-              })
-              .catch((error: unknown) => log.debug(`pre-scan failed: ${String(error)}`))
-        : undefined;
+    let prescanStarted = false;
+    const startPrescan = () => {
+      // once, though borg may start twice (after a broken orphaned lock)
+      if (previous || !config.prescan || prescanStarted) return;
+      prescanStarted = true;
+      void prescan({
+        sources: config.sources,
+        excludes: config.excludes,
+        excludeIfPresent: config.excludeIfPresent,
+        signal: context.signal,
+      })
+        .then(found => {
+          expectation.value ??= found;
+        })
+        .catch((error: unknown) => log.debug(`pre-scan failed: ${String(error)}`));
+    };
     const tracker = progressTracker(context, role, expectation);
     const options = callOptions(context, tracker.onEvent);
     const archive = `${archivePrefix}${dayjs().format("YYYY-MM-DDTHH:mm:ss.SSS")}`;
     try {
-      const run = await client(role).create(createOptionsOf(config, role, archive), {
+      const run = await borg(context, role).create(createOptionsOf(config, role, archive), {
           ...options,
           onSpawn: pid => {
             options.onSpawn(pid);
-            startPrescan?.();
+            startPrescan();
           },
         },
       );
@@ -621,7 +747,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     if (pruneHeld(context, role)) return;
     setState(STEP_STATES[role].prune);
     const tracker = progressTracker(context, role, {});
-    const run = await client(role).prune({ prefix: archivePrefix, keep: keepRules(role) }, callOptions(context, tracker.onEvent));
+    const run = await borg(context, role).prune({ prefix: archivePrefix, keep: keepRules(role) }, callOptions(context, tracker.onEvent));
     tracker.finish(true);
     context.pruned.push(...run.value.pruned);
     context.warnings.push(...run.warnings.map(warning => warning.message));
@@ -632,15 +758,15 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
   const stepCompact = async (context: RunContext, role: Role) => {
     setState(STEP_STATES[role].compact);
     const tracker = progressTracker(context, role, {});
-    await client(role).compact({}, callOptions(context, tracker.onEvent));
+    await borg(context, role).compact({}, callOptions(context, tracker.onEvent));
     tracker.finish(true);
   };
 
   const stepStats = async (context: RunContext, role: Role) => {
     setState(STEP_STATES[role].stats);
     const noProgress = callOptions(context, () => undefined);
-    const info = await client(role).info({}, noProgress);
-    const list = await client(role).list({ prefix: archivePrefix }, noProgress);
+    const info = await borg(context, role).info({}, noProgress);
+    const list = await borg(context, role).list({ prefix: archivePrefix }, noProgress);
     const totals = storedTotals(info.value.totals);
     await store.update(state => {
       if (role === "primary") {
@@ -714,19 +840,19 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
   /** `borg check` of the whole repository; with `verifyData` every chunk is read and authenticated too. */
   const stepCheck = (context: RunContext, verifyData: boolean) =>
     runCheck(context, verifyData ? "verify_data" : "repository", verifyData ? "verifying_data" : "checking", null, onEvent =>
-      client("primary").check({ verifyData }, callOptions(context, onEvent)),
+      borg(context, "primary").check({ verifyData }, callOptions(context, onEvent)),
     );
 
   /** After a backup: the new archive's metadata, every chunk it references present. */
   const stepVerifyArchive = (context: RunContext, archive: string) =>
     runCheck(context, "archive", "checking", archive, onEvent =>
-      client("primary").check({ scope: "archives", archive }, callOptions(context, onEvent)),
+      borg(context, "primary").check({ scope: "archives", archive }, callOptions(context, onEvent)),
     );
 
   /** After a backup: read the new archive back in full, writing nothing (`extract --dry-run`). */
   const stepSpotCheck = (context: RunContext, archive: string) =>
     runCheck(context, "spot", "spot_checking", archive, async onEvent => {
-      const run = await client("primary").extract({ archive, target: config.stateDir, dryRun: true }, callOptions(context, onEvent));
+      const run = await borg(context, "primary").extract({ archive, target: config.stateDir, dryRun: true }, callOptions(context, onEvent));
       return { ...run, value: { healthy: true, problems: [] } };
     });
 
@@ -760,7 +886,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
 
   /** This drone's newest archive, for `latest`. */
   const newestArchive = async (context: RunContext): Promise<string> => {
-    const run = await client("primary").list({ prefix: archivePrefix, last: 1 }, callOptions(context, () => undefined));
+    const run = await borg(context, "primary").list({ prefix: archivePrefix, last: 1 }, callOptions(context, () => undefined));
     const newest = run.value.archives.at(-1);
     if (!newest) throw new DroneError("no_archives", `${config.droneId} has no archives in ${config.repository} yet: nothing to restore`);
     return newest.name;
@@ -791,7 +917,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
     log.info(`restoring ${archive}${paths.length > 0 ? ` (${paths.join(", ")})` : ""} into ${target}`);
     const tracker = progressTracker(context, "primary", {});
     try {
-      const run = await client("primary").extract({ archive, target, paths }, callOptions(context, tracker.onEvent));
+      const run = await borg(context, "primary").extract({ archive, target, paths }, callOptions(context, tracker.onEvent));
       tracker.finish(true);
       context.warnings.push(...run.warnings.map(warning => warning.message));
     } catch (error) {
@@ -954,6 +1080,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       checks: [],
       restore: null,
       held: null,
+      lockRecovery: new Map(),
     };
     Object.assign(live, { operation: job.operation, runId: job.runId, trigger: job.trigger, startedAt: started, progress: null });
     live.queue = queue.map(waiting => waiting.operation);
@@ -1165,6 +1292,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       signal("SIGINT");
       for (let waited = 0; waited < 100 && orphan(); waited++) await new Promise(r => setTimeout(r, 100));
       if (orphan()) signal("SIGTERM");
+      for (let waited = 0; waited < 50 && orphan(); waited++) await new Promise(r => setTimeout(r, 100));
     } else if (running.borgPid !== null && isRunning(running.borgPid)) {
       log.info(`pid ${running.borgPid} of the interrupted run's borg now belongs to another process; leaving it alone`);
     }
@@ -1183,6 +1311,18 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       started: new Date(running.startedAt),
       finished: new Date(),
     });
+    // the run's borg is gone, so a lock still held for it on the repository host (its borg
+    // serve, orphaned) can only be this run's: remembered for the next lock timeout there.
+    // Not when no borg was recorded (it may never have started) or one still runs here.
+    const lockLeft: OrphanedLock | undefined =
+      running.borgPid !== null && !orphan()
+        ? {
+            repository: repositoryOfOperation(running.operation),
+            runId: running.runId,
+            operation: running.operation,
+            foundDeadAt: toIso(new Date()),
+          }
+        : undefined;
     let claimed = false;
     await store.update(state => {
       // another process may have reported it meanwhile, or started a run of its own
@@ -1191,6 +1331,7 @@ export function createDroneEngine(options: { config: DroneConfig; store: StateSt
       state.running = null;
       state.lastResult = "interrupted";
       state.lastError = message;
+      if (lockLeft) state.orphanedLocks = [...state.orphanedLocks.filter(lock => lock.repository !== lockLeft.repository), lockLeft];
     });
     if (!claimed) return undefined;
     log.warn(message);

@@ -15,6 +15,7 @@ import { z } from "zod";
 import { MODES, OUTCOMES, OPERATIONS, pruneHoldSchema } from "../../../libs/protocol/index.mjs";
 import { SOURCE_STATES } from "./guard.mjs";
 import { breakLock, type LockHolder, ownerAlive, tryLock } from "./lock-file.mjs";
+import { orphanedLockSchema } from "./orphaned-lock.mjs";
 import { processIdentitySchema } from "./process-identity.mjs";
 
 const iso = z.iso.datetime({ offset: true }).nullable();
@@ -86,6 +87,12 @@ export const persistedStateSchema = z.object({
     .array(z.object({ path: z.string(), state: z.enum(SOURCE_STATES) }))
     .nullable()
     .default(null),
+  /**
+   * Repository locks a dead run of this drone may have left (one per repository at most): the
+   * drone breaks one only with proof (apps/drone/core/orphaned-lock.mts). Cleared when a run
+   * gets that repository's lock, or when the lock is broken.
+   */
+  orphanedLocks: z.array(orphanedLockSchema).default([]),
   /** Set while an operation runs; still set at start-up means the last process died mid-run. */
   running: z
     .object({
@@ -132,6 +139,7 @@ export function emptyState(): PersistedState {
     lastOffsiteArchive: null,
     pruneHold: null,
     lastSources: null,
+    orphanedLocks: [],
     running: null,
   };
 }

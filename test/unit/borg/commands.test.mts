@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   type BorgRepository,
   breakLockCommand,
+  breakLockLine,
   checkCommand,
   commandLine,
   compactCommand,
@@ -17,6 +18,7 @@ import {
   Secret,
   versionCommand,
 } from "../../../libs/borg/index.mjs";
+import { isRemote } from "../../../libs/borg/ssh.mjs";
 
 const SECRET = "unit-canary-secret";
 const repo: BorgRepository = {
@@ -215,6 +217,44 @@ describe("command builders: exact argv", () => {
       }).args,
     ).toEqual(expect.arrayContaining(["--keep-13weekly", "4", "--keep-3monthly", "2"]));
     expect(() => pruneCommand(repo, { prefix: "", keep: { daily: 1 } })).toThrow(/prefix/);
+  });
+
+  it("list --bypass-lock reads without the lock only when asked", () => {
+    expect(listCommand(repo, { bypassLock: true, considerCheckpoints: true }).args).toEqual([
+      "list",
+      "--log-json",
+      "--json",
+      "--bypass-lock",
+      "--consider-checkpoints",
+      "/srv/borg/repo",
+    ]);
+    expect(listCommand(repo).args).not.toContain("--bypass-lock");
+  });
+
+  it("break-lock as a person must paste it: BORG_RSH and --remote-path for a remote repository, quoted, no passphrase", () => {
+    expect(breakLockLine(remote)).toBe(
+      "BORG_RSH='ssh -i /root/.ssh/borg -o BatchMode=yes' borg break-lock --remote-path /usr/local/bin/borg ssh://borg@nas:22/./repo",
+    );
+    expect(breakLockLine({ ...remote, location: "borg@nas:repo", remotePath: undefined })).toBe(
+      "BORG_RSH='ssh -i /root/.ssh/borg -o BatchMode=yes' borg break-lock borg@nas:repo",
+    );
+    expect(breakLockLine({ location: "ssh://nas/./repo", rsh: "ssh -o 'ProxyCommand=nc %h 22'" })).toBe(
+      "BORG_RSH='ssh -o '\\''ProxyCommand=nc %h 22'\\''' borg break-lock ssh://nas/./repo",
+    );
+    // a local repository needs no ssh: BORG_RSH would only mislead
+    expect(breakLockLine({ ...repo, rsh: "ssh -i /k" })).toBe("borg break-lock /srv/borg/repo");
+    expect(breakLockLine({ location: "/srv/my backups/repo" })).toBe("borg break-lock '/srv/my backups/repo'");
+    expect(breakLockLine(repo)).not.toContain(SECRET);
+    expect(breakLockCommand(remote).breakLockLine).toBe(breakLockLine(remote));
+  });
+
+  it("tells remote repositories from local paths", () => {
+    expect(isRemote("ssh://borg@nas/./repo")).toBe(true);
+    expect(isRemote("borg@nas:repo")).toBe(true);
+    expect(isRemote("nas:/srv/repo")).toBe(true);
+    expect(isRemote("/srv/borg/repo")).toBe(false);
+    expect(isRemote("relative/repo")).toBe(false);
+    expect(isRemote("file:///srv/repo")).toBe(false);
   });
 
   it("prefix globs escape glob characters, so a prefix can never widen", () => {

@@ -196,6 +196,14 @@ describe("exit codes and msgids become results or typed errors", () => {
     expect(committed("create_interrupted_sigterm")).toBe(false);
   });
 
+  it("a lock timeout names break-lock as it must be pasted, with the drone's BORG_RSH for a remote repository", () => {
+    const remote = { location: "ssh://borg@nas/./repo", rsh: "ssh -i /root/.ssh/borg -o BatchMode=yes" };
+    const error = settleError(listCommand(remote), fixture("err_lock_timeout"));
+    expect(error.kind).toBe("lock_timeout");
+    expect(error.message).toContain("run `BORG_RSH='ssh -i /root/.ssh/borg -o BatchMode=yes' borg break-lock ssh://borg@nas/./repo`");
+    expect(settleError(listCommand(repo), fixture("err_lock_timeout")).message).toContain(`run \`borg break-lock ${repo.location}\``);
+  });
+
   it("an error without a known msgid is unknown and carries what borg said", () => {
     const error = settleError(createCommand(repo, { archive: "x", paths: ["a"] }), fixture("create_interrupted_sigint"));
     expect(error.kind).toBe("unknown");

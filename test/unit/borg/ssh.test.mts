@@ -107,7 +107,7 @@ describe("the ssh command borg runs", () => {
     expect(effectiveRsh("ssh -i /k", "accept-new")).toMatch(/^ssh -i \/k -o BatchMode=yes -o StrictHostKeyChecking=accept-new /);
     expect(withLogFile("ssh", "/tmp/a b/ssh.log")).toBe("ssh -E '/tmp/a b/ssh.log'");
     expect(withLogFile("ssh -E /var/log/ssh", "/tmp/x")).toBe("ssh -E /var/log/ssh");
-    expect(shellWord("it's")).toBe(`'it'"'"'s'`);
+    expect(shellWord("it's")).toBe(`'it'\\''s'`);
   });
 
   it("finds host and port of ssh:// and scp-style locations, none for a local path", () => {

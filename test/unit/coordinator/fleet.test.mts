@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { createFleet, type FleetEffect, type FleetSettings, insideWindow } from "../../../apps/backup_coordinator/core/fleet.mjs";
-import { at, DEFAULT_FLEET_SETTINGS, resultEvent, statusEvent, T0 } from "../../helpers/fleet.mjs";
+import { at, DEFAULT_FLEET_SETTINGS, progressEvent, resultEvent, statusEvent, T0 } from "../../helpers/fleet.mjs";
 
 const settings: FleetSettings = DEFAULT_FLEET_SETTINGS;
 
@@ -83,6 +83,52 @@ describe("fleet model", () => {
     for (let minute = 1; minute <= 15; minute++) fleet.onStatus(status("a", { state: "creating", operation: "scheduled", run_id: "r" }), at(minute * 60));
     expect(problems(fleet.evaluate(at(15 * 60), { paused: false }))).toEqual([]);
     expect(problems(fleet.evaluate(at(15 * 60 + 1), { paused: false }))).toEqual(["a:stalled"]);
+  });
+
+  it("a stalled run frees its host's slot: the next drone of that host starts, the stalled one is not started again", () => {
+    const fleet = createFleet(settings);
+    const busy = { state: "creating", operation: "scheduled", run_id: "r" } as const;
+    fleet.onStatus(status("a", busy), T0);
+    fleet.onStatus(status("b"), T0);
+    fleet.onStatus(status("c"), T0);
+    expect(starts(fleet.evaluate(T0, { paused: false }))).toEqual([]);
+    for (let minute = 1; minute <= 15; minute++) {
+      fleet.onStatus(status("a", busy), at(minute * 60));
+      fleet.onStatus(status("b"), at(minute * 60));
+      fleet.onStatus(status("c"), at(minute * 60));
+    }
+    expect(starts(fleet.evaluate(at(15 * 60), { paused: false }))).toEqual([]);
+    const after = fleet.evaluate(at(15 * 60 + 1), { paused: false });
+    expect(problems(after)).toEqual(["a:stalled"]);
+    // one slot freed, one drone started: b holds it now, c still waits
+    expect(starts(after)).toEqual(["b"]);
+    fleet.markPressed("b", "primary", at(15 * 60 + 1));
+    expect(starts(fleet.evaluate(at(15 * 60 + 2), { paused: false }))).toEqual([]);
+    expect(fleet.drones.get("a")?.run?.runId).toBe("r");
+  });
+
+  it("a stalled run that makes progress again holds its slot again", () => {
+    const fleet = createFleet(settings);
+    const busy = { state: "creating", operation: "scheduled", run_id: "r" } as const;
+    fleet.onStatus(status("a", busy), T0);
+    for (let minute = 1; minute <= 16; minute++) fleet.onStatus(status("a", busy), at(minute * 60));
+    expect(problems(fleet.evaluate(at(16 * 60), { paused: false }))).toEqual(["a:stalled"]);
+    const resumed = fleet.onProgress(progressEvent("a", "r"), at(16 * 60 + 1));
+    expect(resumed).toContainEqual(expect.objectContaining({ type: "recovered", droneId: "a" }));
+    fleet.onStatus(status("b"), at(16 * 60 + 1));
+    expect(starts(fleet.evaluate(at(16 * 60 + 2), { paused: false }))).toEqual([]);
+  });
+
+  it("a stalled run keeps the round open: it has not ended", () => {
+    const fleet = createFleet({ ...settings, limits: { perHost: 1, global: 1, offsite: 1 } });
+    fleet.onStatus(status("a"), T0);
+    expect(starts(fleet.evaluate(T0, { paused: false }))).toEqual(["a"]);
+    fleet.markPressed("a", "primary", T0);
+    const busy = { state: "creating", operation: "scheduled", run_id: "r" } as const;
+    for (let minute = 0; minute <= 16; minute++) fleet.onStatus(status("a", busy), at(minute * 60 + 1));
+    const effects = fleet.evaluate(at(16 * 60 + 2), { paused: false });
+    expect(problems(effects)).toEqual(["a:stalled"]);
+    expect(effects.some(effect => effect.type === "round_completed")).toBe(false);
   });
 
   it("overdue after twice the frequency without success", () => {

@@ -94,6 +94,30 @@ describe("crash recovery names processes by more than their pid", () => {
     expect(result?.error).toMatch(/borg committed a checkpoint at 2026-11-20 \d\d:05:00, and the next backup reuses what it uploaded until then/);
   });
 
+  it("a dead run whose borg is gone leaves a record of the repository it may have left locked; a run that started no borg leaves none", async () => {
+    const dead = await engineWith(marker({ pid: await deadPid(), identity: processIdentity(), borgPid: await deadPid() }));
+    await dead.engine.recover();
+    expect(dead.store.get().orphanedLocks).toEqual([
+      { repository: "primary", runId: "crashed-run", operation: "create", foundDeadAt: expect.any(String) as string },
+    ]);
+
+    await dead.store.update(state => void (state.running = marker({ runId: "offsite-run", operation: "offsite", pid: 0, borgPid: 0 })));
+    const second = createDroneEngine({ config: dead.engine.config, store: dead.store, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+    await second.recover();
+    // one record per repository: the primary's stays beside the offsite's
+    expect(dead.store.get().orphanedLocks.map(lock => [lock.repository, lock.runId])).toEqual([
+      ["primary", "crashed-run"],
+      ["offsite", "offsite-run"],
+    ]);
+
+    await dead.store.update(state => {
+      state.orphanedLocks = [];
+      state.running = marker({ runId: "no-borg", pid: 0, borgPid: null });
+    });
+    await second.recover();
+    expect(dead.store.get().orphanedLocks).toEqual([]);
+  });
+
   it("never signals a process that took the recorded borg's pid (another start time)", async () => {
     const other = await bystander();
     const { engine, store } = await engineWith(
