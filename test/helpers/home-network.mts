@@ -161,7 +161,7 @@ export interface HomeNetwork {
   restartNas: () => Promise<void>;
   /** Processes in the nas namespace whose command line contains `text` (e.g. `borg serve`). */
   nasProcesses: (text: string) => Promise<number[]>;
-  /** SIGKILL every process of the drone's machine and give it a new network stack (no socket of the dead one says goodbye). */
+  /** SIGKILL every process of the drone's machine and abort its TCP sockets (no connection of the dead machine says goodbye). */
   powerCut: (name: string) => Promise<number[]>;
   /** Run a command inside the drone's namespace to its end. */
   execIn: (name: string, command: string, args: string[]) => Promise<{ stdout: string; stderr: string }>;
@@ -358,17 +358,11 @@ export async function startHomeNetwork(options: HomeNetworkOptions): Promise<Hom
         const killed = await killNamespace(target.netns);
         // a machine that lost power sends nothing more: its sockets die with its network stack,
         // and the nas side keeps dropping until restore() (a blackholed link stays blackholed)
-        await sh("ip", ["netns", "del", target.netns]);
-        // the kernel dismantles a namespace (and the veth pair with it) after `del` returns
-        for (let round = 0; round < 100; round++) {
-          const gone = await sh("ip", ["-n", nasNetns, "link", "show", target.link.nas]).then(
-            () => false,
-            () => true,
-          );
-          if (gone) break;
-          await new Promise(resolve => setTimeout(resolve, 50));
-        }
-        await linkDrone(target, indexOf(name));
+        // its sockets die with its processes' memory: abort every TCP socket left (orphans
+        // still sending FIN), so nothing of the dead machine's connections ever reaches the nas
+        await sh("ip", ["netns", "exec", target.netns, "ss", "-K", "-t", "-a"]);
+        const left = await sh("ip", ["netns", "exec", target.netns, "ss", "-t", "-a", "-H"]);
+        if (left.trim()) throw new Error(`TCP sockets survive in ${target.netns} (ss -K needs CONFIG_INET_DIAG_DESTROY): ${left.trim()}`);
         return killed;
       },
       execIn: async (name, command, args) => {
