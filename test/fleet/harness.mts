@@ -35,8 +35,14 @@ export interface FleetDroneSpec {
   bytes?: number;
   /** Give the drone a passphrase that does not open its repository. */
   wrongPassphrase?: boolean;
-  /** More drone keys (e.g. COMPRESSION). */
+  /** More drone keys (e.g. COMPRESSION, BORG_RSH). */
   config?: Record<string, unknown>;
+  /**
+   * A repository the drone reaches over ssh: `location` is its REPOSITORY (any spelling borg
+   * takes), `path` the same repository on this machine's disk, where the fleet initialises it
+   * and reads its archives.
+   */
+  remote?: { location: string; path: string };
 }
 
 /** The whole home. */
@@ -86,7 +92,7 @@ export class FleetDrone {
     private readonly fleet: Fleet,
   ) {
     this.dir = join(fleet.root, "drones", spec.id);
-    this.repository = join(fleet.root, "hosts", spec.host ?? `own-${spec.id}`, spec.id);
+    this.repository = spec.remote?.path ?? join(fleet.root, "hosts", spec.host ?? `own-${spec.id}`, spec.id);
     this.stateDir = join(this.dir, "state");
     this.configFile = join(this.dir, "backup_drone.json");
     this.client = createBorgClient({
@@ -108,7 +114,7 @@ export class FleetDrone {
     await chmod(passphraseFile, 0o600);
     const drone = {
       DRONE_ID: this.spec.id,
-      REPOSITORY: this.repository,
+      REPOSITORY: this.spec.remote?.location ?? this.repository,
       PASSPHRASE_FILE: passphraseFile,
       SOURCES: [join(this.dir, "source")],
       STATE_DIR: this.stateDir,

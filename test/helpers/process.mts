@@ -73,9 +73,11 @@ export interface Running {
   kill: (signal?: NodeJS.Signals) => void;
 }
 
-/** Spawn `node BIN ARGS…` in `cwd`, with {@link childEnv} plus `env`. */
-export function startProcess(bin: string, args: string[], options: { env?: Record<string, string>; cwd: string; home?: string }): Running {
-  const child = spawn(process.execPath, [bin, ...args], {
+/** Spawn `node BIN ARGS…` in `cwd`, with {@link childEnv} plus `env`; inside network namespace `netns` when given. */
+export function startProcess(bin: string, args: string[], options: { env?: Record<string, string>; cwd: string; home?: string; netns?: string }): Running {
+  // `ip netns exec` execs the command: the pid is still node's, as a kill -9 test needs
+  const [command, ...argv] = options.netns ? ["ip", "netns", "exec", options.netns, process.execPath, bin, ...args] : [process.execPath, bin, ...args];
+  const child = spawn(command ?? process.execPath, argv, {
     cwd: options.cwd,
     env: childEnv(options.env ?? {}, options.home ?? options.cwd),
     stdio: ["ignore", "pipe", "pipe"],
