@@ -97,7 +97,8 @@ export function refusedLockMessage(record: OrphanedLock, location: string, reaso
   return (
     `${location} is locked. The drone's run ${record.runId} (${record.operation}) died while using it (found ${record.foundDeadAt}), ` +
     `but the drone cannot prove the lock is that run's: ${reason}. ` +
-    `Check that no borg uses the repository (\`pgrep -a borg\` on every machine that uses it, \`pgrep -a "borg serve"\` on the repository host); ` +
+    `Check that no borg uses the repository (\`pgrep -a borg\` on every machine that uses it; on the repository host \`pgrep -a "borg serve"\` also lists the dead run's own serve, ` +
+    `which lives on until its connection times out, possibly for hours; \`ss -tnp\` there shows which machine each ssh connection comes from: one from this machine is the dead run's, one from another may be that machine's backup); ` +
     `then run \`${pasteable}\`.`
   );
 }

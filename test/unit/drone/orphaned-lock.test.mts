@@ -45,6 +45,10 @@ describe("an orphaned lock is broken only with proof", () => {
     expect(message).toContain("run r-1 (scheduled) died while using it");
     expect(message).toContain("another drone's archives are in the repository (x@1)");
     expect(message).toContain(`run \`${pasteable}\`.`);
+    // the dead run's serve still shows on the repository host: the person is told how to tell it apart
+    expect(message).toContain(`\`pgrep -a "borg serve"\` also lists the dead run's own serve`);
+    expect(message).toContain("one from this machine is the dead run's, one from another may be that machine's backup");
+    expect(message).not.toContain("\n");
     expect(brokenLockNote(record, "ssh://borg@nas/./repo")).toContain("run r-1 (scheduled)");
   });
 
