@@ -29,6 +29,8 @@ const DRONE_NET = "10.77";
 const ROOT_LINK_SLOTS = 32_768;
 /** nftables table of a blackhole, one per link and side. */
 const BLACKHOLE_TABLE = "bcn_blackhole";
+/** nftables table (in the nas namespace) of the flows a router forgot, one per drone. */
+const FORGOTTEN_TABLE = "bcn_forgotten";
 
 let worlds = 0;
 
@@ -161,6 +163,14 @@ export interface HomeNetwork {
   restartNas: () => Promise<void>;
   /** Processes in the nas namespace whose command line contains `text` (e.g. `borg serve`). */
   nasProcesses: (text: string) => Promise<number[]>;
+  /** Local ports of the drone's established ssh connections to the nas (`ss -tnp` in its namespace). */
+  sshPorts: (name: string) => Promise<number[]>;
+  /**
+   * Drop, at the nas, every packet of one TCP connection of the drone (its local port) in both
+   * directions, until stop(): what a home router or NAT that forgot the flow does. Nothing the
+   * nas retransmits reaches the drone, so no reset ever tells the nas's sshd the drone is gone.
+   */
+  forgetFlow: (name: string, dronePort: number) => Promise<void>;
   /** SIGKILL every process of the drone's machine and abort its TCP sockets (no connection of the dead machine says goodbye). */
   powerCut: (name: string) => Promise<number[]>;
   /** Run a command inside the drone's namespace to its end. */
@@ -352,6 +362,32 @@ export async function startHomeNetwork(options: HomeNetworkOptions): Promise<Hom
           if (command.replaceAll("\0", " ").includes(text)) found.push(pid);
         }
         return found;
+      },
+      sshPorts: async name => {
+        const target = drone(name);
+        const out = await sh("ip", ["netns", "exec", target.netns, "ss", "-t", "-n", "-p", "-H", "state", "established", "dst", `${nasAddress}:22`]);
+        const ports: number[] = [];
+        for (const line of out.split("\n")) {
+          if (!line.includes('"ssh"')) continue;
+          // columns: Recv-Q Send-Q Local:Port Peer:Port Process
+          const local = line.trim().split(/\s+/)[2] ?? "";
+          const port = Number.parseInt(local.slice(local.lastIndexOf(":") + 1), 10);
+          if (Number.isInteger(port)) ports.push(port);
+        }
+        return ports;
+      },
+      forgetFlow: async (name, dronePort) => {
+        const target = drone(name);
+        const table = `${FORGOTTEN_TABLE}_${target.name}`;
+        const flow = (from: "saddr" | "daddr", port: "sport" | "dport") => `ip ${from} ${target.address} tcp ${port} ${dronePort} drop;`;
+        const rules = [
+          `table inet ${table} {`,
+          `  chain in { type filter hook input priority -100; policy accept; ${flow("saddr", "sport")} }`,
+          `  chain out { type filter hook output priority -100; policy accept; ${flow("daddr", "dport")} }`,
+          "}",
+        ].join("\n");
+        // declaring the table again adds its rules to it: several forgotten flows of one drone
+        await sh("ip", ["netns", "exec", nasNetns, "nft", rules]);
       },
       powerCut: async name => {
         const target = drone(name);
