@@ -3,7 +3,7 @@
  *
  * Over ssh, the lock of a run belongs to the repository host's `borg serve` (hostid@pid on the
  * NAS), not to the drone's borg. When the drone dies (kill -9, a power cut) while the link is
- * silent, that serve lives on until the NAS's TCP gives up (hours) and keeps the lock; borg's
+ * silent, that serve lives on until the NAS's TCP gives up (minutes to hours) and keeps the lock; borg's
  * own removal of stale locks only applies to a dead process of the same host id, so it never
  * applies here. Every later run would fail with `lock_timeout` until a person ran break-lock.
  *
