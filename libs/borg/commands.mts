@@ -107,12 +107,14 @@ export function repositoryEnv(repository: BorgRepository): Record<string, string
 
 /**
  * `borg break-lock` for a repository as a person must paste it on this machine: with the
- * drone's BORG_RSH (ssh command, key, options) and `--remote-path` when it is remote. No
+ * drone's BORG_BASE_DIR, its BORG_RSH (ssh command, key, options) and `--remote-path` when it is remote. No
  * passphrase: break-lock reads no key.
  */
 export function breakLockLine(repository: BorgRepository): string {
   const remote = isRemote(repository.location);
   const words: string[] = [];
+  // break-lock also frees borg's cache lock, which lives under the drone's BORG_BASE_DIR
+  if (repository.baseDir !== undefined) words.push(`BORG_BASE_DIR=${shellWord(repository.baseDir)}`);
   if (remote && repository.rsh !== undefined) words.push(`BORG_RSH=${shellWord(repository.rsh)}`);
   words.push("borg", "break-lock");
   if (remote && repository.remotePath !== undefined) words.push("--remote-path", shellWord(repository.remotePath));

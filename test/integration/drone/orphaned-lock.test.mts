@@ -45,7 +45,7 @@ describe("a lock left on the repository by the drone's dead run", () => {
     const store = await openStateStore(join(config.stateDir, `${config.droneId}.json`), quiet);
     const warnings: string[] = [];
     const engine = createDroneEngine({ config, store, log: { debug: quiet, info: quiet, warn: line => void warnings.push(line), error: quiet } });
-    return { engine, store, warnings, location: config.repository };
+    return { engine, store, warnings, location: config.repository, baseDir: config.borgBaseDir ?? "" };
   };
 
   /** Another host's borg holding the repository's exclusive lock until killed. */
@@ -115,14 +115,14 @@ describe("a lock left on the repository by the drone's dead run", () => {
     await repo.client.create({ archive: "desktop@2026-11-20T01:00:00.000", paths: [join(repo.root, "source")] });
     await crashedDrone(repo);
     await orphanedServe(repo);
-    const { engine, store, location } = await drone(repo);
+    const { engine, store, location, baseDir } = await drone(repo);
     await engine.recover();
 
     const result = await engine.run("scheduled", "cli");
     expect(result).toMatchObject({ outcome: "failed", error_kind: "lock_timeout", notes: [] });
     expect(result.error).toContain("The drone's run run-killed (scheduled) died while using it");
     expect(result.error).toContain("another drone's archives are in the repository (desktop@2026-11-20T01:00:00.000)");
-    expect(result.error).toContain(`then run \`borg break-lock ${location}\`.`);
+    expect(result.error).toContain(`then run \`BORG_BASE_DIR=${baseDir} borg break-lock ${location}\`.`);
     expect(existsSync(lockDir(repo))).toBe(true);
     // still there for a later run, once the other drone's lock, if it is one, is gone
     expect(store.get().orphanedLocks).toHaveLength(1);
@@ -133,13 +133,13 @@ describe("a lock left on the repository by the drone's dead run", () => {
     const first = await drone(repo);
     expect((await first.engine.run("create", "cli")).outcome).toBe("success");
     await orphanedServe(repo);
-    const { engine, location } = await drone(repo);
+    const { engine, location, baseDir } = await drone(repo);
     expect(await engine.recover()).toBeUndefined();
 
     const result = await engine.run("scheduled", "cli");
     expect(result).toMatchObject({ outcome: "failed", error_kind: "lock_timeout", notes: [] });
     expect(result.error).toBe(
-      `${location} is locked by another borg process. Wait for it to finish; if no borg runs any more (for example after a crash on another machine), run \`borg break-lock ${location}\`.`,
+      `${location} is locked by another borg process. Wait for it to finish; if no borg runs any more (for example after a crash on another machine), run \`BORG_BASE_DIR=${baseDir} borg break-lock ${location}\`.`,
     );
     expect(existsSync(lockDir(repo))).toBe(true);
   });

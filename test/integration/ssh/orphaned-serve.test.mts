@@ -240,7 +240,7 @@ describe("the drone's machine loses power behind a router that forgot the flow: 
     // the orphan is still listed on the nas: the message says how a person tells it apart
     expect(error).toContain("`pgrep -a \"borg serve\"` also lists the dead run's own serve");
     const command = /then run `([^`]+)`\.$/.exec(error)?.[1] ?? "";
-    expect(command).toBe(`BORG_RSH='${twin.key.rsh}' borg break-lock ${machine.repository}`);
+    expect(command).toBe(`BORG_BASE_DIR=${join(machine.home, "borg-base")} BORG_RSH='${twin.key.rsh}' borg break-lock ${machine.repository}`);
     // refused, the lock is untouched
     expect(await lockHolders(machine.lockDir)).toEqual(holders);
 

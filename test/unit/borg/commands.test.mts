@@ -233,9 +233,9 @@ describe("command builders: exact argv", () => {
 
   it("break-lock as a person must paste it: BORG_RSH and --remote-path for a remote repository, quoted, no passphrase", () => {
     expect(breakLockLine(remote)).toBe(
-      "BORG_RSH='ssh -i /root/.ssh/borg -o BatchMode=yes' borg break-lock --remote-path /usr/local/bin/borg ssh://borg@nas:22/./repo",
+      "BORG_BASE_DIR=/var/lib/backup-drone/borg BORG_RSH='ssh -i /root/.ssh/borg -o BatchMode=yes' borg break-lock --remote-path /usr/local/bin/borg ssh://borg@nas:22/./repo",
     );
-    expect(breakLockLine({ ...remote, location: "borg@nas:repo", remotePath: undefined })).toBe(
+    expect(breakLockLine({ ...remote, location: "borg@nas:repo", remotePath: undefined, baseDir: undefined })).toBe(
       "BORG_RSH='ssh -i /root/.ssh/borg -o BatchMode=yes' borg break-lock borg@nas:repo",
     );
     expect(breakLockLine({ location: "ssh://nas/./repo", rsh: "ssh -o 'ProxyCommand=nc %h 22'" })).toBe(
@@ -244,6 +244,7 @@ describe("command builders: exact argv", () => {
     // a local repository needs no ssh: BORG_RSH would only mislead
     expect(breakLockLine({ ...repo, rsh: "ssh -i /k" })).toBe("borg break-lock /srv/borg/repo");
     expect(breakLockLine({ location: "/srv/my backups/repo" })).toBe("borg break-lock '/srv/my backups/repo'");
+    expect(breakLockLine({ location: "/srv/borg/repo", baseDir: "/var/lib/drone/borg" })).toBe("BORG_BASE_DIR=/var/lib/drone/borg borg break-lock /srv/borg/repo");
     expect(breakLockLine(repo)).not.toContain(SECRET);
     expect(breakLockCommand(remote).breakLockLine).toBe(breakLockLine(remote));
   });
