@@ -103,16 +103,3 @@ export const problemUniqueId = (coordinatorId: string, droneId: string) => `${co
 
 /** The object id of a drone's problem sensor: `binary_sensor.<drone>_backup_problem`. */
 export const problemObjectId = (droneId: string) => `${objectIdOf(droneId)}_backup_problem`;
-
-/**
- * Fields the HA integration reads that synapse's typed options do not send (a sensor's
- * `state_class`, units as `native_unit_of_measurement`); stored with the entity, they go
- * out in the registration and every patch.
- */
-export function extraFields(spec: CoordinatorEntitySpec): Record<string, unknown> {
-  if (spec.domain !== "sensor") return {};
-  return {
-    ...(spec.state_class ? { state_class: spec.state_class, capability_attributes: { state_class: spec.state_class } } : {}),
-    ...(spec.unit_of_measurement ? { native_unit_of_measurement: spec.unit_of_measurement } : {}),
-  };
-}

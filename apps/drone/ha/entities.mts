@@ -3,7 +3,7 @@
  * limits, and what it is bound to (the operation a button starts, the setting a number,
  * select or text changes). Pure data; the Home Assistant service builds entities from it.
  * The category is the intent: synapse 25.10.19-beta.5 cannot apply it, so it is not sent
- * (see `UNSENT_FIELDS` in device.mts).
+ * (see `UNSENT_FIELDS` in libs/ha/entities.mts).
  */
 import {
   APPLICATION_STATES,
