@@ -32,7 +32,7 @@ import {
   problemUniqueId,
 } from "../ha/entities.mjs";
 import { createRateGate, idList, summarize } from "../ha/summary.mjs";
-import { createLinkWatch, LINK_PROBE_MS, reportLockout } from "../../../libs/ha/synapse-link.mjs";
+import { reportLockout, watchSynapseLink } from "../../../libs/ha/synapse-link.mjs";
 import { coordinatorLockedOutMessage, lockoutNotification, lockoutNotificationId } from "../ha/lockout.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
 
@@ -311,7 +311,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
    * so in its log and in a persistent notification, sent over the hass socket, which HA still
    * takes; both say the one step that helps: restarting Home Assistant.
    */
-  const watchSynapseLink = () => {
+  const watchLink = () => {
     const { coordinatorId, callTimeoutMs } = fleet.config;
     const notify = (what: string, service: "create" | "dismiss", service_data: Record<string, unknown>) =>
       void withDeadline(hass.socket.sendMessage({ type: "call_service", domain: "persistent_notification", service, service_data }), callTimeoutMs).then(
@@ -329,21 +329,16 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
         notify("dismissing the lockout notification", "dismiss", { notification_id: lockoutNotificationId(coordinatorId) });
       },
     });
-    const watch = createLinkWatch({
-      socketConnected: () => hass.socket.connectionState === "connected",
-      added: () => synapse.configure.isRegistered(),
-      probe: async () => {
-        const outcome = await withDeadline(hass.socket.sendMessage({ type: "synapse/get_health" }), callTimeoutMs);
-        return outcome.ok ? outcome.value : undefined;
-      },
-      now: () => Date.now(),
+    watchSynapseLink({
+      hass,
+      synapse,
+      scheduler,
+      deadlineMs: () => callTimeoutMs,
       onChange: (link, previous) => {
         logger.debug(`synapse link: ${previous} → ${link}`);
         if (!closing) report(link);
       },
     });
-    hass.socket.onConnect(() => watch.connected());
-    scheduler.setInterval(() => void watch.check(), LINK_PROBE_MS);
   };
 
   // after the fleet service validated the configuration: ids derive from COORDINATOR_ID
@@ -359,7 +354,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     for (const [key, spec] of Object.entries(COORDINATOR_ENTITIES) as [CoordinatorEntityKey, CoordinatorEntitySpec][]) {
       entities.set(key, buildEntity(synapse, context, definitionOf(key, spec)));
     }
-    watchSynapseLink();
+    watchLink();
   }, 90);
 
   // after synapse loaded the stored rows (a plain onBootstrap): the stored pause and limit win over the defaults

@@ -30,7 +30,7 @@ import { applyChange } from "../../../libs/ha/entities.mjs";
 import { republishSynapseEntities } from "../../../libs/ha/registration.mjs";
 import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
-import { createLinkWatch, LINK_PROBE_MS, type LinkWatch, reportLockout } from "../../../libs/ha/synapse-link.mjs";
+import { type LinkWatch, reportLockout, watchSynapseLink } from "../../../libs/ha/synapse-link.mjs";
 import { droneLockedOutMessage } from "../ha/lockout.mjs";
 
 /** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
@@ -275,29 +275,23 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
   };
 
   /** Watch whether HA takes this drone's connection; say once, clearly, when it does not. */
-  const watchSynapseLink = (droneId: string) => {
+  const watchLink = (droneId: string) => {
     if (!synapse) return;
     const report = reportLockout(() => droneLockedOutMessage(droneId), {
       lockedOut: message => logger.warn(message),
       recovered: () => logger.info("Home Assistant takes this drone's connection again: its entities and buttons work"),
     });
-    const watch = createLinkWatch({
-      socketConnected: () => hass.socket.connectionState === "connected",
-      added: () => synapse.configure.isRegistered(),
-      probe: async () => {
-        const outcome = await withDeadline(hass.socket.sendMessage({ type: "synapse/get_health" }), replyDeadlineMs());
-        return outcome.ok ? outcome.value : undefined;
-      },
-      now: () => Date.now(),
+    linkWatch = watchSynapseLink({
+      hass,
+      synapse,
+      scheduler,
+      deadlineMs: replyDeadlineMs,
       onChange: (link, previous) => {
         logger.debug(`synapse link: ${previous} → ${link}`);
         report(link);
         statusSoon();
       },
     });
-    linkWatch = watch;
-    hass.socket.onConnect(() => watch.connected());
-    scheduler.setInterval(() => void watch.check(), LINK_PROBE_MS);
   };
 
   // ------------------------------------------------------------------ wiring
@@ -307,7 +301,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     engine = ready;
     const droneConfig = ready.config;
     listenForCommands(ready);
-    watchSynapseLink(droneConfig.droneId);
+    watchLink(droneConfig.droneId);
     if (synapse) {
       const settings = ready.settings();
       const facts = { live: ready.live(), persisted: ready.persisted() };
