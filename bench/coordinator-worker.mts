@@ -8,7 +8,7 @@
 import { type EventEmitter } from "node:events";
 
 import { deferDotenvx } from "../libs/config/defer-dotenvx.mjs";
-import type { SocketMessage } from "../test/helpers/hass.mjs";
+import type { SocketMessage } from "../test/helpers/runner.mjs";
 import { type CoordinatorMeasurement, workerRequestSchema, type WorkerReply } from "./lib/messages.mjs";
 
 // as the `backup-coordinator` bin does before Digital Alchemy loads (apps/backup_coordinator/main.mts)

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { secureDatabaseFile, sqliteDatabasePath } from "../../libs/ha/database-file.mjs";
-import { packageVersion } from "../drone/ha/version.mjs";
+import { packageVersion } from "../../libs/protocol/version.mjs";
 import { COORDINATOR_CONFIGURATION } from "./config.mjs";
 import { COORDINATOR_APP_NAME, createCoordinatorApplication } from "./coordinator.module.mjs";
 

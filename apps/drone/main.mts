@@ -26,7 +26,7 @@ const line = parseCommandLine(process.argv.slice(2));
 if (line.kind === "help") {
   process.stdout.write(line.command ? commandHelp(line.command) : programHelp());
 } else if (line.kind === "version") {
-  const { packageVersion } = await import("./ha/version.mjs");
+  const { packageVersion } = await import("../../libs/protocol/version.mjs");
   process.stdout.write(`backup-drone ${packageVersion()}\n`);
 } else if (line.kind === "usage_error") {
   const more = line.command ? `backup-drone ${line.command} --help` : "backup-drone --help";

@@ -7,6 +7,7 @@
  * begins, patch every entity with what synapse holds for it. And give new metadata of a
  * registered application (an entity created at run time) through a configuration update.
  */
+import { type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
 import { type Outcome } from "./deadline.mjs";
@@ -56,6 +57,28 @@ export function republishOnRegistration(options: {
     registered = now;
   };
   return options.every(REGISTRATION_CHECK_MS, check);
+}
+
+/**
+ * {@link republishOnRegistration} for an app's synapse entities: registered means the hass
+ * socket is up and HA lists the app (and the app is not closing). Call it from onReady.
+ */
+export function republishSynapseEntities(options: {
+  synapse: TServiceParams["synapse"];
+  hass: TServiceParams["hass"];
+  scheduler: TServiceParams["scheduler"];
+  closing: () => boolean;
+  entities: () => Iterable<PublishedEntity>;
+  warn: (message: string) => void;
+}): () => void {
+  const { synapse, hass, scheduler } = options;
+  return republishOnRegistration({
+    isRegistered: () => !options.closing() && hass.socket.connectionState === "connected" && synapse.configure.isRegistered(),
+    entities: options.entities,
+    send: (uniqueId, data) => synapse.socket.send(uniqueId, data),
+    every: (ms, check) => scheduler.setInterval(check, ms),
+    onError: options.warn,
+  });
 }
 
 /**

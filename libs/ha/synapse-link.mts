@@ -15,9 +15,11 @@
  * application: the integration's "no bridge" answer then asks for a registration without a
  * unique id, which synapse ignores, so the probe adds no refused registration of its own.
  */
+import { type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
 import { type SynapseLink } from "../protocol/index.mjs";
+import { withDeadline } from "./deadline.mjs";
 
 /** How often the app asks. */
 export const LINK_PROBE_MS = 15_000;
@@ -168,4 +170,32 @@ export function createLinkWatch(options: LinkWatchOptions): LinkWatch {
       update(INITIAL_LINK);
     },
   };
+}
+
+/**
+ * Watch an app's own link over its hass socket: `synapse/get_health` every
+ * {@link LINK_PROBE_MS} (a reply later than `deadlineMs` counts as none), and a fresh start
+ * at every (re)connect. Returns the watcher.
+ */
+export function watchSynapseLink(options: {
+  hass: TServiceParams["hass"];
+  synapse: TServiceParams["synapse"];
+  scheduler: TServiceParams["scheduler"];
+  deadlineMs: () => number;
+  onChange: (link: SynapseLink, previous: SynapseLink) => void;
+}): LinkWatch {
+  const { hass, synapse, scheduler } = options;
+  const watch = createLinkWatch({
+    socketConnected: () => hass.socket.connectionState === "connected",
+    added: () => synapse.configure.isRegistered(),
+    probe: async () => {
+      const outcome = await withDeadline(hass.socket.sendMessage({ type: "synapse/get_health" }), options.deadlineMs());
+      return outcome.ok ? outcome.value : undefined;
+    },
+    now: () => Date.now(),
+    onChange: options.onChange,
+  });
+  hass.socket.onConnect(() => watch.connected());
+  scheduler.setInterval(() => void watch.check(), LINK_PROBE_MS);
+  return watch;
 }

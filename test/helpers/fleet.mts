@@ -1,9 +1,7 @@
 /** Shared builders for the coordinator's unit tests: fleet settings, drone status and result events. */
 import { type FleetSettings } from "../../apps/backup_coordinator/core/fleet.mjs";
 import { type ProgressEvent, PROTOCOL_VERSION, type ResultEvent, type StatusEvent } from "../../libs/protocol/index.mjs";
-
-/** The moment the tests start from. */
-export const T0 = new Date("2026-11-22T02:00:00Z");
+import { T0 } from "./wait.mjs";
 
 /** `seconds` after {@link T0}. */
 export const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);

@@ -3,13 +3,10 @@
  * (Home Assistant in memory, test/fixtures/hass/fixtures.json), every outgoing websocket
  * message and every log line captured, and synapse commands injected as HA would send them.
  */
-import { type EventEmitter } from "node:events";
 import { join } from "node:path";
-import { inspect } from "node:util";
 
-import { sleep, TestRunner, type TServiceParams } from "@digital-alchemy/core";
+import { type TServiceParams } from "@digital-alchemy/core";
 import { LIB_HASS } from "@digital-alchemy/hass";
-import { INTERNAL_MESSAGE, LIB_MOCK_ASSISTANT } from "@digital-alchemy/hass/mock-assistant";
 import { LIB_SYNAPSE } from "@digital-alchemy/synapse";
 import { expect } from "vitest";
 
@@ -17,22 +14,14 @@ import { LIB_DRONE } from "../../apps/drone/drone.module.mjs";
 import { type DroneEngine } from "../../apps/drone/core/engine.mjs";
 import { DRONE_ENTITIES, type DroneEntityKey, entityUniqueId, type Operation, type ResultEvent } from "../../libs/protocol/index.mjs";
 import { TEST_PASSPHRASE } from "./borg.mjs";
+import { bootWithMockAssistant, type SocketMessage, TEST_HASS_TOKEN } from "./runner.mjs";
+import { waitFor } from "./wait.mjs";
 
 /** The mock assistant's Home Assistant. */
 export const HASS_FIXTURES_FILE = join(import.meta.dirname, "..", "fixtures", "hass", "fixtures.json");
 
-/** A canary Home Assistant token: like the passphrase, it must never show up in a log or a message. */
-export const TEST_HASS_TOKEN = "canary-hass-token-5b1e0c7a";
-
 /** Synapse's app id in these tests. */
 export const TEST_APP_UNIQUE_ID = "backup-drone-test-app";
-
-/** An outgoing websocket message. */
-export interface SocketMessage {
-  type: string;
-  id?: number;
-  [key: string]: unknown;
-}
 
 /** A `fire_event` message. */
 export interface FiredEvent {
@@ -76,40 +65,6 @@ export interface HassDrone {
   teardown(): Promise<void>;
 }
 
-/** Wait until `probe` returns something, polling every 20 ms. */
-export async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const found = probe();
-    if (found !== undefined && found !== false) return found;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-const render = (value: unknown) => (typeof value === "string" ? value : inspect(value, { depth: 8, breakLength: Infinity }));
-
-/**
- * A DA custom logger that keeps every line, rendered as text, in `logs`. `trace: false`
- * drops trace lines; `keep: false` drops every line (nothing accumulates).
- */
-export function capturingLogger(logs: string[], options: { trace?: boolean; keep?: boolean } = {}) {
-  const keep = options.keep ?? true;
-  const capture =
-    (level: string) =>
-    (...args: unknown[]) => {
-      if (keep) logs.push(`${level} ${args.map(render).join(" ")}`);
-    };
-  return {
-    trace: (options.trace ?? true) ? capture("trace") : () => {},
-    debug: capture("debug"),
-    info: capture("info"),
-    warn: capture("warn"),
-    error: capture("error"),
-    fatal: capture("fatal"),
-  };
-}
-
 /**
  * Boot LIB_DRONE with LIB_HASS, LIB_SYNAPSE (unless `synapse: false`) and the mock assistant.
  * Synapse's install and registration checks are replaced, so it registers and patches as
@@ -120,35 +75,14 @@ export async function bootHassDrone(
   options: { synapse?: boolean; databaseUrl?: string; hass?: Record<string, unknown>; synapseConfig?: Record<string, unknown> } = {},
 ): Promise<HassDrone> {
   const withSynapse = options.synapse ?? true;
-  const logs: string[] = [];
-  let runner = TestRunner({ target: LIB_DRONE }).appendLibrary(LIB_HASS);
-  if (withSynapse) runner = runner.appendLibrary(LIB_SYNAPSE);
-  runner = runner
-    .appendLibrary(LIB_MOCK_ASSISTANT)
-    .setOptions({
-      configSources: { argv: false, env: false, file: false },
-      customLogger: capturingLogger(logs),
-    })
-    .configure({
-      boilerplate: { LOG_LEVEL: "trace" },
-      hass: { RETRY_INTERVAL: 1, TOKEN: TEST_HASS_TOKEN, ...options.hass },
-      mock_assistant: { FIXTURES_FILE: HASS_FIXTURES_FILE },
-      synapse: { DATABASE_URL: options.databaseUrl ?? ":memory:", METADATA_UNIQUE_ID: TEST_APP_UNIQUE_ID, ...options.synapseConfig },
-      drone: config,
-    } as never);
-
-  const sent: SocketMessage[] = [];
-  let params!: TServiceParams;
-  await runner.run(p => {
-    params = p;
-    // the mock's connection is an EventEmitter (typed as a `ws` socket, whose types are not installed)
-    const connection = p.mock_assistant.socket.connection as unknown as EventEmitter;
-    connection.on(INTERNAL_MESSAGE, (message: SocketMessage) => void sent.push(message));
-    if (!withSynapse) return;
-    p.lifecycle.onPreInit(() => {
-      p.synapse.configure.checkInstallState = () => Promise.resolve(true);
-      p.synapse.configure.isRegistered = () => true;
-    });
+  const { params, sent, logs, teardown } = await bootWithMockAssistant({
+    target: LIB_DRONE,
+    libraries: withSynapse ? [LIB_HASS, LIB_SYNAPSE] : [LIB_HASS],
+    fixturesFile: HASS_FIXTURES_FILE,
+    module: { drone: config },
+    synapse: withSynapse ? { databaseUrl: options.databaseUrl ?? ":memory:", uniqueId: TEST_APP_UNIQUE_ID, config: options.synapseConfig } : false,
+    hass: options.hass,
+    logLevel: "trace",
   });
 
   const droneId = params.drone.engine.config.droneId;
@@ -199,7 +133,7 @@ export async function bootHassDrone(
         timeoutMs,
       );
     },
-    teardown: () => runner.teardown(),
+    teardown,
   };
 }
 

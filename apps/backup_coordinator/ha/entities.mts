@@ -2,40 +2,29 @@
  * The coordinator's own Home Assistant entities: one table of what each looks like, and the
  * ids derived from the coordinator id (so that two coordinators never collide).
  */
+import { type ButtonFields, type NumberFields, type SensorFields, type SwitchFields } from "../../../libs/ha/entities.mjs";
 
 /** A sensor of the coordinator. */
-export interface CoordinatorSensorSpec {
-  domain: "sensor";
+export interface CoordinatorSensorSpec extends SensorFields {
   name: string;
-  icon: string;
   device_class?: "timestamp" | "data_size" | "duration";
   unit_of_measurement?: "B" | "s" | "%";
   state_class?: "measurement" | "total";
-  suggested_display_precision?: number;
 }
 
 /** The pause switch. */
-export interface CoordinatorSwitchSpec {
-  domain: "switch";
+export interface CoordinatorSwitchSpec extends SwitchFields {
   name: string;
-  icon: string;
 }
 
 /** The run-now button. */
-export interface CoordinatorButtonSpec {
-  domain: "button";
+export interface CoordinatorButtonSpec extends ButtonFields {
   name: string;
-  icon: string;
 }
 
 /** The concurrency number. */
-export interface CoordinatorNumberSpec {
-  domain: "number";
+export interface CoordinatorNumberSpec extends NumberFields {
   name: string;
-  icon: string;
-  native_min_value: number;
-  native_max_value: number;
-  step: number;
   mode: "box";
   entity_category: "config";
 }
@@ -103,16 +92,3 @@ export const problemUniqueId = (coordinatorId: string, droneId: string) => `${co
 
 /** The object id of a drone's problem sensor: `binary_sensor.<drone>_backup_problem`. */
 export const problemObjectId = (droneId: string) => `${objectIdOf(droneId)}_backup_problem`;
-
-/**
- * Fields the HA integration reads that synapse's typed options do not send (a sensor's
- * `state_class`, units as `native_unit_of_measurement`); stored with the entity, they go
- * out in the registration and every patch.
- */
-export function extraFields(spec: CoordinatorEntitySpec): Record<string, unknown> {
-  if (spec.domain !== "sensor") return {};
-  return {
-    ...(spec.state_class ? { state_class: spec.state_class, capability_attributes: { state_class: spec.state_class } } : {}),
-    ...(spec.unit_of_measurement ? { native_unit_of_measurement: spec.unit_of_measurement } : {}),
-  };
-}

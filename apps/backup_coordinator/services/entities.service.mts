@@ -8,14 +8,14 @@
 import { type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
-import { packageVersion } from "../../drone/ha/version.mjs";
 import { hostname, userInfo } from "node:os";
 
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
+import { applyChange, buildEntity, type EntityDefinition, holdsUnsentField } from "../../../libs/ha/entities.mjs";
 import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
 import {
   configurationUpdate,
-  republishOnRegistration,
+  republishSynapseEntities,
   sameValue,
   type SynapseEntity as Entity,
   updateOutcome,
@@ -28,13 +28,13 @@ import {
   coordinatorDeviceId,
   coordinatorObjectId,
   coordinatorUniqueId,
-  extraFields,
   problemObjectId,
   problemUniqueId,
 } from "../ha/entities.mjs";
 import { createRateGate, idList, summarize } from "../ha/summary.mjs";
-import { createLinkWatch, LINK_PROBE_MS, reportLockout } from "../../../libs/ha/synapse-link.mjs";
+import { reportLockout, watchSynapseLink } from "../../../libs/ha/synapse-link.mjs";
 import { coordinatorLockedOutMessage, lockoutNotification, lockoutNotificationId } from "../ha/lockout.mjs";
+import { packageVersion } from "../../../libs/protocol/version.mjs";
 
 /** Progress, ETA, bytes and files: at most one update per this many ms (a run starting or ending is sent at once). */
 export const PROGRESS_PUBLISH_MS = 5_000;
@@ -55,10 +55,9 @@ export interface EntitiesService {
 
 
 type Synapse = TServiceParams["synapse"];
-type CommonOptions = Parameters<Synapse["sensor"]>[0];
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
-const setValueSchema = z.object({ value: z.number() });
+const setValueSchema = z.object({ value: z.number() }).transform(payload => payload.value);
 
 /** The entities service. */
 export function EntitiesService({ backup_coordinator, config, context, internal, lifecycle, logger, scheduler, synapse, hass }: TServiceParams): EntitiesService {
@@ -167,98 +166,77 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
 
   // ---------------------------------------------------------------- entities
 
-  const common = (key: CoordinatorEntityKey, spec: CoordinatorEntitySpec) => {
-    const { coordinatorId } = fleet.config;
-    return {
-      context,
-      device_id: deviceId,
-      name: `${deviceName} ${spec.name}`,
-      unique_id: coordinatorUniqueId(coordinatorId, key),
-      suggested_object_id: coordinatorObjectId(coordinatorId, key),
-      icon: spec.icon,
-    };
-  };
-
   const setPaused = (value: boolean) => {
     coordinator.setPaused(value);
     const entity = entities.get("pause");
     if (entity) write(entity, "is_on", value, true);
   };
 
-  const setLimit = (payload: unknown) => {
+  const setLimit = async (payload: unknown) => {
     const entity = entities.get("concurrency_limit");
     const old = coordinator.perHostLimit;
-    const parsed = setValueSchema.safeParse(payload);
-    const value = parsed.success ? parsed.data.value : undefined;
-    if (value !== undefined && Number.isInteger(value) && value >= CONCURRENCY_RANGE.min && value <= CONCURRENCY_RANGE.max) {
-      coordinator.setPerHostLimit(value);
-      if (entity) write(entity, "native_value", value, true);
-      return;
-    }
-    logger.warn(
-      `concurrency limit ${value === undefined ? "(no number)" : String(value)} rejected: ` +
-        `a whole number from ${CONCURRENCY_RANGE.min} to ${CONCURRENCY_RANGE.max}; keeping ${old}`,
-    );
-    // HA shows what it asked for until told otherwise: send the old value again
-    if (entity) write(entity, "native_value", old, true);
+    const range = `a whole number from ${CONCURRENCY_RANGE.min} to ${CONCURRENCY_RANGE.max}`;
+    await applyChange({
+      payload,
+      schema: setValueSchema,
+      old,
+      apply: value => {
+        if (!Number.isInteger(value) || value < CONCURRENCY_RANGE.min || value > CONCURRENCY_RANGE.max) throw new Error(range);
+        coordinator.setPerHostLimit(value);
+        if (entity) write(entity, "native_value", value, true);
+      },
+      refused: value => logger.warn(`concurrency limit ${value === undefined ? "(no number)" : String(value)} rejected: ${range}; keeping ${old}`),
+      show: value => {
+        if (entity) write(entity, "native_value", value, true);
+      },
+    });
   };
 
-  /** How each domain's entity is made (typed map, one per domain). */
-  const CREATE: { [D in CoordinatorEntitySpec["domain"]]: (key: CoordinatorEntityKey, spec: Extract<CoordinatorEntitySpec, { domain: D }>) => unknown } = {
-    sensor: (key, spec) =>
-      synapse.sensor(
-        Object.fromEntries(
-          Object.entries({
-            ...common(key, spec),
-            device_class: spec.device_class,
-            unit_of_measurement: spec.unit_of_measurement,
-            state_class: spec.state_class,
-            suggested_display_precision: spec.suggested_display_precision,
-            state: key === "running_now" || key === "queue" ? "none" : key === "last_round_completed" || key === "eta" ? null : 0,
-          }).filter(([, value]) => value !== undefined),
-          // synapse types a sensor per device class; ours is chosen from the table at run time
-        ) as unknown as CommonOptions,
-      ),
-    switch: (key, spec) =>
-      synapse.switch({
-        ...common(key, spec),
-        managed: false,
-        is_on: false,
-        turn_on: () => setPaused(true),
-        turn_off: () => setPaused(false),
-        toggle: () => setPaused(!coordinator.paused),
-      }),
-    button: (key, spec) => synapse.button({ ...common(key, spec), press: () => coordinator.runNow() }),
-    number: (key, spec) =>
-      synapse.number({
-        ...common(key, spec),
-        managed: false,
-        // spec.entity_category is not sent: synapse 25.10.19-beta.5 hands it to HA's registry as
-        // a string, which HA refuses with an error in its log at every registration
-        native_min_value: spec.native_min_value,
-        native_max_value: spec.native_max_value,
-        step: spec.step,
-        mode: spec.mode,
-        native_value: fleet.config.limits.perHost,
-        attributes: { shared_hosts: [] },
-        set_value: (payload: unknown) => setLimit(payload),
-      }),
+  /** One of the coordinator's own entities: its spec, its first value, what HA's requests of it mean. */
+  const definitionOf = (key: CoordinatorEntityKey, spec: CoordinatorEntitySpec): EntityDefinition => {
+    const { coordinatorId } = fleet.config;
+    const base = {
+      device_id: deviceId,
+      name: `${deviceName} ${spec.name}`,
+      unique_id: coordinatorUniqueId(coordinatorId, key),
+      suggested_object_id: coordinatorObjectId(coordinatorId, key),
+    };
+    switch (spec.domain) {
+      case "sensor": {
+        const state = key === "running_now" || key === "queue" ? "none" : key === "last_round_completed" || key === "eta" ? null : 0;
+        return { ...base, spec, initial: { state }, on: {} };
+      }
+      case "switch":
+        return {
+          ...base,
+          spec,
+          initial: { is_on: false },
+          on: { turnOn: () => setPaused(true), turnOff: () => setPaused(false), toggle: () => setPaused(!coordinator.paused) },
+        };
+      case "button":
+        return { ...base, spec, on: { press: () => coordinator.runNow() } };
+      case "number":
+        return {
+          ...base,
+          spec,
+          initial: { native_value: fleet.config.limits.perHost, attributes: { shared_hosts: [] } },
+          on: { change: payload => void setLimit(payload) },
+        };
+    }
   };
 
   const createProblemSensor = (droneId: string) => {
     if (problems.has(droneId) || !deviceId || closing) return;
     const { coordinatorId } = fleet.config;
-    const entity = synapse.binary_sensor({
-      context,
-      device_id: deviceId,
+    const entity = buildEntity(synapse, context, {
+      spec: { domain: "binary_sensor", icon: "mdi:backup-restore", device_class: "problem" },
       name: `${droneId} Backup Problem`,
       unique_id: problemUniqueId(coordinatorId, droneId),
       suggested_object_id: problemObjectId(droneId),
-      icon: "mdi:backup-restore",
-      device_class: "problem",
-      is_on: false,
-      attributes: { drone_id: droneId, kind: null, reason: null, since: null },
-    }) as unknown as Entity;
+      device_id: deviceId,
+      initial: { is_on: false, attributes: { drone_id: droneId, kind: null, reason: null, since: null } },
+      on: {},
+    });
     problems.set(droneId, entity);
     if (registered) updateConfigurationSoon();
     // synapse loads a new entity's stored row asynchronously: publish after that
@@ -333,7 +311,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
    * so in its log and in a persistent notification, sent over the hass socket, which HA still
    * takes; both say the one step that helps: restarting Home Assistant.
    */
-  const watchSynapseLink = () => {
+  const watchLink = () => {
     const { coordinatorId, callTimeoutMs } = fleet.config;
     const notify = (what: string, service: "create" | "dismiss", service_data: Record<string, unknown>) =>
       void withDeadline(hass.socket.sendMessage({ type: "call_service", domain: "persistent_notification", service, service_data }), callTimeoutMs).then(
@@ -351,21 +329,16 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
         notify("dismissing the lockout notification", "dismiss", { notification_id: lockoutNotificationId(coordinatorId) });
       },
     });
-    const watch = createLinkWatch({
-      socketConnected: () => hass.socket.connectionState === "connected",
-      added: () => synapse.configure.isRegistered(),
-      probe: async () => {
-        const outcome = await withDeadline(hass.socket.sendMessage({ type: "synapse/get_health" }), callTimeoutMs);
-        return outcome.ok ? outcome.value : undefined;
-      },
-      now: () => Date.now(),
+    watchSynapseLink({
+      hass,
+      synapse,
+      scheduler,
+      deadlineMs: () => callTimeoutMs,
       onChange: (link, previous) => {
         logger.debug(`synapse link: ${previous} → ${link}`);
         if (!closing) report(link);
       },
     });
-    hass.socket.onConnect(() => watch.connected());
-    scheduler.setInterval(() => void watch.check(), LINK_PROBE_MS);
   };
 
   // after the fleet service validated the configuration: ids derive from COORDINATOR_ID
@@ -379,13 +352,9 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
       sw_version: packageVersion(),
     });
     for (const [key, spec] of Object.entries(COORDINATOR_ENTITIES) as [CoordinatorEntityKey, CoordinatorEntitySpec][]) {
-      const create = CREATE[spec.domain] as (key: CoordinatorEntityKey, spec: CoordinatorEntitySpec) => unknown;
-      const entity = create(key, spec) as Entity;
-      // before onBootstrap this only fills memory: a fresh database row is written with it
-      for (const [field, value] of Object.entries(extraFields(spec))) void entity.storage.set(field, value);
-      entities.set(key, entity);
+      entities.set(key, buildEntity(synapse, context, definitionOf(key, spec)));
     }
-    watchSynapseLink();
+    watchLink();
   }, 90);
 
   // after synapse loaded the stored rows (a plain onBootstrap): the stored pause and limit win over the defaults
@@ -397,7 +366,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
       coordinator.setPerHostLimit(limit);
     }
     // a row stored by an older version still holds the category, and synapse sends what it stores
-    const stale = [...entities.entries()].filter(([, entity]) => entity.storage.get("entity_category") !== undefined).map(([key]) => key);
+    const stale = [...entities.entries()].filter(([, entity]) => holdsUnsentField(entity)).map(([key]) => key);
     if (stale.length > 0) {
       logger.warn(
         `stored entities (${stale.join(", ")}) hold entity_category, which Home Assistant's log reports as an error at every ` +
@@ -420,12 +389,13 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
       });
     }
     sync();
-    republishOnRegistration({
-      isRegistered: () => !closing && hass.socket.connectionState === "connected" && synapse.configure.isRegistered(),
+    republishSynapseEntities({
+      synapse,
+      hass,
+      scheduler,
+      closing: () => closing,
       entities: () => [...entities.values(), ...problems.values()],
-      send: (uniqueId, data) => synapse.socket.send(uniqueId, data),
-      every: (ms, check) => scheduler.setInterval(check, ms),
-      onError: message => logger.warn(message),
+      warn: message => logger.warn(message),
     });
   });
   // entities created from here on are not in synapse's first registration

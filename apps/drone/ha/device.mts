@@ -14,18 +14,16 @@ import {
   entityUniqueId,
 } from "../../../libs/protocol/index.mjs";
 import { droneEntityKeys, ENTITY_SPECS, type EntitySpec } from "./entities.mjs";
+import { buildEntity, type EntityDefinition, extraFields, holdsUnsentField, UNSENT_FIELDS } from "../../../libs/ha/entities.mjs";
 import { type PublishedEntity, sameValue, type SynapseEntity as Entity } from "../../../libs/ha/registration.mjs";
 
 type Synapse = TServiceParams["synapse"];
 
-/** The inbound payload of a synapse command (`synapse/set_value`, `synapse/select_option`). */
-export type CommandPayload = Record<string, unknown>;
-
 /** What the device reports to its owner. */
 export interface DeviceHandlers {
   press(key: DroneEntityKey): void;
-  /** A number or text set from HA (`value`), or a select (`option`), not yet applied. */
-  change(key: DroneEntityKey, payload: CommandPayload): void;
+  /** A number or text set from HA (`value`), or a select (`option`): the payload as it came, not yet applied. */
+  change(key: DroneEntityKey, payload: unknown): void;
 }
 
 /** The field holding an entity's value: a sensor's state, a number's or text's value, a select's option (and its choices). */
@@ -48,38 +46,6 @@ export interface DroneDevice {
 /** Fields synapse refuses to change at run time. */
 const FIXED_FIELDS = new Set(["device_class", "entity_category", "name", "suggested_object_id", "device_id", "unique_id"]);
 
-/**
- * Spec fields Home Assistant is not sent. `entity_category`: the synapse integration
- * (25.10.19-beta.5, bridge.py `_process_entity_domain`) hands it to HA's entity registry as
- * the string it received, which HA refuses with an error and a traceback in its log, for
- * every categorised entity at every registration. The category stays in ENTITY_SPECS as
- * the intent (docs/entities.md).
- */
-const UNSENT_FIELDS = new Set(["entity_category"]);
-
-/**
- * Fields the HA integration reads that synapse's typed options do not send: a sensor's
- * `state_class` and enum `options` reach HA only through `capability_attributes`, and
- * units through `native_unit_of_measurement`. Stored with the entity, they go out in the
- * registration and every patch.
- */
-function extraFields(spec: EntitySpec): Record<string, unknown> {
-  if (spec.domain === "sensor") {
-    const capabilities = {
-      ...(spec.state_class ? { state_class: spec.state_class } : {}),
-      ...(spec.options ? { options: [...spec.options] } : {}),
-    };
-    return {
-      ...(spec.state_class ? { state_class: spec.state_class } : {}),
-      ...(spec.options ? { options: [...spec.options] } : {}),
-      ...(spec.unit_of_measurement ? { native_unit_of_measurement: spec.unit_of_measurement } : {}),
-      ...(Object.keys(capabilities).length > 0 ? { capability_attributes: capabilities } : {}),
-    };
-  }
-  if (spec.domain === "number" && spec.unit_of_measurement) return { native_unit_of_measurement: spec.unit_of_measurement };
-  return {};
-}
-
 /** The metadata fields of an entity as HA should have them (values are set by the owner). */
 function metadataFields(spec: EntitySpec): Record<string, unknown> {
   const { domain: _domain, ...rest } = spec;
@@ -87,13 +53,8 @@ function metadataFields(spec: EntitySpec): Record<string, unknown> {
   // bindings are the drone's business, not HA's; choices that follow the archives are values
   for (const binding of ["operation", "setting", ...UNSENT_FIELDS]) delete fields[binding];
   if (spec.domain === "select" && spec.options === "archives") delete fields.options;
-  return { ...fields, ...extraFields(spec) };
-}
-
-
-/** Without its undefined fields: synapse checks some options with `in` (a sensor with `options` refuses `state_class`). */
-function defined<T extends object>(options: T): T {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
+  // a select has no extra fields (and this one's spec may name its choices "archives")
+  return { ...fields, ...(spec.domain === "select" ? {} : extraFields(spec)) };
 }
 
 /**
@@ -122,66 +83,32 @@ export function createDroneDevice(options: {
   const keys = droneEntityKeys(options.hasOffsite);
   const entities = new Map<DroneEntityKey, Entity>();
 
-  for (const key of keys) {
-    const spec = ENTITY_SPECS[key];
-    const initial = options.initial(key);
-    const common = {
-      context,
+  /** The entity of one key: the spec's HA fields, and what HA's requests of it mean to the drone. */
+  const definitionOf = (key: DroneEntityKey, initial: { field: EntityField; value: unknown } | undefined): EntityDefinition => {
+    const base = {
       device_id,
       // the integration does not prefix names with the device: the drone id tells drones apart
       name: `${droneId} ${DRONE_ENTITIES[key].name}`,
       unique_id: entityUniqueId(droneId, key),
       suggested_object_id: entityObjectId(droneId, key),
-      icon: spec.icon,
-      ...(initial ? { [initial.field]: initial.value } : {}),
+      ...(initial ? { initial: { [initial.field]: initial.value } } : {}),
     };
-    const change = (payload: CommandPayload) => handlers.change(key, payload);
-    const created: unknown =
-      spec.domain === "button"
-        ? synapse.button({ ...common, press: () => handlers.press(key) })
-        : spec.domain === "sensor"
-          ? synapse.sensor(defined({
-              ...common,
-              device_class: spec.device_class,
-              unit_of_measurement: spec.unit_of_measurement,
-              state_class: spec.state_class,
-              suggested_display_precision: spec.suggested_display_precision,
-              ...(spec.options ? { options: [...spec.options] } : {}),
-              // synapse types a sensor per device class; ours is chosen at run time from the table
-            }) as Parameters<Synapse["sensor"]>[0])
-          : spec.domain === "number"
-            ? synapse.number(defined({
-                ...common,
-                managed: false,
-                device_class: spec.device_class,
-                unit_of_measurement: spec.unit_of_measurement,
-                native_min_value: spec.native_min_value,
-                native_max_value: spec.native_max_value,
-                step: spec.step,
-                mode: spec.mode,
-                set_value: change,
-              }))
-            : spec.domain === "select"
-              ? synapse.select({
-                  ...common,
-                  managed: false,
-                  options: spec.options === "archives" ? options.archiveOptions() : [...spec.options],
-                  select_option: change,
-                })
-              : synapse.text({
-                  ...common,
-                  managed: false,
-                  mode: "text",
-                  pattern: spec.pattern,
-                  native_min: spec.native_min,
-                  native_max: spec.native_max,
-                  set_value: change,
-                });
-    const entity = created as Entity;
-    // before onBootstrap this only fills memory: a fresh database row is written with it
-    for (const [field, value] of Object.entries(extraFields(spec))) void entity.storage.set(field, value);
-    entities.set(key, entity);
-  }
+    const change = { change: (payload: unknown) => handlers.change(key, payload) };
+    const spec = ENTITY_SPECS[key];
+    switch (spec.domain) {
+      case "button":
+        return { ...base, spec, on: { press: () => handlers.press(key) } };
+      case "sensor":
+        return { ...base, spec, on: {} };
+      case "number":
+        return { ...base, spec, on: change };
+      case "text":
+        return { ...base, spec, on: change };
+      case "select":
+        return { ...base, spec: { ...spec, options: spec.options === "archives" ? options.archiveOptions() : spec.options }, on: change };
+    }
+  };
+  for (const key of keys) entities.set(key, buildEntity(synapse, context, definitionOf(key, options.initial(key))));
 
   const entityOf = (key: DroneEntityKey): Entity => {
     const entity = entities.get(key);
@@ -206,10 +133,10 @@ export function createDroneDevice(options: {
     },
     reconcile: async () => {
       // rows stored by an older version still hold them, and synapse sends what it stores
-      const stale = keys.filter(key => [...UNSENT_FIELDS].some(field => entityOf(key).storage.get(field) !== undefined));
+      const stale = keys.filter(key => holdsUnsentField(entityOf(key)));
       if (stale.length > 0) {
         warn(
-          `${stale.length} stored entities (${stale.join(", ")}) hold ${[...UNSENT_FIELDS].join(", ")}, which Home Assistant's log ` +
+          `${stale.length} stored entities (${stale.join(", ")}) hold ${UNSENT_FIELDS.join(", ")}, which Home Assistant's log ` +
             "reports as an error at every registration; start once with synapse REBUILD_ON_ENTITY_CHANGE=true to drop it",
         );
       }

@@ -3,7 +3,7 @@
  * limits, and what it is bound to (the operation a button starts, the setting a number,
  * select or text changes). Pure data; the Home Assistant service builds entities from it.
  * The category is the intent: synapse 25.10.19-beta.5 cannot apply it, so it is not sent
- * (see `UNSENT_FIELDS` in device.mts).
+ * (see `UNSENT_FIELDS` in libs/ha/entities.mts).
  */
 import {
   APPLICATION_STATES,
@@ -13,6 +13,7 @@ import {
   type Operation,
   OUTCOMES,
 } from "../../../libs/protocol/index.mjs";
+import { type ButtonFields, type NumberFields, type SelectFields, type SensorFields, type TextFields } from "../../../libs/ha/entities.mjs";
 import { type Settings } from "../core/state.mjs";
 
 /** Settings a number entity changes. */
@@ -29,58 +30,37 @@ export type NumberSetting =
 export const BUTTON_ACTIONS = ["release_prune_hold"] as const;
 
 /** A button: starts one operation, or does one of the {@link BUTTON_ACTIONS}. */
-export interface ButtonSpec {
-  domain: "button";
-  icon: string;
+export interface ButtonSpec extends ButtonFields {
   operation: Operation | (typeof BUTTON_ACTIONS)[number];
 }
 
 /** A read-only sensor. */
-export interface SensorSpec {
-  domain: "sensor";
-  icon: string;
+export interface SensorSpec extends SensorFields {
   device_class?: "enum" | "timestamp" | "data_size" | "duration";
   unit_of_measurement?: "B" | "s" | "%";
   state_class?: "measurement";
   entity_category?: "diagnostic";
-  /** Every state an enum sensor can have. */
-  options?: readonly string[];
-  suggested_display_precision?: number;
 }
 
 /** A number bound to a setting (category config: meant for the device's configuration). */
-export interface NumberSpec {
-  domain: "number";
-  icon: string;
+export interface NumberSpec extends NumberFields {
   setting: NumberSetting;
-  native_min_value: number;
-  native_max_value: number;
-  step: number;
-  mode: "auto" | "slider" | "box";
   unit_of_measurement?: "min";
   device_class?: "duration";
   entity_category: "config";
 }
 
 /** A select bound to a setting: fixed options, or this drone's recent archives. */
-export interface SelectSpec {
-  domain: "select";
-  icon: string;
+export interface SelectSpec extends Omit<SelectFields, "options"> {
   setting: "mode" | "restoreArchive";
   /** The choices; `archives`: `latest` and this drone's newest archives, kept up to date. */
   options: readonly string[] | "archives";
   entity_category?: "config";
 }
 
-/** A text bound to a setting. */
-export interface TextSpec {
-  domain: "text";
-  icon: string;
+/** A text bound to a setting; HA validates the value against `pattern` before sending it (the drone validates again). */
+export interface TextSpec extends TextFields {
   setting: "keepWithin" | "restoreTarget";
-  /** HA validates the value against this regex before sending it (the drone validates again). */
-  pattern: string;
-  native_min: number;
-  native_max: number;
   entity_category?: "config";
 }
 

@@ -19,17 +19,18 @@ import {
 } from "../../../libs/protocol/index.mjs";
 import { type DroneEngine } from "../core/engine.mjs";
 import { type CommandOutcome, createCommandReceiver } from "../ha/commands.mjs";
-import { type CommandPayload, createDroneDevice, type DroneDevice, type EntityField } from "../ha/device.mjs";
+import { createDroneDevice, type DroneDevice, type EntityField } from "../ha/device.mjs";
 import { archiveOptions, ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "../ha/entities.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { createEventSender, type EventSender } from "../ha/events.mjs";
 import { buildStatusEvent, statusKey } from "../ha/status.mjs";
 import { FACT_SENSORS, type FactSensorKey, progressStates } from "../ha/values.mjs";
-import { packageVersion } from "../ha/version.mjs";
-import { republishOnRegistration } from "../../../libs/ha/registration.mjs";
+import { packageVersion } from "../../../libs/protocol/version.mjs";
+import { applyChange } from "../../../libs/ha/entities.mjs";
+import { republishSynapseEntities } from "../../../libs/ha/registration.mjs";
 import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
-import { createLinkWatch, LINK_PROBE_MS, type LinkWatch, reportLockout } from "../../../libs/ha/synapse-link.mjs";
+import { type LinkWatch, reportLockout, watchSynapseLink } from "../../../libs/ha/synapse-link.mjs";
 import { droneLockedOutMessage } from "../ha/lockout.mjs";
 
 /** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
@@ -60,11 +61,11 @@ const FIELD_OF: Record<SettingSpec["domain"], EntityField> = {
 };
 
 /** What HA sends with a change, per domain (validated before anything else looks at it). */
-const PAYLOAD_SCHEMAS = {
+const PAYLOAD_SCHEMAS: Record<SettingSpec["domain"], z.ZodType<number | string>> = {
   number: z.object({ value: z.number().finite() }).transform(payload => payload.value),
   select: z.object({ option: z.string() }).transform(payload => payload.option),
   text: z.object({ value: z.string() }).transform(payload => payload.value),
-} as const;
+};
 
 const isFactSensor = (key: DroneEntityKey): key is FactSensorKey => key in FACT_SENSORS;
 const isSettingSpec = (spec: (typeof ENTITY_SPECS)[DroneEntityKey]): spec is SettingSpec => "setting" in spec;
@@ -192,27 +193,24 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     void publish("eta", "state", null);
   };
 
-  const applyChange = async (key: DroneEntityKey, payload: CommandPayload) => {
+  const changeSetting = async (key: DroneEntityKey, payload: unknown) => {
     const spec = ENTITY_SPECS[key];
     if (!engine || !isSettingSpec(spec)) return;
-    const name = `${engine.config.droneId} ${key}`;
-    const field = FIELD_OF[spec.domain];
-    const old = settingValue(spec, engine.settings());
-    const parsed = PAYLOAD_SCHEMAS[spec.domain].safeParse(payload);
-    let reason: string;
-    if (parsed.success) {
-      try {
-        await engine.updateSettings({ [spec.setting]: parsed.data });
-        logger.info(`${name} set to ${JSON.stringify(parsed.data)} from Home Assistant`);
-        return;
-      } catch (error) {
-        reason = describe(error);
-      }
-    } else reason = "the message from Home Assistant has no valid value";
-    const given = parsed.success ? JSON.stringify(parsed.data) : "a value";
-    logger.warn(`${name}: ${given} rejected (${reason}); keeping ${JSON.stringify(old)}`);
-    // HA shows what it asked for until told otherwise: send the old value again
-    await publish(key, field, old, true);
+    const current = engine;
+    const name = `${current.config.droneId} ${key}`;
+    const old = settingValue(spec, current.settings());
+    await applyChange({
+      payload,
+      schema: PAYLOAD_SCHEMAS[spec.domain],
+      old,
+      apply: async value => {
+        await current.updateSettings({ [spec.setting]: value });
+        logger.info(`${name} set to ${JSON.stringify(value)} from Home Assistant`);
+      },
+      refused: (value, reason) =>
+        logger.warn(`${name}: ${value === undefined ? "a value" : JSON.stringify(value)} rejected (${reason}); keeping ${JSON.stringify(old)}`),
+      show: value => publish(key, FIELD_OF[spec.domain], value, true),
+    });
   };
 
   // ------------------------------------------------------------------ status
@@ -277,29 +275,23 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
   };
 
   /** Watch whether HA takes this drone's connection; say once, clearly, when it does not. */
-  const watchSynapseLink = (droneId: string) => {
+  const watchLink = (droneId: string) => {
     if (!synapse) return;
     const report = reportLockout(() => droneLockedOutMessage(droneId), {
       lockedOut: message => logger.warn(message),
       recovered: () => logger.info("Home Assistant takes this drone's connection again: its entities and buttons work"),
     });
-    const watch = createLinkWatch({
-      socketConnected: () => hass.socket.connectionState === "connected",
-      added: () => synapse.configure.isRegistered(),
-      probe: async () => {
-        const outcome = await withDeadline(hass.socket.sendMessage({ type: "synapse/get_health" }), replyDeadlineMs());
-        return outcome.ok ? outcome.value : undefined;
-      },
-      now: () => Date.now(),
+    linkWatch = watchSynapseLink({
+      hass,
+      synapse,
+      scheduler,
+      deadlineMs: replyDeadlineMs,
       onChange: (link, previous) => {
         logger.debug(`synapse link: ${previous} → ${link}`);
         report(link);
         statusSoon();
       },
     });
-    linkWatch = watch;
-    hass.socket.onConnect(() => watch.connected());
-    scheduler.setInterval(() => void watch.check(), LINK_PROBE_MS);
   };
 
   // ------------------------------------------------------------------ wiring
@@ -309,7 +301,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     engine = ready;
     const droneConfig = ready.config;
     listenForCommands(ready);
-    watchSynapseLink(droneConfig.droneId);
+    watchLink(droneConfig.droneId);
     if (synapse) {
       const settings = ready.settings();
       const facts = { live: ready.live(), persisted: ready.persisted() };
@@ -342,7 +334,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
             // the result goes out as an event; a queued job dropped at shutdown rejects
             if (answer.accepted) answer.done.catch((error: unknown) => logger.debug(`${spec.operation} (button) dropped: ${describe(error)}`));
           },
-          change: (key, payload) => void applyChange(key, payload),
+          change: (key, payload) => void changeSetting(key, payload),
         },
         warn: message => logger.warn(message),
       });
@@ -373,12 +365,13 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     booted = true;
     if (synapse && device) {
       const entities = device;
-      republishOnRegistration({
-        isRegistered: () => !closing && hass.socket.connectionState === "connected" && synapse.configure.isRegistered(),
+      republishSynapseEntities({
+        synapse,
+        hass,
+        scheduler,
+        closing: () => closing,
         entities: () => entities.entities(),
-        send: (uniqueId, data) => synapse.socket.send(uniqueId, data),
-        every: (ms, check) => scheduler.setInterval(check, ms),
-        onError: message => logger.warn(message),
+        warn: message => logger.warn(message),
       });
     }
     if (synapse && !synapse.configure.isRegistered()) {

@@ -6,7 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { COMMAND_EVENT_TYPES, commandEventSchema, COORDINATOR_EVENT_SCHEMAS } from "../../../libs/protocol/index.mjs";
-import { bootCoordinator, eventually, type Harness, minutesFrom, settle, T0 } from "./harness.mjs";
+import { bootCoordinator, type Harness, settle } from "./harness.mjs";
+import { minutesFrom, T0, waitFor } from "../../helpers/wait.mjs";
 
 let h: Harness | undefined;
 
@@ -38,14 +39,14 @@ describe("starting a drone by command", () => {
     vi.setSystemTime(minutesFrom(T0, 1.1));
     await h.heartbeat();
     h.evaluate();
-    const [command] = await eventually(() => commands(h!).length === 1 && commands(h!), "the command");
+    const [command] = await waitFor(() => commands(h!).length === 1 && commands(h!), "the command");
     expect(command).toMatchObject({ v: 1, drone_id: "a", action: "scheduled", sender: "backup_coordinator", time: minutesFrom(T0, 1.1).toISOString() });
-    const started = await eventually(() => h!.fired("backup_coordinator_run_started")[0], "the run started");
+    const started = await waitFor(() => h!.fired("backup_coordinator_run_started")[0], "the run started");
     expect(started.event_data).toMatchObject({ drone_id: "a", ours: true, run_id: "a-run-1" });
-    await eventually(() => h!.logs.some(line => line.includes(`a: command scheduled ${command!.request_id} accepted, run a-run-1`)), "the answer in the journal");
+    await waitFor(() => h!.logs.some(line => line.includes(`a: command scheduled ${command!.request_id} accepted, run a-run-1`)), "the answer in the journal");
 
     await h.finish("a", "success");
-    const finished = await eventually(() => h!.fired("backup_coordinator_run_finished")[0], "the run finished");
+    const finished = await waitFor(() => h!.fired("backup_coordinator_run_finished")[0], "the run finished");
     expect(finished.event_data).toMatchObject({ drone_id: "a", ours: true, outcome: "success" });
     expect(h.fired("backup_coordinator_drone_problem")).toEqual([]);
     // one press, one command: nothing was asked twice
@@ -56,12 +57,12 @@ describe("starting a drone by command", () => {
   it("a drone that reports itself locked out: no press, a command at once, and its locked_out problem until it is connected again", async () => {
     h = await bootCoordinator({ drones: [{ id: "a", synapse: "locked_out" }] });
     await h.report("a");
-    const [command] = await eventually(() => commands(h!).length === 1 && commands(h!), "the command");
+    const [command] = await waitFor(() => commands(h!).length === 1 && commands(h!), "the command");
     expect(command).toMatchObject({ drone_id: "a", action: "scheduled" });
     expect(h.presses()).toEqual([]);
 
     h.params.backup_coordinator.entities.sync();
-    const sensor = await eventually(() => {
+    const sensor = await waitFor(() => {
       const current = h!.problemSensor("a");
       return current?.is_on === true && current.attributes?.kind === "locked_out" && current;
     }, "a's problem sensor showing locked_out");
@@ -71,7 +72,7 @@ describe("starting a drone by command", () => {
     await settle();
     h.drones.get("a")!.spec.synapse = "connected";
     await h.report("a");
-    await eventually(
+    await waitFor(
       () => h!.fired("backup_coordinator_drone_recovered").find(event => event.event_data.previous_kind === "locked_out"),
       "the locked_out problem over",
     );

@@ -6,8 +6,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { COORDINATOR_ENTITIES } from "../../../apps/backup_coordinator/ha/entities.mjs";
 import { PROGRESS_PUBLISH_MS } from "../../../apps/backup_coordinator/services/entities.service.mjs";
-import { TEST_HASS_TOKEN } from "../../helpers/hass.mjs";
-import { bootCoordinator, eventually, type Harness, minutesFrom, settle, T0 } from "./harness.mjs";
+import { TEST_HASS_TOKEN } from "../../helpers/runner.mjs";
+import { bootCoordinator, type Harness, settle } from "./harness.mjs";
+import { minutesFrom, T0, waitFor } from "../../helpers/wait.mjs";
 
 let h: Harness | undefined;
 
@@ -36,7 +37,7 @@ const updated = (harness: Harness, domain: string) => (ofType(harness, "synapse/
 describe("the coordinator's device", () => {
   it("registers every entity on one device, with ids derived from COORDINATOR_ID", async () => {
     h = await bootCoordinator();
-    const app = await eventually(() => registration(h!), "the registration");
+    const app = await waitFor(() => registration(h!), "the registration");
     expect(app.app_metadata.secondary_devices).toEqual([
       expect.objectContaining({ unique_id: "backup_coordinator_device", name: "Backup Coordinator", manufacturer: "backup-coordinator", model: "coordinator" }),
     ]);
@@ -64,7 +65,7 @@ describe("the coordinator's device", () => {
 
   it("another COORDINATOR_ID gives other ids (two coordinators never collide)", async () => {
     h = await bootCoordinator({ config: { COORDINATOR_ID: "attic-coordinator" } });
-    await eventually(() => registration(h!), "the registration");
+    await waitFor(() => registration(h!), "the registration");
     expect(registered(h, "switch")).toEqual([
       expect.objectContaining({ unique_id: "attic-coordinator_pause", suggested_object_id: "attic_coordinator_pause" }),
     ]);
@@ -72,12 +73,12 @@ describe("the coordinator's device", () => {
 
   it("adds a problem binary_sensor for each drone it discovers, and tells HA with a configuration update, not a second registration", async () => {
     h = await bootCoordinator({ drones: [{ id: "my-laptop", lastBackup: minutesFrom(T0, -60) }, { id: "nas" }] });
-    await eventually(() => registration(h!), "the first registration");
+    await waitFor(() => registration(h!), "the first registration");
     expect(registered(h, "binary_sensor")).toEqual([]);
     // two drones found in a burst: one update carries both sensors
     await h.report("my-laptop");
     await h.report("nas");
-    await eventually(() => updated(h!, "binary_sensor").length === 2, "a configuration update with both problem sensors");
+    await waitFor(() => updated(h!, "binary_sensor").length === 2, "a configuration update with both problem sensors");
     expect(ofType(h, "synapse/update_configuration")).toHaveLength(1);
     expect(updated(h, "binary_sensor").find(entity => entity.unique_id === "backup_coordinator_my-laptop_backup_problem")).toMatchObject({
       unique_id: "backup_coordinator_my-laptop_backup_problem",
@@ -106,7 +107,7 @@ describe("the coordinator's device", () => {
 
   it("registers no entity_category: the integration would hand HA's registry a string it refuses", async () => {
     h = await bootCoordinator();
-    const app = await eventually(() => registration(h!), "the registration");
+    const app = await waitFor(() => registration(h!), "the registration");
     const everything = Object.values(app.app_metadata).filter(Array.isArray).flat() as Registered[];
     expect(everything.length).toBeGreaterThan(5);
     expect(everything.filter(entity => "entity_category" in entity)).toEqual([]);
@@ -120,13 +121,13 @@ describe("the sensors", () => {
     await h.heartbeat();
     await settle();
     h.params.backup_coordinator.entities.sync();
-    await eventually(() => h!.published("queue") === "a, b, c", "the queue");
+    await waitFor(() => h!.published("queue") === "a, b, c", "the queue");
     expect(h.published("running_now")).toBe("none");
     expect(h.published("queue", "attributes")).toEqual({ drones: ["a", "b", "c"] });
 
     await h.command("pause", "turn_off");
     await h.waitForPresses(2);
-    await eventually(() => h!.published("running_now") === "a, c", "running now");
+    await waitFor(() => h!.published("running_now") === "a, c", "running now");
     expect(h.published("queue")).toBe("b");
 
     // the first progress after a start: published at once only if PROGRESS_PUBLISH_MS passed
@@ -135,7 +136,7 @@ describe("the sensors", () => {
     await h.progress("c", 60, { original_size: 5000, nfiles: 70 });
     await settle();
     h.params.backup_coordinator.entities.sync();
-    await eventually(() => h!.published("progress") === 50, "progress");
+    await waitFor(() => h!.published("progress") === 50, "progress");
     expect(h.published("eta")).toBe(60);
     expect(h.published("bytes_processed")).toBe(40_000 + 5000);
     expect(h.published("files_processed")).toBe(400 + 70);
@@ -150,13 +151,13 @@ describe("the sensors", () => {
     expect(progressPatches()).toBe(before);
     vi.setSystemTime(new Date(Date.now() + PROGRESS_PUBLISH_MS + 1));
     h.params.backup_coordinator.entities.sync();
-    await eventually(() => h!.published("progress") === 59.5, "the progress after the interval");
+    await waitFor(() => h!.published("progress") === 59.5, "the progress after the interval");
 
     await h.finish("a", "failed");
-    await eventually(() => h!.published("failing_drones") === 1, "one failing drone");
+    await waitFor(() => h!.published("failing_drones") === 1, "one failing drone");
     expect(h.published("failing_drones", "attributes")).toEqual({ drones: ["a"] });
     await h.waitForPresses(3);
-    await eventually(() => h!.published("running_now") === "b, c", "b running");
+    await waitFor(() => h!.published("running_now") === "b, c", "b running");
   });
 
   it("keep well below synapse's patch limit with busy drones", async () => {

@@ -6,7 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { COORDINATOR_EVENT_SCHEMAS } from "../../../libs/protocol/index.mjs";
-import { bootCoordinator, eventually, type Harness, type HaDrone, minutesFrom, onlineSensorId, settle, T0 } from "./harness.mjs";
+import { bootCoordinator, type Harness, type HaDrone, onlineSensorId, settle } from "./harness.mjs";
+import { minutesFrom, T0, waitFor } from "../../helpers/wait.mjs";
 
 let h: Harness | undefined;
 
@@ -33,7 +34,7 @@ const recoveredEvents = (harness: Harness) => harness.fired("backup_coordinator_
 /** Wait until the drone's problem sensor shows `on` (and its kind). */
 async function expectProblem(harness: Harness, droneId: string, kind: string) {
   harness.params.backup_coordinator.entities.sync();
-  const sensor = await eventually(() => {
+  const sensor = await waitFor(() => {
     const current = harness.problemSensor(droneId);
     return current?.is_on === true && current.attributes?.kind === kind && current;
   }, `${droneId}'s problem sensor showing ${kind}`);
@@ -46,7 +47,7 @@ async function expectProblem(harness: Harness, droneId: string, kind: string) {
 
 async function expectRecovered(harness: Harness, droneId: string, kind: string) {
   harness.params.backup_coordinator.entities.sync();
-  await eventually(() => harness.problemSensor(droneId)?.is_on === false, `${droneId}'s problem sensor off`);
+  await waitFor(() => harness.problemSensor(droneId)?.is_on === false, `${droneId}'s problem sensor off`);
   expect(harness.problemSensor(droneId)?.attributes).toEqual({ drone_id: droneId, kind: null, reason: null, since: null });
   expect(recoveredEvents(harness)).toContainEqual(expect.objectContaining({ drone_id: droneId, previous_kind: kind }));
 }
@@ -157,7 +158,7 @@ describe("notifications", () => {
     await h.report("a");
     await h.waitForPresses(1);
     await h.finish("a", "failed");
-    await eventually(() => h!.calls("persistent_notification", "create").length === 1, "the problem notification");
+    await waitFor(() => h!.calls("persistent_notification", "create").length === 1, "the problem notification");
     expect(h.calls("persistent_notification", "create")[0]).toEqual({
       notification_id: "backup_coordinator_a",
       title: "Backup problem: a",
@@ -167,7 +168,7 @@ describe("notifications", () => {
     await h.heartbeat();
     await h.waitForPresses(2);
     await h.finish("a", "success");
-    await eventually(() => h!.calls("persistent_notification", "create").length === 2, "the recovery notification");
+    await waitFor(() => h!.calls("persistent_notification", "create").length === 2, "the recovery notification");
     expect(h.calls("persistent_notification", "dismiss")).toContainEqual({ notification_id: "backup_coordinator_a" });
     expect(h.calls("persistent_notification", "create")[1]).toMatchObject({ notification_id: "backup_coordinator_a_recovered", title: "Backup recovered: a" });
   });

@@ -5,13 +5,11 @@
  * the test decides when it ends (a result event, then an idle status). Every outgoing
  * websocket message and every log line is kept.
  */
-import { type EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { TestRunner, type TServiceParams } from "@digital-alchemy/core";
-import { INTERNAL_MESSAGE, LIB_MOCK_ASSISTANT } from "@digital-alchemy/hass/mock-assistant";
+import { type TServiceParams } from "@digital-alchemy/core";
 
 import { LIB_BACKUP_COORDINATOR } from "../../../apps/backup_coordinator/coordinator.module.mjs";
 import { type FleetEffect } from "../../../apps/backup_coordinator/core/fleet.mjs";
@@ -34,30 +32,15 @@ import {
   COMMAND_EVENT_TYPES,
   commandEventSchema,
 } from "../../../libs/protocol/index.mjs";
-import { capturingLogger, type FiredEvent, type SocketMessage, TEST_HASS_TOKEN } from "../../helpers/hass.mjs";
+import { type FiredEvent } from "../../helpers/hass.mjs";
+import { bootWithMockAssistant, type SocketMessage } from "../../helpers/runner.mjs";
+import { waitFor } from "../../helpers/wait.mjs";
 
 /** The base Home Assistant of these tests (the coordinator's registry rows, the services it calls). */
 export const COORDINATOR_FIXTURES_FILE = join(import.meta.dirname, "..", "..", "fixtures", "hass-coordinator", "fixtures.json");
 
 /** The coordinator id of these tests (the fixtures' registry rows use it). */
 export const COORDINATOR_ID = "backup_coordinator";
-
-/** A fixed local time: 02:00 on 22 November 2026. */
-export const T0 = new Date(2026, 10, 22, 2, 0, 0);
-
-/** `minutes` after (or before, negative) `from`. */
-export const minutesFrom = (from: Date, minutes: number) => new Date(from.getTime() + minutes * 60_000);
-
-/** Wait until `probe` returns something, polling with real timers (tests fake only `Date`). */
-export async function eventually<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5_000): Promise<T> {
-  const until = performance.now() + timeoutMs;
-  for (;;) {
-    const found = probe();
-    if (found !== undefined && found !== false) return found;
-    if (performance.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise(resolve => setTimeout(resolve, 5));
-  }
-}
 
 /** Let every event and look under way finish (a few turns of the event loop, real time). */
 export async function settle(ms = 30): Promise<void> {
@@ -289,23 +272,6 @@ export async function bootCoordinator(
   const fixtures = join(dir, "fixtures.json");
   writeFileSync(fixtures, JSON.stringify(fixturesWith(options.haDrones ?? [])));
 
-  const keepLogs = options.keepLogs ?? true;
-  const logs: string[] = [];
-  const runner = TestRunner({ target: LIB_BACKUP_COORDINATOR })
-    .appendLibrary(LIB_MOCK_ASSISTANT)
-    .setOptions({
-      configSources: { argv: false, env: false, file: false },
-      customLogger: capturingLogger(logs, { trace: false, keep: keepLogs }),
-    })
-    .configure({
-      boilerplate: { LOG_LEVEL: keepLogs ? "debug" : "info" },
-      hass: { RETRY_INTERVAL: 1, TOKEN: TEST_HASS_TOKEN },
-      mock_assistant: { FIXTURES_FILE: fixtures },
-      synapse: { DATABASE_URL: options.databaseUrl ?? ":memory:", METADATA_UNIQUE_ID: "backup-coordinator-test-app" },
-      backup_coordinator: { TICK_SECONDS: 3600, ...options.config },
-    } as never);
-
-  const sent: SocketMessage[] = [];
   const drones = new Map<string, SimDrone>();
   const concurrent = new Map<string, number>();
   const maxConcurrent = new Map<string, number>();
@@ -356,40 +322,48 @@ export async function bootCoordinator(
     if (accepted) void emit("backup_drone_status", drone.status());
   };
 
-  await runner.run(p => {
-    params = p;
-    const connection = p.mock_assistant.socket.connection as unknown as EventEmitter;
-    connection.on(INTERNAL_MESSAGE, (message: SocketMessage) => {
-      sent.push(message);
-      if (message.type === "fire_event" && message.event_type === COMMAND_EVENT_TYPES.command) return answerCommand(message.event_data);
-      // the integration applies a configuration update of a registered application (bridge.py
-      // handle_configuration_update); answered before the mock assistant's own empty result
-      if (message.type === "synapse/update_configuration") {
-        queueMicrotask(
-          () =>
-            void p.hass.socket.onMessage({
-              id: message.id,
-              type: "result",
-              success: true,
-              result: { success: true, configuration_updated: true, message: "Configuration update with metadata completed successfully" },
-            } as never),
-        );
-      }
-      // a simulated drone answers a press of its button like a real one: it starts and says so
-      const data = message.service_data as { entity_id?: string } | undefined;
-      if (message.type !== "call_service" || message.domain !== "button" || typeof data?.entity_id !== "string") return;
-      const target = droneOfButton(data.entity_id);
-      if (!target) return;
-      const [drone, kind] = target;
-      if (drone.spec.answers === false || drone.run) return;
-      begin(drone, kind);
-      void emit("backup_drone_status", drone.status());
-    });
-    p.lifecycle.onPreInit(() => {
-      p.synapse.configure.checkInstallState = () => Promise.resolve(true);
-      p.synapse.configure.isRegistered = () => true;
-    });
+  /** What HA (and the simulated drones) do with a message the coordinator sends. */
+  const answer = (message: SocketMessage, p: TServiceParams) => {
+    if (message.type === "fire_event" && message.event_type === COMMAND_EVENT_TYPES.command) return answerCommand(message.event_data);
+    // the integration applies a configuration update of a registered application (bridge.py
+    // handle_configuration_update); answered before the mock assistant's own empty result
+    if (message.type === "synapse/update_configuration") {
+      queueMicrotask(
+        () =>
+          void p.hass.socket.onMessage({
+            id: message.id,
+            type: "result",
+            success: true,
+            result: { success: true, configuration_updated: true, message: "Configuration update with metadata completed successfully" },
+          } as never),
+      );
+    }
+    // a simulated drone answers a press of its button like a real one: it starts and says so
+    const data = message.service_data as { entity_id?: string } | undefined;
+    if (message.type !== "call_service" || message.domain !== "button" || typeof data?.entity_id !== "string") return;
+    const target = droneOfButton(data.entity_id);
+    if (!target) return;
+    const [drone, kind] = target;
+    if (drone.spec.answers === false || drone.run) return;
+    begin(drone, kind);
+    void emit("backup_drone_status", drone.status());
+  };
+
+  const keepLogs = options.keepLogs ?? true;
+  const booted = await bootWithMockAssistant({
+    target: LIB_BACKUP_COORDINATOR,
+    fixturesFile: fixtures,
+    module: { backup_coordinator: { TICK_SECONDS: 3600, ...options.config } },
+    synapse: { databaseUrl: options.databaseUrl ?? ":memory:", uniqueId: "backup-coordinator-test-app" },
+    logLevel: keepLogs ? "debug" : "info",
+    logger: { trace: false, keep: keepLogs },
+    onMessage: (message, p) => {
+      params = p;
+      answer(message, p);
+    },
   });
+  params = booted.params;
+  const { sent, logs } = booted;
 
   const coordinator = params.backup_coordinator;
   const presses = (): Press[] =>
@@ -434,7 +408,7 @@ export async function bootCoordinator(
     presses,
     pressed: () => presses().map(press => (press.kind === "offsite" ? `${press.droneId}:offsite` : String(press.droneId))),
     waitForPresses: (count, timeoutMs) =>
-      eventually(() => presses().length >= count && presses(), `${count} presses (saw ${presses().length})`, timeoutMs),
+      waitFor(() => presses().length >= count && presses(), `${count} presses (saw ${presses().length})`, timeoutMs),
     addDrone: spec => {
       const sim = new SimDrone(spec);
       drones.set(spec.id, sim);
@@ -524,7 +498,7 @@ export async function bootCoordinator(
     problemSensor: droneId => lastOf(problemUniqueId(COORDINATOR_ID, droneId)),
     setHaState: (entity, state) => params.mock_assistant.events.emitEntityUpdate(entity as never, { state } as never),
     teardown: async () => {
-      await runner.teardown();
+      await booted.teardown();
       rmSync(dir, { recursive: true, force: true });
     },
   };

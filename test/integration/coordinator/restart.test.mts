@@ -9,7 +9,8 @@ import { join } from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { bootCoordinator, eventually, type Harness, minutesFrom, settle, T0 } from "./harness.mjs";
+import { bootCoordinator, type Harness, settle } from "./harness.mjs";
+import { minutesFrom, T0, waitFor } from "../../helpers/wait.mjs";
 
 const harnesses: Harness[] = [];
 const dirs: string[] = [];
@@ -106,14 +107,14 @@ describe("after a restart", () => {
     await h.waitForPresses(1);
     expect(h.pressed()).toEqual(["b"]);
     h.params.backup_coordinator.entities.sync();
-    await eventually(() => h.problemSensor("gone")?.is_on === true, "gone's problem sensor");
+    await waitFor(() => h.problemSensor("gone")?.is_on === true, "gone's problem sensor");
     expect(h.problemSensor("gone")?.attributes).toMatchObject({ kind: "offline" });
   });
 
   it("an online sensor HA shows off marks the drone offline at once", async () => {
     const h = await boot({ haDrones: [{ id: "a", online: "off" }] });
     expect(h.params.backup_coordinator.fleet.model.drones.get("a")?.problem?.kind).toBe("offline");
-    await eventually(() => h.fired("backup_coordinator_drone_problem").length === 1, "the problem event");
+    await waitFor(() => h.fired("backup_coordinator_drone_problem").length === 1, "the problem event");
   });
 
   it("the pause switch and the concurrency limit survive a restart (synapse's database)", async () => {

@@ -5,7 +5,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { bootCoordinator, type DroneSpec, eventually, type Harness, minutesFrom, settle, T0 } from "./harness.mjs";
+import { bootCoordinator, type DroneSpec, type Harness, settle } from "./harness.mjs";
+import { minutesFrom, T0, waitFor } from "../../helpers/wait.mjs";
 
 const DAY = 24 * 60;
 let h: Harness | undefined;
@@ -102,7 +103,7 @@ describe("limits", () => {
     await settle(100);
     expect(harness.presses()).toHaveLength(1);
     const shared = [{ key: "127.0.0.1", hosts: ["127.0.0.1", "localhost"], warning: expect.stringMatching(/one machine \(127\.0\.0\.1\)/) }];
-    await eventually(() => JSON.stringify(harness.published("concurrency_limit", "attributes")).includes("localhost"), "the shared hosts attribute");
+    await waitFor(() => JSON.stringify(harness.published("concurrency_limit", "attributes")).includes("localhost"), "the shared hosts attribute");
     expect(harness.published("concurrency_limit", "attributes")).toEqual({ shared_hosts: shared });
     // said once, however many heartbeats come
     await harness.heartbeat();
@@ -292,7 +293,7 @@ describe("pause and run now", () => {
     await h.waitForPresses(2);
     vi.setSystemTime(minutesFrom(T0, 3));
     await h.finish("b", "success");
-    await eventually(() => h!.published("last_round_completed") !== null && h!.published("last_round_completed"), "the round's end");
+    await waitFor(() => h!.published("last_round_completed") !== null && h!.published("last_round_completed"), "the round's end");
     expect(h.published("last_round_completed")).toBe(minutesFrom(T0, 3).toISOString());
     expect(h.pressed()).toEqual(["a", "b"]);
   });

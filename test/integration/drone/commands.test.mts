@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { COMMAND_EVENT_TYPES, commandAckEventSchema, EVENT_TYPES, type ResultEvent, statusEventSchema } from "../../../libs/protocol/index.mjs";
 import { type TestRepository } from "../../helpers/borg.mjs";
 import { droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
-import { bootHassDrone, type HassDrone, teardownCheckingSecrets, waitFor } from "../../helpers/hass.mjs";
+import { bootHassDrone, type HassDrone, teardownCheckingSecrets } from "../../helpers/hass.mjs";
+import { waitFor } from "../../helpers/wait.mjs";
 
 let drone: HassDrone | undefined;
 let repo: TestRepository | undefined;

@@ -5,7 +5,7 @@ import { droneEntityKeys, ENTITY_SPECS } from "../../../apps/drone/ha/entities.m
 import { createEventSender, PENDING_RESULTS_LIMIT } from "../../../apps/drone/ha/events.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { FACT_SENSORS, progressStates, truncateState } from "../../../apps/drone/ha/values.mjs";
-import { packageVersion } from "../../../apps/drone/ha/version.mjs";
+import { packageVersion } from "../../../libs/protocol/version.mjs";
 import { type LiveStatus } from "../../../apps/drone/core/engine.mjs";
 import { emptyState } from "../../../apps/drone/core/state.mjs";
 import {

@@ -6,7 +6,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type DroneEntityKey, EVENT_SCHEMAS, EVENT_TYPES } from "../../../libs/protocol/index.mjs";
 import { TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { bootDrone, droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
-import { bootHassDrone, type HassDrone, TEST_HASS_TOKEN, waitFor } from "../../helpers/hass.mjs";
+import { bootHassDrone, type HassDrone } from "../../helpers/hass.mjs";
+import { TEST_HASS_TOKEN } from "../../helpers/runner.mjs";
+import { waitFor } from "../../helpers/wait.mjs";
 
 describe("settings from Home Assistant, and the bridge without synapse", () => {
   const repos: TestRepository[] = [];

@@ -19,7 +19,8 @@ import {
 } from "../../../libs/protocol/index.mjs";
 import { makeTestRepository, type TestRepository } from "../../helpers/borg.mjs";
 import { droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
-import { bootHassDrone, type HassDrone, teardownCheckingSecrets, waitFor } from "../../helpers/hass.mjs";
+import { bootHassDrone, type HassDrone, teardownCheckingSecrets } from "../../helpers/hass.mjs";
+import { waitFor } from "../../helpers/wait.mjs";
 
 const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "package.json"), "utf8")) as { version: string })
   .version;

@@ -14,7 +14,8 @@ import { EVENT_TYPES, type ProgressEvent, resultEventSchema } from "../../../lib
 import { type TestRepository } from "../../helpers/borg.mjs";
 import { bootDrone, droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
 import { fileHashes, tempDir } from "../../helpers/fs.mjs";
-import { bootHassDrone, type HassDrone, teardownCheckingSecrets, waitFor } from "../../helpers/hass.mjs";
+import { bootHassDrone, type HassDrone, teardownCheckingSecrets } from "../../helpers/hass.mjs";
+import { waitFor } from "../../helpers/wait.mjs";
 
 /** Every file under `root`: its path relative to root, sha256, size, mode and mtime (ms). */
 async function snapshot(root: string): Promise<Record<string, string>> {

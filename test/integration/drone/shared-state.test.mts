@@ -7,7 +7,6 @@ import { once } from "node:events";
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { setTimeout as sleep } from "node:timers/promises";
 
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -18,6 +17,7 @@ import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../
 import { droneTestConfig } from "../../helpers/drone.mjs";
 import { tempDir, writeRandomFiles } from "../../helpers/fs.mjs";
 import { builtBin, startProcess } from "../../helpers/process.mjs";
+import { waitFor } from "../../helpers/wait.mjs";
 
 let bin = "";
 beforeAll(async () => {
@@ -26,14 +26,8 @@ beforeAll(async () => {
 
 const run = (args: string[], options: { env?: Record<string, string>; cwd: string }) => startProcess(bin, args, options);
 
-/** Wait until `check` holds; a deadline only so that a broken feature fails instead of hanging. */
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+/** Wait until `check` holds. */
+const until = (what: string, check: () => boolean | Promise<boolean>) => waitFor(check, what, 30_000, 50);
 
 const exists = (path: string) => readFile(path).then(
   () => true,

@@ -13,7 +13,8 @@ import { type TSynapseId } from "@digital-alchemy/synapse";
 import { entityUniqueId } from "../../../libs/protocol/index.mjs";
 import { type TestRepository } from "../../helpers/borg.mjs";
 import { droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
-import { bootHassDrone, type HassDrone, teardownCheckingSecrets, waitFor } from "../../helpers/hass.mjs";
+import { bootHassDrone, type HassDrone, teardownCheckingSecrets } from "../../helpers/hass.mjs";
+import { waitFor } from "../../helpers/wait.mjs";
 
 let repo: TestRepository | undefined;
 const running: HassDrone[] = [];

@@ -13,7 +13,8 @@ import { emptyState } from "../../../apps/drone/core/state.mjs";
 import { EVENT_TYPES, resultEventSchema, statusEventSchema } from "../../../libs/protocol/index.mjs";
 import { type TestRepository } from "../../helpers/borg.mjs";
 import { bootDrone, droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
-import { bootHassDrone, type HassDrone, teardownCheckingSecrets, waitFor } from "../../helpers/hass.mjs";
+import { bootHassDrone, type HassDrone, teardownCheckingSecrets } from "../../helpers/hass.mjs";
+import { waitFor } from "../../helpers/wait.mjs";
 
 /**
  * Damage the largest chunk of a repository: borg 1.2 segment files are `BORG_SEG` and then

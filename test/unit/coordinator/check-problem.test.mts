@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 
 import { createFleet, type FleetEffect } from "../../../apps/backup_coordinator/core/fleet.mjs";
 import { PROTOCOL_VERSION, type ResultEvent } from "../../../libs/protocol/index.mjs";
-import { at, DEFAULT_FLEET_SETTINGS, statusEvent, T0 } from "../../helpers/fleet.mjs";
+import { at, DEFAULT_FLEET_SETTINGS, statusEvent } from "../../helpers/fleet.mjs";
+import { T0 } from "../../helpers/wait.mjs";
 
 function result(operation: ResultEvent["operation"], outcome: ResultEvent["outcome"], seconds: number, errorKind: string | null = null): ResultEvent {
   return {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 
 import { createFleet, type FleetSettings } from "../../../apps/backup_coordinator/core/fleet.mjs";
-import { at, DEFAULT_FLEET_SETTINGS, statusEvent, T0 } from "../../helpers/fleet.mjs";
+import { at, DEFAULT_FLEET_SETTINGS, statusEvent } from "../../helpers/fleet.mjs";
+import { T0 } from "../../helpers/wait.mjs";
 
 const settings: FleetSettings = DEFAULT_FLEET_SETTINGS;
 const status = statusEvent;

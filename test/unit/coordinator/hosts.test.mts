@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { createFleet, type FleetEffect } from "../../../apps/backup_coordinator/core/fleet.mjs";
 import { canonicalAddress, groupHosts, needsLookup } from "../../../apps/backup_coordinator/core/hosts.mjs";
 import { createHostDirectory, HOST_REFRESH_MS, HOST_RETRY_MS } from "../../../apps/backup_coordinator/services/host-directory.mjs";
-import { DEFAULT_FLEET_SETTINGS, statusEvent, T0 } from "../../helpers/fleet.mjs";
+import { DEFAULT_FLEET_SETTINGS, statusEvent } from "../../helpers/fleet.mjs";
+import { T0 } from "../../helpers/wait.mjs";
 
 const resolved = (entries: Record<string, string[]>) => new Map(Object.entries(entries));
 const starts = (effects: FleetEffect[]) => effects.flatMap(effect => (effect.type === "start" ? [effect.droneId] : []));

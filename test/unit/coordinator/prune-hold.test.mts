@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 
 import { createFleet, type FleetEffect } from "../../../apps/backup_coordinator/core/fleet.mjs";
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
-import { at, DEFAULT_FLEET_SETTINGS, resultEvent, statusEvent, T0 } from "../../helpers/fleet.mjs";
+import { at, DEFAULT_FLEET_SETTINGS, resultEvent, statusEvent } from "../../helpers/fleet.mjs";
+import { T0 } from "../../helpers/wait.mjs";
 
 const HOLD = { since: T0.toISOString(), archive: "a@2026-11-22T02:00:00.000", reasons: ["the file count fell by 75 %"] };
 

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { createFleet, type FleetSettings } from "../../../apps/backup_coordinator/core/fleet.mjs";
 import { createRateGate, idList, MAX_STATE_LENGTH, summarize } from "../../../apps/backup_coordinator/ha/summary.mjs";
 import { PROTOCOL_VERSION, type ProgressEvent } from "../../../libs/protocol/index.mjs";
-import { DEFAULT_FLEET_SETTINGS, statusEvent, T0 } from "../../helpers/fleet.mjs";
+import { DEFAULT_FLEET_SETTINGS, statusEvent } from "../../helpers/fleet.mjs";
+import { T0 } from "../../helpers/wait.mjs";
 
 const settings: FleetSettings = DEFAULT_FLEET_SETTINGS;
 const status = statusEvent;

@@ -1,4 +1,4 @@
-/** The version of backup-coordinator, from its package.json (found from this file upward). */
+/** The version of backup-coordinator, from its package.json (found from this file upward): both apps report it (status events, device info, `--version`). */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
