@@ -105,9 +105,6 @@ export const PRUNE_HOLD_STATES = ["clear", "held"] as const;
 /** The state of Last Result before any operation ended. */
 export const UNKNOWN_RESULT = "unknown";
 
-/** Home Assistant's limit on a state's length. */
-export const MAX_STATE_LENGTH = 255;
-
 const size = (icon: string): SensorSpec => ({
   domain: "sensor",
   icon,
