@@ -8,7 +8,7 @@ import { isAbsolute, join } from "node:path";
 
 import { z } from "zod";
 
-import { KEEP_WITHIN_PATTERN, parseLocation, Secret, SSH_HOST_KEY_POLICIES, type SshHostKeyPolicy } from "../../libs/borg/index.mjs";
+import { KEEP_WITHIN_PATTERN, parseLocation, Secret, SSH_HOST_KEY_POLICIES } from "../../libs/borg/index.mjs";
 import { ConfigError, numbersFromText } from "../../libs/config/index.mjs";
 import { DRONE_ID_PATTERN, MODES } from "../../libs/protocol/index.mjs";
 import { type GuardSettings } from "./core/guard.mjs";
@@ -35,6 +35,19 @@ export function defaultStateDir(): string {
   const base = xdg && isAbsolute(xdg) ? xdg : join(homedir(), ".local", "state");
   return join(base, "backup-drone");
 }
+
+/**
+ * The ranges of the numbers a person may also change at run time (from Home Assistant or the
+ * CLI): the configuration schema, the run-time settings and the HA entities all read them here.
+ */
+export const SETTING_RANGES = {
+  /** Backup and offsite frequencies: five minutes to a year. */
+  minutes: { min: 5, max: 525_600 },
+  /** Archives a keep rule keeps (0 = rule off). */
+  keep: { min: 0, max: 10_000 },
+  /** Among drones that are due, a higher priority goes first. */
+  priority: { min: -100, max: 100 },
+} as const;
 
 type ConfigEntry =
   | { type: "string"; default?: string; description: string; required?: boolean; enum?: readonly string[]; secret?: true }
@@ -170,11 +183,11 @@ const checkLocation = (value: string | undefined, context: z.RefinementCtx) => {
   const reading = value ? parseLocation(value) : undefined;
   if (reading && !reading.ok) context.addIssue({ code: "custom", message: `is not a repository location borg reads: ${reading.reason}` });
 };
-const keepCount = z.number().int().min(0).max(10_000);
+const keepCount = z.number().int().min(SETTING_RANGES.keep.min).max(SETTING_RANGES.keep.max);
 const keepWithin = optionalText.refine(value => value === undefined || KEEP_WITHIN_PATTERN.test(value), {
   message: "must be a number and a unit: H (hours), d, w, m or y, e.g. 14d",
 });
-const minutes = z.number().int().min(5).max(525_600);
+const minutes = z.number().int().min(SETTING_RANGES.minutes.min).max(SETTING_RANGES.minutes.max);
 
 /** The zod schema of the loaded configuration values (SCREAMING_SNAKE keys, as DA holds them). */
 export const droneConfigSchema = z.object({
@@ -213,7 +226,7 @@ export const droneConfigSchema = z.object({
   KEEP_YEARLY: keepCount,
   FREQUENCY_MINUTES: minutes,
   MODE: z.enum(MODES),
-  PRIORITY: z.number().int().min(-100).max(100),
+  PRIORITY: z.number().int().min(SETTING_RANGES.priority.min).max(SETTING_RANGES.priority.max),
   REPOSITORY_HOST: hostText,
   OFFSITE_REPOSITORY: optionalText.superRefine(checkLocation),
   OFFSITE_PASSPHRASE: text,
@@ -270,6 +283,9 @@ export const droneConfigSchema = z.object({
   GUARD_CHANGE_MIN_MB: z.number().min(0),
 });
 
+/** The configuration values as the schema returns them (before they are mapped to {@link DroneConfig}). */
+export type DroneConfigValues = z.output<typeof droneConfigSchema>;
+
 /** Where a passphrase comes from, as the borg client takes it. */
 export type PassphraseSetting =
   | { kind: "passphrase"; value: Secret }
@@ -288,146 +304,77 @@ export interface KeepSettings {
 /** A hook and what to do when it fails. */
 export interface HookSetting {
   command: string;
-  policy: (typeof HOOK_POLICIES)[number];
-}
-
-/** The validated drone configuration. */
-export interface DroneConfig {
-  droneId: string;
-  repository: string;
-  passphrase?: PassphraseSetting;
-  passphraseTransport: "fd" | "env";
-  /** How long a passcommand may run. */
-  passcommandTimeoutSeconds: number;
-  encryption: z.infer<typeof droneConfigSchema>["ENCRYPTION"];
-  sources: string[];
-  excludes: string[];
-  excludeIfPresent: string[];
-  oneFileSystem: boolean;
-  compression: string;
-  keep: KeepSettings;
-  frequencyMinutes: number;
-  mode: (typeof MODES)[number];
-  priority: number;
-  /** REPOSITORY_HOST when set; otherwise the coordinator derives the host from the repository. */
-  repositoryHost?: string;
-  offsite?: {
-    repository: string;
-    /** OFFSITE_REPOSITORY_HOST when set. */
-    host?: string;
-    passphrase?: PassphraseSetting;
-    frequencyMinutes: number;
-    keep: KeepSettings;
-    uploadRateLimitKiB: number;
-  };
-  hooks: {
-    before?: HookSetting;
-    after?: HookSetting;
-    onError?: HookSetting;
-    timeoutSeconds: number;
-    /** Variables a hook inherits although they look secret (HOOK_ENV_PASSTHROUGH). */
-    envPassthrough: string[];
-  };
-  nice: number;
-  ionice?: { class: "best-effort" | "idle"; level: number };
-  uploadRateLimitKiB: number;
-  checkpointIntervalSeconds: number;
-  lockWaitSeconds: number;
-  runTimeoutMinutes: number;
-  inactivityTimeoutMinutes: number;
-  borgBinary: string;
-  rsh?: string;
-  /** SSH_HOST_KEY_POLICY. */
-  sshHostKeyPolicy: SshHostKeyPolicy;
-  remotePath?: string;
-  borgBaseDir?: string;
-  allowRelocated: boolean;
-  allowUnknownUnencrypted: boolean;
-  stateDir: string;
-  progressIntervalMs: number;
-  statusIntervalSeconds: number;
-  prescan: boolean;
-  queueLimit: number;
-  /** Integrity checks: their schedule (days; 0 = never) and the checks after each backup. */
-  checks: {
-    frequencyDays: number;
-    verifyDataFrequencyDays: number;
-    verifyAfterBackup: boolean;
-    spotCheckAfterBackup: boolean;
-  };
-  /** The prune guard (see core/guard.mts). */
-  guard: GuardSettings;
+  policy: DroneConfigValues["HOOK_BEFORE_POLICY"];
 }
 
 export { ConfigError };
 
-function passphraseSetting(
-  prefix: "" | "OFFSITE_",
-  values: { passphrase: string; file?: string; command?: string },
-  problems: string[],
-): PassphraseSetting | undefined {
-  const given = [
-    values.passphrase.length > 0 ? `${prefix}PASSPHRASE` : undefined,
-    values.file ? `${prefix}PASSPHRASE_FILE` : undefined,
-    values.command ? `${prefix}PASSCOMMAND` : undefined,
-  ].filter(key => key !== undefined);
-  if (given.length > 1) problems.push(`drone.${given.join(", drone.")}: set only one of these`);
+/** Where a passphrase comes from: the one of PASSPHRASE, PASSPHRASE_FILE, PASSCOMMAND that is set (with a prefix). */
+function passphraseOf(values: { passphrase: string; file?: string; command?: string }): PassphraseSetting | undefined {
   if (values.passphrase.length > 0) return { kind: "passphrase", value: new Secret(values.passphrase) };
   if (values.file) return { kind: "file", path: values.file };
   if (values.command) return { kind: "command", command: values.command };
   return undefined;
 }
 
-const keepSettings = (within: string | undefined, daily: number, weekly: number, monthly: number, yearly: number) => ({
-  within,
-  daily,
-  weekly,
-  monthly,
-  yearly,
-});
+/** The primary's or the offsite's passphrase keys, as {@link passphraseOf} reads them. */
+const passphraseKeys = (v: DroneConfigValues, prefix: "" | "OFFSITE_") =>
+  prefix === ""
+    ? { passphrase: v.PASSPHRASE, file: v.PASSPHRASE_FILE, command: v.PASSCOMMAND }
+    : { passphrase: v.OFFSITE_PASSPHRASE, file: v.OFFSITE_PASSPHRASE_FILE, command: v.OFFSITE_PASSCOMMAND };
+
+/** The keep rules of the primary or of the offsite repository. */
+const keepOf = (v: DroneConfigValues, prefix: "" | "OFFSITE_"): KeepSettings =>
+  prefix === ""
+    ? { within: v.KEEP_WITHIN, daily: v.KEEP_DAILY, weekly: v.KEEP_WEEKLY, monthly: v.KEEP_MONTHLY, yearly: v.KEEP_YEARLY }
+    : {
+        within: v.OFFSITE_KEEP_WITHIN,
+        daily: v.OFFSITE_KEEP_DAILY,
+        weekly: v.OFFSITE_KEEP_WEEKLY,
+        monthly: v.OFFSITE_KEEP_MONTHLY,
+        yearly: v.OFFSITE_KEEP_YEARLY,
+      };
 
 /** True when at least one rule keeps archives. */
 export const hasKeepRule = (keep: KeepSettings) =>
   keep.within !== undefined || keep.daily + keep.weekly + keep.monthly + keep.yearly > 0;
 
-/**
- * Validate loaded values. Throws a {@link ConfigError} listing every problem, each with its
- * key (`drone.KEEP_DAILY: …`); never echoes a secret's value.
- */
-export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
-  const parsed = droneConfigSchema.safeParse(numbersFromText(values, DRONE_CONFIGURATION));
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(issue => {
-      const key = issue.path.map(String).join(".");
-      const entry = DRONE_CONFIGURATION[key as DroneConfigKey] as ConfigEntry | undefined;
-      const got = entry && "secret" in entry ? "" : ` (got ${JSON.stringify(values[key])})`;
-      return `drone.${key}: ${issue.message}${got}`;
-    });
-    throw new ConfigError(problems);
-  }
-  const v = parsed.data;
+/** What no single key's schema can see: keys that exclude each other, keep rules that keep nothing. */
+function crossCheck(v: DroneConfigValues): string[] {
   const problems: string[] = [];
-  const passphrase = passphraseSetting("", { passphrase: v.PASSPHRASE, file: v.PASSPHRASE_FILE, command: v.PASSCOMMAND }, problems);
-  const offsitePassphrase = passphraseSetting(
-    "OFFSITE_",
-    { passphrase: v.OFFSITE_PASSPHRASE, file: v.OFFSITE_PASSPHRASE_FILE, command: v.OFFSITE_PASSCOMMAND },
-    problems,
-  );
-  const keep = keepSettings(v.KEEP_WITHIN, v.KEEP_DAILY, v.KEEP_WEEKLY, v.KEEP_MONTHLY, v.KEEP_YEARLY);
-  if (!hasKeepRule(keep)) problems.push("drone.KEEP_*: at least one keep rule must keep archives (all are 0 and KEEP_WITHIN is empty)");
-  const offsiteKeep = keepSettings(v.OFFSITE_KEEP_WITHIN, v.OFFSITE_KEEP_DAILY, v.OFFSITE_KEEP_WEEKLY, v.OFFSITE_KEEP_MONTHLY, v.OFFSITE_KEEP_YEARLY);
-  if (v.OFFSITE_REPOSITORY && !hasKeepRule(offsiteKeep)) problems.push("drone.OFFSITE_KEEP_*: at least one offsite keep rule must keep archives");
+  for (const prefix of ["", "OFFSITE_"] as const) {
+    const values = passphraseKeys(v, prefix);
+    const given = [
+      values.passphrase.length > 0 ? `${prefix}PASSPHRASE` : undefined,
+      values.file ? `${prefix}PASSPHRASE_FILE` : undefined,
+      values.command ? `${prefix}PASSCOMMAND` : undefined,
+    ].filter(key => key !== undefined);
+    if (given.length > 1) problems.push(`drone.${given.join(", drone.")}: set only one of these`);
+  }
+  if (!hasKeepRule(keepOf(v, ""))) problems.push("drone.KEEP_*: at least one keep rule must keep archives (all are 0 and KEEP_WITHIN is empty)");
+  if (v.OFFSITE_REPOSITORY && !hasKeepRule(keepOf(v, "OFFSITE_"))) problems.push("drone.OFFSITE_KEEP_*: at least one offsite keep rule must keep archives");
   if (v.OFFSITE_REPOSITORY && v.OFFSITE_REPOSITORY === v.REPOSITORY) {
     problems.push("drone.OFFSITE_REPOSITORY: must differ from drone.REPOSITORY");
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  return problems;
+}
 
-  const hook = (command: string | undefined, policy: HookSetting["policy"]) => (command ? { command, policy } : undefined);
+/** The drone's configuration in the shape the code uses, from values the schema and {@link crossCheck} accepted. */
+function droneConfigOf(v: DroneConfigValues) {
+  const passphrase = passphraseOf(passphraseKeys(v, ""));
+  const hook = (command: string | undefined, policy: HookSetting["policy"]): HookSetting | undefined => (command ? { command, policy } : undefined);
+  const guard: GuardSettings = {
+    enabled: v.PRUNE_GUARD,
+    shrinkPercent: v.GUARD_SHRINK_PERCENT,
+    changePercent: v.GUARD_CHANGE_PERCENT,
+    changeMinBytes: Math.round(v.GUARD_CHANGE_MIN_MB * 1024 * 1024),
+  };
   return {
     droneId: v.DRONE_ID ?? defaultDroneId(),
     repository: v.REPOSITORY,
     passphrase,
     passphraseTransport: v.PASSPHRASE_TRANSPORT,
+    /** How long a passcommand may run. */
     passcommandTimeoutSeconds: v.PASSCOMMAND_TIMEOUT_SECONDS,
     encryption: v.ENCRYPTION,
     sources: v.SOURCES,
@@ -435,18 +382,20 @@ export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
     excludeIfPresent: v.EXCLUDE_IF_PRESENT,
     oneFileSystem: v.ONE_FILE_SYSTEM,
     compression: v.COMPRESSION,
-    keep,
+    keep: keepOf(v, ""),
     frequencyMinutes: v.FREQUENCY_MINUTES,
     mode: v.MODE,
     priority: v.PRIORITY,
+    /** REPOSITORY_HOST when set; otherwise the coordinator derives the host from the repository. */
     repositoryHost: v.REPOSITORY_HOST,
     offsite: v.OFFSITE_REPOSITORY
       ? {
           repository: v.OFFSITE_REPOSITORY,
+          /** OFFSITE_REPOSITORY_HOST when set. */
           host: v.OFFSITE_REPOSITORY_HOST,
-          passphrase: offsitePassphrase ?? passphrase,
+          passphrase: passphraseOf(passphraseKeys(v, "OFFSITE_")) ?? passphrase,
           frequencyMinutes: v.OFFSITE_FREQUENCY_MINUTES,
-          keep: offsiteKeep,
+          keep: keepOf(v, "OFFSITE_"),
           uploadRateLimitKiB: v.OFFSITE_UPLOAD_RATELIMIT_KIB,
         }
       : undefined,
@@ -455,6 +404,7 @@ export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
       after: hook(v.HOOK_AFTER, v.HOOK_AFTER_POLICY),
       onError: hook(v.HOOK_ON_ERROR, v.HOOK_ON_ERROR_POLICY),
       timeoutSeconds: v.HOOK_TIMEOUT_SECONDS,
+      /** Variables a hook inherits although they look secret (HOOK_ENV_PASSTHROUGH). */
       envPassthrough: v.HOOK_ENV_PASSTHROUGH,
     },
     nice: v.NICE,
@@ -476,19 +426,39 @@ export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
     statusIntervalSeconds: v.STATUS_INTERVAL_SECONDS,
     prescan: v.PRESCAN,
     queueLimit: v.QUEUE_LIMIT,
+    /** Integrity checks: their schedule (days; 0 = never) and the checks after each backup. */
     checks: {
       frequencyDays: v.CHECK_FREQUENCY_DAYS,
       verifyDataFrequencyDays: v.VERIFY_DATA_FREQUENCY_DAYS,
       verifyAfterBackup: v.VERIFY_AFTER_BACKUP,
       spotCheckAfterBackup: v.SPOT_CHECK_AFTER_BACKUP,
     },
-    guard: {
-      enabled: v.PRUNE_GUARD,
-      shrinkPercent: v.GUARD_SHRINK_PERCENT,
-      changePercent: v.GUARD_CHANGE_PERCENT,
-      changeMinBytes: Math.round(v.GUARD_CHANGE_MIN_MB * 1024 * 1024),
-    },
+    /** The prune guard (see core/guard.mts). */
+    guard,
   };
+}
+
+/** The validated drone configuration: its type is what the schema's values map to. */
+export type DroneConfig = ReturnType<typeof droneConfigOf>;
+
+/**
+ * Validate loaded values. Throws a {@link ConfigError} listing every problem, each with its
+ * key (`drone.KEEP_DAILY: …`); never echoes a secret's value.
+ */
+export function parseDroneConfig(values: Record<string, unknown>): DroneConfig {
+  const parsed = droneConfigSchema.safeParse(numbersFromText(values, DRONE_CONFIGURATION));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(issue => {
+      const key = issue.path.map(String).join(".");
+      const entry = DRONE_CONFIGURATION[key as DroneConfigKey] as ConfigEntry | undefined;
+      const got = entry && "secret" in entry ? "" : ` (got ${JSON.stringify(values[key])})`;
+      return `drone.${key}: ${issue.message}${got}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const problems = crossCheck(parsed.data);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return droneConfigOf(parsed.data);
 }
 
 /** The defaults of every key, as DA would load them with nothing configured. */

@@ -1,7 +1,8 @@
 /** What the commands print for people: results, statistics, status, archive lists. Pure functions. */
 import { type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { type FoundVersion } from "../core/find.mjs";
-import { type PersistedState, type Settings } from "../core/state.mjs";
+import { type PersistedState } from "../core/state.mjs";
+import { type Settings } from "../core/settings.mjs";
 import { formatBytes, formatCount, formatDuration, formatFrequency, formatRatio, formatWhen, plural } from "./format.mjs";
 import { EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { type Paint } from "./terminal.mjs";

@@ -62,7 +62,8 @@ import { prescan } from "./prescan.mjs";
 import { archivePaths, archiveProblem, canonicalTarget, inspectTarget, LATEST, targetProblem } from "./restore.mjs";
 import { commandMatches, fingerprint, isRunning, observeProcess, type ProcessIdentity, processIdentity } from "./process-identity.mjs";
 import { acquireRunLock, runBorgAlive, runOwnerAlive } from "./run-lock.mjs";
-import { type PersistedState, type Settings, settingsSchema, type StateStore } from "./state.mjs";
+import { type Settings, settingsSchema } from "./settings.mjs";
+import { type PersistedState, type StateStore } from "./state.mjs";
 
 /** Where the drone logs. */
 export interface DroneLog {
