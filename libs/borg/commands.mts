@@ -408,8 +408,10 @@ const KEEP_FLAGS: readonly [keyof KeepRules, string][] = [
   ["quarterly3Monthly", "--keep-3monthly"],
 ];
 
+/** borg's `--keep-within` syntax, unanchored (for patterns that embed it): a positive number and a unit (H hours, d, w, m, y). */
+export const KEEP_WITHIN_SYNTAX = "[1-9][0-9]*[Hdwmy]";
 /** borg's `--keep-within` syntax: a positive number and a unit (H hours, d, w, m, y). */
-export const KEEP_WITHIN_PATTERN = /^[1-9]\d*[Hdwmy]$/;
+export const KEEP_WITHIN_PATTERN = new RegExp(`^${KEEP_WITHIN_SYNTAX}$`);
 
 const KEEPING = /^Keeping archive \(rule: (.+?)\):\s+(\S+)/;
 const PRUNING = /^(?:Pruning archive(?: \(\d+\/\d+\))?|Would prune):\s+(\S+)/;

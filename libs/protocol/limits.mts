@@ -7,6 +7,9 @@
  * never longer in characters than in bytes: the schemas' `.max()` in characters holds too.
  */
 
+/** Home Assistant's limit on an entity state's length, in characters. */
+export const MAX_STATE_LENGTH = 255;
+
 /** HA's recorder keeps no event data over this many bytes (recorder/db_schema.py `MAX_EVENT_DATA_BYTES`). */
 export const MAX_EVENT_DATA_BYTES = 32_768;
 

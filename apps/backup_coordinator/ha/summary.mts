@@ -2,10 +2,10 @@
  * What the coordinator's entities show, computed from the fleet model: pure, so that the
  * entities service only publishes what changed.
  */
+import { MAX_STATE_LENGTH } from "../../../libs/protocol/index.mjs";
 import { type Fleet } from "../core/fleet.mjs";
 
-/** Home Assistant's limit on a state's length. */
-export const MAX_STATE_LENGTH = 255;
+export { MAX_STATE_LENGTH };
 
 /** The values of the coordinator's sensors. */
 export interface FleetSummary {

@@ -7,6 +7,7 @@
 import { existsSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 
+import { errorMessage } from "../../../libs/config/index.mjs";
 import { COMMAND_NAMES, type CommandName, COMMANDS, COMMON_OPTIONS, type OptionName, OPTIONS, type OptionSpec } from "./spec.mjs";
 
 /** A `--KEY[=VALUE]` switch that is not an option of the command line. */
@@ -59,7 +60,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   try {
     parsed = parseArgs({ args: [...argv], options: parseOptions, strict: false, tokens: true, allowPositionals: true });
   } catch (error) {
-    return { kind: "usage_error", message: error instanceof Error ? error.message : String(error) };
+    return { kind: "usage_error", message: errorMessage(error) };
   }
   const positionals = parsed.positionals;
   const first = positionals[0];

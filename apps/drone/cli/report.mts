@@ -1,7 +1,8 @@
 /** What the commands print for people: results, statistics, status, archive lists. Pure functions. */
 import { type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { type FoundVersion } from "../core/find.mjs";
-import { type PersistedState, type Settings } from "../core/state.mjs";
+import { type PersistedState } from "../core/state.mjs";
+import { keepRulesOf, type Settings } from "../core/settings.mjs";
 import { formatBytes, formatCount, formatDuration, formatFrequency, formatRatio, formatWhen, plural } from "./format.mjs";
 import { EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { type Paint } from "./terminal.mjs";
@@ -138,12 +139,10 @@ export function statusLines(
   now = new Date(),
 ): string[] {
   const { settings, persisted, live } = view;
+  const rules = keepRulesOf(settings);
   const keep = [
-    settings.keepWithin ? `within ${settings.keepWithin}` : undefined,
-    settings.keepDaily ? `daily ${settings.keepDaily}` : undefined,
-    settings.keepWeekly ? `weekly ${settings.keepWeekly}` : undefined,
-    settings.keepMonthly ? `monthly ${settings.keepMonthly}` : undefined,
-    settings.keepYearly ? `yearly ${settings.keepYearly}` : undefined,
+    rules.within ? `within ${rules.within}` : undefined,
+    ...(["daily", "weekly", "monthly", "yearly"] as const).map(rule => (rules[rule] ? `${rule} ${rules[rule]}` : undefined)),
   ].filter(part => part !== undefined);
   const lastResult =
     persisted.lastResult === null

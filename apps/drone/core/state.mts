@@ -12,11 +12,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import { z } from "zod";
 
-import { MODES, OUTCOMES, OPERATIONS, pruneHoldSchema } from "../../../libs/protocol/index.mjs";
+import { OUTCOMES, OPERATIONS, pruneHoldSchema } from "../../../libs/protocol/index.mjs";
 import { SOURCE_STATES } from "./guard.mjs";
 import { breakLock, type LockHolder, ownerAlive, tryLock } from "./lock-file.mjs";
 import { orphanedLockSchema } from "./orphaned-lock.mjs";
 import { processIdentitySchema } from "./process-identity.mjs";
+import { settingsSchema } from "./settings.mjs";
 
 const iso = z.iso.datetime({ offset: true }).nullable();
 const totals = z
@@ -33,26 +34,6 @@ const archiveFacts = z
     deduplicatedSize: z.number().optional(),
   })
   .nullable();
-
-/** Settings a person can change while the drone runs. */
-export const settingsSchema = z.object({
-  mode: z.enum(MODES),
-  frequencyMinutes: z.number().int().min(5).max(525_600),
-  offsiteFrequencyMinutes: z.number().int().min(5).max(525_600),
-  priority: z.number().int().min(-100).max(100),
-  keepDaily: z.number().int().min(0).max(10_000),
-  keepWeekly: z.number().int().min(0).max(10_000),
-  keepMonthly: z.number().int().min(0).max(10_000),
-  keepYearly: z.number().int().min(0).max(10_000),
-  /** Empty string: rule off. */
-  keepWithin: z.string(),
-  /** What the Restore button restores: `latest`, or an archive name of this drone. */
-  restoreArchive: z.string().min(1).max(255),
-  /** Where the Restore button restores to: an absolute folder; empty until someone sets it. */
-  restoreTarget: z.string().max(255),
-});
-/** Run-time settings. */
-export type Settings = z.infer<typeof settingsSchema>;
 
 /** The state file's schema. */
 export const persistedStateSchema = z.object({

@@ -4,6 +4,7 @@
  * and answers with `backup_drone_command_ack`. No `TServiceParams`: the service hands in how
  * to act and how to answer.
  */
+import { errorMessage } from "../../../libs/config/index.mjs";
 import {
   type CommandAckEvent,
   commandAckEventSchema,
@@ -95,7 +96,7 @@ export function createCommandReceiver(options: CommandReceiverOptions): CommandR
     try {
       outcome = await options.act(command.action, command);
     } catch (error) {
-      outcome = { accepted: false, reason: error instanceof Error ? error.message : String(error), runId: null };
+      outcome = { accepted: false, reason: errorMessage(error), runId: null };
     }
     return ackOf(command, outcome, false);
   };
@@ -128,7 +129,7 @@ export function createCommandReceiver(options: CommandReceiverOptions): CommandR
       try {
         await receive(data);
       } catch (error) {
-        log.warn(`handling a backup_drone_command failed: ${error instanceof Error ? error.message : String(error)}`);
+        log.warn(`handling a backup_drone_command failed: ${errorMessage(error)}`);
       }
     },
   };

@@ -5,16 +5,19 @@
  * The category is the intent: synapse 25.10.19-beta.5 cannot apply it, so it is not sent
  * (see `UNSENT_FIELDS` in libs/ha/entities.mts).
  */
+import { KEEP_WITHIN_SYNTAX } from "../../../libs/borg/index.mjs";
 import {
   APPLICATION_STATES,
   DRONE_ENTITIES,
   type DroneEntityKey,
+  MAX_STATE_LENGTH,
   MODES,
   type Operation,
   OUTCOMES,
 } from "../../../libs/protocol/index.mjs";
 import { type ButtonFields, type NumberFields, type SelectFields, type SensorFields, type TextFields } from "../../../libs/ha/entities.mjs";
-import { type Settings } from "../core/state.mjs";
+import { SETTING_RANGES } from "../config.mjs";
+import { type Settings } from "../core/settings.mjs";
 
 /** Settings a number entity changes. */
 export type NumberSetting =
@@ -85,9 +88,6 @@ export const PRUNE_HOLD_STATES = ["clear", "held"] as const;
 /** The state of Last Result before any operation ended. */
 export const UNKNOWN_RESULT = "unknown";
 
-/** Home Assistant's limit on a state's length. */
-export const MAX_STATE_LENGTH = 255;
-
 const size = (icon: string): SensorSpec => ({
   domain: "sensor",
   icon,
@@ -104,8 +104,8 @@ const minutes = (icon: string, setting: NumberSetting): NumberSpec => ({
   domain: "number",
   icon,
   setting,
-  native_min_value: 5,
-  native_max_value: 525_600,
+  native_min_value: SETTING_RANGES.minutes.min,
+  native_max_value: SETTING_RANGES.minutes.max,
   step: 1,
   mode: "box",
   unit_of_measurement: "min",
@@ -117,8 +117,8 @@ const keep = (icon: string, setting: NumberSetting): NumberSpec => ({
   domain: "number",
   icon,
   setting,
-  native_min_value: 0,
-  native_max_value: 10_000,
+  native_min_value: SETTING_RANGES.keep.min,
+  native_max_value: SETTING_RANGES.keep.max,
   step: 1,
   mode: "box",
   entity_category: "config",
@@ -150,7 +150,7 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
     // an absolute path, or empty (unset); the drone checks it again
     pattern: "^(/.*)?$",
     native_min: 0,
-    native_max: 255,
+    native_max: MAX_STATE_LENGTH,
   },
   backup_frequency: minutes("mdi:calendar-clock", "frequencyMinutes"),
   offsite_frequency: minutes("mdi:cloud-clock-outline", "offsiteFrequencyMinutes"),
@@ -158,8 +158,8 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
     domain: "number",
     icon: "mdi:sort-numeric-descending",
     setting: "priority",
-    native_min_value: -100,
-    native_max_value: 100,
+    native_min_value: SETTING_RANGES.priority.min,
+    native_max_value: SETTING_RANGES.priority.max,
     step: 1,
     mode: "box",
     entity_category: "config",
@@ -172,7 +172,7 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
     domain: "text",
     icon: "mdi:calendar-range",
     setting: "keepWithin",
-    pattern: "^([1-9][0-9]*[Hdwmy])?$",
+    pattern: `^(${KEEP_WITHIN_SYNTAX})?$`,
     native_min: 0,
     native_max: 12,
     entity_category: "config",

@@ -3,6 +3,7 @@
  * its protocol schema first, every send has a deadline (a `fire_event` whose reply never
  * comes would otherwise wait forever), and nothing thrown here reaches the engine.
  */
+import { errorMessage } from "../../../libs/config/index.mjs";
 import { EVENT_SCHEMAS, EVENT_TYPES } from "../../../libs/protocol/index.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 
@@ -71,7 +72,7 @@ export function createEventSender(transport: EventTransport, log: EventLog, dead
       try {
         return await send(type, payload);
       } catch (error) {
-        log.warn(`${type} event failed: ${error instanceof Error ? error.message : String(error)}`);
+        log.warn(`${type} event failed: ${errorMessage(error)}`);
         return false;
       }
     },
@@ -79,7 +80,7 @@ export function createEventSender(transport: EventTransport, log: EventLog, dead
       try {
         await flush();
       } catch (error) {
-        log.warn(`sending kept result events failed: ${error instanceof Error ? error.message : String(error)}`);
+        log.warn(`sending kept result events failed: ${errorMessage(error)}`);
       }
     },
   };

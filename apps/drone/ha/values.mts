@@ -2,10 +2,10 @@
  * The state each drone sensor shows, computed from the engine's facts. Pure functions: the
  * Home Assistant service publishes what they return, and only when it changed.
  */
-import { type ProgressEvent } from "../../../libs/protocol/index.mjs";
+import { MAX_STATE_LENGTH, type ProgressEvent } from "../../../libs/protocol/index.mjs";
 import { type LiveStatus } from "../core/engine.mjs";
 import { type PersistedState } from "../core/state.mjs";
-import { MAX_STATE_LENGTH, UNKNOWN_RESULT } from "./entities.mjs";
+import { UNKNOWN_RESULT } from "./entities.mjs";
 
 /** What the sensors are computed from. */
 export interface DroneFacts {

@@ -1,0 +1,169 @@
+/**
+ * create: `borg create` of the sources into a new archive of this drone, with live progress
+ * (estimated from the previous archive, or a pre-scan of a first backup). Sources with nothing
+ * to back up refuse the run; an archive of no file is deleted again; the prune guard judges the
+ * new archive against the previous one and holds prune when it looks wrong.
+ */
+import dayjs from "dayjs";
+
+import { type ArchiveFigures, addToHold, describeSources, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "../guard.mjs";
+import { type CreateResult } from "../../../../libs/borg/index.mjs";
+import { errorMessage } from "../../../../libs/config/index.mjs";
+import { type ApplicationState } from "../../../../libs/protocol/index.mjs";
+import { RECENT_ARCHIVES, storedTotals } from "../archives.mjs";
+import { DroneError } from "../errors.mjs";
+import { type Expectation } from "../estimate.mjs";
+import { prescan } from "../prescan.mjs";
+import { createOptionsOf, repositoryOf, type Role } from "../repositories.mjs";
+import { type RunContext, toIso } from "../run-context.mjs";
+
+const STATE: Record<Role, ApplicationState> = { primary: "creating", offsite: "offsite_creating" };
+
+/** Hold prune for a suspicious archive (added to a standing hold). */
+export async function holdPrune(context: RunContext, archive: string, reasons: readonly string[]): Promise<void> {
+  await context.store.update(state => void (state.pruneHold = addToHold(state.pruneHold, archive, reasons, toIso(new Date()))));
+  context.log.warn(`prune guard: ${holdMessage(reasons)}`);
+  context.notify();
+}
+
+/**
+ * An archive of no file (every file excluded or unreadable) is deleted at once and the run
+ * fails: kept, it would count as a fresh backup and push real ones out of the keep rules.
+ */
+async function discardEmptyArchive(context: RunContext, role: Role, requested: string, created: string): Promise<never> {
+  const message =
+    `the backup read no file from ${context.config.sources.join(", ")}, so its archive was deleted and nothing was pruned; ` +
+    "check that the sources are mounted and readable and that EXCLUDES does not exclude everything";
+  // only the very archive this run asked borg to create
+  if (created !== requested || !created.startsWith(context.archivePrefix)) throw new DroneError("empty_archive", message);
+  try {
+    await context.borg(role).deleteArchive(created, context.call());
+  } catch (error) {
+    // kept, the empty archive could stand for its day in the keep rules: hold prune until a person deletes it
+    const why = `the empty archive ${created} could not be deleted (${errorMessage(error)}); delete it with \`borg delete ${repositoryOf(context.config, role).location}::${created}\``;
+    await holdPrune(context, created, [why]);
+    throw new DroneError("empty_archive", `${message.replace("so its archive was deleted and nothing was pruned", "and nothing was pruned")}; ${why}`);
+  }
+  throw new DroneError("empty_archive", message);
+}
+
+/**
+ * The archive the guard compares a new one with: the last one recorded, or, when the state
+ * has none (a new STATE_DIR, a lost state file), this drone's newest archive in the repository.
+ */
+async function previousArchive(context: RunContext, role: Role): Promise<ArchiveFigures | null> {
+  const persisted = context.store.get();
+  const recorded = role === "primary" ? persisted.lastArchive : persisted.lastOffsiteArchive;
+  if (recorded) return recorded;
+  try {
+    const info = await context.borg(role).info({ prefix: context.archivePrefix, last: 1 }, context.call());
+    const newest = info.value.archives.at(-1);
+    if (!newest) return null;
+    context.log.info(`no archive recorded in the state file: the prune guard compares with ${newest.name} from the repository`);
+    return { name: newest.name, ...newest.stats };
+  } catch (error) {
+    // the create that follows reports what is wrong with the repository
+    context.log.debug(`reading the newest archive for the prune guard failed: ${errorMessage(error)}`);
+    return null;
+  }
+}
+
+/** Create an archive of the sources in a role's repository, and record it. */
+export async function create(context: RunContext, role: Role): Promise<CreateResult> {
+  const { config, store, log } = context;
+  context.setState(STATE[role]);
+  const sourcesNow = await inspectSources(config.sources);
+  const refusal = nothingToBackUp(sourcesNow);
+  if (refusal) throw new DroneError("sources_missing", refusal);
+  const unusable = describeSources(sourcesNow);
+  if (unusable) context.warnings.push(`sources with nothing to back up: ${unusable}`);
+  const persisted = store.get();
+  const previous = await previousArchive(context, role);
+  const expectation: { value?: Expectation } = {};
+  if (previous) expectation.value = { originalSize: previous.originalSize, nfiles: previous.nfiles };
+  // measured alongside the create, started once borg runs so that it never delays borg:
+  // the estimate appears when the scan is done
+  let prescanStarted = false;
+  const startPrescan = () => {
+    // once, though borg may start twice (after a broken orphaned lock)
+    if (previous || !config.prescan || prescanStarted) return;
+    prescanStarted = true;
+    void prescan({
+      sources: config.sources,
+      excludes: config.excludes,
+      excludeIfPresent: config.excludeIfPresent,
+      signal: context.signal,
+    })
+      .then(found => {
+        expectation.value ??= found;
+      })
+      .catch((error: unknown) => log.debug(`pre-scan failed: ${String(error)}`));
+  };
+  const tracker = context.progress(role, expectation);
+  const options = context.call(tracker.onEvent);
+  const archive = `${context.archivePrefix}${dayjs().format("YYYY-MM-DDTHH:mm:ss.SSS")}`;
+  try {
+    const run = await context.borg(role).create(createOptionsOf(config, role, archive), {
+      ...options,
+      onSpawn: pid => {
+        options.onSpawn(pid);
+        startPrescan();
+      },
+    });
+    tracker.finish(true);
+    const stats = run.value.archive.stats;
+    // borg's warnings (a folder it could not read) explain an empty archive: keep them first
+    context.warnings.push(...run.warnings.map(warning => warning.message));
+    if (stats.nfiles === 0) await discardEmptyArchive(context, role, archive, run.value.archive.name);
+    context.archive = {
+      name: run.value.archive.name,
+      original_size: stats.originalSize,
+      compressed_size: stats.compressedSize,
+      deduplicated_size: stats.deduplicatedSize,
+      nfiles: stats.nfiles,
+    };
+    const facts = {
+      name: run.value.archive.name,
+      originalSize: stats.originalSize,
+      nfiles: stats.nfiles,
+      durationSeconds: run.value.archive.durationSeconds,
+      compressedSize: stats.compressedSize,
+      deduplicatedSize: stats.deduplicatedSize,
+    };
+    const reasons = judgeArchive({
+      settings: config.guard,
+      previous,
+      current: facts,
+      sourcesBefore: persisted.lastSources,
+      sourcesNow,
+    });
+    const totals = storedTotals(run.value.totals);
+    await store.update(state => {
+      state.lastSources = sourcesNow.map(source => ({ ...source }));
+      // in the same write as the archive's record: a crash cannot leave one without the other
+      if (reasons.length > 0) state.pruneHold = addToHold(state.pruneHold, facts.name, reasons, toIso(new Date()));
+      if (role === "primary") {
+        state.lastBackup = toIso(new Date());
+        state.lastArchive = facts;
+        state.totals = totals;
+        if (state.archiveCount !== null) state.archiveCount += 1;
+        state.recentArchives = [facts.name, ...state.recentArchives.filter(name => name !== facts.name)].slice(0, RECENT_ARCHIVES);
+      } else {
+        state.lastOffsiteBackup = toIso(new Date());
+        state.lastOffsiteArchive = facts;
+        state.offsiteTotals = totals;
+      }
+    });
+    log.info(`archive ${archive} created: ${stats.nfiles} files, ${stats.originalSize} B read, ${stats.deduplicatedSize} B new`);
+    if (reasons.length > 0) {
+      log.warn(`prune guard: ${holdMessage(reasons)}`);
+      // every operation that made the archive says so (a create alone, too: exit 7, outcome held)
+      context.held = holdMessage(store.get().pruneHold?.reasons ?? reasons);
+    }
+    context.notify();
+    return run.value;
+  } catch (error) {
+    tracker.finish(false);
+    throw error;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Live progress: a tracker per step turns borg's progress lines into progress events (with
+ * our own estimate, as borg create gives no total), and one channel throttles them for
+ * listeners (the first and the last of a step always go out).
+ */
+import { type BorgEvent, checkpointWatch } from "../../../libs/borg/index.mjs";
+import {
+  type ApplicationState,
+  clipText,
+  EVENT_LIMITS,
+  type Operation,
+  type ProgressEvent,
+  PROTOCOL_VERSION,
+} from "../../../libs/protocol/index.mjs";
+import { estimateProgress, type Expectation, type ProgressAnchor } from "./estimate.mjs";
+import { type Role } from "./repositories.mjs";
+import { type DroneLog } from "./run-context.mjs";
+
+/** Where progress events go: throttled to listeners, the latest one kept for the live status. */
+export interface ProgressChannel {
+  /** Keep the event as the latest; send it when `force`, or when the last one sent is old enough. */
+  emit: (event: ProgressEvent, force: boolean) => void;
+  /** A run starts: its first event goes out at once. */
+  reset: () => void;
+  subscribe(listener: (event: ProgressEvent) => void): () => void;
+}
+
+/** A progress channel sending at most one event per `intervalMs`; `onLatest` sees every event. */
+export function createProgressChannel(intervalMs: number, onLatest: (event: ProgressEvent) => void): ProgressChannel {
+  const listeners = new Set<(event: ProgressEvent) => void>();
+  let lastSentAt = 0;
+  return {
+    emit: (event, force) => {
+      onLatest(event);
+      const now = Date.now();
+      if (!force && now - lastSentAt < intervalMs) return;
+      lastSentAt = now;
+      for (const listener of listeners) listener(event);
+    },
+    reset: () => void (lastSentAt = 0),
+    subscribe: listener => {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+  };
+}
+
+/** The progress of one step: fed borg's events, finished once. */
+export interface ProgressTracker {
+  onEvent: (event: BorgEvent) => void;
+  /** The step ended: a last event (100 % when it succeeded). Later calls do nothing. */
+  finish: (succeeded: boolean) => void;
+}
+
+/** What a tracker needs to know of its run. */
+export interface TrackerOptions {
+  droneId: string;
+  runId: string;
+  operation: Operation;
+  role: Role;
+  emit: ProgressChannel["emit"];
+  /** Application State now: each event carries it. */
+  state: () => ApplicationState;
+  /** The percent last shown: a failed step's last event keeps it. */
+  lastPercent: () => number | null;
+  /** What the step is expected to reach (set later by a pre-scan, if at all). */
+  expectation: { value?: Expectation };
+  /** borg committed a checkpoint archive (crash recovery claims one only then). */
+  onCheckpoint: () => void;
+  log: DroneLog;
+}
+
+/** Track one step's progress. */
+export function trackProgress(options: TrackerOptions): ProgressTracker {
+  const { emit, expectation, log } = options;
+  const stepStarted = Date.now();
+  const checkpoint = checkpointWatch();
+  let first = true;
+  let finished = false;
+  let counters = { originalSize: 0, compressedSize: 0, deduplicatedSize: 0, nfiles: 0 };
+  let anchor: ProgressAnchor | undefined;
+  const base = (percent: number | null, etaSeconds: number | null, path: string | null, finished: boolean): ProgressEvent => ({
+    v: PROTOCOL_VERSION,
+    drone_id: options.droneId,
+    run_id: options.runId,
+    operation: options.operation,
+    repository: options.role,
+    state: options.state(),
+    percent,
+    eta_seconds: etaSeconds,
+    original_size: counters.originalSize,
+    compressed_size: counters.compressedSize,
+    deduplicated_size: counters.deduplicatedSize,
+    nfiles: counters.nfiles,
+    path: path === null ? null : clipText(path, EVENT_LIMITS.longPathBytes),
+    elapsed_seconds: Math.max(0, (Date.now() - stepStarted) / 1000),
+    expected_size: expectation.value ? expectation.value.originalSize : null,
+    finished,
+    time: new Date().toISOString(),
+  });
+  const onEvent = (event: BorgEvent) => {
+    const before = checkpoint.committed();
+    checkpoint.see(event);
+    if (!before && checkpoint.committed()) options.onCheckpoint();
+    if (event.type === "archive_progress" && !event.finished) {
+      counters = {
+        originalSize: event.originalSize ?? counters.originalSize,
+        compressedSize: event.compressedSize ?? counters.compressedSize,
+        deduplicatedSize: event.deduplicatedSize ?? counters.deduplicatedSize,
+        nfiles: event.nfiles ?? counters.nfiles,
+      };
+      const elapsed = (Date.now() - stepStarted) / 1000;
+      const estimate = estimateProgress(expectation.value, counters, elapsed, anchor);
+      anchor ??= { originalSize: counters.originalSize, nfiles: counters.nfiles, elapsedSeconds: elapsed };
+      emit(base(estimate.percent, estimate.etaSeconds, event.path ?? null, false), first);
+      first = false;
+    } else if (event.type === "progress_percent" && !event.finished && event.total !== undefined && event.total > 0) {
+      const fraction = Math.min(1, (event.current ?? 0) / event.total);
+      const elapsed = (Date.now() - stepStarted) / 1000;
+      const eta = fraction > 0.005 ? Math.round((elapsed * (1 - fraction)) / fraction) : null;
+      emit(base(Math.round(fraction * 1000) / 10, eta, event.message?.trim() ?? null, false), first);
+      first = false;
+    } else if (event.type === "log_message" && (event.level === "WARNING" || event.level === "ERROR")) {
+      log.debug(`borg ${event.level.toLowerCase()}: ${event.message}`);
+    }
+  };
+  const finish = (succeeded: boolean) => {
+    if (finished) return;
+    finished = true;
+    emit(base(succeeded ? 100 : options.lastPercent(), succeeded ? 0 : null, null, true), true);
+  };
+  return { onEvent, finish };
+}

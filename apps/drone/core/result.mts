@@ -1,0 +1,94 @@
+/**
+ * How a run ends: the error table that turns what was thrown into a kind, a message and an
+ * outcome, and the result event every operation ends with.
+ */
+import { BorgError } from "../../../libs/borg/index.mjs";
+import { errorMessage } from "../../../libs/config/index.mjs";
+import {
+  boundResultEvent,
+  type CheckSummary,
+  type Operation,
+  type Outcome,
+  PROTOCOL_VERSION,
+  type RestoreSummary,
+  type ResultEvent,
+  type Trigger,
+} from "../../../libs/protocol/index.mjs";
+import { DroneError } from "./errors.mjs";
+import { toIso } from "./run-context.mjs";
+
+/** A failed run, as its result says it. */
+export interface Failure {
+  kind: string;
+  message: string;
+  outcome: Outcome;
+}
+
+/**
+ * The kind, message and outcome of a failed run. A run timeout says what it interrupted:
+ * a checkpoint is claimed only when borg create committed one during the run.
+ */
+export function describeFailure(error: unknown, timedOut: boolean, runTimeoutMinutes: number): Failure {
+  const interrupted = (error instanceof BorgError || error instanceof DroneError) && error.kind === "interrupted";
+  if (timedOut) {
+    const minutes = runTimeoutMinutes;
+    const checkpoint = error instanceof BorgError && error.context.command === "create" && error.context.checkpoint === true;
+    const detail = checkpoint
+      ? "; borg kept a checkpoint, and the next run reuses what it uploaded until then"
+      : interrupted
+        ? ` — ${error.message}`
+        : "";
+    return {
+      kind: "run_timeout",
+      message: `the run took longer than ${minutes} minute${minutes === 1 ? "" : "s"} and was interrupted${detail}`,
+      outcome: "interrupted",
+    };
+  }
+  if (error instanceof BorgError || error instanceof DroneError) {
+    return { kind: error.kind, message: error.message, outcome: interrupted ? "interrupted" : "failed" };
+  }
+  return { kind: "unexpected", message: errorMessage(error), outcome: "failed" };
+}
+
+/** What a result event is made of. */
+export interface RunSummary {
+  droneId: string;
+  runId: string;
+  operation: Operation;
+  trigger: Trigger;
+  outcome: Outcome;
+  failure?: { kind: string; message: string };
+  started: Date;
+  finished: Date;
+  warnings?: string[];
+  notes?: string[];
+  archive?: ResultEvent["archive"];
+  pruned?: string[];
+  checks?: CheckSummary[];
+  restore?: RestoreSummary | null;
+}
+
+/** The result event of an operation, whichever way it ended. */
+export function resultEvent(run: RunSummary): ResultEvent {
+  // cut to the protocol's limits: Home Assistant's recorder keeps no event over 32 KiB
+  return boundResultEvent({
+    v: PROTOCOL_VERSION,
+    drone_id: run.droneId,
+    run_id: run.runId,
+    operation: run.operation,
+    repository: run.operation === "offsite" ? "offsite" : "primary",
+    trigger: run.trigger,
+    outcome: run.outcome,
+    error_kind: run.failure?.kind ?? null,
+    error: run.failure?.message ?? null,
+    warnings: run.warnings ?? [],
+    notes: run.notes ?? [],
+    started_at: toIso(run.started),
+    finished_at: toIso(run.finished),
+    duration_seconds: Math.max(0, (run.finished.getTime() - run.started.getTime()) / 1000),
+    archive: run.archive ?? null,
+    pruned: run.pruned ?? [],
+    checks: run.checks ?? [],
+    restore: run.restore ?? null,
+  });
+}

@@ -1,0 +1,181 @@
+/**
+ * One run, start to end: the run timeout, the run lock shared with every process of this
+ * drone, the marker of the run in progress (for crash recovery), the operation's actions
+ * over a fresh run context, the on_error hook of a failed backup, and the result.
+ */
+import { join } from "node:path";
+
+import { type BorgClient } from "../../../libs/borg/index.mjs";
+import { errorMessage } from "../../../libs/config/index.mjs";
+import { type ApplicationState, EVENT_LIMITS, type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs";
+import { type DroneConfig } from "../config.mjs";
+import { BACKUP_OPERATIONS, runOperation } from "./actions/operations.mjs";
+import { hook } from "./actions/hooks.mjs";
+import { borgCallOptions, lockRecoveringClient, type LockRecovery } from "./borg-calls.mjs";
+import { DroneError } from "./errors.mjs";
+import { processIdentity } from "./process-identity.mjs";
+import { type ProgressChannel, trackProgress } from "./progress.mjs";
+import { type Role } from "./repositories.mjs";
+import { describeFailure, type Failure, resultEvent } from "./result.mjs";
+import { acquireRunLock } from "./run-lock.mjs";
+import { type DroneLog, type HookRunner, type Job, type RunContext, toIso } from "./run-context.mjs";
+import { type Settings } from "./settings.mjs";
+import { type StateStore } from "./state.mjs";
+
+/** What every run of an engine shares. */
+export interface RunEnvironment {
+  config: DroneConfig;
+  store: StateStore;
+  log: DroneLog;
+  archivePrefix: string;
+  /** A role's plain borg client. */
+  client: (role: Role) => BorgClient;
+  runHook: HookRunner;
+  /** Aborted at shutdown. */
+  shutdown: AbortSignal;
+  progress: ProgressChannel;
+  state: () => ApplicationState;
+  setState: (state: ApplicationState) => void;
+  /** The percent the live status shows now. */
+  lastPercent: () => number | null;
+  settings: () => Settings;
+  notify: () => void;
+}
+
+/** A fresh run context for a job. */
+function runContext(env: RunEnvironment, job: Job, signal: AbortSignal): RunContext {
+  const { config, store, log } = env;
+  const recovery: LockRecovery = new Map();
+  const recordCheckpoint = () =>
+    void store
+      .update(state => {
+        // recorded so that crash recovery claims a checkpoint only when borg committed one
+        if (state.running?.runId === job.runId) state.running.checkpointAt = toIso(new Date());
+      })
+      .catch((error: unknown) => log.warn(`recording borg's checkpoint in the state file failed: ${errorMessage(error)}`));
+  const context: RunContext = {
+    config,
+    store,
+    log,
+    archivePrefix: env.archivePrefix,
+    job,
+    signal,
+    shutdown: env.shutdown,
+    warnings: [],
+    notes: [],
+    archive: null,
+    pruned: [],
+    checks: [],
+    restore: null,
+    held: null,
+    borg: role =>
+      lockRecoveringClient(
+        { config, store, log, archivePrefix: env.archivePrefix, signal, notes: context.notes, client: env.client(role), recovery },
+        role,
+      ),
+    call: onEvent =>
+      borgCallOptions(
+        { store, log, runId: job.runId, signal, notes: context.notes, inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000 },
+        onEvent,
+      ),
+    progress: (role, expectation = {}) =>
+      trackProgress({
+        droneId: config.droneId,
+        runId: job.runId,
+        operation: job.operation,
+        role,
+        emit: env.progress.emit,
+        state: env.state,
+        lastPercent: env.lastPercent,
+        expectation,
+        onCheckpoint: recordCheckpoint,
+        log,
+      }),
+    state: env.state,
+    setState: env.setState,
+    settings: env.settings,
+    notify: env.notify,
+    runHook: env.runHook,
+  };
+  return context;
+}
+
+/** Run a job to its result; never throws for a failure of the run itself (the result says it). */
+export async function executeRun(env: RunEnvironment, job: Job, controller: AbortController, started: Date): Promise<ResultEvent> {
+  const { config, store, log } = env;
+  const timeout = setTimeout(() => controller.abort(new DroneError("run_timeout", "run timeout")), config.runTimeoutMinutes * 60_000);
+  timeout.unref();
+  const context = runContext(env, job, controller.signal);
+  log.info(`${job.operation} started (${job.trigger}, run ${job.runId})`);
+
+  let failure: Failure | undefined;
+  const lock = await acquireRunLock(join(config.stateDir, `${config.droneId}.lock`));
+  try {
+    if ("heldBy" in lock) {
+      throw new DroneError(
+        "busy",
+        `another backup-drone process (pid ${lock.heldBy}) is running an operation for ${config.droneId}; try again when it has finished`,
+      );
+    }
+    const identity = processIdentity();
+    await store.update(state => {
+      state.running = {
+        runId: job.runId,
+        operation: job.operation,
+        startedAt: toIso(started),
+        pid: process.pid,
+        identity,
+        borgPid: null,
+        borgIdentity: null,
+        checkpointAt: null,
+      };
+    });
+    await runOperation(context, job.operation);
+  } catch (error) {
+    const timedOut = controller.signal.reason instanceof DroneError && controller.signal.reason.kind === "run_timeout";
+    failure = describeFailure(error, timedOut, config.runTimeoutMinutes);
+    log.error(`${job.operation} failed: ${failure.message}`);
+    const ownsLock = !("heldBy" in lock);
+    if (ownsLock && BACKUP_OPERATIONS.has(job.operation)) {
+      await hook(context, "on_error", failure.message).catch((hookError: unknown) => log.warn(errorMessage(hookError)));
+    }
+  } finally {
+    clearTimeout(timeout);
+    if (!("heldBy" in lock)) await lock.release();
+  }
+
+  const finished = new Date();
+  // the result event lists the first warnings only: the log keeps the others
+  if (context.warnings.length > EVENT_LIMITS.warnings) {
+    for (const warning of context.warnings.slice(EVENT_LIMITS.warnings - 1)) log.warn(`warning: ${warning}`);
+  }
+  const held = !failure && context.held !== null ? { kind: "prune_held", message: context.held } : undefined;
+  const outcome: Outcome = failure ? failure.outcome : held ? "held" : context.warnings.length > 0 ? "warning" : "success";
+  const result = resultEvent({
+    droneId: config.droneId,
+    runId: job.runId,
+    operation: job.operation,
+    trigger: job.trigger,
+    outcome,
+    failure: failure ?? held,
+    started,
+    finished,
+    warnings: context.warnings,
+    notes: context.notes,
+    archive: context.archive,
+    pruned: context.pruned,
+    checks: context.checks,
+    restore: context.restore,
+  });
+  // refused because another process holds the run lock: that process's state is not ours to change
+  if (!("heldBy" in lock)) {
+    await store.update(state => {
+      if (state.running?.runId === job.runId) state.running = null;
+      state.lastResult = outcome;
+      state.lastError = (failure ?? held)?.message ?? null;
+      state.lastDurationSeconds = Math.round(result.duration_seconds);
+    });
+  }
+  log.info(`${job.operation} ended: ${outcome} in ${result.duration_seconds.toFixed(1)} s`);
+  return result;
+}
