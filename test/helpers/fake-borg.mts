@@ -33,7 +33,9 @@ export const ran = <T,>(value: T, warnings: string[] = []): BorgRun<T> => ({
 });
 
 const totals: RepositoryTotals = { totalSize: 10, totalCompressedSize: 8, deduplicatedSize: 5, uniqueSize: 6, totalChunks: 3, uniqueChunks: 2 };
-const repository = { id: "0".repeat(64), location: "/fake", lastModified: new Date(0), encryption: "repokey" };
+/** The repository every fake command describes. */
+export const fakeRepository = { id: "0".repeat(64), location: "/fake", lastModified: new Date(0), encryption: "repokey" };
+const repository = fakeRepository;
 
 /** An archive as create and info describe it. */
 export const archiveDetail = (name: string, nfiles = 3): ArchiveDetail => ({

@@ -9,9 +9,11 @@ import {
   type BorgErrorKind,
   type BorgEvent,
   breakLockLine,
+  isRemote,
   noteOf,
 } from "../../../libs/borg/index.mjs";
 import { errorMessage } from "../../../libs/config/index.mjs";
+import { type Operation } from "../../../libs/protocol/index.mjs";
 import { type DroneConfig } from "../config.mjs";
 import { DroneError } from "./errors.mjs";
 import {
@@ -98,6 +100,20 @@ const OPENED_REPOSITORY: ReadonlySet<BorgErrorKind> = new Set([
   "disk_full",
 ]);
 
+/**
+ * borg failures that end the run's borg while the repository host may not know it: a lost
+ * connection (ssh gave up on a silent link) or a borg the drone stopped for making no progress.
+ * The host's `borg serve` of that run may live on with the lock, like a crashed run's.
+ */
+const LOST_CLIENT: ReadonlySet<BorgErrorKind> = new Set(["connection_lost", "timeout"]);
+
+/** Remember that this run's borg is gone while the repository may still be locked for it. */
+async function rememberLostClient(site: LockSite, role: Role): Promise<void> {
+  if (!isRemote(repositoryOf(site.config, role).location)) return;
+  const record: OrphanedLock = { repository: role, runId: site.runId, operation: site.operation, foundDeadAt: new Date().toISOString(), cause: "connection_lost" };
+  await site.store.update(state => void (state.orphanedLocks = [...state.orphanedLocks.filter(lock => lock.repository !== role), record]));
+}
+
 /** Forget a repository's orphaned lock: a run got its lock, or the lock was broken. */
 export async function forgetOrphanedLock(store: StateStore, role: Role): Promise<void> {
   if (!store.get().orphanedLocks.some(lock => lock.repository === role)) return;
@@ -122,6 +138,8 @@ export type LockRecovery = Map<Role, "broken" | "no_record" | DroneError>;
 /** What lock recovery needs of a run. */
 export interface LockSite {
   config: DroneConfig;
+  runId: string;
+  operation: Operation;
   store: StateStore;
   log: DroneLog;
   archivePrefix: string;
@@ -178,6 +196,7 @@ export function lockRecoveringClient(site: LockSite, role: Role): BorgClient {
         result = await call(...args);
       } catch (error) {
         if (error instanceof BorgError && OPENED_REPOSITORY.has(error.kind)) await forgetOrphanedLock(site.store, role);
+        if (error instanceof BorgError && LOST_CLIENT.has(error.kind)) await rememberLostClient(site, role);
         if (!repositoryLockTimeout(error)) throw error;
         const tried = site.recovery.get(role);
         // once per run: a timeout after the lock was broken is someone else's lock

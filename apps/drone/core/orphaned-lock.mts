@@ -12,7 +12,9 @@
  * - the run that died was this drone's, used this repository, and got as far as starting borg
  *   (the state file recorded it; {@link OrphanedLock});
  * - its borg on this machine is gone (recover() found the drone process dead and stopped or
- *   found gone its borg), so the serve it talked to has no client left: nothing can send it
+ *   found gone its borg; or the run's borg itself ended with `connection_lost` or was stopped
+ *   for making no progress, while the host may not have noticed: a blackholed link tells the
+ *   NAS nothing), so the serve it talked to has no client left: nothing can send it
  *   another command, so it can write nothing more. When its TCP finally gives up it closes
  *   the repository without committing, and its release of the lock fails as "not my lock"
  *   (borg checks its own unique name in the lock), so it cannot release a later holder's lock;
@@ -38,9 +40,16 @@ export const orphanedLockSchema = z.object({
   operation: z.enum(OPERATIONS),
   /** When the drone found the run dead (it died at or before). */
   foundDeadAt: z.iso.datetime({ offset: true }),
+  /**
+   * How the run's borg ended: with the drone (`crash`), or on its own when its connection to
+   * the repository host was lost (`connection_lost`: ssh gave up on a silent link, or the
+   * drone stopped a borg that made no progress). Either way no client of that run is left to
+   * talk to the host's `borg serve`. Older state files have no field: a crash.
+   */
+  cause: z.enum(["crash", "connection_lost"]).default("crash"),
 });
 /** A recorded orphaned lock. */
-export type OrphanedLock = z.infer<typeof orphanedLockSchema>;
+export type OrphanedLock = z.output<typeof orphanedLockSchema>;
 
 /**
  * The repository an operation opens. Every operation opens one and holds its lock while borg
@@ -79,23 +88,26 @@ export function judgeOrphanedLock(names: readonly string[], prefix: string): Loc
   };
 }
 
+/** How the record's run ended, in words. */
+const ended = (record: OrphanedLock) => (record.cause === "connection_lost" ? "which lost its connection to the repository host" : "which died with the drone");
+
 /** The one log line of a lock broken. */
 export function brokenLockLine(record: OrphanedLock, location: string, command: string): string {
   return (
-    `${location} was still locked for run ${record.runId} (${record.operation}), which died with the drone (found ${record.foundDeadAt}); ` +
+    `${location} was still locked for run ${record.runId} (${record.operation}), ${ended(record)} (found ${record.foundDeadAt}); ` +
     `every archive in it is this drone's, so the lock was broken (borg break-lock) and borg ${command} runs again`
   );
 }
 
 /** The note in the run's result: what was done that needed nobody. */
 export function brokenLockNote(record: OrphanedLock, location: string): string {
-  return `the lock on ${location} left by run ${record.runId} (${record.operation}), which died with the drone, was broken and the run went on`;
+  return `the lock on ${location} left by run ${record.runId} (${record.operation}), ${ended(record)}, was broken and the run went on`;
 }
 
 /** The failure when the lock may not be broken: why, and the command to paste once a person is sure. */
 export function refusedLockMessage(record: OrphanedLock, location: string, reason: string, pasteable: string): string {
   return (
-    `${location} is locked. The drone's run ${record.runId} (${record.operation}) died while using it (found ${record.foundDeadAt}), ` +
+    `${location} is locked. The drone's run ${record.runId} (${record.operation}) ${record.cause === "connection_lost" ? "lost its connection" : "died"} while using it (found ${record.foundDeadAt}), ` +
     `but the drone cannot prove the lock is that run's: ${reason}. ` +
     `Check that no borg uses the repository (\`pgrep -a borg\` on every machine that uses it; on the repository host \`pgrep -a "borg serve"\` also lists the dead run's own serve, ` +
     `which lives on until its connection times out, possibly for hours; \`ss -tnp\` there shows which machine each ssh connection comes from: one from this machine is the dead run's, one from another may be that machine's backup); ` +

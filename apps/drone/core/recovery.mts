@@ -64,6 +64,7 @@ export async function recoverInterruptedRun(config: DroneConfig, store: StateSto
           runId: running.runId,
           operation: running.operation,
           foundDeadAt: toIso(new Date()),
+          cause: "crash",
         }
       : undefined;
   let claimed = false;

@@ -70,7 +70,7 @@ function runContext(env: RunEnvironment, job: Job, signal: AbortSignal): RunCont
     held: null,
     borg: role =>
       lockRecoveringClient(
-        { config, store, log, archivePrefix: env.archivePrefix, signal, notes: context.notes, client: env.client(role), recovery },
+        { config, store, log, runId: job.runId, operation: job.operation, archivePrefix: env.archivePrefix, signal, notes: context.notes, client: env.client(role), recovery },
         role,
       ),
     call: onEvent =>

@@ -202,8 +202,9 @@ describe("borg over ssh: every failure has its kind and ssh's own reason", () =>
     expect(error.kind).toBe("connection_lost");
     expect(error.message).toContain("was lost during borg create; a checkpoint archive keeps what was uploaded");
     expectOneLine(error);
-    // the whole traceback stays in the context, for the debug log only
-    expect(error.context.traceback).toContain("BrokenPipeError");
+    // borg meets the dead serve as a broken pipe (with a traceback) or a closed connection, by
+    // timing: either way nothing of a traceback reaches the message
+    expect(error.message).not.toMatch(/BrokenPipeError|File "/);
     expect(await archivesWithCheckpoints()).toContain("lost-after-checkpoint.checkpoint");
   });
 

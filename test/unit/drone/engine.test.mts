@@ -18,7 +18,7 @@ import { type HookOutcome } from "../../../apps/drone/core/hooks.mjs";
 import { type HookRunner } from "../../../apps/drone/core/run-context.mjs";
 import { SettingsError } from "../../../apps/drone/core/settings.mjs";
 import { openStateStore } from "../../../apps/drone/core/state.mjs";
-import { type FakeBorg, fakeBorg, type FakeCommands, healthyCommands, ran } from "../../helpers/fake-borg.mjs";
+import { type FakeBorg, fakeBorg, type FakeCommands, fakeRepository, healthyCommands, ran } from "../../helpers/fake-borg.mjs";
 import { tempDir } from "../../helpers/fs.mjs";
 
 const quiet = () => undefined;
@@ -204,6 +204,34 @@ describe("the drone engine, without borg", () => {
       expect(borgError).toMatchObject({ outcome: "failed", error_kind: "passphrase_wrong", error: "The passphrase is wrong." });
       const other = await (await failing(new TypeError("boom"))).engine.run("compact", "button");
       expect(other).toMatchObject({ outcome: "failed", error_kind: "unexpected", error: "boom" });
+    });
+
+    it("a run whose borg lost its connection to a remote repository lets the next run break the lock its orphaned serve keeps; a local one never", async () => {
+      const lockedThenFree = () => {
+        let calls = 0;
+        return {
+          ...healthyCommands(),
+          compact: () => {
+            calls += 1;
+            if (calls === 1) return Promise.reject(new BorgError("connection_lost", "ssh: Timeout, server nas not responding.", { command: "compact" }));
+            if (calls === 2) return Promise.reject(new BorgError("lock_timeout", "locked", { command: "compact" }));
+            return Promise.resolve(ran(undefined));
+          },
+          list: () => Promise.resolve(ran({ archives: [{ name: "laptop@2026-11-20T01:00:00.000", id: "1".repeat(64), start: new Date(0) }], repository: fakeRepository })),
+          breakLock: () => Promise.resolve(ran(undefined)),
+        } satisfies FakeCommands;
+      };
+      const remote = await engineWith(lockedThenFree(), { values: { REPOSITORY: "ssh://borg@nas/./laptop" } });
+      expect(await remote.engine.run("compact", "button")).toMatchObject({ outcome: "failed", error_kind: "connection_lost" });
+      const next = await remote.engine.run("compact", "button");
+      expect(next).toMatchObject({ outcome: "success" });
+      expect(next.notes).toEqual([expect.stringMatching(/^the lock on ssh:\/\/borg@nas\/\.\/laptop left by run \S+ \(compact\), which lost its connection to the repository host, was broken and the run went on$/) as string]);
+      expect(remote.borg.calls.map(call => call.command)).toEqual(["compact", "compact", "list", "breakLock", "compact"]);
+
+      const local = await engineWith(lockedThenFree());
+      await local.engine.run("compact", "button");
+      expect(await local.engine.run("compact", "button")).toMatchObject({ outcome: "failed", error_kind: "lock_timeout" });
+      expect(local.borg.calls.map(call => call.command)).toEqual(["compact", "compact"]);
     });
 
     it("borg's warnings make the outcome `warning`, kept in the result", async () => {

@@ -9,7 +9,7 @@ import {
 } from "../../../apps/drone/core/orphaned-lock.mjs";
 import { persistedStateSchema } from "../../../apps/drone/core/state.mjs";
 
-const record: OrphanedLock = { repository: "primary", runId: "r-1", operation: "scheduled", foundDeadAt: "2026-11-22T02:00:00.000Z" };
+const record: OrphanedLock = { repository: "primary", runId: "r-1", operation: "scheduled", foundDeadAt: "2026-11-22T02:00:00.000Z", cause: "crash" };
 
 describe("an orphaned lock is broken only with proof", () => {
   it("proven when every archive, checkpoints included, is this drone's", () => {
