@@ -6,10 +6,10 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
+import { freePort } from "../homeassistant/instance.mjs";
 import { tempDir } from "./fs.mjs";
 
 const run = promisify(execFile);
@@ -55,17 +55,8 @@ export interface SshdOptions {
   clientAliveInterval?: number;
 }
 
-/** A port nobody listens on now, on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
+/** A port nobody listens on now, on 127.0.0.1 (Home Assistant's harness has it). */
+export { freePort } from "../homeassistant/instance.mjs";
 
 /** The ssh command a drone would use, with everything pinned to this test's files. */
 export function sshCommand(keyPath: string, knownHosts: string, extra: string[] = []): string {
