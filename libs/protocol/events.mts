@@ -77,8 +77,10 @@ export const SYNAPSE_LINKS = ["connected", "locked_out", "not_added", "off", "un
 /** One synapse link state. */
 export type SynapseLink = (typeof SYNAPSE_LINKS)[number];
 
-/** Which repository an operation used. */
+/** Which repository an operation used (a drone's own, or its second, offsite one); the coordinator's runs are of one of these. */
 export const REPOSITORY_ROLES = ["primary", "offsite"] as const;
+/** One repository role. */
+export type RepositoryRole = (typeof REPOSITORY_ROLES)[number];
 
 const isoTime = z.iso.datetime({ offset: true });
 const droneId = z.string().regex(DRONE_ID_PATTERN);

@@ -13,8 +13,9 @@ import {
   type ResultEvent,
   type StatusEvent,
   type SynapseLink,
+  type RepositoryRole,
 } from "../../../libs/protocol/index.mjs";
-import { type DroneView, eligible, type Limits, overdueMinutes, type PlannedStart, planStarts, type RunKind, type RunningRun } from "./plan.mjs";
+import { type DroneView, eligible, type Limits, overdueMinutes, type PlannedStart, planStarts, type RunningRun } from "./plan.mjs";
 
 export { PROBLEM_KINDS, type ProblemKind } from "../../../libs/protocol/index.mjs";
 
@@ -58,7 +59,7 @@ export interface Problem {
 
 /** A run the fleet sees going. */
 export interface ActiveRun {
-  kind: RunKind;
+  kind: RepositoryRole;
   runId: string | null;
   startedAt: Date;
   /** Started by a press of the coordinator (not by a person or an automation). */
@@ -95,7 +96,7 @@ export interface DroneRecord {
   /** A press that did not start a run: commands are used until the drone's link is seen healthy again. */
   pressFailedAt: Date | null;
   /** A start asked for and not seen yet: since when, and how it was asked. */
-  pending: { kind: RunKind; pressedAt: Date; via: StartRoute } | null;
+  pending: { kind: RepositoryRole; pressedAt: Date; via: StartRoute } | null;
   run: ActiveRun | null;
   attempts: number;
   blockedUntil: Date | null;
@@ -110,9 +111,9 @@ export interface DroneRecord {
 
 /** What the services must do. */
 export type FleetEffect =
-  | { type: "start"; droneId: string; kind: RunKind; overdueMinutes: number; via: StartRoute; reason: string | null }
-  | { type: "run_started"; droneId: string; kind: RunKind; ours: boolean; runId: string | null }
-  | { type: "run_finished"; droneId: string; kind: RunKind; ours: boolean; result: ResultEvent }
+  | { type: "start"; droneId: string; kind: RepositoryRole; overdueMinutes: number; via: StartRoute; reason: string | null }
+  | { type: "run_started"; droneId: string; kind: RepositoryRole; ours: boolean; runId: string | null }
+  | { type: "run_finished"; droneId: string; kind: RepositoryRole; ours: boolean; result: ResultEvent }
   | { type: "problem"; droneId: string; problem: Problem }
   | { type: "recovered"; droneId: string; previous: Problem }
   | { type: "round_completed"; at: Date };
@@ -134,7 +135,7 @@ export type HostKey = (host: string) => string | null;
 /** Without a host grouping, every repository host counts as itself. */
 const sameHost: HostKey = host => host;
 
-const RUN_OPERATIONS: Record<string, RunKind | undefined> = { scheduled: "primary", create: "primary", offsite: "offsite" };
+const RUN_OPERATIONS: Record<string, RepositoryRole | undefined> = { scheduled: "primary", create: "primary", offsite: "offsite" };
 
 function newRecord(droneId: string): DroneRecord {
   return {
@@ -206,7 +207,7 @@ export interface Fleet {
    */
   evaluate(now: Date, options: { paused: boolean; limits?: Limits; hostKey?: HostKey }): FleetEffect[];
   /** The coordinator pressed a drone's button (or sent it a command). */
-  markPressed(droneId: string, kind: RunKind, now: Date, via?: StartRoute): void;
+  markPressed(droneId: string, kind: RepositoryRole, now: Date, via?: StartRoute): void;
   /** Treat every coordinated drone as due now (the Run Now button). */
   requestRound(now: Date): void;
   /** Drones due next, in the order they would start. */
@@ -273,7 +274,7 @@ export function createFleet(settings: FleetSettings): Fleet {
     return [{ type: "recovered", droneId: drone.droneId, previous }];
   };
 
-  const beginRun = (drone: DroneRecord, kind: RunKind, runId: string | null, now: Date): FleetEffect[] => {
+  const beginRun = (drone: DroneRecord, kind: RepositoryRole, runId: string | null, now: Date): FleetEffect[] => {
     if (drone.run) {
       if (runId !== null && drone.run.runId === null) drone.run.runId = runId;
       return [];
@@ -434,7 +435,7 @@ export function createFleet(settings: FleetSettings): Fleet {
       drone.state = facts.state;
       // a drone busy with a backup when we came up: its run is going, not ours to start again
       if (facts.state !== "idle" && !drone.run) {
-        const kind: RunKind = facts.state.startsWith("offsite_") ? "offsite" : "primary";
+        const kind: RepositoryRole = facts.state.startsWith("offsite_") ? "offsite" : "primary";
         drone.run = { kind, runId: null, startedAt: now, ours: false, lastProgressAt: now, progress: null };
       }
     }

@@ -62,7 +62,7 @@ const setValueSchema = z.object({ value: z.number() }).transform(payload => payl
 /** The entities service. */
 export function EntitiesService({ backup_coordinator, config, context, internal, lifecycle, logger, scheduler, synapse, hass }: TServiceParams): EntitiesService {
   const fleet = backup_coordinator.fleet;
-  const coordinator = backup_coordinator.scheduler;
+  const dispatch = backup_coordinator.dispatch;
   const gate = createRateGate(WRITES_PER_MINUTE, 60_000);
   const entities = new Map<CoordinatorEntityKey, Entity>();
   const problems = new Map<string, Entity>();
@@ -110,7 +110,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     syncTimer?.();
     syncTimer = undefined;
     syncDue = Number.POSITIVE_INFINITY;
-    const model = fleet.model;
+    const model = fleet.state;
     const now = fleet.now();
     const summary = summarize(model, now);
     let complete = true;
@@ -125,9 +125,9 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     put("queue", "attributes", { drones: summary.queue });
     put("failing_drones", "state", summary.failing.length);
     put("failing_drones", "attributes", { drones: summary.failing });
-    if (coordinator.lastRoundCompleted) put("last_round_completed", "state", coordinator.lastRoundCompleted.toISOString());
-    put("pause", "is_on", coordinator.paused);
-    put("concurrency_limit", "native_value", coordinator.perHostLimit);
+    if (dispatch.lastRoundCompleted) put("last_round_completed", "state", dispatch.lastRoundCompleted.toISOString());
+    put("pause", "is_on", dispatch.paused);
+    put("concurrency_limit", "native_value", dispatch.perHostLimit);
     // repository hosts named two ways that the limit counts as one machine
     put("concurrency_limit", "attributes", {
       shared_hosts: fleet.sharedHosts().map(shared => ({ key: shared.key, hosts: shared.names, warning: shared.warning })),
@@ -167,14 +167,14 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
   // ---------------------------------------------------------------- entities
 
   const setPaused = (value: boolean) => {
-    coordinator.setPaused(value);
+    dispatch.setPaused(value);
     const entity = entities.get("pause");
     if (entity) write(entity, "is_on", value, true);
   };
 
   const setLimit = async (payload: unknown) => {
     const entity = entities.get("concurrency_limit");
-    const old = coordinator.perHostLimit;
+    const old = dispatch.perHostLimit;
     const range = `a whole number from ${CONCURRENCY_RANGE.min} to ${CONCURRENCY_RANGE.max}`;
     await applyChange({
       payload,
@@ -182,7 +182,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
       old,
       apply: value => {
         if (!Number.isInteger(value) || value < CONCURRENCY_RANGE.min || value > CONCURRENCY_RANGE.max) throw new Error(range);
-        coordinator.setPerHostLimit(value);
+        dispatch.setPerHostLimit(value);
         if (entity) write(entity, "native_value", value, true);
       },
       refused: value => logger.warn(`concurrency limit ${value === undefined ? "(no number)" : String(value)} rejected: ${range}; keeping ${old}`),
@@ -211,10 +211,10 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
           ...base,
           spec,
           initial: { is_on: false },
-          on: { turnOn: () => setPaused(true), turnOff: () => setPaused(false), toggle: () => setPaused(!coordinator.paused) },
+          on: { turnOn: () => setPaused(true), turnOff: () => setPaused(false), toggle: () => setPaused(!dispatch.paused) },
         };
       case "button":
-        return { ...base, spec, on: { press: () => coordinator.runNow() } };
+        return { ...base, spec, on: { press: () => dispatch.runNow() } };
       case "number":
         return {
           ...base,
@@ -360,10 +360,10 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
   // after synapse loaded the stored rows (a plain onBootstrap): the stored pause and limit win over the defaults
   lifecycle.onBootstrap(() => {
     const pause = entities.get("pause")?.storage.get("is_on");
-    if (pause === true) coordinator.setPaused(true);
+    if (pause === true) dispatch.setPaused(true);
     const limit = entities.get("concurrency_limit")?.storage.get("native_value");
     if (typeof limit === "number" && Number.isInteger(limit) && limit >= CONCURRENCY_RANGE.min && limit <= CONCURRENCY_RANGE.max) {
-      coordinator.setPerHostLimit(limit);
+      dispatch.setPerHostLimit(limit);
     }
     // a row stored by an older version still holds the category, and synapse sends what it stores
     const stale = [...entities.entries()].filter(([, entity]) => holdsUnsentField(entity)).map(([key]) => key);
@@ -377,7 +377,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
 
   fleet.onDrone(droneId => createProblemSensor(droneId));
   fleet.onChange(() => syncSoon());
-  coordinator.onChange(() => syncSoon());
+  dispatch.onChange(() => syncSoon());
 
   lifecycle.onReady(() => {
     ready = true;

@@ -16,11 +16,11 @@ import {
   progressEventSchema,
   readResultEvent,
   statusEventSchema,
+  type RepositoryRole,
 } from "../../../libs/protocol/index.mjs";
 import { fleetSettings, type CoordinatorConfig, ConfigError, parseCoordinatorConfig } from "../config.mjs";
 import { createFleet, type Fleet, type FleetEffect } from "../core/fleet.mjs";
 import { aliasWarning, groupHosts, type HostAlias, type HostGrouping } from "../core/hosts.mjs";
-import { type RunKind } from "../core/plan.mjs";
 import { createHostDirectory } from "./host-directory.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { busyState, type DiscoveredDrone, discoverDrones, parseRegistry, restoredFacts } from "../ha/discovery.mjs";
@@ -37,20 +37,20 @@ export interface SharedHost extends HostAlias {
 export interface FleetService {
   /** The validated configuration; throws before onPostConfig. */
   readonly config: CoordinatorConfig;
-  /** The fleet model; throws before onPostConfig. */
-  readonly model: Fleet;
+  /** The fleet's state and decisions (the pure model of core/fleet.mts); throws before onPostConfig. */
+  readonly state: Fleet;
   /** The clock every fleet input is stamped with. */
   now(): Date;
   /** Effects of the drones' events (run started/finished, problems, recoveries). */
   onEffects(listener: (effects: FleetEffect[]) => void): () => void;
-  /** Anything changed (for the scheduler and the entities). */
+  /** Anything changed (for the dispatch service and the entities). */
   onChange(listener: (change: FleetChange) => void): () => void;
   /** A drone seen for the first time (from an event or from HA's registry). */
   onDrone(listener: (droneId: string) => void): () => void;
   /** Every drone known, sorted. */
   drones(): string[];
   /** The entity id of the button that starts a kind of run on a drone, if known. */
-  button(droneId: string, kind: RunKind): string | undefined;
+  button(droneId: string, kind: RepositoryRole): string | undefined;
   /** The Application State HA shows for a drone, when it is a busy one. */
   busyInHomeAssistant(droneId: string): ApplicationState | undefined;
   /**
@@ -356,7 +356,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
     );
   }, 100);
 
-  // before the scheduler's first look and before synapse registers (both plain onReady)
+  // before the dispatch service's first look and before synapse registers (both plain onReady)
   lifecycle.onReady(async () => {
     if (!fleet) return;
     const now = clock();
@@ -401,7 +401,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
       if (!settings) throw new Error("the coordinator's configuration is not loaded before onPostConfig");
       return settings;
     },
-    get model() {
+    get state() {
       if (!fleet) throw new Error("the fleet does not exist before onPostConfig");
       return fleet;
     },

@@ -271,7 +271,7 @@ describe("pause and run now", () => {
     h.evaluate();
     await settle();
     expect(h.presses()).toEqual([]);
-    expect(h.params.backup_coordinator.scheduler.paused).toBe(true);
+    expect(h.params.backup_coordinator.dispatch.paused).toBe(true);
     expect(h.published("pause", "is_on")).toBe(true);
     await h.command("pause", "turn_off");
     await h.waitForPresses(1);
@@ -315,7 +315,7 @@ describe("the concurrency limit entity", () => {
     for (const bad of [0, 11, 1.5]) {
       await harness.command("concurrency_limit", "set_value", { value: bad });
       await settle();
-      expect(harness.params.backup_coordinator.scheduler.perHostLimit).toBe(2);
+      expect(harness.params.backup_coordinator.dispatch.perHostLimit).toBe(2);
       expect(harness.published("concurrency_limit", "native_value")).toBe(2);
     }
     await harness.command("concurrency_limit", "set_value", { value: "three" });
