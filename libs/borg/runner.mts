@@ -17,17 +17,9 @@ import { type Writable } from "node:stream";
 
 import { type BorgCommand } from "./commands.mjs";
 import { BORG_PASSPHRASE_VARIABLE, inheritedEnv } from "./environment.mjs";
-import {
-  BorgError,
-  borgError,
-  classifyExitCode,
-  errorFromLogs,
-  type ExitOutcome,
-  isCrashReport,
-  logTraceback,
-  noteOf,
-  textTraceback,
-} from "./errors.mjs";
+import { classifyExitCode, type ExitOutcome } from "./error-kinds.mjs";
+import { BorgError, borgError } from "./errors.mjs";
+import { errorFromLogs, isCrashReport, logTraceback, noteOf, textTraceback } from "./failure.mjs";
 import { runProcessGroup } from "./process-group.mjs";
 import { type BorgEvent, type LogMessage, parseLogLine } from "./schemas.mjs";
 import { Secret } from "./secret.mjs";
