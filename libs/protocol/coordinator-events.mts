@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 
+import { ERROR_KINDS } from "./error-kinds.mjs";
 import { DRONE_ID_PATTERN, OUTCOMES, PROTOCOL_VERSION, REPOSITORY_ROLES } from "./events.mjs";
 import { EVENT_LIMITS } from "./limits.mjs";
 
@@ -60,7 +61,7 @@ export const runFinishedEventSchema = z.object({
   ours: z.boolean(),
   run_id: z.string(),
   outcome: z.enum(OUTCOMES),
-  error_kind: z.string().nullable(),
+  error_kind: z.enum(ERROR_KINDS).nullable(),
   /** The drone's error, cut to 1 500 bytes. */
   error: z.string().max(EVENT_LIMITS.errorBytes).nullable(),
   started_at: isoTime,

@@ -172,8 +172,8 @@ export interface Harness {
   startManual(droneId: string, kind?: RepositoryRole): Promise<void>;
   /** The drone sends a progress event of its run. */
   progress(droneId: string, percent: number | null, extra?: Partial<ProgressEvent>): Promise<void>;
-  /** The drone's run ends: the result event, then its idle status. */
-  finish(droneId: string, outcome: Outcome, extra?: Partial<ResultEvent>): Promise<void>;
+  /** The drone's run ends: the result event, then its idle status (`error_kind` may be any text, as another drone version may send). */
+  finish(droneId: string, outcome: Outcome, extra?: Partial<Omit<ResultEvent, "error_kind">> & { error_kind?: string | null }): Promise<void>;
   /** Inject any HA event (e.g. a malformed one). */
   emit(type: string, data: unknown): Promise<void>;
   /** Most runs at once per host the simulated drones saw. */
@@ -455,7 +455,7 @@ export async function bootCoordinator(
       if (!run) throw new Error(`${droneId} runs nothing`);
       const now = new Date();
       const ok = outcome === "success" || outcome === "warning";
-      const result: ResultEvent = {
+      const result: Omit<ResultEvent, "error_kind"> & { error_kind: string | null } = {
         v: PROTOCOL_VERSION,
         drone_id: droneId,
         run_id: run.runId,

@@ -165,6 +165,20 @@ describe("one run's result starts the next", () => {
       expect.objectContaining({ drone_id: "a", kind: "primary", ours: true, outcome: "success" }),
     ]);
   });
+
+  it("a failure of a kind this coordinator does not know (a newer drone's) still ends the run and frees the slot", async () => {
+    h = await bootCoordinator({ drones: [{ id: "a" }, { id: "b" }], config: { TICK_SECONDS: 86_400 } });
+    await h.report("a");
+    await h.waitForPresses(1);
+    await h.report("b");
+    await settle();
+    await h.finish("a", "failed", { error_kind: "quota_exceeded_v9", error: "the repository's quota is used up" });
+    await h.waitForPresses(2, 2_000);
+    expect(h.pressed()).toEqual(["a", "b"]);
+    expect(h.fired("backup_coordinator_run_finished").map(event => event.event_data)).toEqual([
+      expect.objectContaining({ drone_id: "a", outcome: "failed", error_kind: "unknown", error: "the repository's quota is used up" }),
+    ]);
+  });
 });
 
 describe("after a failed run", () => {
