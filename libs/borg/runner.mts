@@ -186,9 +186,6 @@ async function passphraseValue(command: BorgCommand<unknown>, options: RunOption
   return new Secret(text.replace(/\r?\n$/, ""));
 }
 
-/** borg's own passphrase variables: only what the runner sets may reach borg. */
-const isBorgPassphraseVariable = (key: string) => key.startsWith("BORG_PASS") || key === "BORG_NEW_PASSPHRASE";
-
 /**
  * borg's whole environment: ours without our secrets (see {@link inheritedEnv}) and without
  * `dropEnv`, then the run's and the command's variables, then the passphrase's descriptor (or,
@@ -204,7 +201,8 @@ export function borgEnvironment(
   const env = inheritedEnv(inherited, { drop: options.dropEnv });
   Object.assign(env, options.env, command.env);
   for (const key of Object.keys(env)) {
-    if (isBorgPassphraseVariable(key)) delete env[key];
+    // borg's own passphrase variables: only what the runner sets below may reach borg
+    if (BORG_PASSPHRASE_VARIABLE.test(key)) delete env[key];
   }
   if (secret && command.passphraseTransport === "env") env.BORG_PASSPHRASE = secret.reveal();
   if (secret && command.passphraseTransport === "fd") env.BORG_PASSPHRASE_FD = String(PASSPHRASE_FD);

@@ -17,6 +17,7 @@ import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { eventForEffect, type OutgoingEvent, validateEvent } from "../events.mjs";
 import { COMMAND_EVENT_TYPES, commandEventSchema, PROTOCOL_VERSION } from "../../../libs/protocol/index.mjs";
+import { errorText } from "../../../libs/config/errors.mjs";
 
 /** The dispatch service's API: looks at the fleet and carries out what the fleet model decides. */
 export interface DispatchService {
@@ -73,7 +74,7 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
       try {
         listener();
       } catch (error) {
-        logger.error(`change listener failed: ${error instanceof Error ? error.message : String(error)}`);
+        logger.error(`change listener failed: ${errorText(error)}`);
       }
     }
   };

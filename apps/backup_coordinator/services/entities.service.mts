@@ -35,6 +35,7 @@ import { createRateGate, idList, summarize } from "../ha/summary.mjs";
 import { reportLockout, watchSynapseLink } from "../../../libs/ha/synapse-link.mjs";
 import { coordinatorLockedOutMessage, lockoutNotification, lockoutNotificationId } from "../ha/lockout.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
+import { errorText } from "../../../libs/config/errors.mjs";
 
 /** Progress, ETA, bytes and files: at most one update per this many ms (a run starting or ending is sent at once). */
 export const PROGRESS_PUBLISH_MS = 5_000;
@@ -56,7 +57,6 @@ export interface EntitiesService {
 
 type Synapse = TServiceParams["synapse"];
 
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const setValueSchema = z.object({ value: z.number() }).transform(payload => payload.value);
 
 /** The entities service. */
@@ -86,7 +86,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
   const write = (entity: Entity, field: string, value: unknown, force = false): boolean => {
     if (!force && sameValue(entity.storage.get(field), value)) return true;
     if (!gate.take()) return false;
-    entity.storage.set(field, value).catch((error: unknown) => logger.warn(`updating an entity's ${field} failed: ${describe(error)}`));
+    entity.storage.set(field, value).catch((error: unknown) => logger.warn(`updating an entity's ${field} failed: ${errorText(error)}`));
     return true;
   };
 

@@ -18,12 +18,13 @@ import {
   statusEventSchema,
   type RepositoryRole,
 } from "../../../libs/protocol/index.mjs";
-import { fleetSettings, type CoordinatorConfig, ConfigError, parseCoordinatorConfig } from "../config.mjs";
+import { fleetSettings, type CoordinatorConfig, parseCoordinatorConfig } from "../config.mjs";
 import { createFleet, type Fleet, type FleetEffect } from "../core/fleet.mjs";
 import { aliasWarning, groupHosts, type HostAlias, type HostGrouping } from "../core/hosts.mjs";
 import { createHostDirectory } from "./host-directory.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { busyState, type DiscoveredDrone, discoverDrones, parseRegistry, restoredFacts } from "../ha/discovery.mjs";
+import { errorText, issueLines, parseConfigOrExit } from "../../../libs/config/errors.mjs";
 
 /** Why the fleet changed. */
 export type FleetChange = "status" | "progress" | "result" | "online" | "restore" | "home_assistant_state" | "hosts";
@@ -90,10 +91,9 @@ function listeners<T>(onError: (error: unknown) => void) {
   };
 }
 
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** The problems of a payload, by path (never the values: they may be long or private). */
-const issues = (error: z.ZodError) => error.issues.map(issue => `${issue.path.join(".") || "(payload)"}: ${issue.message}`).join("; ");
+const issues = (error: z.ZodError) => issueLines(error).join("; ");
 
 /** The event object hass hands to `onEvent`. */
 interface HassEvent {
@@ -123,9 +123,9 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
   let fleet: Fleet | undefined;
   const clock = () => new Date();
 
-  const effectListeners = listeners<FleetEffect[]>(error => logger.error(`effect listener failed: ${describe(error)}`));
-  const changeListeners = listeners<FleetChange>(error => logger.error(`change listener failed: ${describe(error)}`));
-  const droneListeners = listeners<string>(error => logger.error(`drone listener failed: ${describe(error)}`));
+  const effectListeners = listeners<FleetEffect[]>(error => logger.error(`effect listener failed: ${errorText(error)}`));
+  const changeListeners = listeners<FleetChange>(error => logger.error(`change listener failed: ${errorText(error)}`));
+  const droneListeners = listeners<string>(error => logger.error(`drone listener failed: ${errorText(error)}`));
 
   /**
    * Drone entity ids: from the drone's status (freshest) over HA's registry. Of the status's
@@ -303,7 +303,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
           const problem = handle(fleet, incoming?.data);
           if (problem !== undefined) logger.warn(`ignored a malformed ${type} event: ${problem}`);
         } catch (error) {
-          logger.error(`handling a ${type} event failed: ${describe(error)}`);
+          logger.error(`handling a ${type} event failed: ${errorText(error)}`);
         }
       },
     });
@@ -340,15 +340,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
   };
 
   lifecycle.onPostConfig(() => {
-    try {
-      settings = parseCoordinatorConfig({ ...config.backup_coordinator });
-    } catch (error) {
-      if (error instanceof ConfigError) {
-        logger.fatal(error.message);
-        process.exitCode = 2;
-      }
-      throw error;
-    }
+    settings = parseConfigOrExit(() => parseCoordinatorConfig({ ...config.backup_coordinator }), logger);
     fleet = createFleet(fleetSettings(settings));
     logger.info(
       `coordinator ${settings.coordinatorId}: ${settings.limits.perHost} per host, ${settings.limits.global} at once, ` +
@@ -375,7 +367,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
         watchDrone(drone.droneId);
       }
     } catch (error) {
-      logger.error(`rebuilding the fleet from Home Assistant failed: ${describe(error)}; waiting for the drones' events`);
+      logger.error(`rebuilding the fleet from Home Assistant failed: ${errorText(error)}; waiting for the drones' events`);
     } finally {
       // from here on, the hold ends when the restored drones reported or OFFLINE_AFTER_SECONDS passed
       restoredAt = now;
