@@ -1,16 +1,17 @@
 /**
  * borg commands as data: each builder returns the argv, the environment, and a parser
- * of the output. Nothing here spawns a process; the runner alone does.
+ * of the output. Nothing here spawns a process; the runner alone does. Here: the repository
+ * and its archives (version, init, create, list, info, extract, delete); prune, compact,
+ * check and break-lock are in maintenance.mts.
  */
-import { z } from "zod";
-
+import { archiveLocation, type BorgCommand, type BorgRepository, prefixGlob } from "./command.mjs";
+import { jsonParser, option, repositoryCommand } from "./command-builder.mjs";
 import { borgError } from "./errors.mjs";
 import {
   type ArchiveItem,
   type CreateResult,
   type InfoResult,
   type ListResult,
-  type LogMessage,
   rawArchiveItemSchema,
   rawCreateOutputSchema,
   rawInfoOutputSchema,
@@ -20,175 +21,7 @@ import {
   toInfoResult,
   toListResult,
 } from "./schemas.mjs";
-import { type Secret } from "./secret.mjs";
-import { effectiveRsh, isRemote, shellWord, type SshHostKeyPolicy } from "./ssh.mjs";
-import { type BorgFeatures, type BorgVersion, parseVersion } from "./version.mjs";
-
-/** Where borg gets the repository passphrase from. */
-export type PassphraseSource =
-  | { kind: "passphrase"; value: Secret }
-  | { kind: "file"; path: string }
-  | { kind: "command"; command: string };
-
-/** A repository and how to reach it: everything shared by the commands run against it. */
-export interface BorgRepository {
-  /** Path or URL (`/srv/borg`, `ssh://user@host:22/./repo`). */
-  location: string;
-  passphrase?: PassphraseSource;
-  /** How a passphrase or passphrase file reaches borg; default `fd` (never visible in /proc/PID/environ). */
-  passphraseTransport?: "fd" | "env";
-  /** BORG_RSH, e.g. `ssh -i /root/.ssh/borg`; the client appends options so that ssh never asks (see ssh.mts). */
-  rsh?: string;
-  /** Whether ssh accepts a host not yet in known_hosts (`accept-new`) or refuses it (`known`, the default). */
-  sshHostKeyPolicy?: SshHostKeyPolicy;
-  /** `--remote-path`: the borg binary on the remote host. */
-  remotePath?: string;
-  /** BORG_BASE_DIR: where borg keeps its cache, config and security data. */
-  baseDir?: string;
-  /** BORG_HOST_ID: a stable host id for lock ownership (containers). */
-  hostId?: string;
-  /** `--lock-wait` seconds (borg's default is 1). */
-  lockWaitSeconds?: number;
-  /** Answer yes to "the repository was moved" (BORG_RELOCATED_REPO_ACCESS_IS_OK). */
-  allowRelocated?: boolean;
-  /** Answer yes to "unknown unencrypted repository" (BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK). */
-  allowUnknownUnencrypted?: boolean;
-}
-
-/** What a command's parser receives from the runner. */
-export interface BorgOutput {
-  stdout: string;
-  exitCode: number;
-  /** Every log_message line borg wrote, in order. */
-  logs: readonly LogMessage[];
-}
-
-/** One borg invocation, as data. */
-export interface BorgCommand<T> {
-  /** The borg subcommand, for messages (`create`, `list`, …). */
-  readonly command: string;
-  /** argv after the borg binary. Never holds a secret. */
-  readonly args: readonly string[];
-  /** Environment variables for borg (no secrets; the runner adds the passphrase). */
-  readonly env: Readonly<Record<string, string>>;
-  readonly passphrase?: PassphraseSource;
-  readonly passphraseTransport: "fd" | "env";
-  /** Working directory (extract writes into it). */
-  readonly cwd?: string;
-  /** For messages: the repository and archive this command names. */
-  readonly repository?: string;
-  readonly archive?: string;
-  /** For a lock timeout's message: `borg break-lock` for this repository, as a person must paste it. */
-  readonly breakLockLine?: string;
-  readonly parse: (output: BorgOutput) => T;
-}
-
-const yesNo = (value: boolean | undefined) => (value ? "yes" : "no");
-
-/**
- * Environment for a repository; unattended answers are always explicit. A remote repository's
- * ssh runs with options that make it fail at once rather than ask (see {@link effectiveRsh}).
- */
-export function repositoryEnv(repository: BorgRepository): Record<string, string> {
-  const env: Record<string, string> = {
-    BORG_EXIT_CODES: "modern",
-    BORG_DISPLAY_PASSPHRASE: "no",
-    BORG_RELOCATED_REPO_ACCESS_IS_OK: yesNo(repository.allowRelocated),
-    BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: yesNo(repository.allowUnknownUnencrypted),
-    BORG_CHECK_I_KNOW_WHAT_I_AM_DOING: "NO",
-    BORG_DELETE_I_KNOW_WHAT_I_AM_DOING: "NO",
-  };
-  if (isRemote(repository.location)) env.BORG_RSH = effectiveRsh(repository.rsh, repository.sshHostKeyPolicy);
-  else if (repository.rsh !== undefined) env.BORG_RSH = repository.rsh;
-  if (repository.baseDir !== undefined) env.BORG_BASE_DIR = repository.baseDir;
-  if (repository.hostId !== undefined) env.BORG_HOST_ID = repository.hostId;
-  return env;
-}
-
-/**
- * `borg break-lock` for a repository as a person must paste it on this machine: with the
- * drone's BORG_BASE_DIR, its BORG_RSH (ssh command, key, options) and `--remote-path` when it is remote. No
- * passphrase: break-lock reads no key.
- */
-export function breakLockLine(repository: BorgRepository): string {
-  const remote = isRemote(repository.location);
-  const words: string[] = [];
-  // break-lock also frees borg's cache lock, which lives under the drone's BORG_BASE_DIR
-  if (repository.baseDir !== undefined) words.push(`BORG_BASE_DIR=${shellWord(repository.baseDir)}`);
-  if (remote && repository.rsh !== undefined) words.push(`BORG_RSH=${shellWord(repository.rsh)}`);
-  words.push("borg", "break-lock");
-  if (remote && repository.remotePath !== undefined) words.push("--remote-path", shellWord(repository.remotePath));
-  words.push(shellWord(repository.location));
-  return words.join(" ");
-}
-
-/** Options every repository command shares, placed after the subcommand. */
-export function commonArgs(repository: BorgRepository): string[] {
-  const args = ["--log-json"];
-  if (repository.lockWaitSeconds !== undefined) args.push("--lock-wait", String(repository.lockWaitSeconds));
-  if (repository.remotePath !== undefined) args.push("--remote-path", repository.remotePath);
-  return args;
-}
-
-/** `REPO::ARCHIVE`. */
-export const archiveLocation = (repository: BorgRepository, archive: string) =>
-  `${repository.location}::${archive}`;
-
-/**
- * A glob that matches archive names starting with `prefix` and nothing else: the
- * prefix's own glob characters are escaped so that a name can never widen the match.
- */
-export function prefixGlob(prefix: string): string {
-  if (prefix.length === 0) throw new Error("an archive prefix must not be empty");
-  return `${prefix.replace(/[*?[\]]/g, char => `[${char}]`)}*`;
-}
-
-/** Push `--flag value` when the value is set. */
-function option(args: string[], flag: string, value: string | number | undefined): void {
-  if (value !== undefined) args.push(flag, String(value));
-}
-
-function jsonParser<S extends z.ZodType, T>(command: string, schema: S, normalise: (raw: z.infer<S>) => T) {
-  return ({ stdout, exitCode }: BorgOutput): T => {
-    let json: unknown;
-    try {
-      json = JSON.parse(stdout);
-    } catch {
-      throw borgError("unknown", { command, exitCode, details: ["borg printed no JSON result"] });
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
-      throw borgError("unknown", {
-        command,
-        exitCode,
-        details: [`unexpected JSON from borg: ${z.prettifyError(parsed.error)}`],
-      });
-    }
-    return normalise(parsed.data);
-  };
-}
-
-function repositoryCommand<T>(
-  repository: BorgRepository,
-  command: string,
-  args: string[],
-  parse: (output: BorgOutput) => T,
-  extra: { archive?: string; cwd?: string } = {},
-): BorgCommand<T> {
-  return {
-    command,
-    args: [command, ...commonArgs(repository), ...args],
-    env: repositoryEnv(repository),
-    passphrase: repository.passphrase,
-    passphraseTransport: repository.passphraseTransport ?? "fd",
-    repository: repository.location,
-    breakLockLine: breakLockLine(repository),
-    ...extra,
-    parse,
-  };
-}
-
-// ---------------------------------------------------------------- commands
+import { type BorgVersion, parseVersion } from "./version.mjs";
 
 /** `borg --version`. */
 export function versionCommand(): BorgCommand<BorgVersion> {
@@ -363,153 +196,6 @@ export function infoCommand(repository: BorgRepository, options: InfoOptions = {
   });
 }
 
-/** Retention rules of prune (`--keep-*`). */
-export interface KeepRules {
-  /** borg interval, e.g. `14d`, `6m`, `1y`. */
-  within?: string;
-  last?: number;
-  hourly?: number;
-  daily?: number;
-  weekly?: number;
-  monthly?: number;
-  yearly?: number;
-  /** 1.4 only. */
-  quarterly13Weekly?: number;
-  /** 1.4 only. */
-  quarterly3Monthly?: number;
-}
-
-/** Options of `borg prune`. Scoping by prefix is mandatory. */
-export interface PruneOptions {
-  /** Only archives whose names start with this are considered; others are never touched. */
-  prefix: string;
-  keep: KeepRules;
-  dryRun?: boolean;
-  /** The features of the installed borg (for the 1.4-only rules). */
-  features?: BorgFeatures;
-}
-
-/** What prune kept and removed (or would remove, in a dry run). */
-export interface PruneResult {
-  kept: { archive: string; rule: string }[];
-  pruned: string[];
-  dryRun: boolean;
-}
-
-const KEEP_FLAGS: readonly [keyof KeepRules, string][] = [
-  ["within", "--keep-within"],
-  ["last", "--keep-last"],
-  ["hourly", "--keep-hourly"],
-  ["daily", "--keep-daily"],
-  ["weekly", "--keep-weekly"],
-  ["monthly", "--keep-monthly"],
-  ["yearly", "--keep-yearly"],
-  ["quarterly13Weekly", "--keep-13weekly"],
-  ["quarterly3Monthly", "--keep-3monthly"],
-];
-
-/** borg's `--keep-within` syntax: a positive number and a unit (H hours, d, w, m, y). */
-export const KEEP_WITHIN_PATTERN = /^[1-9]\d*[Hdwmy]$/;
-
-const KEEPING = /^Keeping archive \(rule: (.+?)\):\s+(\S+)/;
-const PRUNING = /^(?:Pruning archive(?: \(\d+\/\d+\))?|Would prune):\s+(\S+)/;
-
-/** Read prune's `--list` lines. */
-export function parsePruneList(logs: readonly LogMessage[], dryRun: boolean): PruneResult {
-  const result: PruneResult = { kept: [], pruned: [], dryRun };
-  for (const log of logs) {
-    const keeping = KEEPING.exec(log.message);
-    if (keeping?.[1] !== undefined && keeping[2] !== undefined) {
-      result.kept.push({ rule: keeping[1], archive: keeping[2] });
-      continue;
-    }
-    const pruning = PRUNING.exec(log.message);
-    if (pruning?.[1] !== undefined) result.pruned.push(pruning[1]);
-  }
-  return result;
-}
-
-/** `borg prune --list`, scoped to one archive-name prefix. */
-export function pruneCommand(repository: BorgRepository, options: PruneOptions): BorgCommand<PruneResult> {
-  const args = ["--progress", "--list"];
-  if (options.dryRun) args.push("--dry-run");
-  args.push("--glob-archives", prefixGlob(options.prefix));
-  let rules = 0;
-  for (const [key, flag] of KEEP_FLAGS) {
-    const value = options.keep[key];
-    if (value === undefined) continue;
-    if (key === "within" && !KEEP_WITHIN_PATTERN.test(String(value))) {
-      throw new Error(`keep within must look like 14d, 6m or 1y (got ${JSON.stringify(value)})`);
-    }
-    if ((key === "quarterly13Weekly" || key === "quarterly3Monthly") && !options.features?.quarterlyKeepRules) {
-      throw new Error(`${flag} needs borg 1.4 or newer`);
-    }
-    if (typeof value === "number" && value <= 0) continue;
-    args.push(flag, String(value));
-    rules++;
-  }
-  if (rules === 0) throw new Error("prune needs at least one keep rule; without one borg would refuse to run");
-  args.push(repository.location);
-  return repositoryCommand(repository, "prune", args, ({ logs }) => parsePruneList(logs, options.dryRun ?? false));
-}
-
-/** Options of `borg compact`. */
-export interface CompactOptions {
-  /** Only compact segments with at least this percentage of freeable space (borg default 10). */
-  thresholdPercent?: number;
-}
-
-/** `borg compact`: frees the space prune released. */
-export function compactCommand(repository: BorgRepository, options: CompactOptions = {}): BorgCommand<void> {
-  const args = ["--progress"];
-  option(args, "--threshold", options.thresholdPercent);
-  args.push(repository.location);
-  return repositoryCommand(repository, "compact", args, () => undefined);
-}
-
-/** Options of `borg check`. */
-export interface CheckOptions {
-  /** `repository` (segments only), `archives` (metadata only), or `all` (default). */
-  scope?: "repository" | "archives" | "all";
-  /** Read and verify every data chunk (slow). */
-  verifyData?: boolean;
-  /** Only the last N archives. */
-  last?: number;
-  /** Only archives whose name starts with this. */
-  prefix?: string;
-  /** One archive. */
-  archive?: string;
-}
-
-/** What a check found. */
-export interface CheckResult {
-  /** True when borg found no problem (exit 0). */
-  healthy: boolean;
-  /** Warning and error lines borg reported. */
-  problems: string[];
-}
-
-/** `borg check`. A damaged repository is a result (healthy: false), not a throw. */
-export function checkCommand(repository: BorgRepository, options: CheckOptions = {}): BorgCommand<CheckResult> {
-  const args = ["--progress"];
-  if (options.scope === "repository") args.push("--repository-only");
-  if (options.scope === "archives") args.push("--archives-only");
-  if (options.verifyData) args.push("--verify-data");
-  option(args, "--last", options.last);
-  if (options.prefix !== undefined) args.push("--glob-archives", prefixGlob(options.prefix));
-  args.push(options.archive === undefined ? repository.location : archiveLocation(repository, options.archive));
-  return repositoryCommand(
-    repository,
-    "check",
-    args,
-    ({ exitCode, logs }) => ({
-      healthy: exitCode === 0,
-      problems: logs.filter(log => log.level === "WARNING" || log.level === "ERROR").map(log => log.message),
-    }),
-    { archive: options.archive },
-  );
-}
-
 /**
  * `borg delete REPO::ARCHIVE`: deletes one archive, named exactly (never a glob, never the
  * repository). The drone uses it only for an archive it has just created and found empty.
@@ -517,11 +203,6 @@ export function checkCommand(repository: BorgRepository, options: CheckOptions =
 export function deleteArchiveCommand(repository: BorgRepository, archive: string): BorgCommand<void> {
   if (archive.length === 0) throw new Error("deleting an archive needs its exact name");
   return repositoryCommand(repository, "delete", [archiveLocation(repository, archive)], () => undefined, { archive });
-}
-
-/** `borg break-lock`: removes a stale lock. Only when no borg uses the repository. */
-export function breakLockCommand(repository: BorgRepository): BorgCommand<void> {
-  return repositoryCommand(repository, "break-lock", [repository.location], () => undefined);
 }
 
 /** Options of `borg extract`. */

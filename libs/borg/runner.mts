@@ -15,7 +15,7 @@ import { delimiter, isAbsolute, join } from "node:path";
 import { createInterface } from "node:readline";
 import { type Writable } from "node:stream";
 
-import { type BorgCommand } from "./commands.mjs";
+import { type BorgCommand } from "./command.mjs";
 import { BORG_PASSPHRASE_VARIABLE, inheritedEnv } from "./environment.mjs";
 import { classifyExitCode, type ExitOutcome } from "./error-kinds.mjs";
 import { BorgError, borgError } from "./errors.mjs";
