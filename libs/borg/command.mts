@@ -2,7 +2,7 @@
  * One borg invocation as data, and what every command run against a repository shares: the
  * passphrase source, the environment, the common options, archive names and prefixes.
  */
-import type { LogMessage } from "./schemas.mjs";
+import type { LogMessage } from "./log-lines.mjs";
 import { type Secret } from "./secret.mjs";
 import { effectiveRsh, isRemote, shellWord, type SshHostKeyPolicy } from "./ssh.mjs";
 

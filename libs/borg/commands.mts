@@ -7,20 +7,7 @@
 import { archiveLocation, type BorgCommand, type BorgRepository, prefixGlob } from "./command.mjs";
 import { jsonParser, option, repositoryCommand } from "./command-builder.mjs";
 import { borgError } from "./errors.mjs";
-import {
-  type ArchiveItem,
-  type CreateResult,
-  type InfoResult,
-  type ListResult,
-  rawArchiveItemSchema,
-  rawCreateOutputSchema,
-  rawInfoOutputSchema,
-  rawListOutputSchema,
-  toArchiveItem,
-  toCreateResult,
-  toInfoResult,
-  toListResult,
-} from "./schemas.mjs";
+import { type ArchiveItem, type CreateResult, type InfoResult, type ListResult, rawArchiveItemSchema, rawCreateOutputSchema, rawInfoOutputSchema, rawListOutputSchema, toArchiveItem, toCreateResult, toInfoResult, toListResult } from "./schemas.mjs";
 import { type BorgVersion, parseVersion } from "./version.mjs";
 
 /** `borg --version`. */

@@ -3,7 +3,7 @@
  * a broken ssh link, stale locks borg removed; and the typed error that output means.
  */
 import { type BorgError, type BorgErrorContext, borgError, type FullDisk, MSGID_KINDS } from "./errors.mjs";
-import type { LogMessage } from "./schemas.mjs";
+import type { LogMessage } from "./log-lines.mjs";
 import { sshFailure, sshNote } from "./ssh.mjs";
 
 /**

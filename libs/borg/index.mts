@@ -6,6 +6,7 @@ export * from "./error-kinds.mjs";
 export * from "./errors.mjs";
 export * from "./failure.mjs";
 export * from "./location.mjs";
+export * from "./log-lines.mjs";
 export * from "./maintenance.mjs";
 export * from "./runner.mjs";
 export * from "./schemas.mjs";

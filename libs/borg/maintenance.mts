@@ -4,7 +4,7 @@
  */
 import { archiveLocation, type BorgCommand, type BorgRepository, prefixGlob } from "./command.mjs";
 import { option, repositoryCommand } from "./command-builder.mjs";
-import type { LogMessage } from "./schemas.mjs";
+import type { LogMessage } from "./log-lines.mjs";
 import { type BorgFeatures } from "./version.mjs";
 
 /** Retention rules of prune (`--keep-*`). */

@@ -21,7 +21,7 @@ import { classifyExitCode, type ExitOutcome } from "./error-kinds.mjs";
 import { BorgError, borgError } from "./errors.mjs";
 import { errorFromLogs, isCrashReport, logTraceback, noteOf, textTraceback } from "./failure.mjs";
 import { runProcessGroup } from "./process-group.mjs";
-import { type BorgEvent, type LogMessage, parseLogLine } from "./schemas.mjs";
+import { type BorgEvent, type LogMessage, parseLogLine } from "./log-lines.mjs";
 import { Secret } from "./secret.mjs";
 import { isRemote, sshLines, sshNote, withLogFile } from "./ssh.mjs";
 
