@@ -8,6 +8,7 @@ export * from "./failure.mjs";
 export * from "./location.mjs";
 export * from "./log-lines.mjs";
 export * from "./maintenance.mjs";
+export { borgEnvironment, passcommandEnv } from "./passphrase.mjs";
 export * from "./runner.mjs";
 export * from "./schemas.mjs";
 export * from "./secret.mjs";
