@@ -32,8 +32,7 @@ import {
   problemUniqueId,
 } from "../ha/entities.mjs";
 import { createRateGate, idList, summarize } from "../ha/summary.mjs";
-import { reportLockout, watchSynapseLink } from "../../../libs/ha/synapse-link.mjs";
-import { coordinatorLockedOutMessage, lockoutNotification, lockoutNotificationId } from "../ha/lockout.mjs";
+import { watchCoordinatorLink } from "../ha/link-watch.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
 
@@ -305,42 +304,6 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     updateConfigurationSoon(CONFIGURATION_UPDATE_INTERVAL_MS);
   };
 
-  /**
-   * Watch whether HA takes the coordinator's connection (HA refuses it after one that dropped
-   * without going offline, like a drone's). Its own entities are then unavailable, so it says
-   * so in its log and in a persistent notification, sent over the hass socket, which HA still
-   * takes; both say the one step that helps: restarting Home Assistant.
-   */
-  const watchLink = () => {
-    const { coordinatorId, callTimeoutMs } = fleet.config;
-    const notify = (what: string, service: "create" | "dismiss", service_data: Record<string, unknown>) =>
-      void withDeadline(hass.socket.sendMessage({ type: "call_service", domain: "persistent_notification", service, service_data }), callTimeoutMs).then(
-        outcome => {
-          if (!outcome.ok) logger.warn(`${what} failed: ${outcome.reason}`);
-        },
-      );
-    const report = reportLockout(() => coordinatorLockedOutMessage(coordinatorId), {
-      lockedOut: message => {
-        logger.warn(message);
-        notify("creating the lockout notification", "create", lockoutNotification(coordinatorId));
-      },
-      recovered: () => {
-        logger.info("Home Assistant takes the coordinator's connection again: its entities work");
-        notify("dismissing the lockout notification", "dismiss", { notification_id: lockoutNotificationId(coordinatorId) });
-      },
-    });
-    watchSynapseLink({
-      hass,
-      synapse,
-      scheduler,
-      deadlineMs: () => callTimeoutMs,
-      onChange: (link, previous) => {
-        logger.debug(`synapse link: ${previous} → ${link}`);
-        if (!closing) report(link);
-      },
-    });
-  };
-
   // after the fleet service validated the configuration: ids derive from COORDINATOR_ID
   lifecycle.onPostConfig(() => {
     const { coordinatorId } = fleet.config;
@@ -354,7 +317,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     for (const [key, spec] of Object.entries(COORDINATOR_ENTITIES) as [CoordinatorEntityKey, CoordinatorEntitySpec][]) {
       entities.set(key, buildEntity(synapse, context, definitionOf(key, spec)));
     }
-    watchLink();
+    watchCoordinatorLink({ hass, synapse, scheduler, logger, coordinatorId, callTimeoutMs: fleet.config.callTimeoutMs, closing: () => closing });
   }, 90);
 
   // after synapse loaded the stored rows (a plain onBootstrap): the stored pause and limit win over the defaults

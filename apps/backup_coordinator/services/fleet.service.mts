@@ -22,6 +22,7 @@ import { fleetSettings, type CoordinatorConfig, parseCoordinatorConfig } from ".
 import { createFleet, type Fleet, type FleetEffect } from "../core/fleet.mjs";
 import { aliasWarning, groupHosts, type HostAlias, type HostGrouping } from "../core/hosts.mjs";
 import { createHostDirectory } from "./host-directory.mjs";
+import { listeners } from "./listeners.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { busyState, type DiscoveredDrone, discoverDrones, parseRegistry, restoredFacts } from "../ha/discovery.mjs";
 import { errorText, issueLines, parseConfigOrExit } from "../../../libs/config/errors.mjs";
@@ -70,28 +71,6 @@ export interface FleetService {
   sharedHosts(): SharedHost[];
 }
 
-type Listener<T> = (value: T) => void;
-
-function listeners<T>(onError: (error: unknown) => void) {
-  const set = new Set<Listener<T>>();
-  return {
-    add(listener: Listener<T>) {
-      set.add(listener);
-      return () => void set.delete(listener);
-    },
-    emit(value: T) {
-      for (const listener of set) {
-        try {
-          listener(value);
-        } catch (error) {
-          onError(error);
-        }
-      }
-    },
-  };
-}
-
-
 /** The problems of a payload, by path (never the values: they may be long or private). */
 const issues = (error: z.ZodError) => issueLines(error).join("; ");
 
@@ -106,7 +85,6 @@ interface EntityStateLike {
   state?: unknown;
 }
 
-/** The fleet service. */
 /** The drone entities the coordinator needs: its online sensor, its state, and the buttons it presses. */
 const KEPT_ENTITY_KEYS = ["online", "application_state", "scheduled_backup", "offsite_backup"] as const;
 type KeptEntityKey = (typeof KEPT_ENTITY_KEYS)[number];
@@ -118,6 +96,7 @@ const keptEntities = (entities: Readonly<Record<string, string>>): KeptEntities 
   return kept;
 };
 
+/** The fleet service. */
 export function FleetService({ config, context, event, hass, lifecycle, logger }: TServiceParams): FleetService {
   let settings: CoordinatorConfig | undefined;
   let fleet: Fleet | undefined;
