@@ -17,6 +17,7 @@ import { spawnDrone } from "../test/emulator/drone-process.mjs";
 import { type HaEmulator, startEmulator } from "../test/emulator/index.mjs";
 import { generateDataset } from "./lib/datasets.mjs";
 import { mustRun } from "./lib/spawn.mjs";
+import { errorText } from "../libs/config/errors.mjs";
 
 /** What the latency measurement needs. */
 export interface LatencyContext {
@@ -60,7 +61,7 @@ export async function measureLatency(context: LatencyContext): Promise<LatencyRe
   try {
     emulator = await startEmulator({ token, port: 0 });
   } catch (error) {
-    const reason = `the loopback Home Assistant emulator did not start: ${error instanceof Error ? error.message : String(error)}`;
+    const reason = `the loopback Home Assistant emulator did not start: ${errorText(error)}`;
     context.log(`  pending: ${reason}`);
     return { status: "pending", reason };
   }

@@ -24,6 +24,7 @@ import { startWorker } from "./lib/messages.mjs";
 import { type Results } from "./lib/results.mjs";
 import { writeReport } from "./report.mjs";
 import { measureStartup } from "./startup.mjs";
+import { errorText } from "../libs/config/errors.mjs";
 
 const ROOT = join(import.meta.dirname, "..");
 const SECTIONS = ["startup", "create", "coordinator", "latency"] as const;
@@ -49,7 +50,6 @@ const only = new Set<Section>(
 );
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const rounds = quick ? { first: 1, incremental: 2, eta: 2, startup: 2 } : { first: 5, incremental: 9, eta: 4, startup: 10 };
 const DRONES = 1_000;
 const COMPRESSION = "lz4";
@@ -148,7 +148,7 @@ async function main() {
       try {
         processMeasurement = await measureCoordinatorProcess(DRONES, quick ? 5 : 20);
       } catch (error) {
-        processError = describe(error);
+        processError = errorText(error);
         log(`  the coordinator process could not be measured: ${processError}`);
       }
       results.coordinator = { step, detection, process: processMeasurement, processError };

@@ -13,6 +13,7 @@ import { join } from "node:path";
 
 import { startEmulator } from "../test/emulator/index.mjs";
 import { Fleet, type FleetDroneSpec, peakConcurrency } from "../test/fleet/harness.mjs";
+import { errorText } from "../libs/config/errors.mjs";
 
 const args = new Set(process.argv.slice(2));
 const verbose = args.has("--verbose");
@@ -81,7 +82,7 @@ try {
   exitCode = failures.length === 0 && results.size === DRONES.length ? 0 : 1;
   say(exitCode === 0 ? "every drone backed up: the round is complete" : "some drones failed: see failures above");
 } catch (error) {
-  say(`demo:fleet failed: ${error instanceof Error ? error.message : String(error)}`);
+  say(`demo:fleet failed: ${errorText(error)}`);
 } finally {
   await fleet.stopAll().catch(() => undefined);
   await emulator.stop();

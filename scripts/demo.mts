@@ -15,6 +15,7 @@ import { z } from "zod";
 import { DRONE_CONFIGURATION } from "../apps/drone/config.mjs";
 import { formatBytes, formatDuration, formatRatio } from "../apps/drone/cli/format.mjs";
 import { createPaint } from "../apps/drone/cli/terminal.mjs";
+import { errorText } from "../libs/config/errors.mjs";
 
 const ROOT = join(import.meta.dirname, "..");
 const DEMO = join(process.cwd(), ".demo");
@@ -253,6 +254,6 @@ Run the demo again to start from scratch; delete .demo when you are done.`);
 }
 
 main().catch((error: unknown) => {
-  console.error(paint.red(`demo failed: ${error instanceof Error ? error.message : String(error)}`));
+  console.error(paint.red(`demo failed: ${errorText(error)}`));
   process.exitCode = 1;
 });

@@ -10,18 +10,18 @@ import { LIB_SYNAPSE } from "@digital-alchemy/synapse";
 import { coordinatorDeclarations } from "./config.mjs";
 import { EntitiesService } from "./services/entities.service.mjs";
 import { FleetService } from "./services/fleet.service.mjs";
-import { SchedulerService } from "./services/scheduler.service.mjs";
+import { DispatchService } from "./services/dispatch.service.mjs";
 
 /** The coordinator library: discovers drones through Home Assistant and decides when each runs. */
 export const LIB_BACKUP_COORDINATOR = CreateLibrary({
   name: "backup_coordinator",
   configuration: coordinatorDeclarations(),
   depends: [LIB_HASS, LIB_SYNAPSE],
-  // the scheduler and the entities use the fleet (and the entities the scheduler) while they are built
-  priorityInit: ["fleet", "scheduler"],
+  // dispatch and the entities use the fleet (and the entities dispatch) while they are built
+  priorityInit: ["fleet", "dispatch"],
   services: {
     fleet: FleetService,
-    scheduler: SchedulerService,
+    dispatch: DispatchService,
     entities: EntitiesService,
   },
 });

@@ -10,6 +10,7 @@ import {
   EVENT_LIMITS,
   PROTOCOL_VERSION,
 } from "../../libs/protocol/index.mjs";
+import { issueLines } from "../../libs/config/errors.mjs";
 import { type FleetEffect } from "./core/fleet.mjs";
 
 /** An event to fire: its type and a payload not yet validated. */
@@ -73,5 +74,5 @@ export function eventForEffect(effect: FleetEffect, coordinatorId: string, now: 
 export function validateEvent(event: OutgoingEvent): { ok: true; data: object } | { ok: false; problems: string[] } {
   const parsed = COORDINATOR_EVENT_SCHEMAS[event.type].safeParse(event.data);
   if (parsed.success) return { ok: true, data: parsed.data };
-  return { ok: false, problems: parsed.error.issues.map(issue => `${issue.path.join(".") || "(payload)"}: ${issue.message}`) };
+  return { ok: false, problems: issueLines(parsed.error) };
 }

@@ -2,15 +2,8 @@
  * A borg client bound to one repository: the command builders and the runner together,
  * with the installed version detected once and its feature gates applied.
  */
+import { type BorgCommand, type BorgRepository } from "./command.mjs";
 import {
-  type BorgCommand,
-  type BorgRepository,
-  breakLockCommand,
-  checkCommand,
-  type CheckOptions,
-  type CheckResult,
-  compactCommand,
-  type CompactOptions,
   createCommand,
   type CreateOptions,
   deleteArchiveCommand,
@@ -23,11 +16,19 @@ import {
   listCommand,
   listItemsCommand,
   type ListOptions,
+  versionCommand,
+} from "./commands.mjs";
+import {
+  breakLockCommand,
+  checkCommand,
+  type CheckOptions,
+  type CheckResult,
+  compactCommand,
+  type CompactOptions,
   pruneCommand,
   type PruneOptions,
   type PruneResult,
-  versionCommand,
-} from "./commands.mjs";
+} from "./maintenance.mjs";
 import { type BorgRun, resolveBinary, runBorg, type RunOptions } from "./runner.mjs";
 import { type ArchiveItem, type CreateResult, type InfoResult, type ListResult } from "./schemas.mjs";
 import {

@@ -2,7 +2,7 @@
  * The one place that spawns borg. It streams stderr's `--log-json` lines as typed events,
  * delivers the passphrase by file descriptor or environment (never argv), maps the exit
  * code and msgids to a result or a typed error, and handles cancellation and inactivity.
- * A passcommand is run here too, before borg, with its own deadline: borg never sees it.
+ * A passcommand is run before borg, with its own deadline (passphrase.mts): borg never sees it.
  *
  * borg is started with node:child_process, not execa: loading execa's modules took about
  * 0.1 s of every one-shot command here (docs/benchmarks.md), and what borg needs (a pipe
@@ -15,22 +15,12 @@ import { delimiter, isAbsolute, join } from "node:path";
 import { createInterface } from "node:readline";
 import { type Writable } from "node:stream";
 
-import { type BorgCommand } from "./commands.mjs";
-import { BORG_PASSPHRASE_VARIABLE, inheritedEnv } from "./environment.mjs";
-import {
-  BorgError,
-  borgError,
-  classifyExitCode,
-  errorFromLogs,
-  type ExitOutcome,
-  isCrashReport,
-  logTraceback,
-  noteOf,
-  textTraceback,
-} from "./errors.mjs";
-import { runProcessGroup } from "./process-group.mjs";
-import { type BorgEvent, type LogMessage, parseLogLine } from "./schemas.mjs";
-import { Secret } from "./secret.mjs";
+import { type BorgCommand } from "./command.mjs";
+import { classifyExitCode, type ExitOutcome } from "./error-kinds.mjs";
+import { BorgError, borgError } from "./errors.mjs";
+import { errorFromLogs, isCrashReport, logTraceback, noteOf, textTraceback } from "./failure.mjs";
+import { type BorgEvent, type LogMessage, parseLogLine } from "./log-lines.mjs";
+import { borgEnvironment, PASSPHRASE_FD, passphraseValue } from "./passphrase.mjs";
 import { isRemote, sshLines, sshNote, withLogFile } from "./ssh.mjs";
 
 /** I/O scheduling class for `ionice`. */
@@ -82,10 +72,6 @@ const IONICE_CLASSES: Record<IoniceClass, string> = { realtime: "1", "best-effor
 const MAX_KEPT_LOGS = 20_000;
 // enough for a whole Python traceback (about 80 lines), which starts with the line that names it
 const MAX_KEPT_TEXT = 2000;
-const PASSPHRASE_FD = 3;
-const DEFAULT_PASSCOMMAND_TIMEOUT_MS = 60_000;
-/** What a passcommand wrote to stderr that a message quotes, at most. */
-const MAX_QUOTED = 200;
 
 async function isExecutable(path: string): Promise<boolean> {
   try {
@@ -126,98 +112,6 @@ export function commandLine(binaryPath: string, command: BorgCommand<unknown>, o
   return [...priorityPrefix(options), binaryPath, ...command.args];
 }
 
-/**
- * Run the passcommand in a process group of its own, with a deadline and the run's abort, and
- * read the passphrase from its stdout (trailing newlines dropped, as borg does). It runs
- * through `sh -c` with our environment less the drone's own secret settings and borg's
- * passphrase variables: a passcommand fetches a secret, and may need a credential of its
- * own to do it (`VAULT_TOKEN`, `OP_SERVICE_ACCOUNT_TOKEN`), which borg and hooks do not get.
- */
-/** The passcommand's environment: see {@link passcommandValue}. */
-export function passcommandEnv(env: NodeJS.ProcessEnv, drop: readonly string[]): Record<string, string> {
-  return inheritedEnv(env, { drop, secretNames: BORG_PASSPHRASE_VARIABLE });
-}
-
-async function passcommandValue(command: BorgCommand<unknown>, passcommand: string, options: RunOptions): Promise<Secret> {
-  const context = { command: command.command, repository: command.repository };
-  const timeoutMs = options.passcommandTimeoutMs ?? DEFAULT_PASSCOMMAND_TIMEOUT_MS;
-  const run = await runProcessGroup("sh", ["-c", passcommand], {
-    env: passcommandEnv(process.env, options.dropEnv ?? []),
-    timeoutMs,
-    signal: options.signal,
-  });
-  const text = run.stdout.replace(/\n+$/, "");
-  const secret = text.length > 0 ? new Secret(text) : undefined;
-  const said = (secret ? secret.redact(run.stderr) : run.stderr)
-    .split("\n")
-    .map(line => line.trim())
-    .filter(line => line.length > 0)
-    .at(-1)
-    ?.slice(0, MAX_QUOTED);
-  const fail = (detail: string) => borgError("passcommand_failed", { ...context, details: [detail] });
-  const { end } = run;
-  switch (end.kind) {
-    case "exited":
-      if (end.code === 0) {
-        if (secret) return secret;
-        throw fail("printed nothing");
-      }
-      if (end.code === null) throw fail(`was killed by ${end.signal ?? "a signal"}`);
-      throw fail(`exited with ${end.code}${said ? ` (${said})` : ""}`);
-    case "timed_out":
-      throw fail(
-        `did not finish within ${Math.round(timeoutMs / 1000)} s and was stopped${run.stopped?.groupGone === false ? " (some of its processes could not be stopped)" : ", with its processes"}`,
-      );
-    case "aborted":
-      throw new BorgError(
-        "interrupted",
-        `The passcommand for ${command.repository ?? "the repository"} was stopped: the run was interrupted before borg ${command.command} started.`,
-        context,
-      );
-    case "not_started":
-      throw fail(`could not start (${end.code})`);
-  }
-}
-
-async function passphraseValue(command: BorgCommand<unknown>, options: RunOptions): Promise<Secret | undefined> {
-  const source = command.passphrase;
-  if (!source) return undefined;
-  if (source.kind === "passphrase") return source.value;
-  if (source.kind === "command") return await passcommandValue(command, source.command, options);
-  const text = await readFile(source.path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw borgError("passphrase_missing", {
-      command: command.command,
-      repository: command.repository,
-      details: [`cannot read the passphrase file ${source.path}: ${error.code ?? "error"}`],
-    });
-  });
-  return new Secret(text.replace(/\r?\n$/, ""));
-}
-
-/** borg's own passphrase variables: only what the runner sets may reach borg. */
-const isBorgPassphraseVariable = (key: string) => key.startsWith("BORG_PASS") || key === "BORG_NEW_PASSPHRASE";
-
-/**
- * borg's whole environment: ours without our secrets (see {@link inheritedEnv}) and without
- * `dropEnv`, then the run's and the command's variables, then the passphrase's descriptor (or,
- * with the `env` transport, the passphrase). A passcommand never reaches borg: the runner has
- * run it already.
- */
-export function borgEnvironment(
-  command: BorgCommand<unknown>,
-  options: Pick<RunOptions, "env" | "dropEnv">,
-  secret: Secret | undefined,
-  inherited: NodeJS.ProcessEnv = process.env,
-): Record<string, string> {
-  const env = inheritedEnv(inherited, { drop: options.dropEnv });
-  Object.assign(env, options.env, command.env);
-  for (const key of Object.keys(env)) {
-    if (isBorgPassphraseVariable(key)) delete env[key];
-  }
-  if (secret && command.passphraseTransport === "env") env.BORG_PASSPHRASE = secret.reveal();
-  if (secret && command.passphraseTransport === "fd") env.BORG_PASSPHRASE_FD = String(PASSPHRASE_FD);
-  return env;
-}
 
 /**
  * Watches a create's events for a committed checkpoint. borg saves its cache (`cache.commit`)

@@ -1,17 +1,5 @@
-/** What both apps share about configuration, and how they word a caught error. */
-
-/** The message of anything caught: an error's own message, or the thrown value as text. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Invalid configuration: every problem, each naming its key; the process exits non-zero. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map(problem => `  - ${problem}`).join("\n")}`);
-  }
-}
+/** What both apps share about configuration. */
+export * from "./errors.mjs";
 
 const NUMBER_TEXT = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
 

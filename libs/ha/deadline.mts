@@ -3,6 +3,7 @@
  * `hass.call.*` never settle when HA answers with an error or not at all, so every call
  * the drone and the coordinator make is raced against a timer.
  */
+import { errorText } from "../config/errors.mjs";
 
 /** The outcome of a call with a deadline. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -18,7 +19,7 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<
     return await Promise.race([
       promise.then(
         (value): Outcome<T> => ({ ok: true, value }),
-        (error: unknown): Outcome<T> => ({ ok: false, reason: error instanceof Error ? error.message : String(error) }),
+        (error: unknown): Outcome<T> => ({ ok: false, reason: errorText(error) }),
       ),
       deadline,
     ]);

@@ -10,6 +10,7 @@ import { type TContext, type TServiceParams } from "@digital-alchemy/core";
 import { type z } from "zod";
 
 import { type SynapseEntity } from "./registration.mjs";
+import { errorText } from "../config/errors.mjs";
 
 type Synapse = TServiceParams["synapse"];
 /** The id of a device registered with synapse. */
@@ -256,7 +257,7 @@ export async function applyChange<T>(change: {
       await change.apply(parsed.data);
       return true;
     } catch (error) {
-      reason = error instanceof Error ? error.message : String(error);
+      reason = errorText(error);
     }
   }
   change.refused(parsed.success ? parsed.data : undefined, reason);

@@ -11,6 +11,7 @@ import { type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
 import { type Outcome } from "./deadline.mjs";
+import { errorText } from "../config/errors.mjs";
 
 /** synapse's per-entity store: what HA is sent at registration and in every patch. */
 export interface EntityStorage {
@@ -50,7 +51,7 @@ export function republishOnRegistration(options: {
     if (now && !registered) {
       for (const { storage } of options.entities()) {
         options.send(storage.unique_id, storage.export()).catch((error: unknown) => {
-          options.onError(`republishing ${storage.unique_id} failed: ${error instanceof Error ? error.message : String(error)}`);
+          options.onError(`republishing ${storage.unique_id} failed: ${errorText(error)}`);
         });
       }
     }

@@ -4,7 +4,8 @@
  */
 import { z } from "zod";
 
-import { DRONE_ID_PATTERN, OUTCOMES, PROTOCOL_VERSION } from "./events.mjs";
+import { ERROR_KINDS } from "./error-kinds.mjs";
+import { DRONE_ID_PATTERN, OUTCOMES, PROTOCOL_VERSION, REPOSITORY_ROLES } from "./events.mjs";
 import { EVENT_LIMITS } from "./limits.mjs";
 
 /**
@@ -31,7 +32,7 @@ export type CoordinatorEventType = (typeof COORDINATOR_EVENT_TYPES)[keyof typeof
 
 const isoTime = z.iso.datetime({ offset: true });
 const droneId = z.string().regex(DRONE_ID_PATTERN);
-const runKind = z.enum(["primary", "offsite"]);
+const repositoryRole = z.enum(REPOSITORY_ROLES);
 
 const common = {
   v: z.literal(PROTOCOL_VERSION),
@@ -45,7 +46,7 @@ const common = {
 /** `backup_coordinator_run_started`: a drone began a backup run (ours or anyone's). */
 export const runStartedEventSchema = z.object({
   ...common,
-  kind: runKind,
+  kind: repositoryRole,
   /** True when the coordinator started it (pressed the button, or sent a `backup_drone_command`); false for a person, an automation or the drone's own schedule. */
   ours: z.boolean(),
   run_id: z.string().nullable(),
@@ -56,11 +57,11 @@ export type RunStartedEvent = z.infer<typeof runStartedEventSchema>;
 /** `backup_coordinator_run_finished`: a drone's backup run ended, whatever its outcome. */
 export const runFinishedEventSchema = z.object({
   ...common,
-  kind: runKind,
+  kind: repositoryRole,
   ours: z.boolean(),
   run_id: z.string(),
   outcome: z.enum(OUTCOMES),
-  error_kind: z.string().nullable(),
+  error_kind: z.enum(ERROR_KINDS).nullable(),
   /** The drone's error, cut to 1 500 bytes. */
   error: z.string().max(EVENT_LIMITS.errorBytes).nullable(),
   started_at: isoTime,

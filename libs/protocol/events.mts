@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 
+import { ERROR_KINDS, knownErrorKind } from "./error-kinds.mjs";
 import { clipList, clipText, EVENT_LIMITS as L } from "./limits.mjs";
 
 /** Version of every payload below; bumped on an incompatible change. */
@@ -77,8 +78,10 @@ export const SYNAPSE_LINKS = ["connected", "locked_out", "not_added", "off", "un
 /** One synapse link state. */
 export type SynapseLink = (typeof SYNAPSE_LINKS)[number];
 
-/** Which repository an operation used. */
+/** Which repository an operation used (a drone's own, or its second, offsite one); the coordinator's runs are of one of these. */
 export const REPOSITORY_ROLES = ["primary", "offsite"] as const;
+/** One repository role. */
+export type RepositoryRole = (typeof REPOSITORY_ROLES)[number];
 
 const isoTime = z.iso.datetime({ offset: true });
 const droneId = z.string().regex(DRONE_ID_PATTERN);
@@ -162,7 +165,7 @@ export const resultEventSchema = z.object({
   trigger: z.enum(TRIGGERS),
   outcome: z.enum(OUTCOMES),
   /** The typed error kind (borg's or the drone's) when the outcome is failed or interrupted; `prune_held` when held. */
-  error_kind: z.string().nullable(),
+  error_kind: z.enum(ERROR_KINDS).nullable(),
   /** What went wrong (or why prune is held) and what to do; never a secret. */
   error: z.string().max(L.errorBytes).nullable(),
   /** At most 10; when there were more, the last says how many more the drone's log holds. */
@@ -190,6 +193,8 @@ export type ResultEvent = z.infer<typeof resultEventSchema>;
  * longer lists, and its result still counts (then cut with {@link boundResultEvent}).
  */
 const unboundedResultEventSchema = resultEventSchema.extend({
+  // a kind this version does not know (another drone version's) reads as `unknown`, not as a bad event
+  error_kind: z.string().nullable(),
   archive: archiveSummarySchema.extend({ name: z.string() }).nullable(),
   error: z.string().nullable(),
   warnings: z.array(z.string()),
@@ -213,6 +218,7 @@ export function boundResultEvent(event: UnboundedResultEvent): ResultEvent {
       : clipList(event.warnings, L.warnings, L.warningBytes);
   return {
     ...event,
+    error_kind: event.error_kind === null ? null : knownErrorKind(event.error_kind),
     error: event.error === null ? null : clipText(event.error, L.errorBytes),
     warnings,
     ...(event.notes === undefined ? {} : { notes: clipList(event.notes, L.warnings, L.warningBytes) }),
@@ -241,10 +247,16 @@ export function boundResultEvent(event: UnboundedResultEvent): ResultEvent {
   };
 }
 
-/** Read a result event of any drone of this protocol version: validated without the limits, then cut to them. */
-export function readResultEvent(data: unknown): z.ZodSafeParseResult<ResultEvent> {
+/** A result event as {@link readResultEvent} read it, or why it is not one. */
+export type ResultReading = { success: true; data: ResultEvent; error?: undefined } | { success: false; error: z.ZodError; data?: undefined };
+
+/**
+ * Read a result event of any drone of this protocol version: validated without the limits,
+ * then cut to them; an `error_kind` this version does not know reads as `unknown`.
+ */
+export function readResultEvent(data: unknown): ResultReading {
   const parsed = unboundedResultEventSchema.safeParse(data);
-  return parsed.success ? { success: true, data: boundResultEvent(parsed.data) } : parsed;
+  return parsed.success ? { success: true, data: boundResultEvent(parsed.data) } : { success: false, error: parsed.error };
 }
 
 /** A held prune: since when, the archive that tripped the guard, and why (sentences for people). */

@@ -2,5 +2,6 @@
 export * from "./commands.mjs";
 export * from "./coordinator-events.mjs";
 export * from "./entities.mjs";
+export * from "./error-kinds.mjs";
 export * from "./events.mjs";
 export * from "./limits.mjs";

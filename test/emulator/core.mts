@@ -23,6 +23,7 @@ import {
   stringifyState,
   ulid,
 } from "./model.mjs";
+import { errorText } from "../../libs/config/errors.mjs";
 
 /** What an entity shows, before HA assembles its state (helpers/entity.py `_async_calculate_state`). */
 export interface EntityRender {
@@ -202,7 +203,7 @@ export function createHassCore(options: { haVersion: string; log: (line: string)
       try {
         listener(event);
       } catch (error) {
-        log(`error in a listener of ${eventType}: ${error instanceof Error ? error.message : String(error)}`);
+        log(`error in a listener of ${eventType}: ${errorText(error)}`);
       }
     }
     for (const listener of eventListeners) listener(event);
@@ -273,7 +274,7 @@ export function createHassCore(options: { haVersion: string; log: (line: string)
     try {
       render = entity.render();
     } catch (error) {
-      log(`error writing the state of ${entity.entityId}: ${error instanceof Error ? error.message : String(error)}`);
+      log(`error writing the state of ${entity.entityId}: ${errorText(error)}`);
       return;
     }
     const available = entity.available();

@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 
 import { startEmulator } from "./index.mjs";
+import { errorText } from "../../libs/config/errors.mjs";
 
 const USAGE = "usage: main.mts [--port N] [--token T | EMULATOR_TOKEN=T] [--offline-after-ms MS] [--drop-closed-app-connections] [--verbose]";
 
@@ -39,7 +40,7 @@ try {
     },
   }).values;
 } catch (error) {
-  fail(error instanceof Error ? error.message : String(error));
+  fail(errorText(error));
 }
 
 const parsed = optionsSchema.safeParse({
@@ -68,7 +69,7 @@ const stop = () => {
   emulator.stop().then(
     () => process.exit(0),
     (error: unknown) => {
-      process.stderr.write(`emulator: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(`emulator: ${errorText(error)}\n`);
       process.exit(1);
     },
   );

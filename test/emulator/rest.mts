@@ -10,6 +10,7 @@ import { z } from "zod";
 import { type HassCore, ServiceCallError } from "./core.mjs";
 import { asRecord, type EmulatedUser, type HassState, newContext } from "./model.mjs";
 import { sameToken } from "./websocket.mjs";
+import { errorText } from "../../libs/config/errors.mjs";
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
@@ -168,7 +169,7 @@ export function createRestApi(options: { core: HassCore; users: readonly Emulate
     route(request, response).catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
       const text = error instanceof HttpError ? error.text : "500 Internal Server Error\n\nServer got itself in trouble";
-      if (!(error instanceof HttpError)) options.log(`rest: ${error instanceof Error ? error.message : String(error)}`);
+      if (!(error instanceof HttpError)) options.log(`rest: ${errorText(error)}`);
       if (response.headersSent) return void response.end();
       response.writeHead(status, { "Content-Type": text.startsWith("{") ? "application/json" : "text/plain; charset=utf-8" });
       response.end(text);

@@ -15,6 +15,7 @@ import { CommandError, type Reply, type WsCommand, type WsConnection } from "./c
 import { type HassCore, humanizeIssues, ServiceCallError } from "./core.mjs";
 import { type EmulatedUser, type FiredEvent, newContext } from "./model.mjs";
 import { type SynapseIntegration } from "./synapse.mjs";
+import { errorText } from "../../libs/config/errors.mjs";
 
 /** auth.py AUTH_TIMEOUT: a client that does not authenticate within this long is dropped. */
 const AUTH_TIMEOUT_MS = 10_000;
@@ -291,7 +292,7 @@ export function createWebsocketApi(options: {
       } catch (error) {
         if (error instanceof CommandError) reply.error(error.code, error.message);
         else {
-          log(`websocket: error handling ${message.type}: ${error instanceof Error ? error.message : String(error)}`);
+          log(`websocket: error handling ${message.type}: ${errorText(error)}`);
           reply.error("unknown_error", "Unknown error");
         }
       }

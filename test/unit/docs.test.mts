@@ -16,6 +16,7 @@ import {
   DRONE_ENTITIES,
   type DroneEntityKey,
   entityId,
+  ERROR_KINDS,
   EVENT_SCHEMAS,
   MODES,
   OPERATIONS,
@@ -115,6 +116,18 @@ describe("docs/entities.md and docs/events.md cover the protocol", () => {
     const result = section(await doc("events.md"), "## `backup_drone_result`");
     const table = result.split("`error_kind` values:")[1] ?? "";
     expect(unmentioned(table, BORG_ERROR_KINDS)).toEqual([]);
+  });
+
+  it("lists exactly the protocol's error kinds (borg's and the drone's) in the error_kind table", async () => {
+    const result = section(await doc("events.md"), "## `backup_drone_result`");
+    const table = (result.split("`error_kind` values:")[1] ?? "").split("\n\n```")[0] ?? "";
+    const named = table
+      .split("\n")
+      .filter(line => line.startsWith("| `"))
+      .flatMap(line => [...(line.split("|")[1] ?? "").matchAll(/`([a-z_]+)`/g)].map(match => match[1]));
+    expect(named.length).toBeGreaterThan(0);
+    expect(unmentioned(table, ERROR_KINDS)).toEqual([]);
+    expect(named.filter(kind => !(ERROR_KINDS as readonly (string | undefined)[]).includes(kind))).toEqual([]);
   });
 });
 

@@ -2,139 +2,38 @@
  * The coordinator's model of the fleet: what each drone is doing, which runs are its own,
  * and what has gone wrong. Pure and clock-driven: every input carries `now`, and
  * `evaluate` returns the effects (runs to start, problems, recoveries) for the services to
- * carry out through Home Assistant.
+ * carry out through Home Assistant. What it holds of a drone is in drone-record.mts, how it
+ * detects problems in detect.mts, which runs to start in plan.mts.
  */
 import {
-  type ApplicationState,
-  PROBLEM_KINDS,
-  type ProblemKind,
-  type Mode,
   type ProgressEvent,
+  type RepositoryRole,
   type ResultEvent,
   type StatusEvent,
-  type SynapseLink,
 } from "../../../libs/protocol/index.mjs";
-import { type DroneView, eligible, type Limits, overdueMinutes, type PlannedStart, planStarts, type RunKind, type RunningRun } from "./plan.mjs";
+import { createDetection } from "./detect.mjs";
+import {
+  type ActiveRun,
+  type DroneRecord,
+  type FleetEffect,
+  type FleetSettings,
+  type HostKey,
+  insideWindow,
+  LOCKED_OUT_REASON,
+  type RestoredDrone,
+  startRoute,
+  type StartRoute,
+} from "./drone-record.mjs";
+import { type DroneView, eligible, type Limits, overdueMinutes, type PlannedStart, planStarts, type RunningRun } from "./plan.mjs";
 
 export { PROBLEM_KINDS, type ProblemKind } from "../../../libs/protocol/index.mjs";
-
-/** Thresholds and limits. */
-export interface FleetSettings {
-  limits: Limits;
-  /** No heartbeat for this long: offline. */
-  offlineAfterMs: number;
-  /** Pressed, but no state change within this: did not start. */
-  startTimeoutMs: number;
-  /** Running without progress for this long: stalled. */
-  stallMs: number;
-  /** No success for this many times the frequency: overdue. */
-  overdueFactor: number;
-  /** Failed attempts before the drone waits for its next due time. */
-  retryAttempts: number;
-  /** First retry delay; doubled after each failure. */
-  retryBaseMs: number;
-  /** Optional window (minutes after local midnight) in which new runs may start. */
-  window?: { startMinute: number; endMinute: number };
-}
-
-/**
- * How the coordinator starts a run: a press of the drone's button through Home Assistant (the
- * path an automation takes), or a `backup_drone_command` on HA's event bus, which reaches a
- * drone whose entities HA refuses (see {@link startRoute}).
- */
-export type StartRoute = "press" | "command";
-
-/** The problem shown while a drone reports itself locked out of the synapse integration. */
-export const LOCKED_OUT_REASON =
-  "Home Assistant still holds an earlier connection of this drone (it went away without going offline) and refuses its entities; " +
-  "the coordinator starts its backups through backup_drone_command meanwhile. Restart Home Assistant to bring its entities back.";
-
-/** A problem of one drone. */
-export interface Problem {
-  kind: ProblemKind;
-  reason: string;
-  since: Date;
-}
-
-/** A run the fleet sees going. */
-export interface ActiveRun {
-  kind: RunKind;
-  runId: string | null;
-  startedAt: Date;
-  /** Started by a press of the coordinator (not by a person or an automation). */
-  ours: boolean;
-  lastProgressAt: Date;
-  progress: ProgressEvent | null;
-}
-
-/** Everything the coordinator knows of one drone. */
-export interface DroneRecord {
-  droneId: string;
-  mode: Mode;
-  state: ApplicationState;
-  repositoryHost: string;
-  /** True once a status event told the repository hosts. */
-  hostKnown: boolean;
-  offsiteHost: string | null;
-  frequencyMinutes: number;
-  offsiteFrequencyMinutes: number | null;
-  priority: number;
-  lastBackup: Date | null;
-  lastOffsiteBackup: Date | null;
-  entities: Record<string, string>;
-  lastSeen: Date | null;
-  /** The synapse online sensor, when known. */
-  onlineSensor: boolean | null;
-  /** When the online sensor last went off. */
-  onlineSensorOffAt: Date | null;
-  /**
-   * How the drone says it stands with the synapse integration (an `unknown` after a known state
-   * keeps the known one); null: an older drone, which takes no commands.
-   */
-  synapse: SynapseLink | null;
-  /** A press that did not start a run: commands are used until the drone's link is seen healthy again. */
-  pressFailedAt: Date | null;
-  /** A start asked for and not seen yet: since when, and how it was asked. */
-  pending: { kind: RunKind; pressedAt: Date; via: StartRoute } | null;
-  run: ActiveRun | null;
-  attempts: number;
-  blockedUntil: Date | null;
-  lastStartedAt: Date | null;
-  lastResult: ResultEvent | null;
-  /** What the drone's last integrity check found wrong; cleared by a check that passes. */
-  checkProblem: string | null;
-  /** Why the drone's prune guard holds prune, while it does. */
-  holdProblem: string | null;
-  problem: Problem | null;
-}
-
-/** What the services must do. */
-export type FleetEffect =
-  | { type: "start"; droneId: string; kind: RunKind; overdueMinutes: number; via: StartRoute; reason: string | null }
-  | { type: "run_started"; droneId: string; kind: RunKind; ours: boolean; runId: string | null }
-  | { type: "run_finished"; droneId: string; kind: RunKind; ours: boolean; result: ResultEvent }
-  | { type: "problem"; droneId: string; problem: Problem }
-  | { type: "recovered"; droneId: string; previous: Problem }
-  | { type: "round_completed"; at: Date };
-
-/** The facts restored from Home Assistant's entity states after a restart. */
-export interface RestoredDrone {
-  droneId: string;
-  mode?: Mode;
-  state?: ApplicationState;
-  frequencyMinutes?: number;
-  priority?: number;
-  lastBackup?: Date | null;
-  lastOffsiteBackup?: Date | null;
-}
-
-/** The key the per-host limit counts a repository host under; null while it is not known yet. */
-export type HostKey = (host: string) => string | null;
+// the fleet's records and effects, where the services and the package's users look for them
+export * from "./drone-record.mjs";
 
 /** Without a host grouping, every repository host counts as itself. */
 const sameHost: HostKey = host => host;
 
-const RUN_OPERATIONS: Record<string, RunKind | undefined> = { scheduled: "primary", create: "primary", offsite: "offsite" };
+const RUN_OPERATIONS: Record<string, RepositoryRole | undefined> = { scheduled: "primary", create: "primary", offsite: "offsite" };
 
 function newRecord(droneId: string): DroneRecord {
   return {
@@ -167,29 +66,6 @@ function newRecord(droneId: string): DroneRecord {
   };
 }
 
-/** Is `now` inside the backup window? No window: always. A window may wrap midnight. */
-export function insideWindow(window: FleetSettings["window"], now: Date): boolean {
-  if (!window) return true;
-  const minute = now.getHours() * 60 + now.getMinutes();
-  const { startMinute, endMinute } = window;
-  return startMinute <= endMinute ? minute >= startMinute && minute < endMinute : minute >= startMinute || minute < endMinute;
-}
-
-/**
- * How to start a drone now. A press, unless the drone takes commands (it reports its synapse
- * link) and a press cannot reach it: it says HA refuses its connection, it has no entities in
- * HA, HA shows its app offline while its events arrive, or an earlier press did not start it.
- */
-export function startRoute(drone: Pick<DroneRecord, "synapse" | "onlineSensor" | "pressFailedAt">): { via: StartRoute; reason: string | null } {
-  const command = (reason: string) => ({ via: "command" as const, reason });
-  if (drone.synapse === null) return { via: "press", reason: null };
-  if (drone.synapse === "locked_out") return command("the drone reports that Home Assistant refuses its connection");
-  if (drone.synapse === "not_added" || drone.synapse === "off") return command("the drone has no entities in Home Assistant");
-  if (drone.onlineSensor === false) return command("Home Assistant shows the drone's app offline while the drone's events arrive");
-  if (drone.pressFailedAt !== null) return command(`a press at ${drone.pressFailedAt.toISOString()} did not start it`);
-  return { via: "press", reason: null };
-}
-
 /** The fleet model. */
 export interface Fleet {
   readonly drones: ReadonlyMap<string, DroneRecord>;
@@ -206,7 +82,7 @@ export interface Fleet {
    */
   evaluate(now: Date, options: { paused: boolean; limits?: Limits; hostKey?: HostKey }): FleetEffect[];
   /** The coordinator pressed a drone's button (or sent it a command). */
-  markPressed(droneId: string, kind: RunKind, now: Date, via?: StartRoute): void;
+  markPressed(droneId: string, kind: RepositoryRole, now: Date, via?: StartRoute): void;
   /** Treat every coordinated drone as due now (the Run Now button). */
   requestRound(now: Date): void;
   /** Drones due next, in the order they would start. */
@@ -220,6 +96,7 @@ export function createFleet(settings: FleetSettings): Fleet {
   const drones = new Map<string, DroneRecord>();
   let roundRequestedAt: Date | null = null;
   let roundOpen = false;
+  const { online, setProblem, clearProblem, failureBackoff, stalled, detect: detectProblems } = createDetection(settings);
 
   const record = (droneId: string) => {
     let found = drones.get(droneId);
@@ -228,13 +105,6 @@ export function createFleet(settings: FleetSettings): Fleet {
       drones.set(droneId, found);
     }
     return found;
-  };
-
-  const online = (drone: DroneRecord, now: Date) => {
-    if (drone.lastSeen === null || now.getTime() - drone.lastSeen.getTime() > settings.offlineAfterMs) return false;
-    if (drone.onlineSensor !== false) return true;
-    // HA shows the app offline, yet the drone's events came after that: it is alive, and takes commands
-    return drone.synapse !== null && drone.onlineSensorOffAt !== null && drone.lastSeen > drone.onlineSensorOffAt;
   };
 
   const view = (drone: DroneRecord, now: Date, hostKey: HostKey = sameHost): DroneView => {
@@ -258,22 +128,7 @@ export function createFleet(settings: FleetSettings): Fleet {
     };
   };
 
-  const setProblem = (drone: DroneRecord, kind: ProblemKind, reason: string, now: Date): FleetEffect[] => {
-    const current = drone.problem;
-    if (current && PROBLEM_KINDS.indexOf(current.kind) < PROBLEM_KINDS.indexOf(kind)) return [];
-    if (current?.kind === kind && current.reason === reason) return [];
-    drone.problem = { kind, reason, since: current?.kind === kind ? current.since : now };
-    return [{ type: "problem", droneId: drone.droneId, problem: drone.problem }];
-  };
-
-  const clearProblem = (drone: DroneRecord, kinds: readonly ProblemKind[]): FleetEffect[] => {
-    const previous = drone.problem;
-    if (!previous || !kinds.includes(previous.kind)) return [];
-    drone.problem = null;
-    return [{ type: "recovered", droneId: drone.droneId, previous }];
-  };
-
-  const beginRun = (drone: DroneRecord, kind: RunKind, runId: string | null, now: Date): FleetEffect[] => {
+  const beginRun = (drone: DroneRecord, kind: RepositoryRole, runId: string | null, now: Date): FleetEffect[] => {
     if (drone.run) {
       if (runId !== null && drone.run.runId === null) drone.run.runId = runId;
       return [];
@@ -282,14 +137,6 @@ export function createFleet(settings: FleetSettings): Fleet {
     drone.pending = null;
     drone.run = { kind, runId, startedAt: now, ours, lastProgressAt: now, progress: null };
     return [{ type: "run_started", droneId: drone.droneId, kind, ours, runId }, ...clearProblem(drone, ["not_started"])];
-  };
-
-  const failureBackoff = (drone: DroneRecord, now: Date) => {
-    drone.attempts += 1;
-    drone.blockedUntil =
-      drone.attempts >= settings.retryAttempts
-        ? new Date(now.getTime() + drone.frequencyMinutes * 60_000)
-        : new Date(now.getTime() + settings.retryBaseMs * 2 ** (drone.attempts - 1));
   };
 
   const onStatus = (event: StatusEvent, now: Date): FleetEffect[] => {
@@ -434,56 +281,13 @@ export function createFleet(settings: FleetSettings): Fleet {
       drone.state = facts.state;
       // a drone busy with a backup when we came up: its run is going, not ours to start again
       if (facts.state !== "idle" && !drone.run) {
-        const kind: RunKind = facts.state.startsWith("offsite_") ? "offsite" : "primary";
+        const kind: RepositoryRole = facts.state.startsWith("offsite_") ? "offsite" : "primary";
         drone.run = { kind, runId: null, startedAt: now, ours: false, lastProgressAt: now, progress: null };
       }
     }
     drone.lastSeen ??= now;
   };
 
-  /** A run with no progress for longer than the stall threshold (its drone shows `stalled`). */
-  const stalled = (run: ActiveRun, now: Date) => now.getTime() - run.lastProgressAt.getTime() > settings.stallMs;
-
-  const detect = (drone: DroneRecord, now: Date): FleetEffect[] => {
-    const effects: FleetEffect[] = [];
-    if (!online(drone, now)) {
-      const silent = drone.lastSeen ? Math.round((now.getTime() - drone.lastSeen.getTime()) / 1000) : null;
-      effects.push(
-        ...setProblem(drone, "offline", drone.onlineSensor === false ? "Home Assistant reports the drone offline" : `no heartbeat for ${silent ?? "?"} s`, now),
-      );
-    }
-    if (drone.pending && now.getTime() - drone.pending.pressedAt.getTime() > settings.startTimeoutMs) {
-      const seconds = Math.round(settings.startTimeoutMs / 1000);
-      const { kind, via } = drone.pending;
-      if (via === "press" && drone.synapse !== null && online(drone, now)) {
-        // the press reached nothing (HA reports success all the same): ask the drone on the bus, still as our run
-        drone.pressFailedAt = now;
-        drone.pending = { kind, pressedAt: now, via: "command" };
-        drone.lastStartedAt = now;
-        const reason = `pressing its ${kind === "offsite" ? "Offsite Backup" : "Scheduled Backup"} button did not start a run within ${seconds} s`;
-        effects.push({ type: "start", droneId: drone.droneId, kind, overdueMinutes: overdueMinutes(view(drone, now), kind, now) ?? 0, via: "command", reason });
-      } else {
-        drone.pending = null;
-        failureBackoff(drone, now);
-        const asked = via === "command" ? "sent a backup_drone_command" : "pressed Scheduled Backup";
-        effects.push(...setProblem(drone, "not_started", `${asked} but the drone did not start within ${seconds} s`, now));
-      }
-    }
-    if (drone.run && stalled(drone.run, now)) {
-      const minutes = Math.round((now.getTime() - drone.run.lastProgressAt.getTime()) / 60_000);
-      effects.push(...setProblem(drone, "stalled", `no progress for ${minutes} min while ${drone.state}`, now));
-    }
-    // a damaged repository stays a problem until a check passes, also after a worse problem ended
-    if (drone.checkProblem !== null) effects.push(...setProblem(drone, "check_failed", drone.checkProblem, now));
-    if (drone.holdProblem !== null) effects.push(...setProblem(drone, "prune_held", drone.holdProblem, now));
-    if (drone.synapse === "locked_out") effects.push(...setProblem(drone, "locked_out", LOCKED_OUT_REASON, now));
-    if (drone.mode !== "paused") {
-      const limitMinutes = drone.frequencyMinutes * settings.overdueFactor;
-      const late = drone.lastBackup === null ? false : (now.getTime() - drone.lastBackup.getTime()) / 60_000 > limitMinutes;
-      if (late) effects.push(...setProblem(drone, "overdue", `no successful backup for more than ${settings.overdueFactor}× its frequency`, now));
-    }
-    return effects;
-  };
 
   /**
    * The runs that hold a slot. A stalled run holds none: the other drones of its repository
@@ -508,7 +312,7 @@ export function createFleet(settings: FleetSettings): Fleet {
 
   const evaluate = (now: Date, options: { paused: boolean; limits?: Limits; hostKey?: HostKey }): FleetEffect[] => {
     const effects: FleetEffect[] = [];
-    for (const drone of drones.values()) effects.push(...detect(drone, now));
+    for (const drone of drones.values()) effects.push(...detectProblems(drone, now, view));
     const views = [...drones.values()].map(drone => view(drone, now, options.hostKey));
     const canStart = !options.paused && insideWindow(settings.window, now);
     const starts: PlannedStart[] = canStart ? planStarts(views, runningRuns(now, options.hostKey), options.limits ?? settings.limits, now) : [];

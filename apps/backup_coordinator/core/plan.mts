@@ -3,10 +3,7 @@
  * drone and what runs now, which runs to start. Most overdue first (after priority), round
  * robin among equals, within the per-host, global and offsite limits.
  */
-import { type Mode } from "../../../libs/protocol/index.mjs";
-
-/** Primary backup or offsite copy. */
-export type RunKind = "primary" | "offsite";
+import { type Mode, type RepositoryRole } from "../../../libs/protocol/index.mjs";
 
 /** What the coordinator knows of one drone. */
 export interface DroneView {
@@ -38,7 +35,7 @@ export interface DroneView {
 /** A run in progress (started by the coordinator, a person, or an automation). */
 export interface RunningRun {
   droneId: string;
-  kind: RunKind;
+  kind: RepositoryRole;
   host: string;
 }
 
@@ -55,7 +52,7 @@ export interface Limits {
 /** A run to start. */
 export interface PlannedStart {
   droneId: string;
-  kind: RunKind;
+  kind: RepositoryRole;
   host: string;
   /** Minutes past due (0 for a drone never backed up… which counts as most overdue). */
   overdueMinutes: number;
@@ -64,7 +61,7 @@ export interface PlannedStart {
 const minutesBetween = (from: Date, to: Date) => (to.getTime() - from.getTime()) / 60_000;
 
 /** How many minutes past due a drone is for a kind of run, or undefined when not due. */
-export function overdueMinutes(drone: DroneView, kind: RunKind, now: Date): number | undefined {
+export function overdueMinutes(drone: DroneView, kind: RepositoryRole, now: Date): number | undefined {
   const last = kind === "primary" ? drone.lastBackup : drone.lastOffsiteBackup;
   const frequency = kind === "primary" ? drone.frequencyMinutes : drone.offsiteFrequencyMinutes;
   if (frequency === null) return undefined;

@@ -32,9 +32,9 @@ import {
   problemUniqueId,
 } from "../ha/entities.mjs";
 import { createRateGate, idList, summarize } from "../ha/summary.mjs";
-import { reportLockout, watchSynapseLink } from "../../../libs/ha/synapse-link.mjs";
-import { coordinatorLockedOutMessage, lockoutNotification, lockoutNotificationId } from "../ha/lockout.mjs";
+import { watchCoordinatorLink } from "../ha/link-watch.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
+import { errorText } from "../../../libs/config/errors.mjs";
 
 /** Progress, ETA, bytes and files: at most one update per this many ms (a run starting or ending is sent at once). */
 export const PROGRESS_PUBLISH_MS = 5_000;
@@ -56,13 +56,12 @@ export interface EntitiesService {
 
 type Synapse = TServiceParams["synapse"];
 
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const setValueSchema = z.object({ value: z.number() }).transform(payload => payload.value);
 
 /** The entities service. */
 export function EntitiesService({ backup_coordinator, config, context, internal, lifecycle, logger, scheduler, synapse, hass }: TServiceParams): EntitiesService {
   const fleet = backup_coordinator.fleet;
-  const coordinator = backup_coordinator.scheduler;
+  const dispatch = backup_coordinator.dispatch;
   const gate = createRateGate(WRITES_PER_MINUTE, 60_000);
   const entities = new Map<CoordinatorEntityKey, Entity>();
   const problems = new Map<string, Entity>();
@@ -86,7 +85,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
   const write = (entity: Entity, field: string, value: unknown, force = false): boolean => {
     if (!force && sameValue(entity.storage.get(field), value)) return true;
     if (!gate.take()) return false;
-    entity.storage.set(field, value).catch((error: unknown) => logger.warn(`updating an entity's ${field} failed: ${describe(error)}`));
+    entity.storage.set(field, value).catch((error: unknown) => logger.warn(`updating an entity's ${field} failed: ${errorText(error)}`));
     return true;
   };
 
@@ -110,7 +109,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     syncTimer?.();
     syncTimer = undefined;
     syncDue = Number.POSITIVE_INFINITY;
-    const model = fleet.model;
+    const model = fleet.state;
     const now = fleet.now();
     const summary = summarize(model, now);
     let complete = true;
@@ -125,9 +124,9 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     put("queue", "attributes", { drones: summary.queue });
     put("failing_drones", "state", summary.failing.length);
     put("failing_drones", "attributes", { drones: summary.failing });
-    if (coordinator.lastRoundCompleted) put("last_round_completed", "state", coordinator.lastRoundCompleted.toISOString());
-    put("pause", "is_on", coordinator.paused);
-    put("concurrency_limit", "native_value", coordinator.perHostLimit);
+    if (dispatch.lastRoundCompleted) put("last_round_completed", "state", dispatch.lastRoundCompleted.toISOString());
+    put("pause", "is_on", dispatch.paused);
+    put("concurrency_limit", "native_value", dispatch.perHostLimit);
     // repository hosts named two ways that the limit counts as one machine
     put("concurrency_limit", "attributes", {
       shared_hosts: fleet.sharedHosts().map(shared => ({ key: shared.key, hosts: shared.names, warning: shared.warning })),
@@ -167,14 +166,14 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
   // ---------------------------------------------------------------- entities
 
   const setPaused = (value: boolean) => {
-    coordinator.setPaused(value);
+    dispatch.setPaused(value);
     const entity = entities.get("pause");
     if (entity) write(entity, "is_on", value, true);
   };
 
   const setLimit = async (payload: unknown) => {
     const entity = entities.get("concurrency_limit");
-    const old = coordinator.perHostLimit;
+    const old = dispatch.perHostLimit;
     const range = `a whole number from ${CONCURRENCY_RANGE.min} to ${CONCURRENCY_RANGE.max}`;
     await applyChange({
       payload,
@@ -182,7 +181,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
       old,
       apply: value => {
         if (!Number.isInteger(value) || value < CONCURRENCY_RANGE.min || value > CONCURRENCY_RANGE.max) throw new Error(range);
-        coordinator.setPerHostLimit(value);
+        dispatch.setPerHostLimit(value);
         if (entity) write(entity, "native_value", value, true);
       },
       refused: value => logger.warn(`concurrency limit ${value === undefined ? "(no number)" : String(value)} rejected: ${range}; keeping ${old}`),
@@ -211,10 +210,10 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
           ...base,
           spec,
           initial: { is_on: false },
-          on: { turnOn: () => setPaused(true), turnOff: () => setPaused(false), toggle: () => setPaused(!coordinator.paused) },
+          on: { turnOn: () => setPaused(true), turnOff: () => setPaused(false), toggle: () => setPaused(!dispatch.paused) },
         };
       case "button":
-        return { ...base, spec, on: { press: () => coordinator.runNow() } };
+        return { ...base, spec, on: { press: () => dispatch.runNow() } };
       case "number":
         return {
           ...base,
@@ -305,42 +304,6 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     updateConfigurationSoon(CONFIGURATION_UPDATE_INTERVAL_MS);
   };
 
-  /**
-   * Watch whether HA takes the coordinator's connection (HA refuses it after one that dropped
-   * without going offline, like a drone's). Its own entities are then unavailable, so it says
-   * so in its log and in a persistent notification, sent over the hass socket, which HA still
-   * takes; both say the one step that helps: restarting Home Assistant.
-   */
-  const watchLink = () => {
-    const { coordinatorId, callTimeoutMs } = fleet.config;
-    const notify = (what: string, service: "create" | "dismiss", service_data: Record<string, unknown>) =>
-      void withDeadline(hass.socket.sendMessage({ type: "call_service", domain: "persistent_notification", service, service_data }), callTimeoutMs).then(
-        outcome => {
-          if (!outcome.ok) logger.warn(`${what} failed: ${outcome.reason}`);
-        },
-      );
-    const report = reportLockout(() => coordinatorLockedOutMessage(coordinatorId), {
-      lockedOut: message => {
-        logger.warn(message);
-        notify("creating the lockout notification", "create", lockoutNotification(coordinatorId));
-      },
-      recovered: () => {
-        logger.info("Home Assistant takes the coordinator's connection again: its entities work");
-        notify("dismissing the lockout notification", "dismiss", { notification_id: lockoutNotificationId(coordinatorId) });
-      },
-    });
-    watchSynapseLink({
-      hass,
-      synapse,
-      scheduler,
-      deadlineMs: () => callTimeoutMs,
-      onChange: (link, previous) => {
-        logger.debug(`synapse link: ${previous} → ${link}`);
-        if (!closing) report(link);
-      },
-    });
-  };
-
   // after the fleet service validated the configuration: ids derive from COORDINATOR_ID
   lifecycle.onPostConfig(() => {
     const { coordinatorId } = fleet.config;
@@ -354,16 +317,16 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     for (const [key, spec] of Object.entries(COORDINATOR_ENTITIES) as [CoordinatorEntityKey, CoordinatorEntitySpec][]) {
       entities.set(key, buildEntity(synapse, context, definitionOf(key, spec)));
     }
-    watchLink();
+    watchCoordinatorLink({ hass, synapse, scheduler, logger, coordinatorId, callTimeoutMs: fleet.config.callTimeoutMs, closing: () => closing });
   }, 90);
 
   // after synapse loaded the stored rows (a plain onBootstrap): the stored pause and limit win over the defaults
   lifecycle.onBootstrap(() => {
     const pause = entities.get("pause")?.storage.get("is_on");
-    if (pause === true) coordinator.setPaused(true);
+    if (pause === true) dispatch.setPaused(true);
     const limit = entities.get("concurrency_limit")?.storage.get("native_value");
     if (typeof limit === "number" && Number.isInteger(limit) && limit >= CONCURRENCY_RANGE.min && limit <= CONCURRENCY_RANGE.max) {
-      coordinator.setPerHostLimit(limit);
+      dispatch.setPerHostLimit(limit);
     }
     // a row stored by an older version still holds the category, and synapse sends what it stores
     const stale = [...entities.entries()].filter(([, entity]) => holdsUnsentField(entity)).map(([key]) => key);
@@ -377,7 +340,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
 
   fleet.onDrone(droneId => createProblemSensor(droneId));
   fleet.onChange(() => syncSoon());
-  coordinator.onChange(() => syncSoon());
+  dispatch.onChange(() => syncSoon());
 
   lifecycle.onReady(() => {
     ready = true;

@@ -16,14 +16,16 @@ import {
   progressEventSchema,
   readResultEvent,
   statusEventSchema,
+  type RepositoryRole,
 } from "../../../libs/protocol/index.mjs";
-import { fleetSettings, type CoordinatorConfig, ConfigError, parseCoordinatorConfig } from "../config.mjs";
+import { fleetSettings, type CoordinatorConfig, parseCoordinatorConfig } from "../config.mjs";
 import { createFleet, type Fleet, type FleetEffect } from "../core/fleet.mjs";
 import { aliasWarning, groupHosts, type HostAlias, type HostGrouping } from "../core/hosts.mjs";
-import { type RunKind } from "../core/plan.mjs";
 import { createHostDirectory } from "./host-directory.mjs";
+import { listeners } from "./listeners.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { busyState, type DiscoveredDrone, discoverDrones, parseRegistry, restoredFacts } from "../ha/discovery.mjs";
+import { errorText, issueLines, parseConfigOrExit } from "../../../libs/config/errors.mjs";
 
 /** Why the fleet changed. */
 export type FleetChange = "status" | "progress" | "result" | "online" | "restore" | "home_assistant_state" | "hosts";
@@ -37,20 +39,20 @@ export interface SharedHost extends HostAlias {
 export interface FleetService {
   /** The validated configuration; throws before onPostConfig. */
   readonly config: CoordinatorConfig;
-  /** The fleet model; throws before onPostConfig. */
-  readonly model: Fleet;
+  /** The fleet's state and decisions (the pure model of core/fleet.mts); throws before onPostConfig. */
+  readonly state: Fleet;
   /** The clock every fleet input is stamped with. */
   now(): Date;
   /** Effects of the drones' events (run started/finished, problems, recoveries). */
   onEffects(listener: (effects: FleetEffect[]) => void): () => void;
-  /** Anything changed (for the scheduler and the entities). */
+  /** Anything changed (for the dispatch service and the entities). */
   onChange(listener: (change: FleetChange) => void): () => void;
   /** A drone seen for the first time (from an event or from HA's registry). */
   onDrone(listener: (droneId: string) => void): () => void;
   /** Every drone known, sorted. */
   drones(): string[];
   /** The entity id of the button that starts a kind of run on a drone, if known. */
-  button(droneId: string, kind: RunKind): string | undefined;
+  button(droneId: string, kind: RepositoryRole): string | undefined;
   /** The Application State HA shows for a drone, when it is a busy one. */
   busyInHomeAssistant(droneId: string): ApplicationState | undefined;
   /**
@@ -69,31 +71,8 @@ export interface FleetService {
   sharedHosts(): SharedHost[];
 }
 
-type Listener<T> = (value: T) => void;
-
-function listeners<T>(onError: (error: unknown) => void) {
-  const set = new Set<Listener<T>>();
-  return {
-    add(listener: Listener<T>) {
-      set.add(listener);
-      return () => void set.delete(listener);
-    },
-    emit(value: T) {
-      for (const listener of set) {
-        try {
-          listener(value);
-        } catch (error) {
-          onError(error);
-        }
-      }
-    },
-  };
-}
-
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
 /** The problems of a payload, by path (never the values: they may be long or private). */
-const issues = (error: z.ZodError) => error.issues.map(issue => `${issue.path.join(".") || "(payload)"}: ${issue.message}`).join("; ");
+const issues = (error: z.ZodError) => issueLines(error).join("; ");
 
 /** The event object hass hands to `onEvent`. */
 interface HassEvent {
@@ -106,7 +85,6 @@ interface EntityStateLike {
   state?: unknown;
 }
 
-/** The fleet service. */
 /** The drone entities the coordinator needs: its online sensor, its state, and the buttons it presses. */
 const KEPT_ENTITY_KEYS = ["online", "application_state", "scheduled_backup", "offsite_backup"] as const;
 type KeptEntityKey = (typeof KEPT_ENTITY_KEYS)[number];
@@ -118,14 +96,15 @@ const keptEntities = (entities: Readonly<Record<string, string>>): KeptEntities 
   return kept;
 };
 
+/** The fleet service. */
 export function FleetService({ config, context, event, hass, lifecycle, logger }: TServiceParams): FleetService {
   let settings: CoordinatorConfig | undefined;
   let fleet: Fleet | undefined;
   const clock = () => new Date();
 
-  const effectListeners = listeners<FleetEffect[]>(error => logger.error(`effect listener failed: ${describe(error)}`));
-  const changeListeners = listeners<FleetChange>(error => logger.error(`change listener failed: ${describe(error)}`));
-  const droneListeners = listeners<string>(error => logger.error(`drone listener failed: ${describe(error)}`));
+  const effectListeners = listeners<FleetEffect[]>(error => logger.error(`effect listener failed: ${errorText(error)}`));
+  const changeListeners = listeners<FleetChange>(error => logger.error(`change listener failed: ${errorText(error)}`));
+  const droneListeners = listeners<string>(error => logger.error(`drone listener failed: ${errorText(error)}`));
 
   /**
    * Drone entity ids: from the drone's status (freshest) over HA's registry. Of the status's
@@ -303,7 +282,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
           const problem = handle(fleet, incoming?.data);
           if (problem !== undefined) logger.warn(`ignored a malformed ${type} event: ${problem}`);
         } catch (error) {
-          logger.error(`handling a ${type} event failed: ${describe(error)}`);
+          logger.error(`handling a ${type} event failed: ${errorText(error)}`);
         }
       },
     });
@@ -340,15 +319,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
   };
 
   lifecycle.onPostConfig(() => {
-    try {
-      settings = parseCoordinatorConfig({ ...config.backup_coordinator });
-    } catch (error) {
-      if (error instanceof ConfigError) {
-        logger.fatal(error.message);
-        process.exitCode = 2;
-      }
-      throw error;
-    }
+    settings = parseConfigOrExit(() => parseCoordinatorConfig({ ...config.backup_coordinator }), logger);
     fleet = createFleet(fleetSettings(settings));
     logger.info(
       `coordinator ${settings.coordinatorId}: ${settings.limits.perHost} per host, ${settings.limits.global} at once, ` +
@@ -356,7 +327,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
     );
   }, 100);
 
-  // before the scheduler's first look and before synapse registers (both plain onReady)
+  // before the dispatch service's first look and before synapse registers (both plain onReady)
   lifecycle.onReady(async () => {
     if (!fleet) return;
     const now = clock();
@@ -375,7 +346,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
         watchDrone(drone.droneId);
       }
     } catch (error) {
-      logger.error(`rebuilding the fleet from Home Assistant failed: ${describe(error)}; waiting for the drones' events`);
+      logger.error(`rebuilding the fleet from Home Assistant failed: ${errorText(error)}; waiting for the drones' events`);
     } finally {
       // from here on, the hold ends when the restored drones reported or OFFLINE_AFTER_SECONDS passed
       restoredAt = now;
@@ -401,7 +372,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
       if (!settings) throw new Error("the coordinator's configuration is not loaded before onPostConfig");
       return settings;
     },
-    get model() {
+    get state() {
       if (!fleet) throw new Error("the fleet does not exist before onPostConfig");
       return fleet;
     },

@@ -8,6 +8,7 @@ import { lookup } from "node:dns/promises";
 
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { needsLookup, type Resolutions } from "../core/hosts.mjs";
+import { errorText } from "../../../libs/config/errors.mjs";
 
 /** A name looked up again after this long. */
 export const HOST_REFRESH_MS = 10 * 60_000;
@@ -74,7 +75,7 @@ export function createHostDirectory({ resolve = systemResolve, clock = () => per
       for (const name of new Set(names)) {
         if (!needsLookup(name) || inflight.has(name) || (nextAt.get(name) ?? Number.NEGATIVE_INFINITY) > now) continue;
         const running = look(name)
-          .catch((error: unknown) => onFailure?.(name, error instanceof Error ? error.message : String(error)))
+          .catch((error: unknown) => onFailure?.(name, errorText(error)))
           .finally(() => inflight.delete(name));
         inflight.set(name, running);
       }

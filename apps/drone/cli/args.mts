@@ -7,8 +7,8 @@
 import { existsSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 
-import { errorMessage } from "../../../libs/config/index.mjs";
 import { COMMAND_NAMES, type CommandName, COMMANDS, COMMON_OPTIONS, type OptionName, OPTIONS, type OptionSpec } from "./spec.mjs";
+import { errorText } from "../../../libs/config/errors.mjs";
 
 /** A `--KEY[=VALUE]` switch that is not an option of the command line. */
 export interface ConfigSwitch {
@@ -60,7 +60,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   try {
     parsed = parseArgs({ args: [...argv], options: parseOptions, strict: false, tokens: true, allowPositionals: true });
   } catch (error) {
-    return { kind: "usage_error", message: errorMessage(error) };
+    return { kind: "usage_error", message: errorText(error) };
   }
   const positionals = parsed.positionals;
   const first = positionals[0];

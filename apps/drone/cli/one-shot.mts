@@ -8,7 +8,6 @@ import { resolve } from "node:path";
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { BorgError } from "../../../libs/borg/index.mjs";
-import { errorMessage } from "../../../libs/config/index.mjs";
 import { type Operation, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { ageCutoff } from "../core/duration.mjs";
 import { DroneError, type DroneEngine, type RequestOptions } from "../core/engine.mjs";
@@ -20,6 +19,7 @@ import { createProgressDisplay } from "./progress.mjs";
 import { exitCodeOf, findLines, type LiveRun, resultLines, statsLines, statusLines } from "./report.mjs";
 import { type CommandName, COMMANDS, EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { createTerminal, type Terminal } from "./terminal.mjs";
+import { errorText } from "../../../libs/config/errors.mjs";
 
 /** Commands that run an engine operation. */
 const OPERATIONS = {
@@ -83,7 +83,7 @@ function fail(context: Context, what: string, error: unknown): ExitCode {
   const { terminal, options } = context;
   const interrupted = context.signalled();
   const refused = error instanceof DroneError && error.kind === "refused" && !interrupted;
-  const message = errorMessage(error);
+  const message = errorText(error);
   const kind = error instanceof BorgError || error instanceof DroneError ? error.kind : "unexpected";
   if (options.json) {
     terminal.data(JSON.stringify({ outcome: interrupted ? "interrupted" : "failed", error_kind: refused ? "refused" : kind, error: message }));
@@ -141,7 +141,7 @@ async function runInit({ engine, options, terminal }: Context): Promise<ExitCode
   try {
     await engine.client("primary").init({ encryption: config.encryption, makeParentDirs: true });
   } catch (error) {
-    const message = errorMessage(error);
+    const message = errorText(error);
     const exists = /already exists/i.test(message);
     const text = exists ? `a repository already exists at ${config.repository}; nothing was changed` : message;
     if (options.json) json("failed", exists ? "repository_exists" : error instanceof BorgError ? error.kind : "unexpected", text);
@@ -178,7 +178,7 @@ async function runList({ engine, options, terminal }: Context): Promise<ExitCode
     }
     return EXIT_CODES.success;
   } catch (error) {
-    const message = errorMessage(error);
+    const message = errorText(error);
     if (options.json) terminal.data(JSON.stringify({ outcome: "failed", error_kind: error instanceof BorgError ? error.kind : "unexpected", error: message }));
     else terminal.line(`${terminal.paint.red("✖")} ${terminal.paint.bold("list failed")}: ${message}`);
     return EXIT_CODES.failed;
@@ -187,7 +187,7 @@ async function runList({ engine, options, terminal }: Context): Promise<ExitCode
 
 /** Report a failure of a read command (list, find) and return its exit code. */
 function readFailed({ options, terminal }: Context, command: string, error: unknown): ExitCode {
-  const message = errorMessage(error);
+  const message = errorText(error);
   const kind = error instanceof BorgError || error instanceof DroneError ? error.kind : "unexpected";
   if (options.json) terminal.data(JSON.stringify({ outcome: "failed", error_kind: kind, error: message }));
   else terminal.line(`${terminal.paint.red("✖")} ${terminal.paint.bold(`${command} failed`)}: ${message}`);

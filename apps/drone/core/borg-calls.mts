@@ -12,7 +12,7 @@ import {
   isRemote,
   noteOf,
 } from "../../../libs/borg/index.mjs";
-import { errorMessage } from "../../../libs/config/index.mjs";
+import { errorText } from "../../../libs/config/index.mjs";
 import { type Operation } from "../../../libs/protocol/index.mjs";
 import { type DroneConfig } from "../config.mjs";
 import { DroneError } from "./errors.mjs";
@@ -25,7 +25,7 @@ import {
   refusedLockMessage,
 } from "./orphaned-lock.mjs";
 import { commandMatches, fingerprint, observeProcess, type ProcessIdentity, processIdentity } from "./process-identity.mjs";
-import { repositoryOf, type Role } from "./repositories.mjs";
+import { repositoryOf, type RepositoryRole } from "./repositories.mjs";
 import { type CallOptions, type DroneLog } from "./run-context.mjs";
 import { type StateStore } from "./state.mjs";
 
@@ -51,7 +51,7 @@ export function borgCallOptions(site: CallSite, onEvent: (event: BorgEvent) => v
         state.running.borgIdentity = borgIdentity;
       })
       // the run goes on without the record: only crash recovery would miss it
-      .catch((error: unknown) => log.warn(`recording borg's process in the state file failed: ${errorMessage(error)}`));
+      .catch((error: unknown) => log.warn(`recording borg's process in the state file failed: ${errorText(error)}`));
   let spawned: { pid: number; identity: ProcessIdentity | null } | undefined;
   // a traceback's lines are for whoever debugs; the error says what crashed in one line
   let inTraceback = false;
@@ -108,14 +108,14 @@ const OPENED_REPOSITORY: ReadonlySet<BorgErrorKind> = new Set([
 const LOST_CLIENT: ReadonlySet<BorgErrorKind> = new Set(["connection_lost", "timeout"]);
 
 /** Remember that this run's borg is gone while the repository may still be locked for it. */
-async function rememberLostClient(site: LockSite, role: Role): Promise<void> {
+async function rememberLostClient(site: LockSite, role: RepositoryRole): Promise<void> {
   if (!isRemote(repositoryOf(site.config, role).location)) return;
   const record: OrphanedLock = { repository: role, runId: site.runId, operation: site.operation, foundDeadAt: new Date().toISOString(), cause: "connection_lost" };
   await site.store.update(state => void (state.orphanedLocks = [...state.orphanedLocks.filter(lock => lock.repository !== role), record]));
 }
 
 /** Forget a repository's orphaned lock: a run got its lock, or the lock was broken. */
-export async function forgetOrphanedLock(store: StateStore, role: Role): Promise<void> {
+export async function forgetOrphanedLock(store: StateStore, role: RepositoryRole): Promise<void> {
   if (!store.get().orphanedLocks.some(lock => lock.repository === role)) return;
   await store.update(state => void (state.orphanedLocks = state.orphanedLocks.filter(lock => lock.repository !== role)));
 }
@@ -133,7 +133,7 @@ const repositoryLockTimeout = (error: unknown): error is BorgError =>
  * What became of a run's one attempt per repository to recover from a lock timeout: the lock
  * was broken, there was nothing to break, or the refusal (which later timeouts repeat).
  */
-export type LockRecovery = Map<Role, "broken" | "no_record" | DroneError>;
+export type LockRecovery = Map<RepositoryRole, "broken" | "no_record" | DroneError>;
 
 /** What lock recovery needs of a run. */
 export interface LockSite {
@@ -155,7 +155,7 @@ export interface LockSite {
  * proven to be that run's (see orphaned-lock.mts for why only then), or fail saying why not
  * and what to paste. Without such a record the timeout stands as it is.
  */
-async function breakOrphanedLock(site: LockSite, role: Role, timeout: BorgError): Promise<"broken" | "no_record"> {
+async function breakOrphanedLock(site: LockSite, role: RepositoryRole, timeout: BorgError): Promise<"broken" | "no_record"> {
   const record: OrphanedLock | undefined = site.store.get().orphanedLocks.find(lock => lock.repository === role);
   if (!record) return "no_record";
   const repository = repositoryOf(site.config, role);
@@ -168,7 +168,7 @@ async function breakOrphanedLock(site: LockSite, role: Role, timeout: BorgError)
     );
   } catch (error) {
     if (site.signal.aborted) throw error;
-    verdict = { proven: false, reason: `its archives could not be listed (${errorMessage(error)})`, foreign: [] };
+    verdict = { proven: false, reason: `its archives could not be listed (${errorText(error)})`, foreign: [] };
   }
   if (!verdict.proven) {
     throw new DroneError("lock_timeout", refusedLockMessage(record, repository.location, verdict.reason, breakLockLine(repository)));
@@ -186,7 +186,7 @@ async function breakOrphanedLock(site: LockSite, role: Role, timeout: BorgError)
  * borg opened the repository, got the lock, which clears the repository's orphaned-lock
  * record (a later lock is not the dead run's).
  */
-export function lockRecoveringClient(site: LockSite, role: Role): BorgClient {
+export function lockRecoveringClient(site: LockSite, role: RepositoryRole): BorgClient {
   const raw = site.client;
   const guarded =
     <A extends unknown[], T>(call: (...args: A) => Promise<T>) =>

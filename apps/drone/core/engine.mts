@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 
 import { type ArchiveListEntry, type BorgClient } from "../../../libs/borg/index.mjs";
-import { errorMessage } from "../../../libs/config/index.mjs";
+import { errorText } from "../../../libs/config/index.mjs";
 import { type ApplicationState, type Operation, type ProgressEvent, type ResultEvent, type Trigger } from "../../../libs/protocol/index.mjs";
 import { type DroneConfig } from "../config.mjs";
 import { checkDue } from "./actions/check.mjs";
@@ -18,7 +18,7 @@ import { type FoundVersion } from "./find.mjs";
 import { runHook } from "./hooks.mjs";
 import { createProgressChannel } from "./progress.mjs";
 import { recoverInterruptedRun } from "./recovery.mjs";
-import { archivePrefixOf, type BorgClientFactory, noOffsite, realBorgClient, type Role } from "./repositories.mjs";
+import { archivePrefixOf, type BorgClientFactory, noOffsite, realBorgClient, type RepositoryRole } from "./repositories.mjs";
 import { executeRun, type RunEnvironment } from "./run.mjs";
 import { type DroneLog, type HookRunner, type Job, type RestoreRequest } from "./run-context.mjs";
 import { checkSettingsChange, dueOperations, type Settings, settingsOf } from "./settings.mjs";
@@ -26,7 +26,7 @@ import { type PersistedState, type StateStore } from "./state.mjs";
 
 export { RECENT_ARCHIVES, type FindQuery } from "./archives.mjs";
 export { DroneError } from "./errors.mjs";
-export { archivePrefixOf, createOptionsOf, repositoryHost, repositoryOf, type Role } from "./repositories.mjs";
+export { archivePrefixOf, createOptionsOf, repositoryHost, repositoryOf, type RepositoryRole } from "./repositories.mjs";
 export { type DroneLog, type RestoreRequest } from "./run-context.mjs";
 
 /** Parameters of an operation that needs them. */
@@ -87,7 +87,7 @@ export interface DroneEngine {
   shutdown(): Promise<void>;
   /** The archive-name prefix of this drone; prune and stats never look past it. */
   readonly archivePrefix: string;
-  client(role: Role): BorgClient;
+  client(role: RepositoryRole): BorgClient;
 }
 
 /** What the engine is made of; the borg client and the hook runner default to the real ones. */
@@ -104,11 +104,11 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
   const { config, store, log } = options;
   const archivePrefix = archivePrefixOf(config.droneId);
   const makeClient = options.borgClient ?? realBorgClient;
-  const clients: Record<Role, BorgClient | undefined> = {
+  const clients: Record<RepositoryRole, BorgClient | undefined> = {
     primary: makeClient(config, "primary", log),
     offsite: config.offsite ? makeClient(config, "offsite", log) : undefined,
   };
-  const client = (role: Role): BorgClient => {
+  const client = (role: RepositoryRole): BorgClient => {
     const found = clients[role];
     if (!found) throw noOffsite();
     return found;
@@ -174,7 +174,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
       })
       .catch((error: unknown) => {
         current = undefined;
-        job.reject(error instanceof Error ? error : new Error(errorMessage(error)));
+        job.reject(error instanceof Error ? error : new Error(errorText(error)));
       })
       .finally(pump);
     current = { job, controller, done };

@@ -13,7 +13,7 @@ import {
   PROTOCOL_VERSION,
 } from "../../../libs/protocol/index.mjs";
 import { estimateProgress, type Expectation, type ProgressAnchor } from "./estimate.mjs";
-import { type Role } from "./repositories.mjs";
+import { type RepositoryRole } from "./repositories.mjs";
 import { type DroneLog } from "./run-context.mjs";
 
 /** Where progress events go: throttled to listeners, the latest one kept for the live status. */
@@ -57,7 +57,7 @@ export interface TrackerOptions {
   droneId: string;
   runId: string;
   operation: Operation;
-  role: Role;
+  role: RepositoryRole;
   emit: ProgressChannel["emit"];
   /** Application State now: each event carries it. */
   state: () => ApplicationState;

@@ -12,12 +12,14 @@ import {
   type CreateOptions,
   parseLocation,
 } from "../../../libs/borg/index.mjs";
+import { type RepositoryRole } from "../../../libs/protocol/index.mjs";
 import { type DroneConfig, secretConfigVariables } from "../config.mjs";
 import { DroneError } from "./errors.mjs";
 import { type DroneLog } from "./run-context.mjs";
 
-/** Which repository a step works on. */
-export type Role = "primary" | "offsite";
+/** Which repository a step works on (primary or offsite), as the protocol names it. */
+export type { RepositoryRole };
+
 
 /** Archive names: `<drone id>@<local time>`; `@` cannot occur in a drone id, so prefixes never overlap. */
 export const archivePrefixOf = (droneId: string) => `${droneId}@`;
@@ -36,7 +38,7 @@ export function repositoryHost(location: string, droneId: string): string {
 export const noOffsite = () => new DroneError("no_offsite", "no offsite repository is configured (OFFSITE_REPOSITORY)");
 
 /** The borg repository of a role, as the drone's configuration describes it. */
-export function repositoryOf(config: DroneConfig, role: Role): BorgRepository {
+export function repositoryOf(config: DroneConfig, role: RepositoryRole): BorgRepository {
   const location = role === "offsite" ? config.offsite?.repository : config.repository;
   if (!location) throw noOffsite();
   return {
@@ -54,7 +56,7 @@ export function repositoryOf(config: DroneConfig, role: Role): BorgRepository {
 }
 
 /** What the drone asks `borg create` for, on a role's repository, from its configuration. */
-export function createOptionsOf(config: DroneConfig, role: Role, archive: string): CreateOptions {
+export function createOptionsOf(config: DroneConfig, role: RepositoryRole, archive: string): CreateOptions {
   return {
     archive,
     paths: config.sources,
@@ -68,7 +70,7 @@ export function createOptionsOf(config: DroneConfig, role: Role, archive: string
 }
 
 /** Makes the borg client of a role; the engine takes another one in tests (a fake that runs no borg). */
-export type BorgClientFactory = (config: DroneConfig, role: Role, log: DroneLog) => BorgClient;
+export type BorgClientFactory = (config: DroneConfig, role: RepositoryRole, log: DroneLog) => BorgClient;
 
 /** The real borg client of a role. */
 export const realBorgClient: BorgClientFactory = (config, role, log) =>

@@ -3,7 +3,7 @@
  * outcome, and the result event every operation ends with.
  */
 import { BorgError } from "../../../libs/borg/index.mjs";
-import { errorMessage } from "../../../libs/config/index.mjs";
+import { errorText } from "../../../libs/config/index.mjs";
 import {
   boundResultEvent,
   type CheckSummary,
@@ -47,7 +47,7 @@ export function describeFailure(error: unknown, timedOut: boolean, runTimeoutMin
   if (error instanceof BorgError || error instanceof DroneError) {
     return { kind: error.kind, message: error.message, outcome: interrupted ? "interrupted" : "failed" };
   }
-  return { kind: "unexpected", message: errorMessage(error), outcome: "failed" };
+  return { kind: "unexpected", message: errorText(error), outcome: "failed" };
 }
 
 /** What a result event is made of. */

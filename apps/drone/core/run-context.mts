@@ -12,7 +12,7 @@ import type { DroneConfig } from "../config.mjs";
 import type { Expectation } from "./estimate.mjs";
 import type { runHook } from "./hooks.mjs";
 import type { ProgressTracker } from "./progress.mjs";
-import type { Role } from "./repositories.mjs";
+import type { RepositoryRole } from "./repositories.mjs";
 import type { Settings } from "./settings.mjs";
 import type { StateStore } from "./state.mjs";
 
@@ -78,11 +78,11 @@ export interface RunContext extends RunFindings {
   /** Aborted only at shutdown: bounds the on_error hook, which runs after the run's own abort. */
   readonly shutdown: AbortSignal;
   /** A role's borg client for this run: a lock timeout may end in breaking this drone's orphaned lock. */
-  borg: (role: Role) => BorgClient;
+  borg: (role: RepositoryRole) => BorgClient;
   /** Options of one borg call (the run's abort and inactivity timeout, borg's pid recorded for recovery). */
   call: (onEvent?: (event: BorgEvent) => void) => CallOptions;
   /** Progress of one step, with what it is expected to reach. */
-  progress: (role: Role, expectation?: { value?: Expectation }) => ProgressTracker;
+  progress: (role: RepositoryRole, expectation?: { value?: Expectation }) => ProgressTracker;
   /** What the drone does now (Application State). */
   state: () => ApplicationState;
   setState: (state: ApplicationState) => void;

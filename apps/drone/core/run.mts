@@ -6,7 +6,7 @@
 import { join } from "node:path";
 
 import { type BorgClient } from "../../../libs/borg/index.mjs";
-import { errorMessage } from "../../../libs/config/index.mjs";
+import { errorText } from "../../../libs/config/index.mjs";
 import { type ApplicationState, EVENT_LIMITS, type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { type DroneConfig } from "../config.mjs";
 import { BACKUP_OPERATIONS, runOperation } from "./actions/operations.mjs";
@@ -15,7 +15,7 @@ import { borgCallOptions, lockRecoveringClient, type LockRecovery } from "./borg
 import { DroneError } from "./errors.mjs";
 import { processIdentity } from "./process-identity.mjs";
 import { type ProgressChannel, trackProgress } from "./progress.mjs";
-import { type Role } from "./repositories.mjs";
+import { type RepositoryRole } from "./repositories.mjs";
 import { describeFailure, type Failure, resultEvent } from "./result.mjs";
 import { acquireRunLock } from "./run-lock.mjs";
 import { type DroneLog, type HookRunner, type Job, type RunContext, toIso } from "./run-context.mjs";
@@ -29,7 +29,7 @@ export interface RunEnvironment {
   log: DroneLog;
   archivePrefix: string;
   /** A role's plain borg client. */
-  client: (role: Role) => BorgClient;
+  client: (role: RepositoryRole) => BorgClient;
   runHook: HookRunner;
   /** Aborted at shutdown. */
   shutdown: AbortSignal;
@@ -52,7 +52,7 @@ function runContext(env: RunEnvironment, job: Job, signal: AbortSignal): RunCont
         // recorded so that crash recovery claims a checkpoint only when borg committed one
         if (state.running?.runId === job.runId) state.running.checkpointAt = toIso(new Date());
       })
-      .catch((error: unknown) => log.warn(`recording borg's checkpoint in the state file failed: ${errorMessage(error)}`));
+      .catch((error: unknown) => log.warn(`recording borg's checkpoint in the state file failed: ${errorText(error)}`));
   const context: RunContext = {
     config,
     store,
@@ -137,7 +137,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     log.error(`${job.operation} failed: ${failure.message}`);
     const ownsLock = !("heldBy" in lock);
     if (ownsLock && BACKUP_OPERATIONS.has(job.operation)) {
-      await hook(context, "on_error", failure.message).catch((hookError: unknown) => log.warn(errorMessage(hookError)));
+      await hook(context, "on_error", failure.message).catch((hookError: unknown) => log.warn(errorText(hookError)));
     }
   } finally {
     clearTimeout(timeout);

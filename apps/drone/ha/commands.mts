@@ -4,7 +4,6 @@
  * and answers with `backup_drone_command_ack`. No `TServiceParams`: the service hands in how
  * to act and how to answer.
  */
-import { errorMessage } from "../../../libs/config/index.mjs";
 import {
   type CommandAckEvent,
   commandAckEventSchema,
@@ -13,6 +12,7 @@ import {
   commandEventSchema,
   PROTOCOL_VERSION,
 } from "../../../libs/protocol/index.mjs";
+import { errorText, issueLines } from "../../../libs/config/errors.mjs";
 
 /** A command more than this far from the drone's clock (either way) is refused: it is stale, or a clock is wrong. */
 export const COMMAND_MAX_SKEW_MS = 10 * 60_000;
@@ -96,7 +96,7 @@ export function createCommandReceiver(options: CommandReceiverOptions): CommandR
     try {
       outcome = await options.act(command.action, command);
     } catch (error) {
-      outcome = { accepted: false, reason: errorMessage(error), runId: null };
+      outcome = { accepted: false, reason: errorText(error), runId: null };
     }
     return ackOf(command, outcome, false);
   };
@@ -105,7 +105,7 @@ export function createCommandReceiver(options: CommandReceiverOptions): CommandR
     const parsed = commandEventSchema.safeParse(data);
     if (!parsed.success) {
       // every drone sees every command: only one addressed to this drone is worth a warning
-      const fields = parsed.error.issues.map(issue => `${issue.path.join(".") || "(payload)"}: ${issue.message}`).join("; ");
+      const fields = issueLines(parsed.error).join("; ");
       if (addressee(data) === droneId) log.warn(`ignored a malformed backup_drone_command for this drone: ${fields}`);
       else log.debug(`ignored a backup_drone_command that is malformed or not for this drone: ${fields}`);
       return;
@@ -129,7 +129,7 @@ export function createCommandReceiver(options: CommandReceiverOptions): CommandR
       try {
         await receive(data);
       } catch (error) {
-        log.warn(`handling a backup_drone_command failed: ${errorMessage(error)}`);
+        log.warn(`handling a backup_drone_command failed: ${errorText(error)}`);
       }
     },
   };

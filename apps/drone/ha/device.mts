@@ -16,6 +16,7 @@ import {
 import { droneEntityKeys, ENTITY_SPECS, type EntitySpec } from "./entities.mjs";
 import { buildEntity, type EntityDefinition, extraFields, holdsUnsentField, UNSENT_FIELDS } from "../../../libs/ha/entities.mjs";
 import { type PublishedEntity, sameValue, type SynapseEntity as Entity } from "../../../libs/ha/registration.mjs";
+import { errorText } from "../../../libs/config/errors.mjs";
 
 type Synapse = TServiceParams["synapse"];
 
@@ -120,7 +121,7 @@ export function createDroneDevice(options: {
     try {
       await entityOf(key).storage.set(field, value);
     } catch (error) {
-      warn(`updating ${entityUniqueId(droneId, key)}.${field} failed: ${error instanceof Error ? error.message : String(error)}`);
+      warn(`updating ${entityUniqueId(droneId, key)}.${field} failed: ${errorText(error)}`);
     }
   };
 

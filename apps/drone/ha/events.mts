@@ -3,9 +3,9 @@
  * its protocol schema first, every send has a deadline (a `fire_event` whose reply never
  * comes would otherwise wait forever), and nothing thrown here reaches the engine.
  */
-import { errorMessage } from "../../../libs/config/index.mjs";
 import { EVENT_SCHEMAS, EVENT_TYPES } from "../../../libs/protocol/index.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
+import { errorText, issueLines } from "../../../libs/config/errors.mjs";
 
 /** An HA event type of the drone. */
 export type DroneEventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
@@ -48,7 +48,7 @@ export function createEventSender(transport: EventTransport, log: EventLog, dead
     const parsed = EVENT_SCHEMAS[type].safeParse(payload);
     if (!parsed.success) {
       // a bug of ours: say which fields, never the values (they could be long or private)
-      const fields = parsed.error.issues.map(issue => `${issue.path.join(".") || "(payload)"}: ${issue.message}`);
+      const fields = issueLines(parsed.error);
       log.warn(`${type} event not sent, it does not match the protocol: ${fields.join("; ")}`);
       return false;
     }
@@ -72,7 +72,7 @@ export function createEventSender(transport: EventTransport, log: EventLog, dead
       try {
         return await send(type, payload);
       } catch (error) {
-        log.warn(`${type} event failed: ${errorMessage(error)}`);
+        log.warn(`${type} event failed: ${errorText(error)}`);
         return false;
       }
     },
@@ -80,7 +80,7 @@ export function createEventSender(transport: EventTransport, log: EventLog, dead
       try {
         await flush();
       } catch (error) {
-        log.warn(`sending kept result events failed: ${errorMessage(error)}`);
+        log.warn(`sending kept result events failed: ${errorText(error)}`);
       }
     },
   };

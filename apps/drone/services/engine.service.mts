@@ -2,7 +2,8 @@ import { join } from "node:path";
 
 import { type TServiceParams } from "@digital-alchemy/core";
 
-import { ConfigError, type DroneConfig, parseDroneConfig } from "../config.mjs";
+import { type DroneConfig, parseDroneConfig } from "../config.mjs";
+import { parseConfigOrExit } from "../../../libs/config/errors.mjs";
 import { createDroneEngine, type DroneEngine, type DroneLog } from "../core/engine.mjs";
 import { openStateStore } from "../core/state.mjs";
 
@@ -32,15 +33,7 @@ export function EngineService({ config, lifecycle, logger }: TServiceParams): En
   };
 
   lifecycle.onPostConfig(async () => {
-    try {
-      droneConfig = parseDroneConfig({ ...config.drone });
-    } catch (error) {
-      if (error instanceof ConfigError) {
-        logger.fatal(error.message);
-        process.exitCode = 2;
-      }
-      throw error;
-    }
+    droneConfig = parseConfigOrExit(() => parseDroneConfig({ ...config.drone }), logger);
     const store = await openStateStore(join(droneConfig.stateDir, `${droneConfig.droneId}.json`), message => logger.warn(message));
     engine = createDroneEngine({ config: droneConfig, store, log });
     logger.info(`drone ${droneConfig.droneId} ready: repository ${droneConfig.repository}, mode ${engine.settings().mode}`);

@@ -32,6 +32,7 @@ import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
 import { type LinkWatch, reportLockout, watchSynapseLink } from "../../../libs/ha/synapse-link.mjs";
 import { droneLockedOutMessage } from "../ha/lockout.mjs";
+import { errorText } from "../../../libs/config/errors.mjs";
 
 /** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
 export const PROGRESS_ENTITY_INTERVAL_MS = 5_000;
@@ -69,7 +70,6 @@ const PAYLOAD_SCHEMAS: Record<SettingSpec["domain"], z.ZodType<number | string>>
 
 const isFactSensor = (key: DroneEntityKey): key is FactSensorKey => key in FACT_SENSORS;
 const isSettingSpec = (spec: (typeof ENTITY_SPECS)[DroneEntityKey]): spec is SettingSpec => "setting" in spec;
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * The Home Assistant bridge. Entities are created in onPostConfig, once the engine exists:
@@ -248,7 +248,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     // a refusal (busy, queue full, no offsite) is logged by the engine
     const answer = current.request(action, "command");
     if (!answer.accepted) return { accepted: false, reason: answer.reason, runId: null };
-    answer.done.catch((error: unknown) => logger.debug(`${action} (command) dropped: ${describe(error)}`));
+    answer.done.catch((error: unknown) => logger.debug(`${action} (command) dropped: ${errorText(error)}`));
     return { accepted: true, reason: answer.queued ? "queued behind the running operation" : null, runId: answer.runId };
   };
 
@@ -326,13 +326,13 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
             if (spec.domain !== "button") return;
             logger.debug(`${key} pressed in Home Assistant`);
             if (spec.operation === "release_prune_hold") {
-              void ready.releasePruneHold("button").catch((error: unknown) => logger.error(`releasing the prune hold failed: ${describe(error)}`));
+              void ready.releasePruneHold("button").catch((error: unknown) => logger.error(`releasing the prune hold failed: ${errorText(error)}`));
               return;
             }
             // a refusal (busy, queue full, no offsite) is logged by the engine
             const answer = ready.request(spec.operation, "button");
             // the result goes out as an event; a queued job dropped at shutdown rejects
-            if (answer.accepted) answer.done.catch((error: unknown) => logger.debug(`${spec.operation} (button) dropped: ${describe(error)}`));
+            if (answer.accepted) answer.done.catch((error: unknown) => logger.debug(`${spec.operation} (button) dropped: ${errorText(error)}`));
           },
           change: (key, payload) => void changeSetting(key, payload),
         },
@@ -390,7 +390,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
       void track(
         current.archives().then(
           found => logger.debug(`${found.length} archives of ${current.config.droneId} listed for Restore Archive`),
-          (error: unknown) => logger.info(`listing the archives for Restore Archive failed: ${describe(error)}`),
+          (error: unknown) => logger.info(`listing the archives for Restore Archive failed: ${errorText(error)}`),
         ),
       );
     }

@@ -13,7 +13,6 @@ import { type TServiceParams } from "@digital-alchemy/core";
 
 import { LIB_BACKUP_COORDINATOR } from "../../../apps/backup_coordinator/coordinator.module.mjs";
 import { type FleetEffect } from "../../../apps/backup_coordinator/core/fleet.mjs";
-import { type RunKind } from "../../../apps/backup_coordinator/core/plan.mjs";
 import { type CoordinatorEntityKey, coordinatorUniqueId, problemUniqueId } from "../../../apps/backup_coordinator/ha/entities.mjs";
 import {
   type ApplicationState,
@@ -31,6 +30,7 @@ import {
   type SynapseLink,
   COMMAND_EVENT_TYPES,
   commandEventSchema,
+  type RepositoryRole,
 } from "../../../libs/protocol/index.mjs";
 import { type FiredEvent } from "../../helpers/hass.mjs";
 import { bootWithMockAssistant, type SocketMessage } from "../../helpers/runner.mjs";
@@ -87,12 +87,12 @@ export const onlineSensorId = (droneId: string) => `binary_sensor.${droneId.repl
 export interface Press {
   entityId: string;
   droneId: string | undefined;
-  kind: RunKind | undefined;
+  kind: RepositoryRole | undefined;
 }
 
 interface SimRun {
   runId: string;
-  kind: RunKind;
+  kind: RepositoryRole;
   startedAt: Date;
 }
 
@@ -116,7 +116,7 @@ export class SimDrone {
   }
 
   /** The host a run of this kind uses. */
-  hostOf(kind: RunKind) {
+  hostOf(kind: RepositoryRole) {
     return kind === "offsite" ? `offsite:${this.spec.offsiteHost ?? "?"}` : this.host;
   }
 
@@ -169,11 +169,11 @@ export interface Harness {
   /** Every simulated drone sends its status event (the periodic heartbeat). */
   heartbeat(): Promise<void>;
   /** The drone starts a run on its own (a person pressed its button in HA): status event. */
-  startManual(droneId: string, kind?: RunKind): Promise<void>;
+  startManual(droneId: string, kind?: RepositoryRole): Promise<void>;
   /** The drone sends a progress event of its run. */
   progress(droneId: string, percent: number | null, extra?: Partial<ProgressEvent>): Promise<void>;
-  /** The drone's run ends: the result event, then its idle status. */
-  finish(droneId: string, outcome: Outcome, extra?: Partial<ResultEvent>): Promise<void>;
+  /** The drone's run ends: the result event, then its idle status (`error_kind` may be any text, as another drone version may send). */
+  finish(droneId: string, outcome: Outcome, extra?: Partial<Omit<ResultEvent, "error_kind">> & { error_kind?: string | null }): Promise<void>;
   /** Inject any HA event (e.g. a malformed one). */
   emit(type: string, data: unknown): Promise<void>;
   /** Most runs at once per host the simulated drones saw. */
@@ -283,14 +283,14 @@ export async function bootCoordinator(
     chain = chain.then(() => params.mock_assistant.events.emitEvent(type, data as object));
     return chain;
   };
-  const droneOfButton = (entity: string): [SimDrone, RunKind] | undefined => {
+  const droneOfButton = (entity: string): [SimDrone, RepositoryRole] | undefined => {
     for (const drone of drones.values()) {
       if (entity === entityId(drone.id, "scheduled_backup")) return [drone, "primary"];
       if (entity === entityId(drone.id, "offsite_backup")) return [drone, "offsite"];
     }
     return undefined;
   };
-  const begin = (drone: SimDrone, kind: RunKind) => {
+  const begin = (drone: SimDrone, kind: RepositoryRole) => {
     drone.runs += 1;
     drone.run = { runId: `${drone.id}-run-${drone.runs}`, kind, startedAt: new Date() };
     const host = drone.hostOf(kind);
@@ -455,7 +455,7 @@ export async function bootCoordinator(
       if (!run) throw new Error(`${droneId} runs nothing`);
       const now = new Date();
       const ok = outcome === "success" || outcome === "warning";
-      const result: ResultEvent = {
+      const result: Omit<ResultEvent, "error_kind"> & { error_kind: string | null } = {
         v: PROTOCOL_VERSION,
         drone_id: droneId,
         run_id: run.runId,
@@ -483,7 +483,7 @@ export async function bootCoordinator(
     },
     emit,
     maxConcurrent: () => Object.fromEntries(maxConcurrent),
-    evaluate: () => coordinator.scheduler.evaluate(),
+    evaluate: () => coordinator.dispatch.evaluate(),
     fired: type =>
       sent
         .filter(message => message.type === "fire_event" && (type === undefined || message.event_type === type))

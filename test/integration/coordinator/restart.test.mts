@@ -42,7 +42,7 @@ describe("after a restart", () => {
     });
     const fleet = h.params.backup_coordinator.fleet;
     expect(fleet.drones()).toEqual(["a", "b"]);
-    expect(fleet.model.running().map(run => [run.droneId, run.run.ours])).toEqual([["a", false]]);
+    expect(fleet.state.running().map(run => [run.droneId, run.run.ours])).toEqual([["a", false]]);
     // both restored drones get a problem sensor in the first registration
     expect(h.params.backup_coordinator.entities.problemSensors()).toEqual({
       a: "backup_coordinator_a_backup_problem",
@@ -113,7 +113,7 @@ describe("after a restart", () => {
 
   it("an online sensor HA shows off marks the drone offline at once", async () => {
     const h = await boot({ haDrones: [{ id: "a", online: "off" }] });
-    expect(h.params.backup_coordinator.fleet.model.drones.get("a")?.problem?.kind).toBe("offline");
+    expect(h.params.backup_coordinator.fleet.state.drones.get("a")?.problem?.kind).toBe("offline");
     await waitFor(() => h.fired("backup_coordinator_drone_problem").length === 1, "the problem event");
   });
 
@@ -129,8 +129,8 @@ describe("after a restart", () => {
     harnesses.splice(harnesses.indexOf(first), 1);
 
     const second = await boot({ databaseUrl, drones: [{ id: "a" }] });
-    expect(second.params.backup_coordinator.scheduler.paused).toBe(true);
-    expect(second.params.backup_coordinator.scheduler.perHostLimit).toBe(3);
+    expect(second.params.backup_coordinator.dispatch.paused).toBe(true);
+    expect(second.params.backup_coordinator.dispatch.perHostLimit).toBe(3);
     await second.report("a");
     second.evaluate();
     await settle();

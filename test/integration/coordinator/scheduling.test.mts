@@ -165,6 +165,20 @@ describe("one run's result starts the next", () => {
       expect.objectContaining({ drone_id: "a", kind: "primary", ours: true, outcome: "success" }),
     ]);
   });
+
+  it("a failure of a kind this coordinator does not know (a newer drone's) still ends the run and frees the slot", async () => {
+    h = await bootCoordinator({ drones: [{ id: "a" }, { id: "b" }], config: { TICK_SECONDS: 86_400 } });
+    await h.report("a");
+    await h.waitForPresses(1);
+    await h.report("b");
+    await settle();
+    await h.finish("a", "failed", { error_kind: "quota_exceeded_v9", error: "the repository's quota is used up" });
+    await h.waitForPresses(2, 2_000);
+    expect(h.pressed()).toEqual(["a", "b"]);
+    expect(h.fired("backup_coordinator_run_finished").map(event => event.event_data)).toEqual([
+      expect.objectContaining({ drone_id: "a", outcome: "failed", error_kind: "unknown", error: "the repository's quota is used up" }),
+    ]);
+  });
 });
 
 describe("after a failed run", () => {
@@ -271,7 +285,7 @@ describe("pause and run now", () => {
     h.evaluate();
     await settle();
     expect(h.presses()).toEqual([]);
-    expect(h.params.backup_coordinator.scheduler.paused).toBe(true);
+    expect(h.params.backup_coordinator.dispatch.paused).toBe(true);
     expect(h.published("pause", "is_on")).toBe(true);
     await h.command("pause", "turn_off");
     await h.waitForPresses(1);
@@ -315,7 +329,7 @@ describe("the concurrency limit entity", () => {
     for (const bad of [0, 11, 1.5]) {
       await harness.command("concurrency_limit", "set_value", { value: bad });
       await settle();
-      expect(harness.params.backup_coordinator.scheduler.perHostLimit).toBe(2);
+      expect(harness.params.backup_coordinator.dispatch.perHostLimit).toBe(2);
       expect(harness.published("concurrency_limit", "native_value")).toBe(2);
     }
     await harness.command("concurrency_limit", "set_value", { value: "three" });

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import { secretConfigVariables } from "../../../apps/drone/config.mjs";
 import { inheritedEnv, SECRET_VARIABLE_NAME } from "../../../libs/borg/environment.mjs";
-import { passcommandEnv } from "../../../libs/borg/runner.mjs";
+import { passcommandEnv } from "../../../libs/borg/passphrase.mjs";
 import { borgEnvironment, type BorgRepository, listCommand, Secret } from "../../../libs/borg/index.mjs";
 
 const PASSPHRASE = "unit-canary-passphrase";

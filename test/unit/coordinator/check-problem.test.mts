@@ -6,7 +6,7 @@ import { PROTOCOL_VERSION, type ResultEvent } from "../../../libs/protocol/index
 import { at, DEFAULT_FLEET_SETTINGS, statusEvent } from "../../helpers/fleet.mjs";
 import { T0 } from "../../helpers/wait.mjs";
 
-function result(operation: ResultEvent["operation"], outcome: ResultEvent["outcome"], seconds: number, errorKind: string | null = null): ResultEvent {
+function result(operation: ResultEvent["operation"], outcome: ResultEvent["outcome"], seconds: number, errorKind: ResultEvent["error_kind"] = null): ResultEvent {
   return {
     v: PROTOCOL_VERSION,
     drone_id: "a",

@@ -8,16 +8,16 @@ import dayjs from "dayjs";
 
 import { type ArchiveFigures, addToHold, describeSources, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "../guard.mjs";
 import { type CreateResult } from "../../../../libs/borg/index.mjs";
-import { errorMessage } from "../../../../libs/config/index.mjs";
+import { errorText } from "../../../../libs/config/index.mjs";
 import { type ApplicationState } from "../../../../libs/protocol/index.mjs";
 import { RECENT_ARCHIVES, storedTotals } from "../archives.mjs";
 import { DroneError } from "../errors.mjs";
 import { type Expectation } from "../estimate.mjs";
 import { prescan } from "../prescan.mjs";
-import { createOptionsOf, repositoryOf, type Role } from "../repositories.mjs";
+import { createOptionsOf, repositoryOf, type RepositoryRole } from "../repositories.mjs";
 import { type RunContext, toIso } from "../run-context.mjs";
 
-const STATE: Record<Role, ApplicationState> = { primary: "creating", offsite: "offsite_creating" };
+const STATE: Record<RepositoryRole, ApplicationState> = { primary: "creating", offsite: "offsite_creating" };
 
 /** Hold prune for a suspicious archive (added to a standing hold). */
 export async function holdPrune(context: RunContext, archive: string, reasons: readonly string[]): Promise<void> {
@@ -30,7 +30,7 @@ export async function holdPrune(context: RunContext, archive: string, reasons: r
  * An archive of no file (every file excluded or unreadable) is deleted at once and the run
  * fails: kept, it would count as a fresh backup and push real ones out of the keep rules.
  */
-async function discardEmptyArchive(context: RunContext, role: Role, requested: string, created: string): Promise<never> {
+async function discardEmptyArchive(context: RunContext, role: RepositoryRole, requested: string, created: string): Promise<never> {
   const message =
     `the backup read no file from ${context.config.sources.join(", ")}, so its archive was deleted and nothing was pruned; ` +
     "check that the sources are mounted and readable and that EXCLUDES does not exclude everything";
@@ -40,7 +40,7 @@ async function discardEmptyArchive(context: RunContext, role: Role, requested: s
     await context.borg(role).deleteArchive(created, context.call());
   } catch (error) {
     // kept, the empty archive could stand for its day in the keep rules: hold prune until a person deletes it
-    const why = `the empty archive ${created} could not be deleted (${errorMessage(error)}); delete it with \`borg delete ${repositoryOf(context.config, role).location}::${created}\``;
+    const why = `the empty archive ${created} could not be deleted (${errorText(error)}); delete it with \`borg delete ${repositoryOf(context.config, role).location}::${created}\``;
     await holdPrune(context, created, [why]);
     throw new DroneError("empty_archive", `${message.replace("so its archive was deleted and nothing was pruned", "and nothing was pruned")}; ${why}`);
   }
@@ -51,7 +51,7 @@ async function discardEmptyArchive(context: RunContext, role: Role, requested: s
  * The archive the guard compares a new one with: the last one recorded, or, when the state
  * has none (a new STATE_DIR, a lost state file), this drone's newest archive in the repository.
  */
-async function previousArchive(context: RunContext, role: Role): Promise<ArchiveFigures | null> {
+async function previousArchive(context: RunContext, role: RepositoryRole): Promise<ArchiveFigures | null> {
   const persisted = context.store.get();
   const recorded = role === "primary" ? persisted.lastArchive : persisted.lastOffsiteArchive;
   if (recorded) return recorded;
@@ -63,13 +63,13 @@ async function previousArchive(context: RunContext, role: Role): Promise<Archive
     return { name: newest.name, ...newest.stats };
   } catch (error) {
     // the create that follows reports what is wrong with the repository
-    context.log.debug(`reading the newest archive for the prune guard failed: ${errorMessage(error)}`);
+    context.log.debug(`reading the newest archive for the prune guard failed: ${errorText(error)}`);
     return null;
   }
 }
 
 /** Create an archive of the sources in a role's repository, and record it. */
-export async function create(context: RunContext, role: Role): Promise<CreateResult> {
+export async function create(context: RunContext, role: RepositoryRole): Promise<CreateResult> {
   const { config, store, log } = context;
   context.setState(STATE[role]);
   const sourcesNow = await inspectSources(config.sources);

@@ -4,7 +4,7 @@
  * the steps of the operation it dequeues, and stops at the first that fails.
  */
 import { type Operation } from "../../../../libs/protocol/index.mjs";
-import { type Role } from "../repositories.mjs";
+import { type RepositoryRole } from "../repositories.mjs";
 import { type RunContext } from "../run-context.mjs";
 import { afterBackupChecks, check, dueCheck } from "./check.mjs";
 import { compact } from "./compact.mjs";
@@ -29,7 +29,7 @@ const ACTIONS = {
   due_check: context => dueCheck(context),
   restore: context => restore(context),
   after_hook: context => hook(context, "after"),
-} satisfies Record<string, (context: RunContext, role: Role) => Promise<unknown>>;
+} satisfies Record<string, (context: RunContext, role: RepositoryRole) => Promise<unknown>>;
 
 /** An action's name. */
 export type ActionName = keyof typeof ACTIONS;
@@ -37,11 +37,11 @@ export type ActionName = keyof typeof ACTIONS;
 /** One step of an operation: an action on a repository. */
 export interface Step {
   action: ActionName;
-  role: Role;
+  role: RepositoryRole;
 }
 
 const on =
-  (role: Role) =>
+  (role: RepositoryRole) =>
   (...actions: ActionName[]): readonly Step[] =>
     actions.map(action => ({ action, role }));
 const primary = on("primary");

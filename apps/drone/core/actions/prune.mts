@@ -6,20 +6,20 @@
 import { type ApplicationState } from "../../../../libs/protocol/index.mjs";
 import { type KeepSettings } from "../../config.mjs";
 import { holdMessage } from "../guard.mjs";
-import { type Role } from "../repositories.mjs";
+import { type RepositoryRole } from "../repositories.mjs";
 import { type RunContext, toIso } from "../run-context.mjs";
 import { keepRulesOf } from "../settings.mjs";
 
-const STATE: Record<Role, ApplicationState> = { primary: "pruning", offsite: "offsite_pruning" };
+const STATE: Record<RepositoryRole, ApplicationState> = { primary: "pruning", offsite: "offsite_pruning" };
 
 /** The keep rules of a role's repository. */
-export function keepRules(context: RunContext, role: Role): KeepSettings {
+export function keepRules(context: RunContext, role: RepositoryRole): KeepSettings {
   const offsite = role === "offsite" ? context.config.offsite : undefined;
   return offsite ? offsite.keep : keepRulesOf(context.settings());
 }
 
 /** True (and the run marked held) when the prune guard holds prune. */
-function pruneHeld(context: RunContext, role: Role): boolean {
+function pruneHeld(context: RunContext, role: RepositoryRole): boolean {
   const hold = context.store.get().pruneHold;
   if (!hold) return false;
   context.held = holdMessage(hold.reasons);
@@ -28,7 +28,7 @@ function pruneHeld(context: RunContext, role: Role): boolean {
 }
 
 /** Prune a role's repository by its keep rules, unless prune is held. */
-export async function prune(context: RunContext, role: Role): Promise<void> {
+export async function prune(context: RunContext, role: RepositoryRole): Promise<void> {
   if (pruneHeld(context, role)) return;
   context.setState(STATE[role]);
   const tracker = context.progress(role);

@@ -5,13 +5,13 @@
  */
 import { type ApplicationState } from "../../../../libs/protocol/index.mjs";
 import { rememberArchives, storedTotals } from "../archives.mjs";
-import { type Role } from "../repositories.mjs";
+import { type RepositoryRole } from "../repositories.mjs";
 import { type RunContext } from "../run-context.mjs";
 
-const STATE: Record<Role, ApplicationState> = { primary: "updating_stats", offsite: "offsite_updating_stats" };
+const STATE: Record<RepositoryRole, ApplicationState> = { primary: "updating_stats", offsite: "offsite_updating_stats" };
 
 /** Read and record a role's repository totals (and, for the primary, this drone's archives). */
-export async function stats(context: RunContext, role: Role): Promise<void> {
+export async function stats(context: RunContext, role: RepositoryRole): Promise<void> {
   context.setState(STATE[role]);
   const info = await context.borg(role).info({}, context.call());
   const list = await context.borg(role).list({ prefix: context.archivePrefix }, context.call());

@@ -17,9 +17,10 @@ import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { eventForEffect, type OutgoingEvent, validateEvent } from "../events.mjs";
 import { COMMAND_EVENT_TYPES, commandEventSchema, PROTOCOL_VERSION } from "../../../libs/protocol/index.mjs";
+import { errorText } from "../../../libs/config/errors.mjs";
 
-/** The scheduler's API. */
-export interface SchedulerService {
+/** The dispatch service's API: looks at the fleet and carries out what the fleet model decides. */
+export interface DispatchService {
   /** Look at the fleet now (what the tick does): detect problems and start what is due. Returns what was decided. */
   evaluate(): FleetEffect[];
   /** Look at the fleet once the current event has been handled (several requests share one look). */
@@ -45,8 +46,8 @@ type EffectOf<T extends FleetEffect["type"]> = Extract<FleetEffect, { type: T }>
 
 const BUTTON_NAMES = { primary: "Scheduled Backup", offsite: "Offsite Backup" } as const;
 
-/** The scheduler service. */
-export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, scheduler }: TServiceParams): SchedulerService {
+/** The dispatch service: starts runs through Home Assistant and fires the coordinator's events. */
+export function DispatchService({ backup_coordinator, hass, lifecycle, logger, scheduler }: TServiceParams): DispatchService {
   const fleet = backup_coordinator.fleet;
   let started = false;
   let closing = false;
@@ -73,7 +74,7 @@ export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, 
       try {
         listener();
       } catch (error) {
-        logger.error(`change listener failed: ${error instanceof Error ? error.message : String(error)}`);
+        logger.error(`change listener failed: ${errorText(error)}`);
       }
     }
   };
@@ -138,7 +139,7 @@ export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, 
       return;
     }
     // no look at HA's Application State: HA cannot show this drone's entities as they are; the drone refuses a second run itself
-    fleet.model.markPressed(droneId, kind, now, "command");
+    fleet.state.markPressed(droneId, kind, now, "command");
     const command = parsed.data;
     logger.info(
       `starting ${kind === "offsite" ? "an offsite run" : "a backup"} of ${droneId} (${overdue}) through ${COMMAND_EVENT_TYPES.command} ` +
@@ -165,7 +166,7 @@ export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, 
       return;
     }
     // marked before the press: the drone's answer may come before HA's reply to the call
-    fleet.model.markPressed(droneId, kind, now, "press");
+    fleet.state.markPressed(droneId, kind, now, "press");
     logger.info(`starting ${kind === "offsite" ? "an offsite run" : "a backup"} of ${droneId} (${overdue}): pressing ${entity_id}`);
     void callService(`pressing ${entity_id}`, "button", "press", { entity_id });
   };
@@ -249,7 +250,7 @@ export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, 
     const now = fleet.now();
     const config = fleet.config;
     const holding = fleet.holding(now);
-    const effects = fleet.model.evaluate(now, {
+    const effects = fleet.state.evaluate(now, {
       paused: paused || holding,
       limits: { ...config.limits, perHost: perHostLimit ?? config.limits.perHost },
       hostKey: fleet.hostKey,
@@ -298,7 +299,7 @@ export function SchedulerService({ backup_coordinator, hass, lifecycle, logger, 
     evaluateSoon,
     runNow: () => {
       if (!started || closing) return;
-      fleet.model.requestRound(fleet.now());
+      fleet.state.requestRound(fleet.now());
       logger.info(paused ? "run now: every drone is due, but the coordinator is paused" : "run now: every drone is due");
       evaluate();
     },

@@ -1,0 +1,151 @@
+/**
+ * What the coordinator's fleet model holds of each drone and returns to the services: the
+ * settings, a drone's record, its run and problem, the effects; and the pure rules of the
+ * backup window and of how a start reaches a drone.
+ */
+import {
+  type ApplicationState,
+  type Mode,
+  type ProgressEvent,
+  type ProblemKind,
+  type RepositoryRole,
+  type ResultEvent,
+  type SynapseLink,
+} from "../../../libs/protocol/index.mjs";
+import { type Limits } from "./plan.mjs";
+
+/** Thresholds and limits. */
+export interface FleetSettings {
+  limits: Limits;
+  /** No heartbeat for this long: offline. */
+  offlineAfterMs: number;
+  /** Pressed, but no state change within this: did not start. */
+  startTimeoutMs: number;
+  /** Running without progress for this long: stalled. */
+  stallMs: number;
+  /** No success for this many times the frequency: overdue. */
+  overdueFactor: number;
+  /** Failed attempts before the drone waits for its next due time. */
+  retryAttempts: number;
+  /** First retry delay; doubled after each failure. */
+  retryBaseMs: number;
+  /** Optional window (minutes after local midnight) in which new runs may start. */
+  window?: { startMinute: number; endMinute: number };
+}
+
+/**
+ * How the coordinator starts a run: a press of the drone's button through Home Assistant (the
+ * path an automation takes), or a `backup_drone_command` on HA's event bus, which reaches a
+ * drone whose entities HA refuses (see {@link startRoute}).
+ */
+export type StartRoute = "press" | "command";
+
+/** The problem shown while a drone reports itself locked out of the synapse integration. */
+export const LOCKED_OUT_REASON =
+  "Home Assistant still holds an earlier connection of this drone (it went away without going offline) and refuses its entities; " +
+  "the coordinator starts its backups through backup_drone_command meanwhile. Restart Home Assistant to bring its entities back.";
+
+/** A problem of one drone. */
+export interface Problem {
+  kind: ProblemKind;
+  reason: string;
+  since: Date;
+}
+
+/** A run the fleet sees going. */
+export interface ActiveRun {
+  kind: RepositoryRole;
+  runId: string | null;
+  startedAt: Date;
+  /** Started by a press of the coordinator (not by a person or an automation). */
+  ours: boolean;
+  lastProgressAt: Date;
+  progress: ProgressEvent | null;
+}
+
+/** Everything the coordinator knows of one drone. */
+export interface DroneRecord {
+  droneId: string;
+  mode: Mode;
+  state: ApplicationState;
+  repositoryHost: string;
+  /** True once a status event told the repository hosts. */
+  hostKnown: boolean;
+  offsiteHost: string | null;
+  frequencyMinutes: number;
+  offsiteFrequencyMinutes: number | null;
+  priority: number;
+  lastBackup: Date | null;
+  lastOffsiteBackup: Date | null;
+  entities: Record<string, string>;
+  lastSeen: Date | null;
+  /** The synapse online sensor, when known. */
+  onlineSensor: boolean | null;
+  /** When the online sensor last went off. */
+  onlineSensorOffAt: Date | null;
+  /**
+   * How the drone says it stands with the synapse integration (an `unknown` after a known state
+   * keeps the known one); null: an older drone, which takes no commands.
+   */
+  synapse: SynapseLink | null;
+  /** A press that did not start a run: commands are used until the drone's link is seen healthy again. */
+  pressFailedAt: Date | null;
+  /** A start asked for and not seen yet: since when, and how it was asked. */
+  pending: { kind: RepositoryRole; pressedAt: Date; via: StartRoute } | null;
+  run: ActiveRun | null;
+  attempts: number;
+  blockedUntil: Date | null;
+  lastStartedAt: Date | null;
+  lastResult: ResultEvent | null;
+  /** What the drone's last integrity check found wrong; cleared by a check that passes. */
+  checkProblem: string | null;
+  /** Why the drone's prune guard holds prune, while it does. */
+  holdProblem: string | null;
+  problem: Problem | null;
+}
+
+/** What the services must do. */
+export type FleetEffect =
+  | { type: "start"; droneId: string; kind: RepositoryRole; overdueMinutes: number; via: StartRoute; reason: string | null }
+  | { type: "run_started"; droneId: string; kind: RepositoryRole; ours: boolean; runId: string | null }
+  | { type: "run_finished"; droneId: string; kind: RepositoryRole; ours: boolean; result: ResultEvent }
+  | { type: "problem"; droneId: string; problem: Problem }
+  | { type: "recovered"; droneId: string; previous: Problem }
+  | { type: "round_completed"; at: Date };
+
+/** The facts restored from Home Assistant's entity states after a restart. */
+export interface RestoredDrone {
+  droneId: string;
+  mode?: Mode;
+  state?: ApplicationState;
+  frequencyMinutes?: number;
+  priority?: number;
+  lastBackup?: Date | null;
+  lastOffsiteBackup?: Date | null;
+}
+
+/** The key the per-host limit counts a repository host under; null while it is not known yet. */
+export type HostKey = (host: string) => string | null;
+
+/** Is `now` inside the backup window? No window: always. A window may wrap midnight. */
+export function insideWindow(window: FleetSettings["window"], now: Date): boolean {
+  if (!window) return true;
+  const minute = now.getHours() * 60 + now.getMinutes();
+  const { startMinute, endMinute } = window;
+  return startMinute <= endMinute ? minute >= startMinute && minute < endMinute : minute >= startMinute || minute < endMinute;
+}
+
+/**
+ * How to start a drone now. A press, unless the drone takes commands (it reports its synapse
+ * link) and a press cannot reach it: it says HA refuses its connection, it has no entities in
+ * HA, HA shows its app offline while its events arrive, or an earlier press did not start it.
+ */
+export function startRoute(drone: Pick<DroneRecord, "synapse" | "onlineSensor" | "pressFailedAt">): { via: StartRoute; reason: string | null } {
+  const command = (reason: string) => ({ via: "command" as const, reason });
+  if (drone.synapse === null) return { via: "press", reason: null };
+  if (drone.synapse === "locked_out") return command("the drone reports that Home Assistant refuses its connection");
+  if (drone.synapse === "not_added" || drone.synapse === "off") return command("the drone has no entities in Home Assistant");
+  if (drone.onlineSensor === false) return command("Home Assistant shows the drone's app offline while the drone's events arrive");
+  if (drone.pressFailedAt !== null) return command(`a press at ${drone.pressFailedAt.toISOString()} did not start it`);
+  return { via: "press", reason: null };
+}
