@@ -7,39 +7,10 @@
  */
 import { CreateApplication, CreateLibrary, type TLibrary } from "@digital-alchemy/core";
 
-import { DRONE_CONFIGURATION } from "./config.mjs";
+import { droneKeys } from "./config.mjs";
 import { EngineService } from "./services/engine.service.mjs";
 import { HomeAssistantService } from "./services/home-assistant.service.mjs";
 import { StandaloneService } from "./services/standalone.service.mjs";
-
-type DaEntry =
-  | { type: "string"; default?: string; description: string; enum?: string[] }
-  | { type: "number"; default: number; description: string }
-  | { type: "boolean"; default: boolean; description: string }
-  | { type: "string[]"; default: string[]; description: string };
-
-/** The DA declaration of every drone key (from the one table in config.mts). */
-function daConfiguration() {
-  const entries = Object.entries(DRONE_CONFIGURATION).map(([key, entry]) => {
-    const { type, description } = entry;
-    const declared: DaEntry =
-      type === "string"
-        ? { type, default: entry.default, description, ...("enum" in entry ? { enum: [...entry.enum] } : {}) }
-        : type === "string[]"
-          ? { type, default: [...entry.default], description }
-          : ({ type, default: entry.default, description } as DaEntry);
-    return [key, declared] as const;
-  });
-  return Object.fromEntries(entries) as {
-    [K in keyof typeof DRONE_CONFIGURATION]: (typeof DRONE_CONFIGURATION)[K]["type"] extends "number"
-      ? { type: "number"; default: number; description: string }
-      : (typeof DRONE_CONFIGURATION)[K]["type"] extends "boolean"
-        ? { type: "boolean"; default: boolean; description: string }
-        : (typeof DRONE_CONFIGURATION)[K]["type"] extends "string[]"
-          ? { type: "string[]"; default: string[]; description: string }
-          : { type: "string"; default: string; description: string };
-  };
-}
 
 /**
  * The drone library. `optionalDepends` only orders wiring: a library listed there that the
@@ -48,7 +19,8 @@ function daConfiguration() {
 export function createDroneLibrary(optionalDepends: TLibrary[]) {
   return CreateLibrary({
     name: "drone",
-    configuration: daConfiguration(),
+    // the key table without its schemas: what DA declares, with fresh copies of the defaults
+    configuration: droneKeys.declarations(),
     // an explicit empty list: DA reads `depends` when an optional dependency is absent
     depends: [],
     optionalDepends,
