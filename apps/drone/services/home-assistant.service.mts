@@ -1,32 +1,27 @@
 /**
- * The drone's Home Assistant bridge: one HA device with the drone's entities (through
- * synapse), kept in step with the engine, and the drone's events on HA's event bus.
+ * The drone's Home Assistant bridge: the drone's events and status on HA's event bus, the
+ * commands that arrive there, and one HA device with the drone's entities (through synapse;
+ * kept in step with the engine by ha/entity-sync.mts).
  * Works with whatever the host app loaded: nothing without LIB_HASS, events only without
  * LIB_SYNAPSE.
  */
 import { type TServiceParams } from "@digital-alchemy/core";
-import { z } from "zod";
 
 import {
   type CommandAction,
   COMMAND_EVENT_TYPES,
-  type DroneEntityKey,
   entityId,
   EVENT_TYPES,
-  type ProgressEvent,
   type StatusEvent,
   type SynapseLink,
 } from "../../../libs/protocol/index.mjs";
 import { type DroneEngine } from "../core/engine.mjs";
 import { type CommandOutcome, createCommandReceiver } from "../ha/commands.mjs";
-import { createDroneDevice, type DroneDevice, type EntityField } from "../ha/device.mjs";
-import { archiveOptions, ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "../ha/entities.mjs";
+import { createEntitySync, type EntitySync } from "../ha/entity-sync.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { createEventSender, type EventSender } from "../ha/events.mjs";
 import { buildStatusEvent, statusKey } from "../ha/status.mjs";
-import { FACT_SENSORS, type FactSensorKey, progressStates } from "../ha/values.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
-import { applyChange } from "../../../libs/ha/entities.mjs";
 import { republishSynapseEntities } from "../../../libs/ha/registration.mjs";
 import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { synapseLoaded, synapseMissingMessage } from "../../../libs/ha/integration.mjs";
@@ -34,8 +29,7 @@ import { type LinkWatch, reportLockout, watchSynapseLink } from "../../../libs/h
 import { droneLockedOutMessage } from "../ha/lockout.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
 
-/** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
-export const PROGRESS_ENTITY_INTERVAL_MS = 5_000;
+export { PROGRESS_ENTITY_INTERVAL_MS } from "../ha/entity-sync.mjs";
 /** Changes within this window share one status event. */
 export const STATUS_DEBOUNCE_MS = 250;
 /** How much longer than hass's EXPECT_RESPONSE_AFTER a `fire_event` may take before it counts as failed. */
@@ -52,24 +46,6 @@ export interface HomeAssistantService {
   /** How the drone stands with the synapse integration (also in every status event). */
   synapseLink(): SynapseLink;
 }
-
-type SettingSpec = NumberSpec | SelectSpec | TextSpec;
-
-const FIELD_OF: Record<SettingSpec["domain"], EntityField> = {
-  number: "native_value",
-  select: "current_option",
-  text: "native_value",
-};
-
-/** What HA sends with a change, per domain (validated before anything else looks at it). */
-const PAYLOAD_SCHEMAS: Record<SettingSpec["domain"], z.ZodType<number | string>> = {
-  number: z.object({ value: z.number().finite() }).transform(payload => payload.value),
-  select: z.object({ option: z.string() }).transform(payload => payload.option),
-  text: z.object({ value: z.string() }).transform(payload => payload.value),
-};
-
-const isFactSensor = (key: DroneEntityKey): key is FactSensorKey => key in FACT_SENSORS;
-const isSettingSpec = (spec: (typeof ENTITY_SPECS)[DroneEntityKey]): spec is SettingSpec => "setting" in spec;
 
 /**
  * The Home Assistant bridge. Entities are created in onPostConfig, once the engine exists:
@@ -88,7 +64,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
 
   const version = packageVersion();
   let engine: DroneEngine | undefined;
-  let device: DroneDevice | undefined;
+  let entities: EntitySync | undefined;
   let closing = false;
   const inflight = new Set<Promise<unknown>>();
   const track = <T,>(promise: Promise<T>): Promise<T> => {
@@ -123,94 +99,17 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
   };
 
   const entityIds = (): Record<string, string> => {
-    if (!device || !engine) return {};
+    if (!entities || !engine) return {};
     const droneId = engine.config.droneId;
     // straight from the registry: hass.idBy logs an error for every id it does not know yet
     const registry = new Map<string, string>();
     for (const item of hass.entity.registry.current) {
       if (item.platform === "synapse") registry.set(item.unique_id, String(item.entity_id));
     }
-    return device.entityIds(
+    return entities.device.entityIds(
       uniqueId => registry.get(uniqueId),
       key => entityId(droneId, key),
     );
-  };
-
-  // ------------------------------------------------------------------ entities
-
-  const publish = (key: DroneEntityKey, field: EntityField, value: unknown, force = false) => {
-    if (!device || closing) return Promise.resolve();
-    return track(device.publish(key, field, value, force));
-  };
-
-  const choicesOf = (current: DroneEngine) => archiveOptions(current.persisted().recentArchives, current.settings().restoreArchive);
-
-  const syncFacts = (current: DroneEngine) => {
-    if (!device) return;
-    const facts = { live: current.live(), persisted: current.persisted() };
-    const settings = current.settings();
-    for (const key of device.keys) {
-      const spec = ENTITY_SPECS[key];
-      if (isFactSensor(key)) void publish(key, "state", FACT_SENSORS[key](facts));
-      else if (isSettingSpec(spec)) {
-        // the choices first: HA checks the option against them
-        if (spec.domain === "select" && spec.options === "archives") void publish(key, "options", choicesOf(current));
-        void publish(key, FIELD_OF[spec.domain], settingValue(spec, settings));
-      }
-    }
-  };
-
-  // progress changes several times a second: publish at most every PROGRESS_ENTITY_INTERVAL_MS
-  let latestProgress: ProgressEvent | undefined;
-  let progressPublishedAt = 0;
-  let progressTimer: (() => void) | undefined;
-  const publishProgress = () => {
-    progressTimer?.();
-    progressTimer = undefined;
-    if (!latestProgress) return;
-    progressPublishedAt = Date.now();
-    const states = progressStates(latestProgress);
-    latestProgress = undefined;
-    void publish("progress", "state", states.progress);
-    void publish("eta", "state", states.eta);
-  };
-  const onProgressEntity = (event: ProgressEvent) => {
-    latestProgress = event;
-    const wait = PROGRESS_ENTITY_INTERVAL_MS - (Date.now() - progressPublishedAt);
-    if (event.finished || wait <= 0) publishProgress();
-    else progressTimer ??= scheduler.setTimeout(publishProgress, wait);
-  };
-  let lastRunId: string | null = null;
-  const onRunChange = (runId: string | null) => {
-    if (runId === lastRunId) return;
-    lastRunId = runId;
-    if (runId === null) return;
-    // a new run starts from nothing; the last run's final progress stays until then
-    progressTimer?.();
-    progressTimer = undefined;
-    latestProgress = undefined;
-    void publish("progress", "state", 0);
-    void publish("eta", "state", null);
-  };
-
-  const changeSetting = async (key: DroneEntityKey, payload: unknown) => {
-    const spec = ENTITY_SPECS[key];
-    if (!engine || !isSettingSpec(spec)) return;
-    const current = engine;
-    const name = `${current.config.droneId} ${key}`;
-    const old = settingValue(spec, current.settings());
-    await applyChange({
-      payload,
-      schema: PAYLOAD_SCHEMAS[spec.domain],
-      old,
-      apply: async value => {
-        await current.updateSettings({ [spec.setting]: value });
-        logger.info(`${name} set to ${JSON.stringify(value)} from Home Assistant`);
-      },
-      refused: (value, reason) =>
-        logger.warn(`${name}: ${value === undefined ? "a value" : JSON.stringify(value)} rejected (${reason}); keeping ${JSON.stringify(old)}`),
-      show: value => publish(key, FIELD_OF[spec.domain], value, true),
-    });
   };
 
   // ------------------------------------------------------------------ status
@@ -303,51 +202,25 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     listenForCommands(ready);
     watchLink(droneConfig.droneId);
     if (synapse) {
-      const settings = ready.settings();
-      const facts = { live: ready.live(), persisted: ready.persisted() };
-      device = createDroneDevice({
+      entities = createEntitySync({
         synapse,
         context,
-        droneId: droneConfig.droneId,
-        hasOffsite: droneConfig.offsite !== undefined,
+        engine: ready,
         version,
-        initial: key => {
-          const spec = ENTITY_SPECS[key];
-          if (isFactSensor(key)) return { field: "state", value: FACT_SENSORS[key](facts) };
-          if (isSettingSpec(spec)) return { field: FIELD_OF[spec.domain], value: settingValue(spec, settings) };
-          if (key === "progress") return { field: "state", value: 0 };
-          if (key === "eta") return { field: "state", value: null };
-          return undefined;
-        },
-        archiveOptions: () => choicesOf(ready),
-        handlers: {
-          press: key => {
-            const spec = ENTITY_SPECS[key];
-            if (spec.domain !== "button") return;
-            logger.debug(`${key} pressed in Home Assistant`);
-            if (spec.operation === "release_prune_hold") {
-              void ready.releasePruneHold("button").catch((error: unknown) => logger.error(`releasing the prune hold failed: ${errorText(error)}`));
-              return;
-            }
-            // a refusal (busy, queue full, no offsite) is logged by the engine
-            const answer = ready.request(spec.operation, "button");
-            // the result goes out as an event; a queued job dropped at shutdown rejects
-            if (answer.accepted) answer.done.catch((error: unknown) => logger.debug(`${spec.operation} (button) dropped: ${errorText(error)}`));
-          },
-          change: (key, payload) => void changeSetting(key, payload),
-        },
-        warn: message => logger.warn(message),
+        scheduler,
+        logger,
+        track,
+        closing: () => closing,
       });
     } else logger.info("synapse is not loaded: the drone sends Home Assistant events but has no entities");
 
     ready.onProgress(event => {
       void fire(EVENT_TYPES.progress, event);
-      onProgressEntity(event);
+      entities?.progress(event);
     });
     ready.onResult(event => void fire(EVENT_TYPES.result, event));
     ready.onChange(() => {
-      onRunChange(ready.live().runId);
-      syncFacts(ready);
+      entities?.changed();
       statusSoon();
     });
     scheduler.setInterval(() => sendStatus(true), droneConfig.statusIntervalSeconds * 1000);
@@ -355,22 +228,20 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
 
   // after synapse loaded the stored rows (a plain onBootstrap): the engine's state wins
   lifecycle.onBootstrap(async () => {
-    if (!engine || !device) return;
-    await device.reconcile();
-    syncFacts(engine);
+    await entities?.reconcile();
   }, -10);
 
   let booted = false;
   lifecycle.onReady(async () => {
     booted = true;
-    if (synapse && device) {
-      const entities = device;
+    if (synapse && entities) {
+      const device = entities.device;
       republishSynapseEntities({
         synapse,
         hass,
         scheduler,
         closing: () => closing,
-        entities: () => entities.entities(),
+        entities: () => device.entities(),
         warn: message => logger.warn(message),
       });
     }
@@ -385,7 +256,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     if (token.isAdmin() !== false) await events.flush();
     await sendStatus(true);
     // the Restore Archive choices: what the repository holds now (a read; it does not queue)
-    if (engine && device) {
+    if (engine && entities) {
       const current = engine;
       void track(
         current.archives().then(
@@ -412,9 +283,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     // stop borg now rather than at onShutdownStart: HA then sees the result and the idle
     // state before synapse reports the app offline (the engine service's later call is a no-op)
     await engine.shutdown();
-    if (latestProgress) publishProgress();
-    onRunChange(null);
-    syncFacts(engine);
+    entities?.finish();
     const finalStatus = sendStatus(true);
     closing = true;
     // one shared deadline for everything still on its way (events, patches)
