@@ -5,10 +5,11 @@
  */
 import { readFile } from "node:fs/promises";
 
+import { runShell } from "../process/index.mjs";
+
 import { type BorgCommand } from "./command.mjs";
 import { BORG_PASSPHRASE_VARIABLE, inheritedEnv } from "./environment.mjs";
 import { BorgError, borgError } from "./errors.mjs";
-import { runProcessGroup } from "./process-group.mjs";
 import { type RunOptions } from "./runner.mjs";
 import { Secret } from "./secret.mjs";
 
@@ -35,7 +36,7 @@ export function passcommandEnv(env: NodeJS.ProcessEnv, drop: readonly string[]):
 async function passcommandValue(command: BorgCommand<unknown>, passcommand: string, options: PassphraseOptions): Promise<Secret> {
   const context = { command: command.command, repository: command.repository };
   const timeoutMs = options.passcommandTimeoutMs ?? DEFAULT_PASSCOMMAND_TIMEOUT_MS;
-  const run = await runProcessGroup("sh", ["-c", passcommand], {
+  const run = await runShell(passcommand, {
     env: passcommandEnv(process.env, options.dropEnv ?? []),
     timeoutMs,
     signal: options.signal,

@@ -1,19 +1,16 @@
 /**
- * The one place that spawns borg. It streams stderr's `--log-json` lines as typed events,
- * delivers the passphrase by file descriptor or environment (never argv), maps the exit
- * code and msgids to a result or a typed error, and handles cancellation and inactivity.
- * A passcommand is run before borg, with its own deadline (passphrase.mts): borg never sees it.
- *
- * borg is started with node:child_process, not execa: loading execa's modules took about
- * 0.1 s of every one-shot command here (docs/benchmarks.md), and what borg needs (a pipe
- * per stream, one extra descriptor for the passphrase, signals) is spawn's own.
+ * The runner of borg, over the one process runner (libs/process). It streams stderr's
+ * `--log-json` lines as typed events, delivers the passphrase by file descriptor or
+ * environment (never argv), maps the exit code and msgids to a result or a typed error, and
+ * stops borg on an abort or inactivity: SIGINT first (create writes a checkpoint), then
+ * SIGTERM and SIGKILL. A passcommand is run before borg, with its own deadline
+ * (passphrase.mts): borg never sees it.
  */
-import { spawn } from "node:child_process";
 import { access, constants, mkdtemp, readFile, rm } from "node:fs/promises";
 import { constants as osConstants, tmpdir } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
-import { createInterface } from "node:readline";
-import { type Writable } from "node:stream";
+
+import { runProcess } from "../process/index.mjs";
 
 import { type BorgCommand } from "./command.mjs";
 import { classifyExitCode, type ExitOutcome } from "./error-kinds.mjs";
@@ -112,7 +109,6 @@ export function commandLine(binaryPath: string, command: BorgCommand<unknown>, o
   return [...priorityPrefix(options), binaryPath, ...command.args];
 }
 
-
 /**
  * Watches a create's events for a committed checkpoint. borg saves its cache (`cache.commit`)
  * only after the repository committed, and besides the final archive it does so only for a
@@ -153,93 +149,52 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
   const redact = (text: string) => (secret ? secret.redact(text) : text);
   const [file, ...args] = commandLine(binaryPath, command, options) as [string, ...string[]];
 
-  const fdInput = secret && command.passphraseTransport === "fd" ? `${secret.reveal()}\n` : undefined;
   const env = borgEnvironment(command, options, secret);
   const sshLog = await sshLogFile(command, env);
-  // stdin is /dev/null: a question of borg's fails at once instead of waiting for an answer
-  const subprocess = spawn(file, args, {
-    env,
-    cwd: command.cwd,
-    stdio: fdInput === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", "pipe"],
-  });
-  // how the process ended: its code or signal, or why it could not start
-  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | { error: Error }>(resolve => {
-    subprocess.once("error", error => resolve({ error }));
-    subprocess.once("close", (code, signal) => resolve({ code, signal }));
-  });
-  if (fdInput !== undefined) {
-    const passphraseIn = subprocess.stdio[PASSPHRASE_FD] as Writable | null | undefined;
-    // borg may exit before it reads (a usage error): a closed pipe is not our failure
-    passphraseIn?.on("error", () => undefined);
-    passphraseIn?.end(fdInput);
-  }
-  if (subprocess.pid !== undefined) options.onSpawn?.(subprocess.pid);
-  const stdoutChunks: Buffer[] = [];
-  subprocess.stdout?.on("data", (chunk: Buffer) => stdoutChunks.push(chunk));
-
   const logs: LogMessage[] = [];
   const textTail: string[] = [];
   const checkpoint = checkpointWatch();
-  let stopReason: "aborted" | "inactive" | undefined;
-  const timers: NodeJS.Timeout[] = [];
-
-  const stop = (reason: "aborted" | "inactive") => {
-    if (stopReason) return;
-    stopReason = reason;
-    const grace = options.graceMs ?? 10_000;
-    subprocess.kill("SIGINT");
-    timers.push(
-      setTimeout(() => subprocess.kill("SIGTERM"), grace).unref(),
-      setTimeout(() => subprocess.kill("SIGKILL"), grace * 2).unref(),
-    );
-  };
-
-  let inactivity: NodeJS.Timeout | undefined;
-  const touch = () => {
-    if (options.inactivityTimeoutMs === undefined) return;
-    clearTimeout(inactivity);
-    inactivity = setTimeout(() => stop("inactive"), options.inactivityTimeoutMs).unref();
-  };
-  touch();
-  const onAbort = () => stop("aborted");
-  if (options.signal?.aborted) onAbort();
-  options.signal?.addEventListener("abort", onAbort, { once: true });
-  subprocess.stdout?.on("data", touch);
-
-  const stderrDone = (async () => {
-    if (!subprocess.stderr) return;
-    const lines = createInterface({ input: subprocess.stderr, crlfDelay: Infinity });
-    for await (const raw of lines) {
-      touch();
-      const line = redact(raw);
-      if (line.trim().length === 0) continue;
-      for (const event of parseLogLine(line)) {
-        checkpoint.see(event);
-        if (event.type === "log_message" && logs.length < MAX_KEPT_LOGS) logs.push(event);
-        if (event.type === "text") {
-          textTail.push(event.line);
-          if (textTail.length > MAX_KEPT_TEXT) textTail.shift();
+  const run = await runProcess(file, args, {
+    env,
+    cwd: command.cwd,
+    input: secret && command.passphraseTransport === "fd" ? { fd: PASSPHRASE_FD, text: `${secret.reveal()}\n` } : undefined,
+    stop: { signals: ["SIGINT", "SIGTERM", "SIGKILL"], graceMs: options.graceMs ?? 10_000 },
+    inactivityTimeoutMs: options.inactivityTimeoutMs,
+    signal: options.signal,
+    // the --json result comes at the end, whole; stderr is read line by line instead
+    keep: { stdout: Infinity },
+    onLine: {
+      stderr: raw => {
+        const line = redact(raw);
+        if (line.trim().length === 0) return;
+        for (const event of parseLogLine(line)) {
+          checkpoint.see(event);
+          if (event.type === "log_message" && logs.length < MAX_KEPT_LOGS) logs.push(event);
+          if (event.type === "text") {
+            textTail.push(event.line);
+            if (textTail.length > MAX_KEPT_TEXT) textTail.shift();
+          }
+          options.onEvent?.(event);
         }
-        options.onEvent?.(event);
-      }
-    }
-  })();
-
-  const result = await ended;
-  await stderrDone;
-  clearTimeout(inactivity);
-  for (const timer of timers) clearTimeout(timer);
-  options.signal?.removeEventListener("abort", onAbort);
+      },
+    },
+    onSpawn: options.onSpawn,
+  });
 
   const sshSaid = sshLog ? sshLines([redact(await readFile(sshLog.path, "utf8").catch(() => ""))]) : [];
   await sshLog?.remove();
-  if ("error" in result) throw borgError("not_installed", { ...context, details: [redact(result.error.message)] });
-  const exitCode = result.code ?? 128 + (result.signal ? osConstants.signals[result.signal] : 0);
-  const stdout = Buffer.concat(stdoutChunks).toString("utf8");
+  const { end } = run;
+  if (end.kind === "not_started") throw borgError("not_installed", { ...context, details: [redact(run.error ?? end.code)] });
+  // an abort before the start (a passcommand may have taken a while) starts no borg at all
+  if (!run.started) throw borgError("interrupted", context);
+  const exit = run.exit ?? { code: null, signal: null };
+  const exitCode = exit.code ?? 128 + (exit.signal ? osConstants.signals[exit.signal] : 0);
+  // borg's only deadline is its inactivity timeout
+  const stopReason = end.kind === "aborted" ? "aborted" : end.kind === "timed_out" ? "inactive" : undefined;
   try {
     return settleRun(command, {
       exitCode,
-      stdout,
+      stdout: run.stdout,
       logs,
       textTail,
       stopReason,

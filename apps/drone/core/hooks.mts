@@ -1,5 +1,5 @@
 /** Shell hooks around a backup (a database dump before, a notification after). */
-import { type GroupRun, runProcessGroup } from "../../../libs/borg/process-group.mjs";
+import { type ProcessRun, runShell } from "../../../libs/process/index.mjs";
 import { type HookSetting } from "../config.mjs";
 
 /** How a hook ended. */
@@ -22,7 +22,7 @@ export function abortWhy(reason: unknown): string {
 }
 
 /** The one-line summary of a hook's run. */
-export function hookSummary(stage: HookStage, timeoutSeconds: number, run: Pick<GroupRun, "end" | "started" | "stopped">): string {
+export function hookSummary(stage: HookStage, timeoutSeconds: number, run: Pick<ProcessRun, "end" | "started" | "stopped">): string {
   const hook = `${stage} hook`;
   const stopped = run.stopped?.groupGone === false ? "some of its processes could not be stopped" : "its processes were stopped";
   const { end } = run;
@@ -52,7 +52,7 @@ export async function runHook(
   env: Record<string, string>,
   signal?: AbortSignal,
 ): Promise<HookOutcome> {
-  const run = await runProcessGroup("sh", ["-c", hook.command], { env, timeoutMs: timeoutSeconds * 1000, signal });
+  const run = await runShell(hook.command, { env, timeoutMs: timeoutSeconds * 1000, signal });
   const output = run.all
     .split("\n")
     .filter(line => line.trim().length > 0)
