@@ -47,8 +47,8 @@ export interface RunOptions {
   dropEnv?: readonly string[];
   /** A passcommand still running after this long is stopped with its processes (default 60 s). */
   passcommandTimeoutMs?: number;
-  /** Called with the borg PID once it has started. */
-  onSpawn?: (pid: number) => void;
+  /** Called with the borg PID and its subcommand (`create`, `compact`, …) once it has started. */
+  onSpawn?: (pid: number, command: string) => void;
   /** Called with borg's Python traceback when it crashed (for a debug log: the error's message has one line of it). */
   onTraceback?: (traceback: string) => void;
 }
@@ -178,7 +178,7 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
         }
       },
     },
-    onSpawn: options.onSpawn,
+    onSpawn: pid => options.onSpawn?.(pid, command.command),
   });
 
   const sshSaid = sshLog ? sshLines([redact(await readFile(sshLog.path, "utf8").catch(() => ""))]) : [];

@@ -20,6 +20,7 @@ import {
   brokenLockLine,
   brokenLockNote,
   judgeOrphanedLock,
+  serverMayStillWork,
   type LockVerdict,
   type OrphanedLock,
   refusedLockMessage,
@@ -43,12 +44,13 @@ export interface CallSite {
 /** The options of one borg call of a run. */
 export function borgCallOptions(site: CallSite, onEvent: (event: BorgEvent) => void = () => undefined): CallOptions {
   const { store, log } = site;
-  const recordBorg = (pid: number, borgIdentity: ProcessIdentity | null) =>
+  const recordBorg = (pid: number, borgIdentity: ProcessIdentity | null, command?: string) =>
     void store
       .update(state => {
         if (state.running?.runId !== site.runId) return;
         state.running.borgPid = pid;
         state.running.borgIdentity = borgIdentity;
+        if (command !== undefined) state.running.borgCommand = command;
       })
       // the run goes on without the record: only crash recovery would miss it
       .catch((error: unknown) => log.warn(`recording borg's process in the state file failed: ${errorText(error)}`));
@@ -80,10 +82,10 @@ export function borgCallOptions(site: CallSite, onEvent: (event: BorgEvent) => v
       onEvent(event);
     },
     inactivityTimeoutMs: site.inactivityTimeoutMs,
-    onSpawn: (pid: number) => {
+    onSpawn: (pid: number, command: string) => {
       // read now, while the pid is surely borg's: recovery signals it only while it still is
       spawned = { pid, identity: processIdentity(pid) };
-      recordBorg(pid, spawned.identity);
+      recordBorg(pid, spawned.identity, command);
     },
   };
 }
@@ -108,9 +110,16 @@ const OPENED_REPOSITORY: ReadonlySet<BorgErrorKind> = new Set([
 const LOST_CLIENT: ReadonlySet<BorgErrorKind> = new Set(["connection_lost", "timeout"]);
 
 /** Remember that this run's borg is gone while the repository may still be locked for it. */
-async function rememberLostClient(site: LockSite, role: RepositoryRole): Promise<void> {
+async function rememberLostClient(site: LockSite, role: RepositoryRole, command: string): Promise<void> {
   if (!isRemote(repositoryOf(site.config, role).location)) return;
-  const record: OrphanedLock = { repository: role, runId: site.runId, operation: site.operation, foundDeadAt: new Date().toISOString(), cause: "connection_lost" };
+  const record: OrphanedLock = {
+    repository: role,
+    runId: site.runId,
+    operation: site.operation,
+    foundDeadAt: new Date().toISOString(),
+    cause: "connection_lost",
+    borgCommand: command,
+  };
   await site.store.update(state => void (state.orphanedLocks = [...state.orphanedLocks.filter(lock => lock.repository !== role), record]));
 }
 
@@ -150,6 +159,20 @@ export interface LockSite {
   recovery: LockRecovery;
 }
 
+/** Whether every archive in the repository is this drone's (listed without taking the lock). */
+async function judgeArchives(site: LockSite): Promise<LockVerdict> {
+  try {
+    const listed = await site.client.list({ bypassLock: true, considerCheckpoints: true }, { signal: site.signal });
+    return judgeOrphanedLock(
+      listed.value.archives.map(archive => archive.name),
+      site.archivePrefix,
+    );
+  } catch (error) {
+    if (site.signal.aborted) throw error;
+    return { proven: false, reason: `its archives could not be listed (${errorText(error)})`, foreign: [] };
+  }
+}
+
 /**
  * After a lock timeout on a repository the drone's dead run used: break the lock when it is
  * proven to be that run's (see orphaned-lock.mts for why only then), or fail saying why not
@@ -159,17 +182,7 @@ async function breakOrphanedLock(site: LockSite, role: RepositoryRole, timeout: 
   const record: OrphanedLock | undefined = site.store.get().orphanedLocks.find(lock => lock.repository === role);
   if (!record) return "no_record";
   const repository = repositoryOf(site.config, role);
-  let verdict: LockVerdict;
-  try {
-    const listed = await site.client.list({ bypassLock: true, considerCheckpoints: true }, { signal: site.signal });
-    verdict = judgeOrphanedLock(
-      listed.value.archives.map(archive => archive.name),
-      site.archivePrefix,
-    );
-  } catch (error) {
-    if (site.signal.aborted) throw error;
-    verdict = { proven: false, reason: `its archives could not be listed (${errorText(error)})`, foreign: [] };
-  }
+  const verdict: LockVerdict = serverMayStillWork(record) ?? (await judgeArchives(site));
   if (!verdict.proven) {
     throw new DroneError("lock_timeout", refusedLockMessage(record, repository.location, verdict.reason, breakLockLine(repository)));
   }
@@ -196,7 +209,7 @@ export function lockRecoveringClient(site: LockSite, role: RepositoryRole): Borg
         result = await call(...args);
       } catch (error) {
         if (error instanceof BorgError && OPENED_REPOSITORY.has(error.kind)) await forgetOrphanedLock(site.store, role);
-        if (error instanceof BorgError && LOST_CLIENT.has(error.kind)) await rememberLostClient(site, role);
+        if (error instanceof BorgError && LOST_CLIENT.has(error.kind)) await rememberLostClient(site, role, error.context.command);
         if (!repositoryLockTimeout(error)) throw error;
         const tried = site.recovery.get(role);
         // once per run: a timeout after the lock was broken is someone else's lock

@@ -47,6 +47,8 @@ export const orphanedLockSchema = z.object({
    * talk to the host's `borg serve`. Older state files have no field: a crash.
    */
   cause: z.enum(["crash", "connection_lost"]).default("crash"),
+  /** The borg subcommand the run was running (null: not known, as in older state files). */
+  borgCommand: z.string().nullable().default(null),
 });
 /** A recorded orphaned lock. */
 export type OrphanedLock = z.output<typeof orphanedLockSchema>;
@@ -61,6 +63,30 @@ export const repositoryOfOperation = (operation: Operation): OrphanedLock["repos
 
 /** Whether the drone may break the lock: proven, or why not. */
 export type LockVerdict = { proven: true } | { proven: false; reason: string; foreign: string[] };
+
+/**
+ * borg subcommands whose work goes on inside the repository host's `borg serve` after its
+ * client is gone: the last request it received (a compact of the segments, a check of the
+ * whole repository) runs to its end, for minutes or hours, holding the lock and writing.
+ * Breaking that lock would let a second writer in beside it. Every other command's requests
+ * are short (a chunk, a commit), done long before the drone's lock wait ends.
+ */
+const LONG_SERVER_WORK: ReadonlySet<string> = new Set(["compact", "check"]);
+
+/** Why the dead run's `borg serve` may still be working (so the lock must stay), if it may. */
+export function serverMayStillWork(record: OrphanedLock): LockVerdict | undefined {
+  if (record.borgCommand === null) {
+    return { proven: false, reason: "the drone does not know which borg command that run was running, so its borg serve may still be working", foreign: [] };
+  }
+  if (LONG_SERVER_WORK.has(record.borgCommand)) {
+    return {
+      proven: false,
+      reason: `it was running borg ${record.borgCommand}, which goes on in the repository host's borg serve after the drone is gone (wait until no "borg serve" of this repository runs there)`,
+      foreign: [],
+    };
+  }
+  return undefined;
+}
 
 /** At most this many other archive names in a message. */
 const NAMED = 3;

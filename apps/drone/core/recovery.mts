@@ -65,6 +65,7 @@ export async function recoverInterruptedRun(config: DroneConfig, store: StateSto
           operation: running.operation,
           foundDeadAt: toIso(new Date()),
           cause: "crash",
+          borgCommand: running.borgCommand,
         }
       : undefined;
   let claimed = false;

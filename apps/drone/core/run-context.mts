@@ -50,7 +50,7 @@ export interface Job {
 }
 
 /** Options of one borg call of a run. */
-export type CallOptions = Pick<RunOptions, "signal" | "onEvent" | "inactivityTimeoutMs"> & { onSpawn: (pid: number) => void };
+export type CallOptions = Pick<RunOptions, "signal" | "onEvent" | "inactivityTimeoutMs"> & { onSpawn: (pid: number, command: string) => void };
 
 /** What a run found, for its result. */
 export interface RunFindings {

@@ -127,6 +127,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
         identity,
         borgPid: null,
         borgIdentity: null,
+        borgCommand: null,
         checkpointAt: null,
       };
     });

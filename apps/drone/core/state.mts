@@ -87,6 +87,8 @@ export const persistedStateSchema = z.object({
       borgPid: z.number().nullable(),
       /** Which process `borgPid` was. */
       borgIdentity: processIdentitySchema.nullable().default(null),
+      /** The subcommand of the run's borg (`create`, `compact`, …; null: none started yet, or an older drone's file). */
+      borgCommand: z.string().nullable().default(null),
       /** When borg create last committed a checkpoint archive in this run (null: none, or an older drone's file). */
       checkpointAt: z.iso.datetime({ offset: true }).nullable().default(null),
     })

@@ -77,6 +77,7 @@ describe("a lock left on the repository by the drone's dead run", () => {
         identity: processIdentity(),
         borgPid: 0,
         borgIdentity: null,
+        borgCommand: "create",
         checkpointAt: null,
       };
     });

@@ -130,7 +130,7 @@ describe("processes of one drone share its state and its lock", () => {
     const startedAt = new Date(Date.now() - 60_000).toISOString();
     const state: PersistedState = {
       ...emptyState(),
-      running: { runId: "before-reboot", operation: "create", startedAt, pid: owner.pid, identity: reused(owner.identity), borgPid: borg.pid, borgIdentity: { ...borg.identity, bootId: "the-boot-before" }, checkpointAt: null },
+      running: { runId: "before-reboot", operation: "create", startedAt, pid: owner.pid, identity: reused(owner.identity), borgPid: borg.pid, borgIdentity: { ...borg.identity, bootId: "the-boot-before" }, borgCommand: "create", checkpointAt: null },
     };
     await mkdir(context.stateDir, { recursive: true });
     await writeFile(context.stateFile, JSON.stringify(state));

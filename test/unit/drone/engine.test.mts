@@ -209,29 +209,54 @@ describe("the drone engine, without borg", () => {
     it("a run whose borg lost its connection to a remote repository lets the next run break the lock its orphaned serve keeps; a local one never", async () => {
       const lockedThenFree = () => {
         let calls = 0;
+        const healthy = healthyCommands();
         return {
           ...healthyCommands(),
-          compact: () => {
+          info: (...args: Parameters<NonNullable<FakeCommands["info"]>>) => {
             calls += 1;
-            if (calls === 1) return Promise.reject(new BorgError("connection_lost", "ssh: Timeout, server nas not responding.", { command: "compact" }));
-            if (calls === 2) return Promise.reject(new BorgError("lock_timeout", "locked", { command: "compact" }));
-            return Promise.resolve(ran(undefined));
+            if (calls === 1) return Promise.reject(new BorgError("connection_lost", "ssh: Timeout, server nas not responding.", { command: "info" }));
+            if (calls === 2) return Promise.reject(new BorgError("lock_timeout", "locked", { command: "info" }));
+            return healthy.info?.(...args) ?? Promise.reject(new Error("no info"));
           },
           list: () => Promise.resolve(ran({ archives: [{ name: "laptop@2026-11-20T01:00:00.000", id: "1".repeat(64), start: new Date(0) }], repository: fakeRepository })),
           breakLock: () => Promise.resolve(ran(undefined)),
         } satisfies FakeCommands;
       };
       const remote = await engineWith(lockedThenFree(), { values: { REPOSITORY: "ssh://borg@nas/./laptop" } });
-      expect(await remote.engine.run("compact", "button")).toMatchObject({ outcome: "failed", error_kind: "connection_lost" });
-      const next = await remote.engine.run("compact", "button");
+      expect(await remote.engine.run("stats", "button")).toMatchObject({ outcome: "failed", error_kind: "connection_lost" });
+      const next = await remote.engine.run("stats", "button");
       expect(next).toMatchObject({ outcome: "success" });
-      expect(next.notes).toEqual([expect.stringMatching(/^the lock on ssh:\/\/borg@nas\/\.\/laptop left by run \S+ \(compact\), which lost its connection to the repository host, was broken and the run went on$/) as string]);
-      expect(remote.borg.calls.map(call => call.command)).toEqual(["compact", "compact", "list", "breakLock", "compact"]);
+      expect(next.notes).toEqual([expect.stringMatching(/^the lock on ssh:\/\/borg@nas\/\.\/laptop left by run \S+ \(stats\), which lost its connection to the repository host, was broken and the run went on$/) as string]);
+      expect(remote.borg.calls.map(call => call.command)).toEqual(["info", "info", "list", "breakLock", "info", "list"]);
 
       const local = await engineWith(lockedThenFree());
-      await local.engine.run("compact", "button");
-      expect(await local.engine.run("compact", "button")).toMatchObject({ outcome: "failed", error_kind: "lock_timeout" });
-      expect(local.borg.calls.map(call => call.command)).toEqual(["compact", "compact"]);
+      await local.engine.run("stats", "button");
+      expect(await local.engine.run("stats", "button")).toMatchObject({ outcome: "failed", error_kind: "lock_timeout" });
+      expect(local.borg.calls.map(call => call.command)).toEqual(["info", "info"]);
+    });
+
+    it("a lost connection during a compact leaves a lock the next run never breaks: the NAS's borg serve may still be compacting", async () => {
+      let calls = 0;
+      const { engine, borg } = await engineWith(
+        {
+          ...healthyCommands(),
+          compact: () => {
+            calls += 1;
+            return Promise.reject(
+              calls === 1
+                ? new BorgError("connection_lost", "ssh: Timeout, server nas not responding.", { command: "compact" })
+                : new BorgError("lock_timeout", "locked", { command: "compact" }),
+            );
+          },
+          breakLock: () => Promise.resolve(ran(undefined)),
+        },
+        { values: { REPOSITORY: "ssh://borg@nas/./laptop" } },
+      );
+      await engine.run("compact", "button");
+      const next = await engine.run("compact", "button");
+      expect(next).toMatchObject({ outcome: "failed", error_kind: "lock_timeout" });
+      expect(next.error).toContain("it was running borg compact, which goes on in the repository host's borg serve after the drone is gone");
+      expect(borg.calls.map(call => call.command)).toEqual(["compact", "compact"]);
     });
 
     it("borg's warnings make the outcome `warning`, kept in the result", async () => {

@@ -6,10 +6,11 @@ import {
   type OrphanedLock,
   refusedLockMessage,
   repositoryOfOperation,
+  serverMayStillWork,
 } from "../../../apps/drone/core/orphaned-lock.mjs";
 import { persistedStateSchema } from "../../../apps/drone/core/state.mjs";
 
-const record: OrphanedLock = { repository: "primary", runId: "r-1", operation: "scheduled", foundDeadAt: "2026-11-22T02:00:00.000Z", cause: "crash" };
+const record: OrphanedLock = { repository: "primary", runId: "r-1", operation: "scheduled", foundDeadAt: "2026-11-22T02:00:00.000Z", cause: "crash", borgCommand: "create" };
 
 describe("an orphaned lock is broken only with proof", () => {
   it("proven when every archive, checkpoints included, is this drone's", () => {
@@ -24,6 +25,19 @@ describe("an orphaned lock is broken only with proof", () => {
     expect(judgeOrphanedLock(["laptop2@1"], "laptop@").proven).toBe(false);
     const many = judgeOrphanedLock(["a@1", "b@1", "c@1", "d@1", "e@1"], "laptop@");
     expect(many.proven ? "" : many.reason).toContain("(a@1, b@1, c@1 and 2 more)");
+  });
+
+  it("never while the dead run's borg serve may still be working: a compact or a check, or a command not known", () => {
+    expect(serverMayStillWork(record)).toBeUndefined();
+    expect(serverMayStillWork({ ...record, borgCommand: "prune" })).toBeUndefined();
+    for (const command of ["compact", "check"]) {
+      expect(serverMayStillWork({ ...record, borgCommand: command })).toEqual({
+        proven: false,
+        reason: `it was running borg ${command}, which goes on in the repository host's borg serve after the drone is gone (wait until no "borg serve" of this repository runs there)`,
+        foreign: [],
+      });
+    }
+    expect(serverMayStillWork({ ...record, borgCommand: null })).toMatchObject({ proven: false, reason: expect.stringMatching(/does not know which borg command/) as string });
   });
 
   it("not proven for an empty repository", () => {
@@ -56,5 +70,10 @@ describe("an orphaned lock is broken only with proof", () => {
     const older = { version: 1, settings: {}, lastBackup: null, lastPrune: null, lastCheck: null, lastOffsiteBackup: null, lastResult: null, lastError: null, lastDurationSeconds: null, archiveCount: null, totals: null, offsiteTotals: null, lastArchive: null, lastOffsiteArchive: null, running: null };
     expect(persistedStateSchema.parse(older).orphanedLocks).toEqual([]);
     expect(persistedStateSchema.safeParse({ ...older, orphanedLocks: [{ ...record, repository: "elsewhere" }] }).success).toBe(false);
+    // a record of a drone before the command was recorded: the command is not known, so the lock is never broken
+    const { borgCommand: _unknown, cause: _older, ...bare } = record;
+    const loaded = persistedStateSchema.parse({ ...older, orphanedLocks: [bare] }).orphanedLocks[0];
+    expect(loaded).toMatchObject({ cause: "crash", borgCommand: null });
+    expect(loaded && serverMayStillWork(loaded)).toMatchObject({ proven: false });
   });
 });

@@ -71,6 +71,7 @@ describe("crash recovery names processes by more than their pid", () => {
     identity: null,
     borgPid: null,
     borgIdentity: null,
+    borgCommand: "create",
     checkpointAt: null,
     ...fields,
   });
@@ -98,7 +99,7 @@ describe("crash recovery names processes by more than their pid", () => {
     const dead = await engineWith(marker({ pid: await deadPid(), identity: processIdentity(), borgPid: await deadPid() }));
     await dead.engine.recover();
     expect(dead.store.get().orphanedLocks).toEqual([
-      { repository: "primary", runId: "crashed-run", operation: "create", foundDeadAt: expect.any(String) as string, cause: "crash" },
+      { repository: "primary", runId: "crashed-run", operation: "create", foundDeadAt: expect.any(String) as string, cause: "crash", borgCommand: "create" },
     ]);
 
     await dead.store.update(state => void (state.running = marker({ runId: "offsite-run", operation: "offsite", pid: 0, borgPid: 0 })));

@@ -17,6 +17,7 @@ const running = (pid: number): NonNullable<PersistedState["running"]> => ({
   identity: processIdentity(),
   borgPid: null,
   borgIdentity: null,
+  borgCommand: null,
   checkpointAt: null,
 });
 

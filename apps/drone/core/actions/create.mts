@@ -105,8 +105,8 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
   try {
     const run = await context.borg(role).create(createOptionsOf(config, role, archive), {
       ...options,
-      onSpawn: pid => {
-        options.onSpawn(pid);
+      onSpawn: (pid, command) => {
+        options.onSpawn(pid, command);
         startPrescan();
       },
     });
