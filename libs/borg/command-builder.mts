@@ -39,17 +39,19 @@ export function repositoryCommand<T>(
   command: string,
   args: string[],
   parse: (output: BorgOutput) => T,
-  extra: { archive?: string; cwd?: string } = {},
+  extra: { archive?: string; cwd?: string; readsKey?: boolean } = {},
 ): BorgCommand<T> {
+  const { readsKey = true, ...named } = extra;
   return {
     command,
     args: [command, ...commonArgs(repository), ...args],
     env: repositoryEnv(repository),
-    passphrase: repository.passphrase,
+    // a command that never opens the key gets no passphrase (and runs no passcommand)
+    passphrase: readsKey ? repository.passphrase : undefined,
     passphraseTransport: repository.passphraseTransport ?? "fd",
     repository: repository.location,
     breakLockLine: breakLockLine(repository),
-    ...extra,
+    ...named,
     parse,
   };
 }

@@ -159,5 +159,6 @@ export function checkCommand(repository: BorgRepository, options: CheckOptions =
 
 /** `borg break-lock`: removes a stale lock. Only when no borg uses the repository. */
 export function breakLockCommand(repository: BorgRepository): BorgCommand<void> {
-  return repositoryCommand(repository, "break-lock", [repository.location], () => undefined);
+  // break-lock removes lock files only: it reads neither the manifest nor the key
+  return repositoryCommand(repository, "break-lock", [repository.location], () => undefined, { readsKey: false });
 }

@@ -375,4 +375,9 @@ describe("command environment", () => {
       expect(command.passphraseTransport).toBe("fd");
     }
   });
+
+  it("break-lock, which reads no key, gets no passphrase (no passcommand runs for it); a command that reads the key does", () => {
+    expect(breakLockCommand(repo).passphrase).toBeUndefined();
+    expect(listCommand(repo).passphrase).toBe(repo.passphrase);
+  });
 });
