@@ -51,7 +51,7 @@ export function hasLogFile(rsh: string): boolean {
   return rsh.split(/\s+/).some(word => word === "-E" || /^-[^-\s]*E/.test(word));
 }
 
-/** The effective BORG_RSH: the configured command (default `ssh`), then the client's options, then `-E logFile`. */
+/** The effective BORG_RSH: the configured command (default `ssh`), then the client's options (the runner adds `-E logFile`, see {@link withLogFile}). */
 export function effectiveRsh(configured: string | undefined, policy: SshHostKeyPolicy = "known"): string {
   const base = configured?.trim() || "ssh";
   return [base, ...sshOptions(policy)].join(" ");

@@ -15,8 +15,6 @@ export interface SecretFile {
   holds: string;
 }
 
-/** A path as one shell word. */
-
 /** The warning for a secret file with this mode, when its group or other users can read it. */
 export function permissionWarning(file: SecretFile, mode: number): string | undefined {
   if ((mode & 0o044) === 0) return undefined;
