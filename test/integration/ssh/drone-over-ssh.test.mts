@@ -9,13 +9,13 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
 
-import { progressEventSchema, type ResultEvent, resultEventSchema } from "../../../libs/protocol/index.mjs";
+import { progressEventSchema, resultEventSchema } from "../../../libs/protocol/index.mjs";
 import { TEST_PASSPHRASE } from "../../helpers/borg.mjs";
 import { fileHashes, tempDir, writeRandomFiles } from "../../helpers/fs.mjs";
 import { type HomeNetwork, startHomeNetwork } from "../../helpers/home-network.mjs";
-import { builtBin, type Finished, type Running, startProcess } from "../../helpers/process.mjs";
+import { builtBin, type Finished, type Running } from "../../helpers/process.mjs";
+import { jsonLines, resultOf, sshDroneMachine, type SshDroneMachine } from "../../helpers/ssh-drone.mjs";
 
 /** One drone per scenario, so that a fault left behind by one never meets the next. */
 const DRONES = ["happy", "cut", "nasdown", "silent", "powercut"] as const;
@@ -40,61 +40,12 @@ afterAll(async () => {
   await work.remove();
 }, 60_000);
 
-const jsonLines = (text: string): unknown[] =>
-  text
-    .split("\n")
-    .filter(line => line.trim().startsWith("{"))
-    .map(line => JSON.parse(line) as unknown);
-
-/** The result event a `--json` command ended with. */
-const resultOf = (finished: Finished): ResultEvent => {
-  const last = jsonLines(finished.stdout).at(-1);
-  return resultEventSchema.parse(last);
-};
-
-const archiveLine = z.object({ name: z.string() });
-
-/** A drone machine: its config over ssh with the drone's DEFAULT ssh options (only the key and known_hosts are ours). */
-async function droneMachine(name: DroneName) {
-  const drone = network.drone(name);
-  const home = join(work.path, name);
-  const source = join(home, "source");
-  await writeRandomFiles(source, 4, 64 * 1024);
-  const config = join(home, "backup_drone.json");
-  await writeFile(
-    config,
-    JSON.stringify({
-      drone: {
-        DRONE_ID: name,
-        REPOSITORY: network.sshd.url(join(drone.repositoryRoot, "repo")),
-        BORG_RSH: drone.key.rsh,
-        SOURCES: [source],
-        STATE_DIR: join(home, "state"),
-        BORG_BASE_DIR: join(home, "borg-base"),
-        LOCK_WAIT_SECONDS: 5,
-        INACTIVITY_TIMEOUT_MINUTES: 1,
-        PRESCAN: false,
-        PROGRESS_INTERVAL_MS: 0,
-      },
-    }),
-  );
-  const options = { cwd: home, env: { PASSPHRASE: TEST_PASSPHRASE }, netns: drone.netns };
-  const start = (args: string[]): Running => startProcess(bin, [...args, "--config", config], options);
-  const run = (args: string[]) => start(args).done;
-  const init = await run(["init", "--json"]);
-  expect(init.code, init.stderr).toBe(0);
-  const names = async () => {
-    const listed = await run(["list", "--json"]);
-    expect(listed.code, listed.stderr).toBe(0);
-    return jsonLines(listed.stdout).map(line => archiveLine.parse(line).name);
-  };
-  return { drone, home, source, start, run, names };
-}
-
-type Machine = Awaited<ReturnType<typeof droneMachine>>;
+/** A drone machine over ssh with the drone's DEFAULT ssh options (only the key and known_hosts are ours). */
+const droneMachine = (name: DroneName) =>
+  sshDroneMachine(network, name, { bin, workDir: work.path, lockWaitSeconds: 5, sourceFileBytes: 64 * 1024 });
 
 /** A create over a throttled link, returned once borg has read its first bytes (and is uploading them). */
-async function uploading(machine: Machine): Promise<Running> {
+async function uploading(machine: SshDroneMachine): Promise<Running> {
   await writeRandomFiles(machine.source, BIG.files, BIG.bytes, "big");
   await network.throttle(machine.drone.name, THROTTLE);
   const create = machine.start(["create", "--json"]);
@@ -104,7 +55,7 @@ async function uploading(machine: Machine): Promise<Running> {
 }
 
 /** After a fault: a clean `borg check` over ssh, every earlier archive still there, and the next create succeeds. */
-async function expectRecovered(machine: Machine, before: string[]) {
+async function expectRecovered(machine: SshDroneMachine, before: string[]) {
   const next = resultOf(await machine.run(["create", "--json"]));
   // a borg serve that was killed leaves its lock behind; the nas's next borg serve (same host)
   // removes it and says so: a warning that still made the archive, nothing else may be wrong

@@ -14,13 +14,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
 
-import { type ResultEvent, resultEventSchema } from "../../../libs/protocol/index.mjs";
 import { TEST_PASSPHRASE } from "../../helpers/borg.mjs";
 import { tempDir, writeRandomFiles } from "../../helpers/fs.mjs";
 import { type HomeNetwork, startHomeNetwork } from "../../helpers/home-network.mjs";
-import { builtBin, childEnv, type Finished, type Running, startProcess } from "../../helpers/process.mjs";
+import { builtBin, childEnv } from "../../helpers/process.mjs";
+import { resultOf, sshDroneMachine, type SshDroneMachine } from "../../helpers/ssh-drone.mjs";
 import { type SshClientKey } from "../../helpers/sshd.mjs";
 
 const exec = promisify(execFile);
@@ -72,64 +71,17 @@ const alive = (pid: number) => {
   }
 };
 
-const jsonLines = (text: string): unknown[] =>
-  text
-    .split("\n")
-    .filter(line => line.trim().startsWith("{"))
-    .map(line => JSON.parse(line) as unknown);
-
-const resultOf = (finished: Finished): ResultEvent => resultEventSchema.parse(jsonLines(finished.stdout).at(-1));
-
-const archiveLine = z.object({ name: z.string() });
-
 /** A drone machine backing up to `repositoryRoot/repo` on the nas with `key`; the repository is initialised when `init`. */
-async function droneMachine(name: DroneName, options: { repositoryRoot: string; key: SshClientKey; init: boolean }) {
-  const drone = network.drone(name);
-  const home = join(work.path, name);
-  const source = join(home, "source");
-  await writeRandomFiles(source, 4, 16 * 1024);
-  const repository = network.sshd.url(join(options.repositoryRoot, "repo"));
-  const config = join(home, "backup_drone.json");
-  await writeFile(
-    config,
-    JSON.stringify({
-      drone: {
-        DRONE_ID: name,
-        REPOSITORY: repository,
-        BORG_RSH: options.key.rsh,
-        SOURCES: [source],
-        STATE_DIR: join(home, "state"),
-        BORG_BASE_DIR: join(home, "borg-base"),
-        LOCK_WAIT_SECONDS,
-        INACTIVITY_TIMEOUT_MINUTES: 1,
-        PRESCAN: false,
-        PROGRESS_INTERVAL_MS: 0,
-      },
-    }),
-  );
-  const start = (args: string[]): Running => startProcess(bin, [...args, "--config", config], { cwd: home, env: { PASSPHRASE: TEST_PASSPHRASE }, netns: drone.netns });
-  const run = (args: string[]) => start(args).done;
-  if (options.init) {
-    const init = await run(["init", "--json"]);
-    expect(init.code, init.stderr).toBe(0);
-  }
-  const names = async () => {
-    const listed = await run(["list", "--json"]);
-    expect(listed.code, listed.stderr).toBe(0);
-    return jsonLines(listed.stdout).map(line => archiveLine.parse(line).name);
-  };
-  const lockDir = join(options.repositoryRoot, "repo", "lock.exclusive");
-  return { drone, home, repository, lockDir, start, run, names };
-}
+const droneMachine = (name: DroneName, options: { repositoryRoot: string; key: SshClientKey; init: boolean }) =>
+  sshDroneMachine(network, name, { ...options, bin, workDir: work.path, lockWaitSeconds: LOCK_WAIT_SECONDS, sourceFileBytes: 16 * 1024 });
 
-type Machine = Awaited<ReturnType<typeof droneMachine>>;
 
 /**
  * A create over a throttled link; once borg reports its first bytes, the router forgets the
  * drone's ssh connection and the drone's machine loses power. Returns the nas's processes of
  * the orphaned serve (the session's shell and borg serve) and the dead connection's drone port.
  */
-async function powerCutBehindRouter(machine: Machine): Promise<{ serves: number[]; port: number }> {
+async function powerCutBehindRouter(machine: SshDroneMachine): Promise<{ serves: number[]; port: number }> {
   const name = machine.drone.name;
   const serveOf = `borg serve --restrict-to-path ${machine.lockDir.slice(0, -"/repo/lock.exclusive".length)}`;
   expect(await network.nasProcesses(serveOf)).toEqual([]);
@@ -153,7 +105,7 @@ async function powerCutBehindRouter(machine: Machine): Promise<{ serves: number[
 }
 
 /** Whether the nas still holds the dead machine's connection as established (its side never learnt of the power cut). */
-async function nasStillConnected(machine: Machine, port: number): Promise<boolean> {
+async function nasStillConnected(machine: SshDroneMachine, port: number): Promise<boolean> {
   const { stdout } = await exec("ip", ["netns", "exec", network.nasNetns, "ss", "-t", "-n", "-H", "state", "established", "dst", `${machine.drone.address}:${port}`]);
   return stdout.trim() !== "";
 }
