@@ -195,20 +195,23 @@ async function breakOrphanedLock(site: LockSite, role: RepositoryRole, timeout: 
 
 /**
  * A role's client for the steps of a run: a lock timeout may end in breaking an orphaned
- * lock and running the command once more; a command that succeeds, or fails only after
- * borg opened the repository, got the lock, which clears the repository's orphaned-lock
- * record (a later lock is not the dead run's).
+ * lock and running the command once more; a writer that succeeds, or fails only after
+ * borg opened the repository, got the exclusive lock, which clears the repository's
+ * orphaned-lock record (a later lock is not the dead run's).
  */
 export function lockRecoveringClient(site: LockSite, role: RepositoryRole): BorgClient {
   const raw = site.client;
+  // only a command that took the exclusive lock proves no orphan holds any lock: a reader
+  // (list, info, extract) shares the lock with an orphaned reader's serve and proves nothing
   const guarded =
-    <A extends unknown[], T>(call: (...args: A) => Promise<T>) =>
+    <A extends unknown[], T>(call: (...args: A) => Promise<T>, lock: "exclusive" | "shared") =>
     async (...args: A): Promise<T> => {
+      const gotLock = () => (lock === "exclusive" ? forgetOrphanedLock(site.store, role) : Promise.resolve());
       let result: T;
       try {
         result = await call(...args);
       } catch (error) {
-        if (error instanceof BorgError && OPENED_REPOSITORY.has(error.kind)) await forgetOrphanedLock(site.store, role);
+        if (error instanceof BorgError && OPENED_REPOSITORY.has(error.kind)) await gotLock();
         if (error instanceof BorgError && LOST_CLIENT.has(error.kind)) await rememberLostClient(site, role, error.context.command);
         if (!repositoryLockTimeout(error)) throw error;
         const tried = site.recovery.get(role);
@@ -226,19 +229,19 @@ export function lockRecoveringClient(site: LockSite, role: RepositoryRole): Borg
         if (recovery === "no_record") throw error;
         result = await call(...args);
       }
-      await forgetOrphanedLock(site.store, role);
+      await gotLock();
       return result;
     };
   return {
     ...raw,
-    create: guarded(raw.create.bind(raw)),
-    list: guarded(raw.list.bind(raw)),
-    listItems: guarded(raw.listItems.bind(raw)),
-    info: guarded(raw.info.bind(raw)),
-    prune: guarded(raw.prune.bind(raw)),
-    compact: guarded(raw.compact.bind(raw)),
-    check: guarded(raw.check.bind(raw)),
-    deleteArchive: guarded(raw.deleteArchive.bind(raw)),
-    extract: guarded(raw.extract.bind(raw)),
+    create: guarded(raw.create.bind(raw), "exclusive"),
+    list: guarded(raw.list.bind(raw), "shared"),
+    listItems: guarded(raw.listItems.bind(raw), "shared"),
+    info: guarded(raw.info.bind(raw), "shared"),
+    prune: guarded(raw.prune.bind(raw), "exclusive"),
+    compact: guarded(raw.compact.bind(raw), "exclusive"),
+    check: guarded(raw.check.bind(raw), "exclusive"),
+    deleteArchive: guarded(raw.deleteArchive.bind(raw), "exclusive"),
+    extract: guarded(raw.extract.bind(raw), "shared"),
   };
 }

@@ -235,6 +235,31 @@ describe("the drone engine, without borg", () => {
       expect(local.borg.calls.map(call => call.command)).toEqual(["info", "info"]);
     });
 
+    it("a reader that succeeds meanwhile keeps the record: it shares the lock with an orphaned reader's serve and proves nothing", async () => {
+      let calls = 0;
+      const healthy = healthyCommands();
+      const { engine, borg } = await engineWith(
+        {
+          ...healthy,
+          info: (...args: Parameters<NonNullable<FakeCommands["info"]>>) => {
+            calls += 1;
+            if (calls === 1) return Promise.reject(new BorgError("connection_lost", "ssh: Timeout, server nas not responding.", { command: "info" }));
+            if (calls === 3) return Promise.reject(new BorgError("lock_timeout", "locked", { command: "info" }));
+            return healthy.info?.(...args) ?? Promise.reject(new Error("no info"));
+          },
+          list: () => Promise.resolve(ran({ archives: [{ name: "laptop@2026-11-20T01:00:00.000", id: "1".repeat(64), start: new Date(0) }], repository: fakeRepository })),
+          breakLock: () => Promise.resolve(ran(undefined)),
+        },
+        { values: { REPOSITORY: "ssh://borg@nas/./laptop" } },
+      );
+      expect(await engine.run("stats", "button")).toMatchObject({ error_kind: "connection_lost" });
+      expect(await engine.run("stats", "button")).toMatchObject({ outcome: "success", notes: [] });
+      const third = await engine.run("stats", "button");
+      expect(third).toMatchObject({ outcome: "success" });
+      expect(third.notes).toEqual([expect.stringContaining("which lost its connection to the repository host, was broken and the run went on") as string]);
+      expect(borg.calls.filter(call => call.command === "breakLock")).toHaveLength(1);
+    });
+
     it("a lost connection during a compact leaves a lock the next run never breaks: the NAS's borg serve may still be compacting", async () => {
       let calls = 0;
       const { engine, borg } = await engineWith(
