@@ -154,6 +154,7 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
   const logs: LogMessage[] = [];
   const textTail: string[] = [];
   const checkpoint = checkpointWatch();
+  // ssh's log holds what ssh said about the host: removed whatever becomes of the run
   const run = await runProcess(file, args, {
     env,
     cwd: command.cwd,
@@ -179,6 +180,9 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
       },
     },
     onSpawn: pid => options.onSpawn?.(pid, command.command),
+  }).catch(async (error: unknown) => {
+    await sshLog?.remove();
+    throw error;
   });
 
   const sshSaid = sshLog ? sshLines([redact(await readFile(sshLog.path, "utf8").catch(() => ""))]) : [];
