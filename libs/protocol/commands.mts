@@ -13,6 +13,7 @@
 import { z } from "zod";
 
 import { DRONE_ID_PATTERN, PROTOCOL_VERSION } from "./events.mjs";
+import { EVENT_LIMITS } from "./limits.mjs";
 
 /** HA event types of the command path. */
 export const COMMAND_EVENT_TYPES = {
@@ -22,10 +23,10 @@ export const COMMAND_EVENT_TYPES = {
 
 /**
  * What a command may ask: the drone's button operations (and `verify`), releasing a held
- * prune, or a status event now. Not `restore`: it writes files into a folder set on the
+ * prune, cancelling what runs (and dropping what waits), or a status event now. Not `restore`: it writes files into a folder set on the
  * drone's entities, which the command does not carry.
  */
-export const COMMAND_ACTIONS = ["scheduled", "create", "prune", "stats", "check", "verify", "offsite", "release_prune_hold", "status"] as const;
+export const COMMAND_ACTIONS = ["scheduled", "create", "prune", "stats", "check", "verify", "offsite", "release_prune_hold", "cancel", "status"] as const;
 /** One command action. */
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
 
@@ -36,7 +37,7 @@ const isoTime = z.iso.datetime({ offset: true });
 const droneId = z.string().regex(DRONE_ID_PATTERN);
 const requestId = z.string().regex(REQUEST_ID_PATTERN);
 /** Who sent it: a coordinator id, an automation's name; shown in the drone's log and echoed in the answer. */
-const sender = z.string().min(1).max(100);
+const sender = z.string().min(1).max(EVENT_LIMITS.senderBytes);
 
 /** `backup_drone_command`: ask one drone to do something. */
 export const commandEventSchema = z.object({

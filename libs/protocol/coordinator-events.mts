@@ -26,6 +26,7 @@ export const COORDINATOR_EVENT_TYPES = {
   runFinished: "backup_coordinator_run_finished",
   droneProblem: "backup_coordinator_drone_problem",
   droneRecovered: "backup_coordinator_drone_recovered",
+  plan: "backup_coordinator_plan",
 } as const;
 /** One coordinator event type. */
 export type CoordinatorEventType = (typeof COORDINATOR_EVENT_TYPES)[keyof typeof COORDINATOR_EVENT_TYPES];
@@ -96,10 +97,37 @@ export const droneRecoveredEventSchema = z.object({
 /** A drone-recovered payload. */
 export type DroneRecoveredEvent = z.infer<typeof droneRecoveredEventSchema>;
 
+/**
+ * Why a drone's planned time is what it is: `due` (its frequency says when), `overdue` (due
+ * now, starts as soon as a slot is free), `waiting_for_slot` (its repository host or the home's
+ * limit is busy), `window` (outside the coordinator's backup window), `backoff` (after a
+ * failure), `cancelled` (its last run was cancelled: it waits for its next regular time),
+ * `running` (a run is under way), and null times: `paused` (the coordinator or the drone is
+ * paused), `not_coordinated` (standalone), `offline`.
+ */
+export const PLAN_REASONS = ["due", "overdue", "waiting_for_slot", "window", "backoff", "cancelled", "running", "paused", "not_coordinated", "offline"] as const;
+/** One plan reason. */
+export type PlanReason = (typeof PLAN_REASONS)[number];
+
+/**
+ * `backup_coordinator_plan`: when the coordinator plans a drone's next backup. Fired for one
+ * drone when its plan changes (a time moved by a minute or more, or the reason changed); the
+ * drone shows it on its Next Backup sensor.
+ */
+export const planEventSchema = z.object({
+  ...common,
+  /** The planned start of the next primary backup; null when none is planned (see `reason`). */
+  next_at: isoTime.nullable(),
+  reason: z.enum(PLAN_REASONS),
+});
+/** A plan payload. */
+export type PlanEvent = z.infer<typeof planEventSchema>;
+
 /** Every coordinator event schema by HA event type. */
 export const COORDINATOR_EVENT_SCHEMAS = {
   [COORDINATOR_EVENT_TYPES.runStarted]: runStartedEventSchema,
   [COORDINATOR_EVENT_TYPES.runFinished]: runFinishedEventSchema,
   [COORDINATOR_EVENT_TYPES.droneProblem]: droneProblemEventSchema,
   [COORDINATOR_EVENT_TYPES.droneRecovered]: droneRecoveredEventSchema,
+  [COORDINATOR_EVENT_TYPES.plan]: planEventSchema,
 } as const;

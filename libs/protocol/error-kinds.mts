@@ -7,6 +7,7 @@ import { BORG_ERROR_KINDS } from "../borg/error-kinds.mjs";
 /** Failures of the drone itself, not of borg (a borg kind it raises too, like `integrity`, is listed once, there). */
 export const DRONE_ERROR_KINDS = [
   "run_timeout",
+  "cancelled",
   "crashed",
   "busy",
   "refused",

@@ -62,8 +62,13 @@ export const OUTCOMES = ["success", "warning", "failed", "interrupted", "held"] 
 /** One outcome. */
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** What started an operation. `command`: a `backup_drone_command` event on HA's bus (see commands.mts). */
-export const TRIGGERS = ["button", "schedule", "cli", "library", "startup", "command"] as const;
+/**
+ * What started an operation. `command`: a `backup_drone_command` event on HA's bus (see
+ * commands.mts). `coordinator`: the coordinator started it (it pressed the button or sent a
+ * command, and said so in its `backup_coordinator_run_started` event). `schedule`: the drone's
+ * own schedule (standalone mode).
+ */
+export const TRIGGERS = ["button", "schedule", "cli", "library", "startup", "command", "coordinator"] as const;
 /** One trigger. */
 export type Trigger = (typeof TRIGGERS)[number];
 
@@ -184,6 +189,8 @@ export const resultEventSchema = z.object({
   checks: z.array(checkSummarySchema).max(L.checks).optional(),
   /** What a restore extracted; null for other operations. Optional: older drones leave it out. */
   restore: restoreSummarySchema.nullable().optional(),
+  /** Who cancelled the run (`error_kind` is `cancelled`), else null. Optional: older drones leave it out. */
+  cancelled_by: z.string().max(L.senderBytes).nullable().optional(),
 });
 /** A result payload. */
 export type ResultEvent = z.infer<typeof resultEventSchema>;

@@ -39,6 +39,8 @@ export const EVENT_LIMITS = {
   longPathBytes: 1_024,
   /** What went wrong and what to do (a result's error, a coordinator event's reason). */
   errorBytes: 1_500,
+  /** Who sent a command, or cancelled a run (a coordinator id, an automation's name, `cli (user@host)`). */
+  senderBytes: 100,
   /** A prune-hold reason (the schema has allowed 500 characters since protocol version 1). */
   reasonBytes: 500,
 } as const;

@@ -13,11 +13,12 @@ import { type ApplicationState, type Operation, type ProgressEvent, type ResultE
 import { type DroneConfig } from "../config.mjs";
 import { checkDue } from "./actions/check.mjs";
 import { findInArchives, type FindQuery, listArchives } from "./archives.mjs";
-import { DroneError } from "./errors.mjs";
+import { DroneError, RunStop } from "./errors.mjs";
 import { type FoundVersion } from "./find.mjs";
 import { runHook } from "./hooks.mjs";
 import { createProgressChannel } from "./progress.mjs";
 import { recoverInterruptedRun } from "./recovery.mjs";
+import { resultEvent } from "./result.mjs";
 import { archivePrefixOf, type BorgClientFactory, noOffsite, realBorgClient, type RepositoryRole } from "./repositories.mjs";
 import { executeRun, type RunEnvironment } from "./run.mjs";
 import { type DroneLog, type HookRunner, type Job, type RestoreRequest } from "./run-context.mjs";
@@ -39,6 +40,12 @@ export interface RequestOptions {
 export type RequestAnswer =
   | { accepted: true; runId: string; queued: boolean; done: Promise<ResultEvent> }
   | { accepted: false; reason: string };
+
+/** What a cancel stopped: the running run (null when nothing ran) and the queued operations dropped. */
+export interface CancelAnswer {
+  cancelled: { runId: string; operation: Operation; result: ResultEvent } | null;
+  dropped: Operation[];
+}
 
 /** What runs now. */
 export interface LiveStatus {
@@ -83,6 +90,12 @@ export interface DroneEngine {
   releasePruneHold(by: Trigger): Promise<boolean>;
   /** After a crash: stop an orphaned borg, report the interrupted run. Call once at start-up. */
   recover(): Promise<ResultEvent | undefined>;
+  /**
+   * Cancel what runs (borg gets SIGINT; a create keeps a checkpoint) and drop what waits. Each
+   * ends with a result `interrupted`, error kind `cancelled`, naming `by`. Resolves once the
+   * running operation has ended.
+   */
+  cancel(by: string): Promise<CancelAnswer>;
   /** Stop: refuse new work, drop the queue, interrupt borg (it writes a checkpoint) and wait. */
   shutdown(): Promise<void>;
   /** The archive-name prefix of this drone; prune and stats never look past it. */
@@ -121,7 +134,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
   };
 
   const queue: Job[] = [];
-  let current: { job: Job; controller: AbortController; done: Promise<void> } | undefined;
+  let current: { job: Job; controller: AbortController; done: Promise<void>; result: Promise<ResultEvent> } | undefined;
   let stopping = false;
   // aborted at shutdown: bounds what runs after a run's own abort (the on_error hook)
   const stopped = new AbortController();
@@ -163,7 +176,8 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     live.queue = queued();
     progress.reset();
     notify();
-    const done = executeRun(environment, job, controller, started)
+    const execution = executeRun(environment, job, controller, started);
+    const done = execution
       .then(result => {
         Object.assign(live, { state: "idle", operation: null, runId: null, trigger: null, startedAt: null, progress: null });
         live.queue = queued();
@@ -177,7 +191,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
         job.reject(error instanceof Error ? error : new Error(errorText(error)));
       })
       .finally(pump);
-    current = { job, controller, done };
+    current = { job, controller, done, result: execution };
   };
 
   const request = (operation: Operation, trigger: Trigger, requestOptions: RequestOptions = {}): RequestAnswer => {
@@ -229,6 +243,38 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     return true;
   };
 
+  const cancel = async (by: string): Promise<CancelAnswer> => {
+    const dropped = queue.splice(0);
+    const now = new Date();
+    for (const job of dropped) {
+      log.info(`${job.operation} (${job.trigger}) dropped from the queue: cancelled by ${by}`);
+      const result = resultEvent({
+        droneId: config.droneId,
+        runId: job.runId,
+        operation: job.operation,
+        trigger: job.trigger,
+        outcome: "interrupted",
+        failure: { kind: "cancelled", message: `cancelled by ${by} before it started` },
+        started: now,
+        finished: now,
+        cancelledBy: by,
+      });
+      emitResult(result);
+      job.resolve(result);
+    }
+    live.queue = queued();
+    const running = current;
+    if (!running) {
+      if (dropped.length > 0) notify();
+      return { cancelled: null, dropped: dropped.map(job => job.operation) };
+    }
+    log.info(`${running.job.operation} (run ${running.job.runId}) cancelled by ${by}`);
+    running.controller.abort(new RunStop({ kind: "cancelled", by }));
+    const result = await running.result;
+    await running.done;
+    return { cancelled: { runId: running.job.runId, operation: running.job.operation, result }, dropped: dropped.map(job => job.operation) };
+  };
+
   const shutdown = async () => {
     stopping = true;
     for (const job of queue.splice(0)) job.reject(new Error("the drone is shutting down"));
@@ -274,6 +320,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
       return result;
     },
     releasePruneHold,
+    cancel,
     shutdown,
   };
 }

@@ -11,3 +11,13 @@ export class DroneError extends Error {
     super(message);
   }
 }
+
+/** Why a run was stopped from outside: its timeout, or a person (or program) cancelling it. */
+export type StopReason = { kind: "run_timeout"; minutes: number } | { kind: "cancelled"; by: string };
+
+/** The abort reason of a run stopped from outside. */
+export class RunStop extends DroneError {
+  constructor(readonly stop: StopReason) {
+    super(stop.kind, stop.kind === "cancelled" ? `cancelled by ${stop.by}` : "run timeout");
+  }
+}

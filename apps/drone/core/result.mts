@@ -14,7 +14,7 @@ import {
   type ResultEvent,
   type Trigger,
 } from "../../../libs/protocol/index.mjs";
-import { DroneError } from "./errors.mjs";
+import { DroneError, type StopReason } from "./errors.mjs";
 import { toIso } from "./run-context.mjs";
 
 /** A failed run, as its result says it. */
@@ -25,24 +25,24 @@ export interface Failure {
 }
 
 /**
- * The kind, message and outcome of a failed run. A run timeout says what it interrupted:
- * a checkpoint is claimed only when borg create committed one during the run.
+ * The kind, message and outcome of a failed run. A run stopped from outside (its timeout, a
+ * cancel) says what it interrupted: a checkpoint is claimed only when borg create committed
+ * one during the run.
  */
-export function describeFailure(error: unknown, timedOut: boolean, runTimeoutMinutes: number): Failure {
+export function describeFailure(error: unknown, stopped?: StopReason): Failure {
   const interrupted = (error instanceof BorgError || error instanceof DroneError) && error.kind === "interrupted";
-  if (timedOut) {
-    const minutes = runTimeoutMinutes;
+  if (stopped) {
     const checkpoint = error instanceof BorgError && error.context.command === "create" && error.context.checkpoint === true;
     const detail = checkpoint
       ? "; borg kept a checkpoint, and the next run reuses what it uploaded until then"
       : interrupted
         ? ` — ${error.message}`
         : "";
-    return {
-      kind: "run_timeout",
-      message: `the run took longer than ${minutes} minute${minutes === 1 ? "" : "s"} and was interrupted${detail}`,
-      outcome: "interrupted",
-    };
+    const what =
+      stopped.kind === "cancelled"
+        ? `cancelled by ${stopped.by}`
+        : `the run took longer than ${stopped.minutes} minute${stopped.minutes === 1 ? "" : "s"} and was interrupted`;
+    return { kind: stopped.kind, message: `${what}${detail}`, outcome: "interrupted" };
   }
   if (error instanceof BorgError || error instanceof DroneError) {
     return { kind: error.kind, message: error.message, outcome: interrupted ? "interrupted" : "failed" };
@@ -66,6 +66,8 @@ export interface RunSummary {
   pruned?: string[];
   checks?: CheckSummary[];
   restore?: RestoreSummary | null;
+  /** Who cancelled the run. */
+  cancelledBy?: string | null;
 }
 
 /** The result event of an operation, whichever way it ended. */
@@ -90,5 +92,6 @@ export function resultEvent(run: RunSummary): ResultEvent {
     pruned: run.pruned ?? [],
     checks: run.checks ?? [],
     restore: run.restore ?? null,
+    cancelled_by: run.cancelledBy ?? null,
   });
 }

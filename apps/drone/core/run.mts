@@ -12,7 +12,7 @@ import { type DroneConfig } from "../config.mjs";
 import { BACKUP_OPERATIONS, runOperation } from "./actions/operations.mjs";
 import { hook } from "./actions/hooks.mjs";
 import { borgCallOptions, lockRecoveringClient, type LockRecovery } from "./borg-calls.mjs";
-import { DroneError } from "./errors.mjs";
+import { DroneError, RunStop, type StopReason } from "./errors.mjs";
 import { processIdentity } from "./process-identity.mjs";
 import { type ProgressChannel, trackProgress } from "./progress.mjs";
 import { type RepositoryRole } from "./repositories.mjs";
@@ -100,10 +100,21 @@ function runContext(env: RunEnvironment, job: Job, signal: AbortSignal): RunCont
   return context;
 }
 
+/** Why the run's abort fired, when it was stopped from outside (a timeout, a cancel). */
+function stopOf(signal: AbortSignal): StopReason | undefined {
+  const reason: unknown = signal.reason;
+  return reason instanceof RunStop ? reason.stop : undefined;
+}
+
+const cancelledBy = (signal: AbortSignal) => {
+  const stop = stopOf(signal);
+  return stop?.kind === "cancelled" ? stop.by : null;
+};
+
 /** Run a job to its result; never throws for a failure of the run itself (the result says it). */
 export async function executeRun(env: RunEnvironment, job: Job, controller: AbortController, started: Date): Promise<ResultEvent> {
   const { config, store, log } = env;
-  const timeout = setTimeout(() => controller.abort(new DroneError("run_timeout", "run timeout")), config.runTimeoutMinutes * 60_000);
+  const timeout = setTimeout(() => controller.abort(new RunStop({ kind: "run_timeout", minutes: config.runTimeoutMinutes })), config.runTimeoutMinutes * 60_000);
   timeout.unref();
   const context = runContext(env, job, controller.signal);
   log.info(`${job.operation} started (${job.trigger}, run ${job.runId})`);
@@ -133,8 +144,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     });
     await runOperation(context, job.operation);
   } catch (error) {
-    const timedOut = controller.signal.reason instanceof DroneError && controller.signal.reason.kind === "run_timeout";
-    failure = describeFailure(error, timedOut, config.runTimeoutMinutes);
+    failure = describeFailure(error, stopOf(controller.signal));
     log.error(`${job.operation} failed: ${failure.message}`);
     const ownsLock = !("heldBy" in lock);
     if (ownsLock && BACKUP_OPERATIONS.has(job.operation)) {
@@ -167,6 +177,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     pruned: context.pruned,
     checks: context.checks,
     restore: context.restore,
+    cancelledBy: failure?.kind === "cancelled" ? cancelledBy(controller.signal) : null,
   });
   // refused because another process holds the run lock: that process's state is not ours to change
   if (!("heldBy" in lock)) {

@@ -29,8 +29,8 @@ export type NumberSetting =
   | "keepMonthly"
   | "keepYearly";
 
-/** What a button does that is not an operation: release a prune held by the guard. */
-export const BUTTON_ACTIONS = ["release_prune_hold"] as const;
+/** What a button does that is not an operation: release a prune held by the guard, cancel what runs. */
+export const BUTTON_ACTIONS = ["release_prune_hold", "cancel"] as const;
 
 /** A button: starts one operation, or does one of the {@link BUTTON_ACTIONS}. */
 export interface ButtonSpec extends ButtonFields {
@@ -134,6 +134,7 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
   restore: { domain: "button", icon: "mdi:restore", operation: "restore" },
   offsite_backup: { domain: "button", icon: "mdi:cloud-upload-outline", operation: "offsite" },
   release_prune_hold: { domain: "button", icon: "mdi:lock-open-check-outline", operation: "release_prune_hold" },
+  cancel: { domain: "button", icon: "mdi:cancel", operation: "cancel" },
   application_state: { domain: "sensor", icon: "mdi:state-machine", device_class: "enum", options: APPLICATION_STATES },
   application_mode: {
     domain: "select",
@@ -178,6 +179,7 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
     entity_category: "config",
   },
   last_backup: timestamp("mdi:backup-restore"),
+  next_backup: timestamp("mdi:calendar-arrow-right"),
   last_prune: timestamp("mdi:delete-clock-outline"),
   last_check: timestamp("mdi:shield-check-outline"),
   last_check_result: {
@@ -201,6 +203,14 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
     device_class: "duration",
     unit_of_measurement: "s",
     entity_category: "diagnostic",
+    suggested_display_precision: 0,
+  },
+  last_added: {
+    domain: "sensor",
+    icon: "mdi:database-plus-outline",
+    device_class: "data_size",
+    unit_of_measurement: "B",
+    state_class: "measurement",
     suggested_display_precision: 0,
   },
   progress: {

@@ -148,6 +148,10 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
       void engine.releasePruneHold("button").catch((error: unknown) => logger.error(`releasing the prune hold failed: ${errorText(error)}`));
       return;
     }
+    if (spec.operation === "cancel") {
+      void engine.cancel("Home Assistant (Cancel button)").catch((error: unknown) => logger.error(`cancelling failed: ${errorText(error)}`));
+      return;
+    }
     // a refusal (busy, queue full, no offsite) is logged by the engine
     const answer = engine.request(spec.operation, "button");
     // the result goes out as an event; a queued job dropped at shutdown rejects

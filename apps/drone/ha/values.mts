@@ -28,6 +28,7 @@ export type FactSensorKey =
   | "last_error"
   | "prune_hold"
   | "last_duration"
+  | "last_added"
   | "archive_count"
   | "archive_total_size"
   | "archive_compressed_size"
@@ -51,6 +52,8 @@ export const FACT_SENSORS: Record<FactSensorKey, (facts: DroneFacts) => SensorSt
   last_error: ({ persisted }) => truncateState(persisted.lastError ?? ""),
   prune_hold: ({ persisted }) => (persisted.pruneHold ? "held" : "clear"),
   last_duration: ({ persisted }) => persisted.lastDurationSeconds,
+  // what the newest archive added to the repository (borg's deduplicated size of that archive)
+  last_added: ({ persisted }) => persisted.lastArchive?.deduplicatedSize ?? null,
   archive_count: ({ persisted }) => persisted.archiveCount,
   archive_total_size: ({ persisted }) => persisted.totals?.totalSize ?? null,
   archive_compressed_size: ({ persisted }) => persisted.totals?.compressedSize ?? null,

@@ -135,7 +135,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
 
   // ------------------------------------------------------------------ commands on HA's bus
 
-  const act = async (current: DroneEngine, action: CommandAction): Promise<CommandOutcome> => {
+  const act = async (current: DroneEngine, action: CommandAction, sender: string): Promise<CommandOutcome> => {
     if (action === "status") {
       const sent = await sendStatus(true);
       return { accepted: sent, reason: sent ? null : "the status event could not be sent", runId: null };
@@ -143,6 +143,13 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     if (action === "release_prune_hold") {
       const released = await current.releasePruneHold("command");
       return { accepted: released, reason: released ? null : "prune is not held", runId: null };
+    }
+    if (action === "cancel") {
+      const live = current.live();
+      if (live.operation === null && live.queue.length === 0) return { accepted: false, reason: "nothing is running or queued", runId: null };
+      // answered at once: the cancelled run's result event follows when borg has stopped
+      void current.cancel(sender).catch((error: unknown) => logger.error(`cancelling failed: ${errorText(error)}`));
+      return { accepted: true, reason: null, runId: live.runId };
     }
     // a refusal (busy, queue full, no offsite) is logged by the engine
     const answer = current.request(action, "command");
@@ -154,7 +161,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
   const listenForCommands = (current: DroneEngine) => {
     const receiver = createCommandReceiver({
       droneId: current.config.droneId,
-      act: action => act(current, action),
+      act: (action, command) => act(current, action, command.sender),
       answer: async ack => {
         if (closing) return false;
         const outcome = await track(withDeadline(hass.socket.fireEvent(COMMAND_EVENT_TYPES.ack, ack), replyDeadlineMs()));
