@@ -205,7 +205,9 @@ const unboundedResultEventSchema = resultEventSchema.extend({
   archive: archiveSummarySchema.extend({ name: z.string() }).nullable(),
   error: z.string().nullable(),
   warnings: z.array(z.string()),
+  notes: z.array(z.string()).optional(),
   pruned: z.array(z.string()),
+  cancelled_by: z.string().nullable().optional(),
   checks: z.array(checkSummarySchema.extend({ archive: z.string().nullable(), problems: z.array(z.string()) })).optional(),
   restore: restoreSummarySchema.extend({ archive: z.string(), target: z.string(), paths: z.array(z.string()) }).nullable().optional(),
 });
@@ -229,6 +231,7 @@ export function boundResultEvent(event: UnboundedResultEvent): ResultEvent {
     error: event.error === null ? null : clipText(event.error, L.errorBytes),
     warnings,
     ...(event.notes === undefined ? {} : { notes: clipList(event.notes, L.warnings, L.warningBytes) }),
+    ...(event.cancelled_by === undefined || event.cancelled_by === null ? {} : { cancelled_by: clipText(event.cancelled_by, L.senderBytes) }),
     archive: event.archive === null ? null : { ...event.archive, name: clipText(event.archive.name, L.nameBytes) },
     pruned: clipList(event.pruned, L.pruned, L.nameBytes),
     pruned_count: event.pruned_count ?? event.pruned.length,

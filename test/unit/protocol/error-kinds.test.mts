@@ -60,6 +60,15 @@ describe("error kinds", () => {
     expect(knownErrorKind("")).toBe("unknown");
   });
 
+  it("a reader takes a result with more notes, or a longer cancelled_by, than the limits, and cuts them", () => {
+    const notes = Array.from({ length: 14 }, (_, index) => `note ${index}`);
+    const read = readResultEvent({ ...failed("cancelled"), outcome: "interrupted", notes, cancelled_by: "x".repeat(400) });
+    expect(read.success).toBe(true);
+    expect(read.data?.notes).toEqual(notes.slice(0, 10));
+    expect(read.data?.cancelled_by?.endsWith("…")).toBe(true);
+    expect(resultEventSchema.safeParse(read.data).success).toBe(true);
+  });
+
   it("a reader still refuses what is not a result", () => {
     expect(readResultEvent({ ...failed("lock_timeout"), outcome: "maybe" }).success).toBe(false);
     expect(readResultEvent({ ...failed("lock_timeout"), error_kind: 7 }).success).toBe(false);
