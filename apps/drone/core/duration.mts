@@ -1,4 +1,4 @@
-/** Ages on the command line (`7d`, `2w`, `1m`): the units of borg's `--keep-within`. */
+/** Ages and moments on the command line: `--older-than` (`7d`, `2w`, `1m`: the units of borg's `--keep-within`) and `--since`. */
 import dayjs from "dayjs";
 
 /** A positive whole number and a unit: H (hours), d (days), w (weeks), m (months), y (years). */
@@ -18,4 +18,27 @@ export function ageCutoff(age: string, now = new Date()): Date {
     throw new Error(`"${age}" is not an age: write a whole number and a unit, H (hours), d, w, m (months) or y, e.g. 7d, 2w, 1m`);
   }
   return dayjs(now).subtract(Number(amount), UNITS[unit]).toDate();
+}
+
+/** Units of a relative `--since`: hours, days, weeks. */
+const SINCE_UNITS = { h: "hour", d: "day", w: "week" } as const;
+const RELATIVE_SINCE = /^([1-9]\d{0,5})([hHdw])$/;
+const ISO_SINCE = /^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/;
+
+/**
+ * The moment a `--since` names: an ISO date or date/time (a date alone is local midnight), or
+ * a relative age before `now` (`24h`, `7d`, `2w`). Throws a one-line error saying what to write.
+ */
+export function parseSince(text: string, now = new Date()): Date {
+  const value = text.trim();
+  const relative = RELATIVE_SINCE.exec(value);
+  if (relative?.[1] !== undefined && relative[2] !== undefined) {
+    const unit = SINCE_UNITS[relative[2].toLowerCase() as keyof typeof SINCE_UNITS];
+    return dayjs(now).subtract(Number(relative[1]), unit).toDate();
+  }
+  if (ISO_SINCE.test(value)) {
+    const date = dayjs(value.replace(" ", "T"));
+    if (date.isValid()) return date.toDate();
+  }
+  throw new Error(`--since "${text}" is not a time: write an ISO date or date/time (2026-11-20, 2026-11-20T08:00) or an age (24h, 7d, 2w)`);
 }

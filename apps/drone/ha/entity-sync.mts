@@ -153,7 +153,8 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
       return;
     }
     // a refusal (busy, queue full, no offsite) is logged by the engine
-    const answer = engine.request(spec.operation, "button");
+    // synapse's press carries no context: who pressed it is not known
+    const answer = engine.request(spec.operation, "button", { requestedBy: "Home Assistant" });
     // the result goes out as an event; a queued job dropped at shutdown rejects
     if (answer.accepted) answer.done.catch((error: unknown) => logger.debug(`${spec.operation} (button) dropped: ${errorText(error)}`));
   };
