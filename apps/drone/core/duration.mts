@@ -23,7 +23,13 @@ export function ageCutoff(age: string, now = new Date()): Date {
 /** Units of a relative `--since`: hours, days, weeks. */
 const SINCE_UNITS = { h: "hour", d: "day", w: "week" } as const;
 const RELATIVE_SINCE = /^([1-9]\d{0,5})([hHdw])$/;
-const ISO_SINCE = /^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/;
+const ISO_SINCE = /^(\d{4})-(\d\d)-(\d\d)(?:[T ]([01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?$/;
+
+/** Whether a calendar date exists (dayjs would roll 2026-02-30 over into March). */
+const dateExists = (year: number, month: number, day: number) => {
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+};
 
 /**
  * The moment a `--since` names: an ISO date or date/time (a date alone is local midnight), or
@@ -36,7 +42,8 @@ export function parseSince(text: string, now = new Date()): Date {
     const unit = SINCE_UNITS[relative[2].toLowerCase() as keyof typeof SINCE_UNITS];
     return dayjs(now).subtract(Number(relative[1]), unit).toDate();
   }
-  if (ISO_SINCE.test(value)) {
+  const iso = ISO_SINCE.exec(value);
+  if (iso && dateExists(Number(iso[1]), Number(iso[2]), Number(iso[3]))) {
     const date = dayjs(value.replace(" ", "T"));
     if (date.isValid()) return date.toDate();
   }
