@@ -295,9 +295,15 @@ async function runRelease({ engine, options, terminal }: Context): Promise<ExitC
 /** The default of `history` without --limit nor --since: a screenful. */
 const HISTORY_DEFAULT_LIMIT = 20;
 
-function runHistory({ engine, options, terminal }: Context): Promise<ExitCode> {
+function runHistory(context: Context): Promise<ExitCode> {
+  const { engine, options, terminal } = context;
   const limit = options.limit ?? (options.since === undefined ? HISTORY_DEFAULT_LIMIT : undefined);
-  const records = engine.history({ limit, since: options.since });
+  let records;
+  try {
+    records = engine.history({ limit, since: options.since });
+  } catch (error) {
+    return Promise.resolve(readFailed(context, "history", error));
+  }
   if (options.json) for (const record of records) terminal.data(JSON.stringify(historyJson(record)));
   else if (records.length === 0) terminal.line(`no runs of ${engine.config.droneId} recorded${options.since ? ` since ${formatWhen(options.since.toISOString())}` : ""}`);
   else {

@@ -234,7 +234,11 @@ export interface RunHistory {
    * every other row left `running` by a dead process is stored as crashed too.
    */
   recovered(result: ResultEvent | undefined): void;
-  /** Runs, newest first; rows left `running` by a dead process read as interrupted/crashed. */
+  /**
+   * Runs, newest first; rows left `running` by a dead process read as interrupted/crashed.
+   * Empty when there is no history yet, or it cannot be opened (a warning said why); throws
+   * when an open history cannot be read.
+   */
   list(query?: HistoryQuery): HistoryRecord[];
   close(): void;
 }

@@ -7,9 +7,10 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 
 import { parseSince } from "../../../apps/drone/core/duration.mjs";
-import { HISTORY_SCHEMA_VERSION, historyJson, openRunHistory, type RunHistory } from "../../../apps/drone/core/history.mjs";
+import { HISTORY_SCHEMA_VERSION, historyJson, type HistoryRecord, openRunHistory, type RunHistory } from "../../../apps/drone/core/history.mjs";
 import { processIdentity } from "../../../apps/drone/core/process-identity.mjs";
 import { resultEvent, type RunSummary } from "../../../apps/drone/core/result.mjs";
+import { RECENT_RUNS, RECENT_RUNS_MAX_BYTES, recentRunsAttributes } from "../../../apps/drone/ha/values.mjs";
 import { tempDir } from "../../helpers/fs.mjs";
 
 const DAY = 86_400_000;
@@ -219,5 +220,53 @@ describe("--since", () => {
     for (const bad of ["yesterday", "7", "3x", "0d", "2026-13-45", "2026-02-30", "2026-11-20T25:00"]) {
       expect(() => parseSince(bad, now), bad).toThrow(/^--since ".*" is not a time: write an ISO date or date\/time .* or an age \(24h, 7d, 2w\)$/);
     }
+  });
+});
+
+describe("the recent_runs attribute of Last Result", () => {
+  const record = (index: number, runId = `run-${index}`): HistoryRecord => ({
+    runId,
+    operation: "scheduled",
+    repository: "primary",
+    trigger: "coordinator",
+    requestedBy: "coordinator",
+    startedAt: new Date(Date.UTC(2026, 10, 30, 3, index)),
+    finishedAt: new Date(Date.UTC(2026, 10, 30, 3, index, 30)),
+    outcome: "success",
+    errorKind: null,
+    error: "a long message that the attribute leaves out ".repeat(20),
+    cancelledBy: null,
+    archive: { name: `d@${index}`, nfiles: 3, originalSize: 10, compressedSize: 9, deduplicatedSize: 4 },
+    addedBytes: 4,
+    durationSeconds: 30.04,
+    warnings: 0,
+    pruned: 1,
+    pid: 1,
+  });
+
+  it("lists the ten newest runs, compact: no messages, no archive details", () => {
+    const records = Array.from({ length: 15 }, (_, index) => record(14 - index));
+    const { recent_runs } = recentRunsAttributes(records);
+    expect(recent_runs).toHaveLength(RECENT_RUNS);
+    expect(recent_runs[0]).toEqual({
+      run_id: "run-14",
+      operation: "scheduled",
+      trigger: "coordinator",
+      outcome: "success",
+      started_at: "2026-11-30T03:14:00.000Z",
+      duration_seconds: 30,
+      added: 4,
+      error_kind: null,
+    });
+    expect(Buffer.byteLength(JSON.stringify({ recent_runs }))).toBeLessThan(2500);
+  });
+
+  it("drops the oldest runs to stay within its byte bound", () => {
+    const records = Array.from({ length: 10 }, (_, index) => record(9 - index, `${index}-${"x".repeat(600)}`));
+    const { recent_runs } = recentRunsAttributes(records);
+    expect(recent_runs.length).toBeLessThan(10);
+    expect(recent_runs.length).toBeGreaterThan(0);
+    expect(recent_runs[0]?.run_id).toMatch(/^0-/);
+    expect(Buffer.byteLength(JSON.stringify({ recent_runs }))).toBeLessThanOrEqual(RECENT_RUNS_MAX_BYTES);
   });
 });
