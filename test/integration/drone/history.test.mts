@@ -151,7 +151,7 @@ describe("the run history on the real borg", () => {
     });
   });
 
-  it("kill -9 of a process mid-create: the row reads interrupted/crashed at once, and the next start's recovery stores it so on the same row", async () => {
+  it("kill -9 of a process mid-create: running while it lives (a run it refuses is on record too), then interrupted/crashed, stored so on the same row by recovery", async () => {
     repo = await makeDroneRepository(2, 64 * 1024);
     const config = droneTestConfig(repo, { COMPRESSION: "lzma,9" });
     await writeRandomFiles(join(repo.root, "source"), 24, MiB, "more");
@@ -165,23 +165,34 @@ describe("the run history on the real borg", () => {
       });
       child.on("exit", code => reject(new Error(`crash drone exited early (${code})`)));
     });
-    const exited = new Promise(resolve => child.on("exit", resolve));
-    child.kill("SIGKILL");
-    await exited;
-
     const path = join(repo.root, "state", "testdrone.history.db");
     const [stored] = storedRows(path);
     expect(stored).toMatchObject({ outcome: "running", trigger: "cli" });
+
+    // another process of the drone, while the create runs: its own run is refused by the run lock, and recorded so
     const restarted = await bootDrone(config);
     cleanups.push(restarted.teardown);
-    // read before any recovery: the dead owner is seen
+    const refused = await restarted.engine.run("stats", "library");
+    expect(refused).toMatchObject({ outcome: "failed", error_kind: "busy" });
     expect(restarted.engine.history()).toEqual([
+      expect.objectContaining({ runId: refused.run_id, outcome: "failed", errorKind: "busy", pid: null }),
+      expect.objectContaining({ runId: stored?.run_id, outcome: "running", pid: child.pid }),
+    ]);
+
+    const exited = new Promise(resolve => child.on("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+    // read before any recovery: the dead owner is seen
+    expect(restarted.engine.history({ operation: "create" })).toEqual([
       expect.objectContaining({ runId: stored?.run_id, outcome: "interrupted", errorKind: "crashed", trigger: "cli", pid: child.pid }),
     ]);
     const recovered = await restarted.engine.recover();
     expect(recovered).toMatchObject({ run_id: stored?.run_id, error_kind: "crashed" });
-    expect(storedRows(path)).toEqual([{ run_id: stored?.run_id, outcome: "interrupted", error_kind: "crashed", error: recovered?.error, trigger: "cli" }]);
-    expect(restarted.engine.history()).toHaveLength(1);
+    expect(storedRows(path)).toEqual([
+      expect.objectContaining({ run_id: refused.run_id, outcome: "failed", error_kind: "busy" }),
+      { run_id: stored?.run_id, outcome: "interrupted", error_kind: "crashed", error: recovered?.error, trigger: "cli" },
+    ]);
+    expect(restarted.engine.history()).toHaveLength(2);
   });
 });
 
