@@ -362,11 +362,16 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
   const trim = (open: Database.Database, now: number) => {
     const cutoff = now - bounds.days * 86_400_000;
     open.prepare("DELETE FROM runs WHERE outcome != 'running' AND started_ms < ?").run(cutoff);
-    open
-      .prepare(
-        "DELETE FROM runs WHERE outcome != 'running' AND run_id NOT IN (SELECT run_id FROM runs ORDER BY started_ms DESC, rowid DESC LIMIT ?)",
-      )
-      .run(bounds.runs);
+    // the oldest run still kept, found on the index: rows before it go (a running one stays)
+    const edge = z
+      .object({ started_ms: z.number(), rowid: z.number() })
+      .optional()
+      .parse(open.prepare("SELECT started_ms, rowid FROM runs ORDER BY started_ms DESC, rowid DESC LIMIT 1 OFFSET ?").get(bounds.runs - 1));
+    if (edge) {
+      open
+        .prepare("DELETE FROM runs WHERE outcome != 'running' AND (started_ms < ? OR (started_ms = ? AND rowid < ?))")
+        .run(edge.started_ms, edge.started_ms, edge.rowid);
+    }
   };
 
   const readRows = (open: Database.Database, sql: string, params: unknown[]): Row[] => {
@@ -448,7 +453,12 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
         }).immediate();
       }),
     list: (query = {}) => {
-      const { limit, since, operation } = historyQuerySchema.parse(query);
+      const checked = historyQuerySchema.safeParse(query);
+      if (!checked.success) {
+        const problems = checked.error.issues.map(issue => `${issue.path.join(".") || "query"}: ${issue.message}`).join("; ");
+        throw new Error(`history query not valid: ${problems} (limit is a whole number of at least 1, since a Date, operation one of ${OPERATIONS.join(", ")})`);
+      }
+      const { limit, since, operation } = checked.data;
       if (!existsSync(path) && !db) return [];
       const open = database();
       if (!open) return [];

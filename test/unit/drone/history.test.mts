@@ -141,7 +141,7 @@ describe("the run history store", () => {
     expect(history.list({ limit: 2 }).map(record => record.runId)).toEqual(["c", "b"]);
     expect(history.list({ since: new Date(now - 2.5 * DAY) }).map(record => record.runId)).toEqual(["c", "b"]);
     expect(history.list({ operation: "create" }).map(record => record.runId)).toEqual(["c", "a"]);
-    expect(() => history.list({ limit: 0 })).toThrow();
+    expect(() => history.list({ limit: 0 })).toThrow(/^history query not valid: limit: .*whole number of at least 1/);
   });
 
   it("a run that never started (dropped from the queue, refused by another process's lock) gets one row from its result", async () => {
