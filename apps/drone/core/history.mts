@@ -122,7 +122,7 @@ function identityOf(row: Row): ProcessIdentity | null {
 }
 
 /** A row as a record. */
-export function recordOf(row: Row): HistoryRecord {
+function recordOf(row: Row): HistoryRecord {
   const archive: HistoryArchive | null =
     row.archive_name === null
       ? null
@@ -155,10 +155,10 @@ export function recordOf(row: Row): HistoryRecord {
 }
 
 /** The message of a run whose process died (found when reading, before any recovery stored it). */
-export const crashedMessage = (operation: Operation) => `the drone process ended during ${operation} (it crashed or was killed); run it again`;
+const crashedMessage = (operation: Operation) => `the drone process ended during ${operation} (it crashed or was killed); run it again`;
 
 /** Whether the process that wrote a `running` row is alive and is still that process. */
-export function rowOwnerAlive(row: Row): boolean {
+function rowOwnerAlive(row: Row): boolean {
   if (row.pid === null) return false;
   const startedAt = Date.parse(row.started_at);
   return isRecordedAlive({ pid: row.pid, identity: identityOf(row), legacy: { recordedAtMs: startedAt, startedByMs: startedAt } });
@@ -168,7 +168,7 @@ export function rowOwnerAlive(row: Row): boolean {
  * A row as it reads now: one left `running` by a process that is gone is an interrupted run
  * (kind `crashed`); its end is unknown, so it has no end time nor duration.
  */
-export function shownAs(row: Row, ownerAlive: (row: Row) => boolean): HistoryRecord {
+function shownAs(row: Row, ownerAlive: (row: Row) => boolean): HistoryRecord {
   const record = recordOf(row);
   if (record.outcome !== "running" || ownerAlive(row)) return record;
   return { ...record, outcome: "interrupted", errorKind: "crashed", error: crashedMessage(record.operation) };
