@@ -268,6 +268,20 @@ export const DRONE_KEYS = defineKeys({
   },
   STATUS_INTERVAL_SECONDS: { type: "number", default: 60, description: "Heartbeat: a status event this often (and on every change).", schema: z.number().int().min(5), field: "statusIntervalSeconds" },
   PRESCAN: { type: "boolean", default: true, description: "Before a first backup, measure the sources (honouring excludes) for a progress estimate.", schema: z.boolean(), field: "prescan" },
+  HISTORY_DAYS: {
+    type: "number",
+    default: 400,
+    description: "Runs older than this many days are dropped from the run history (`backup-drone history`); trimmed after each run.",
+    schema: z.number().int().min(1).max(36_500),
+    field: "historyDays",
+  },
+  HISTORY_RUNS: {
+    type: "number",
+    default: 5000,
+    description: "The run history keeps at most this many runs (the newest); trimmed after each run.",
+    schema: z.number().int().min(10).max(1_000_000),
+    field: "historyRuns",
+  },
   QUEUE_LIMIT: { type: "number", default: 5, description: "Operations that may wait behind the running one; more presses are refused.", schema: z.number().int().min(0).max(100), field: "queueLimit" },
   CHECK_FREQUENCY_DAYS: {
     type: "number",

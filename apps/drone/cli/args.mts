@@ -7,6 +7,7 @@
 import { existsSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 
+import { parseSince } from "../core/duration.mjs";
 import { COMMAND_NAMES, type CommandName, COMMANDS, COMMON_OPTIONS, type OptionName, OPTIONS, type OptionSpec } from "./spec.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
 
@@ -31,6 +32,10 @@ export interface CommandOptions {
   versions?: number;
   /** `--older-than AGE`, as given (checked by the command). */
   olderThan?: string;
+  /** `--limit N`: a positive whole number. */
+  limit?: number;
+  /** `--since WHEN`, as the moment it names. */
+  since?: Date;
   /** `--target DIR`, as given. */
   target?: string;
   config?: string;
@@ -126,6 +131,19 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (versions !== undefined && !/^[1-9]\d{0,5}$/.test(versions)) {
     return { kind: "usage_error", command: name, message: `--versions takes a whole number of at least 1 (got "${versions}")` };
   }
+  const limit = text(values.limit);
+  if (limit !== undefined && !/^[1-9]\d{0,6}$/.test(limit)) {
+    return { kind: "usage_error", command: name, message: `--limit takes a whole number of at least 1 (got "${limit}")` };
+  }
+  const sinceText = text(values.since);
+  let since: Date | undefined;
+  if (sinceText !== undefined) {
+    try {
+      since = parseSince(sinceText);
+    } catch (error) {
+      return { kind: "usage_error", command: name, message: errorText(error) };
+    }
+  }
   return {
     kind: "run",
     command: name,
@@ -139,6 +157,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       verifyData: values["verify-data"] === true,
       versions: versions === undefined ? undefined : Number(versions),
       olderThan: text(values["older-than"]),
+      limit: limit === undefined ? undefined : Number(limit),
+      since,
       target: text(values.target),
       config: text(values.config),
       envFile: text(values["env-file"]),

@@ -3,6 +3,7 @@
  * configuration sources as the daemon, no schedule), do one thing, report it, exit with
  * a code that says how it went.
  */
+import { hostname, userInfo } from "node:os";
 import { resolve } from "node:path";
 
 import { type TServiceParams } from "@digital-alchemy/core";
@@ -11,15 +12,27 @@ import { BorgError } from "../../../libs/borg/index.mjs";
 import { type Operation, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { ageCutoff } from "../core/duration.mjs";
 import { DroneError, type DroneEngine, type RequestOptions } from "../core/engine.mjs";
+import { historyJson } from "../core/history.mjs";
 import { runOwnerAlive } from "../core/run-lock.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
 import { configFiles, guardService, loadDroneApplication } from "./boot.mjs";
 import { formatWhen } from "./format.mjs";
 import { createProgressDisplay } from "./progress.mjs";
-import { exitCodeOf, findLines, type LiveRun, resultLines, statsLines, statusLines } from "./report.mjs";
+import { exitCodeOf, findLines, historyLines, type LiveRun, resultLines, statsLines, statusLines } from "./report.mjs";
 import { type CommandName, COMMANDS, EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { createTerminal, type Terminal } from "./terminal.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
+
+/** Who runs a command, for the run history: `cli (user@host)`. */
+function cliRequester(): string {
+  let user = process.env.USER ?? "?";
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry for this uid (a container): the environment's name will do
+  }
+  return `cli (${user}@${hostname()})`;
+}
 
 /** Commands that run an engine operation. */
 const OPERATIONS = {
@@ -117,7 +130,7 @@ async function runOperation(
     context.settle(exitCode);
   });
   try {
-    await engine.run(operation, "cli", request);
+    await engine.run(operation, "cli", { ...request, requestedBy: cliRequester() });
   } catch (error) {
     display.stop();
     exitCode ??= fail(context, command, error);
@@ -279,6 +292,27 @@ async function runRelease({ engine, options, terminal }: Context): Promise<ExitC
   return EXIT_CODES.success;
 }
 
+/** The default of `history` without --limit nor --since: a screenful. */
+const HISTORY_DEFAULT_LIMIT = 20;
+
+function runHistory(context: Context): Promise<ExitCode> {
+  const { engine, options, terminal } = context;
+  const limit = options.limit ?? (options.since === undefined ? HISTORY_DEFAULT_LIMIT : undefined);
+  let records;
+  try {
+    records = engine.history({ limit, since: options.since });
+  } catch (error) {
+    return Promise.resolve(readFailed(context, "history", error));
+  }
+  if (options.json) for (const record of records) terminal.data(JSON.stringify(historyJson(record)));
+  else if (records.length === 0) terminal.line(`no runs of ${engine.config.droneId} recorded${options.since ? ` since ${formatWhen(options.since.toISOString())}` : ""}`);
+  else {
+    for (const line of historyLines(records, terminal.paint)) terminal.data(line);
+    terminal.line(terminal.paint.dim(`${records.length} run${records.length === 1 ? "" : "s"}, newest first`));
+  }
+  return Promise.resolve(EXIT_CODES.success);
+}
+
 const RUNNERS: Record<OneShotCommand, (context: Context) => Promise<ExitCode>> = {
   init: runInit,
   backup: context => runOperation(context, "backup"),
@@ -290,6 +324,7 @@ const RUNNERS: Record<OneShotCommand, (context: Context) => Promise<ExitCode>> =
   find: runFind,
   restore: runRestore,
   status: runStatus,
+  history: runHistory,
   release: runRelease,
 };
 

@@ -1,6 +1,7 @@
 /** What the commands print for people: results, statistics, status, archive lists. Pure functions. */
 import { type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { type FoundVersion } from "../core/find.mjs";
+import { type HistoryOutcome, type HistoryRecord } from "../core/history.mjs";
 import { type PersistedState } from "../core/state.mjs";
 import { keepRulesOf, type Settings } from "../core/settings.mjs";
 import { formatBytes, formatCount, formatDuration, formatFrequency, formatRatio, formatWhen, plural } from "./format.mjs";
@@ -183,3 +184,39 @@ export function statusLines(
   lines.push(...statsLines(persisted, paint));
   return lines;
 }
+
+const HISTORY_MARKS: Record<HistoryOutcome, (paint: Paint) => string> = { ...MARKS, running: paint => paint.dim("…") };
+
+/** A local time to the minute, `2026-11-22 10:04`. */
+const localMinute = (date: Date) => {
+  const pad = (value: number) => String(value).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+};
+
+/** The run history as a table, newest first: when, operation, trigger, outcome, duration, files, added, error kind. */
+export function historyLines(records: readonly HistoryRecord[], paint: Paint): string[] {
+  const header = ["WHEN", "OPERATION", "TRIGGER", "OUTCOME", "DURATION", "FILES", "ADDED", "ERROR KIND"];
+  const rows = records.map(record => [
+    localMinute(record.startedAt),
+    record.operation,
+    record.trigger,
+    record.outcome,
+    record.durationSeconds === null ? "–" : formatDuration(record.durationSeconds),
+    record.archive === null ? "–" : formatCount(record.archive.nfiles),
+    record.addedBytes === null ? "–" : formatBytes(record.addedBytes),
+    record.errorKind ?? "",
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map(row => row[column]?.length ?? 0)));
+  // numbers right-aligned; the mark before the outcome is painted after padding (colour codes have no width)
+  const RIGHT = new Set([4, 5, 6]);
+  const cells = (row: readonly string[]) =>
+    row.map((cell, column) => (RIGHT.has(column) ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0))).join("  ").trimEnd();
+  return [
+    paint.bold(`  ${cells(header)}`),
+    ...rows.map((row, index) => {
+      const record = records[index];
+      return `${record ? HISTORY_MARKS[record.outcome](paint) : " "} ${cells(row)}`;
+    }),
+  ];
+}
+

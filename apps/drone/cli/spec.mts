@@ -30,7 +30,7 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
 ];
 
 /** Names of the commands. */
-export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status", "release"] as const;
+export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status", "history", "release"] as const;
 /** One command. */
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
@@ -112,6 +112,13 @@ export const OPTIONS = {
     name: "overwrite",
     type: "boolean",
     description: "restore into a folder that is not empty: files of the same paths are replaced, nothing else is touched",
+  },
+  limit: { name: "limit", type: "string", value: "N", description: "show at most the N newest runs (default 20, or every run since --since)" },
+  since: {
+    name: "since",
+    type: "string",
+    value: "WHEN",
+    description: "only runs started since WHEN: an ISO date or date/time (2026-11-20, 2026-11-20T08:00) or an age (24h, 7d, 2w)",
   },
   "verify-data": {
     name: "verify-data",
@@ -269,6 +276,19 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     examples: ["backup-drone status", "backup-drone release"],
     exitCodes: [0, 2],
     // it changes the drone's state, not the repository: a typo in the file is a warning
+    writes: false,
+  },
+  history: {
+    summary: "list this drone's past runs, newest first: when, what, how it ended, what it added",
+    description: [
+      "Every operation of this drone (backups, prunes, checks, restores…, whoever started them: the schedule, Home Assistant, the coordinator, a command) is recorded when it starts and when it ends, in <STATE_DIR>/<DRONE_ID>.history.db. A run whose process died (a crash, kill -9, a power cut) shows as interrupted with error kind crashed.",
+      "Added is what the run's archive added to the repository (borg's deduplicated size of the new archive). The history keeps HISTORY_RUNS runs and HISTORY_DAYS days. Reads the history only: it does not touch the repository.",
+    ],
+    options: ["json", "limit", "since", "verbose"],
+    json:
+      'one line per run, newest first: {"run_id", "operation", "repository", "trigger", "requested_by", "started_at", "finished_at", "outcome", "error_kind", "error", "cancelled_by", "archive": {"name", "nfiles", "original_size", "compressed_size", "deduplicated_size"} | null, "added_bytes", "duration_seconds", "warnings", "pruned", "pid"}',
+    examples: ["backup-drone history", "backup-drone history --since 7d", "backup-drone history --json --limit 100 | jq -c 'select(.outcome != \"success\")'"],
+    exitCodes: [0, 2],
     writes: false,
   },
   status: {

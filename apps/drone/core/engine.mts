@@ -6,6 +6,7 @@
  * those listen. The borg client and the hook runner are injected (the real ones by default).
  */
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
 
 import { type ArchiveListEntry, type BorgClient } from "../../../libs/borg/index.mjs";
 import { errorText } from "../../../libs/config/index.mjs";
@@ -17,6 +18,7 @@ import { DroneError, RunStop } from "./errors.mjs";
 import { type FoundVersion } from "./find.mjs";
 import { runHook } from "./hooks.mjs";
 import { createProgressChannel } from "./progress.mjs";
+import { type HistoryQuery, type HistoryRecord, openRunHistory, type RunHistory } from "./history.mjs";
 import { recoverInterruptedRun } from "./recovery.mjs";
 import { resultEvent } from "./result.mjs";
 import { archivePrefixOf, type BorgClientFactory, noOffsite, realBorgClient, type RepositoryRole } from "./repositories.mjs";
@@ -27,6 +29,8 @@ import { type PersistedState, type StateStore } from "./state.mjs";
 
 export { RECENT_ARCHIVES, type FindQuery } from "./archives.mjs";
 export { DroneError } from "./errors.mjs";
+export { parseSince } from "./duration.mjs";
+export { type HistoryArchive, type HistoryOutcome, type HistoryQuery, type HistoryRecord } from "./history.mjs";
 export { archivePrefixOf, createOptionsOf, repositoryHost, repositoryOf, type RepositoryRole } from "./repositories.mjs";
 export { type DroneLog, type RestoreRequest } from "./run-context.mjs";
 
@@ -34,6 +38,8 @@ export { type DroneLog, type RestoreRequest } from "./run-context.mjs";
 export interface RequestOptions {
   /** For `restore`; without it the Restore Archive and Restore Target settings are used. */
   restore?: RestoreRequest;
+  /** Who asks (a command's sender, `cli (user@host)`…), for the run history. */
+  requestedBy?: string;
 }
 
 /** The answer to a request for an operation. */
@@ -75,6 +81,11 @@ export interface DroneEngine {
   archives(): Promise<ArchiveListEntry[]>;
   /** Which archives hold paths matching a pattern, as versions, newest first (a read, like {@link archives}). */
   find(query: FindQuery): Promise<FoundVersion[]>;
+  /**
+   * This drone's runs, newest first (from the run history every process of the drone shares):
+   * a run left `running` by a process that is gone reads as interrupted, kind `crashed`.
+   */
+  history(query?: HistoryQuery): HistoryRecord[];
   /** The integrity check a scheduled run would end with now, if any. */
   checkDue(now?: Date): "check" | "verify" | undefined;
   /** Operations due now by this drone's own schedule (standalone mode). */
@@ -110,6 +121,8 @@ export interface EngineOptions {
   log: DroneLog;
   borgClient?: BorgClientFactory;
   runHook?: HookRunner;
+  /** The run history; by default `<STATE_DIR>/<droneId>.history.db`. */
+  history?: RunHistory;
 }
 
 /** Create the engine for a validated configuration and its state store. */
@@ -127,6 +140,9 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     return found;
   };
 
+  const history =
+    options.history ??
+    openRunHistory(join(config.stateDir, `${config.droneId}.history.db`), { days: config.historyDays, runs: config.historyRuns }, message => log.warn(message));
   const resultListeners = new Set<(event: ResultEvent) => void>();
   const changeListeners = new Set<() => void>();
   const notify = () => {
@@ -152,6 +168,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     log,
     archivePrefix,
     client,
+    history,
     runHook: options.runHook ?? runHook,
     shutdown: stopped.signal,
     progress,
@@ -212,7 +229,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     });
     // a fire-and-forget caller must not see an unhandled rejection when a queued job is dropped at shutdown
     done.catch(() => undefined);
-    const job: Job = { operation, trigger, runId: randomUUID(), restore: requestOptions.restore, resolve, reject };
+    const job: Job = { operation, trigger, runId: randomUUID(), requestedBy: requestOptions.requestedBy ?? null, restore: requestOptions.restore, resolve, reject };
     const waits = current !== undefined;
     queue.push(job);
     if (waits) {
@@ -259,6 +276,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
         finished: now,
         cancelledBy: by,
       });
+      history.finished(result, job.requestedBy);
       emitResult(result);
       job.resolve(result);
     }
@@ -284,6 +302,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
       current.controller.abort(reason);
       await current.done;
     }
+    history.close();
   };
 
   const subscribe = <T,>(set: Set<T>, listener: T) => {
@@ -308,12 +327,14 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     due: (now = new Date()) => dueOperations(settings(), store.get(), config.offsite !== undefined, now),
     archives: () => listArchives(client("primary"), store, notify, archivePrefix),
     find: async query => findInArchives(client("primary"), await listArchives(client("primary"), store, notify, archivePrefix), query),
+    history: query => history.list(query),
     checkDue: (now = new Date()) => checkDue(store.get(), config.checks, now),
     onProgress: listener => progress.subscribe(listener),
     onResult: listener => subscribe(resultListeners, listener),
     onChange: listener => subscribe(changeListeners, listener),
     recover: async () => {
       const result = await recoverInterruptedRun(config, store, log);
+      history.recovered(result);
       if (!result) return undefined;
       emitResult(result);
       notify();

@@ -44,6 +44,8 @@ export interface Job {
   operation: Operation;
   trigger: Trigger;
   runId: string;
+  /** Who asked for it (a command's sender, `cli (user@host)`, `Home Assistant`); null when unknown. Read at the end of the run: it may be relabelled. */
+  requestedBy: string | null;
   restore?: RestoreRequest;
   resolve: (result: ResultEvent) => void;
   reject: (error: Error) => void;

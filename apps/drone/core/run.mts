@@ -16,6 +16,7 @@ import { DroneError, RunStop, type StopReason } from "./errors.mjs";
 import { processIdentity } from "./process-identity.mjs";
 import { type ProgressChannel, trackProgress } from "./progress.mjs";
 import { type RepositoryRole } from "./repositories.mjs";
+import { type RunHistory } from "./history.mjs";
 import { describeFailure, type Failure, resultEvent } from "./result.mjs";
 import { acquireRunLock } from "./run-lock.mjs";
 import { type DroneLog, type HookRunner, type Job, type RunContext, toIso } from "./run-context.mjs";
@@ -30,6 +31,8 @@ export interface RunEnvironment {
   archivePrefix: string;
   /** A role's plain borg client. */
   client: (role: RepositoryRole) => BorgClient;
+  /** Where every run is recorded when it starts and when it ends. */
+  history: RunHistory;
   runHook: HookRunner;
   /** Aborted at shutdown. */
   shutdown: AbortSignal;
@@ -142,6 +145,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
         checkpointAt: null,
       };
     });
+    env.history.started({ runId: job.runId, operation: job.operation, trigger: job.trigger, requestedBy: job.requestedBy, startedAt: started, pid: process.pid, identity });
     await runOperation(context, job.operation);
   } catch (error) {
     failure = describeFailure(error, stopOf(controller.signal));
@@ -188,6 +192,8 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
       state.lastDurationSeconds = Math.round(result.duration_seconds);
     });
   }
+  // the trigger and who asked as they stand now: a run may have been relabelled while it ran
+  env.history.finished(result, job.requestedBy);
   log.info(`${job.operation} ended: ${outcome} in ${result.duration_seconds.toFixed(1)} s`);
   return result;
 }

@@ -27,8 +27,8 @@ export interface DeviceHandlers {
   change(key: DroneEntityKey, payload: unknown): void;
 }
 
-/** The field holding an entity's value: a sensor's state, a number's or text's value, a select's option (and its choices). */
-export type EntityField = "state" | "native_value" | "current_option" | "options";
+/** The field holding an entity's value: a sensor's state, a number's or text's value, a select's option (and its choices), its extra attributes. */
+export type EntityField = "state" | "native_value" | "current_option" | "options" | "attributes";
 
 /** The drone's device. */
 export interface DroneDevice {

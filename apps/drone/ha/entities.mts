@@ -202,6 +202,8 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
     icon: "mdi:timer-outline",
     device_class: "duration",
     unit_of_measurement: "s",
+    // HA keeps long-term statistics of it: how long runs take, over months
+    state_class: "measurement",
     entity_category: "diagnostic",
     suggested_display_precision: 0,
   },

@@ -13,7 +13,7 @@ import { applyChange } from "../../../libs/ha/entities.mjs";
 import { type DroneEngine } from "../core/engine.mjs";
 import { createDroneDevice, type DroneDevice, type EntityField } from "./device.mjs";
 import { archiveOptions, ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "./entities.mjs";
-import { FACT_SENSORS, type FactSensorKey, progressStates } from "./values.mjs";
+import { FACT_SENSORS, type FactSensorKey, progressStates, RECENT_RUNS, recentRunsAttributes } from "./values.mjs";
 
 /** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
 export const PROGRESS_ENTITY_INTERVAL_MS = 5_000;
@@ -74,9 +74,23 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
     return track(device.publish(key, field, value, force));
   };
 
+  // the newest runs from the run history, as Last Result's attributes (written only when they changed)
+  const publishRecentRuns = () => {
+    let records;
+    try {
+      records = engine.history({ limit: RECENT_RUNS });
+    } catch (error) {
+      // what HA shows stays as it was: an empty list would claim there were no runs
+      logger.debug(`reading the run history failed: ${errorText(error)}`);
+      return;
+    }
+    void publish("last_result", "attributes", recentRunsAttributes(records));
+  };
+
   const syncFacts = () => {
     const facts = { live: engine.live(), persisted: engine.persisted() };
     const settings = engine.settings();
+    publishRecentRuns();
     for (const key of device.keys) {
       const spec = ENTITY_SPECS[key];
       if (isFactSensor(key)) void publish(key, "state", FACT_SENSORS[key](facts));
@@ -153,7 +167,8 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
       return;
     }
     // a refusal (busy, queue full, no offsite) is logged by the engine
-    const answer = engine.request(spec.operation, "button");
+    // synapse's press carries no context: who pressed it is not known
+    const answer = engine.request(spec.operation, "button", { requestedBy: "Home Assistant" });
     // the result goes out as an event; a queued job dropped at shutdown rejects
     if (answer.accepted) answer.done.catch((error: unknown) => logger.debug(`${spec.operation} (button) dropped: ${errorText(error)}`));
   };

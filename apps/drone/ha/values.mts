@@ -3,7 +3,7 @@
  * Home Assistant service publishes what they return, and only when it changed.
  */
 import { MAX_STATE_LENGTH, type ProgressEvent } from "../../../libs/protocol/index.mjs";
-import { type LiveStatus } from "../core/engine.mjs";
+import { type HistoryRecord, type LiveStatus } from "../core/engine.mjs";
 import { type PersistedState } from "../core/state.mjs";
 import { UNKNOWN_RESULT } from "./entities.mjs";
 
@@ -68,3 +68,43 @@ export function progressStates(event: ProgressEvent): { progress: SensorState; e
     eta: event.eta_seconds === null ? null : Math.round(event.eta_seconds),
   };
 }
+
+/** How many runs the Last Result sensor lists in its `recent_runs` attribute. */
+export const RECENT_RUNS = 10;
+/**
+ * The most the `recent_runs` attribute may take, as JSON. Home Assistant's recorder skips
+ * attributes over 16 KiB (and the state machine keeps them all in memory): ten compact runs
+ * take about 2 KiB, so this bound only cuts runs with unusually long ids.
+ */
+export const RECENT_RUNS_MAX_BYTES = 4096;
+
+/** One run in the `recent_runs` attribute. */
+export interface RecentRun {
+  run_id: string;
+  operation: string;
+  trigger: string;
+  outcome: string;
+  started_at: string;
+  duration_seconds: number | null;
+  /** Bytes the run's archive added to the repository (its deduplicated size), or null. */
+  added: number | null;
+  error_kind: string | null;
+}
+
+/** The Last Result sensor's attributes: the newest runs, compact, newest first, cut to {@link RECENT_RUNS_MAX_BYTES}. */
+export function recentRunsAttributes(records: readonly HistoryRecord[]): { recent_runs: RecentRun[] } {
+  const runs: RecentRun[] = records.slice(0, RECENT_RUNS).map(record => ({
+    run_id: record.runId,
+    operation: record.operation,
+    trigger: record.trigger,
+    outcome: record.outcome,
+    started_at: record.startedAt.toISOString(),
+    duration_seconds: record.durationSeconds === null ? null : Math.round(record.durationSeconds * 10) / 10,
+    added: record.addedBytes,
+    error_kind: record.errorKind,
+  }));
+  // the oldest go first
+  while (runs.length > 0 && Buffer.byteLength(JSON.stringify({ recent_runs: runs })) > RECENT_RUNS_MAX_BYTES) runs.pop();
+  return { recent_runs: runs };
+}
+

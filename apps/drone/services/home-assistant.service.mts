@@ -152,7 +152,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
       return { accepted: true, reason: null, runId: live.runId };
     }
     // a refusal (busy, queue full, no offsite) is logged by the engine
-    const answer = current.request(action, "command");
+    const answer = current.request(action, "command", { requestedBy: sender });
     if (!answer.accepted) return { accepted: false, reason: answer.reason, runId: null };
     answer.done.catch((error: unknown) => logger.debug(`${action} (command) dropped: ${errorText(error)}`));
     return { accepted: true, reason: answer.queued ? "queued behind the running operation" : null, runId: answer.runId };

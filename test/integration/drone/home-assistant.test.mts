@@ -3,6 +3,7 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 
 import { droneEntityKeys, ENTITY_SPECS } from "../../../apps/drone/ha/entities.mjs";
 import {
@@ -198,6 +199,22 @@ describe("the drone's Home Assistant device (synapse)", () => {
     const states = drone.patches("application_state").map(data => data.state);
     expect(states).toEqual(expect.arrayContaining(["creating", "pruning", "compacting", "updating_stats", "checking", "idle"]));
     expect(drone.published("last_duration")).toBe(engine.persisted().lastDurationSeconds);
+    // Last Result lists the newest runs from the run history, newest first, compact
+    const runs = [scheduled, checked, pruned, stats, created];
+    const recentRuns = () => z.object({ recent_runs: z.array(z.record(z.string(), z.unknown())) }).safeParse(drone.published("last_result", "attributes")).data?.recent_runs;
+    await waitFor(() => recentRuns()?.length === runs.length, "recent_runs with every run");
+    expect(recentRuns()?.map(run => run.run_id)).toEqual(runs.map(run => run.run_id));
+    expect(recentRuns()?.[0]).toEqual({
+      run_id: scheduled.run_id,
+      operation: "scheduled",
+      trigger: "button",
+      outcome: "success",
+      started_at: scheduled.started_at,
+      duration_seconds: Math.round(scheduled.duration_seconds * 10) / 10,
+      added: scheduled.archive?.deduplicated_size,
+      error_kind: null,
+    });
+    expect(recentRuns()?.[3]).toMatchObject({ operation: "stats", added: null });
 
     const events = expectValidEvents(drone);
     const results = events.filter(event => event.event_type === EVENT_TYPES.result).map(event => event.event_data.operation);

@@ -8,6 +8,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 
 import {
   DRONE_ENTITIES,
@@ -137,6 +138,17 @@ describe("a drone daemon against the loopback Home Assistant", () => {
     const status = since(start, EVENT_TYPES.status).map(event => statusEventSchema.parse(event.data));
     expect(status.some(event => event.state === "creating")).toBe(true);
     expect(Date.parse(stateOf("last_backup") ?? "")).not.toBeNaN();
+    // the run history reaches HA as Last Result's attribute
+    const recent = await ha.waitFor(
+      () => {
+        const runs = z.object({ recent_runs: z.array(z.object({ run_id: z.string(), outcome: z.string(), trigger: z.string() })) }).safeParse(ha.state(idOf("last_result"))?.attributes);
+        return runs.success && runs.data.recent_runs[0]?.run_id === result.run_id ? runs.data.recent_runs : undefined;
+      },
+      10_000,
+      "recent_runs on Last Result",
+    );
+    expect(recent[0]).toMatchObject({ outcome: "success", trigger: "button" });
+    expect(ha.state(idOf("last_duration"))?.attributes).toMatchObject({ state_class: "measurement" });
   });
 
   it("a number set from the UI reaches the drone and shows; HA refuses an out-of-range value, the drone an invalid one", async () => {
