@@ -145,9 +145,11 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     await runOperation(context, job.operation);
   } catch (error) {
     failure = describeFailure(error, stopOf(controller.signal));
-    log.error(`${job.operation} failed: ${failure.message}`);
+    if (failure.kind === "cancelled") log.warn(`${job.operation} stopped: ${failure.message}`);
+    else log.error(`${job.operation} failed: ${failure.message}`);
     const ownsLock = !("heldBy" in lock);
-    if (ownsLock && BACKUP_OPERATIONS.has(job.operation)) {
+    // a cancel is a person's (or a program's) decision, not a failure to report: no on_error hook
+    if (ownsLock && BACKUP_OPERATIONS.has(job.operation) && failure.kind !== "cancelled") {
       await hook(context, "on_error", failure.message).catch((hookError: unknown) => log.warn(errorText(hookError)));
     }
   } finally {
