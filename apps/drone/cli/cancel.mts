@@ -64,7 +64,15 @@ export async function runCancel(engine: DroneEngine, options: CommandOptions, te
   const nothing = () =>
     report(EXIT_CODES.success, { cancelled: false, pid: null, run_id: null, operation: null, outcome: null, message: `nothing is running for ${droneId}` });
 
-  const holder = await readHolder(lockPath);
+  const denied = (error: unknown) => ["EACCES", "EPERM"].includes((error as NodeJS.ErrnoException).code ?? "");
+  const notYours = `only the user the drone runs as (or root) can cancel its run: run the command as that user, or with sudo`;
+  let holder: LockHolder | undefined;
+  try {
+    holder = await readHolder(lockPath);
+  } catch (error) {
+    if (!denied(error)) throw error;
+    return report(EXIT_CODES.failed, { cancelled: false, pid: null, run_id: null, operation: null, outcome: null, message: `cannot read the run lock ${lockPath}; ${notYours}` });
+  }
   const owner = holder && ownerAlive(holder) ? holder.owner : undefined;
   if (!holder || !owner || owner.pid === process.pid) return nothing();
   const marker = engine.persisted().running;
@@ -80,15 +88,12 @@ export async function runCancel(engine: DroneEngine, options: CommandOptions, te
   }
   const requestPath = cancelRequestPath(stateDir, droneId);
   const by = cliRequester();
-  await writeCancelRequest(requestPath, { v: 1, by, at: new Date().toISOString(), pid: owner.pid, runId: run?.runId ?? null });
   try {
+    await writeCancelRequest(requestPath, { v: 1, by, at: new Date().toISOString(), pid: owner.pid, runId: run?.runId ?? null });
     process.kill(owner.pid, CANCEL_SIGNAL);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ESRCH") return nothing();
-    if (code === "EPERM") {
-      return failed(`the process running ${running} belongs to another user: only that user or root can cancel it (run the command as that user, or with sudo)`);
-    }
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return nothing();
+    if (denied(error)) return failed(`the process running ${running} belongs to another user; ${notYours}`);
     throw error;
   }
 
