@@ -3,7 +3,8 @@
  * one-shot `create` running in a second process and against a running daemon, and when
  * nothing runs. Real borg repositories in temp folders.
  */
-import { writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { chmod, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 
@@ -13,7 +14,7 @@ import { z } from "zod";
 import { resultEventSchema } from "../../../libs/protocol/index.mjs";
 import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { writeRandomFiles } from "../../helpers/fs.mjs";
-import { builtBin, type Running, startProcess } from "../../helpers/process.mjs";
+import { builtBin, childEnv, type Running, startProcess } from "../../helpers/process.mjs";
 
 const MiB = 1024 * 1024;
 const BY = `cli (${userInfo().username}@${hostname()})`;
@@ -140,5 +141,36 @@ describe("backup-drone cancel", () => {
     const finished = await daemon.done;
     expect(finished.code, finished.stderr).toBe(0);
     expect(await checkpoints(context)).toHaveLength(1);
+  });
+
+  // signalling another user's process needs root to set up: the test runs where the suite runs as root
+  it.skipIf(process.getuid?.() !== 0)("run by another user: refused with what to do, and the run goes on; the drone's user (root) then cancels it", async () => {
+    context = await setup({ HOOK_BEFORE: "sleep 60" });
+    const backup = start(["backup"], context);
+    children.push(backup);
+    // the before hook runs: the status says an operation runs
+    let busy = false;
+    for (let waited = 0; !busy && waited < 30_000; waited += 200) {
+      busy = (await run(["status", "--json"], context)).stdout.includes('"busy":true');
+      if (!busy) await new Promise(resolve => setTimeout(resolve, 200));
+    }
+    expect(busy).toBe(true);
+    // the temp folder is root's alone: let nobody reach the configuration, not the state (0700)
+    await chmod(context.repo.root, 0o755);
+    const other = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bin, "cancel", ...context.args], {
+      cwd: "/",
+      env: childEnv({}, "/tmp"),
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(other.status, other.stderr).toBe(2);
+    expect(other.stderr).toContain(`cannot use the drone's state ${join(context.repo.root, "state", "canceldrone.json")}: permission denied`);
+    expect(other.stderr).toContain("run the command as that user or as root");
+    expect(backup.alive()).toBe(true);
+
+    const cancel = await run(["cancel"], context);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(cancel.stdout).toContain(`✔ scheduled cancelled: cancelled by ${BY} — before hook stopped`);
+    expect((await backup.done).code).toBe(3);
   });
 });
