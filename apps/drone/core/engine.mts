@@ -201,7 +201,8 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     };
     if (stopping) return refuse("the drone is shutting down");
     if (operation === "offsite" && !config.offsite) return refuse("no offsite repository is configured");
-    if (current?.job.operation === operation) return refuse(`${operation} is already running`);
+    // a run being stopped (cancelled, timed out) no longer counts: the same operation may queue behind it
+    if (current?.job.operation === operation && !current.controller.signal.aborted) return refuse(`${operation} is already running`);
     if (queue.some(job => job.operation === operation)) return refuse(`${operation} is already queued`);
     if (current && queue.length >= config.queueLimit) return refuse(`the queue is full (${config.queueLimit})`);
     let resolve!: (result: ResultEvent) => void;

@@ -441,6 +441,28 @@ describe("the drone engine, without borg", () => {
       expect(stages).toEqual(["before", "on_error"]);
     });
 
+    it("the operation just cancelled may be asked for again while it winds down: it queues and runs after it", async () => {
+      let calls = 0;
+      const compacting = deferred();
+      const { engine } = await engineWith({
+        ...healthyCommands(),
+        compact: (...args: unknown[]) => {
+          calls++;
+          return calls === 1 ? untilAborted(() => compacting.resolve())(...args) : healthyCommands().compact!();
+        },
+      });
+      const first = engine.request("compact", "button");
+      if (!first.accepted) throw new Error(first.reason);
+      await compacting.promise;
+      const cancelling = engine.cancel("a person");
+      const again = engine.request("compact", "button");
+      expect(again).toMatchObject({ accepted: true, queued: true });
+      if (!again.accepted) throw new Error(again.reason);
+      expect((await cancelling).dropped).toEqual([]);
+      expect(await again.done).toMatchObject({ operation: "compact", outcome: "success" });
+      expect((await first.done).error_kind).toBe("cancelled");
+    });
+
     it("when idle: nothing cancelled, nothing dropped, and it says so in the log", async () => {
       const { engine, logs } = await engineWith(healthyCommands());
       expect(await engine.cancel("a person")).toEqual({ cancelled: null, dropped: [] });
