@@ -2,8 +2,8 @@
  * The runner of borg, over the one process runner (libs/process). It streams stderr's
  * `--log-json` lines as typed events, delivers the passphrase by file descriptor or
  * environment (never argv), maps the exit code and msgids to a result or a typed error, and
- * stops borg on an abort or inactivity: SIGINT first (create writes a checkpoint), then
- * SIGTERM and SIGKILL. A passcommand is run before borg, with its own deadline
+ * stops borg on an abort or inactivity: SIGINT first where borg acts on it (create writes a
+ * checkpoint), then SIGTERM and SIGKILL. A passcommand is run before borg, with its own deadline
  * (passphrase.mts): borg never sees it.
  */
 import { access, constants, mkdtemp, readFile, rm } from "node:fs/promises";
@@ -27,7 +27,7 @@ export type IoniceClass = "realtime" | "best-effort" | "idle";
 export interface RunOptions {
   /** The borg binary: a name on PATH or a path. Default `borg`. */
   binary?: string;
-  /** Abort to interrupt borg: SIGINT first (create writes a checkpoint), SIGTERM after the grace period. */
+  /** Abort to interrupt borg: SIGINT first where borg acts on it (create writes a checkpoint), SIGTERM after the grace period. */
   signal?: AbortSignal;
   /** Every stderr line, parsed, as it arrives. */
   onEvent?: (event: BorgEvent) => void;
@@ -138,6 +138,19 @@ async function sshLogFile(command: BorgCommand<unknown>, env: Record<string, str
 }
 
 /**
+ * The commands borg 1.2 acts on at a first SIGINT: create writes a checkpoint archive and
+ * stops, prune and delete commit what they removed and stop. Every other command (check,
+ * compact, extract, info, list, …) catches a first SIGINT and runs on to the end, so a
+ * SIGINT would only delay the SIGTERM that stops it: they get SIGTERM at once.
+ */
+const SIGINT_COMMANDS: ReadonlySet<string> = new Set(["create", "prune", "delete"]);
+
+/** The signals that stop a borg command, in order (see {@link SIGINT_COMMANDS}). */
+export function stopSignals(command: string): [NodeJS.Signals, ...NodeJS.Signals[]] {
+  return SIGINT_COMMANDS.has(command) ? ["SIGINT", "SIGTERM", "SIGKILL"] : ["SIGTERM", "SIGKILL"];
+}
+
+/**
  * Run one borg command. Resolves with the parsed value on exit 0 and on warnings;
  * rejects with a {@link BorgError} otherwise.
  */
@@ -159,7 +172,7 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
     env,
     cwd: command.cwd,
     input: secret && command.passphraseTransport === "fd" ? { fd: PASSPHRASE_FD, text: `${secret.reveal()}\n` } : undefined,
-    stop: { signals: ["SIGINT", "SIGTERM", "SIGKILL"], graceMs: options.graceMs ?? 10_000 },
+    stop: { signals: stopSignals(command.command), graceMs: options.graceMs ?? 10_000 },
     inactivityTimeoutMs: options.inactivityTimeoutMs,
     signal: options.signal,
     // the --json result comes at the end, whole; stderr is read line by line instead

@@ -23,6 +23,7 @@ import { droneDeviceId, type DroneEntityKey, entityId, entityUniqueId, EVENT_TYP
 import { type DroneProcess } from "../emulator/drone-process.mjs";
 import { type TestRepository } from "../helpers/borg.mjs";
 import { makeDroneRepository } from "../helpers/drone.mjs";
+import { writeRandomFiles } from "../helpers/fs.mjs";
 import { type Running } from "../helpers/process.mjs";
 import { coordinatorEvents, droneEvents, heldRun, startCoordinator, startDrone } from "../homeassistant/apps.mjs";
 import { HaCommandError } from "../homeassistant/client.mjs";
@@ -201,7 +202,8 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
   });
 
   it("a waiting drone is listed under its own name and title; picked, HA adds it and it registers", async () => {
-    const alpha = await drone("alpha");
+    // lzma,9: slow enough on the cancel test's 16 MiB to press Cancel while borg reads
+    const alpha = await drone("alpha", "paused", { COMPRESSION: "lzma,9" });
     expect(await pickerListing(["Backup drone alpha"])).toEqual([["backup_drone_alpha", "Backup drone alpha"]]);
     const done = await add("Backup drone alpha");
     expect(done).toMatchObject({ type: "create_entry", title: "Backup drone alpha" });
@@ -297,6 +299,43 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
     expect(restored).toMatchObject({ outcome: "success", trigger: "button", restore: { archive: held.archive?.name, target } });
     const files = (await readdir(target, { recursive: true, withFileTypes: true })).filter(entry => entry.isFile());
     expect(files.map(entry => entry.name).sort()).toEqual((await readdir(source)).sort());
+  });
+
+  it("Cancel through HA's button.press during a create: borg stops and keeps a checkpoint, the result says cancelled by the button; pressed when idle, it is only logged", async () => {
+    const repo = repos.get("alpha");
+    if (!repo) throw new Error("no repository for alpha");
+    const big = join(repo.root, "source", "big");
+    await writeRandomFiles(big, 16, 1024 * 1024);
+    const progressBefore = droneEvents(ha, EVENT_TYPES.progress, "alpha").length;
+    const resultsBefore = droneEvents(ha, EVENT_TYPES.result, "alpha").length;
+    await ha.callService("button", "press", { entity_id: entityId("alpha", "create_backup") });
+    await ha.waitFor(
+      () => droneEvents(ha, EVENT_TYPES.progress, "alpha").slice(progressBefore).find(({ data }) => data.original_size >= 2 * 1024 * 1024),
+      120_000,
+      "alpha's create well under way",
+    );
+    await ha.callService("button", "press", { entity_id: entityId("alpha", "cancel") });
+    const result = await ha.waitFor(
+      () => droneEvents(ha, EVENT_TYPES.result, "alpha").slice(resultsBefore).find(({ data }) => data.operation === "create"),
+      120_000,
+      "alpha's create result",
+    );
+    expect(result.data).toMatchObject({
+      outcome: "interrupted",
+      trigger: "button",
+      error_kind: "cancelled",
+      cancelled_by: "Home Assistant (Cancel button)",
+      error: "cancelled by Home Assistant (Cancel button); borg kept a checkpoint, and the next run reuses what it uploaded until then",
+    });
+    const names = (await repo.client.list({ considerCheckpoints: true })).value.archives.map(archive => archive.name);
+    expect(names.filter(name => name.endsWith(".checkpoint"))).toHaveLength(1);
+    await ha.waitFor(stateIs(entityId("alpha", "last_result"), "interrupted"), 30_000, "Last Result interrupted");
+    // the later tests back alpha up again: without the 16 MiB
+    await rm(big, { recursive: true });
+
+    await ha.callService("button", "press", { entity_id: entityId("alpha", "cancel") });
+    await running("alpha").waitForOutput(/cancel \(Home Assistant \(Cancel button\)\): nothing is running or queued/, 30_000);
+    expect(droneEvents(ha, EVENT_TYPES.result, "alpha").length).toBe(resultsBefore + 1);
   });
 
   it("numbers and selects set through HA's services reach the drone; values HA's own checks refuse never do", async () => {

@@ -3,7 +3,7 @@
  * configuration comes from, whether Home Assistant is configured, and a guard service that
  * reports a bad command line or configuration on stderr (at any log level) and exits 2.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { parseEnv } from "node:util";
 
@@ -299,5 +299,29 @@ export function guardService(options: GuardOptions) {
     lifecycle.onPostConfig(() => {
       for (const warning of secretFileWarnings(secretFiles(options, config.drone))) options.warn(warning);
     }, 999);
+
+    // before the engine opens it: another user's state would end the boot with a stack trace
+    lifecycle.onPostConfig(() => {
+      const { stateDir, droneId } = parseDroneConfig({ ...config.drone });
+      const problem = stateAccessProblem(join(stateDir, `${droneId}.json`));
+      if (problem === undefined) return;
+      options.fail(`backup-drone: ${problem}`);
+      process.exit(EXIT_CODES.failed);
+    }, 998);
   };
+}
+
+/**
+ * Why this process cannot use a drone's state file (another user's, in a folder it cannot
+ * enter), in words that say what to do; undefined when it can, or when the file does not exist yet.
+ */
+export function stateAccessProblem(path: string): string | undefined {
+  try {
+    accessSync(path, constants.R_OK | constants.W_OK);
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM") return undefined;
+    return `cannot use the drone's state ${path}: permission denied. It belongs to the user the drone runs as: run the command as that user or as root (sudo -u USER backup-drone …); a drone of your own needs its own STATE_DIR.`;
+  }
 }

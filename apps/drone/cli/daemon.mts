@@ -13,6 +13,7 @@ import { type TServiceParams } from "@digital-alchemy/core";
 import { secureDatabaseFile, sqliteDatabasePath } from "../../../libs/ha/database-file.mjs";
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { parseDroneConfig } from "../config.mjs";
+import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-request.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
 import { configFiles, envFileVariables, guardService, homeAssistantTokenSource, loadDroneApplication, readConfigFiles } from "./boot.mjs";
 import { formatFrequency, formatWhen } from "./format.mjs";
@@ -113,6 +114,14 @@ function daemonService(tokenSource: string | undefined) {
           if (due(event)) logger.info(plainLine(event));
         });
       }
+      // `backup-drone cancel` from a shell reaches the run this daemon runs
+      const stopListening = listenForCancelRequests({
+        path: cancelRequestPath(engine.config.stateDir, engine.config.droneId),
+        runningRunId: () => engine.live().runId,
+        cancel: by => engine.cancel(by),
+        log: { info: message => logger.info(message), warn: message => logger.warn(message) },
+      });
+      lifecycle.onShutdownStart(stopListening);
       await engine.recover();
 
       const settings = engine.settings();

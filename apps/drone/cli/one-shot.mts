@@ -12,10 +12,12 @@ import { BorgError } from "../../../libs/borg/index.mjs";
 import { type Operation, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { ageCutoff } from "../core/duration.mjs";
 import { DroneError, type DroneEngine, type RequestOptions } from "../core/engine.mjs";
+import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-request.mjs";
 import { historyJson } from "../core/history.mjs";
 import { runOwnerAlive } from "../core/run-lock.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
 import { configFiles, guardService, loadDroneApplication } from "./boot.mjs";
+import { runCancel } from "./cancel.mjs";
 import { formatWhen } from "./format.mjs";
 import { createProgressDisplay } from "./progress.mjs";
 import { exitCodeOf, findLines, historyLines, type LiveRun, resultLines, statsLines, statusLines } from "./report.mjs";
@@ -326,6 +328,7 @@ const RUNNERS: Record<OneShotCommand, (context: Context) => Promise<ExitCode>> =
   status: runStatus,
   history: runHistory,
   release: runRelease,
+  cancel: ({ engine, options, terminal }) => runCancel(engine, options, terminal),
 };
 
 /** Boot the drone without Home Assistant, run one command, and set the exit code. */
@@ -364,6 +367,19 @@ export async function runOneShot(command: OneShotCommand, options: CommandOption
   };
   process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
   const engine = params.drone.engine.engine;
+  // `backup-drone cancel` from another shell reaches the operation this command runs
+  const stopListening = listenForCancelRequests({
+    path: cancelRequestPath(engine.config.stateDir, engine.config.droneId),
+    runningRunId: () => engine.live().runId,
+    cancel: by => engine.cancel(by),
+    log: {
+      info: message => {
+        if (options.verbose) terminal.line(terminal.paint.dim(message));
+      },
+      warn: message => terminal.line(`${terminal.paint.yellow("warning:")} ${message}`),
+    },
+  });
   settle(await RUNNERS[command]({ engine, options, terminal, signalled: () => signalled, settle }));
+  stopListening();
   await app.teardown();
 }

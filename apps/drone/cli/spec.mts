@@ -30,7 +30,7 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
 ];
 
 /** Names of the commands. */
-export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status", "history", "release"] as const;
+export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status", "history", "release", "cancel"] as const;
 /** One command. */
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
@@ -289,6 +289,19 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
       'one line per run, newest first: {"run_id", "operation", "repository", "trigger", "requested_by", "started_at", "finished_at", "outcome", "error_kind", "error", "cancelled_by", "archive": {"name", "nfiles", "original_size", "compressed_size", "deduplicated_size"} | null, "added_bytes", "duration_seconds", "warnings", "pruned", "pid"}',
     examples: ["backup-drone history", "backup-drone history --since 7d", "backup-drone history --json --limit 100 | jq -c 'select(.outcome != \"success\")'"],
     exitCodes: [0, 2],
+    writes: false,
+  },
+  cancel: {
+    summary: "cancel the operation running for this drone, in the daemon or in another terminal",
+    description: [
+      "Finds the process that runs an operation for DRONE_ID (the daemon, or a one-shot command such as `backup-drone create` in another shell) through the drone's run lock, and asks it to cancel: borg is stopped (a create gets SIGINT and keeps a checkpoint archive that the next run reuses; a check or compact, which borg 1.2 runs on after a SIGINT, gets SIGTERM), a hook is stopped with its processes, operations waiting in the queue are dropped, and nothing after the cancelled step runs (a cancelled scheduled run never prunes). The result is `interrupted`, error kind `cancelled`, cancelled by `cli (user@host)`; no on_error hook runs.",
+      "The command waits up to 60 s for the run to end and prints how it ended. When nothing runs it says so and exits 0. Only the user the drone runs as (or root) can cancel its run.",
+    ],
+    options: ["json", "verbose"],
+    json: 'one object: {"drone_id", "cancelled": true|false, "pid", "run_id", "operation", "outcome", "message"}',
+    examples: ["backup-drone cancel", "sudo -u backup backup-drone cancel --DRONE_ID=nas", "backup-drone cancel --json | jq -r .message"],
+    exitCodes: [0, 2],
+    // it changes no configuration: a typo in the file is a warning
     writes: false,
   },
   status: {

@@ -218,7 +218,8 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     };
     if (stopping) return refuse("the drone is shutting down");
     if (operation === "offsite" && !config.offsite) return refuse("no offsite repository is configured");
-    if (current?.job.operation === operation) return refuse(`${operation} is already running`);
+    // a run being stopped (cancelled, timed out) no longer counts: the same operation may queue behind it
+    if (current?.job.operation === operation && !current.controller.signal.aborted) return refuse(`${operation} is already running`);
     if (queue.some(job => job.operation === operation)) return refuse(`${operation} is already queued`);
     if (current && queue.length >= config.queueLimit) return refuse(`the queue is full (${config.queueLimit})`);
     let resolve!: (result: ResultEvent) => void;
@@ -260,7 +261,11 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     return true;
   };
 
-  const cancel = async (by: string): Promise<CancelAnswer> => {
+  // the cancel under way, per run: a second cancel of the same run answers what the first one does
+  let cancelling: { runId: string; answer: Promise<CancelAnswer> } | undefined;
+
+  /** Drop every queued job: each ends with an `interrupted`/`cancelled` result that never started borg. */
+  const dropQueue = (by: string): Operation[] => {
     const dropped = queue.splice(0);
     const now = new Date();
     for (const job of dropped) {
@@ -281,16 +286,36 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
       job.resolve(result);
     }
     live.queue = queued();
+    if (dropped.length > 0) notify();
+    return dropped.map(job => job.operation);
+  };
+
+  const cancel = async (by: string): Promise<CancelAnswer> => {
+    const dropped = dropQueue(by);
     const running = current;
     if (!running) {
-      if (dropped.length > 0) notify();
-      return { cancelled: null, dropped: dropped.map(job => job.operation) };
+      if (dropped.length === 0) log.info(`cancel (${by}): nothing is running or queued`);
+      return { cancelled: null, dropped };
+    }
+    if (cancelling?.runId === running.job.runId) {
+      // pressed again while borg stops: the same run, and whatever was queued since is dropped too
+      log.info(`cancel (${by}): ${running.job.operation} (run ${running.job.runId}) is already being cancelled`);
+      const first = await cancelling.answer;
+      return { cancelled: first.cancelled, dropped: [...first.dropped, ...dropped] };
     }
     log.info(`${running.job.operation} (run ${running.job.runId}) cancelled by ${by}`);
     running.controller.abort(new RunStop({ kind: "cancelled", by }));
-    const result = await running.result;
-    await running.done;
-    return { cancelled: { runId: running.job.runId, operation: running.job.operation, result }, dropped: dropped.map(job => job.operation) };
+    const answer = (async (): Promise<CancelAnswer> => {
+      const result = await running.result;
+      await running.done;
+      return { cancelled: { runId: running.job.runId, operation: running.job.operation, result }, dropped };
+    })();
+    cancelling = { runId: running.job.runId, answer };
+    try {
+      return await answer;
+    } finally {
+      if (cancelling?.runId === running.job.runId) cancelling = undefined;
+    }
   };
 
   const shutdown = async () => {

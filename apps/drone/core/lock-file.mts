@@ -97,7 +97,7 @@ async function create(path: string, text: string): Promise<boolean> {
 }
 
 /** Read a held lock; undefined when it vanished meanwhile. */
-async function readHolder(path: string): Promise<LockHolder | undefined> {
+export async function readHolder(path: string): Promise<LockHolder | undefined> {
   try {
     const [text, info] = await Promise.all([readFile(path, "utf8"), stat(path)]);
     return { text, owner: parseLockText(text, info.mtimeMs), writtenAtMs: info.mtimeMs };

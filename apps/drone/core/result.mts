@@ -33,15 +33,16 @@ export function describeFailure(error: unknown, stopped?: StopReason): Failure {
   const interrupted = (error instanceof BorgError || error instanceof DroneError) && error.kind === "interrupted";
   if (stopped) {
     const checkpoint = error instanceof BorgError && error.context.command === "create" && error.context.checkpoint === true;
-    const detail = checkpoint
-      ? "; borg kept a checkpoint, and the next run reuses what it uploaded until then"
-      : interrupted
-        ? ` — ${error.message}`
-        : "";
     const what =
       stopped.kind === "cancelled"
         ? `cancelled by ${stopped.by}`
         : `the run took longer than ${stopped.minutes} minute${stopped.minutes === 1 ? "" : "s"} and was interrupted`;
+    // a hook's own message names the abort's reason again: said once is enough
+    const detail = checkpoint
+      ? "; borg kept a checkpoint, and the next run reuses what it uploaded until then"
+      : interrupted
+        ? ` — ${error.message.replace(` (${what})`, "")}`
+        : "";
     return { kind: stopped.kind, message: `${what}${detail}`, outcome: "interrupted" };
   }
   if (error instanceof BorgError || error instanceof DroneError) {

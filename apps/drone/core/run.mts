@@ -149,9 +149,12 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     await runOperation(context, job.operation);
   } catch (error) {
     failure = describeFailure(error, stopOf(controller.signal));
-    log.error(`${job.operation} failed: ${failure.message}`);
+    // a cancel is no failure: the one-shot command and the result report it, the daemon's log at info
+    if (failure.kind === "cancelled") log.info(`${job.operation} stopped: ${failure.message}`);
+    else log.error(`${job.operation} failed: ${failure.message}`);
     const ownsLock = !("heldBy" in lock);
-    if (ownsLock && BACKUP_OPERATIONS.has(job.operation)) {
+    // a cancel is a person's (or a program's) decision, not a failure to report: no on_error hook
+    if (ownsLock && BACKUP_OPERATIONS.has(job.operation) && failure.kind !== "cancelled") {
       await hook(context, "on_error", failure.message).catch((hookError: unknown) => log.warn(errorText(hookError)));
     }
   } finally {

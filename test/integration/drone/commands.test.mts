@@ -69,4 +69,31 @@ describe("commands on HA's bus", () => {
     await onBus(drone, command("release_prune_hold", "release-1"));
     expect(await waitFor(() => acks(drone!)[3], "the answer to release")).toMatchObject({ accepted: false, reason: "prune is not held" });
   });
+
+  it("cancel: refused when nothing runs; during a run accepted with that run's id, which ends cancelled by the sender", async () => {
+    repo = await makeDroneRepository(2, 16 * 1024);
+    drone = await bootHassDrone(droneTestConfig(repo, { HOOK_BEFORE: "sleep 60" }), { synapse: false });
+    await waitFor(() => drone!.fired(EVENT_TYPES.status)[0], "the first status event");
+
+    await onBus(drone, command("cancel", "cancel-idle"));
+    expect(await waitFor(() => acks(drone!)[0], "the answer to an idle cancel")).toMatchObject({
+      action: "cancel",
+      accepted: false,
+      reason: "nothing is running or queued",
+      run_id: null,
+    });
+
+    await onBus(drone, command("scheduled", "run-1"));
+    const started = await waitFor(() => acks(drone!)[1], "the answer to run-1");
+    await waitFor(() => (drone!.params.drone.engine.engine.live().state === "running_hooks" ? true : undefined), "the before hook running");
+    await onBus(drone, command("cancel", "cancel-1"));
+    const cancelled = await waitFor(() => acks(drone!)[2], "the answer to cancel-1");
+    expect(cancelled).toMatchObject({ action: "cancel", accepted: true, reason: null, run_id: started.run_id });
+    const result = await waitFor(
+      () => drone!.fired(EVENT_TYPES.result).map(event => event.event_data as unknown as ResultEvent).find(event => event.run_id === started.run_id),
+      "the cancelled result",
+      30_000,
+    );
+    expect(result).toMatchObject({ operation: "scheduled", trigger: "command", outcome: "interrupted", error_kind: "cancelled", cancelled_by: "test" });
+  });
 });

@@ -26,6 +26,7 @@ import { type DroneProcess, spawnDrone } from "../../emulator/drone-process.mjs"
 import { type FiredEvent, type HaEmulator, type HassState, startEmulator } from "../../emulator/index.mjs";
 import { TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { makeDroneRepository } from "../../helpers/drone.mjs";
+import { writeRandomFiles } from "../../helpers/fs.mjs";
 
 const TOKEN = "canary-emulator-token-81d2";
 const DRONE_ID = "emudrone";
@@ -51,6 +52,8 @@ beforeAll(async () => {
       STATE_DIR: join(repo.root, "state"),
       BORG_BASE_DIR: repo.repository.baseDir,
       LOCK_WAIT_SECONDS: 2,
+      // slow enough on the cancel test's 16 MiB to press Cancel while borg reads
+      COMPRESSION: "lzma,9",
     },
     appUniqueId: APP_ID,
   });
@@ -150,6 +153,41 @@ describe("a drone daemon against the loopback Home Assistant", () => {
     expect(recent[0]).toMatchObject({ outcome: "success", trigger: "button" });
     expect(ha.state(idOf("last_duration"))?.attributes).toMatchObject({ state_class: "measurement" });
   });
+
+  it("Cancel pressed during a create: borg stops, the result says interrupted, cancelled, by the button; a checkpoint is kept; the next create succeeds; Cancel when idle is only logged", async () => {
+    await writeRandomFiles(join(repo.root, "source", "big"), 16, 1024 * 1024);
+    const start = ha.events().length;
+    await ha.callService("button", "press", { entity_id: idOf("create_backup") });
+    await ha.waitFor(
+      () => since(start, EVENT_TYPES.progress).find(event => progressEventSchema.parse(event.data).original_size >= 2 * 1024 * 1024),
+      60_000,
+      "a create well under way",
+    );
+    await ha.callService("button", "press", { entity_id: idOf("cancel") });
+    const resultEvent = await ha.waitFor(() => since(start, EVENT_TYPES.result).find(event => event.data.operation === "create"), 60_000, "the create result");
+    expect(resultEventSchema.parse(resultEvent.data)).toMatchObject({
+      operation: "create",
+      trigger: "button",
+      outcome: "interrupted",
+      error_kind: "cancelled",
+      cancelled_by: "Home Assistant (Cancel button)",
+      error: "cancelled by Home Assistant (Cancel button); borg kept a checkpoint, and the next run reuses what it uploaded until then",
+    });
+    const withCheckpoints = (await repo.client.list({ considerCheckpoints: true })).value.archives.map(archive => archive.name);
+    expect(withCheckpoints.filter(name => name.endsWith(".checkpoint"))).toHaveLength(1);
+    await ha.waitFor(() => (stateOf("application_state") === "idle" ? true : undefined), 10_000, "Application State back to idle");
+
+    // nothing runs: the press is logged, nothing fails, no result
+    const idle = ha.events().length;
+    await ha.callService("button", "press", { entity_id: idOf("cancel") });
+    await drone.waitForOutput(/cancel \(Home Assistant \(Cancel button\)\): nothing is running or queued/, 10_000);
+    expect(since(idle, EVENT_TYPES.result)).toEqual([]);
+
+    const next = ha.events().length;
+    await ha.callService("button", "press", { entity_id: idOf("create_backup") });
+    const nextEvent = await ha.waitFor(() => since(next, EVENT_TYPES.result).find(event => event.data.operation === "create"), 120_000, "the next create result");
+    expect(resultEventSchema.parse(nextEvent.data)).toMatchObject({ outcome: "success", cancelled_by: null });
+  }, 240_000);
 
   it("a number set from the UI reaches the drone and shows; HA refuses an out-of-range value, the drone an invalid one", async () => {
     const keepDaily = idOf("keep_daily");

@@ -382,4 +382,107 @@ describe("the drone engine, without borg", () => {
       expect(offsite.engine.settings().offsiteFrequencyMinutes).toBe(10_080);
     });
   });
+
+  describe("cancel", () => {
+    const recordingHooks = () => {
+      const stages: string[] = [];
+      const runHook: HookRunner = stage => {
+        stages.push(stage);
+        return Promise.resolve({ ok: true, summary: `${stage} hook succeeded`, output: [], interrupted: false });
+      };
+      return { stages, runHook };
+    };
+    const hookValues = { HOOK_BEFORE: "dump", HOOK_AFTER: "notify", HOOK_ON_ERROR: "alert", CHECK_FREQUENCY_DAYS: 0, VERIFY_DATA_FREQUENCY_DAYS: 0 };
+
+    it("a create that ends well although the cancel came during it (borg finished first) is followed by nothing: no prune, no after hook, no on_error", async () => {
+      const creating = deferred();
+      const { stages, runHook } = recordingHooks();
+      const { engine, borg } = await engineWith(
+        {
+          ...healthyCommands(),
+          create: async (...args: unknown[]) => {
+            creating.resolve();
+            const call = args.at(-1) as { signal?: AbortSignal };
+            await new Promise(resolve => call.signal?.addEventListener("abort", resolve));
+            return (await healthyCommands().create?.(args[0] as never))!;
+          },
+        },
+        { values: hookValues, runHook },
+      );
+      const answer = engine.request("scheduled", "schedule");
+      if (!answer.accepted) throw new Error(answer.reason);
+      await creating.promise;
+      const { cancelled } = await engine.cancel("a person");
+      const result = await answer.done;
+      expect(cancelled?.result).toBe(result);
+      expect(result).toMatchObject({
+        outcome: "interrupted",
+        error_kind: "cancelled",
+        cancelled_by: "a person",
+        error: "cancelled by a person — after backup checks and what follows it did not run",
+        pruned: [],
+      });
+      // the archive borg made before it saw the cancel is reported, not hidden
+      expect(result.archive?.name).toMatch(/^laptop@/);
+      // borg's last command was that create: no prune, no compact, no stats after it
+      expect(borg.calls.map(call => call.command).at(-1)).toBe("create");
+      expect(borg.calls.map(call => call.command)).not.toContain("prune");
+      expect(stages).toEqual(["before"]);
+    });
+
+    it("a failure (not a cancel) still runs the on_error hook", async () => {
+      const { stages, runHook } = recordingHooks();
+      const { engine } = await engineWith(
+        { ...healthyCommands(), create: () => Promise.reject(new BorgError("lock_timeout", "the repository is locked", { command: "create" })) },
+        { values: hookValues, runHook },
+      );
+      const result = await engine.run("scheduled", "schedule");
+      expect(result).toMatchObject({ outcome: "failed", error_kind: "lock_timeout", cancelled_by: null });
+      expect(stages).toEqual(["before", "on_error"]);
+    });
+
+    it("the operation just cancelled may be asked for again while it winds down: it queues and runs after it", async () => {
+      let calls = 0;
+      const compacting = deferred();
+      const { engine } = await engineWith({
+        ...healthyCommands(),
+        compact: (...args: unknown[]) => {
+          calls++;
+          return calls === 1 ? untilAborted(() => compacting.resolve())(...args) : healthyCommands().compact!();
+        },
+      });
+      const first = engine.request("compact", "button");
+      if (!first.accepted) throw new Error(first.reason);
+      await compacting.promise;
+      const cancelling = engine.cancel("a person");
+      const again = engine.request("compact", "button");
+      expect(again).toMatchObject({ accepted: true, queued: true });
+      if (!again.accepted) throw new Error(again.reason);
+      expect((await cancelling).dropped).toEqual([]);
+      expect(await again.done).toMatchObject({ operation: "compact", outcome: "success" });
+      expect((await first.done).error_kind).toBe("cancelled");
+    });
+
+    it("when idle: nothing cancelled, nothing dropped, and it says so in the log", async () => {
+      const { engine, logs } = await engineWith(healthyCommands());
+      expect(await engine.cancel("a person")).toEqual({ cancelled: null, dropped: [] });
+      expect(logs).toContain("cancel (a person): nothing is running or queued");
+    });
+
+    it("a second cancel of the same run answers what the first does, and drops what was queued since", async () => {
+      const compacting = deferred();
+      const { engine } = await engineWith({ ...healthyCommands(), compact: untilAborted(() => compacting.resolve()) });
+      const running = engine.request("compact", "button");
+      if (!running.accepted) throw new Error(running.reason);
+      await compacting.promise;
+      const first = engine.cancel("one");
+      const queuedSince = engine.request("stats", "button");
+      expect(queuedSince).toMatchObject({ accepted: true, queued: true });
+      const second = engine.cancel("two");
+      const [one, two] = await Promise.all([first, second]);
+      expect(one).toEqual({ cancelled: { runId: running.runId, operation: "compact", result: await running.done }, dropped: [] });
+      expect(two).toEqual({ cancelled: one.cancelled, dropped: ["stats"] });
+      expect((await running.done).cancelled_by).toBe("one");
+    });
+  });
 });

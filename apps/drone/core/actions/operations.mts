@@ -4,6 +4,7 @@
  * the steps of the operation it dequeues, and stops at the first that fails.
  */
 import { type Operation } from "../../../../libs/protocol/index.mjs";
+import { DroneError } from "../errors.mjs";
 import { type RepositoryRole } from "../repositories.mjs";
 import { type RunContext } from "../run-context.mjs";
 import { afterBackupChecks, check, dueCheck } from "./check.mjs";
@@ -63,7 +64,14 @@ export const OPERATION_STEPS: Readonly<Record<Operation, readonly Step[]>> = {
 /** The operations that make an archive: when one fails, the on_error hook runs. */
 export const BACKUP_OPERATIONS: ReadonlySet<Operation> = new Set(["scheduled", "create", "offsite"]);
 
-/** Run an operation's steps in order; the first failure ends it. */
+/**
+ * Run an operation's steps in order; the first failure ends it, and so does the run's abort:
+ * a step that ended well although the abort came during it (a borg that finished before it
+ * saw the signal) is not followed by the next one. A cancelled create is never followed by a prune.
+ */
 export async function runOperation(context: RunContext, operation: Operation): Promise<void> {
-  for (const step of OPERATION_STEPS[operation]) await ACTIONS[step.action](context, step.role);
+  for (const step of OPERATION_STEPS[operation]) {
+    if (context.signal.aborted) throw new DroneError("interrupted", `${step.action.replaceAll("_", " ")} and what follows it did not run`);
+    await ACTIONS[step.action](context, step.role);
+  }
 }
