@@ -43,6 +43,8 @@ export type HookRunner = typeof runHook;
 export interface Job {
   operation: Operation;
   trigger: Trigger;
+  /** Who asked for it, when known beyond the trigger (the coordinator's id for trigger `coordinator`). */
+  requestedBy?: string | null;
   runId: string;
   restore?: RestoreRequest;
   resolve: (result: ResultEvent) => void;
