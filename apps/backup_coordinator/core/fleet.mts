@@ -115,7 +115,10 @@ export interface Fleet {
   requestRound(now: Date): void;
   /** Drones due next, in the order they would start. */
   queue(now: Date): string[];
-  /** Each drone's plan as the last look computed it (see {@link planNext}). */
+  /**
+   * Each drone's plan as last announced (a `plan` effect; see {@link planNext}): what its Next
+   * Backup shows. An overdue drone's time is when it became overdue, not the last look's now.
+   */
   plans(): ReadonlyMap<string, DronePlan>;
   /** Forget which plans were published: the next look announces every drone's plan again (after Home Assistant came back). */
   republishPlans(): void;
@@ -134,9 +137,10 @@ export function createFleet(settings: FleetSettings): Fleet {
   let roundOpen = false;
   let roundOpenedAt: Date | null = null;
   let lastRound: LastRound | null = null;
-  /** The newest plan of each drone, and the one last published (announced as a `plan` effect). */
-  const plans = new Map<string, DronePlan>();
+  /** The plan last announced of each drone (as a `plan` effect). */
   const published = new Map<string, DronePlan>();
+  /** Announce every plan at the next look, news or not (Home Assistant came back). */
+  let republish = false;
   const seen = new Map<string, SeenRun[]>();
   const { online, setProblem, clearProblem, failureBackoff, stalled, detect: detectProblems } = createDetection(settings);
 
@@ -402,13 +406,13 @@ export function createFleet(settings: FleetSettings): Fleet {
       // a drone that could start now and was not started in this look waits for its host's or the home's limit
       const slotFull = !started.has(drone.droneId);
       const plan = planNext(drone, { now, paused: options.paused, window: settings.window, runningSince, slotFull });
-      plans.set(drone.droneId, plan);
       // what HA restored before the drone reported is not news worth sending
       if (options.holding) continue;
-      if (!planChanged(published.get(drone.droneId), plan)) continue;
+      if (!republish && !planChanged(published.get(drone.droneId), plan)) continue;
       published.set(drone.droneId, plan);
       effects.push({ type: "plan", droneId: drone.droneId, plan });
     }
+    if (!options.holding) republish = false;
     return effects;
   };
 
@@ -462,8 +466,10 @@ export function createFleet(settings: FleetSettings): Fleet {
         .filter(start => start.kind === "primary")
         .map(start => start.droneId);
     },
-    plans: () => plans,
-    republishPlans: () => published.clear(),
+    plans: () => published,
+    republishPlans: () => {
+      republish = true;
+    },
     history,
     lastRound: () => lastRound,
     running: () => [...drones.values()].flatMap(drone => (drone.run ? [{ droneId: drone.droneId, run: drone.run }] : [])),

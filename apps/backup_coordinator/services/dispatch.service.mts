@@ -319,8 +319,8 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
       if (value === paused) return;
       paused = value;
       logger.info(value ? "paused: nothing new starts" : "resumed");
-      if (value) changed();
-      else evaluateSoon();
+      // a look either way: every coordinated drone's plan changes (paused, or planned again)
+      evaluateSoon();
     },
     get perHostLimit() {
       return perHostLimit ?? fleet.config.limits.perHost;

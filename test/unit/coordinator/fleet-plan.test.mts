@@ -56,6 +56,9 @@ describe("the fleet's plans", () => {
     }
     // only the started drone's plan changed (to running), once
     expect(sent).toEqual([`${first0}:running:${iso(30)}`]);
+    // what the Queue sensor lists is what was announced: a waiting drone's time stays when it became late
+    const waiting = first0 === "d1" ? "d2" : "d1";
+    expect(fleet.plans().get(waiting)).toEqual({ nextAt: T0, reason: "waiting_for_slot" });
   });
 
   it("announces running when the start is seen, and the due time after the result", () => {
