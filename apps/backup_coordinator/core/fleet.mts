@@ -120,7 +120,7 @@ export interface Fleet {
    * Backup shows. An overdue drone's time is when it became overdue, not the last look's now.
    */
   plans(): ReadonlyMap<string, DronePlan>;
-  /** Forget which plans were published: the next look announces every drone's plan again (after Home Assistant came back). */
+  /** The next look announces every drone's plan again, news or not (after Home Assistant came back). */
   republishPlans(): void;
   /** The runs seen end, newest first: of one drone, or of all (at most HISTORY_PER_DRONE per drone; in memory only). */
   history(droneId?: string): SeenRun[];
@@ -293,12 +293,16 @@ export function createFleet(settings: FleetSettings): Fleet {
     const neverStarted = event.error_kind === "cancelled" && event.started_at === event.finished_at;
     const other = neverStarted && drone.run !== null && drone.run.runId !== event.run_id;
     const effects = other ? checked : [...checked, ...beginRun(drone, kind, event.run_id, now)];
-    const run = other ? null : drone.run;
-    if (!other) {
+    let ours: boolean;
+    if (other) {
+      // our start that waited in the drone's queue behind that run: it is over, not pending
+      ours = drone.pending?.kind === kind;
+      if (ours) drone.pending = null;
+    } else {
+      ours = drone.run?.ours ?? false;
       drone.run = null;
       drone.state = "idle";
     }
-    const ours = run?.ours ?? false;
     effects.push({ type: "run_finished", droneId: drone.droneId, kind, ours, result: event });
     remember({ droneId: drone.droneId, kind, ours, seenAt: now, result: event });
     // held: the backup was made; prune waits for a person (the problem says so), the schedule goes on

@@ -148,6 +148,17 @@ describe("a cancelled run at the coordinator", () => {
     fleet.onResult(dropped, at(5));
     expect(fleet.running().map(({ droneId, run }) => `${droneId}:${run.runId}`)).toEqual(["a:manual"]);
   });
+
+  it("our start that waited in the drone's queue and was dropped by the cancel is over: no not_started later", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a", { state: "creating", operation: "create", run_id: "manual" }), T0);
+    fleet.markPressed("a", "primary", T0);
+    const effects = fleet.onResult(cancelled("a", at(5), { run_id: "queued", started_at: iso(5), duration_seconds: 0 }), at(5));
+    expect(effects).toContainEqual(expect.objectContaining({ type: "run_finished", ours: true }));
+    expect(fleet.drones.get("a")?.pending).toBeNull();
+    fleet.onStatus(status("a"), at(120));
+    expect(problems(fleet.evaluate(at(120), { paused: false }))).toEqual([]);
+  });
 });
 
 describe("the coordinator's run history", () => {
