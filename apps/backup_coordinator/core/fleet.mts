@@ -141,6 +141,8 @@ export function createFleet(settings: FleetSettings): Fleet {
   const published = new Map<string, DronePlan>();
   /** Announce every plan at the next look, news or not (Home Assistant came back). */
   let republish = false;
+  /** Drones that have just connected (a restart): their plan is announced again, news or not. */
+  const resend = new Set<string>();
   const seen = new Map<string, SeenRun[]>();
   const { online, setProblem, clearProblem, failureBackoff, stalled, detect: detectProblems } = createDetection(settings);
 
@@ -212,6 +214,8 @@ export function createFleet(settings: FleetSettings): Fleet {
     const effects: FleetEffect[] = wasOffline && online(drone, now) ? clearProblem(drone, ["offline"]) : [];
     const previousLink = drone.synapse;
     const reported = event.synapse ?? null;
+    // a drone that has just connected (started, or reconnected) may have missed its plan
+    if (reported === "unknown") resend.add(drone.droneId);
     // "unknown" is no news (the drone has just connected and not found out yet): what was known stands
     drone.synapse = reported === "unknown" && previousLink !== null ? previousLink : reported;
     // healthy again (e.g. after HA restarted): presses reach the drone again
@@ -412,7 +416,8 @@ export function createFleet(settings: FleetSettings): Fleet {
       const plan = planNext(drone, { now, paused: options.paused, window: settings.window, runningSince, slotFull });
       // what HA restored before the drone reported is not news worth sending
       if (options.holding) continue;
-      if (!republish && !planChanged(published.get(drone.droneId), plan)) continue;
+      if (!republish && !resend.has(drone.droneId) && !planChanged(published.get(drone.droneId), plan)) continue;
+      resend.delete(drone.droneId);
       published.set(drone.droneId, plan);
       effects.push({ type: "plan", droneId: drone.droneId, plan });
     }

@@ -85,6 +85,18 @@ describe("the fleet's plans", () => {
     expect(fleet.plans().get("a")).toEqual({ nextAt: at(-60 + 1440 * 60), reason: "due" });
   });
 
+  it("a drone that has just connected (its status says synapse unknown) gets its plan again", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a", { last_backup: iso(-60), synapse: "connected" }), T0);
+    expect(plans(fleet.evaluate(T0, { paused: false }))).toHaveLength(1);
+    fleet.onStatus(status("a", { last_backup: iso(-60), synapse: "connected" }), at(30));
+    expect(plans(fleet.evaluate(at(30), { paused: false }))).toEqual([]);
+    // restarted: its first status does not know its link yet
+    fleet.onStatus(status("a", { last_backup: iso(-60), synapse: "unknown" }), at(60));
+    expect(plans(fleet.evaluate(at(60), { paused: false }))).toEqual([`a:due:${iso(-60 + 1440 * 60)}`]);
+    expect(plans(fleet.evaluate(at(61), { paused: false }))).toEqual([]);
+  });
+
   it("an offline drone has no planned time; a failed one plans the backoff's end", () => {
     const fleet = createFleet(settings);
     fleet.onStatus(status("a", { last_backup: iso(-2 * 86_400) }), T0);
