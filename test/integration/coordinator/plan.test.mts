@@ -121,6 +121,7 @@ describe("the coordinator's plan events", () => {
       ],
       drones_total: 2,
     });
-    expect(h.params.backup_coordinator.fleet.state.history("a").map(run => run.result.outcome)).toEqual(["success"]);
+    expect(h.params.backup_coordinator.fleet.history("a").map(run => run.result.outcome)).toEqual(["success"]);
+    expect(h.params.backup_coordinator.fleet.history().map(run => `${run.droneId}:${run.result.outcome}`)).toEqual(["b:warning", "a:success"]);
   });
 });
