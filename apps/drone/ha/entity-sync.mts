@@ -76,7 +76,7 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
     return track(device.publish(key, field, value, force));
   };
 
-  /** The coordinator's newest plan for this drone (kept in memory: after a restart the coordinator's next news sets it). */
+  /** The coordinator's newest plan for this drone (in memory: after a restart the coordinator sends it again, seeing the drone just connected). */
   let plan: PlanEvent | null = null;
   const nextBackup = () => nextBackupState(engine.settings(), engine.persisted(), plan, new Date());
 
