@@ -62,6 +62,10 @@ const BUILDERS: { [T in FleetEffect["type"]]?: Builder<T> } = {
       duration_seconds: Math.max(0, Math.round((Date.parse(base.time) - previous.since.getTime()) / 1000)),
     },
   }),
+  plan: ({ droneId: drone_id, plan }, base) => ({
+    type: COORDINATOR_EVENT_TYPES.plan,
+    data: { v: PROTOCOL_VERSION, ...base, drone_id, next_at: plan.nextAt?.toISOString() ?? null, reason: plan.reason },
+  }),
 };
 
 /** The HA event an effect announces, if any (starts and round ends are not events). */

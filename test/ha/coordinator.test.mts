@@ -60,6 +60,10 @@ describe("the coordinator against Home Assistant without the synapse integration
     expect(lines[0]).toContain("so it can start no run");
     // its read of HA's entity registry (discovery at start) worked with the admin token
     expect(output(coordinator)).not.toMatch(/reading Home Assistant's entity registry failed|rebuilding the fleet from Home Assistant failed/);
+    // the drone's plan, once: a paused drone has no planned time
+    const plans = () => coordinatorEvents(ha, COORDINATOR_EVENT_TYPES.plan).filter(plan => plan.drone_id === DRONE);
+    await ha.waitFor(() => (plans().length > 0 ? true : undefined), 30_000, "the drone's plan event");
+    expect(plans()).toEqual([expect.objectContaining({ next_at: null, reason: "paused", coordinator_id: "backup_coordinator" })]);
   });
 
   it("a drone killed -9 becomes a persistent notification in HA; back, it is replaced by a recovered one", async () => {
@@ -78,6 +82,10 @@ describe("the coordinator against Home Assistant without the synapse integration
     // the problem's notification was dismissed through HA
     expect(await notification(PROBLEM)).toBeUndefined();
     expect(coordinatorEvents(ha, COORDINATOR_EVENT_TYPES.droneRecovered)).toContainEqual(expect.objectContaining({ drone_id: DRONE, previous_kind: "offline" }));
+    // a paused drone's plan stays `paused` (no time) while it is away and back: nothing else was announced
+    const plans = coordinatorEvents(ha, COORDINATOR_EVENT_TYPES.plan).filter(plan => plan.drone_id === DRONE);
+    expect(plans.length).toBeGreaterThan(0);
+    expect(plans.filter(plan => plan.reason !== "paused" || plan.next_at !== null)).toEqual([]);
     // the coordinator's own events reached the recorder too
     await ha.waitFor(
       async () => ((await ha.recordedEvents(COORDINATOR_EVENT_TYPES.droneRecovered)).some(row => row.data.drone_id === DRONE) ? true : undefined),

@@ -380,7 +380,12 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
     const finished = (id: string) => coordinatorEvents(ha, COORDINATOR_EVENT_TYPES.runFinished).find(event => event.drone_id === id && event.ours);
     for (const id of ["beta", "gamma"]) {
       expect(await ha.waitFor(() => finished(id), 180_000, `the coordinator's run of ${id}`)).toMatchObject({ outcome: "success" });
-      expect(droneEvents(ha, EVENT_TYPES.result, id).map(({ data }) => data)).toContainEqual(expect.objectContaining({ operation: "scheduled", trigger: "button", outcome: "success" }));
+      // pressed through HA as a button, re-labelled by the drone once the coordinator's run_started names the run as its own
+      expect(droneEvents(ha, EVENT_TYPES.result, id).map(({ data }) => data)).toContainEqual(expect.objectContaining({ operation: "scheduled", trigger: "coordinator", outcome: "success" }));
+      // the coordinator's plan reaches the drone's Next Backup: its last backup + Backup Frequency (to within the minute a plan may move unannounced)
+      const next = async () => Date.parse((await stateOf(entityId(id, "next_backup")))?.state ?? "");
+      const last = async () => Date.parse((await stateOf(entityId(id, "last_backup")))?.state ?? "");
+      await ha.waitFor(async () => (Math.abs((await next()) - ((await last()) + 1440 * 60_000)) < 60_000 ? true : undefined), 60_000, `${id}'s Next Backup`);
     }
     expect(finished("alpha")).toBeUndefined();
     for (const id of ["alpha", "beta", "gamma"]) await ha.waitFor(stateIs(`binary_sensor.${problemObjectId(id)}`, "off"), 60_000, `${id}'s problem sensor`);
@@ -422,7 +427,7 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
       .map(event => commandAckEventSchema.parse(event.data))
       .find(answer => answer.drone_id === "gamma" && answer.run_id === run.run_id);
     expect(ack).toMatchObject({ action: "scheduled", accepted: true, sender: "backup_coordinator" });
-    expect(droneEvents(ha, EVENT_TYPES.result, "gamma").map(({ data }) => data)).toContainEqual(expect.objectContaining({ run_id: run.run_id, trigger: "command", outcome: "success" }));
+    expect(droneEvents(ha, EVENT_TYPES.result, "gamma").map(({ data }) => data)).toContainEqual(expect.objectContaining({ run_id: run.run_id, trigger: "coordinator", outcome: "success" }));
   });
 
   it("finding 1: a connection that dies without going_offline stays registered; the drone's new one is refused, the drone says so, and a backup_drone_command still runs a backup while a press reaches nothing", async () => {

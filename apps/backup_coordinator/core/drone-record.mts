@@ -12,7 +12,7 @@ import {
   type ResultEvent,
   type SynapseLink,
 } from "../../../libs/protocol/index.mjs";
-import { type Limits } from "./plan.mjs";
+import { type DronePlan, type Limits } from "./plan.mjs";
 
 /** Thresholds and limits. */
 export interface FleetSettings {
@@ -95,6 +95,8 @@ export interface DroneRecord {
   run: ActiveRun | null;
   attempts: number;
   blockedUntil: Date | null;
+  /** When a person cancelled its last run, by kind (no start before its next regular time); null: not cancelled. */
+  cancelledAt: Record<RepositoryRole, Date | null>;
   lastStartedAt: Date | null;
   lastResult: ResultEvent | null;
   /** What the drone's last integrity check found wrong; cleared by a check that passes. */
@@ -111,7 +113,26 @@ export type FleetEffect =
   | { type: "run_finished"; droneId: string; kind: RepositoryRole; ours: boolean; result: ResultEvent }
   | { type: "problem"; droneId: string; problem: Problem }
   | { type: "recovered"; droneId: string; previous: Problem }
-  | { type: "round_completed"; at: Date };
+  | { type: "round_completed"; at: Date }
+  | { type: "plan"; droneId: string; plan: DronePlan };
+
+/** A run the coordinator saw end (its in-memory history; a restart starts it afresh). */
+export interface SeenRun {
+  droneId: string;
+  kind: RepositoryRole;
+  ours: boolean;
+  /** When the coordinator got the result. */
+  seenAt: Date;
+  result: ResultEvent;
+}
+
+/** The last round: when it began and ended, and each drone's last primary run in it. */
+export interface LastRound {
+  openedAt: Date;
+  completedAt: Date;
+  /** One run per drone, by drone id. */
+  runs: SeenRun[];
+}
 
 /** The facts restored from Home Assistant's entity states after a restart. */
 export interface RestoredDrone {

@@ -19,12 +19,26 @@ import {
   type FleetSettings,
   type HostKey,
   insideWindow,
+  type LastRound,
   LOCKED_OUT_REASON,
   type RestoredDrone,
+  type SeenRun,
   startRoute,
   type StartRoute,
 } from "./drone-record.mjs";
-import { type DroneView, eligible, type Limits, overdueMinutes, type PlannedStart, planStarts, type RunningRun } from "./plan.mjs";
+import {
+  type DronePlan,
+  type DroneView,
+  eligible,
+  type Limits,
+  nextRegularTime,
+  overdueMinutes,
+  planChanged,
+  type PlannedStart,
+  planNext,
+  planStarts,
+  type RunningRun,
+} from "./plan.mjs";
 
 export { PROBLEM_KINDS, type ProblemKind } from "../../../libs/protocol/index.mjs";
 // the fleet's records and effects, where the services and the package's users look for them
@@ -34,6 +48,9 @@ export * from "./drone-record.mjs";
 const sameHost: HostKey = host => host;
 
 const RUN_OPERATIONS: Record<string, RepositoryRole | undefined> = { scheduled: "primary", create: "primary", offsite: "offsite" };
+
+/** Runs kept per drone in the coordinator's in-memory history. */
+export const HISTORY_PER_DRONE = 20;
 
 function newRecord(droneId: string): DroneRecord {
   return {
@@ -58,12 +75,23 @@ function newRecord(droneId: string): DroneRecord {
     run: null,
     attempts: 0,
     blockedUntil: null,
+    cancelledAt: { primary: null, offsite: null },
     lastStartedAt: null,
     lastResult: null,
     checkProblem: null,
     holdProblem: null,
     problem: null,
   };
+}
+
+/** How to look at the fleet. */
+export interface EvaluateOptions {
+  /** The coordinator's pause switch: nothing new starts, plans say `paused`. */
+  paused: boolean;
+  /** Just restarted, waiting for the drones to report: nothing new starts and no plan is published yet. */
+  holding?: boolean;
+  limits?: Limits;
+  hostKey?: HostKey;
 }
 
 /** The fleet model. */
@@ -80,13 +108,24 @@ export interface Fleet {
    * host to the key the per-host limit counts it under (one machine named two ways: one key);
    * null: not known yet (being looked up), so its drones wait.
    */
-  evaluate(now: Date, options: { paused: boolean; limits?: Limits; hostKey?: HostKey }): FleetEffect[];
+  evaluate(now: Date, options: EvaluateOptions): FleetEffect[];
   /** The coordinator pressed a drone's button (or sent it a command). */
   markPressed(droneId: string, kind: RepositoryRole, now: Date, via?: StartRoute): void;
   /** Treat every coordinated drone as due now (the Run Now button). */
   requestRound(now: Date): void;
   /** Drones due next, in the order they would start. */
   queue(now: Date): string[];
+  /**
+   * Each drone's plan as last announced (a `plan` effect; see {@link planNext}): what its Next
+   * Backup shows. An overdue drone's time is when it became overdue, not the last look's now.
+   */
+  plans(): ReadonlyMap<string, DronePlan>;
+  /** The next look announces every drone's plan again, news or not (after Home Assistant came back). */
+  republishPlans(): void;
+  /** The runs seen end, newest first: of one drone, or of all (at most HISTORY_PER_DRONE per drone; in memory only). */
+  history(droneId?: string): SeenRun[];
+  /** The last round that completed since the coordinator started, with each drone's last primary run in it. */
+  lastRound(): LastRound | null;
   running(): { droneId: string; run: ActiveRun }[];
   failing(): DroneRecord[];
 }
@@ -96,6 +135,15 @@ export function createFleet(settings: FleetSettings): Fleet {
   const drones = new Map<string, DroneRecord>();
   let roundRequestedAt: Date | null = null;
   let roundOpen = false;
+  let roundOpenedAt: Date | null = null;
+  let lastRound: LastRound | null = null;
+  /** The plan last announced of each drone (as a `plan` effect). */
+  const published = new Map<string, DronePlan>();
+  /** Announce every plan at the next look, news or not (Home Assistant came back). */
+  let republish = false;
+  /** Drones that have just connected (a restart): their plan is announced again, news or not. */
+  const resend = new Set<string>();
+  const seen = new Map<string, SeenRun[]>();
   const { online, setProblem, clearProblem, failureBackoff, stalled, detect: detectProblems } = createDetection(settings);
 
   const record = (droneId: string) => {
@@ -125,6 +173,13 @@ export function createFleet(settings: FleetSettings): Fleet {
       lastOffsiteBackup: drone.lastOffsiteBackup,
       blockedUntil: forced ? null : drone.blockedUntil,
       lastStartedAt: drone.lastStartedAt,
+      // Run Now overrides a cancel's wait, as it overrides a backoff
+      cancelledUntil:
+        forced || drone.cancelledAt.primary === null ? null : nextRegularTime(drone.lastBackup, drone.frequencyMinutes, drone.cancelledAt.primary),
+      offsiteCancelledUntil:
+        drone.cancelledAt.offsite === null || drone.offsiteFrequencyMinutes === null
+          ? null
+          : nextRegularTime(drone.lastOffsiteBackup, drone.offsiteFrequencyMinutes, drone.cancelledAt.offsite),
     };
   };
 
@@ -159,6 +214,8 @@ export function createFleet(settings: FleetSettings): Fleet {
     const effects: FleetEffect[] = wasOffline && online(drone, now) ? clearProblem(drone, ["offline"]) : [];
     const previousLink = drone.synapse;
     const reported = event.synapse ?? null;
+    // a drone that has just connected (started, or reconnected) may have missed its plan
+    if (reported === "unknown") resend.add(drone.droneId);
     // "unknown" is no news (the drone has just connected and not found out yet): what was known stands
     drone.synapse = reported === "unknown" && previousLink !== null ? previousLink : reported;
     // healthy again (e.g. after HA restarted): presses reach the drone again
@@ -236,19 +293,35 @@ export function createFleet(settings: FleetSettings): Fleet {
     const checked = onCheckResult(drone, event, now);
     const kind = RUN_OPERATIONS[event.operation];
     if (!kind) return checked;
-    const effects = [...checked, ...beginRun(drone, kind, event.run_id, now)];
-    const run = drone.run;
-    drone.run = null;
-    drone.state = "idle";
-    effects.push({ type: "run_finished", droneId: drone.droneId, kind, ours: run?.ours ?? false, result: event });
+    // a queued job dropped by a cancel (it never started) ends while another run may go on: that run keeps its slot
+    const neverStarted = event.error_kind === "cancelled" && event.started_at === event.finished_at;
+    const other = neverStarted && drone.run !== null && drone.run.runId !== event.run_id;
+    const effects = other ? checked : [...checked, ...beginRun(drone, kind, event.run_id, now)];
+    let ours: boolean;
+    if (other) {
+      // our start that waited in the drone's queue behind that run: it is over, not pending
+      ours = drone.pending?.kind === kind;
+      if (ours) drone.pending = null;
+    } else {
+      ours = drone.run?.ours ?? false;
+      drone.run = null;
+      drone.state = "idle";
+    }
+    effects.push({ type: "run_finished", droneId: drone.droneId, kind, ours, result: event });
+    remember({ droneId: drone.droneId, kind, ours, seenAt: now, result: event });
     // held: the backup was made; prune waits for a person (the problem says so), the schedule goes on
     if (event.outcome === "success" || event.outcome === "warning" || event.outcome === "held") {
       if (kind === "primary") drone.lastBackup = new Date(event.finished_at);
       else drone.lastOffsiteBackup = new Date(event.finished_at);
       drone.attempts = 0;
       drone.blockedUntil = null;
+      drone.cancelledAt[kind] = null;
       effects.push(...clearProblem(drone, ["failed", "not_started", "stalled", "overdue"]));
       if (event.outcome === "held") effects.push(...pruneHeld(drone, event.error ?? "the prune guard found the backup suspicious and holds prune", now));
+    } else if (event.error_kind === "cancelled") {
+      // a person stopped it: no failure and no backoff, and no start before its next regular time (Run Now overrides)
+      drone.cancelledAt[kind] = now;
+      effects.push(...clearProblem(drone, ["stalled", "not_started"]));
     } else {
       failureBackoff(drone, now);
       const retry = drone.attempts >= settings.retryAttempts ? "no more retries until it is due again" : `retry after ${drone.blockedUntil?.toISOString()}`;
@@ -256,6 +329,27 @@ export function createFleet(settings: FleetSettings): Fleet {
     }
     return effects;
   };
+
+  const remember = (run: SeenRun) => {
+    const runs = seen.get(run.droneId) ?? [];
+    runs.unshift(run);
+    runs.splice(HISTORY_PER_DRONE);
+    seen.set(run.droneId, runs);
+  };
+
+  const history = (droneId?: string): SeenRun[] => {
+    if (droneId !== undefined) return [...(seen.get(droneId) ?? [])];
+    return [...seen.values()].flat().sort((a, b) => b.seenAt.getTime() - a.seenAt.getTime() || a.droneId.localeCompare(b.droneId));
+  };
+
+  /** Each drone's last primary run seen since the round opened. */
+  const roundRuns = (openedAt: Date): SeenRun[] =>
+    [...seen.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .flatMap(([, runs]) => {
+        const last = runs.find(run => run.kind === "primary" && run.seenAt.getTime() >= openedAt.getTime());
+        return last ? [last] : [];
+      });
 
   const onOnline = (droneId: string, isOnline: boolean, now: Date): FleetEffect[] => {
     const drone = record(droneId);
@@ -310,25 +404,52 @@ export function createFleet(settings: FleetSettings): Fleet {
 
   const anyRun = () => [...drones.values()].some(drone => drone.run !== null || drone.pending !== null);
 
-  const evaluate = (now: Date, options: { paused: boolean; limits?: Limits; hostKey?: HostKey }): FleetEffect[] => {
+  /** Each drone's plan after this look's starts; a `plan` effect for each one that is news. */
+  const updatePlans = (views: readonly DroneView[], starts: readonly PlannedStart[], now: Date, options: EvaluateOptions): FleetEffect[] => {
+    const started = new Set(starts.map(start => start.droneId));
+    const effects: FleetEffect[] = [];
+    for (const drone of views) {
+      const record = drones.get(drone.droneId);
+      const runningSince = record?.run?.startedAt ?? record?.pending?.pressedAt ?? null;
+      // a drone that could start now and was not started in this look waits for its host's or the home's limit
+      const slotFull = !started.has(drone.droneId);
+      const plan = planNext(drone, { now, paused: options.paused, window: settings.window, runningSince, slotFull });
+      // what HA restored before the drone reported is not news worth sending
+      if (options.holding) continue;
+      if (!republish && !resend.has(drone.droneId) && !planChanged(published.get(drone.droneId), plan)) continue;
+      resend.delete(drone.droneId);
+      published.set(drone.droneId, plan);
+      effects.push({ type: "plan", droneId: drone.droneId, plan });
+    }
+    if (!options.holding) republish = false;
+    return effects;
+  };
+
+  const evaluate = (now: Date, options: EvaluateOptions): FleetEffect[] => {
     const effects: FleetEffect[] = [];
     for (const drone of drones.values()) effects.push(...detectProblems(drone, now, view));
     const views = [...drones.values()].map(drone => view(drone, now, options.hostKey));
-    const canStart = !options.paused && insideWindow(settings.window, now);
+    const canStart = !options.paused && !options.holding && insideWindow(settings.window, now);
     const starts: PlannedStart[] = canStart ? planStarts(views, runningRuns(now, options.hostKey), options.limits ?? settings.limits, now) : [];
     for (const start of starts) {
       const drone = drones.get(start.droneId);
       const route = drone ? startRoute(drone) : { via: "press" as const, reason: null };
       effects.push({ type: "start", droneId: start.droneId, kind: start.kind, overdueMinutes: start.overdueMinutes, ...route });
     }
-    if (starts.length > 0) roundOpen = true;
+    if (starts.length > 0 && !roundOpen) {
+      roundOpen = true;
+      roundOpenedAt = now;
+    }
     const anyDue = views.some(drone => eligible(drone, now) && overdueMinutes(drone, "primary", now) !== undefined);
     // a stalled run keeps the round open: it has not ended
     if (roundOpen && !anyRun() && starts.length === 0 && !anyDue) {
       roundOpen = false;
       roundRequestedAt = null;
+      const openedAt = roundOpenedAt ?? now;
+      lastRound = { openedAt, completedAt: now, runs: roundRuns(openedAt) };
       effects.push({ type: "round_completed", at: now });
     }
+    effects.push(...updatePlans(views, starts, now, options));
     return effects;
   };
 
@@ -354,6 +475,12 @@ export function createFleet(settings: FleetSettings): Fleet {
         .filter(start => start.kind === "primary")
         .map(start => start.droneId);
     },
+    plans: () => published,
+    republishPlans: () => {
+      republish = true;
+    },
+    history,
+    lastRound: () => lastRound,
     running: () => [...drones.values()].flatMap(drone => (drone.run ? [{ droneId: drone.droneId, run: drone.run }] : [])),
     failing: () => [...drones.values()].filter(drone => drone.problem !== null),
   };

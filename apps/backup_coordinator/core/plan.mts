@@ -3,7 +3,8 @@
  * drone and what runs now, which runs to start. Most overdue first (after priority), round
  * robin among equals, within the per-host, global and offsite limits.
  */
-import { type Mode, type RepositoryRole } from "../../../libs/protocol/index.mjs";
+import { type Mode, type PlanReason, type RepositoryRole } from "../../../libs/protocol/index.mjs";
+import { type FleetSettings, insideWindow } from "./drone-record.mjs";
 
 /** What the coordinator knows of one drone. */
 export interface DroneView {
@@ -30,6 +31,13 @@ export interface DroneView {
   blockedUntil: Date | null;
   /** When the coordinator last started this drone (round robin among equals). */
   lastStartedAt: Date | null;
+  /**
+   * After a cancelled primary run: no primary start before this time (the drone's next regular
+   * time), so that the coordinator does not undo a person's cancel. Null (or absent): no wait.
+   */
+  cancelledUntil?: Date | null;
+  /** The same after a cancelled offsite run. */
+  offsiteCancelledUntil?: Date | null;
 }
 
 /** A run in progress (started by the coordinator, a person, or an automation). */
@@ -65,6 +73,8 @@ export function overdueMinutes(drone: DroneView, kind: RepositoryRole, now: Date
   const last = kind === "primary" ? drone.lastBackup : drone.lastOffsiteBackup;
   const frequency = kind === "primary" ? drone.frequencyMinutes : drone.offsiteFrequencyMinutes;
   if (frequency === null) return undefined;
+  const cancelledUntil = kind === "primary" ? drone.cancelledUntil : drone.offsiteCancelledUntil;
+  if (cancelledUntil != null && cancelledUntil.getTime() > now.getTime()) return undefined;
   if (last === null) return Number.POSITIVE_INFINITY;
   const overdue = minutesBetween(last, now) - frequency;
   return overdue >= 0 ? overdue : undefined;
@@ -141,4 +151,85 @@ export function planStarts(drones: readonly DroneView[], running: readonly Runni
     });
   }
   return starts;
+}
+
+/**
+ * A drone's next regular time after a cancel at `cancelledAt`: its last backup plus the first
+ * whole number of frequencies that lies after the cancel; a drone never backed up waits one
+ * frequency from the cancel.
+ */
+export function nextRegularTime(lastBackup: Date | null, frequencyMinutes: number, cancelledAt: Date): Date {
+  const period = Math.max(frequencyMinutes, 1) * 60_000;
+  if (lastBackup === null) return new Date(cancelledAt.getTime() + period);
+  const periods = Math.floor((cancelledAt.getTime() - lastBackup.getTime()) / period) + 1;
+  return new Date(lastBackup.getTime() + Math.max(periods, 1) * period);
+}
+
+/** The first moment at or after `time` inside the window (local time; `time` itself when inside). */
+export function nextWindowOpening(window: FleetSettings["window"], time: Date): Date {
+  if (insideWindow(window, time) || !window) return time;
+  const opening = new Date(time);
+  opening.setHours(Math.floor(window.startMinute / 60), window.startMinute % 60, 0, 0);
+  if (opening.getTime() <= time.getTime()) opening.setDate(opening.getDate() + 1);
+  return opening;
+}
+
+/** When the coordinator plans a drone's next primary backup, and why; `nextAt` null: none planned. */
+export interface DronePlan {
+  nextAt: Date | null;
+  reason: PlanReason;
+}
+
+/** What the plan of one drone depends on beyond its view. */
+export interface PlanContext {
+  now: Date;
+  /** The coordinator's pause switch. */
+  paused: boolean;
+  window?: FleetSettings["window"];
+  /** The drone's run (or a start asked for and not seen yet): since when; null when none. */
+  runningSince: Date | null;
+  /** The drone could start now but its repository host's or the home's limit is full. */
+  slotFull: boolean;
+}
+
+/**
+ * The plan of one drone's next primary backup. Null times for a drone the coordinator does
+ * not start (standalone, paused, offline); the run's start while one goes; else the latest of
+ * its due time (last backup + frequency), the end of a cancel's wait, the end of a backoff
+ * and the window's next opening, the last one that decided naming the reason. A drone that
+ * could start now is `overdue` (or `waiting_for_slot`) with the time `now`.
+ */
+export function planNext(drone: DroneView, context: PlanContext): DronePlan {
+  const { now } = context;
+  if (drone.mode === "standalone") return { nextAt: null, reason: "not_coordinated" };
+  if (drone.mode === "paused" || context.paused) return { nextAt: null, reason: "paused" };
+  if (!drone.online) return { nextAt: null, reason: "offline" };
+  if (context.runningSince !== null || !drone.idle) return { nextAt: context.runningSince ?? now, reason: "running" };
+
+  const due = drone.lastBackup === null ? now : new Date(drone.lastBackup.getTime() + drone.frequencyMinutes * 60_000);
+  let plan: DronePlan = { nextAt: due, reason: "due" };
+  const later = (time: Date | null | undefined, reason: PlanReason) => {
+    if (time != null && time.getTime() > now.getTime() && time.getTime() > (plan.nextAt?.getTime() ?? 0)) plan = { nextAt: time, reason };
+  };
+  later(drone.cancelledUntil, "cancelled");
+  later(drone.blockedUntil, "backoff");
+  const start = plan.nextAt ?? now;
+  const from = start.getTime() > now.getTime() ? start : now;
+  const opening = nextWindowOpening(context.window, from);
+  if (opening.getTime() !== from.getTime()) return { nextAt: opening, reason: "window" };
+  if (from.getTime() > now.getTime()) return plan;
+  // could start now: as soon as a slot is free (a host not known yet counts as a busy slot)
+  return { nextAt: now, reason: context.slotFull || !drone.hostKnown ? "waiting_for_slot" : "overdue" };
+}
+
+/**
+ * Whether a plan is news against the one last published: its reason changed, or its time
+ * moved by a minute or more. The time of `overdue` and `waiting_for_slot` is "now" and moves
+ * on every look: only their reason counts, or an overdue fleet would be re-sent on every tick.
+ */
+export function planChanged(previous: DronePlan | undefined, next: DronePlan): boolean {
+  if (!previous || previous.reason !== next.reason) return true;
+  if (next.reason === "overdue" || next.reason === "waiting_for_slot") return false;
+  if (previous.nextAt === null || next.nextAt === null) return previous.nextAt !== next.nextAt;
+  return Math.abs(previous.nextAt.getTime() - next.nextAt.getTime()) >= 60_000;
 }

@@ -2,8 +2,8 @@
  * What the coordinator's entities show, computed from the fleet model: pure, so that the
  * entities service only publishes what changed.
  */
-import { MAX_STATE_LENGTH } from "../../../libs/protocol/index.mjs";
-import { type Fleet } from "../core/fleet.mjs";
+import { MAX_STATE_LENGTH, type Outcome, type PlanReason } from "../../../libs/protocol/index.mjs";
+import { type Fleet, type LastRound } from "../core/fleet.mjs";
 
 export { MAX_STATE_LENGTH };
 
@@ -43,6 +43,71 @@ export function summarize(fleet: Fleet, now: Date): FleetSummary {
       .failing()
       .map(drone => drone.droneId)
       .sort(),
+  };
+}
+
+/**
+ * At most this many drones in a list attribute: HA's recorder skips attributes over 16 KiB,
+ * and one entry is about 100 bytes. A `*_total` attribute says how many there are in all.
+ */
+export const ATTRIBUTE_LIST_LIMIT = 50;
+
+/** One drone's planned next backup, as the Queue sensor lists it. */
+export interface PlannedEntry {
+  drone_id: string;
+  next_at: string | null;
+  reason: PlanReason;
+}
+
+/**
+ * The Queue sensor's attributes: the drones due now in the order they would start, then the
+ * others by planned time (drones with no planned time last, by id), cut to ATTRIBUTE_LIST_LIMIT.
+ */
+export function queueAttributes(fleet: Fleet, queue: readonly string[]): { drones: string[]; planned: PlannedEntry[]; planned_total: number } {
+  const plans = fleet.plans();
+  const position = new Map(queue.map((droneId, index) => [droneId, index]));
+  const entries = [...plans.entries()].map(([droneId, plan]) => ({ droneId, plan }));
+  const time = (at: Date | null) => at?.getTime() ?? Number.POSITIVE_INFINITY;
+  entries.sort(
+    (a, b) =>
+      (position.get(a.droneId) ?? Number.MAX_SAFE_INTEGER) - (position.get(b.droneId) ?? Number.MAX_SAFE_INTEGER) ||
+      time(a.plan.nextAt) - time(b.plan.nextAt) ||
+      a.droneId.localeCompare(b.droneId),
+  );
+  return {
+    drones: [...queue],
+    planned: entries
+      .slice(0, ATTRIBUTE_LIST_LIMIT)
+      .map(({ droneId, plan }) => ({ drone_id: droneId, next_at: plan.nextAt?.toISOString() ?? null, reason: plan.reason })),
+    planned_total: entries.length,
+  };
+}
+
+/** One drone's last run in the last round, as the Last Round Completed sensor lists it. */
+export interface RoundEntry {
+  drone_id: string;
+  outcome: Outcome;
+  finished_at: string;
+  duration_seconds: number;
+  /** What the run added to the repository (the archive's deduplicated size); null without an archive. */
+  added_bytes: number | null;
+  ours: boolean;
+}
+
+/** The Last Round Completed sensor's attributes (in memory: empty after the coordinator restarts). */
+export function lastRoundAttributes(round: LastRound | null): { opened_at: string | null; drones: RoundEntry[]; drones_total: number } {
+  if (!round) return { opened_at: null, drones: [], drones_total: 0 };
+  return {
+    opened_at: round.openedAt.toISOString(),
+    drones: round.runs.slice(0, ATTRIBUTE_LIST_LIMIT).map(({ droneId, ours, result }) => ({
+      drone_id: droneId,
+      outcome: result.outcome,
+      finished_at: result.finished_at,
+      duration_seconds: result.duration_seconds,
+      added_bytes: result.archive?.deduplicated_size ?? null,
+      ours,
+    })),
+    drones_total: round.runs.length,
   };
 }
 

@@ -220,6 +220,12 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
     },
     problem,
     recovered,
+    plan: (effect, now) => {
+      // only news reaches here (the fleet model publishes a drone's plan when it changed)
+      logger.debug(`${effect.droneId}: next backup ${effect.plan.nextAt?.toISOString() ?? "none"} (${effect.plan.reason})`);
+      const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
+      if (outgoing) fire(outgoing);
+    },
     round_completed: ({ at }) => {
       lastRoundCompleted = at;
       logger.info("round completed: every due drone has run");
@@ -251,7 +257,8 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
     const config = fleet.config;
     const holding = fleet.holding(now);
     const effects = fleet.state.evaluate(now, {
-      paused: paused || holding,
+      paused,
+      holding,
       limits: { ...config.limits, perHost: perHostLimit ?? config.limits.perHost },
       hostKey: fleet.hostKey,
     });
@@ -278,6 +285,8 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
   });
 
   hass.socket.onConnect(() => {
+    // plans fired while Home Assistant was away are lost: every drone's plan goes out again
+    if (started && !closing) fleet.state.republishPlans();
     evaluateSoon();
     if (started && !closing) void track(checkToken());
   });
@@ -310,8 +319,8 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
       if (value === paused) return;
       paused = value;
       logger.info(value ? "paused: nothing new starts" : "resumed");
-      if (value) changed();
-      else evaluateSoon();
+      // a look either way: every coordinated drone's plan changes (paused, or planned again)
+      evaluateSoon();
     },
     get perHostLimit() {
       return perHostLimit ?? fleet.config.limits.perHost;

@@ -31,7 +31,7 @@ import {
   problemObjectId,
   problemUniqueId,
 } from "../ha/entities.mjs";
-import { createRateGate, idList, summarize } from "../ha/summary.mjs";
+import { createRateGate, idList, lastRoundAttributes, queueAttributes, summarize } from "../ha/summary.mjs";
 import { watchCoordinatorLink } from "../ha/link-watch.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
@@ -121,10 +121,11 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     put("running_now", "state", idList(summary.running));
     put("running_now", "attributes", { drones: summary.running });
     put("queue", "state", idList(summary.queue));
-    put("queue", "attributes", { drones: summary.queue });
+    put("queue", "attributes", queueAttributes(model, summary.queue));
     put("failing_drones", "state", summary.failing.length);
     put("failing_drones", "attributes", { drones: summary.failing });
     if (dispatch.lastRoundCompleted) put("last_round_completed", "state", dispatch.lastRoundCompleted.toISOString());
+    put("last_round_completed", "attributes", lastRoundAttributes(model.lastRound()));
     put("pause", "is_on", dispatch.paused);
     put("concurrency_limit", "native_value", dispatch.perHostLimit);
     // repository hosts named two ways that the limit counts as one machine

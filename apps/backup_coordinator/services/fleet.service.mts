@@ -19,7 +19,7 @@ import {
   type RepositoryRole,
 } from "../../../libs/protocol/index.mjs";
 import { fleetSettings, type CoordinatorConfig, parseCoordinatorConfig } from "../config.mjs";
-import { createFleet, type Fleet, type FleetEffect } from "../core/fleet.mjs";
+import { createFleet, type Fleet, type FleetEffect, type SeenRun } from "../core/fleet.mjs";
 import { aliasWarning, groupHosts, type HostAlias, type HostGrouping } from "../core/hosts.mjs";
 import { createHostDirectory } from "./host-directory.mjs";
 import { listeners } from "./listeners.mjs";
@@ -69,6 +69,11 @@ export interface FleetService {
   hostKey: (host: string) => string | null;
   /** Repository host names that resolve to one machine. */
   sharedHosts(): SharedHost[];
+  /**
+   * The drones' runs the coordinator saw end, newest first, of one drone or of all: the last 20
+   * per drone, in memory (a restart starts afresh; each drone keeps its own history).
+   */
+  history(droneId?: string): SeenRun[];
 }
 
 /** The problems of a payload, by path (never the values: they may be long or private). */
@@ -394,5 +399,6 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
     onlineSensor: droneId => onlineByDrone.get(droneId),
     hostKey: host => (directory.pending(host) ? null : currentGrouping().keyOf(host)),
     sharedHosts,
+    history: droneId => fleet?.history(droneId) ?? [],
   };
 }

@@ -15,6 +15,7 @@ import { DroneError, type DroneEngine, type RequestOptions } from "../core/engin
 import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-request.mjs";
 import { historyJson } from "../core/history.mjs";
 import { runOwnerAlive } from "../core/run-lock.mjs";
+import { nextOwnBackup } from "../core/settings.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
 import { configFiles, guardService, loadDroneApplication } from "./boot.mjs";
 import { runCancel } from "./cancel.mjs";
@@ -277,6 +278,8 @@ function runStatus({ engine, options, terminal }: Context): Promise<ExitCode> {
         persisted: view.persisted,
         live: view.live,
         due: view.due,
+        // standalone: the drone's own next run; coordinated or paused: null (the coordinator plans it)
+        next_backup: nextOwnBackup(view.settings, view.persisted, new Date())?.toISOString() ?? null,
       }),
     );
   } else for (const line of statusLines(view, terminal.paint)) terminal.data(line);

@@ -3,7 +3,7 @@ import { type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs
 import { type FoundVersion } from "../core/find.mjs";
 import { type HistoryOutcome, type HistoryRecord } from "../core/history.mjs";
 import { type PersistedState } from "../core/state.mjs";
-import { keepRulesOf, type Settings } from "../core/settings.mjs";
+import { keepRulesOf, nextOwnBackup, type Settings } from "../core/settings.mjs";
 import { formatBytes, formatCount, formatDuration, formatFrequency, formatRatio, formatWhen, plural } from "./format.mjs";
 import { EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { type Paint } from "./terminal.mjs";
@@ -125,6 +125,18 @@ export interface LiveRun {
   pid: number | null;
 }
 
+/**
+ * The next backup as `status` prints it: standalone, the drone's own schedule; coordinated,
+ * the coordinator decides (its plan reaches the drone's Next Backup sensor through Home
+ * Assistant, which the command does not hear); paused, none.
+ */
+export function nextBackupText(settings: Settings, persisted: Readonly<PersistedState>, now = new Date()): string {
+  if (settings.mode === "paused") return "none (paused)";
+  if (settings.mode === "coordinated") return "planned by the coordinator";
+  const next = nextOwnBackup(settings, persisted, now);
+  return next === null || next.getTime() <= now.getTime() ? "now (due)" : formatWhen(next.toISOString(), now);
+}
+
 /** The `status` view for people. */
 export function statusLines(
   view: {
@@ -159,6 +171,7 @@ export function statusLines(
       live.busy ? `${live.operation ?? "?"} (pid ${live.pid ?? "?"}, since ${formatWhen(live.started_at, now)})` : "nothing"
     }`,
     `${paint.bold("last backup")}   ${formatWhen(persisted.lastBackup, now)}`,
+    `${paint.bold("next backup")}   ${nextBackupText(settings, persisted, now)}`,
     `${paint.bold("last prune")}    ${formatWhen(persisted.lastPrune, now)}`,
     `${paint.bold("last check")}    ${formatWhen(persisted.lastCheck, now)}${persisted.lastCheckResult ? ` (${persisted.lastCheckResult === "failed" ? paint.red("damage found") : "no damage"})` : ""}`,
     ...(view.offsiteRepository ? [`${paint.bold("last offsite")}  ${formatWhen(persisted.lastOffsiteBackup, now)}`] : []),

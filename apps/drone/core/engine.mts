@@ -107,6 +107,12 @@ export interface DroneEngine {
    * running operation has ended.
    */
   cancel(by: string): Promise<CancelAnswer>;
+  /**
+   * Say who asked for a run, running or queued, once that is learnt (the coordinator's
+   * `backup_coordinator_run_started` names its own runs): its trigger and requester change in
+   * the live status and in its result. False when no such run is running or queued.
+   */
+  attribute(runId: string, trigger: Trigger, requestedBy: string): boolean;
   /** Stop: refuse new work, drop the queue, interrupt borg (it writes a checkpoint) and wait. */
   shutdown(): Promise<void>;
   /** The archive-name prefix of this drone; prune and stats never look past it. */
@@ -318,6 +324,18 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     }
   };
 
+  const attribute = (runId: string, trigger: Trigger, requestedBy: string): boolean => {
+    const job = current?.job.runId === runId ? current.job : queue.find(waiting => waiting.runId === runId);
+    if (!job) return false;
+    if (job.trigger === trigger && job.requestedBy === requestedBy) return true;
+    log.info(`${job.operation} (run ${runId}) was asked for by ${requestedBy} (${trigger}, not ${job.trigger})`);
+    job.trigger = trigger;
+    job.requestedBy = requestedBy;
+    if (live.runId === runId) live.trigger = trigger;
+    notify();
+    return true;
+  };
+
   const shutdown = async () => {
     stopping = true;
     for (const job of queue.splice(0)) job.reject(new Error("the drone is shutting down"));
@@ -367,6 +385,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     },
     releasePruneHold,
     cancel,
+    attribute,
     shutdown,
   };
 }

@@ -44,7 +44,7 @@ export interface Job {
   operation: Operation;
   trigger: Trigger;
   runId: string;
-  /** Who asked for it (a command's sender, `cli (user@host)`, `Home Assistant`); null when unknown. Read at the end of the run: it may be relabelled. */
+  /** Who asked for it (a command's sender, `cli (user@host)`, `Home Assistant`); the coordinator's id for trigger `coordinator`; null when unknown. Read at the end of the run: it may be relabelled. */
   requestedBy: string | null;
   restore?: RestoreRequest;
   resolve: (result: ResultEvent) => void;

@@ -101,6 +101,17 @@ export function checkSettingsChange(patch: Partial<Settings>, current: Settings,
   return change;
 }
 
+/**
+ * When the drone's own schedule runs its next backup: its last backup plus Backup Frequency,
+ * or now once that has passed (or it never backed up). Null outside standalone mode.
+ */
+export function nextOwnBackup(settings: Settings, persisted: Readonly<PersistedState>, now: Date): Date | null {
+  if (settings.mode !== "standalone") return null;
+  if (persisted.lastBackup === null) return now;
+  const due = dayjs(persisted.lastBackup).add(settings.frequencyMinutes, "minute").valueOf();
+  return new Date(Math.max(due, now.getTime()));
+}
+
 /** Operations due now by the drone's own schedule: only in standalone mode. */
 export function dueOperations(settings: Settings, persisted: Readonly<PersistedState>, hasOffsite: boolean, now: Date): Operation[] {
   if (settings.mode !== "standalone") return [];

@@ -7,13 +7,13 @@
 import { type TContext, type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
-import { type DroneEntityKey, type ProgressEvent } from "../../../libs/protocol/index.mjs";
+import { type DroneEntityKey, type PlanEvent, type ProgressEvent } from "../../../libs/protocol/index.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
 import { applyChange } from "../../../libs/ha/entities.mjs";
 import { type DroneEngine } from "../core/engine.mjs";
 import { createDroneDevice, type DroneDevice, type EntityField } from "./device.mjs";
 import { archiveOptions, ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "./entities.mjs";
-import { FACT_SENSORS, type FactSensorKey, progressStates, RECENT_RUNS, recentRunsAttributes } from "./values.mjs";
+import { FACT_SENSORS, type FactSensorKey, nextBackupState, progressStates, RECENT_RUNS, recentRunsAttributes } from "./values.mjs";
 
 /** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
 export const PROGRESS_ENTITY_INTERVAL_MS = 5_000;
@@ -57,6 +57,8 @@ export interface EntitySync {
   reconcile(): Promise<void>;
   /** The engine changed: a new run resets progress, and every fact and setting is written when it differs. */
   changed(): void;
+  /** The coordinator's plan for this drone (already checked to be for it): the Next Backup sensor in coordinated mode. */
+  plan(event: PlanEvent): void;
   /** A progress event: the progress and ETA entities, throttled. */
   progress(event: ProgressEvent): void;
   /** At shutdown: the last progress, and the facts as they stand when the engine has stopped. */
@@ -86,11 +88,15 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
     }
     void publish("last_result", "attributes", recentRunsAttributes(records));
   };
+  /** The coordinator's newest plan for this drone (in memory: after a restart the coordinator sends it again, seeing the drone just connected). */
+  let plan: PlanEvent | null = null;
+  const nextBackup = () => nextBackupState(engine.settings(), engine.persisted(), plan, new Date());
 
   const syncFacts = () => {
     const facts = { live: engine.live(), persisted: engine.persisted() };
     const settings = engine.settings();
     publishRecentRuns();
+    if (device.keys.includes("next_backup")) void publish("next_backup", "state", nextBackup());
     for (const key of device.keys) {
       const spec = ENTITY_SPECS[key];
       if (isFactSensor(key)) void publish(key, "state", FACT_SENSORS[key](facts));
@@ -187,6 +193,7 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
       if (isSettingSpec(spec)) return { field: FIELD_OF[spec.domain], value: settingValue(spec, settings) };
       if (key === "progress") return { field: "state", value: 0 };
       if (key === "eta") return { field: "state", value: null };
+      if (key === "next_backup") return { field: "state", value: nextBackup() };
       return undefined;
     },
     archiveOptions: choices,
@@ -203,6 +210,10 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
     changed: () => {
       onRunChange(engine.live().runId);
       syncFacts();
+    },
+    plan: event => {
+      plan = event;
+      void publish("next_backup", "state", nextBackup());
     },
     progress,
     finish: () => {

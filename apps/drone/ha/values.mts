@@ -2,8 +2,9 @@
  * The state each drone sensor shows, computed from the engine's facts. Pure functions: the
  * Home Assistant service publishes what they return, and only when it changed.
  */
-import { MAX_STATE_LENGTH, type ProgressEvent } from "../../../libs/protocol/index.mjs";
+import { MAX_STATE_LENGTH, type PlanEvent, type ProgressEvent } from "../../../libs/protocol/index.mjs";
 import { type HistoryRecord, type LiveStatus } from "../core/engine.mjs";
+import { nextOwnBackup, type Settings } from "../core/settings.mjs";
 import { type PersistedState } from "../core/state.mjs";
 import { UNKNOWN_RESULT } from "./entities.mjs";
 
@@ -60,6 +61,17 @@ export const FACT_SENSORS: Record<FactSensorKey, (facts: DroneFacts) => SensorSt
   archive_deduplicated_size: ({ persisted }) => persisted.totals?.deduplicatedSize ?? null,
   offsite_size: ({ persisted }) => persisted.offsiteTotals?.deduplicatedSize ?? null,
 };
+
+/**
+ * The Next Backup sensor: standalone, the drone's own next run; coordinated, the time the
+ * coordinator's last `backup_coordinator_plan` for this drone gave (unknown until one came);
+ * paused, unknown.
+ */
+export function nextBackupState(settings: Settings, persisted: Readonly<PersistedState>, plan: PlanEvent | null, now: Date): SensorState {
+  if (settings.mode === "standalone") return nextOwnBackup(settings, persisted, now)?.toISOString() ?? null;
+  if (settings.mode === "paused") return null;
+  return plan?.next_at ?? null;
+}
 
 /** Progress (percent, one decimal) and ETA (whole seconds) from a progress event. */
 export function progressStates(event: ProgressEvent): { progress: SensorState; eta: SensorState } {

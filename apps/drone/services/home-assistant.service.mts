@@ -10,8 +10,11 @@ import { type TServiceParams } from "@digital-alchemy/core";
 import {
   type CommandAction,
   COMMAND_EVENT_TYPES,
+  COORDINATOR_EVENT_TYPES,
   entityId,
   EVENT_TYPES,
+  planEventSchema,
+  runStartedEventSchema,
   type StatusEvent,
   type SynapseLink,
 } from "../../../libs/protocol/index.mjs";
@@ -180,6 +183,38 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     });
   };
 
+  /**
+   * What the coordinator says of this drone: its plan (the Next Backup sensor) and the runs it
+   * started (a run the coordinator calls its own is re-labelled trigger `coordinator`: the
+   * press that started it carries no sign of who pressed). Other drones' events are ignored.
+   */
+  const listenToCoordinator = (current: DroneEngine) => {
+    const droneId = current.config.droneId;
+    hass.socket.onEvent<{ data?: unknown }>({
+      context,
+      event: COORDINATOR_EVENT_TYPES.plan,
+      exec: incoming => {
+        if (closing) return;
+        const parsed = planEventSchema.safeParse(incoming.data);
+        if (!parsed.success) return void logger.debug(`ignored a malformed ${COORDINATOR_EVENT_TYPES.plan} event`);
+        if (parsed.data.drone_id !== droneId) return;
+        logger.debug(`the coordinator plans the next backup ${parsed.data.next_at ?? "at no time"} (${parsed.data.reason})`);
+        entities?.plan(parsed.data);
+      },
+    });
+    hass.socket.onEvent<{ data?: unknown }>({
+      context,
+      event: COORDINATOR_EVENT_TYPES.runStarted,
+      exec: incoming => {
+        if (closing) return;
+        const parsed = runStartedEventSchema.safeParse(incoming.data);
+        if (!parsed.success || parsed.data.drone_id !== droneId || !parsed.data.ours || parsed.data.run_id === null) return;
+        // only the run going now (or waiting): a run already over keeps the trigger it ended with
+        current.attribute(parsed.data.run_id, "coordinator", parsed.data.coordinator_id);
+      },
+    });
+  };
+
   /** Watch whether HA takes this drone's connection; say once, clearly, when it does not. */
   const watchLink = (droneId: string) => {
     if (!synapse) return;
@@ -207,6 +242,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     engine = ready;
     const droneConfig = ready.config;
     listenForCommands(ready);
+    listenToCoordinator(ready);
     watchLink(droneConfig.droneId);
     if (synapse) {
       entities = createEntitySync({

@@ -123,7 +123,12 @@ describe("the sensors", () => {
     h.params.backup_coordinator.entities.sync();
     await waitFor(() => h!.published("queue") === "a, b, c", "the queue");
     expect(h.published("running_now")).toBe("none");
-    expect(h.published("queue", "attributes")).toEqual({ drones: ["a", "b", "c"] });
+    // paused: the queue is the order they would start in, and no drone has a planned time
+    expect(h.published("queue", "attributes")).toEqual({
+      drones: ["a", "b", "c"],
+      planned: ["a", "b", "c"].map(drone_id => ({ drone_id, next_at: null, reason: "paused" })),
+      planned_total: 3,
+    });
 
     await h.command("pause", "turn_off");
     await h.waitForPresses(2);

@@ -136,6 +136,12 @@ describe("backup-drone, the command", () => {
     const human = await run(["status", ...context.args, "--KEEP_DAILY=3"], context);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/keep\s+daily 3, weekly 4/);
+    // the next backup: the coordinator's to plan (the command does not hear Home Assistant), or the drone's own schedule
+    const coordinated = await run(["status", ...context.args, "--MODE=coordinated"], context);
+    expect(coordinated.stdout).toMatch(/next backup\s+planned by the coordinator/);
+    const standalone = await run(["status", "--json", ...context.args, "--MODE=standalone", "--FREQUENCY_MINUTES=90"], context);
+    const own = z.object({ next_backup: z.string(), persisted: z.object({ lastBackup: z.string() }) }).parse(JSON.parse(standalone.stdout));
+    expect(Date.parse(own.next_backup)).toBe(Date.parse(own.persisted.lastBackup) + 90 * 60_000);
   });
 
   it("a wrong passphrase exits 2 with a message that says what to do, and never shows the passphrase", async () => {

@@ -7,6 +7,7 @@ import { z } from "zod";
 
 import { droneEntityKeys, ENTITY_SPECS } from "../../../apps/drone/ha/entities.mjs";
 import {
+  COORDINATOR_EVENT_TYPES,
   DRONE_ENTITIES,
   DRONE_ENTITY_KEYS,
   droneDeviceId,
@@ -224,6 +225,62 @@ describe("the drone's Home Assistant device (synapse)", () => {
       "a status event with the last backup",
     );
     expect(drone.logs.filter(line => /^(error|fatal)/.test(line))).toEqual([]);
+  });
+
+  it("Next Backup: the coordinator's plan for this drone when coordinated, its own schedule when standalone, unknown when paused", async () => {
+    const repo = await makeDroneRepository(1, 1024);
+    repos.push(repo);
+    const drone = await boot(droneTestConfig(repo, { MODE: "coordinated", FREQUENCY_MINUTES: 120 }));
+    await waitFor(() => drone.registration(), "the registration");
+    expect(drone.registered("next_backup")).toMatchObject({ device_class: "timestamp", state: null });
+    const plan = (data: Record<string, unknown>) =>
+      drone.params.hass.socket.onMessage({ type: "event", id: 1, event: { event_type: COORDINATOR_EVENT_TYPES.plan, data } });
+    const base = { v: 1, coordinator_id: "backup_coordinator", time: new Date().toISOString() };
+
+    // another drone's plan and a malformed one change nothing
+    await plan({ ...base, drone_id: "otherdrone", next_at: "2026-12-01T03:00:00.000Z", reason: "due" });
+    await plan({ ...base, drone_id: "testdrone", next_at: "tomorrow", reason: "due" });
+    await plan({ ...base, drone_id: "testdrone", next_at: "2026-12-02T03:00:00.000Z", reason: "due" });
+    await waitFor(() => drone.published("next_backup") === "2026-12-02T03:00:00.000Z", "the planned time");
+    expect(drone.patches("next_backup").map(data => data.state)).not.toContain("2026-12-01T03:00:00.000Z");
+    await plan({ ...base, drone_id: "testdrone", next_at: null, reason: "paused" });
+    await waitFor(() => drone.published("next_backup") === null, "no planned time");
+
+    // standalone: its own schedule (never backed up: now), then last backup + frequency
+    await drone.selectOption("application_mode", "standalone");
+    await waitFor(() => typeof drone.published("next_backup") === "string", "the drone's own next run");
+    const created = await drone.nextResult("create", () => drone.press("create_backup"));
+    expect(created.outcome).toBe("success");
+    const expected = new Date(Date.parse(drone.engine.persisted().lastBackup!) + 120 * 60_000).toISOString();
+    await waitFor(() => drone.published("next_backup") === expected, "last backup + 120 min");
+
+    // paused: unknown, whatever was planned
+    await drone.selectOption("application_mode", "paused");
+    await waitFor(() => drone.published("next_backup") === null, "unknown when paused");
+  });
+
+  it("a run the coordinator says it started is re-labelled trigger coordinator (live status and result)", async () => {
+    const repo = await makeDroneRepository(4, 256 * 1024);
+    repos.push(repo);
+    const drone = await boot(droneTestConfig(repo));
+    await waitFor(() => drone.registration(), "the registration");
+    const started = (data: Record<string, unknown>) =>
+      drone.params.hass.socket.onMessage({ type: "event", id: 1, event: { event_type: COORDINATOR_EVENT_TYPES.runStarted, data } });
+    const base = { v: 1, coordinator_id: "home_coordinator", drone_id: "testdrone", kind: "primary", time: new Date().toISOString() };
+
+    const answer = drone.engine.request("scheduled", "button");
+    if (!answer.accepted) throw new Error(answer.reason);
+    // not ours, or another run, or another drone: nothing changes
+    await started({ ...base, ours: false, run_id: answer.runId });
+    await started({ ...base, ours: true, run_id: "another-run" });
+    await started({ ...base, drone_id: "otherdrone", ours: true, run_id: answer.runId });
+    expect(drone.engine.live().trigger).toBe("button");
+    await started({ ...base, ours: true, run_id: answer.runId });
+    expect(drone.engine.live()).toMatchObject({ runId: answer.runId, trigger: "coordinator" });
+    const result = await answer.done;
+    expect(result).toMatchObject({ run_id: answer.runId, trigger: "coordinator", outcome: "success" });
+    const fired = drone.fired(EVENT_TYPES.result).filter(event => event.event_data.run_id === answer.runId);
+    expect(fired.map(event => event.event_data.trigger)).toEqual(["coordinator"]);
   });
 
   it("a held prune shows in Home Assistant (result, Last Result, Prune Hold, status), and Release Prune Hold lets the next run prune", async () => {

@@ -181,3 +181,52 @@ describe("the coordinator adds a problem sensor for a drone found after it start
     expect(haLog.filter(line => line.includes("ERROR") && !line.includes("does not generate unique IDs"))).toEqual([]);
   });
 });
+
+describe("the coordinator's plan reaches the drone", () => {
+  it("the drone's Next Backup shows the coordinator's plan: after the run it started, the last backup + Backup Frequency", async () => {
+    const dir = await tempDir("plan-drone");
+    const ha = await emulator(true);
+    const lines: string[] = [];
+    const fleet = new Fleet({
+      root: dir.path,
+      emulator: ha,
+      token: TOKEN,
+      drones: [{ id: "planned", config: { FREQUENCY_MINUTES: 600 } }],
+      log: (source, line) => lines.push(`${source}: ${line}`),
+    });
+    cleanups.push(dir.remove, () => fleet.stopAll());
+    onTestFailed(() => console.error(lines.slice(-120).join("\n")));
+    await fleet.prepare();
+    await fleet.drone("planned").start();
+    await fleet.coordinator.start();
+
+    // never backed up: the coordinator starts it, and the result re-labels the run as the coordinator's
+    const result = await ha.waitFor(
+      () => ha.events().find(event => event.event_type === "backup_drone_result" && event.data.drone_id === "planned"),
+      60_000,
+      "the drone's result",
+    );
+    expect(result.data).toMatchObject({ operation: "scheduled", outcome: "success", trigger: "coordinator" });
+    const nextBackup = entityId("planned", "next_backup");
+    const lastBackup = entityId("planned", "last_backup");
+    const expected = () => {
+      const last = Date.parse(ha.state(lastBackup)?.state ?? "");
+      return Number.isNaN(last) ? undefined : last + 600 * 60_000;
+    };
+    // the coordinator takes the result's end as the last backup, the drone's sensor the archive's time; a plan
+    // that moves by less than a minute is not sent again
+    await ha.waitFor(
+      () => {
+        const next = Date.parse(ha.state(nextBackup)?.state ?? "");
+        const want = expected();
+        return want !== undefined && Math.abs(next - want) < 60_000 ? true : undefined;
+      },
+      30_000,
+      "Next Backup = Last Backup + 600 min",
+    );
+    const plans = ha.events().filter(event => event.event_type === "backup_coordinator_plan" && event.data.drone_id === "planned");
+    expect(plans.map(event => event.data.reason)).toEqual(expect.arrayContaining(["overdue", "running", "due"]));
+    const started = ha.events().find(event => event.event_type === "backup_coordinator_run_started" && event.data.drone_id === "planned");
+    expect(started?.data).toMatchObject({ ours: true, run_id: result.data.run_id });
+  });
+});

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 
 import {
+  COORDINATOR_EVENT_TYPES,
   DRONE_ENTITIES,
   DRONE_ENTITY_KEYS,
   droneDeviceId,
@@ -188,6 +189,19 @@ describe("a drone daemon against the loopback Home Assistant", () => {
     const nextEvent = await ha.waitFor(() => since(next, EVENT_TYPES.result).find(event => event.data.operation === "create"), 120_000, "the next create result");
     expect(resultEventSchema.parse(nextEvent.data)).toMatchObject({ outcome: "success", cancelled_by: null });
   }, 240_000);
+
+  it("Next Backup shows the coordinator's plan for this drone, fired on HA's bus; another drone's plan is ignored", async () => {
+    const plan = (droneId: string, nextAt: string | null, reason: string) =>
+      ha.fireEvent(COORDINATOR_EVENT_TYPES.plan, { v: 1, coordinator_id: "backup_coordinator", drone_id: droneId, time: new Date().toISOString(), next_at: nextAt, reason });
+    plan("otherdrone", "2026-12-01T03:00:00.000Z", "due");
+    plan(DRONE_ID, "2026-12-02T03:00:00.000Z", "due");
+    await ha.waitFor(() => (Date.parse(stateOf("next_backup") ?? "") === Date.parse("2026-12-02T03:00:00.000Z") ? true : undefined), 10_000, "Next Backup");
+    const changes = stateChanges(ha.events(), idOf("next_backup"));
+    expect(changes.some(state => Date.parse(state ?? "") === Date.parse("2026-12-01T03:00:00.000Z"))).toBe(false);
+    expect(ha.state(idOf("next_backup"))?.attributes).toMatchObject({ device_class: "timestamp" });
+    plan(DRONE_ID, null, "paused");
+    await ha.waitFor(() => (stateOf("next_backup") === "unknown" ? true : undefined), 10_000, "Next Backup unknown");
+  });
 
   it("a number set from the UI reaches the drone and shows; HA refuses an out-of-range value, the drone an invalid one", async () => {
     const keepDaily = idOf("keep_daily");

@@ -84,7 +84,8 @@ describe("a drone Home Assistant still holds an earlier connection of", () => {
     expect(ack).toMatchObject({ drone_id: "alpha", accepted: true, duplicate: false, sender: "backup_coordinator" });
 
     const result = await fleet.waitFor(() => fleet.finishedScheduled("alpha", runNow)[0], 120_000, "alpha's run");
-    expect(result).toMatchObject({ outcome: "success", trigger: "command", run_id: ack.run_id });
+    // sent as a command, re-labelled by the drone once the coordinator's run_started names the run as its own
+    expect(result).toMatchObject({ outcome: "success", trigger: "coordinator", run_id: ack.run_id });
     // the press started nothing: this one run is all there is
     expect(fleet.finishedScheduled("alpha", restart)).toHaveLength(1);
     const started = fleet.coordinatorEvents("backup_coordinator_run_started", runNow).filter(event => event.drone_id === "alpha");

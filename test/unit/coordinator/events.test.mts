@@ -36,6 +36,7 @@ describe("coordinator events", () => {
       { type: "run_finished", droneId: "laptop", kind: "primary", ours: true, result },
       { type: "problem", droneId: "laptop", problem },
       { type: "recovered", droneId: "laptop", previous: problem },
+      { type: "plan", droneId: "laptop", plan: { nextAt: new Date("2026-11-23T02:05:00Z"), reason: "due" } },
     ];
     const events = effects.map(effect => eventForEffect(effect, "backup_coordinator", NOW));
     expect(events.map(event => event?.type)).toEqual(Object.values(COORDINATOR_EVENT_TYPES));
@@ -48,6 +49,13 @@ describe("coordinator events", () => {
     expect(events[1]?.data).toMatchObject({ outcome: "failed", error_kind: "lock_timeout", run_id: "laptop-1", duration_seconds: 300, ours: true });
     expect(events[2]?.data).toMatchObject({ kind: "failed", reason: problem.reason, since: "2026-11-22T02:00:00.000Z", time: NOW.toISOString() });
     expect(events[3]?.data).toMatchObject({ previous_kind: "failed", previous_reason: problem.reason, duration_seconds: 600 });
+    expect(events[4]?.data).toMatchObject({ next_at: "2026-11-23T02:05:00.000Z", reason: "due", time: NOW.toISOString() });
+  });
+
+  it("a plan with no time (paused, standalone, offline) is a valid event with next_at null", () => {
+    const event = eventForEffect({ type: "plan", droneId: "laptop", plan: { nextAt: null, reason: "paused" } }, "c", NOW);
+    expect(event?.type).toBe(COORDINATOR_EVENT_TYPES.plan);
+    expect(validateEvent(event!)).toEqual({ ok: true, data: expect.objectContaining({ next_at: null, reason: "paused", drone_id: "laptop" }) });
   });
 
   it("starts and round ends are no events", () => {

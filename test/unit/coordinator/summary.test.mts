@@ -1,9 +1,17 @@
 import { describe, expect, it } from "vitest";
 
 import { createFleet, type FleetSettings } from "../../../apps/backup_coordinator/core/fleet.mjs";
-import { createRateGate, idList, MAX_STATE_LENGTH, summarize } from "../../../apps/backup_coordinator/ha/summary.mjs";
+import {
+  ATTRIBUTE_LIST_LIMIT,
+  createRateGate,
+  idList,
+  lastRoundAttributes,
+  MAX_STATE_LENGTH,
+  queueAttributes,
+  summarize,
+} from "../../../apps/backup_coordinator/ha/summary.mjs";
 import { PROTOCOL_VERSION, type ProgressEvent } from "../../../libs/protocol/index.mjs";
-import { DEFAULT_FLEET_SETTINGS, statusEvent } from "../../helpers/fleet.mjs";
+import { at, DEFAULT_FLEET_SETTINGS, resultEvent, statusEvent } from "../../helpers/fleet.mjs";
 import { T0 } from "../../helpers/wait.mjs";
 
 const settings: FleetSettings = DEFAULT_FLEET_SETTINGS;
@@ -76,5 +84,46 @@ describe("what the coordinator's sensors show", () => {
     now = 1000;
     expect(gate.waitMs()).toBe(0);
     expect(gate.take()).toBe(true);
+  });
+
+  it("the Queue sensor lists the queue's order with each drone's planned time and reason, then the rest by time, bounded", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("late", { last_backup: at(-2 * 86_400).toISOString() }), T0);
+    fleet.onStatus(status("later", { last_backup: at(-3600).toISOString() }), T0);
+    fleet.onStatus(status("soon", { last_backup: at(-86_000).toISOString() }), T0);
+    fleet.onStatus(status("self", { mode: "standalone" }), T0);
+    fleet.evaluate(T0, { paused: false });
+    const attributes = queueAttributes(fleet, fleet.queue(T0));
+    expect(attributes).toEqual({
+      drones: ["late"],
+      planned: [
+        { drone_id: "late", next_at: T0.toISOString(), reason: "overdue" },
+        { drone_id: "soon", next_at: at(-86_000 + 86_400).toISOString(), reason: "due" },
+        { drone_id: "later", next_at: at(-3600 + 86_400).toISOString(), reason: "due" },
+        { drone_id: "self", next_at: null, reason: "not_coordinated" },
+      ],
+      planned_total: 4,
+    });
+
+    const big = createFleet(settings);
+    for (let index = 0; index < 200; index++) big.onStatus(status(`drone-${String(index).padStart(3, "0")}`, { last_backup: at(-index * 60).toISOString() }), T0);
+    big.evaluate(T0, { paused: false });
+    const capped = queueAttributes(big, big.queue(T0));
+    expect(capped.planned).toHaveLength(ATTRIBUTE_LIST_LIMIT);
+    expect(capped.planned_total).toBe(200);
+    // the recorder's limit is 16 KiB of attributes
+    expect(Buffer.byteLength(JSON.stringify(capped))).toBeLessThan(16 * 1024);
+  });
+
+  it("the Last Round Completed sensor lists each drone's last run in the round, with the bytes it added", () => {
+    expect(lastRoundAttributes(null)).toEqual({ opened_at: null, drones: [], drones_total: 0 });
+    const archive = { name: "a-2026", original_size: 1000, compressed_size: 600, deduplicated_size: 321, nfiles: 3 };
+    const result = resultEvent("a", "success", at(20), { archive, duration_seconds: 20 });
+    const attributes = lastRoundAttributes({ openedAt: T0, completedAt: at(21), runs: [{ droneId: "a", kind: "primary", ours: true, seenAt: at(20), result }] });
+    expect(attributes).toEqual({
+      opened_at: T0.toISOString(),
+      drones: [{ drone_id: "a", outcome: "success", finished_at: at(20).toISOString(), duration_seconds: 20, added_bytes: 321, ours: true }],
+      drones_total: 1,
+    });
   });
 });

@@ -157,6 +157,32 @@ describe("the drone engine, without borg", () => {
       await expect(waiting.done).rejects.toThrow("the drone is shutting down");
       await expect(running.done).resolves.toMatchObject({ outcome: "interrupted", error_kind: "interrupted" });
     });
+
+    it("re-labels a running or queued run once it is known who asked for it: live status, Job and result", async () => {
+      const compacting = deferred();
+      const release = deferred();
+      const { engine } = await engineWith({
+        ...healthyCommands(),
+        compact: async () => {
+          compacting.resolve();
+          await release.promise;
+          return (await healthyCommands().compact?.())!;
+        },
+      });
+      const running = engine.request("compact", "button");
+      await compacting.promise;
+      const waiting = engine.request("stats", "command");
+      if (!running.accepted || !waiting.accepted) throw new Error("refused");
+      expect(engine.attribute("no-such-run", "coordinator", "backup_coordinator")).toBe(false);
+      expect(engine.attribute(running.runId, "coordinator", "backup_coordinator")).toBe(true);
+      expect(engine.live()).toMatchObject({ runId: running.runId, trigger: "coordinator" });
+      expect(engine.attribute(waiting.runId, "coordinator", "home")).toBe(true);
+      release.resolve();
+      await expect(running.done).resolves.toMatchObject({ trigger: "coordinator", outcome: "success" });
+      await expect(waiting.done).resolves.toMatchObject({ trigger: "coordinator", outcome: "success" });
+      // a run that has ended keeps its trigger
+      expect(engine.attribute(running.runId, "cli", "someone")).toBe(false);
+    });
   });
 
   describe("the operation table", () => {

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+
+import { nextBackupText } from "../../../apps/drone/cli/report.mjs";
+import { nextOwnBackup, type Settings } from "../../../apps/drone/core/settings.mjs";
+import { type PersistedState } from "../../../apps/drone/core/state.mjs";
+import { nextBackupState } from "../../../apps/drone/ha/values.mjs";
+import { type PlanEvent, PROTOCOL_VERSION } from "../../../libs/protocol/index.mjs";
+
+const NOW = new Date("2026-11-22T12:00:00.000Z");
+const settings = (mode: Settings["mode"], frequencyMinutes = 1440) => ({ mode, frequencyMinutes }) as Settings;
+const persisted = (lastBackup: string | null) => ({ lastBackup }) as PersistedState;
+const plan: PlanEvent = {
+  v: PROTOCOL_VERSION,
+  coordinator_id: "backup_coordinator",
+  drone_id: "laptop",
+  time: NOW.toISOString(),
+  next_at: "2026-11-23T02:00:00.000Z",
+  reason: "due",
+};
+
+describe("the drone's next backup", () => {
+  it("standalone: last backup + frequency, now once it has passed or when it never backed up; none in other modes", () => {
+    expect(nextOwnBackup(settings("standalone", 60), persisted("2026-11-22T11:30:00.000Z"), NOW)).toEqual(new Date("2026-11-22T12:30:00.000Z"));
+    expect(nextOwnBackup(settings("standalone", 60), persisted("2026-11-22T10:00:00.000Z"), NOW)).toEqual(NOW);
+    expect(nextOwnBackup(settings("standalone"), persisted(null), NOW)).toEqual(NOW);
+    expect(nextOwnBackup(settings("coordinated"), persisted(null), NOW)).toBeNull();
+  });
+
+  it("the Next Backup sensor: standalone its own, coordinated the coordinator's plan (unknown until one came), paused unknown", () => {
+    expect(nextBackupState(settings("standalone", 60), persisted("2026-11-22T11:30:00.000Z"), plan, NOW)).toBe("2026-11-22T12:30:00.000Z");
+    expect(nextBackupState(settings("coordinated"), persisted(null), plan, NOW)).toBe("2026-11-23T02:00:00.000Z");
+    expect(nextBackupState(settings("coordinated"), persisted(null), null, NOW)).toBeNull();
+    expect(nextBackupState(settings("coordinated"), persisted(null), { ...plan, next_at: null, reason: "offline" }, NOW)).toBeNull();
+    expect(nextBackupState(settings("paused"), persisted(null), plan, NOW)).toBeNull();
+  });
+
+  it("status prints it: the drone's own time, `now (due)`, the coordinator's to plan, none when paused", () => {
+    expect(nextBackupText(settings("standalone", 60), persisted("2026-11-22T11:30:00.000Z"), NOW)).toMatch(/ \(in 30m 00s\)$/);
+    expect(nextBackupText(settings("standalone"), persisted(null), NOW)).toBe("now (due)");
+    expect(nextBackupText(settings("coordinated"), persisted(null), NOW)).toBe("planned by the coordinator");
+    expect(nextBackupText(settings("paused"), persisted(null), NOW)).toBe("none (paused)");
+  });
+});
