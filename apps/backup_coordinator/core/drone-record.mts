@@ -1,7 +1,7 @@
 /**
  * What the coordinator's fleet model holds of each drone and returns to the services: the
  * settings, a drone's record, its run and problem, the effects; and the pure rules of the
- * backup window and of how a start reaches a drone.
+ * backup window and of how a start reaches a drone; the fleet model's API (fleet.mts builds it).
  */
 import {
   type ApplicationState,
@@ -10,6 +10,7 @@ import {
   type ProblemKind,
   type RepositoryRole,
   type ResultEvent,
+  type StatusEvent,
   type SynapseLink,
 } from "../../../libs/protocol/index.mjs";
 import { type DronePlan, type Limits } from "./plan.mjs";
@@ -169,4 +170,83 @@ export function startRoute(drone: Pick<DroneRecord, "synapse" | "onlineSensor" |
   if (drone.onlineSensor === false) return command("Home Assistant shows the drone's app offline while the drone's events arrive");
   if (drone.pressFailedAt !== null) return command(`a press at ${drone.pressFailedAt.toISOString()} did not start it`);
   return { via: "press", reason: null };
+}
+
+/** What the coordinator knows of a drone it has just heard of: nothing yet, and coordinated until it says otherwise. */
+export function newDroneRecord(droneId: string): DroneRecord {
+  return {
+    droneId,
+    mode: "coordinated",
+    state: "idle",
+    repositoryHost: `local:${droneId}`,
+    hostKnown: false,
+    offsiteHost: null,
+    frequencyMinutes: 1440,
+    offsiteFrequencyMinutes: null,
+    priority: 0,
+    lastBackup: null,
+    lastOffsiteBackup: null,
+    entities: {},
+    lastSeen: null,
+    onlineSensor: null,
+    onlineSensorOffAt: null,
+    synapse: null,
+    pressFailedAt: null,
+    pending: null,
+    run: null,
+    attempts: 0,
+    blockedUntil: null,
+    cancelledAt: { primary: null, offsite: null },
+    lastStartedAt: null,
+    lastResult: null,
+    checkProblem: null,
+    holdProblem: null,
+    problem: null,
+  };
+}
+
+/** How to look at the fleet. */
+export interface EvaluateOptions {
+  /** The coordinator's pause switch: nothing new starts, plans say `paused`. */
+  paused: boolean;
+  /** Just restarted, waiting for the drones to report: nothing new starts and no plan is published yet. */
+  holding?: boolean;
+  limits?: Limits;
+  hostKey?: HostKey;
+}
+
+/** The fleet model. */
+export interface Fleet {
+  readonly drones: ReadonlyMap<string, DroneRecord>;
+  onStatus(event: StatusEvent, now: Date): FleetEffect[];
+  onProgress(event: ProgressEvent, now: Date): FleetEffect[];
+  onResult(event: ResultEvent, now: Date): FleetEffect[];
+  onOnline(droneId: string, online: boolean, now: Date): FleetEffect[];
+  /** Rebuild a drone from HA's entity states (after a coordinator restart). */
+  restore(facts: RestoredDrone, now: Date): void;
+  /**
+   * Detect problems and plan starts; `paused` plans nothing new. `hostKey` maps a repository
+   * host to the key the per-host limit counts it under (one machine named two ways: one key);
+   * null: not known yet (being looked up), so its drones wait.
+   */
+  evaluate(now: Date, options: EvaluateOptions): FleetEffect[];
+  /** The coordinator pressed a drone's button (or sent it a command). */
+  markPressed(droneId: string, kind: RepositoryRole, now: Date, via?: StartRoute): void;
+  /** Treat every coordinated drone as due now (the Run Now button). */
+  requestRound(now: Date): void;
+  /** Drones due next, in the order they would start. */
+  queue(now: Date): string[];
+  /**
+   * Each drone's plan as last announced (a `plan` effect; see {@link planNext}): what its Next
+   * Backup shows. An overdue drone's time is when it became overdue, not the last look's now.
+   */
+  plans(): ReadonlyMap<string, DronePlan>;
+  /** The next look announces every drone's plan again, news or not (after Home Assistant came back). */
+  republishPlans(): void;
+  /** The runs seen end, newest first: of one drone, or of all (at most HISTORY_PER_DRONE per drone; in memory only). */
+  history(droneId?: string): SeenRun[];
+  /** The last round that completed since the coordinator started, with each drone's last primary run in it. */
+  lastRound(): LastRound | null;
+  running(): { droneId: string; run: ActiveRun }[];
+  failing(): DroneRecord[];
 }

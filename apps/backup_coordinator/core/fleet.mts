@@ -12,28 +12,26 @@ import {
   type StatusEvent,
 } from "../../../libs/protocol/index.mjs";
 import { createDetection } from "./detect.mjs";
+import { createPlanAnnouncements, createRunMemory } from "./fleet-memory.mjs";
 import {
-  type ActiveRun,
   type DroneRecord,
+  type EvaluateOptions,
+  type Fleet,
   type FleetEffect,
   type FleetSettings,
   type HostKey,
   insideWindow,
   type LastRound,
   LOCKED_OUT_REASON,
+  newDroneRecord,
   type RestoredDrone,
-  type SeenRun,
   startRoute,
-  type StartRoute,
 } from "./drone-record.mjs";
 import {
-  type DronePlan,
   type DroneView,
   eligible,
-  type Limits,
   nextRegularTime,
   overdueMinutes,
-  planChanged,
   type PlannedStart,
   planNext,
   planStarts,
@@ -43,92 +41,12 @@ import {
 export { PROBLEM_KINDS, type ProblemKind } from "../../../libs/protocol/index.mjs";
 // the fleet's records and effects, where the services and the package's users look for them
 export * from "./drone-record.mjs";
+export { HISTORY_PER_DRONE } from "./fleet-memory.mjs";
 
 /** Without a host grouping, every repository host counts as itself. */
 const sameHost: HostKey = host => host;
 
 const RUN_OPERATIONS: Record<string, RepositoryRole | undefined> = { scheduled: "primary", create: "primary", offsite: "offsite" };
-
-/** Runs kept per drone in the coordinator's in-memory history. */
-export const HISTORY_PER_DRONE = 20;
-
-function newRecord(droneId: string): DroneRecord {
-  return {
-    droneId,
-    mode: "coordinated",
-    state: "idle",
-    repositoryHost: `local:${droneId}`,
-    hostKnown: false,
-    offsiteHost: null,
-    frequencyMinutes: 1440,
-    offsiteFrequencyMinutes: null,
-    priority: 0,
-    lastBackup: null,
-    lastOffsiteBackup: null,
-    entities: {},
-    lastSeen: null,
-    onlineSensor: null,
-    onlineSensorOffAt: null,
-    synapse: null,
-    pressFailedAt: null,
-    pending: null,
-    run: null,
-    attempts: 0,
-    blockedUntil: null,
-    cancelledAt: { primary: null, offsite: null },
-    lastStartedAt: null,
-    lastResult: null,
-    checkProblem: null,
-    holdProblem: null,
-    problem: null,
-  };
-}
-
-/** How to look at the fleet. */
-export interface EvaluateOptions {
-  /** The coordinator's pause switch: nothing new starts, plans say `paused`. */
-  paused: boolean;
-  /** Just restarted, waiting for the drones to report: nothing new starts and no plan is published yet. */
-  holding?: boolean;
-  limits?: Limits;
-  hostKey?: HostKey;
-}
-
-/** The fleet model. */
-export interface Fleet {
-  readonly drones: ReadonlyMap<string, DroneRecord>;
-  onStatus(event: StatusEvent, now: Date): FleetEffect[];
-  onProgress(event: ProgressEvent, now: Date): FleetEffect[];
-  onResult(event: ResultEvent, now: Date): FleetEffect[];
-  onOnline(droneId: string, online: boolean, now: Date): FleetEffect[];
-  /** Rebuild a drone from HA's entity states (after a coordinator restart). */
-  restore(facts: RestoredDrone, now: Date): void;
-  /**
-   * Detect problems and plan starts; `paused` plans nothing new. `hostKey` maps a repository
-   * host to the key the per-host limit counts it under (one machine named two ways: one key);
-   * null: not known yet (being looked up), so its drones wait.
-   */
-  evaluate(now: Date, options: EvaluateOptions): FleetEffect[];
-  /** The coordinator pressed a drone's button (or sent it a command). */
-  markPressed(droneId: string, kind: RepositoryRole, now: Date, via?: StartRoute): void;
-  /** Treat every coordinated drone as due now (the Run Now button). */
-  requestRound(now: Date): void;
-  /** Drones due next, in the order they would start. */
-  queue(now: Date): string[];
-  /**
-   * Each drone's plan as last announced (a `plan` effect; see {@link planNext}): what its Next
-   * Backup shows. An overdue drone's time is when it became overdue, not the last look's now.
-   */
-  plans(): ReadonlyMap<string, DronePlan>;
-  /** The next look announces every drone's plan again, news or not (after Home Assistant came back). */
-  republishPlans(): void;
-  /** The runs seen end, newest first: of one drone, or of all (at most HISTORY_PER_DRONE per drone; in memory only). */
-  history(droneId?: string): SeenRun[];
-  /** The last round that completed since the coordinator started, with each drone's last primary run in it. */
-  lastRound(): LastRound | null;
-  running(): { droneId: string; run: ActiveRun }[];
-  failing(): DroneRecord[];
-}
 
 /** Create an empty fleet. */
 export function createFleet(settings: FleetSettings): Fleet {
@@ -137,19 +55,14 @@ export function createFleet(settings: FleetSettings): Fleet {
   let roundOpen = false;
   let roundOpenedAt: Date | null = null;
   let lastRound: LastRound | null = null;
-  /** The plan last announced of each drone (as a `plan` effect). */
-  const published = new Map<string, DronePlan>();
-  /** Announce every plan at the next look, news or not (Home Assistant came back). */
-  let republish = false;
-  /** Drones that have just connected (a restart): their plan is announced again, news or not. */
-  const resend = new Set<string>();
-  const seen = new Map<string, SeenRun[]>();
+  const announcements = createPlanAnnouncements();
+  const memory = createRunMemory();
   const { online, setProblem, clearProblem, failureBackoff, stalled, detect: detectProblems } = createDetection(settings);
 
   const record = (droneId: string) => {
     let found = drones.get(droneId);
     if (!found) {
-      found = newRecord(droneId);
+      found = newDroneRecord(droneId);
       drones.set(droneId, found);
     }
     return found;
@@ -215,7 +128,7 @@ export function createFleet(settings: FleetSettings): Fleet {
     const previousLink = drone.synapse;
     const reported = event.synapse ?? null;
     // a drone that has just connected (started, or reconnected) may have missed its plan
-    if (reported === "unknown") resend.add(drone.droneId);
+    if (reported === "unknown") announcements.resend(drone.droneId);
     // "unknown" is no news (the drone has just connected and not found out yet): what was known stands
     drone.synapse = reported === "unknown" && previousLink !== null ? previousLink : reported;
     // healthy again (e.g. after HA restarted): presses reach the drone again
@@ -308,7 +221,7 @@ export function createFleet(settings: FleetSettings): Fleet {
       drone.state = "idle";
     }
     effects.push({ type: "run_finished", droneId: drone.droneId, kind, ours, result: event });
-    remember({ droneId: drone.droneId, kind, ours, seenAt: now, result: event });
+    memory.remember({ droneId: drone.droneId, kind, ours, seenAt: now, result: event });
     // held: the backup was made; prune waits for a person (the problem says so), the schedule goes on
     if (event.outcome === "success" || event.outcome === "warning" || event.outcome === "held") {
       if (kind === "primary") drone.lastBackup = new Date(event.finished_at);
@@ -329,27 +242,6 @@ export function createFleet(settings: FleetSettings): Fleet {
     }
     return effects;
   };
-
-  const remember = (run: SeenRun) => {
-    const runs = seen.get(run.droneId) ?? [];
-    runs.unshift(run);
-    runs.splice(HISTORY_PER_DRONE);
-    seen.set(run.droneId, runs);
-  };
-
-  const history = (droneId?: string): SeenRun[] => {
-    if (droneId !== undefined) return [...(seen.get(droneId) ?? [])];
-    return [...seen.values()].flat().sort((a, b) => b.seenAt.getTime() - a.seenAt.getTime() || a.droneId.localeCompare(b.droneId));
-  };
-
-  /** Each drone's last primary run seen since the round opened. */
-  const roundRuns = (openedAt: Date): SeenRun[] =>
-    [...seen.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .flatMap(([, runs]) => {
-        const last = runs.find(run => run.kind === "primary" && run.seenAt.getTime() >= openedAt.getTime());
-        return last ? [last] : [];
-      });
 
   const onOnline = (droneId: string, isOnline: boolean, now: Date): FleetEffect[] => {
     const drone = record(droneId);
@@ -415,13 +307,9 @@ export function createFleet(settings: FleetSettings): Fleet {
       const slotFull = !started.has(drone.droneId);
       const plan = planNext(drone, { now, paused: options.paused, window: settings.window, runningSince, slotFull });
       // what HA restored before the drone reported is not news worth sending
-      if (options.holding) continue;
-      if (!republish && !resend.has(drone.droneId) && !planChanged(published.get(drone.droneId), plan)) continue;
-      resend.delete(drone.droneId);
-      published.set(drone.droneId, plan);
-      effects.push({ type: "plan", droneId: drone.droneId, plan });
+      if (!options.holding && announcements.news(drone.droneId, plan)) effects.push({ type: "plan", droneId: drone.droneId, plan });
     }
-    if (!options.holding) republish = false;
+    if (!options.holding) announcements.done();
     return effects;
   };
 
@@ -446,7 +334,7 @@ export function createFleet(settings: FleetSettings): Fleet {
       roundOpen = false;
       roundRequestedAt = null;
       const openedAt = roundOpenedAt ?? now;
-      lastRound = { openedAt, completedAt: now, runs: roundRuns(openedAt) };
+      lastRound = { openedAt, completedAt: now, runs: memory.roundRuns(openedAt) };
       effects.push({ type: "round_completed", at: now });
     }
     effects.push(...updatePlans(views, starts, now, options));
@@ -475,11 +363,9 @@ export function createFleet(settings: FleetSettings): Fleet {
         .filter(start => start.kind === "primary")
         .map(start => start.droneId);
     },
-    plans: () => published,
-    republishPlans: () => {
-      republish = true;
-    },
-    history,
+    plans: () => announcements.published(),
+    republishPlans: () => announcements.republish(),
+    history: droneId => memory.history(droneId),
     lastRound: () => lastRound,
     running: () => [...drones.values()].flatMap(drone => (drone.run ? [{ droneId: drone.droneId, run: drone.run }] : [])),
     failing: () => [...drones.values()].filter(drone => drone.problem !== null),
