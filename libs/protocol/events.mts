@@ -299,6 +299,14 @@ export const statusEventSchema = z.object({
   last_result: z.enum(OUTCOMES).nullable(),
   /** How the last integrity check ended: `failed` once any check found damage, until a full check passes. Optional: older drones leave it out. */
   last_check_result: z.enum(["success", "failed"]).nullable().optional(),
+  /**
+   * When a backup run (primary) was last cancelled, if no backup has succeeded since: the
+   * drone's schedule and the coordinator's wait for its next regular time (libs/protocol
+   * schedule.mts) instead of starting it again. Optional: older drones leave it out.
+   */
+  cancelled_at: isoTime.nullable().optional(),
+  /** The same for the offsite run. Optional: older drones leave it out. */
+  offsite_cancelled_at: isoTime.nullable().optional(),
   /** Set while the prune guard holds prune: since when, and why. Optional: older drones leave it out. */
   prune_hold: pruneHoldSchema.nullable().optional(),
   /** The drone's entity ids by key (`create_backup` → `button.laptop_create_backup`). */

@@ -6,6 +6,7 @@
  * detects problems in detect.mts, which runs to start in plan.mts.
  */
 import {
+  nextRegularTime,
   type ProgressEvent,
   type RepositoryRole,
   type ResultEvent,
@@ -30,7 +31,6 @@ import {
 import {
   type DroneView,
   eligible,
-  nextRegularTime,
   overdueMinutes,
   type PlannedStart,
   planNext,

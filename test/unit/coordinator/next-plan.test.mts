@@ -3,12 +3,12 @@ import { describe, expect, it } from "vitest";
 import {
   type DronePlan,
   type DroneView,
-  nextRegularTime,
   nextWindowOpening,
   type PlanContext,
   planChanged,
   planNext,
 } from "../../../apps/backup_coordinator/core/plan.mjs";
+import { nextRegularTime } from "../../../libs/protocol/index.mjs";
 
 // local time: the backup window is in the coordinator's local time
 const NOW = new Date(2026, 10, 22, 3, 0, 0);
