@@ -86,9 +86,12 @@ export function createFleet(settings: FleetSettings): Fleet {
       lastOffsiteBackup: drone.lastOffsiteBackup,
       blockedUntil: forced ? null : drone.blockedUntil,
       lastStartedAt: drone.lastStartedAt,
-      // Run Now overrides a cancel's wait, as it overrides a backoff
+      // Run Now overrides the wait of a cancel made before it, as it overrides a backoff; a
+      // cancel after it (the run Run Now started, stopped by a person) waits all the same
       cancelledUntil:
-        forced || drone.cancelledAt.primary === null ? null : nextRegularTime(drone.lastBackup, drone.frequencyMinutes, drone.cancelledAt.primary),
+        drone.cancelledAt.primary === null || (forced && roundRequestedAt !== null && drone.cancelledAt.primary < roundRequestedAt)
+          ? null
+          : nextRegularTime(drone.lastBackup, drone.frequencyMinutes, drone.cancelledAt.primary),
       offsiteCancelledUntil:
         drone.cancelledAt.offsite === null || drone.offsiteFrequencyMinutes === null
           ? null
@@ -146,6 +149,9 @@ export function createFleet(settings: FleetSettings): Fleet {
       effects.push(...pruneHeld(drone, `prune is held, every archive kept: ${why}; look at the newest archive, then press Release Prune Hold`, now));
     }
     else if (event.prune_hold === null) effects.push(...holdReleased(drone));
+    // the drone keeps its last cancel until a backup succeeds: a coordinator that restarted learns it here
+    if (event.cancelled_at !== undefined) drone.cancelledAt.primary = event.cancelled_at === null ? null : new Date(event.cancelled_at);
+    if (event.offsite_cancelled_at !== undefined) drone.cancelledAt.offsite = event.offsite_cancelled_at === null ? null : new Date(event.offsite_cancelled_at);
     const kind = event.operation ? RUN_OPERATIONS[event.operation] : undefined;
     if (event.state !== "idle" && kind) effects.push(...beginRun(drone, kind, event.run_id, now));
     else if (event.state !== "idle" && event.operation !== null && !drone.run) {

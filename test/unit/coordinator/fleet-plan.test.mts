@@ -144,6 +144,36 @@ describe("a cancelled run at the coordinator", () => {
     expect(starts(fleet.evaluate(at(12), { paused: false }))).toEqual(["a"]);
   });
 
+  it("a run Run Now started and a person cancelled is not started again: the wait holds", () => {
+    const fleet = createFleet(settings);
+    const lastBackup = at(-3600);
+    fleet.onStatus(status("a", { last_backup: lastBackup.toISOString() }), T0);
+    fleet.requestRound(at(1));
+    expect(starts(fleet.evaluate(at(1), { paused: false }))).toEqual(["a"]);
+    fleet.markPressed("a", "primary", at(1));
+    fleet.onStatus(status("a", { state: "creating", operation: "scheduled", run_id: "run-a", last_backup: lastBackup.toISOString() }), at(2));
+    fleet.onResult(cancelled("a", at(30), { run_id: "run-a" }), at(30));
+    fleet.onStatus(status("a", { last_backup: lastBackup.toISOString() }), at(31));
+    const look = fleet.evaluate(at(31), { paused: false });
+    expect(starts(look)).toEqual([]);
+    expect(plans(look)).toEqual([`a:cancelled:${new Date(lastBackup.getTime() + 86_400_000).toISOString()}`]);
+  });
+
+  it("a coordinator that restarted learns a cancel from the drone's status, and its end when the drone clears it", () => {
+    const fleet = createFleet(settings);
+    const lastBackup = at(-25 * 3600);
+    fleet.onStatus(status("a", { last_backup: lastBackup.toISOString(), cancelled_at: at(-60).toISOString() }), T0);
+    const look = fleet.evaluate(T0, { paused: false });
+    expect(starts(look)).toEqual([]);
+    expect(plans(look)).toEqual([`a:cancelled:${new Date(lastBackup.getTime() + 2 * 86_400_000).toISOString()}`]);
+    // an older drone leaves the field out: what is known stands
+    fleet.onStatus(status("a", { last_backup: lastBackup.toISOString() }), at(30));
+    expect(starts(fleet.evaluate(at(30), { paused: false }))).toEqual([]);
+    // the drone cleared it (a backup succeeded elsewhere, or a person ran one): due again
+    fleet.onStatus(status("a", { last_backup: lastBackup.toISOString(), cancelled_at: null }), at(60));
+    expect(starts(fleet.evaluate(at(60), { paused: false }))).toEqual(["a"]);
+  });
+
   it("a drone never backed up waits one frequency from the cancel; a later success ends the wait", () => {
     const fleet = createFleet(settings);
     fleet.onStatus(status("a"), T0);
