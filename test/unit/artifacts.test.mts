@@ -184,6 +184,7 @@ describe("homeassistant/ artifacts", () => {
   it("holds the blueprint, the dashboard and the automations", async () => {
     expect((await artifacts()).map(artifact => artifact.name)).toEqual([
       "automations/backup_before_update.yaml",
+      "automations/backup_cancelled_or_stale.yaml",
       "automations/pause_on_metered_connection.yaml",
       "automations/pause_while_gaming.yaml",
       "blueprints/automation/backup_coordinator/drone_problem_notify.yaml",
