@@ -12,6 +12,7 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 
 import { coordinatorObjectId, problemObjectId } from "../../apps/backup_coordinator/ha/entities.mjs";
 import { coordinatorLockedOutMessage, lockoutNotificationId } from "../../apps/backup_coordinator/ha/lockout.mjs";
@@ -330,6 +331,17 @@ describe.skipIf(CHECKOUT === "")(`drones through the synapse integration of ${CH
     const names = (await repo.client.list({ considerCheckpoints: true })).value.archives.map(archive => archive.name);
     expect(names.filter(name => name.endsWith(".checkpoint"))).toHaveLength(1);
     await ha.waitFor(stateIs(entityId("alpha", "last_result"), "interrupted"), 30_000, "Last Result interrupted");
+    // the run history reaches HA as Last Result's recent_runs, newest first
+    const recentRuns = z.object({ recent_runs: z.array(z.object({ run_id: z.string(), operation: z.string(), outcome: z.string(), error_kind: z.string().nullable() })) });
+    const newest = await ha.waitFor(
+      async () => {
+        const runs = recentRuns.safeParse((await stateOf(entityId("alpha", "last_result")))?.attributes).data?.recent_runs;
+        return runs?.[0]?.run_id === result.data.run_id ? runs[0] : undefined;
+      },
+      30_000,
+      "the cancelled run first in Last Result's recent_runs",
+    );
+    expect(newest).toEqual({ run_id: result.data.run_id, operation: "create", outcome: "interrupted", error_kind: "cancelled" });
     // the later tests back alpha up again: without the 16 MiB
     await rm(big, { recursive: true });
 
