@@ -199,8 +199,8 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
   /** When the last open failed: no new try before {@link HISTORY_REOPEN_MS} after it. */
   let openFailedAt: number | undefined;
   let warnedAt: number | undefined;
-  /** A run's end whose write failed, waiting for its one more try. */
-  let pending: { write: () => void; drop: () => void } | undefined;
+  /** The ends of runs whose write failed, waiting for their one more try. */
+  const pending = new Set<{ write: () => void; drop: () => void }>();
 
   const complain = (what: string, error: unknown) => {
     const at = now();
@@ -321,14 +321,13 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
         });
       if (attempt()) return;
       // another process held the database past the busy timeout, or it could not be opened:
-      // one more try later (one pending end at a time: a newer one replaces it, tried once itself)
-      pending?.drop();
+      // one more try later, each end its own
       const retry = { write: () => void attempt(), drop: () => undefined as void };
       retry.drop = later(() => {
-        if (pending === retry) pending = undefined;
+        pending.delete(retry);
         retry.write();
       }, HISTORY_RETRY_MS);
-      pending = retry;
+      pending.add(retry);
     },
     recovered: result =>
       write(open => {
@@ -386,11 +385,10 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
       return readRows(open, sql, params).map(row => shownAs(row, rowOwnerAlive));
     },
     close: () => {
-      const last = pending;
-      pending = undefined;
-      if (last) {
-        last.drop();
-        last.write();
+      for (const retry of [...pending]) {
+        pending.delete(retry);
+        retry.drop();
+        retry.write();
       }
       db?.close();
       db = undefined;

@@ -308,7 +308,7 @@ describe("the run history store", () => {
     expect(history.list()[0]).toMatchObject({ runId: "busy", outcome: "success", requestedBy: "cli (me@host)", durationSeconds: 2.5 });
   });
 
-  it("a run's end is retried once only, and at close when its retry has not come yet", async () => {
+  it("a run's end is retried once only, and at close when its retry has not come yet; several wait side by side", async () => {
     const { path, history: other } = await open();
     other.list();
     other.finished(resultEvent(summary("before", new Date(Date.now() - 60_000))), null, 0);
@@ -320,12 +320,15 @@ describe("the run history store", () => {
     // the retry fails too: no third try is planned
     timing.fire();
     expect(timing.timers).toEqual([]);
+    // two ends wait for their retry: each is kept, neither replaces the other
     history.finished(resultEvent(summary("at-close", new Date())), null, 0);
+    history.finished(resultEvent(summary("at-close-too", new Date(Date.now() + 1000))), null, 0);
+    expect(timing.timers).toHaveLength(2);
     holder.exec("COMMIT");
     holder.close();
     history.close();
     expect(timing.timers).toEqual([]);
-    expect(other.list().map(record => record.runId)).toEqual(["at-close", "before"]);
+    expect(other.list().map(record => record.runId)).toEqual(["at-close-too", "at-close", "before"]);
   });
 
   it("a damaged file is kept aside as .invalid and a new history started", async () => {
