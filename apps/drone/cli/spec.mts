@@ -281,7 +281,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
   history: {
     summary: "list this drone's past runs, newest first: when, what, how it ended, what it added",
     description: [
-      "Every operation of this drone (backups, prunes, checks, restores…, whoever started them: the schedule, Home Assistant, the coordinator, a command) is recorded when it starts and when it ends, in <STATE_DIR>/<DRONE_ID>.history.db. A run whose process died (a crash, kill -9, a power cut) shows as interrupted with error kind crashed.",
+      "Every operation of this drone (backups, prunes, checks, restores…, whoever started them: the schedule, Home Assistant, the coordinator, a command) is recorded when it starts and when it ends, in <STATE_DIR>/<DRONE_ID>.history.db. A run whose process died (a crash, kill -9, a power cut) shows as interrupted with error kind crashed, without a duration (when it died is not known).",
       "Added is what the run's archive added to the repository (borg's deduplicated size of the new archive). The history keeps HISTORY_RUNS runs and HISTORY_DAYS days. Reads the history only: it does not touch the repository.",
     ],
     options: ["json", "limit", "since", "verbose"],

@@ -287,7 +287,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
         finished: now,
         cancelledBy: by,
       });
-      history.finished(result, job.requestedBy);
+      history.finished(result, job.requestedBy, 0);
       emitResult(result);
       job.resolve(result);
     }

@@ -11,7 +11,7 @@ import { OPERATIONS, type Operation, OUTCOMES, REPOSITORY_ROLES, type Repository
 import { isRecordedAlive, type ProcessIdentity, processIdentitySchema } from "./process-identity.mjs";
 
 /** The schema version of the history database (SQLite's `user_version`). */
-export const HISTORY_SCHEMA_VERSION = 1;
+export const HISTORY_SCHEMA_VERSION = 2;
 
 /** A run's outcome in the history: `running` until it ends. */
 export const HISTORY_OUTCOMES = ["running", ...OUTCOMES] as const;
@@ -36,8 +36,13 @@ export interface HistoryRecord {
   /** Who asked for it: a command's sender, `cli (user@host)`, `Home Assistant`…; null when unknown. */
   requestedBy: string | null;
   startedAt: Date;
-  /** Null while it runs. */
+  /** Null while it runs, and for a run whose process died (when it died is not known). */
   finishedAt: Date | null;
+  /**
+   * When the drone found the process of this run dead and stored the run as crashed (its next
+   * start's recovery); null for every other run, and until that start.
+   */
+  noticedAt: Date | null;
   outcome: HistoryOutcome;
   errorKind: string | null;
   error: string | null;
@@ -49,7 +54,9 @@ export interface HistoryRecord {
    * chunks no earlier archive had). Null when the run made no archive.
    */
   addedBytes: number | null;
+  /** Null while it runs, and for a run whose process died. */
   durationSeconds: number | null;
+  /** All the run's warnings (the result event lists the first ones only). */
   warnings: number;
   /** Archives pruned by the run. */
   pruned: number;
@@ -85,6 +92,7 @@ export const rowSchema = z.object({
   requested_by: z.string().nullable(),
   started_at: z.iso.datetime({ offset: true }),
   finished_at: z.iso.datetime({ offset: true }).nullable(),
+  noticed_at: z.iso.datetime({ offset: true }).nullable(),
   outcome: z.enum(HISTORY_OUTCOMES),
   error_kind: z.string().nullable(),
   error: z.string().nullable(),
@@ -134,6 +142,7 @@ function recordOf(row: Row): HistoryRecord {
     requestedBy: row.requested_by,
     startedAt: new Date(row.started_at),
     finishedAt: row.finished_at === null ? null : new Date(row.finished_at),
+    noticedAt: row.noticed_at === null ? null : new Date(row.noticed_at),
     outcome: row.outcome,
     errorKind: row.error_kind,
     error: row.error,
@@ -167,8 +176,11 @@ export function shownAs(row: Row, ownerAlive: (row: Row) => boolean): HistoryRec
   return { ...record, outcome: "interrupted", errorKind: "crashed", error: crashedMessage(record.operation) };
 }
 
-/** The columns a result gives a row (the end of a run). */
-export function endColumns(result: ResultEvent, requestedBy: string | null) {
+/**
+ * The columns a result gives a row (the end of a run). `warnings` is the run's count: the
+ * event lists the first warnings only (the log keeps the others).
+ */
+export function endColumns(result: ResultEvent, requestedBy: string | null, warnings: number) {
   const archive = result.archive;
   return {
     run_id: result.run_id,
@@ -191,8 +203,7 @@ export function endColumns(result: ResultEvent, requestedBy: string | null) {
     // borg's deduplicated size of the new archive: what this run added to the repository
     added_bytes: archive?.deduplicated_size ?? null,
     duration_seconds: result.duration_seconds,
-    // the event lists the first warnings only; the last one then says how many more the log holds
-    warnings: result.warnings.length,
+    warnings,
     pruned: result.pruned_count ?? result.pruned.length,
   };
 }
@@ -208,6 +219,7 @@ export function historyJson(record: HistoryRecord) {
     requested_by: record.requestedBy,
     started_at: dayjs(record.startedAt).toISOString(),
     finished_at: record.finishedAt === null ? null : dayjs(record.finishedAt).toISOString(),
+    noticed_at: record.noticedAt === null ? null : dayjs(record.noticedAt).toISOString(),
     outcome: record.outcome,
     error_kind: record.errorKind,
     error: record.error,

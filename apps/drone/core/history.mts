@@ -3,8 +3,9 @@
  * ends, kept in SQLite (`<STATE_DIR>/<droneId>.history.db`, WAL, mode 0600) and shared by the
  * daemon and every one-shot command of the drone. A row left `running` by a process that is
  * gone reads as `interrupted` (kind `crashed`), and is stored so by the next start's recovery.
- * The history is a record, not a part of the run: a failure to write it is logged once and
- * never fails a backup. The records it holds, and how a row becomes one, are in history-records.mts.
+ * The history is a record, not a part of the run: a failure to write it is logged (again each
+ * hour while it lasts) and never fails a backup; an open that failed is tried again at a later
+ * write, at most once a minute, and a run's end that could not be written is tried once more. The records it holds, and how a row becomes one, are in history-records.mts.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
@@ -57,17 +58,22 @@ export interface HistoryBounds {
   runs: number;
 }
 
-/** The run history of one drone. Every write is best effort: a failure is logged (once) and swallowed. */
+/** The run history of one drone. Every write is best effort: a failure is logged (at most once an hour) and swallowed. */
 export interface RunHistory {
   readonly path: string;
   /** A run took the run lock and starts. */
   started(run: RunStart): void;
-  /** A run ended (or never started: refused by another process's run lock, dropped from the queue); trims the history. */
-  finished(result: ResultEvent, requestedBy: string | null): void;
+  /**
+   * A run ended (or never started: refused by another process's run lock, dropped from the
+   * queue); trims the history. `warnings` counts all the run's warnings (the event lists the
+   * first ones only). A write that fails is tried once more a minute later (or at close).
+   */
+  finished(result: ResultEvent, requestedBy: string | null, warnings: number): void;
   /**
    * A run whose process died, found at start-up: the same row is stored as interrupted with
    * the recovery's message (a row is added only when the start was never recorded), and
-   * every other row left `running` by a dead process is stored as crashed too.
+   * every other row left `running` by a dead process is stored as crashed too. Its end stays
+   * unknown (no `finished_at`, no duration); `noticed_at` says when it was found.
    */
   recovered(result: ResultEvent | undefined): void;
   /**
@@ -76,10 +82,41 @@ export interface RunHistory {
    * when an open history cannot be read.
    */
   list(query?: HistoryQuery): HistoryRecord[];
+  /** Closes the database, after one more try of a run's end that could not be written. */
   close(): void;
 }
 
-const CREATE_SCHEMA = `
+/** What the store needs besides its file: a clock and timers, replaced by tests. */
+export interface HistoryTiming {
+  /** Milliseconds since the epoch. */
+  now: () => number;
+  /** Run `retry` in `ms`; returns a way to drop it. */
+  later: (retry: () => void, ms: number) => () => void;
+  /** How long a write waits for another process's (SQLite's busy timeout). */
+  busyTimeoutMs: number;
+}
+
+const defaultTiming: HistoryTiming = {
+  now: () => Date.now(),
+  later: (retry, ms) => {
+    const timer = setTimeout(retry, ms);
+    // a pending retry never keeps the process alive: close() makes it
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+  busyTimeoutMs: 5_000,
+};
+
+/** An open that failed is tried again at a later write, no sooner than this. */
+export const HISTORY_REOPEN_MS = 60_000;
+/** While the history keeps failing, its warning is logged again after this. */
+export const HISTORY_WARN_AGAIN_MS = 3_600_000;
+/** A run's end that could not be written is tried once more after this (past the reopen delay). */
+export const HISTORY_RETRY_MS = 61_000;
+
+/** The schema's steps: the one at index n takes a database from version n to n + 1. */
+const MIGRATIONS: readonly string[] = [
+  `
 CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY,
   operation TEXT NOT NULL,
@@ -106,23 +143,26 @@ CREATE TABLE IF NOT EXISTS runs (
   process_identity TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_ms);
-`;
+`,
+  // a crashed run's end is not known: version 1 stored the time the recovery found it as its end
+  `
+ALTER TABLE runs ADD COLUMN noticed_at TEXT;
+UPDATE runs SET noticed_at = finished_at, finished_at = NULL, duration_seconds = NULL WHERE error_kind = 'crashed';
+`,
+];
 
 const COLUMNS =
-  "run_id, operation, repository, trigger, requested_by, started_at, finished_at, outcome, error_kind, error, cancelled_by, archive_name, nfiles, original_size, compressed_size, deduplicated_size, added_bytes, duration_seconds, warnings, pruned, pid, process_identity";
-
-/** How long a process waits for another one's write (they take milliseconds). */
-const BUSY_TIMEOUT_MS = 5_000;
+  "run_id, operation, repository, trigger, requested_by, started_at, finished_at, noticed_at, outcome, error_kind, error, cancelled_by, archive_name, nfiles, original_size, compressed_size, deduplicated_size, added_bytes, duration_seconds, warnings, pruned, pid, process_identity";
 
 /** Open (or create) the database file: mode 0600, WAL, the schema at its version. */
-function openDatabase(path: string): Database.Database {
+function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // created by us with 0600 before SQLite opens it: its -wal and -shm files take the same mode
   if (!existsSync(path)) closeSync(openSync(path, "a", 0o600));
   chmodSync(path, 0o600);
-  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+  const db = new Database(path, { timeout: busyTimeoutMs });
   try {
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     db.pragma("journal_mode = WAL");
     const version = z.number().int().parse(db.pragma("user_version", { simple: true }));
     if (version > HISTORY_SCHEMA_VERSION) {
@@ -130,7 +170,7 @@ function openDatabase(path: string): Database.Database {
     }
     if (version < HISTORY_SCHEMA_VERSION) {
       db.transaction(() => {
-        db.exec(CREATE_SCHEMA);
+        for (const step of MIGRATIONS.slice(version, HISTORY_SCHEMA_VERSION)) db.exec(step);
         db.pragma(`user_version = ${HISTORY_SCHEMA_VERSION}`);
       }).immediate();
     }
@@ -149,49 +189,61 @@ const damaged = (error: unknown) => {
 /**
  * The history in `path`, opened at its first use (a command that never reads nor runs
  * anything does not load it). A damaged file is kept aside as `<file>.invalid` and a new one
- * started; a database written by a newer drone is left alone and the history is off.
+ * started; a database written by a newer drone is left alone (the history is off until it is
+ * replaced). A failure is not for the daemon's life: the open is tried again at a later use,
+ * at most once every {@link HISTORY_REOPEN_MS}, and the warning repeats every {@link HISTORY_WARN_AGAIN_MS}.
  */
-export function openRunHistory(path: string, bounds: HistoryBounds, warn: (message: string) => void): RunHistory {
+export function openRunHistory(path: string, bounds: HistoryBounds, warn: (message: string) => void, timing: Partial<HistoryTiming> = {}): RunHistory {
+  const { now, later, busyTimeoutMs } = { ...defaultTiming, ...timing };
   let db: Database.Database | undefined;
-  let unusable = false;
-  let warned = false;
+  /** When the last open failed: no new try before {@link HISTORY_REOPEN_MS} after it. */
+  let openFailedAt: number | undefined;
+  let warnedAt: number | undefined;
+  /** The ends of runs whose write failed, waiting for their one more try. */
+  const pending = new Set<{ write: () => void; drop: () => void }>();
 
   const complain = (what: string, error: unknown) => {
-    if (warned) return;
-    warned = true;
+    const at = now();
+    if (warnedAt !== undefined && at - warnedAt < HISTORY_WARN_AGAIN_MS) return;
+    warnedAt = at;
     warn(`the run history (${path}) could not be ${what}: ${errorText(error)}; backups go on without it`);
   };
 
   const database = (): Database.Database | undefined => {
-    if (db || unusable) return db;
+    if (db) return db;
+    if (openFailedAt !== undefined && now() - openFailedAt < HISTORY_REOPEN_MS) return undefined;
     try {
-      db = openDatabase(path);
+      db = openDatabase(path, busyTimeoutMs);
+      openFailedAt = undefined;
     } catch (error) {
       let failure = error;
       if (damaged(error)) {
         try {
           renameSync(path, `${path}.invalid`);
           warn(`the run history ${path} was damaged; kept as ${path}.invalid and started anew`);
-          db = openDatabase(path);
+          db = openDatabase(path, busyTimeoutMs);
+          openFailedAt = undefined;
           return db;
         } catch (again) {
           failure = again;
         }
       }
-      unusable = true;
+      openFailedAt = now();
       complain("opened", failure);
     }
     return db;
   };
 
-  /** Run a write; a failure is reported once and swallowed. */
-  const write = (body: (db: Database.Database) => void) => {
+  /** Run a write; a failure is reported (at most once an hour) and swallowed. Whether it was written. */
+  const write = (body: (db: Database.Database) => void): boolean => {
     const open = database();
-    if (!open) return;
+    if (!open) return false;
     try {
       body(open);
+      return true;
     } catch (error) {
       complain("written", error);
+      return false;
     }
   };
 
@@ -220,8 +272,8 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
     return rows;
   };
 
-  const endRow = (open: Database.Database, result: ResultEvent, requestedBy: string | null) => {
-    const columns = endColumns(result, requestedBy);
+  const endRow = (open: Database.Database, result: ResultEvent, requestedBy: string | null, warnings: number) => {
+    const columns = endColumns(result, requestedBy, warnings);
     // the start (trigger, pid) may be recorded already: the end overwrites what it knows
     open
       .prepare(
@@ -259,32 +311,50 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
             run.identity === null ? null : JSON.stringify(run.identity),
           );
       }),
-    finished: (result, requestedBy) =>
-      write(open => {
-        open.transaction(() => {
-          endRow(open, result, requestedBy);
-          trim(open, Date.now());
-        }).immediate();
-      }),
+    finished: (result, requestedBy, warnings) => {
+      const attempt = () =>
+        write(open => {
+          open.transaction(() => {
+            endRow(open, result, requestedBy, warnings);
+            trim(open, now());
+          }).immediate();
+        });
+      if (attempt()) return;
+      // another process held the database past the busy timeout, or it could not be opened:
+      // one more try later, each end its own
+      const retry = { write: () => void attempt(), drop: () => undefined as void };
+      retry.drop = later(() => {
+        pending.delete(retry);
+        retry.write();
+      }, HISTORY_RETRY_MS);
+      pending.add(retry);
+    },
     recovered: result =>
       write(open => {
         open.transaction(() => {
+          const noticedAt = dayjs(now()).toISOString();
           if (result) {
-            // the row keeps what its start recorded (the trigger, who asked); the recovery's result says how it ended
-            const updated = open
+            // its start was never recorded (the history could not be written then): the row starts here
+            open
               .prepare(
-                "UPDATE runs SET outcome = ?, error_kind = ?, error = ?, finished_at = ?, duration_seconds = NULL WHERE run_id = ? AND outcome = 'running'",
+                `INSERT OR IGNORE INTO runs (run_id, operation, repository, trigger, requested_by, started_at, started_ms, outcome)
+                 VALUES (?, ?, ?, ?, NULL, ?, ?, 'running')`,
               )
-              .run(result.outcome, result.error_kind, result.error, result.finished_at, result.run_id);
-            const known = open.prepare("SELECT 1 FROM runs WHERE run_id = ?").get(result.run_id) !== undefined;
-            if (updated.changes === 0 && !known) endRow(open, { ...result, duration_seconds: 0 }, null);
+              .run(result.run_id, result.operation, result.repository, result.trigger, result.started_at, Date.parse(result.started_at));
+            // the row keeps what its start recorded (the trigger, who asked); the recovery's result says how it ended,
+            // but not when: the process died unseen, so its end and duration stay unknown
+            open
+              .prepare(
+                "UPDATE runs SET outcome = ?, error_kind = ?, error = ?, finished_at = NULL, noticed_at = ?, duration_seconds = NULL WHERE run_id = ? AND outcome = 'running'",
+              )
+              .run(result.outcome, result.error_kind, result.error, noticedAt, result.run_id);
           }
           // rows whose start was recorded but whose process died without the state file naming it
           for (const row of readRows(open, `SELECT ${COLUMNS} FROM runs WHERE outcome = 'running'`, [])) {
             if (rowOwnerAlive(row)) continue;
             open
-              .prepare("UPDATE runs SET outcome = 'interrupted', error_kind = 'crashed', error = ? WHERE run_id = ? AND outcome = 'running'")
-              .run(crashedMessage(row.operation), row.run_id);
+              .prepare("UPDATE runs SET outcome = 'interrupted', error_kind = 'crashed', error = ?, noticed_at = ? WHERE run_id = ? AND outcome = 'running'")
+              .run(crashedMessage(row.operation), noticedAt, row.run_id);
           }
         }).immediate();
       }),
@@ -315,6 +385,11 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
       return readRows(open, sql, params).map(row => shownAs(row, rowOwnerAlive));
     },
     close: () => {
+      for (const retry of [...pending]) {
+        pending.delete(retry);
+        retry.drop();
+        retry.write();
+      }
       db?.close();
       db = undefined;
     },

@@ -196,7 +196,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     });
   }
   // the trigger and who asked as they stand now: a run may have been relabelled while it ran
-  env.history.finished(result, job.requestedBy);
+  env.history.finished(result, job.requestedBy, context.warnings.length);
   log.info(`${job.operation} ended: ${outcome} in ${result.duration_seconds.toFixed(1)} s`);
   return result;
 }

@@ -193,6 +193,8 @@ describe("the run history on the real borg", () => {
       { run_id: stored?.run_id, outcome: "interrupted", error_kind: "crashed", error: recovered?.error, trigger: "cli" },
     ]);
     expect(restarted.engine.history()).toHaveLength(2);
+    // when it died is not known: no end, no duration; noticed_at says when the recovery found it
+    expect(restarted.engine.history({ operation: "create" })[0]).toMatchObject({ finishedAt: null, durationSeconds: null, noticedAt: expect.any(Date) });
   });
 });
 

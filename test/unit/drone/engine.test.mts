@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { BorgError } from "../../../libs/borg/index.mjs";
-import { type ResultEvent } from "../../../libs/protocol/index.mjs";
+import { EVENT_LIMITS, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { defaultConfigValues, type DroneConfig, parseDroneConfig, SETTING_RANGES } from "../../../apps/drone/config.mjs";
 import { OPERATION_STEPS } from "../../../apps/drone/core/actions/operations.mjs";
 import { createDroneEngine, type DroneEngine } from "../../../apps/drone/core/engine.mjs";
@@ -180,6 +180,10 @@ describe("the drone engine, without borg", () => {
       release.resolve();
       await expect(running.done).resolves.toMatchObject({ trigger: "coordinator", outcome: "success" });
       await expect(waiting.done).resolves.toMatchObject({ trigger: "coordinator", outcome: "success" });
+      // the history rows end with the trigger and who asked as relabelled, not as the runs started
+      const rows = new Map(engine.history().map(record => [record.runId, record]));
+      expect(rows.get(running.runId)).toMatchObject({ trigger: "coordinator", requestedBy: "backup_coordinator", outcome: "success" });
+      expect(rows.get(waiting.runId)).toMatchObject({ trigger: "coordinator", requestedBy: "home", outcome: "success" });
       // a run that has ended keeps its trigger
       expect(engine.attribute(running.runId, "cli", "someone")).toBe(false);
     });
@@ -317,6 +321,18 @@ describe("the drone engine, without borg", () => {
       });
       const result = await engine.run("prune", "button");
       expect(result).toMatchObject({ outcome: "warning", warnings: ["file changed while we read it"], pruned: ["laptop@old"] });
+    });
+
+    it("the run history counts every warning of a run, not only those the result event lists", async () => {
+      const many = Array.from({ length: EVENT_LIMITS.warnings + 5 }, (_, index) => `file ${index} changed while we read it`);
+      const { engine } = await engineWith({
+        ...healthyCommands(),
+        prune: () => Promise.resolve(ran({ kept: [], pruned: [], dryRun: false }, many)),
+      });
+      const result = await engine.run("prune", "button");
+      expect(result.outcome).toBe("warning");
+      expect(result.warnings.length).toBeLessThanOrEqual(EVENT_LIMITS.warnings);
+      expect(engine.history()).toEqual([expect.objectContaining({ runId: result.run_id, warnings: many.length })]);
     });
   });
 
