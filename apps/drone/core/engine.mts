@@ -25,7 +25,7 @@ import { archivePrefixOf, type BorgClientFactory, noOffsite, realBorgClient, typ
 import { executeRun, type RunEnvironment } from "./run.mjs";
 import { type DroneLog, type HookRunner, type Job, type RestoreRequest } from "./run-context.mjs";
 import { checkSettingsChange, dueOperations, type Settings, settingsOf } from "./settings.mjs";
-import { cancelledKind, type PersistedState, type StateStore } from "./state.mjs";
+import { noteCancelled, type PersistedState, type StateStore } from "./state.mjs";
 
 export { RECENT_ARCHIVES, type FindQuery } from "./archives.mjs";
 export { DroneError } from "./errors.mjs";
@@ -296,22 +296,11 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     return dropped.map(job => job.operation);
   };
 
-  /** A backup dropped from the queue was put off too: the own schedule waits for its next regular time. */
-  const rememberDropped = async (dropped: readonly Operation[], at: Date) => {
-    const kinds = dropped.map(cancelledKind).filter(kind => kind !== null);
-    if (kinds.length === 0) return;
-    await store.update(state => {
-      for (const kind of kinds) state.cancelledAt[kind] = at.toISOString();
-    });
-  };
-
   const cancel = async (by: string): Promise<CancelAnswer> => {
     const dropped = dropQueue(by);
     const running = current;
-    // written before the answer, so that a schedule looking after it already waits
-    const remembered = rememberDropped(dropped, new Date()).catch((error: unknown) =>
-      log.warn(`cannot note the cancel in the state file: ${errorText(error)}`),
-    );
+    // a backup dropped is put off too; written before the answer, so that a schedule looking after it already waits
+    const remembered = noteCancelled(store, dropped, new Date()).catch((error: unknown) => log.warn(`cannot note the cancel in the state file: ${errorText(error)}`));
     if (!running) {
       if (dropped.length === 0) log.info(`cancel (${by}): nothing is running or queued`);
       await remembered;

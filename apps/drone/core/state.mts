@@ -110,6 +110,15 @@ export function cancelledKind(operation: Operation): keyof PersistedState["cance
   return operation === "create" || operation === "scheduled" ? "primary" : null;
 }
 
+/** Note that backups among `operations` were cancelled at `at` (the own schedule then waits for their next regular time). */
+export async function noteCancelled(store: StateStore, operations: readonly Operation[], at: Date): Promise<void> {
+  const kinds = operations.map(cancelledKind).filter(kind => kind !== null);
+  if (kinds.length === 0) return;
+  await store.update(state => {
+    for (const kind of kinds) state.cancelledAt[kind] = at.toISOString();
+  });
+}
+
 /** A fresh state. */
 export function emptyState(): PersistedState {
   return {
