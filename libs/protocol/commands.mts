@@ -13,7 +13,7 @@
 import { z } from "zod";
 
 import { DRONE_ID_PATTERN, PROTOCOL_VERSION } from "./events.mjs";
-import { EVENT_LIMITS } from "./limits.mjs";
+import { EVENT_LIMITS, PRINTABLE_NAME, PRINTABLE_NAME_MESSAGE } from "./limits.mjs";
 
 /** HA event types of the command path. */
 export const COMMAND_EVENT_TYPES = {
@@ -37,7 +37,7 @@ const isoTime = z.iso.datetime({ offset: true });
 const droneId = z.string().regex(DRONE_ID_PATTERN);
 const requestId = z.string().regex(REQUEST_ID_PATTERN);
 /** Who sent it: a coordinator id, an automation's name; shown in the drone's log and echoed in the answer. */
-const sender = z.string().min(1).max(EVENT_LIMITS.senderBytes);
+const sender = z.string().min(1).max(EVENT_LIMITS.senderBytes).regex(PRINTABLE_NAME, PRINTABLE_NAME_MESSAGE);
 
 /** `backup_drone_command`: ask one drone to do something. */
 export const commandEventSchema = z.object({

@@ -76,3 +76,13 @@ export function clipList(texts: readonly string[], count: number, maxBytes: numb
 export function eventDataBytes(data: unknown): number {
   return Buffer.byteLength(JSON.stringify(data), "utf8");
 }
+
+/**
+ * Names that reach logs and error texts (a command's sender, who asked for a cancel): printable
+ * characters only, so that a name cannot forge a log line or hide text (no control characters,
+ * no line or paragraph separators, no bidirectional overrides).
+ */
+export const PRINTABLE_NAME = /^[^\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]+$/u;
+
+/** The message a refused name gets. */
+export const PRINTABLE_NAME_MESSAGE = "printable characters only (no newlines, tabs or other control characters)";

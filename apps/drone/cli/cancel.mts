@@ -4,12 +4,11 @@
  * a request file next to it says who asks, and SIGUSR2 tells the process to read it
  * (core/cancel-request.mts). The command then waits until the run has ended and says how.
  */
-import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { type DroneEngine } from "../core/engine.mjs";
-import { CANCEL_SIGNAL, cancelRequestPath, catchesCancelSignal, writeCancelRequest } from "../core/cancel-request.mjs";
+import { cliRequester, deliverCancel } from "../core/cancel-request.mjs";
 import { type LockHolder, ownerAlive, readHolder } from "../core/lock-file.mjs";
 import { type CommandOptions } from "./args.mjs";
 import { EXIT_CODES, type ExitCode } from "./spec.mjs";
@@ -19,18 +18,6 @@ import { type Terminal } from "./terminal.mjs";
 export const CANCEL_WAIT_MS = 60_000;
 /** How often it looks at the run lock while it waits: a look is two small file reads. */
 const LOOK_EVERY_MS = 200;
-
-/** Who a cancel from this shell names: `cli (user@host)`. */
-export function cliRequester(): string {
-  let user = "unknown";
-  try {
-    user = userInfo().username;
-  } catch {
-    // a uid without a passwd entry (a container): the uid says enough
-    user = String(process.getuid?.() ?? "unknown");
-  }
-  return `cli (${user}@${hostname()})`;
-}
 
 /** What the command prints with --json, one line. */
 interface CancelReport {
@@ -64,38 +51,15 @@ export async function runCancel(engine: DroneEngine, options: CommandOptions, te
   const nothing = () =>
     report(EXIT_CODES.success, { cancelled: false, pid: null, run_id: null, operation: null, outcome: null, message: `nothing is running for ${droneId}` });
 
-  const denied = (error: unknown) => ["EACCES", "EPERM"].includes((error as NodeJS.ErrnoException).code ?? "");
-  const notYours = `only the user the drone runs as (or root) can cancel its run: run the command as that user, or with sudo`;
-  let holder: LockHolder | undefined;
-  try {
-    holder = await readHolder(lockPath);
-  } catch (error) {
-    if (!denied(error)) throw error;
-    return report(EXIT_CODES.failed, { cancelled: false, pid: null, run_id: null, operation: null, outcome: null, message: `cannot read the run lock ${lockPath}; ${notYours}` });
-  }
-  const owner = holder && ownerAlive(holder) ? holder.owner : undefined;
-  if (!holder || !owner || owner.pid === process.pid) return nothing();
-  const marker = engine.persisted().running;
-  const run = marker?.pid === owner.pid ? marker : null;
-  const what = { pid: owner.pid, run_id: run?.runId ?? null, operation: run?.operation ?? null };
-  const failed = (message: string) => report(EXIT_CODES.failed, { cancelled: false, ...what, outcome: null, message });
-  const running = `${run?.operation ?? "an operation"} for ${droneId} (pid ${owner.pid})`;
-
-  if (catchesCancelSignal(owner.pid) === false) {
-    return failed(
-      `the process running ${running} does not take cancel requests (an older backup-drone, or a program that embeds the drone library); stop it there, or with SIGTERM`,
-    );
-  }
-  const requestPath = cancelRequestPath(stateDir, droneId);
   const by = cliRequester();
-  try {
-    await writeCancelRequest(requestPath, { v: 1, by, at: new Date().toISOString(), pid: owner.pid, runId: run?.runId ?? null });
-    process.kill(owner.pid, CANCEL_SIGNAL);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ESRCH") return nothing();
-    if (denied(error)) return failed(`the process running ${running} belongs to another user; ${notYours}`);
-    throw error;
-  }
+  const delivery = await deliverCancel({ stateDir, droneId, by, marker: engine.persisted().running });
+  if (delivery.kind === "nothing") return nothing();
+  const { run } = delivery;
+  const what = { pid: delivery.pid, run_id: run?.runId ?? null, operation: run?.operation ?? null };
+  const failed = (message: string) => report(EXIT_CODES.failed, { cancelled: false, ...what, outcome: null, message });
+  if (delivery.kind === "refused") return failed(delivery.message);
+  const { holder } = delivery;
+  const running = `${run?.operation ?? "an operation"} for ${droneId} (pid ${delivery.pid})`;
 
   const started = Date.now();
   while (!(await ended(lockPath, holder)) || (run !== null && engine.persisted().running?.runId === run.runId)) {

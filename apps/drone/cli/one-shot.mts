@@ -3,7 +3,6 @@
  * configuration sources as the daemon, no schedule), do one thing, report it, exit with
  * a code that says how it went.
  */
-import { hostname, userInfo } from "node:os";
 import { resolve } from "node:path";
 
 import { type TServiceParams } from "@digital-alchemy/core";
@@ -12,7 +11,7 @@ import { BorgError } from "../../../libs/borg/index.mjs";
 import { type Operation, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { ageCutoff } from "../core/duration.mjs";
 import { DroneError, type DroneEngine, type RequestOptions } from "../core/engine.mjs";
-import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-request.mjs";
+import { cancelRequestPath, cliRequester, listenForCancelRequests } from "../core/cancel-request.mjs";
 import { historyJson } from "../core/history.mjs";
 import { runOwnerAlive } from "../core/run-lock.mjs";
 import { nextOwnBackup } from "../core/settings.mjs";
@@ -25,17 +24,6 @@ import { exitCodeOf, findLines, historyLines, type LiveRun, resultLines, statsLi
 import { type CommandName, COMMANDS, EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { createTerminal, type Terminal } from "./terminal.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
-
-/** Who runs a command, for the run history: `cli (user@host)`. */
-function cliRequester(): string {
-  let user = process.env.USER ?? "?";
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry for this uid (a container): the environment's name will do
-  }
-  return `cli (${user}@${hostname()})`;
-}
 
 /** Commands that run an engine operation. */
 const OPERATIONS = {

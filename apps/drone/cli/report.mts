@@ -1,5 +1,5 @@
 /** What the commands print for people: results, statistics, status, archive lists. Pure functions. */
-import { type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs";
+import { nextRegularTime, type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { type FoundVersion } from "../core/find.mjs";
 import { type HistoryOutcome, type HistoryRecord } from "../core/history.mjs";
 import { type PersistedState } from "../core/state.mjs";
@@ -137,6 +137,23 @@ export function nextBackupText(settings: Settings, persisted: Readonly<Persisted
   return next === null || next.getTime() <= now.getTime() ? "now (due)" : formatWhen(next.toISOString(), now);
 }
 
+/** A backup cancelled and not run since: when, and when its schedule runs it again. */
+function cancelledLines(settings: Settings, persisted: Readonly<PersistedState>, hasOffsite: boolean, paint: Paint, now: Date): string[] {
+  const line = (label: string, cancelledAt: string | null, last: string | null, minutes: number) =>
+    cancelledAt === null
+      ? []
+      : [
+          `${paint.bold(label)} ${paint.yellow(`cancelled at ${formatWhen(cancelledAt, now)}`)}, next regular time ${formatWhen(
+            nextRegularTime(last === null ? null : new Date(last), minutes, new Date(cancelledAt)).toISOString(),
+            now,
+          )}`,
+        ];
+  return [
+    ...line("last cancel  ", persisted.cancelledAt.primary, persisted.lastBackup, settings.frequencyMinutes),
+    ...(hasOffsite ? line("offsite cancel", persisted.cancelledAt.offsite, persisted.lastOffsiteBackup, settings.offsiteFrequencyMinutes) : []),
+  ];
+}
+
 /** The `status` view for people. */
 export function statusLines(
   view: {
@@ -176,6 +193,7 @@ export function statusLines(
     `${paint.bold("last check")}    ${formatWhen(persisted.lastCheck, now)}${persisted.lastCheckResult ? ` (${persisted.lastCheckResult === "failed" ? paint.red("damage found") : "no damage"})` : ""}`,
     ...(view.offsiteRepository ? [`${paint.bold("last offsite")}  ${formatWhen(persisted.lastOffsiteBackup, now)}`] : []),
     `${paint.bold("last result")}   ${lastResult}`,
+    ...cancelledLines(settings, persisted, view.offsiteRepository !== null, paint, now),
   ];
   if (persisted.lastError && persisted.lastResult !== "success" && persisted.lastResult !== "held") {
     lines.push(`${paint.bold("last error")}    ${paint.red(persisted.lastError)}`);

@@ -295,7 +295,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     summary: "cancel the operation running for this drone, in the daemon or in another terminal",
     description: [
       "Finds the process that runs an operation for DRONE_ID (the daemon, or a one-shot command such as `backup-drone create` in another shell) through the drone's run lock, and asks it to cancel: borg is stopped (a create gets SIGINT and keeps a checkpoint archive that the next run reuses; a check or compact, which borg 1.2 runs on after a SIGINT, gets SIGTERM), a hook is stopped with its processes, operations waiting in the queue are dropped, and nothing after the cancelled step runs (a cancelled scheduled run never prunes). The result is `interrupted`, error kind `cancelled`, cancelled by `cli (user@host)`; no on_error hook runs.",
-      "The command waits up to 60 s for the run to end and prints how it ended. When nothing runs it says so and exits 0. Only the user the drone runs as (or root) can cancel its run.",
+      "The command waits up to 60 s for the run to end and prints how it ended. When nothing runs it says so and exits 0. Only the user the drone runs as (or root) can cancel its run. A cancelled restore leaves the target partly restored; a cancelled backup waits for its next regular time in standalone mode.",
     ],
     options: ["json", "verbose"],
     json: 'one object: {"drone_id", "cancelled": true|false, "pid", "run_id", "operation", "outcome", "message"}',

@@ -25,7 +25,7 @@ import { archivePrefixOf, type BorgClientFactory, noOffsite, realBorgClient, typ
 import { executeRun, type RunEnvironment } from "./run.mjs";
 import { type DroneLog, type HookRunner, type Job, type RestoreRequest } from "./run-context.mjs";
 import { checkSettingsChange, dueOperations, type Settings, settingsOf } from "./settings.mjs";
-import { type PersistedState, type StateStore } from "./state.mjs";
+import { noteCancelled, type PersistedState, type StateStore } from "./state.mjs";
 
 export { RECENT_ARCHIVES, type FindQuery } from "./archives.mjs";
 export { DroneError } from "./errors.mjs";
@@ -299,19 +299,24 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
   const cancel = async (by: string): Promise<CancelAnswer> => {
     const dropped = dropQueue(by);
     const running = current;
+    // a backup dropped is put off too; written before the answer, so that a schedule looking after it already waits
+    const remembered = noteCancelled(store, dropped, new Date()).catch((error: unknown) => log.warn(`cannot note the cancel in the state file: ${errorText(error)}`));
     if (!running) {
       if (dropped.length === 0) log.info(`cancel (${by}): nothing is running or queued`);
+      await remembered;
       return { cancelled: null, dropped };
     }
     if (cancelling?.runId === running.job.runId) {
       // pressed again while borg stops: the same run, and whatever was queued since is dropped too
       log.info(`cancel (${by}): ${running.job.operation} (run ${running.job.runId}) is already being cancelled`);
+      await remembered;
       const first = await cancelling.answer;
       return { cancelled: first.cancelled, dropped: [...first.dropped, ...dropped] };
     }
     log.info(`${running.job.operation} (run ${running.job.runId}) cancelled by ${by}`);
     running.controller.abort(new RunStop({ kind: "cancelled", by }));
     const answer = (async (): Promise<CancelAnswer> => {
+      await remembered;
       const result = await running.result;
       await running.done;
       return { cancelled: { runId: running.job.runId, operation: running.job.operation, result }, dropped };

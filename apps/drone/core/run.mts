@@ -21,7 +21,7 @@ import { describeFailure, type Failure, resultEvent } from "./result.mjs";
 import { acquireRunLock } from "./run-lock.mjs";
 import { type DroneLog, type HookRunner, type Job, type RunContext, toIso } from "./run-context.mjs";
 import { type Settings } from "./settings.mjs";
-import { type StateStore } from "./state.mjs";
+import { cancelledKind, type StateStore } from "./state.mjs";
 
 /** What every run of an engine shares. */
 export interface RunEnvironment {
@@ -193,6 +193,9 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
       state.lastResult = outcome;
       state.lastError = (failure ?? held)?.message ?? null;
       state.lastDurationSeconds = Math.round(result.duration_seconds);
+      // a person said "not now": the own schedule waits for the next regular time
+      const kind = cancelledKind(job.operation);
+      if (failure?.kind === "cancelled" && kind !== null) state.cancelledAt[kind] = toIso(finished);
     });
   }
   // the trigger and who asked as they stand now: a run may have been relabelled while it ran

@@ -8,7 +8,7 @@ import dayjs from "dayjs";
 import { z } from "zod";
 
 import { KEEP_WITHIN_PATTERN } from "../../../libs/borg/index.mjs";
-import { MAX_STATE_LENGTH, type Operation } from "../../../libs/protocol/index.mjs";
+import { MAX_STATE_LENGTH, nextRegularTime, type Operation } from "../../../libs/protocol/index.mjs";
 import { DRONE_CONFIGURATION, type DroneConfig, droneConfigSchema, hasKeepRule, type KeepSettings } from "../config.mjs";
 import { archiveProblem, canonicalTarget, LATEST, targetProblem } from "./restore.mjs";
 import type { PersistedState } from "./state.mjs";
@@ -102,22 +102,32 @@ export function checkSettingsChange(patch: Partial<Settings>, current: Settings,
 }
 
 /**
+ * When a backup of one kind is due by the drone's own schedule: its last backup plus its
+ * frequency (at once when it never backed up); after a cancel, its next regular time.
+ */
+function dueTime(last: string | null, minutes: number, cancelledAt: string | null): number | null {
+  if (cancelledAt !== null) return nextRegularTime(last === null ? null : new Date(last), minutes, new Date(cancelledAt)).getTime();
+  return last === null ? null : dayjs(last).add(minutes, "minute").valueOf();
+}
+
+/**
  * When the drone's own schedule runs its next backup: its last backup plus Backup Frequency,
- * or now once that has passed (or it never backed up). Null outside standalone mode.
+ * or now once that has passed (or it never backed up); after a cancel, its next regular time.
+ * Null outside standalone mode.
  */
 export function nextOwnBackup(settings: Settings, persisted: Readonly<PersistedState>, now: Date): Date | null {
   if (settings.mode !== "standalone") return null;
-  if (persisted.lastBackup === null) return now;
-  const due = dayjs(persisted.lastBackup).add(settings.frequencyMinutes, "minute").valueOf();
-  return new Date(Math.max(due, now.getTime()));
+  const due = dueTime(persisted.lastBackup, settings.frequencyMinutes, persisted.cancelledAt.primary);
+  return new Date(Math.max(due ?? now.getTime(), now.getTime()));
 }
 
 /** Operations due now by the drone's own schedule: only in standalone mode. */
 export function dueOperations(settings: Settings, persisted: Readonly<PersistedState>, hasOffsite: boolean, now: Date): Operation[] {
   if (settings.mode !== "standalone") return [];
   const operations: Operation[] = [];
-  const overdue = (last: string | null, minutes: number) => last === null || dayjs(last).add(minutes, "minute").valueOf() <= now.getTime();
-  if (overdue(persisted.lastBackup, settings.frequencyMinutes)) operations.push("scheduled");
-  if (hasOffsite && overdue(persisted.lastOffsiteBackup, settings.offsiteFrequencyMinutes)) operations.push("offsite");
+  const { cancelledAt } = persisted;
+  const overdue = (last: string | null, minutes: number, cancelled: string | null) => (dueTime(last, minutes, cancelled) ?? 0) <= now.getTime();
+  if (overdue(persisted.lastBackup, settings.frequencyMinutes, cancelledAt.primary)) operations.push("scheduled");
+  if (hasOffsite && overdue(persisted.lastOffsiteBackup, settings.offsiteFrequencyMinutes, cancelledAt.offsite)) operations.push("offsite");
   return operations;
 }

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import { z } from "zod";
 
-import { OUTCOMES, OPERATIONS, pruneHoldSchema } from "../../../libs/protocol/index.mjs";
+import { type Operation, OUTCOMES, OPERATIONS, pruneHoldSchema } from "../../../libs/protocol/index.mjs";
 import { SOURCE_STATES } from "./guard.mjs";
 import { breakLock, type LockHolder, ownerAlive, tryLock } from "./lock-file.mjs";
 import { orphanedLockSchema } from "./orphaned-lock.mjs";
@@ -74,6 +74,11 @@ export const persistedStateSchema = z.object({
    * gets that repository's lock, or when the lock is broken.
    */
   orphanedLocks: z.array(orphanedLockSchema).default([]),
+  /**
+   * When a backup of each kind was last cancelled, if none of that kind has succeeded since:
+   * the drone's own schedule waits for the next regular time instead of starting it again.
+   */
+  cancelledAt: z.object({ primary: iso, offsite: iso }).default(() => ({ primary: null, offsite: null })),
   /** Set while an operation runs; still set at start-up means the last process died mid-run. */
   running: z
     .object({
@@ -99,6 +104,21 @@ export type PersistedState = z.infer<typeof persistedStateSchema>;
 /** The marker of the run in progress. */
 export type RunningMarker = NonNullable<PersistedState["running"]>;
 
+/** Which backup a cancel of `operation` puts off (the schedule's primary or offsite run); null for other operations. */
+export function cancelledKind(operation: Operation): keyof PersistedState["cancelledAt"] | null {
+  if (operation === "offsite") return "offsite";
+  return operation === "create" || operation === "scheduled" ? "primary" : null;
+}
+
+/** Note that backups among `operations` were cancelled at `at` (the own schedule then waits for their next regular time). */
+export async function noteCancelled(store: StateStore, operations: readonly Operation[], at: Date): Promise<void> {
+  const kinds = operations.map(cancelledKind).filter(kind => kind !== null);
+  if (kinds.length === 0) return;
+  await store.update(state => {
+    for (const kind of kinds) state.cancelledAt[kind] = at.toISOString();
+  });
+}
+
 /** A fresh state. */
 export function emptyState(): PersistedState {
   return {
@@ -123,6 +143,7 @@ export function emptyState(): PersistedState {
     pruneHold: null,
     lastSources: null,
     orphanedLocks: [],
+    cancelledAt: { primary: null, offsite: null },
     running: null,
   };
 }

@@ -11,6 +11,7 @@ import { type DroneEntityKey, type PlanEvent, type ProgressEvent } from "../../.
 import { errorText } from "../../../libs/config/errors.mjs";
 import { applyChange } from "../../../libs/ha/entities.mjs";
 import { type DroneEngine } from "../core/engine.mjs";
+import { cancelWherever } from "../core/cancel-request.mjs";
 import { createDroneDevice, type DroneDevice, type EntityField } from "./device.mjs";
 import { archiveOptions, ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "./entities.mjs";
 import { FACT_SENSORS, type FactSensorKey, nextBackupState, progressStates, RECENT_RUNS, recentRunsAttributes } from "./values.mjs";
@@ -169,7 +170,17 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
       return;
     }
     if (spec.operation === "cancel") {
-      void engine.cancel("Home Assistant (Cancel button)").catch((error: unknown) => logger.error(`cancelling failed: ${errorText(error)}`));
+      const by = "Home Assistant (Cancel button)";
+      void cancelWherever(engine, by)
+        .then(async reach => {
+          if (reach.where === "here") return void (await reach.answer);
+          const { delivery } = reach;
+          // the engine logs a cancel of its own run; one asked of another process is said here
+          if (delivery.kind === "nothing") logger.info(`cancel (${by}): nothing is running or queued`);
+          else if (delivery.kind === "refused") logger.warn(`cancel (${by}): ${delivery.message}`);
+          else logger.info(`cancel (${by}): asked pid ${delivery.pid}, which runs ${delivery.run?.operation ?? "an operation"} for this drone, to cancel it`);
+        })
+        .catch((error: unknown) => logger.error(`cancelling failed: ${errorText(error)}`));
       return;
     }
     // a refusal (busy, queue full, no offsite) is logged by the engine

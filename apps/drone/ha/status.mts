@@ -24,6 +24,9 @@ export function buildStatusEvent(engine: DroneEngine, entities: Record<string, s
     last_backup: persisted.lastBackup,
     last_offsite_backup: persisted.lastOffsiteBackup,
     last_result: persisted.lastResult,
+    // the coordinator waits for the next regular time after a cancel, as the drone's own schedule does
+    cancelled_at: persisted.cancelledAt.primary,
+    offsite_cancelled_at: persisted.cancelledAt.offsite,
     last_check_result: persisted.lastCheckResult,
     // the reasons name sources: cut so that the event stays small whatever their paths
     prune_hold: persisted.pruneHold && { ...persisted.pruneHold, reasons: clipList(persisted.pruneHold.reasons, EVENT_LIMITS.reasons, EVENT_LIMITS.reasonBytes) },

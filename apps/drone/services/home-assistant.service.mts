@@ -19,6 +19,7 @@ import {
   type SynapseLink,
 } from "../../../libs/protocol/index.mjs";
 import { type DroneEngine } from "../core/engine.mjs";
+import { cancelWherever } from "../core/cancel-request.mjs";
 import { type CommandOutcome, createCommandReceiver } from "../ha/commands.mjs";
 import { createEntitySync, type EntitySync } from "../ha/entity-sync.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
@@ -148,11 +149,22 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
       return { accepted: released, reason: released ? null : "prune is not held", runId: null };
     }
     if (action === "cancel") {
-      const live = current.live();
-      if (live.operation === null && live.queue.length === 0) return { accepted: false, reason: "nothing is running or queued", runId: null };
-      // answered at once: the cancelled run's result event follows when borg has stopped
-      void current.cancel(sender).catch((error: unknown) => logger.error(`cancelling failed: ${errorText(error)}`));
-      return { accepted: true, reason: null, runId: live.runId };
+      const reach = await cancelWherever(current, sender);
+      if (reach.where === "here") {
+        // answered at once: the cancelled run's result event follows when borg has stopped
+        reach.answer.catch((error: unknown) => logger.error(`cancelling failed: ${errorText(error)}`));
+        return { accepted: true, reason: null, runId: reach.runId };
+      }
+      const { delivery } = reach;
+      if (delivery.kind === "nothing") return { accepted: false, reason: "nothing is running or queued", runId: null };
+      if (delivery.kind === "refused") return { accepted: false, reason: delivery.message, runId: delivery.run?.runId ?? null };
+      const operation = delivery.run?.operation ?? "an operation";
+      logger.info(`cancel (${sender}): asked pid ${delivery.pid}, which runs ${operation} for this drone, to cancel it`);
+      return {
+        accepted: true,
+        reason: `asked pid ${delivery.pid} (another backup-drone process of this drone, e.g. a command in a terminal), which runs ${operation}, to cancel it`,
+        runId: delivery.run?.runId ?? null,
+      };
     }
     // a refusal (busy, queue full, no offsite) is logged by the engine
     const answer = current.request(action, "command", { requestedBy: sender });

@@ -3,7 +3,8 @@
  * one-shot `create` running in a second process and against a running daemon, and when
  * nothing runs. Real borg repositories in temp folders.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
 import { chmod, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
@@ -172,5 +173,35 @@ describe("backup-drone cancel", () => {
     expect(cancel.code, cancel.stderr).toBe(0);
     expect(cancel.stdout).toContain(`✔ scheduled cancelled: cancelled by ${BY} — before hook stopped`);
     expect((await backup.done).code).toBe(3);
+  });
+
+  // needs root to run a drone as another user and to cancel it: the test runs where the suite runs as root
+  it.skipIf(process.getuid?.() !== 0)("as root only: root cancels a drone that runs as another user; the request is given to that user, so the drone can read it", async () => {
+    context = await setup({ HOOK_BEFORE: "sleep 60" });
+    // the drone's folder (configuration, state, repository) belongs to nobody, who runs it
+    spawnSync("chown", ["-R", "65534:65534", context.repo.root]);
+    await chmod(context.repo.root, 0o755);
+    const { cwd, args, env } = context;
+    const child = spawn("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bin, "backup", ...args], {
+      cwd,
+      env: childEnv(env, cwd),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>(resolve => child.on("close", code => resolve(code)));
+    children.push({ pid: child.pid ?? 0, kill: signal => void child.kill(signal), done: exited.then(code => ({ code, signal: null, stdout: output, stderr: "" })) } as Running);
+    // the run has begun once nobody's process holds the run lock (looked at directly: a command
+    // run as root before the drone's first start would create its state root's)
+    const lock = join(cwd, "state", "canceldrone.lock");
+    for (let waited = 0; !existsSync(lock) && waited < 30_000; waited += 100) await new Promise(resolve => setTimeout(resolve, 100));
+    expect(statSync(lock).uid, output).toBe(65534);
+
+    const cancel = await run(["cancel"], context);
+    expect(cancel.code, cancel.stderr + output).toBe(0);
+    expect(cancel.stdout).toContain(`✔ scheduled cancelled: cancelled by ${BY} — before hook stopped`);
+    expect(await exited, output).toBe(3);
+    expect(output).not.toContain("cancel request failed");
   });
 });

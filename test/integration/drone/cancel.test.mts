@@ -5,11 +5,14 @@
  * during the wind-down get.
  */
 import { existsSync } from "node:fs";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, describe, expect, it } from "vitest";
 
 import { type DroneEngine } from "../../../apps/drone/core/engine.mjs";
+import { nextBackupState } from "../../../apps/drone/ha/values.mjs";
+import { buildStatusEvent } from "../../../apps/drone/ha/status.mjs";
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { type TestRepository } from "../../helpers/borg.mjs";
 import { bootDrone, droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
@@ -224,5 +227,54 @@ describe("cancel, on real borg", () => {
 
     expect(await engine.cancel("library test")).toEqual({ cancelled: null, dropped: [] });
     expect(results).toHaveLength(2);
+  });
+
+  it("standalone: a cancelled backup is not started again by the schedule until its next regular time; a press runs at once and clears it", async () => {
+    repo = await makeDroneRepository(2, 1024);
+    const pidFile = join(repo.root, "hook.pid");
+    const gate = join(repo.root, "hold");
+    // the before hook waits while the gate file exists: the first run is held there and cancelled
+    await writeFile(gate, "");
+    const drone = await boot({ MODE: "standalone", FREQUENCY_MINUTES: 60, HOOK_BEFORE: `echo $$ > ${pidFile}; while [ -e ${gate} ]; do sleep 0.1; done` });
+    const { engine } = drone;
+    const running = accepted(engine.request("scheduled", "schedule"));
+    await numberInFile(pidFile);
+    await engine.cancel("library test");
+    expect((await running.done).error_kind).toBe("cancelled");
+    const cancelledAt = engine.persisted().cancelledAt.primary;
+    expect(cancelledAt).not.toBeNull();
+    const regular = new Date(Date.parse(cancelledAt!) + 60 * 60_000);
+
+    // never backed up, so without the cancel it would be due now; the schedule now waits an hour
+    const now = new Date();
+    expect(engine.due(now)).toEqual([]);
+    expect(engine.due(regular)).toEqual(["scheduled"]);
+    drone.params.drone.standalone.enable();
+    drone.params.drone.standalone.tick();
+    expect(engine.live()).toMatchObject({ state: "idle", operation: null, queue: [] });
+    expect(nextBackupState(engine.settings(), engine.persisted(), null, now)).toBe(regular.toISOString());
+    expect(buildStatusEvent(engine, {}, "test", now)).toMatchObject({ cancelled_at: cancelledAt, offsite_cancelled_at: null });
+
+    await rm(gate);
+    const pressed = await engine.run("create", "button");
+    expect(pressed.outcome).toBe("success");
+    expect(engine.persisted().cancelledAt.primary).toBeNull();
+    expect(buildStatusEvent(engine, {}, "test").cancelled_at).toBeNull();
+  });
+
+  it("a backup dropped from the queue by a cancel is put off too; the cancelled compact in front of it puts off nothing", async () => {
+    repo = await makeDroneRepository(2, 1024);
+    const pidFile = join(repo.root, "passcommand.pid");
+    const { engine } = await boot({ MODE: "standalone", PASSPHRASE: "", PASSCOMMAND: `echo $$ > ${pidFile}; sleep 60; echo never` });
+    const compact = accepted(engine.request("compact", "button"));
+    const waiting = accepted(engine.request("scheduled", "schedule"));
+    expect(waiting.queued).toBe(true);
+    await numberInFile(pidFile);
+    expect(engine.due()).toEqual(["scheduled"]);
+    expect(await engine.cancel("library test")).toMatchObject({ dropped: ["scheduled"] });
+    expect((await compact.done).error_kind).toBe("cancelled");
+    expect((await waiting.done).error_kind).toBe("cancelled");
+    expect(engine.persisted().cancelledAt).toEqual({ primary: expect.any(String), offsite: null });
+    expect(engine.due()).toEqual([]);
   });
 });

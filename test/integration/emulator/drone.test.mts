@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 
 import {
+  COMMAND_EVENT_TYPES,
+  commandAckEventSchema,
   COORDINATOR_EVENT_TYPES,
   DRONE_ENTITIES,
   DRONE_ENTITY_KEYS,
@@ -28,6 +30,7 @@ import { type FiredEvent, type HaEmulator, type HassState, startEmulator } from 
 import { TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { makeDroneRepository } from "../../helpers/drone.mjs";
 import { writeRandomFiles } from "../../helpers/fs.mjs";
+import { builtBin, startProcess } from "../../helpers/process.mjs";
 
 const TOKEN = "canary-emulator-token-81d2";
 const DRONE_ID = "emudrone";
@@ -188,6 +191,38 @@ describe("a drone daemon against the loopback Home Assistant", () => {
     await ha.callService("button", "press", { entity_id: idOf("create_backup") });
     const nextEvent = await ha.waitFor(() => since(next, EVENT_TYPES.result).find(event => event.data.operation === "create"), 120_000, "the next create result");
     expect(resultEventSchema.parse(nextEvent.data)).toMatchObject({ outcome: "success", cancelled_by: null });
+  }, 240_000);
+
+  it("Cancel pressed in HA, and the cancel command, reach a create started in a terminal (another process): it ends cancelled by them; the ack names that process", async () => {
+    const bin = await builtBin("backup-drone");
+    const configFile = join(repo.root, `backup_drone.${DRONE_ID}.json`);
+    let round = 0;
+    const terminalCreate = async () => {
+      // new data each time: what the repository holds already is read fast, without compression
+      await writeRandomFiles(join(repo.root, "source", `terminal-${++round}`), 16, 1024 * 1024);
+      const create = startProcess(bin, ["create", "--json", "--config", configFile], { cwd: repo.root, env: { PASSPHRASE: TEST_PASSPHRASE } });
+      // the progress events on stdout: borg is reading the sources
+      await create.waitFor(/"original_size":[1-9]\d{6,}/, 60_000);
+      return create;
+    };
+    const lastResult = (stdout: string) => resultEventSchema.parse(JSON.parse(stdout.trim().split("\n").at(-1) ?? "null"));
+
+    const pressed = await terminalCreate();
+    await ha.callService("button", "press", { entity_id: idOf("cancel") });
+    const afterPress = await pressed.done;
+    expect(afterPress.code, afterPress.stderr).toBe(3);
+    expect(lastResult(afterPress.stdout)).toMatchObject({ operation: "create", outcome: "interrupted", error_kind: "cancelled", cancelled_by: "Home Assistant (Cancel button)" });
+    await drone.waitForOutput(new RegExp(`cancel \\(Home Assistant \\(Cancel button\\)\\): asked pid ${pressed.pid}, which runs create`), 10_000);
+
+    const commanded = await terminalCreate();
+    const start = ha.events().length;
+    ha.fireEvent(COMMAND_EVENT_TYPES.command, { v: 1, drone_id: DRONE_ID, action: "cancel", request_id: "cancel-terminal-1", sender: "test automation", time: new Date().toISOString() });
+    const ack = await ha.waitFor(() => since(start, COMMAND_EVENT_TYPES.ack).find(event => event.data.request_id === "cancel-terminal-1"), 10_000, "the cancel's ack");
+    expect(commandAckEventSchema.parse(ack.data)).toMatchObject({ accepted: true, reason: expect.stringContaining(`asked pid ${commanded.pid}`) });
+    const afterCommand = await commanded.done;
+    expect(afterCommand.code, afterCommand.stderr).toBe(3);
+    expect(lastResult(afterCommand.stdout)).toMatchObject({ operation: "create", outcome: "interrupted", error_kind: "cancelled", cancelled_by: "test automation" });
+    expect(lastResult(afterCommand.stdout).run_id).toBe(commandAckEventSchema.parse(ack.data).run_id);
   }, 240_000);
 
   it("Next Backup shows the coordinator's plan for this drone, fired on HA's bus; another drone's plan is ignored", async () => {

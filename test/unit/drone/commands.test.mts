@@ -130,4 +130,18 @@ describe("backup_drone_command on the drone", () => {
     expect(warnings[1]).toMatch(/v: /);
     expect(warnings[2]).toMatch(/request_id: /);
   });
+
+  it("refuses a sender with a newline or another control character (it would reach the log and the answer); a printable one of any script is fine", async () => {
+    const r = receiver();
+    await r.receive(command({ sender: "automation\nWARN forged: backup failed" }));
+    await r.receive(command({ sender: "tab\there", request_id: "req-2" }));
+    await r.receive(command({ sender: "bidi \u202Eevil", request_id: "req-3" }));
+    expect(r.acted).toEqual([]);
+    expect(r.answers).toEqual([]);
+    const warnings = r.logs.filter(line => line.startsWith("warn"));
+    expect(warnings).toEqual(Array(3).fill(expect.stringMatching(/^warn ignored a malformed backup_drone_command for this drone: sender: printable characters only/)));
+    expect(r.logs.join("\n")).not.toContain("forged");
+    await r.receive(command({ sender: "Automatisation : sauvegarde 🌙", request_id: "req-4" }));
+    expect(r.acted).toEqual(["scheduled"]);
+  });
 });

@@ -1,14 +1,18 @@
 import { describe, expect, it } from "vitest";
 
-import { nextBackupText } from "../../../apps/drone/cli/report.mjs";
-import { nextOwnBackup, type Settings } from "../../../apps/drone/core/settings.mjs";
+import { nextBackupText, statusLines } from "../../../apps/drone/cli/report.mjs";
+import { dueOperations, nextOwnBackup, type Settings } from "../../../apps/drone/core/settings.mjs";
 import { type PersistedState } from "../../../apps/drone/core/state.mjs";
 import { nextBackupState } from "../../../apps/drone/ha/values.mjs";
 import { type PlanEvent, PROTOCOL_VERSION } from "../../../libs/protocol/index.mjs";
+import { createPaint } from "../../../apps/drone/cli/terminal.mjs";
+
+const PLAIN = createPaint(false);
 
 const NOW = new Date("2026-11-22T12:00:00.000Z");
 const settings = (mode: Settings["mode"], frequencyMinutes = 1440) => ({ mode, frequencyMinutes }) as Settings;
-const persisted = (lastBackup: string | null) => ({ lastBackup }) as PersistedState;
+const persisted = (lastBackup: string | null, cancelledAt: string | null = null) =>
+  ({ lastBackup, lastOffsiteBackup: null, cancelledAt: { primary: cancelledAt, offsite: null } }) as PersistedState;
 const plan: PlanEvent = {
   v: PROTOCOL_VERSION,
   coordinator_id: "backup_coordinator",
@@ -24,6 +28,36 @@ describe("the drone's next backup", () => {
     expect(nextOwnBackup(settings("standalone", 60), persisted("2026-11-22T10:00:00.000Z"), NOW)).toEqual(NOW);
     expect(nextOwnBackup(settings("standalone"), persisted(null), NOW)).toEqual(NOW);
     expect(nextOwnBackup(settings("coordinated"), persisted(null), NOW)).toBeNull();
+  });
+
+  it("standalone after a cancel: the next regular time (last backup + whole frequencies after the cancel), not now; never backed up: cancel + frequency", () => {
+    const cancelled = persisted("2026-11-22T09:10:00.000Z", "2026-11-22T11:50:00.000Z");
+    expect(nextOwnBackup(settings("standalone", 60), cancelled, NOW)).toEqual(new Date("2026-11-22T12:10:00.000Z"));
+    expect(nextOwnBackup(settings("standalone", 60), persisted(null, "2026-11-22T11:50:00.000Z"), NOW)).toEqual(new Date("2026-11-22T12:50:00.000Z"));
+    expect(dueOperations(settings("standalone", 60), cancelled, false, NOW)).toEqual([]);
+    expect(dueOperations(settings("standalone", 60), cancelled, false, new Date("2026-11-22T12:10:00.000Z"))).toEqual(["scheduled"]);
+    // without the cancel the same drone is overdue
+    expect(dueOperations(settings("standalone", 60), persisted("2026-11-22T09:10:00.000Z"), false, NOW)).toEqual(["scheduled"]);
+    const offsite = { ...persisted(null), lastOffsiteBackup: null, cancelledAt: { primary: null, offsite: "2026-11-22T11:59:00.000Z" } } as PersistedState;
+    expect(dueOperations({ ...settings("standalone", 60), offsiteFrequencyMinutes: 60 }, offsite, true, NOW)).toEqual(["scheduled"]);
+  });
+
+  it("status says when a backup was cancelled and its next regular time", () => {
+    const lines = statusLines(
+      {
+        droneId: "laptop",
+        repository: "/repo",
+        offsiteRepository: null,
+        settings: { ...settings("standalone", 60), keepDaily: 7 },
+        persisted: { ...persisted("2026-11-22T09:10:00.000Z", "2026-11-22T11:50:00.000Z"), lastResult: "interrupted", lastError: null, lastPrune: null, lastCheck: null, lastCheckResult: null, pruneHold: null, lastArchive: null, totals: null, offsiteTotals: null, lastDurationSeconds: null },
+        live: { state: "idle", operation: null, queue: [] } as never,
+        due: [],
+      },
+      PLAIN,
+      NOW,
+    );
+    const line = lines.find(text => text.startsWith("last cancel"));
+    expect(line).toMatch(/^last cancel {3}cancelled at \S+ \S+ \(10m 00s ago\), next regular time \S+ \S+ \(in 10m 00s\)$/);
   });
 
   it("the Next Backup sensor: standalone its own, coordinated the coordinator's plan (unknown until one came), paused unknown", () => {

@@ -126,6 +126,20 @@ describe("the state file, shared by several processes of one drone", () => {
     expect(warnings).toEqual([]);
   });
 
+  it("when a backup was cancelled: absent in an older file, and a damaged value, read as never (each file its own object)", async () => {
+    const { cancelledAt: _absent, ...older } = emptyState();
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify(older));
+    const store = await openStateStore(file, warn);
+    expect(store.get().cancelledAt).toEqual({ primary: null, offsite: null });
+    expect(warnings).toEqual([]);
+    await store.update(state => void (state.cancelledAt.primary = "2026-11-01T00:00:00.000Z"));
+    // the default is not shared: a second state read from an older file still has nulls
+    expect(salvageState(older).cancelledAt).toEqual({ primary: null, offsite: null });
+    const damaged = salvageState({ ...emptyState(), lastPrune: "2026-11-01T00:00:00.000Z", cancelledAt: { primary: "yesterday", offsite: null } });
+    expect(damaged).toMatchObject({ lastPrune: "2026-11-01T00:00:00.000Z", cancelledAt: { primary: null, offsite: null } });
+  });
+
   it("a state lock left by a dead process is broken; one held by a live process for too long is taken over with a warning", async () => {
     const store = await openStateStore(file, warn);
     const lock = `${file}.lock`;

@@ -133,6 +133,7 @@ describe("the largest events stay under the recorder's 32 KiB", () => {
         lastOffsiteBackup: null,
         lastResult: null,
         lastCheckResult: null,
+        cancelledAt: { primary: "2026-11-22T02:30:10.000Z", offsite: "2026-11-22T02:30:10.000Z" },
         pruneHold: { since: "2026-11-22T02:30:10.000Z", archive: "laptop@2026-11-22T03:30:00.016", reasons: many(10, () => heavy(500)) },
       }),
     } as unknown as DroneEngine;

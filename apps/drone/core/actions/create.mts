@@ -144,12 +144,14 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
       if (reasons.length > 0) state.pruneHold = addToHold(state.pruneHold, facts.name, reasons, toIso(new Date()));
       if (role === "primary") {
         state.lastBackup = toIso(new Date());
+        state.cancelledAt.primary = null;
         state.lastArchive = facts;
         state.totals = totals;
         if (state.archiveCount !== null) state.archiveCount += 1;
         state.recentArchives = [facts.name, ...state.recentArchives.filter(name => name !== facts.name)].slice(0, RECENT_ARCHIVES);
       } else {
         state.lastOffsiteBackup = toIso(new Date());
+        state.cancelledAt.offsite = null;
         state.lastOffsiteArchive = facts;
         state.offsiteTotals = totals;
       }
