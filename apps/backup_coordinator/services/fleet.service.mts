@@ -69,10 +69,7 @@ export interface FleetService {
   hostKey: (host: string) => string | null;
   /** Repository host names that resolve to one machine. */
   sharedHosts(): SharedHost[];
-  /**
-   * The drones' runs the coordinator saw end, newest first, of one drone or of all: the last 20
-   * per drone, in memory (a restart starts afresh; each drone keeps its own history).
-   */
+  /** The runs it saw end, newest first, of one drone or all: the last 20 per drone, in memory only. */
   history(droneId?: string): SeenRun[];
 }
 
