@@ -1,8 +1,7 @@
 /**
- * The coordinator's view of the fleet, fed by Home Assistant: the drones' events
- * (validated with the protocol's schemas; a malformed one is logged and dropped), the
- * synapse integration's online sensor of each drone's app, and, after a restart, the drone
- * entities' states. HA is the source of truth: a drone HA shows busy is busy.
+ * The coordinator's view of the fleet, fed by Home Assistant: the drones' events (validated with the protocol's schemas; a malformed
+ * one is logged and dropped), the synapse integration's online sensor of each drone's app, and, after a restart, the drone entities'
+ * states. HA is the source of truth: a drone HA shows busy is busy.
  */
 import { type TServiceParams } from "@digital-alchemy/core";
 import { type z } from "zod";
