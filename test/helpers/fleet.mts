@@ -1,5 +1,6 @@
-/** Shared builders for the coordinator's unit tests: fleet settings, drone status and result events. */
+/** Shared builders for the coordinator's unit tests: fleet settings, drone status and result events, a drone as the plan sees it. */
 import { type FleetSettings } from "../../apps/backup_coordinator/core/fleet.mjs";
+import { type DroneView } from "../../apps/backup_coordinator/core/plan.mjs";
 import { type ProgressEvent, PROTOCOL_VERSION, type ResultEvent, type StatusEvent } from "../../libs/protocol/index.mjs";
 import { T0 } from "./wait.mjs";
 
@@ -84,6 +85,27 @@ export function progressEvent(droneId: string, runId: string, extra: Partial<Pro
     expected_size: null,
     finished: false,
     time: T0.toISOString(),
+    ...extra,
+  };
+}
+
+/** What the coordinator's plan sees of one drone: coordinated, online, idle, on host `nas`, daily, last backed up at `lastBackup`. */
+export function droneView(droneId: string, lastBackup: Date | null, extra: Partial<DroneView> = {}): DroneView {
+  return {
+    droneId,
+    mode: "coordinated",
+    online: true,
+    idle: true,
+    repositoryHost: "nas",
+    hostKnown: true,
+    offsiteHost: null,
+    frequencyMinutes: 1440,
+    offsiteFrequencyMinutes: null,
+    priority: 0,
+    lastBackup,
+    lastOffsiteBackup: null,
+    blockedUntil: null,
+    lastStartedAt: null,
     ...extra,
   };
 }

@@ -9,30 +9,13 @@ import {
   planNext,
 } from "../../../apps/backup_coordinator/core/plan.mjs";
 import { nextRegularTime } from "../../../libs/protocol/index.mjs";
+import { droneView } from "../../helpers/fleet.mjs";
 
 // local time: the backup window is in the coordinator's local time
 const NOW = new Date(2026, 10, 22, 3, 0, 0);
 const minutesFrom = (minutes: number, from = NOW) => new Date(from.getTime() + minutes * 60_000);
 
-function drone(extra: Partial<DroneView> = {}): DroneView {
-  return {
-    droneId: "a",
-    mode: "coordinated",
-    online: true,
-    idle: true,
-    repositoryHost: "nas",
-    hostKnown: true,
-    offsiteHost: null,
-    frequencyMinutes: 1440,
-    offsiteFrequencyMinutes: null,
-    priority: 0,
-    lastBackup: minutesFrom(-600),
-    lastOffsiteBackup: null,
-    blockedUntil: null,
-    lastStartedAt: null,
-    ...extra,
-  };
-}
+const drone = (extra: Partial<DroneView> = {}) => droneView("a", minutesFrom(-600), extra);
 
 const context = (extra: Partial<PlanContext> = {}): PlanContext => ({ now: NOW, paused: false, runningSince: null, slotFull: false, ...extra });
 

@@ -1,30 +1,13 @@
 import { describe, expect, it } from "vitest";
 
 import { type DroneView, type Limits, planStarts } from "../../../apps/backup_coordinator/core/plan.mjs";
+import { droneView } from "../../helpers/fleet.mjs";
 
 const NOW = new Date("2026-11-22T03:00:00Z");
 const hoursAgo = (hours: number) => new Date(NOW.getTime() - hours * 3_600_000);
 const limits: Limits = { perHost: 1, global: 10, offsite: 1 };
 
-function drone(droneId: string, extra: Partial<DroneView> = {}): DroneView {
-  return {
-    droneId,
-    mode: "coordinated",
-    online: true,
-    idle: true,
-    repositoryHost: "nas",
-    hostKnown: true,
-    offsiteHost: null,
-    frequencyMinutes: 1440,
-    offsiteFrequencyMinutes: null,
-    priority: 0,
-    lastBackup: hoursAgo(25),
-    lastOffsiteBackup: null,
-    blockedUntil: null,
-    lastStartedAt: null,
-    ...extra,
-  };
-}
+const drone = (droneId: string, extra: Partial<DroneView> = {}) => droneView(droneId, hoursAgo(25), extra);
 
 describe("scheduling plan", () => {
   it("does not start a drone whose repository host it has not been told yet", () => {
