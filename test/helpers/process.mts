@@ -77,7 +77,12 @@ export interface Running {
 export function startProcess(bin: string, args: string[], options: { env?: Record<string, string>; cwd: string; home?: string; netns?: string }): Running {
   // `ip netns exec` execs the command: the pid is still node's, as a kill -9 test needs
   const [command, ...argv] = options.netns ? ["ip", "netns", "exec", options.netns, process.execPath, bin, ...args] : [process.execPath, bin, ...args];
-  const child = spawn(command ?? process.execPath, argv, {
+  return startCommand(command ?? process.execPath, argv, options);
+}
+
+/** Spawn `COMMAND ARGS…` (any program, e.g. bash) in `cwd`, with {@link childEnv} plus `env`. */
+export function startCommand(command: string, argv: string[], options: { env?: Record<string, string>; cwd: string; home?: string }): Running {
+  const child = spawn(command, argv, {
     cwd: options.cwd,
     env: childEnv(options.env ?? {}, options.home ?? options.cwd),
     stdio: ["ignore", "pipe", "pipe"],
