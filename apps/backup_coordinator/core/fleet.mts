@@ -86,10 +86,10 @@ export function createFleet(settings: FleetSettings): Fleet {
       lastOffsiteBackup: drone.lastOffsiteBackup,
       blockedUntil: forced ? null : drone.blockedUntil,
       lastStartedAt: drone.lastStartedAt,
-      // Run Now overrides the wait of a cancel made before it, as it overrides a backoff; a
+      // Run Now overrides the wait of a cancel made before it (or at the same moment), as it overrides a backoff; a
       // cancel after it (the run Run Now started, stopped by a person) waits all the same
       cancelledUntil:
-        drone.cancelledAt.primary === null || (forced && roundRequestedAt !== null && drone.cancelledAt.primary < roundRequestedAt)
+        drone.cancelledAt.primary === null || (forced && roundRequestedAt !== null && drone.cancelledAt.primary <= roundRequestedAt)
           ? null
           : nextRegularTime(drone.lastBackup, drone.frequencyMinutes, drone.cancelledAt.primary),
       offsiteCancelledUntil:
