@@ -12,8 +12,9 @@ import { commandHelp, EXIT_CODES, programHelp } from "./cli/spec.mjs";
 
 // Node 22+ keeps compiled code between runs (a no-op on Node 20); the drone loads after this line
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-// Digital Alchemy loads dotenvx only when an env file is read (libs/config/defer-dotenvx.mts)
-deferDotenvx();
+// the drone reads its env file itself (cli/sources.mts): Digital Alchemy's dotenvx, which would
+// let ./.env override the exported environment, is never loaded (libs/config/defer-dotenvx.mts)
+deferDotenvx({ envFiles: "own" });
 
 // `backup-drone list | head`: a closed pipe ends the command quietly
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {
