@@ -38,6 +38,9 @@ if (line.kind === "help") {
   if (problem !== undefined) {
     process.stderr.write(`backup-drone: ${problem}\n`);
     process.exitCode = EXIT_CODES.failed;
+  } else if (line.command === "config") {
+    const { runConfigCommand } = await import("./cli/config-command.mjs");
+    process.exitCode = runConfigCommand(line.options, line.switches);
   } else if (line.command === "daemon") {
     const { runDaemon } = await import("./cli/daemon.mjs");
     await runDaemon(line.options, line.switches);

@@ -111,7 +111,7 @@ export function describeFileKeyProblem(problem: FileKeyProblem): string {
 }
 
 /** The contents of one configuration file as DA reads it; a file DA cannot read is DA's to report. */
-function fileContent(file: string): Record<string, unknown> {
+export function fileContent(file: string): Record<string, unknown> {
   const content: Parameters<typeof loadConfigFromFile>[0] = {};
   try {
     loadConfigFromFile(content, file);

@@ -36,7 +36,7 @@ const OPERATIONS = {
 } as const satisfies Partial<Record<CommandName, Operation>>;
 
 /** A one-shot command. */
-export type OneShotCommand = Exclude<CommandName, "daemon">;
+export type OneShotCommand = Exclude<CommandName, "daemon" | "config">;
 
 interface Context {
   engine: DroneEngine;

@@ -30,7 +30,7 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
 ];
 
 /** Names of the commands. */
-export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status", "history", "release", "cancel"] as const;
+export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status", "history", "release", "cancel", "config"] as const;
 /** One command. */
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
@@ -304,6 +304,18 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     // it changes no configuration: a typo in the file is a warning
     writes: false,
   },
+  config: {
+    summary: "print every configuration key: its value in force and where it came from (secrets hidden)",
+    description: [
+      "Shows each drone key with its value and its source: default, file (with its section), env file (--env-file), env (the variable), switch (--KEY=VALUE), or state: a setting changed at run time from Home Assistant or a command (mode, frequencies, priority, keep rules), which wins over the configuration; the configured value is shown beside it. Secrets (passphrases) show as (set, hidden).",
+      "Also names the configuration files read, the env file, the state file, where the Home Assistant token comes from, and unprefixed variables that are ignored (REPOSITORY for DRONE_REPOSITORY). It starts nothing and also answers when the configuration is invalid: the problems follow the table and the command exits 2.",
+    ],
+    options: ["json"],
+    json: 'one object: {"drone_id", "files", "env_file", "state_file", "keys": [{"key", "value", "source", "source_kind", "secret", "configured"}], "ignored_variables", "home_assistant_token", "problems", "warnings"}',
+    examples: ["backup-drone config", "backup-drone config --env-file /etc/backup-drone.env", "backup-drone config --json | jq -r '.keys[] | select(.source_kind != \"default\") | .key'"],
+    exitCodes: [0, 2],
+    writes: false,
+  },
   status: {
     summary: "print the settings, what the drone last did, and whether an operation runs now",
     description: ["Reads the drone's state file; it does not touch the repository."],
@@ -338,9 +350,10 @@ const exitCodeLines = (codes: readonly ExitCode[]) =>
 
 const CONFIG_HELP = [
   "Configuration (every key of docs/configuration.md), lowest to highest priority:",
-  "  env DRONE_<KEY> or <KEY>; --<KEY>=VALUE on the command line;",
-  "  files /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone (bare, .ini, .yaml, .json; section [drone]),",
-  "  or --config FILE.",
+  "  defaults; files /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone (bare, .ini, .yaml, .json;",
+  "  section [drone]) or --config FILE; --env-file FILE; exported DRONE_<KEY> (HASS_TOKEN, HASS_URL for",
+  "  Home Assistant); --<KEY>=VALUE. Unprefixed variables (REPOSITORY, MODE) and ./.env are not read.",
+  "  Settings changed at run time (mode, frequency, keep rules) win. `backup-drone config` shows each source.",
 ];
 
 /** The help text of one command. */
