@@ -91,7 +91,7 @@ export const OPTIONS = {
     value: "FILE",
     description: "read the configuration from FILE instead of the default locations",
   },
-  "env-file": { name: "env-file", type: "string", value: "FILE", description: "load environment variables from FILE (default ./.env)" },
+  "env-file": { name: "env-file", type: "string", value: "FILE", description: "read environment variables (DRONE_<KEY>, HASS_TOKEN…) from FILE; exported ones win (./.env is not read)" },
   token: {
     name: "token",
     type: "string",
@@ -141,14 +141,14 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
   daemon: {
     summary: "run the drone: its own schedule, and Home Assistant when a token is configured (default)",
     description: [
-      "Runs until stopped. With a Home Assistant token (HASS_TOKEN, TOKEN or SUPERVISOR_TOKEN in the environment or .env, --token, or TOKEN in the [hass] section of the config file) the drone registers its device in Home Assistant and answers its buttons; without one it runs alone and logs progress and results.",
+      "Runs until stopped. With a Home Assistant token (HASS_TOKEN or SUPERVISOR_TOKEN in the environment, HASS_TOKEN in the --env-file, --token, or TOKEN in the [hass] section of the config file) the drone registers its device in Home Assistant and answers its buttons; without one it runs alone and logs progress and results.",
       "In MODE=standalone the drone backs itself up every FREQUENCY_MINUTES (a drone that never backed up is due at once). In MODE=coordinated the coordinator decides; MODE=paused runs nothing on its own.",
       "SIGTERM or Ctrl-C stops it cleanly: a running borg is interrupted, keeps a checkpoint archive, and the process exits 0.",
     ],
     options: ["token", "verbose"],
     examples: [
       "backup-drone",
-      "MODE=standalone REPOSITORY=/srv/borg PASSPHRASE_FILE=/etc/backup-drone.pass backup-drone daemon",
+      "DRONE_MODE=standalone DRONE_REPOSITORY=/srv/borg DRONE_PASSPHRASE_FILE=/etc/backup-drone.pass backup-drone daemon",
       "HASS_TOKEN=… HASS_URL=http://homeassistant.local:8123 backup-drone daemon",
     ],
     exitCodes: [0, 1, 2],
@@ -161,7 +161,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     ],
     options: ["json", "verbose"],
     json: 'one object: {"outcome", "repository", "encryption", "error_kind", "error"}',
-    examples: ["REPOSITORY=/srv/borg PASSPHRASE_FILE=~/.config/borg.pass backup-drone init"],
+    examples: ["DRONE_REPOSITORY=/srv/borg DRONE_PASSPHRASE_FILE=~/.config/borg.pass backup-drone init"],
     exitCodes: [0, 2],
     writes: true,
   },
