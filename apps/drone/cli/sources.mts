@@ -8,7 +8,8 @@
  *   defaults < configuration files < env file (--env-file) < exported environment < switches
  *
  * The environment counts only under the module's prefix: `DRONE_<KEY>` (DRONE_ID as it is),
- * `HASS_<KEY>` (and `HASS_URL` for BASE_URL), `SYNAPSE_<KEY>`, `BOILERPLATE_<KEY>`. Pure:
+ * `HASS_<KEY>` (and `HASS_URL` for BASE_URL), `SYNAPSE_<KEY>`, `BOILERPLATE_<KEY>` (and
+ * `LOG_LEVEL`). Pure:
  * the environment, files and switches come in as data.
  */
 import { z } from "zod";
@@ -52,8 +53,15 @@ export interface Resolution {
   problems: string[];
 }
 
-/** Aliases the environment may use besides `<MODULE>_<KEY>` (after it, so the prefixed name wins). */
-const ALIASES: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = { hass: { BASE_URL: ["HASS_URL"] } };
+/**
+ * Aliases the environment may use besides `<MODULE>_<KEY>` (after it, so the prefixed name
+ * wins): `HASS_URL`, and `LOG_LEVEL`, which the docs and borg's crash message tell people to set
+ * (a stray one changes only how much is logged).
+ */
+const ALIASES: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
+  hass: { BASE_URL: ["HASS_URL"] },
+  boilerplate: { LOG_LEVEL: ["LOG_LEVEL"] },
+};
 
 /** The environment variables that set a key, the first found winning: a key that already starts with the prefix (DRONE_ID) is its own name. */
 export function variablesOf(module: string, key: string): string[] {

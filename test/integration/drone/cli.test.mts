@@ -81,7 +81,7 @@ describe("backup-drone, the command", () => {
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
   });
 
-  it("an invalid configuration exits 2 and names every bad key at once, even at BOILERPLATE_LOG_LEVEL=silent", async () => {
+  it("an invalid configuration exits 2 and names every bad key at once, even at LOG_LEVEL=silent", async () => {
     const dir = await tempDir("cli-config");
     cleanup = dir.remove;
     const empty = join(dir.path, "empty.json");
@@ -89,7 +89,7 @@ describe("backup-drone, the command", () => {
     for (const command of ["create", "daemon"]) {
       const result = await run([command, "--config", empty], {
         cwd: dir.path,
-        env: { DRONE_KEEP_DAILY: "-1", DRONE_KEEP_WITHIN: "2 weeks", BOILERPLATE_LOG_LEVEL: "silent" },
+        env: { DRONE_KEEP_DAILY: "-1", DRONE_KEEP_WITHIN: "2 weeks", LOG_LEVEL: "silent" },
       });
       expect(result.code, command).toBe(2);
       expect(result.stderr).toContain("invalid configuration");
