@@ -352,7 +352,7 @@ const CONFIG_HELP = [
   "Configuration (every key of docs/configuration.md), lowest to highest priority:",
   "  defaults; files /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone (bare, .ini, .yaml, .json;",
   "  section [drone]) or --config FILE; --env-file FILE; exported DRONE_<KEY> (HASS_TOKEN, HASS_URL for",
-  "  Home Assistant); --<KEY>=VALUE. Unprefixed variables (REPOSITORY, MODE) and ./.env are not read.",
+  "  Home Assistant); --<KEY>=VALUE. Unprefixed variables (REPOSITORY, MODE; LOG_LEVEL aside) and ./.env are not read.",
   "  Settings changed at run time (mode, frequency, keep rules) win. `backup-drone config` shows each source.",
 ];
 
