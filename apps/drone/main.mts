@@ -34,7 +34,7 @@ if (line.kind === "help") {
   process.stderr.write(`backup-drone: ${line.message}\nSee \`${more}\`.\n`);
   process.exitCode = EXIT_CODES.failed;
 } else {
-  const problem = configFileProblem(line.options.config);
+  const problem = configFileProblem(line.options.config) ?? configFileProblem(line.options.envFile, "--env-file");
   if (problem !== undefined) {
     process.stderr.write(`backup-drone: ${problem}\n`);
     process.exitCode = EXIT_CODES.failed;

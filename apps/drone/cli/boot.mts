@@ -15,7 +15,7 @@ import { ConfigError, DRONE_CONFIGURATION, parseDroneConfig } from "../config.mj
 import { createLocalDroneApplication } from "../drone-library.mjs";
 import { type ConfigSwitch } from "./args.mjs";
 import { configFileSecrets, envFileSecrets, type SecretFile, secretFileWarnings } from "./permissions.mjs";
-import { overridingValues, type Resolution, resolveSources, unprefixedVariables } from "./sources.mjs";
+import { overridingValues, resolveSources, unprefixedVariables } from "./sources.mjs";
 import { EXIT_CODES, OPTIONS } from "./spec.mjs";
 
 /** The DA application name: config files are /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone. */
@@ -187,8 +187,6 @@ export interface GuardOptions {
   env: NodeJS.ProcessEnv;
   /** `--token TOKEN`, when given. */
   token?: string;
-  /** Receives where every value came from, once DA has asked. */
-  onResolved?: (resolution: Resolution) => void;
   /** Print a warning for people (stderr). */
   warn: (message: string) => void;
   /** Print an error for people (stderr), at any log level. */
@@ -265,7 +263,6 @@ export function guardService(options: GuardOptions) {
           options.fail(`backup-drone: ${new ConfigError(resolution.problems).message}`);
           process.exit(EXIT_CODES.failed);
         }
-        options.onResolved?.(resolution);
         return Promise.resolve(overridingValues(resolution));
       }, "env");
     });

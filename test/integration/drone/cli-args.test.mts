@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 
-import { parseCommandLine } from "../../../apps/drone/cli/args.mjs";
+import { configFileProblem, parseCommandLine } from "../../../apps/drone/cli/args.mjs";
 import { homeAssistantTokenSource } from "../../../apps/drone/cli/boot.mjs";
 import { resolveSources } from "../../../apps/drone/cli/sources.mjs";
 import { DRONE_CONFIGURATION } from "../../../apps/drone/config.mjs";
@@ -119,6 +119,13 @@ describe("the command line", () => {
       SOURCES: ["/home", "/etc"],
       EXCLUDES: ["*/.cache", "*/tmp"],
     });
+  });
+
+  it("names a --config or --env-file that is missing or not a file (node 20 itself stops first on a missing --env-file)", () => {
+    expect(configFileProblem("/nonexistent/drone.env", "--env-file")).toBe("--env-file /nonexistent/drone.env: no such file");
+    expect(configFileProblem("/tmp", "--env-file")).toBe("--env-file /tmp: not a file");
+    expect(configFileProblem("/nonexistent/backup_drone.ini")).toBe("--config /nonexistent/backup_drone.ini: no such file");
+    expect(configFileProblem(undefined, "--env-file")).toBeUndefined();
   });
 
   it("uses Home Assistant when a token is configured anywhere, and says where (never what)", () => {
