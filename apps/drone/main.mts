@@ -12,8 +12,9 @@ import { commandHelp, EXIT_CODES, programHelp } from "./cli/spec.mjs";
 
 // Node 22+ keeps compiled code between runs (a no-op on Node 20); the drone loads after this line
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-// Digital Alchemy loads dotenvx only when an env file is read (libs/config/defer-dotenvx.mts)
-deferDotenvx();
+// the drone reads its env file itself (cli/sources.mts): Digital Alchemy's dotenvx, which would
+// let ./.env override the exported environment, is never loaded (libs/config/defer-dotenvx.mts)
+deferDotenvx({ envFiles: "own" });
 
 // `backup-drone list | head`: a closed pipe ends the command quietly
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {
@@ -33,10 +34,13 @@ if (line.kind === "help") {
   process.stderr.write(`backup-drone: ${line.message}\nSee \`${more}\`.\n`);
   process.exitCode = EXIT_CODES.failed;
 } else {
-  const problem = configFileProblem(line.options.config);
+  const problem = configFileProblem(line.options.config) ?? configFileProblem(line.options.envFile, "--env-file");
   if (problem !== undefined) {
     process.stderr.write(`backup-drone: ${problem}\n`);
     process.exitCode = EXIT_CODES.failed;
+  } else if (line.command === "config") {
+    const { runConfigCommand } = await import("./cli/config-command.mjs");
+    process.exitCode = runConfigCommand(line.options, line.switches);
   } else if (line.command === "daemon") {
     const { runDaemon } = await import("./cli/daemon.mjs");
     await runDaemon(line.options, line.switches);

@@ -9,6 +9,11 @@
  * real package on its first call and hands over. An ESM `import` of a CommonJS package is
  * served from that cache, so DA gets the stand-in. It must run before `@digital-alchemy/core`
  * is loaded, which is why both bins import their commands dynamically after calling it.
+ *
+ * With `{ envFiles: "own" }` the stand-in's `config` does nothing at all: the caller reads
+ * its env file itself (the drone: only `--env-file`, never overriding an exported variable,
+ * see apps/drone/cli/sources.mts), and DA's own loading, which overrides the environment
+ * with `./.env`, never runs.
  */
 import nodeModule, { createRequire } from "node:module";
 
@@ -21,7 +26,7 @@ interface Dotenvx {
  * Install the stand-in. Returns false, and changes nothing, when dotenvx is already loaded or
  * cannot be found from `@digital-alchemy/core` (then DA loads it as it always does).
  */
-export function deferDotenvx(): boolean {
+export function deferDotenvx(options: { envFiles: "dotenvx" | "own" } = { envFiles: "dotenvx" }): boolean {
   let require: NodeJS.Require;
   let path: string;
   try {
@@ -42,7 +47,9 @@ export function deferDotenvx(): boolean {
   const standIn = new nodeModule(path);
   standIn.filename = path;
   standIn.loaded = true;
-  standIn.exports = { config: (options?: object) => load().config(options) } satisfies Dotenvx;
+  standIn.exports = {
+    config: (config?: object) => (options.envFiles === "own" ? undefined : load().config(config)),
+  } satisfies Dotenvx;
   require.cache[path] = standIn;
   return true;
 }

@@ -88,7 +88,7 @@ export async function spawnDrone(options: DroneProcessOptions): Promise<DronePro
   const loader = script.endsWith(".mts") ? ["--import", pathToFileURL(join(ROOT, "node_modules", "tsx", "dist", "loader.mjs")).href] : [];
   const child: ChildProcess = spawn(process.execPath, [...loader, script, "daemon", "--config", configFile, ...(options.verbose ? ["--verbose"] : [])], {
     cwd: options.dir,
-    env: childEnvironment({ HOME: options.dir, PASSPHRASE: options.passphrase, HASS_TOKEN: options.token }),
+    env: childEnvironment({ HOME: options.dir, DRONE_PASSPHRASE: options.passphrase, HASS_TOKEN: options.token }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -73,7 +73,7 @@ export async function sshDroneMachine(network: HomeNetwork, name: string, option
     }),
   );
   const start = (args: string[]): Running =>
-    startProcess(options.bin, [...args, "--config", config], { cwd: home, env: { PASSPHRASE: TEST_PASSPHRASE }, netns: drone.netns });
+    startProcess(options.bin, [...args, "--config", config], { cwd: home, env: { DRONE_PASSPHRASE: TEST_PASSPHRASE }, netns: drone.netns });
   const run = (args: string[]) => start(args).done;
   if (options.init ?? true) {
     const init = await run(["init", "--json"]);

@@ -168,10 +168,13 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   };
 }
 
-/** Check `--config FILE` before DA does (its own message is terse); returns a problem or undefined. */
-export function configFileProblem(file: string | undefined): string | undefined {
+/**
+ * Check `--config FILE` (before DA does: its own message is terse) or `--env-file FILE` (which
+ * would otherwise be skipped without a word); returns a problem or undefined.
+ */
+export function configFileProblem(file: string | undefined, option: "--config" | "--env-file" = "--config"): string | undefined {
   if (file === undefined) return undefined;
-  if (!existsSync(file)) return `--config ${file}: no such file`;
-  if (!statSync(file).isFile()) return `--config ${file}: not a file`;
+  if (!existsSync(file)) return `${option} ${file}: no such file`;
+  if (!statSync(file).isFile()) return `${option} ${file}: not a file`;
   return undefined;
 }

@@ -11,10 +11,11 @@ import { configFilePaths, loadConfigFromFile, type TServiceParams } from "@digit
 import { z } from "zod";
 
 import { closestName } from "../../../libs/config/index.mjs";
-import { ConfigError, DRONE_CONFIGURATION, type DroneConfigKey, parseDroneConfig } from "../config.mjs";
+import { ConfigError, DRONE_CONFIGURATION, parseDroneConfig } from "../config.mjs";
 import { createLocalDroneApplication } from "../drone-library.mjs";
 import { type ConfigSwitch } from "./args.mjs";
 import { configFileSecrets, envFileSecrets, type SecretFile, secretFileWarnings } from "./permissions.mjs";
+import { overridingValues, resolveSources, unprefixedVariables } from "./sources.mjs";
 import { EXIT_CODES, OPTIONS } from "./spec.mjs";
 
 /** The DA application name: config files are /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone. */
@@ -31,8 +32,8 @@ export async function loadDroneApplication(homeAssistant: boolean) {
   return createDroneApplication({ homeAssistant: true });
 }
 
-/** Environment variables that carry a Home Assistant token. */
-export const TOKEN_VARIABLES = ["HASS_TOKEN", "TOKEN", "SUPERVISOR_TOKEN", "HASSIO_TOKEN"] as const;
+/** Environment variables that carry a Home Assistant token (the last two are set for add-ons, and hass reads them itself). */
+export const TOKEN_VARIABLES = ["HASS_TOKEN", "SUPERVISOR_TOKEN", "HASSIO_TOKEN"] as const;
 
 const sectionSchema = z.record(z.string(), z.unknown());
 const fileSchema = z.record(z.string(), z.unknown());
@@ -110,7 +111,7 @@ export function describeFileKeyProblem(problem: FileKeyProblem): string {
 }
 
 /** The contents of one configuration file as DA reads it; a file DA cannot read is DA's to report. */
-function fileContent(file: string): Record<string, unknown> {
+export function fileContent(file: string): Record<string, unknown> {
   const content: Parameters<typeof loadConfigFromFile>[0] = {};
   try {
     loadConfigFromFile(content, file);
@@ -121,20 +122,32 @@ function fileContent(file: string): Record<string, unknown> {
   return parsed.success ? parsed.data : {};
 }
 
-/** The env file DA will load: `--env-file FILE`, or `./.env`. */
-export function envFilePath(envFile: string | undefined, cwd = process.cwd()): string {
-  return envFile === undefined ? join(cwd, ".env") : isAbsolute(envFile) ? envFile : join(cwd, envFile);
+/**
+ * The env file the drone reads: `--env-file FILE` only. A `./.env` in the folder a command
+ * runs from belongs to whatever project lives there, not to the drone (a systemd unit passes
+ * its EnvironmentFile itself).
+ */
+export function envFilePath(envFile: string | undefined, cwd = process.cwd()): string | undefined {
+  return envFile === undefined ? undefined : isAbsolute(envFile) ? envFile : join(cwd, envFile);
 }
 
-/** The variables of the env file DA will load (`--env-file FILE`, or `./.env`), if there is one. */
+/** The variables of `--env-file FILE`, if given and readable. */
 export function envFileVariables(envFile: string | undefined, cwd = process.cwd()): NodeJS.Dict<string> {
   const file = envFilePath(envFile, cwd);
-  if (!existsSync(file)) return {};
+  if (file === undefined || !existsSync(file)) return {};
   try {
     return parseEnv(readFileSync(file, "utf8"));
   } catch {
     return {};
   }
+}
+
+/**
+ * Put the env file's variables into this process's environment, for what the drone starts
+ * (a hook's PGPASSWORD, with HOOK_ENV_PASSTHROUGH): an exported variable keeps its value.
+ */
+export function exportEnvFile(variables: NodeJS.Dict<string>, env: NodeJS.ProcessEnv = process.env): void {
+  for (const [name, value] of Object.entries(variables)) if (env[name] === undefined && value !== undefined) env[name] = value;
 }
 
 /** Where a Home Assistant token was found, if anywhere (the token itself is never returned). */
@@ -158,46 +171,6 @@ const normalise = (name: string) => name.toLowerCase().replaceAll("-", "_");
 /** Keys whose value is a secret: warn when one is given on the command line. */
 const SECRET_KEYS = new Set(["passphrase", "offsite_passphrase", "token", "drone_passphrase", "drone_offsite_passphrase", "hass_token"]);
 
-const stringList = z.array(z.string());
-
-/** A switch's value as DA parses it for a key of this type (see core's parseConfig). */
-function switchValue(type: "string" | "number" | "boolean" | "string[]", values: readonly (string | undefined)[]): unknown {
-  const last = values.at(-1);
-  if (type === "number") return Number(last ?? Number.NaN);
-  if (type === "boolean") return last === undefined || ["y", "true"].includes(last.toLowerCase());
-  if (type === "string") return last ?? "true";
-  if (values.length > 1) return values.map(value => value ?? "");
-  if (last?.startsWith("[")) {
-    let json: unknown;
-    try {
-      json = JSON.parse(last);
-    } catch {
-      return [last];
-    }
-    const parsed = stringList.safeParse(json);
-    return parsed.success ? parsed.data : [last];
-  }
-  return last === undefined ? [] : last.split(",");
-}
-
-/**
- * The drone keys given as `--KEY=VALUE` (or `--drone-KEY=VALUE`), parsed as DA parses them.
- * DA lets a configuration file win over the command line; a person typing
- * `backup-drone prune --KEEP_DAILY=3` means it, so the guard applies these last.
- */
-export function droneSwitchValues(switches: readonly ConfigSwitch[]): Partial<Record<DroneConfigKey, unknown>> {
-  const byKey = new Map<DroneConfigKey, (string | undefined)[]>();
-  const keys = Object.keys(DRONE_CONFIGURATION) as DroneConfigKey[];
-  for (const entry of switches) {
-    const name = normalise(entry.name);
-    const key = keys.find(candidate => normalise(candidate) === name) ?? keys.find(candidate => `drone_${normalise(candidate)}` === name);
-    if (key) byKey.set(key, [...(byKey.get(key) ?? []), entry.value]);
-  }
-  const out: Partial<Record<DroneConfigKey, unknown>> = {};
-  for (const [key, values] of byKey) out[key] = switchValue(DRONE_CONFIGURATION[key].type, values);
-  return out;
-}
-
 /** Problems with the command line and files that DA would silently ignore. */
 export interface GuardOptions {
   switches: readonly ConfigSwitch[];
@@ -208,8 +181,12 @@ export interface GuardOptions {
    * for one that reads.
    */
   unknownKeys: "error" | "warn";
-  /** `--env-file FILE`, when given (otherwise `./.env`). */
+  /** `--env-file FILE`, when given. */
   envFile?: string;
+  /** The exported environment, as the process got it (before the env file was added). */
+  env: NodeJS.ProcessEnv;
+  /** `--token TOKEN`, when given. */
+  token?: string;
   /** Print a warning for people (stderr). */
   warn: (message: string) => void;
   /** Print an error for people (stderr), at any log level. */
@@ -235,7 +212,7 @@ function secretFiles(options: GuardOptions, drone: { PASSPHRASE_FILE: string; OF
   }
   const envFile = envFilePath(options.envFile);
   const envHolds = envFileSecrets(envFileVariables(options.envFile));
-  if (envHolds) files.push({ path: envFile, holds: envHolds });
+  if (envFile !== undefined && envHolds) files.push({ path: envFile, holds: envHolds });
   return files;
 }
 
@@ -271,12 +248,26 @@ export function guardService(options: GuardOptions) {
           options.warn(`--${entry.name} puts a secret on the command line, where other users can see it (ps); prefer a file or an environment variable`);
         }
       }
+      // after the files (which DA reads itself): the env file, the environment and the switches, see sources.mts
+      internal.boilerplate.configuration.registerLoader(({ configs }) => {
+        const envFile = envFilePath(options.envFile);
+        const resolution = resolveSources({
+          modules: configs,
+          files: options.files.map(path => ({ path, content: fileContent(path) })),
+          ...(envFile === undefined ? {} : { envFile: { path: envFile, variables: envFileVariables(options.envFile) } }),
+          env: options.env,
+          switches: options.switches,
+          token: options.token,
+        });
+        if (resolution.problems.length > 0) {
+          options.fail(`backup-drone: ${new ConfigError(resolution.problems).message}`);
+          process.exit(EXIT_CODES.failed);
+        }
+        return Promise.resolve(overridingValues(resolution));
+      }, "env");
     });
 
     lifecycle.onPostConfig(() => {
-      for (const [key, value] of Object.entries(droneSwitchValues(options.switches))) {
-        internal.boilerplate.configuration.set("drone", key as DroneConfigKey, value as never);
-      }
       const modules = new Map<string, string[]>();
       for (const [module, definitions] of internal.boilerplate.configuration.getDefinitions()) modules.set(module, Object.keys(definitions));
       const fileProblems = options.files.flatMap(file => fileKeyProblems(file, fileContent(file), modules)).map(describeFileKeyProblem);
@@ -290,7 +281,12 @@ export function guardService(options: GuardOptions) {
       }
       if (problems.length > 0) {
         const where = options.files.length > 0 ? ` (configuration files: ${options.files.join(", ")})` : "";
-        options.fail(`backup-drone: ${new ConfigError(problems).message}\nFix every key listed${where}; --help shows where settings come from.`);
+        // `REPOSITORY=…` exported as DA used to read it: say why it did not count
+        const named = unprefixedVariables("drone", Object.keys(DRONE_CONFIGURATION), options.env).filter(({ variable }) =>
+          problems.some(problem => problem.startsWith(`drone.${variable}:`)),
+        );
+        const notes = named.map(({ variable, instead }) => `\n${variable} is set in the environment; the drone reads ${instead} (variables without the DRONE_ prefix are ignored).`);
+        options.fail(`backup-drone: ${new ConfigError(problems).message}${notes.join("")}\nFix every key listed${where}; --help shows where settings come from.`);
         process.exit(EXIT_CODES.failed);
       }
     }, 1000);

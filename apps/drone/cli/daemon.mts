@@ -15,7 +15,7 @@ import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { parseDroneConfig } from "../config.mjs";
 import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-request.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
-import { configFiles, envFileVariables, guardService, homeAssistantTokenSource, loadDroneApplication, readConfigFiles } from "./boot.mjs";
+import { configFiles, envFileVariables, exportEnvFile, guardService, homeAssistantTokenSource, loadDroneApplication, readConfigFiles } from "./boot.mjs";
 import { formatFrequency, formatWhen } from "./format.mjs";
 import { createLineThrottle, plainLine } from "./progress.mjs";
 import { resultLines } from "./report.mjs";
@@ -149,12 +149,6 @@ function daemonService(tokenSource: string | undefined) {
   };
 }
 
-/** Map the convenience variable HASS_URL onto hass's BASE_URL (HASS_TOKEN already matches hass.TOKEN). */
-function hassDefaults(env: NodeJS.ProcessEnv): { BASE_URL?: string } {
-  const url = env.HASS_URL?.trim();
-  return url ? { BASE_URL: url } : {};
-}
-
 /** Boot the daemon; resolves once it runs (DA keeps the process alive until a signal). */
 export async function runDaemon(options: CommandOptions, switches: readonly ConfigSwitch[]): Promise<void> {
   const files = configFiles(options.config);
@@ -164,7 +158,11 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
   } catch {
     // a broken file: DA reports it while booting
   }
-  const tokenSource = homeAssistantTokenSource({ token: options.token, files: sections, envFile: envFileVariables(options.envFile) });
+  // the environment as exported, before the env file joins it (exported variables win, see sources.mts)
+  const env = { ...process.env };
+  const envFile = envFileVariables(options.envFile);
+  exportEnvFile(envFile);
+  const tokenSource = homeAssistantTokenSource({ token: options.token, files: sections, envFile }, env);
   const homeAssistant = tokenSource !== undefined;
   const app = await loadDroneApplication(homeAssistant);
   // DA ends a failed boot with a bare process.exit(): make that a failure, and say what to check
@@ -183,15 +181,16 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
         files,
         unknownKeys: COMMANDS.daemon.writes ? "error" : "warn",
         envFile: options.envFile,
+        env,
+        token: options.token,
         warn: message => process.stderr.write(`warning: ${message}\n`),
         fail: message => process.stderr.write(`${message}\n`),
       }),
       daemon: daemonService(tokenSource),
     },
-    configuration: {
-      boilerplate: { LOG_LEVEL: options.verbose ? "debug" : "info" },
-      ...(homeAssistant ? { hass: hassDefaults(process.env) } : {}),
-    },
+    configuration: { boilerplate: { LOG_LEVEL: options.verbose ? "debug" : "info" } },
+    // the guard's loader reads the environment, the env file and the switches (sources.mts)
+    configSources: { env: false, argv: false },
     // DA's wiring chatter (optional libraries not loaded, boot timings) only with --verbose
     loggerOptions: options.verbose ? {} : { levelOverrides: { boilerplate: "warn" } },
   });

@@ -16,7 +16,7 @@ import { historyJson } from "../core/history.mjs";
 import { runOwnerAlive } from "../core/run-lock.mjs";
 import { nextOwnBackup } from "../core/settings.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
-import { configFiles, guardService, loadDroneApplication } from "./boot.mjs";
+import { configFiles, envFileVariables, exportEnvFile, guardService, loadDroneApplication } from "./boot.mjs";
 import { runCancel } from "./cancel.mjs";
 import { formatWhen } from "./format.mjs";
 import { createProgressDisplay } from "./progress.mjs";
@@ -36,7 +36,7 @@ const OPERATIONS = {
 } as const satisfies Partial<Record<CommandName, Operation>>;
 
 /** A one-shot command. */
-export type OneShotCommand = Exclude<CommandName, "daemon">;
+export type OneShotCommand = Exclude<CommandName, "daemon" | "config">;
 
 interface Context {
   engine: DroneEngine;
@@ -325,6 +325,9 @@ const RUNNERS: Record<OneShotCommand, (context: Context) => Promise<ExitCode>> =
 /** Boot the drone without Home Assistant, run one command, and set the exit code. */
 export async function runOneShot(command: OneShotCommand, options: CommandOptions, switches: readonly ConfigSwitch[]): Promise<void> {
   const terminal = createTerminal();
+  // the environment as exported, before the env file joins it (exported variables win, see sources.mts)
+  const env = { ...process.env };
+  exportEnvFile(envFileVariables(options.envFile));
 
   const app = await loadDroneApplication(false);
   // DA ends a failed boot with a bare process.exit(): make that a failure
@@ -336,12 +339,15 @@ export async function runOneShot(command: OneShotCommand, options: CommandOption
         files: configFiles(options.config),
         unknownKeys: COMMANDS[command].writes ? "error" : "warn",
         envFile: options.envFile,
+        env,
         warn: message => terminal.line(`${terminal.paint.yellow("warning:")} ${message}`),
         fail: message => terminal.line(terminal.paint.red(message)),
       }),
       cli_log: ({ internal }: TServiceParams) => internal.boilerplate.logger.addTarget(logTarget(terminal, options.verbose)),
     },
     configuration: { boilerplate: { LOG_LEVEL: "warn" } },
+    // the guard's loader reads the environment, the env file and the switches (sources.mts)
+    configSources: { env: false, argv: false },
     loggerOptions: { stdOut: false, ...(options.verbose ? { levelOverrides: { drone: "info" } } : {}) },
   });
   // DA tears down on SIGINT/SIGTERM (the engine interrupts borg) and exits: unless the

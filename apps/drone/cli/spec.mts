@@ -30,7 +30,7 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
 ];
 
 /** Names of the commands. */
-export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status", "history", "release", "cancel"] as const;
+export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status", "history", "release", "cancel", "config"] as const;
 /** One command. */
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
@@ -91,7 +91,7 @@ export const OPTIONS = {
     value: "FILE",
     description: "read the configuration from FILE instead of the default locations",
   },
-  "env-file": { name: "env-file", type: "string", value: "FILE", description: "load environment variables from FILE (default ./.env)" },
+  "env-file": { name: "env-file", type: "string", value: "FILE", description: "read environment variables (DRONE_<KEY>, HASS_TOKEN…) from FILE; exported ones win (./.env is not read)" },
   token: {
     name: "token",
     type: "string",
@@ -141,14 +141,14 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
   daemon: {
     summary: "run the drone: its own schedule, and Home Assistant when a token is configured (default)",
     description: [
-      "Runs until stopped. With a Home Assistant token (HASS_TOKEN, TOKEN or SUPERVISOR_TOKEN in the environment or .env, --token, or TOKEN in the [hass] section of the config file) the drone registers its device in Home Assistant and answers its buttons; without one it runs alone and logs progress and results.",
+      "Runs until stopped. With a Home Assistant token (HASS_TOKEN or SUPERVISOR_TOKEN in the environment, HASS_TOKEN in the --env-file, --token, or TOKEN in the [hass] section of the config file) the drone registers its device in Home Assistant and answers its buttons; without one it runs alone and logs progress and results.",
       "In MODE=standalone the drone backs itself up every FREQUENCY_MINUTES (a drone that never backed up is due at once). In MODE=coordinated the coordinator decides; MODE=paused runs nothing on its own.",
       "SIGTERM or Ctrl-C stops it cleanly: a running borg is interrupted, keeps a checkpoint archive, and the process exits 0.",
     ],
     options: ["token", "verbose"],
     examples: [
       "backup-drone",
-      "MODE=standalone REPOSITORY=/srv/borg PASSPHRASE_FILE=/etc/backup-drone.pass backup-drone daemon",
+      "DRONE_MODE=standalone DRONE_REPOSITORY=/srv/borg DRONE_PASSPHRASE_FILE=/etc/backup-drone.pass backup-drone daemon",
       "HASS_TOKEN=… HASS_URL=http://homeassistant.local:8123 backup-drone daemon",
     ],
     exitCodes: [0, 1, 2],
@@ -161,7 +161,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     ],
     options: ["json", "verbose"],
     json: 'one object: {"outcome", "repository", "encryption", "error_kind", "error"}',
-    examples: ["REPOSITORY=/srv/borg PASSPHRASE_FILE=~/.config/borg.pass backup-drone init"],
+    examples: ["DRONE_REPOSITORY=/srv/borg DRONE_PASSPHRASE_FILE=~/.config/borg.pass backup-drone init"],
     exitCodes: [0, 2],
     writes: true,
   },
@@ -304,6 +304,18 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     // it changes no configuration: a typo in the file is a warning
     writes: false,
   },
+  config: {
+    summary: "print every configuration key: its value in force and where it came from (secrets hidden)",
+    description: [
+      "Shows each drone key with its value and its source: default, file (with its section), env file (--env-file), env (the variable), switch (--KEY=VALUE), or state: a setting changed at run time from Home Assistant or a command (mode, frequencies, priority, keep rules), which wins over the configuration; the configured value is shown beside it. Secrets (passphrases) show as (set, hidden).",
+      "Also names the configuration files read, the env file, the state file, where the Home Assistant token comes from, and unprefixed variables that are ignored (REPOSITORY for DRONE_REPOSITORY). It starts nothing and also answers when the configuration is invalid: the problems follow the table and the command exits 2.",
+    ],
+    options: ["json"],
+    json: 'one object: {"drone_id", "files", "env_file", "state_file", "keys": [{"key", "value", "source", "source_kind", "secret", "configured"}], "ignored_variables", "home_assistant_token", "problems", "warnings"}',
+    examples: ["backup-drone config", "backup-drone config --env-file /etc/backup-drone.env", "backup-drone config --json | jq -r '.keys[] | select(.source_kind != \"default\") | .key'"],
+    exitCodes: [0, 2],
+    writes: false,
+  },
   status: {
     summary: "print the settings, what the drone last did, and whether an operation runs now",
     description: ["Reads the drone's state file; it does not touch the repository."],
@@ -338,9 +350,10 @@ const exitCodeLines = (codes: readonly ExitCode[]) =>
 
 const CONFIG_HELP = [
   "Configuration (every key of docs/configuration.md), lowest to highest priority:",
-  "  env DRONE_<KEY> or <KEY>; --<KEY>=VALUE on the command line;",
-  "  files /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone (bare, .ini, .yaml, .json; section [drone]),",
-  "  or --config FILE.",
+  "  defaults; files /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone (bare, .ini, .yaml, .json;",
+  "  section [drone]) or --config FILE; --env-file FILE; exported DRONE_<KEY> (HASS_TOKEN, HASS_URL for",
+  "  Home Assistant); --<KEY>=VALUE. Unprefixed variables (REPOSITORY, MODE; LOG_LEVEL aside) and ./.env are not read.",
+  "  Settings changed at run time (mode, frequency, keep rules) win. `backup-drone config` shows each source.",
 ];
 
 /** The help text of one command. */

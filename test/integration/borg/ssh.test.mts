@@ -254,7 +254,7 @@ describe("a drone started from a terminal with an unknown host key", () => {
       const command = [process.execPath, bin, "create", "--json", "--config", config].map(word => `'${word}'`).join(" ");
       const drone = spawn("script", ["-qefc", command, "/dev/null"], {
         cwd: dir.path,
-        env: { PATH: process.env.PATH ?? "", HOME: dir.path, PASSPHRASE: TEST_PASSPHRASE, NO_COLOR: "1" },
+        env: { PATH: process.env.PATH ?? "", HOME: dir.path, DRONE_PASSPHRASE: TEST_PASSPHRASE, NO_COLOR: "1" },
         stdio: ["pipe", "pipe", "pipe"],
       });
       let output = "";

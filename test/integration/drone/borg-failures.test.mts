@@ -23,7 +23,7 @@ beforeAll(async () => {
 }, 120_000);
 
 const run = (args: string[], cwd: string, env: Record<string, string> = {}) =>
-  startProcess(bin, args, { cwd, env: { PASSPHRASE: TEST_PASSPHRASE, ...env } }).done;
+  startProcess(bin, args, { cwd, env: { DRONE_PASSPHRASE: TEST_PASSPHRASE, ...env } }).done;
 
 /** The result event a `--json` operation printed last. */
 const resultOf = (stdout: string) => resultEventSchema.parse(JSON.parse(stdout.trim().split("\n").at(-1) ?? "null"));

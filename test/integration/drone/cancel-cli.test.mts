@@ -46,7 +46,7 @@ async function setup(extra: Record<string, unknown> = {}): Promise<Context> {
     ...extra,
   };
   await writeFile(config, JSON.stringify({ drone }));
-  return { repo, cwd: repo.root, args: ["--config", config], env: { PASSPHRASE: TEST_PASSPHRASE } };
+  return { repo, cwd: repo.root, args: ["--config", config], env: { DRONE_PASSPHRASE: TEST_PASSPHRASE } };
 }
 
 const cancelReportSchema = z.object({

@@ -4,8 +4,10 @@
  */
 import { describe, expect, it } from "vitest";
 
-import { parseCommandLine } from "../../../apps/drone/cli/args.mjs";
-import { droneSwitchValues, homeAssistantTokenSource } from "../../../apps/drone/cli/boot.mjs";
+import { configFileProblem, parseCommandLine } from "../../../apps/drone/cli/args.mjs";
+import { homeAssistantTokenSource } from "../../../apps/drone/cli/boot.mjs";
+import { resolveSources } from "../../../apps/drone/cli/sources.mjs";
+import { DRONE_CONFIGURATION } from "../../../apps/drone/config.mjs";
 import { formatBytes, formatDuration, formatRatio } from "../../../apps/drone/cli/format.mjs";
 import { createLineThrottle, statusLine } from "../../../apps/drone/cli/progress.mjs";
 import { exitCodeOf } from "../../../apps/drone/cli/report.mjs";
@@ -97,18 +99,19 @@ describe("the command line", () => {
   });
 
   it("parses drone switches as Digital Alchemy does, under either spelling", () => {
-    expect(
-      droneSwitchValues([
-        { name: "KEEP_DAILY", value: "3" },
-        { name: "drone-keep-within", value: "14d" },
-        { name: "ONE_FILE_SYSTEM", value: undefined },
-        { name: "PRESCAN", value: "false" },
-        { name: "SOURCES", value: "/home,/etc" },
-        { name: "EXCLUDES", value: "*/.cache" },
-        { name: "EXCLUDES", value: "*/tmp" },
-        { name: "token", value: "not-a-drone-key" },
-      ]),
-    ).toEqual({
+    const switches = [
+      { name: "KEEP_DAILY", value: "3" },
+      { name: "drone-keep-within", value: "14d" },
+      { name: "ONE_FILE_SYSTEM", value: undefined },
+      { name: "PRESCAN", value: "false" },
+      { name: "SOURCES", value: "/home,/etc" },
+      { name: "EXCLUDES", value: "*/.cache" },
+      { name: "EXCLUDES", value: "*/tmp" },
+      { name: "token", value: "not-a-drone-key" },
+    ];
+    const resolved = resolveSources({ modules: new Map([["drone", DRONE_CONFIGURATION]]), files: [], env: {}, switches }).values.get("drone");
+    const fromSwitches = Object.fromEntries([...(resolved ?? [])].filter(([, entry]) => entry.source.kind === "switch").map(([key, entry]) => [key, entry.value]));
+    expect(fromSwitches).toEqual({
       KEEP_DAILY: 3,
       KEEP_WITHIN: "14d",
       ONE_FILE_SYSTEM: true,
@@ -118,14 +121,23 @@ describe("the command line", () => {
     });
   });
 
+  it("names a --config or --env-file that is missing or not a file (node 20 itself stops first on a missing --env-file)", () => {
+    expect(configFileProblem("/nonexistent/drone.env", "--env-file")).toBe("--env-file /nonexistent/drone.env: no such file");
+    expect(configFileProblem("/tmp", "--env-file")).toBe("--env-file /tmp: not a file");
+    expect(configFileProblem("/nonexistent/backup_drone.ini")).toBe("--config /nonexistent/backup_drone.ini: no such file");
+    expect(configFileProblem(undefined, "--env-file")).toBeUndefined();
+  });
+
   it("uses Home Assistant when a token is configured anywhere, and says where (never what)", () => {
     const none = { files: {} };
     expect(homeAssistantTokenSource(none, {})).toBeUndefined();
     expect(homeAssistantTokenSource({ ...none, token: "t" }, {})).toBe("--token");
     expect(homeAssistantTokenSource(none, { HASS_TOKEN: "t" })).toBe("HASS_TOKEN");
     expect(homeAssistantTokenSource(none, { SUPERVISOR_TOKEN: "t" })).toBe("SUPERVISOR_TOKEN");
-    expect(homeAssistantTokenSource(none, { TOKEN: "  " })).toBeUndefined();
-    expect(homeAssistantTokenSource({ files: {}, envFile: { TOKEN: "t" } }, {})).toBe("TOKEN in the env file");
+    expect(homeAssistantTokenSource(none, { HASS_TOKEN: "  " })).toBeUndefined();
+    // a plain TOKEN is another program's
+    expect(homeAssistantTokenSource(none, { TOKEN: "t" })).toBeUndefined();
+    expect(homeAssistantTokenSource({ files: {}, envFile: { HASS_TOKEN: "t" } }, {})).toBe("HASS_TOKEN in the env file");
     expect(homeAssistantTokenSource({ files: { hass: { TOKEN: "t" } } }, {})).toBe("the [hass] section of the configuration file");
   });
 });

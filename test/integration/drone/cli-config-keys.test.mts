@@ -22,7 +22,7 @@ beforeAll(async () => {
 
 /** Run the bin; a command that would not stop on its own (the daemon) is stopped after `deadlineMs`. */
 async function run(args: string[], cwd: string, deadlineMs = 60_000) {
-  const child = startProcess(bin, args, { cwd, env: { PASSPHRASE: TEST_PASSPHRASE } });
+  const child = startProcess(bin, args, { cwd, env: { DRONE_PASSPHRASE: TEST_PASSPHRASE } });
   const deadline = setTimeout(() => child.kill("SIGKILL"), deadlineMs);
   try {
     return await child.done;

@@ -41,7 +41,7 @@ async function setup(extra: Record<string, unknown> = {}, data: { files: number;
   };
   await writeFile(config, JSON.stringify({ drone }));
   // the passphrase comes from the environment, as a person might give it; never a file the test leaks
-  return { repo, cwd: repo.root, args: ["--config", config], env: { PASSPHRASE: TEST_PASSPHRASE } };
+  return { repo, cwd: repo.root, args: ["--config", config], env: { DRONE_PASSPHRASE: TEST_PASSPHRASE } };
 }
 
 const jsonLines = (text: string): unknown[] =>
@@ -89,7 +89,7 @@ describe("backup-drone, the command", () => {
     for (const command of ["create", "daemon"]) {
       const result = await run([command, "--config", empty], {
         cwd: dir.path,
-        env: { KEEP_DAILY: "-1", KEEP_WITHIN: "2 weeks", LOG_LEVEL: "silent" },
+        env: { DRONE_KEEP_DAILY: "-1", DRONE_KEEP_WITHIN: "2 weeks", LOG_LEVEL: "silent" },
       });
       expect(result.code, command).toBe(2);
       expect(result.stderr).toContain("invalid configuration");
@@ -148,7 +148,7 @@ describe("backup-drone, the command", () => {
     const context = await setup();
     repo = context.repo;
     const wrong = "wrong-canary-passphrase-42";
-    const result = await run(["create", ...context.args], { ...context, env: { PASSPHRASE: wrong } });
+    const result = await run(["create", ...context.args], { ...context, env: { DRONE_PASSPHRASE: wrong } });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/create failed after .*passphrase for .* is wrong\. Check the configured passphrase/);
     expect(result.stdout + result.stderr).not.toContain(wrong);

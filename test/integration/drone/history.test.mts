@@ -221,7 +221,7 @@ describe("backup-drone history, the command", () => {
       LOCK_WAIT_SECONDS: 2,
     };
     await writeFile(configFile, JSON.stringify({ drone }));
-    const options = { cwd: repo.root, env: { PASSPHRASE: TEST_PASSPHRASE } };
+    const options = { cwd: repo.root, env: { DRONE_PASSPHRASE: TEST_PASSPHRASE } };
     const args = ["--config", configFile];
     const run = (command: string[]) => startProcess(bin, [...command, ...args], options).done;
 

@@ -191,7 +191,7 @@ describe("the prune guard from the command line", () => {
     await writeFile(config, JSON.stringify({ drone }));
     const source = join(repo.root, "source");
     const cli = (args: string[], env: Record<string, string> = {}) =>
-      startProcess(bin, [...args, "--config", config], { cwd: repo!.root, env: { PASSPHRASE: TEST_PASSPHRASE, DRONE_SOURCES: source, ...env } }).done;
+      startProcess(bin, [...args, "--config", config], { cwd: repo!.root, env: { DRONE_PASSPHRASE: TEST_PASSPHRASE, DRONE_SOURCES: source, ...env } }).done;
 
     for (let i = 0; i < 3; i++) expect((await cli(["create"])).code).toBe(0);
     const archives = await archiveNames(repo);

@@ -63,7 +63,7 @@ describe("backup-drone find and restore", () => {
         },
       }),
     );
-    return { source, cwd: repo.root, args: ["--config", config], env: { PASSPHRASE: TEST_PASSPHRASE } };
+    return { source, cwd: repo.root, args: ["--config", config], env: { DRONE_PASSPHRASE: TEST_PASSPHRASE } };
   };
 
   it("find: versions newest first as JSON lines, a limit, and exit 6 when nothing matches; restore: identical files", async () => {

@@ -1,7 +1,7 @@
 /**
  * Secrets kept out of child processes, and files that give them away: the real
  * `backup-drone` bin, with the passphrase and the Home Assistant token in its environment and
- * in `./.env` as people give them; the kernel's view (/proc/PID/environ) of the borg and the
+ * in an env file (`--env-file`) as people give them; the kernel's view (/proc/PID/environ) of the borg and the
  * hook it starts must hold none of them.
  */
 import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
@@ -26,7 +26,7 @@ const CANARIES = {
   BORG_PASSPHRASE: "canary-borg-passphrase-2d4e",
   MY_API_KEY: "canary-api-key-c3d8",
 };
-/** In ./.env: read by the drone (dotenvx) into its environment. */
+/** In the env file (`--env-file`): read by the drone into its environment. */
 const ENV_FILE_CANARIES = { TOKEN: "canary-env-file-token-9f2a", PGPASSWORD: "canary-pg-password-61b7" };
 
 /** The environment of every process whose parent is `parent`. */
@@ -72,12 +72,13 @@ describe("secrets in child environments", () => {
       }),
       { mode: 0o600 },
     );
-    await writeFile(join(repo.root, ".env"), Object.entries(ENV_FILE_CANARIES).map(([key, value]) => `${key}=${value}\n`).join(""), { mode: 0o600 });
+    const envFile = join(repo.root, "drone.env");
+    await writeFile(envFile, Object.entries(ENV_FILE_CANARIES).map(([key, value]) => `${key}=${value}\n`).join(""), { mode: 0o600 });
 
     // another borg holds the repository lock: the drone's create waits while its environment is read
     const lock = await holdRepositoryLock(repo);
 
-    const drone = startProcess(bin, ["backup", "--config", config], {
+    const drone = startProcess(bin, ["backup", "--config", config, "--env-file", envFile], {
       cwd: repo.root,
       env: { DRONE_PASSPHRASE: TEST_PASSPHRASE, ...CANARIES },
     });
@@ -106,11 +107,11 @@ describe("secrets in child environments", () => {
     expect(borg?.environ).not.toContain(ENV_FILE_CANARIES.PGPASSWORD);
   });
 
-  it("a passphrase file, a configuration file with a token and a .env with a token that others can read are named, with the chmod", async () => {
+  it("a passphrase file, a configuration file with a token and an env file with a token that others can read are named, with the chmod", async () => {
     repo = await makeTestRepository();
     const passphraseFile = join(repo.root, "passphrase");
     const config = join(repo.root, "backup_drone.json");
-    const envFile = join(repo.root, ".env");
+    const envFile = join(repo.root, "drone.env");
     await writeFile(passphraseFile, `${TEST_PASSPHRASE}\n`);
     await writeFile(
       config,
@@ -124,7 +125,7 @@ describe("secrets in child environments", () => {
     await chmod(config, 0o644);
     await chmod(envFile, 0o604);
 
-    const loose = await startProcess(bin, ["status", "--config", config], { cwd: repo.root }).done;
+    const loose = await startProcess(bin, ["status", "--config", config, "--env-file", envFile], { cwd: repo.root }).done;
     expect(loose.code, loose.stderr).toBe(0);
     const output = loose.stdout + loose.stderr;
     expect(output).toContain(
@@ -139,7 +140,7 @@ describe("secrets in child environments", () => {
     expect(output).not.toContain("canary-");
 
     for (const file of [passphraseFile, config, envFile]) await chmod(file, 0o600);
-    const tight = await startProcess(bin, ["status", "--config", config], { cwd: repo.root }).done;
+    const tight = await startProcess(bin, ["status", "--config", config, "--env-file", envFile], { cwd: repo.root }).done;
     expect(tight.code, tight.stderr).toBe(0);
     expect(tight.stdout + tight.stderr).not.toContain("chmod");
   });

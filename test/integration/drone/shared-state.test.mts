@@ -61,7 +61,7 @@ describe("processes of one drone share its state and its lock", () => {
       ...extra,
     };
     await writeFile(config, JSON.stringify({ drone }));
-    return { root: repo.root, stateDir, stateFile: join(stateDir, "clidrone.json"), args: ["--config", config], env: { PASSPHRASE: TEST_PASSPHRASE } };
+    return { root: repo.root, stateDir, stateFile: join(stateDir, "clidrone.json"), args: ["--config", config], env: { DRONE_PASSPHRASE: TEST_PASSPHRASE } };
   }
 
   /** A borg that waits for a file before it starts: `marker` appears once it waits. */
@@ -81,11 +81,11 @@ describe("processes of one drone share its state and its lock", () => {
     const gateA = await gatedBorg(context.root, "borg-a");
     const gateB = await gatedBorg(context.root, "borg-b");
     // the create marks its run, then waits in front of borg
-    const create = run(["create", "--json", ...context.args], { cwd: context.root, env: { ...context.env, BORG_BINARY: gateA.script } });
+    const create = run(["create", "--json", ...context.args], { cwd: context.root, env: { ...context.env, DRONE_BORG_BINARY: gateA.script } });
     await until("the create to reach borg", () => exists(gateA.marker));
     expect((await readState(context.stateFile)).running?.operation).toBe("create");
     // find loads the state while the create runs, then waits in front of its borg
-    const find = run(["find", "file-*", ...context.args], { cwd: context.root, env: { ...context.env, BORG_BINARY: gateB.script } });
+    const find = run(["find", "file-*", ...context.args], { cwd: context.root, env: { ...context.env, DRONE_BORG_BINARY: gateB.script } });
     await until("find to reach borg", () => exists(gateB.marker));
     await gateA.open();
     const created = await create.done;

@@ -88,7 +88,7 @@ describe("what a one-shot command loads", () => {
     const drone = { DRONE_ID: "probe", REPOSITORY: repo.repository.location, SOURCES: [dir], STATE_DIR: join(dir, "state"), BORG_BASE_DIR: repo.repository.baseDir };
     await writeFile(config, JSON.stringify({ drone }));
     for (const command of ["status", "list"]) {
-      const run = await probed(dir, [bin, command, "--config", config], { PASSPHRASE: TEST_PASSPHRASE });
+      const run = await probed(dir, [bin, command, "--config", config], { DRONE_PASSPHRASE: TEST_PASSPHRASE });
       expect(run.status, `${command}: ${run.stderr}`).toBe(0);
       // the probe sees the modules that did load: DA core and the drone's own engine
       expect(loaded(run.modules, "@digital-alchemy/core"), command).toBe(true);
@@ -103,19 +103,24 @@ describe("what a one-shot command loads", () => {
     }
   });
 
-  it("an env file is still read (DA loads dotenvx when it needs it): ./.env sets the drone id", async () => {
+  it("the drone reads --env-file itself (dotenvx never loads), and ./.env is not read", async () => {
     const dir = await scratch("startup-env-file");
     const repo = await makeTestRepository();
     cleanups.push(repo.remove);
     const config = join(dir, "backup_drone.json");
     const drone = { REPOSITORY: repo.repository.location, SOURCES: [dir], STATE_DIR: join(dir, "state"), BORG_BASE_DIR: repo.repository.baseDir };
     await writeFile(config, JSON.stringify({ drone }));
-    await writeFile(join(dir, ".env"), "DRONE_ID=from-env-file\n");
-    const run = await probed(dir, [bin, "status", "--json", "--config", config], { PASSPHRASE: TEST_PASSPHRASE });
+    await writeFile(join(dir, ".env"), "DRONE_ID=from-dotenv\n");
+    await writeFile(join(dir, "drone.env"), "DRONE_ID=from-env-file\n");
+    const run = await probed(dir, [bin, "status", "--json", "--config", config, "--env-file", "drone.env"], { DRONE_PASSPHRASE: TEST_PASSPHRASE });
     expect(run.status, run.stderr).toBe(0);
     expect(z.object({ drone_id: z.string() }).parse(JSON.parse(run.stdout)).drone_id).toBe("from-env-file");
-    expect(loaded(run.modules, "@dotenvx/dotenvx")).toBe(true);
-    expect(run.modules.some(url => url.includes("/node_modules/@dotenvx/dotenvx/src/lib/main.js"))).toBe(true);
+    // dotenvx's own dependencies: the stand-in never hands over to the real package
+    expect(loaded(run.modules, "undici")).toBe(false);
+    expect(loaded(run.modules, "ajv")).toBe(false);
+    const plain = await probed(dir, [bin, "status", "--json", "--config", config], { DRONE_PASSPHRASE: TEST_PASSPHRASE });
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(z.object({ drone_id: z.string() }).parse(JSON.parse(plain.stdout)).drone_id).not.toBe("from-dotenv");
   });
 
   it("the command line's drone application imports hass and synapse when Home Assistant is configured", async () => {

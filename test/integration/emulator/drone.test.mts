@@ -200,7 +200,7 @@ describe("a drone daemon against the loopback Home Assistant", () => {
     const terminalCreate = async () => {
       // new data each time: what the repository holds already is read fast, without compression
       await writeRandomFiles(join(repo.root, "source", `terminal-${++round}`), 16, 1024 * 1024);
-      const create = startProcess(bin, ["create", "--json", "--config", configFile], { cwd: repo.root, env: { PASSPHRASE: TEST_PASSPHRASE } });
+      const create = startProcess(bin, ["create", "--json", "--config", configFile], { cwd: repo.root, env: { DRONE_PASSPHRASE: TEST_PASSPHRASE } });
       // the progress events on stdout: borg is reading the sources
       await create.waitFor(/"original_size":[1-9]\d{6,}/, 60_000);
       return create;
