@@ -159,7 +159,7 @@ describe("the npm package, installed from its tarball in an empty folder", () =>
     await writeFile(join(source, "hello.txt"), "hello\n");
     await writeFile(join(home, "passphrase"), "correct horse battery staple\n", { mode: 0o600 });
     const repository = join(home, "repo");
-    const env = childEnv({ DRONE_REPOSITORY: repository, DRONE_PASSPHRASE_FILE: join(home, "passphrase"), DRONE_SOURCES: source, DRONE_DRONE_ID: "packaged" }, home);
+    const env = childEnv({ DRONE_REPOSITORY: repository, DRONE_PASSPHRASE_FILE: join(home, "passphrase"), DRONE_SOURCES: source, DRONE_ID: "packaged" }, home);
     const bin = join(app, "node_modules", ".bin", "backup-drone");
     await run(bin, ["init"], { cwd: app, env });
     const create = await run(bin, ["create", "--json"], { cwd: app, env });
