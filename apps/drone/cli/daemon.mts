@@ -182,6 +182,7 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
         switches,
         files,
         unknownKeys: COMMANDS.daemon.writes ? "error" : "warn",
+        opensRepository: true,
         envFile: options.envFile,
         warn: message => process.stderr.write(`warning: ${message}\n`),
         fail: message => process.stderr.write(`${message}\n`),

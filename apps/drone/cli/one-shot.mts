@@ -24,6 +24,7 @@ import { exitCodeOf, findLines, historyLines, type LiveRun, resultLines, statsLi
 import { type CommandName, COMMANDS, EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { createTerminal, type Terminal } from "./terminal.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
+import { droneErrorText } from "../core/result.mjs";
 
 /** Commands that run an engine operation. */
 const OPERATIONS = {
@@ -34,6 +35,9 @@ const OPERATIONS = {
   check: "check",
   restore: "restore",
 } as const satisfies Partial<Record<CommandName, Operation>>;
+
+/** Commands that read only the drone's own state (and may run without a passphrase). */
+const LOCAL_COMMANDS: ReadonlySet<OneShotCommand> = new Set(["status", "history", "release", "cancel"]);
 
 /** A one-shot command. */
 export type OneShotCommand = Exclude<CommandName, "daemon">;
@@ -87,7 +91,7 @@ function fail(context: Context, what: string, error: unknown): ExitCode {
   const { terminal, options } = context;
   const interrupted = context.signalled();
   const refused = error instanceof DroneError && error.kind === "refused" && !interrupted;
-  const message = errorText(error);
+  const message = droneErrorText(error, context.engine.config.repository);
   const kind = error instanceof BorgError || error instanceof DroneError ? error.kind : "unexpected";
   if (options.json) {
     terminal.data(JSON.stringify({ outcome: interrupted ? "interrupted" : "failed", error_kind: refused ? "refused" : kind, error: message }));
@@ -182,7 +186,7 @@ async function runList({ engine, options, terminal }: Context): Promise<ExitCode
     }
     return EXIT_CODES.success;
   } catch (error) {
-    const message = errorText(error);
+    const message = droneErrorText(error, engine.config.repository);
     if (options.json) terminal.data(JSON.stringify({ outcome: "failed", error_kind: error instanceof BorgError ? error.kind : "unexpected", error: message }));
     else terminal.line(`${terminal.paint.red("✖")} ${terminal.paint.bold("list failed")}: ${message}`);
     return EXIT_CODES.failed;
@@ -190,8 +194,8 @@ async function runList({ engine, options, terminal }: Context): Promise<ExitCode
 }
 
 /** Report a failure of a read command (list, find) and return its exit code. */
-function readFailed({ options, terminal }: Context, command: string, error: unknown): ExitCode {
-  const message = errorText(error);
+function readFailed({ engine, options, terminal }: Context, command: string, error: unknown): ExitCode {
+  const message = droneErrorText(error, engine.config.repository);
   const kind = error instanceof BorgError || error instanceof DroneError ? error.kind : "unexpected";
   if (options.json) terminal.data(JSON.stringify({ outcome: "failed", error_kind: kind, error: message }));
   else terminal.line(`${terminal.paint.red("✖")} ${terminal.paint.bold(`${command} failed`)}: ${message}`);
@@ -335,6 +339,7 @@ export async function runOneShot(command: OneShotCommand, options: CommandOption
         switches,
         files: configFiles(options.config),
         unknownKeys: COMMANDS[command].writes ? "error" : "warn",
+        opensRepository: !LOCAL_COMMANDS.has(command),
         envFile: options.envFile,
         warn: message => terminal.line(`${terminal.paint.yellow("warning:")} ${message}`),
         fail: message => terminal.line(terminal.paint.red(message)),

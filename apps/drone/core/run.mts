@@ -148,7 +148,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     env.history.started({ runId: job.runId, operation: job.operation, trigger: job.trigger, requestedBy: job.requestedBy, startedAt: started, pid: process.pid, identity });
     await runOperation(context, job.operation);
   } catch (error) {
-    failure = describeFailure(error, stopOf(controller.signal));
+    failure = describeFailure(error, config.repository, stopOf(controller.signal));
     // a cancel is no failure: the one-shot command and the result report it, the daemon's log at info
     if (failure.kind === "cancelled") log.info(`${job.operation} stopped: ${failure.message}`);
     else log.error(`${job.operation} failed: ${failure.message}`);
