@@ -20,7 +20,7 @@ import { configFiles, guardService, loadDroneApplication } from "./boot.mjs";
 import { runCancel } from "./cancel.mjs";
 import { formatWhen } from "./format.mjs";
 import { createProgressDisplay } from "./progress.mjs";
-import { exitCodeOf, findLines, historyLines, type LiveRun, resultLines, statsLines, statusLines } from "./report.mjs";
+import { exitCodeOf, findLines, historyLines, type LiveRun, resultLines, statsJson, statsLines, statusLines } from "./report.mjs";
 import { type CommandName, COMMANDS, EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { createTerminal, type Terminal } from "./terminal.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
@@ -75,7 +75,12 @@ function logTarget(terminal: Terminal, verbose: boolean) {
 /** Print a result (JSON line or words) and return its exit code. */
 function report(context: Context, result: ResultEvent): ExitCode {
   const { terminal, options, engine } = context;
-  if (options.json) terminal.data(JSON.stringify(result));
+  if (options.json) {
+    // the statistics are what `stats` is for: one line of them, then the result event as ever
+    const succeeded = result.outcome === "success" || result.outcome === "warning";
+    if (result.operation === "stats" && succeeded) terminal.data(JSON.stringify(statsJson(engine.config.droneId, engine.persisted())));
+    terminal.data(JSON.stringify(result));
+  }
   else if (result.outcome === "failed" || result.outcome === "interrupted") {
     for (const line of resultLines(result, terminal.paint, options.verbose)) terminal.line(line);
   } else {

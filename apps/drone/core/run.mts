@@ -192,7 +192,8 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
       if (state.running?.runId === job.runId) state.running = null;
       state.lastResult = outcome;
       state.lastError = (failure ?? held)?.message ?? null;
-      state.lastDurationSeconds = Math.round(result.duration_seconds);
+      // a tenth of a second: a run of 0.3 s is not one of 0 s
+      state.lastDurationSeconds = Math.round(result.duration_seconds * 10) / 10;
       // a person said "not now": the own schedule waits for the next regular time
       const kind = cancelledKind(job.operation);
       if (failure?.kind === "cancelled" && kind !== null) state.cancelledAt[kind] = toIso(finished);

@@ -6,6 +6,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 
 import { TEST_PASSPHRASE } from "../../helpers/borg.mjs";
 import { tempDir } from "../../helpers/fs.mjs";
@@ -71,5 +72,43 @@ describe("backup-drone before its repository exists", () => {
     expect(init.code, init.stderr).toBe(0);
     const list = await run(["list", ...plain], { cwd: dir.path });
     expect(list.code, list.stderr).toBe(0);
+  });
+
+  it("stats --json prints the statistics; status counts archives once stats has, says why not before, and keeps a tenth of a second", async () => {
+    const dir = await tempDir("msg-stats");
+    cleanup = dir.remove;
+    await writeFile(join(dir.path, "file.txt"), "a few bytes to back up\n");
+    const args = await fresh(dir.path, { SOURCES: [join(dir.path, "file.txt")] });
+    const env = { PASSPHRASE: TEST_PASSPHRASE };
+    expect((await run(["init", ...args], { cwd: dir.path, env })).code).toBe(0);
+    const created = await run(["create", "--json", ...args], { cwd: dir.path, env });
+    expect(created.code, created.stderr).toBe(0);
+    const took = z.object({ duration_seconds: z.number() }).parse(JSON.parse(created.stdout.trim().split("\n").at(-1) ?? "")).duration_seconds;
+    const persisted = await run(["status", "--json", ...args], { cwd: dir.path, env });
+    expect(z.object({ persisted: z.object({ lastDurationSeconds: z.number() }) }).parse(JSON.parse(persisted.stdout)).persisted.lastDurationSeconds).toBe(
+      Math.round(took * 10) / 10,
+    );
+
+    const before = await run(["status", ...args], { cwd: dir.path, env });
+    expect(before.stdout).toMatch(/archives\s+not counted yet \(the sizes below are from the last create; `backup-drone stats`/);
+    expect(before.stdout).toMatch(/on disk\s+\d/);
+    // whole seconds made a create of a fraction of a second "success in 0.0 s"
+    expect(before.stdout).toMatch(new RegExp(`last result\\s+success in ${took < 0.05 ? "under 0\\.1 s" : (Math.round(took * 10) / 10).toFixed(1).replace(".", "\\.")}`));
+
+    const stats = await run(["stats", "--json", ...args], { cwd: dir.path, env });
+    expect(stats.code, stats.stderr).toBe(0);
+    const lines = stats.stdout.trim().split("\n").map(line => JSON.parse(line) as Record<string, unknown>);
+    const statistics = lines.find(line => "statistics" in line);
+    expect(statistics).toEqual({
+      statistics: {
+        drone_id: "newdrone",
+        archive_count: 1,
+        primary: { original_size: expect.any(Number) as number, compressed_size: expect.any(Number) as number, deduplicated_size: expect.any(Number) as number },
+        offsite: null,
+      },
+    });
+    expect(lines.at(-1)).toMatchObject({ operation: "stats", outcome: "success" });
+    const after = await run(["status", ...args], { cwd: dir.path, env });
+    expect(after.stdout).toMatch(/archives\s+1 of this drone/);
   });
 });
