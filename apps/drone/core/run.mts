@@ -81,8 +81,9 @@ function runContext(env: RunEnvironment, job: Job, signal: AbortSignal): RunCont
         { store, log, runId: job.runId, signal, notes: context.notes, inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000 },
         onEvent,
       ),
-    progress: (role, expectation = {}) =>
+    progress: (role, expectation = {}, phases) =>
       trackProgress({
+        phases,
         droneId: config.droneId,
         runId: job.runId,
         operation: job.operation,
