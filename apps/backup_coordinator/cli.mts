@@ -84,7 +84,8 @@ export async function runCoordinator(args: readonly string[]): Promise<void> {
             for (const file of database ? secureDatabaseFile(database) : []) logger.warn(`could not make ${file} readable by its owner only (mode 0600)`);
           }, 999);
         },
-        // before hass connects (its onPostConfig has no priority): one line with the URL and the cause
+        // after the configuration is validated (fleet service, 100), before hass connects (its
+        // onPostConfig has no priority): one line with the URL and the cause
         home_assistant_check: ({ config, lifecycle }: TServiceParams) => {
           lifecycle.onPostConfig(async () => {
             const problem = await waitForHomeAssistant({
@@ -101,7 +102,7 @@ export async function runCoordinator(args: readonly string[]): Promise<void> {
             explained = true;
             process.stderr.write(`backup-coordinator: ${problem}\n`);
             process.exit(1);
-          }, 500);
+          }, 50);
         },
         exit_code: ({ lifecycle }: TServiceParams) => {
           lifecycle.onShutdownComplete(() => {
