@@ -4,7 +4,8 @@
  * every run), then runs the real `backup-drone` command: init, a full scheduled backup,
  * a few changed files, an incremental one, list, prune and stats — and sums it up.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { appendFile, chmod, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -72,23 +73,29 @@ function step(text: string) {
   console.log(`\n${paint.bold(paint.green("▶"))} ${paint.bold(text)}`);
 }
 
-/** Run `backup-drone <args> --config …`, as a person would; stdout captured when asked. */
-function drone(bin: string, args: string[], options: { capture?: boolean; allowFailure?: boolean; label?: string } = {}): string {
+/**
+ * Run `backup-drone <args> --config …`, as a person would; stdout captured when asked. Not
+ * spawnSync: tsx forwards a Ctrl-C to the demo and kills it when its event loop does not answer
+ * at once, which would leave the command running alone.
+ */
+async function drone(bin: string, args: string[], options: { capture?: boolean; allowFailure?: boolean; label?: string } = {}): Promise<string> {
   const shown = `backup-drone ${args.join(" ")} --config ${relative(process.cwd(), CONFIG_FILE)}`;
   if (!options.capture) console.log(paint.dim(`$ ${shown}`));
   const started = performance.now();
-  const run = spawnSync(process.execPath, [bin, ...args, "--config", CONFIG_FILE], {
+  const child = spawn(process.execPath, [bin, ...args, "--config", CONFIG_FILE], {
     cwd: DEMO,
     env: cleanEnv(),
     stdio: ["ignore", options.capture ? "pipe" : "inherit", "inherit"],
-    encoding: "utf8",
   });
+  let stdout = "";
+  child.stdout?.setEncoding("utf8").on("data", (text: string) => (stdout += text));
+  const [code, signal] = (await once(child, "close")) as [number | null, NodeJS.Signals | null];
   const seconds = (performance.now() - started) / 1000;
   if (!options.capture) steps.push({ command: `backup-drone ${args.join(" ")}${options.label ? ` (${options.label})` : ""}`, seconds });
-  if (run.status !== 0 && !options.allowFailure) {
-    throw new Error(`\`${shown}\` exited with ${run.status ?? run.signal ?? "?"}; see its message above`);
+  if (code !== 0 && !options.allowFailure) {
+    throw new Error(`\`${shown}\` exited with ${code ?? signal ?? "?"}; see its message above`);
   }
-  return options.capture ? run.stdout : "";
+  return stdout;
 }
 
 const statusSchema = z.object({
@@ -100,7 +107,7 @@ const statusSchema = z.object({
 });
 type Status = z.infer<typeof statusSchema>;
 
-const status = (bin: string): Status => statusSchema.parse(JSON.parse(drone(bin, ["status", "--json"], { capture: true })));
+const status = async (bin: string): Promise<Status> => statusSchema.parse(JSON.parse(await drone(bin, ["status", "--json"], { capture: true })));
 
 // ------------------------------------------------------------------ sample data
 
@@ -192,27 +199,27 @@ async function main() {
   for (const line of JSON.stringify(config.drone, null, 2).split("\n")) console.log(paint.dim(`    ${line}`));
 
   step("create the encrypted repository");
-  drone(bin, ["init"]);
+  await drone(bin, ["init"]);
 
   step("first backup: the full scheduled run (create, prune, compact, stats)");
-  drone(bin, ["backup"], { label: "first" });
-  const first = status(bin);
+  await drone(bin, ["backup"], { label: "first" });
+  const first = await status(bin);
 
   step("change a few files");
   for (const change of await changeSomeFiles()) console.log(`  ${change}`);
 
   step("second backup: only what changed is stored");
-  drone(bin, ["backup"], { label: "second" });
-  const second = status(bin);
+  await drone(bin, ["backup"], { label: "second" });
+  const second = await status(bin);
 
   step("the archives of this drone");
-  drone(bin, ["list"]);
+  await drone(bin, ["list"]);
 
   step("prune by the keep rules (KEEP_WITHIN=1d keeps both), compact, refresh the statistics");
-  drone(bin, ["prune"]);
+  await drone(bin, ["prune"]);
 
   step("repository statistics");
-  drone(bin, ["stats"]);
+  await drone(bin, ["stats"]);
 
   summary(first, second, (performance.now() - started) / 1000);
 }
@@ -253,7 +260,14 @@ Try it yourself (the same configuration):
 Run the demo again to start from scratch; delete .demo when you are done.`);
 }
 
+// Ctrl-C reaches the demo and the command it waits for: the command stops borg and exits 3;
+// without a handler of its own the demo would die of the signal (130) before it could say so
+let interrupted = false;
+process.on("SIGINT", () => {
+  interrupted = true;
+});
+
 main().catch((error: unknown) => {
-  console.error(paint.red(`demo failed: ${errorText(error)}`));
-  process.exitCode = 1;
+  console.error(paint.red(interrupted ? "demo interrupted (Ctrl-C); run it again to start from scratch" : `demo failed: ${errorText(error)}`));
+  process.exitCode = interrupted ? 3 : 1;
 });

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { secureDatabaseFile, sqliteDatabasePath } from "../../libs/ha/database-file.mjs";
+import { waitForHomeAssistant } from "../../libs/ha/reachable.mjs";
 import { packageVersion } from "../../libs/protocol/version.mjs";
 import { COORDINATOR_CONFIGURATION } from "./config.mjs";
 import { COORDINATOR_APP_NAME, createCoordinatorApplication } from "./coordinator.module.mjs";
@@ -39,6 +40,12 @@ function help(): string {
   ].join("\n");
 }
 
+/** Requests to Home Assistant at start-up before the coordinator gives up (at hass.RETRY_INTERVAL, 5 s: 50 s). */
+const HOME_ASSISTANT_ATTEMPTS = 11;
+
+/** How long one start-up request to Home Assistant may take. */
+const HOME_ASSISTANT_TIMEOUT_MS = 10_000;
+
 /** synapse's own default is a database file in the working directory: keep it with the user's state instead. */
 function databaseUrl(): string {
   const dir = join(process.env.XDG_STATE_HOME ?? join(homedir(), ".local", "state"), "backup-coordinator");
@@ -56,8 +63,9 @@ export async function runCoordinator(args: readonly string[]): Promise<void> {
     // DA exits with process.exitCode when the boot fails: anything but a clean shutdown is a failure
     process.exitCode = 1;
     let booted = false;
+    let explained = false;
     process.once("exit", code => {
-      if (booted || code !== 1) return;
+      if (booted || explained || code !== 1) return;
       process.stderr.write(
         "backup-coordinator: could not start. Check that Home Assistant is reachable at hass.BASE_URL (HASS_BASE_URL) and that hass.TOKEN (HASS_TOKEN) is a valid long-lived token of an administrator.\n",
       );
@@ -75,6 +83,26 @@ export async function runCoordinator(args: readonly string[]): Promise<void> {
             const database = config.synapse.DATABASE_TYPE === "sqlite" ? sqliteDatabasePath(config.synapse.DATABASE_URL) : undefined;
             for (const file of database ? secureDatabaseFile(database) : []) logger.warn(`could not make ${file} readable by its owner only (mode 0600)`);
           }, 999);
+        },
+        // after the configuration is validated (fleet service, 100), before hass connects (its
+        // onPostConfig has no priority): one line with the URL and the cause
+        home_assistant_check: ({ config, lifecycle }: TServiceParams) => {
+          lifecycle.onPostConfig(async () => {
+            const problem = await waitForHomeAssistant({
+              baseUrl: config.hass.BASE_URL,
+              token: config.hass.TOKEN,
+              attempts: HOME_ASSISTANT_ATTEMPTS,
+              intervalMs: config.hass.RETRY_INTERVAL * 1000,
+              timeoutMs: HOME_ASSISTANT_TIMEOUT_MS,
+              urlSetting: "hass.BASE_URL (HASS_BASE_URL)",
+              tokenSetting: "hass.TOKEN (HASS_TOKEN), a token of an administrator",
+              warn: line => process.stderr.write(`warning: ${line}\n`),
+            });
+            if (problem === undefined) return;
+            explained = true;
+            process.stderr.write(`backup-coordinator: ${problem}\n`);
+            process.exit(1);
+          }, 50);
         },
         exit_code: ({ lifecycle }: TServiceParams) => {
           lifecycle.onShutdownComplete(() => {

@@ -158,6 +158,16 @@ function droneConfigOf(v: DroneConfigValues) {
   };
 }
 
+/**
+ * Why a command that opens the repository cannot run: no passphrase is configured for an
+ * encrypted repository. Checked with the configuration, so the person reads the keys to set
+ * instead of borg's prompt failure; undefined when a passphrase is set or ENCRYPTION=none.
+ */
+export function passphraseProblem(config: DroneConfig): string | undefined {
+  if (config.passphrase !== undefined || config.encryption === "none") return undefined;
+  return `drone.PASSPHRASE_FILE, drone.PASSCOMMAND, drone.PASSPHRASE: none is set, and the repository is encrypted (ENCRYPTION=${config.encryption}): set one (PASSPHRASE_FILE, a file of mode 0600, keeps it out of the environment), or ENCRYPTION=none for an unencrypted repository`;
+}
+
 /** The validated drone configuration: its type is what the schema's values map to. */
 export type DroneConfig = ReturnType<typeof droneConfigOf>;
 

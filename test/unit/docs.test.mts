@@ -140,6 +140,16 @@ const anchorOf = (heading: string) =>
     .replaceAll(" ", "-");
 
 describe("links between the documents", () => {
+  it("the drone's synapse database is where the daemon puts it (STATE_DIR/<drone id>.synapse.db), in every document that names it", async () => {
+    const daemon = await readFile(join(ROOT, "apps", "drone", "cli", "daemon.mts"), "utf8");
+    expect(daemon).toContain("join(stateDir, `${droneId}.synapse.db`)");
+    for (const doc of ["configuration.md", "cli.md"]) {
+      const text = await readFile(join(ROOT, "docs", doc), "utf8");
+      expect(text, doc).toContain("STATE_DIR/<drone id>.synapse.db");
+      expect(text, doc).not.toMatch(/default `synapse_storage\.db`/);
+    }
+  });
+
   it("every relative link of README.md and docs/ points at a file that exists, and at a heading it has", async () => {
     const files = ["README.md", ...(await readdir(join(ROOT, "docs"))).filter(name => name.endsWith(".md")).map(name => `docs/${name}`)];
     const broken: string[] = [];

@@ -11,7 +11,7 @@ import { configFilePaths, loadConfigFromFile, type TServiceParams } from "@digit
 import { z } from "zod";
 
 import { closestName } from "../../../libs/config/index.mjs";
-import { ConfigError, DRONE_CONFIGURATION, parseDroneConfig } from "../config.mjs";
+import { ConfigError, DRONE_CONFIGURATION, parseDroneConfig, passphraseProblem } from "../config.mjs";
 import { createLocalDroneApplication } from "../drone-library.mjs";
 import { type ConfigSwitch } from "./args.mjs";
 import { configFileSecrets, envFileSecrets, type SecretFile, secretFileWarnings } from "./permissions.mjs";
@@ -181,6 +181,8 @@ export interface GuardOptions {
    * for one that reads.
    */
   unknownKeys: "error" | "warn";
+  /** Whether the command opens the repository: then a missing passphrase is a configuration problem. */
+  opensRepository: boolean;
   /** `--env-file FILE`, when given. */
   envFile?: string;
   /** The exported environment, as the process got it (before the env file was added). */
@@ -274,7 +276,9 @@ export function guardService(options: GuardOptions) {
       if (options.unknownKeys === "warn") for (const problem of fileProblems) options.warn(`${problem} (ignored)`);
       const problems = options.unknownKeys === "error" ? [...fileProblems] : [];
       try {
-        parseDroneConfig({ ...config.drone });
+        const parsed = parseDroneConfig({ ...config.drone });
+        const passphrase = options.opensRepository ? passphraseProblem(parsed) : undefined;
+        if (passphrase !== undefined) problems.push(passphrase);
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         problems.push(...error.problems);

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { secureDatabaseFile, sqliteDatabasePath } from "../../../libs/ha/database-file.mjs";
+import { waitForHomeAssistant } from "../../../libs/ha/reachable.mjs";
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { parseDroneConfig } from "../config.mjs";
 import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-request.mjs";
@@ -26,6 +27,12 @@ import { createPaint } from "./terminal.mjs";
 const SHUTDOWN_DEADLINE_MS = 14_000;
 
 const plain = createPaint(false);
+
+/** Requests to Home Assistant at start-up before the daemon gives up (at hass.RETRY_INTERVAL, 5 s: 50 s). */
+const HOME_ASSISTANT_ATTEMPTS = 11;
+
+/** How long one start-up request to Home Assistant may take. */
+const HOME_ASSISTANT_TIMEOUT_MS = 10_000;
 
 /** synapse's own default: a database file in the working directory. */
 const SYNAPSE_DEFAULT_DATABASE = `file:${join(process.cwd(), "synapse_storage.db")}`;
@@ -95,6 +102,25 @@ function daemonService(tokenSource: string | undefined) {
       // drone's own name is safe to use
       (internal.boot.application as { name: string }).name = droneApplicationName(droneId);
     }, 999);
+
+    // before hass connects (its own onPostConfig has no priority): a refused token or an
+    // unreachable URL is said in one line with the URL, and a refused token is final
+    lifecycle.onPostConfig(async () => {
+      if (!homeAssistant) return;
+      const problem = await waitForHomeAssistant({
+        baseUrl: config.hass.BASE_URL,
+        token: config.hass.TOKEN,
+        attempts: HOME_ASSISTANT_ATTEMPTS,
+        intervalMs: config.hass.RETRY_INTERVAL * 1000,
+        timeoutMs: HOME_ASSISTANT_TIMEOUT_MS,
+        urlSetting: "BASE_URL (or HASS_URL)",
+        tokenSetting: `TOKEN (now from ${tokenSource})`,
+        warn: line => process.stderr.write(`warning: ${line}\n`),
+      });
+      if (problem === undefined) return;
+      process.stderr.write(`backup-drone: ${problem}\n`);
+      process.exit(EXIT_CODES.failed);
+    }, 500);
 
     // the engine logs failures itself; a success deserves its summary (archive, sizes, pruned)
     const logResult = (result: ResultEvent) => {
@@ -180,6 +206,7 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
         switches,
         files,
         unknownKeys: COMMANDS.daemon.writes ? "error" : "warn",
+        opensRepository: true,
         envFile: options.envFile,
         env,
         token: options.token,

@@ -18,6 +18,7 @@ export function formatBytes(bytes: number): string {
 /** A duration for people: `0.4 s`, `12 s`, `3m 05s`, `2h 04m`, `3d 4h`. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return "?";
+  if (seconds < 0.05) return "under 0.1 s";
   if (seconds < 10) return `${seconds.toFixed(1)} s`;
   const total = Math.round(seconds);
   if (total < 60) return `${total} s`;

@@ -20,10 +20,11 @@ import { configFiles, envFileVariables, exportEnvFile, guardService, loadDroneAp
 import { runCancel } from "./cancel.mjs";
 import { formatWhen } from "./format.mjs";
 import { createProgressDisplay } from "./progress.mjs";
-import { exitCodeOf, findLines, historyLines, type LiveRun, resultLines, statsLines, statusLines } from "./report.mjs";
+import { exitCodeOf, findLines, historyLines, type LiveRun, resultLines, statsJson, statsLines, statusLines } from "./report.mjs";
 import { type CommandName, COMMANDS, EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { createTerminal, type Terminal } from "./terminal.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
+import { droneErrorText } from "../core/result.mjs";
 
 /** Commands that run an engine operation. */
 const OPERATIONS = {
@@ -34,6 +35,9 @@ const OPERATIONS = {
   check: "check",
   restore: "restore",
 } as const satisfies Partial<Record<CommandName, Operation>>;
+
+/** Commands that read only the drone's own state (and may run without a passphrase). */
+const LOCAL_COMMANDS: ReadonlySet<OneShotCommand> = new Set(["status", "history", "release", "cancel"]);
 
 /** A one-shot command. */
 export type OneShotCommand = Exclude<CommandName, "daemon" | "config">;
@@ -71,7 +75,12 @@ function logTarget(terminal: Terminal, verbose: boolean) {
 /** Print a result (JSON line or words) and return its exit code. */
 function report(context: Context, result: ResultEvent): ExitCode {
   const { terminal, options, engine } = context;
-  if (options.json) terminal.data(JSON.stringify(result));
+  if (options.json) {
+    // the statistics are what `stats` is for: one line of them, then the result event as ever
+    const succeeded = result.outcome === "success" || result.outcome === "warning";
+    if (result.operation === "stats" && succeeded) terminal.data(JSON.stringify(statsJson(engine.config.droneId, engine.persisted())));
+    terminal.data(JSON.stringify(result));
+  }
   else if (result.outcome === "failed" || result.outcome === "interrupted") {
     for (const line of resultLines(result, terminal.paint, options.verbose)) terminal.line(line);
   } else {
@@ -87,7 +96,7 @@ function fail(context: Context, what: string, error: unknown): ExitCode {
   const { terminal, options } = context;
   const interrupted = context.signalled();
   const refused = error instanceof DroneError && error.kind === "refused" && !interrupted;
-  const message = errorText(error);
+  const message = droneErrorText(error, context.engine.config.repository);
   const kind = error instanceof BorgError || error instanceof DroneError ? error.kind : "unexpected";
   if (options.json) {
     terminal.data(JSON.stringify({ outcome: interrupted ? "interrupted" : "failed", error_kind: refused ? "refused" : kind, error: message }));
@@ -182,7 +191,7 @@ async function runList({ engine, options, terminal }: Context): Promise<ExitCode
     }
     return EXIT_CODES.success;
   } catch (error) {
-    const message = errorText(error);
+    const message = droneErrorText(error, engine.config.repository);
     if (options.json) terminal.data(JSON.stringify({ outcome: "failed", error_kind: error instanceof BorgError ? error.kind : "unexpected", error: message }));
     else terminal.line(`${terminal.paint.red("✖")} ${terminal.paint.bold("list failed")}: ${message}`);
     return EXIT_CODES.failed;
@@ -190,8 +199,8 @@ async function runList({ engine, options, terminal }: Context): Promise<ExitCode
 }
 
 /** Report a failure of a read command (list, find) and return its exit code. */
-function readFailed({ options, terminal }: Context, command: string, error: unknown): ExitCode {
-  const message = errorText(error);
+function readFailed({ engine, options, terminal }: Context, command: string, error: unknown): ExitCode {
+  const message = droneErrorText(error, engine.config.repository);
   const kind = error instanceof BorgError || error instanceof DroneError ? error.kind : "unexpected";
   if (options.json) terminal.data(JSON.stringify({ outcome: "failed", error_kind: kind, error: message }));
   else terminal.line(`${terminal.paint.red("✖")} ${terminal.paint.bold(`${command} failed`)}: ${message}`);
@@ -338,6 +347,7 @@ export async function runOneShot(command: OneShotCommand, options: CommandOption
         switches,
         files: configFiles(options.config),
         unknownKeys: COMMANDS[command].writes ? "error" : "warn",
+        opensRepository: !LOCAL_COMMANDS.has(command),
         envFile: options.envFile,
         env,
         warn: message => terminal.line(`${terminal.paint.yellow("warning:")} ${message}`),

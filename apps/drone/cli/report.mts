@@ -107,13 +107,24 @@ export function findLines(versions: readonly FoundVersion[], paint: Paint, now =
 export function statsLines(persisted: Readonly<PersistedState>, paint: Paint): string[] {
   const totals = persisted.totals;
   if (!totals) return ["no statistics yet: run `backup-drone stats`"];
-  const archives = persisted.archiveCount === null ? "unknown until `backup-drone stats`" : `${formatCount(persisted.archiveCount)} of this drone`;
+  // create records the repository's sizes but counts archives only from a known count
+  const archives =
+    persisted.archiveCount === null
+      ? "not counted yet (the sizes below are from the last create; `backup-drone stats` or the next backup counts them)"
+      : `${formatCount(persisted.archiveCount)} of this drone`;
   return [
     `${paint.bold("archives")}      ${archives}`,
     `${paint.bold("original")}      ${formatBytes(totals.totalSize)}  (every archive in the repository, as read)`,
     `${paint.bold("compressed")}    ${formatBytes(totals.compressedSize)}`,
     `${paint.bold("on disk")}       ${formatBytes(totals.deduplicatedSize)}  (deduplicated; ratio ${formatRatio(totals.totalSize, totals.deduplicatedSize)})`,
   ];
+}
+
+/** The statistics `stats --json` prints before its result event: sizes in bytes, null where not known. */
+export function statsJson(droneId: string, persisted: Readonly<PersistedState>) {
+  const sizes = (totals: PersistedState["totals"]) =>
+    totals === null ? null : { original_size: totals.totalSize, compressed_size: totals.compressedSize, deduplicated_size: totals.deduplicatedSize };
+  return { statistics: { drone_id: droneId, archive_count: persisted.archiveCount, primary: sizes(persisted.totals), offsite: sizes(persisted.offsiteTotals) } };
 }
 
 /** Whether another process runs an operation for this drone now. */

@@ -204,7 +204,7 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     summary: "refresh and print the repository statistics (borg info)",
     description: ["Prints the number of this drone's archives and the repository sizes: original, compressed, and on disk after deduplication."],
     options: ["json", "verbose"],
-    json: "one result event; the sizes are in `status --json` (persisted.totals)",
+    json: "progress events, one `{\"statistics\": …}` line (archive_count; primary and offsite sizes in bytes), then one result event",
     examples: ["backup-drone stats"],
     exitCodes: ONE_SHOT_EXITS,
     writes: false,

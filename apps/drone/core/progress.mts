@@ -68,6 +68,24 @@ export interface TrackerOptions {
   /** borg committed a checkpoint archive (crash recovery claims one only then). */
   onCheckpoint: () => void;
   log: DroneLog;
+  /** The parts of a step that borg counts from 0 % each, in order: one bar over all of them. */
+  phases?: Phases;
+}
+
+/** The parts of one borg command, by the msgid of their progress, with their share of the work. */
+export type Phases = readonly { msgid: string; weight: number }[];
+
+/**
+ * The whole step's percent when phase `msgid` is `fraction` done: the phases before it count
+ * in full. Undefined for a msgid that is not one of the phases.
+ */
+export function phasePercent(phases: Phases, msgid: string | undefined, fraction: number): number | undefined {
+  const index = phases.findIndex(phase => phase.msgid === msgid);
+  const current = phases[index];
+  if (current === undefined) return undefined;
+  const total = phases.reduce((sum, phase) => sum + phase.weight, 0);
+  const done = phases.slice(0, index).reduce((sum, phase) => sum + phase.weight, 0);
+  return total > 0 ? ((done + current.weight * fraction) / total) * 100 : undefined;
 }
 
 /** Track one step's progress. */
@@ -79,6 +97,7 @@ export function trackProgress(options: TrackerOptions): ProgressTracker {
   let finished = false;
   let counters = { originalSize: 0, compressedSize: 0, deduplicatedSize: 0, nfiles: 0 };
   let anchor: ProgressAnchor | undefined;
+  let highest = 0;
   const base = (percent: number | null, etaSeconds: number | null, path: string | null, finished: boolean): ProgressEvent => ({
     v: PROTOCOL_VERSION,
     drone_id: options.droneId,
@@ -115,10 +134,16 @@ export function trackProgress(options: TrackerOptions): ProgressTracker {
       emit(base(estimate.percent, estimate.etaSeconds, event.path ?? null, false), first);
       first = false;
     } else if (event.type === "progress_percent" && !event.finished && event.total !== undefined && event.total > 0) {
-      const fraction = Math.min(1, (event.current ?? 0) / event.total);
+      const part = Math.min(1, (event.current ?? 0) / event.total);
+      // a command of several phases (borg check) counts each from 0 %: the bar spans them all
+      // and never goes back; a progress line of no known phase is left out
+      const overall = options.phases ? phasePercent(options.phases, event.msgid, part) : part * 100;
+      if (overall === undefined) return;
+      highest = Math.max(highest, overall);
+      const fraction = highest / 100;
       const elapsed = (Date.now() - stepStarted) / 1000;
       const eta = fraction > 0.005 ? Math.round((elapsed * (1 - fraction)) / fraction) : null;
-      emit(base(Math.round(fraction * 1000) / 10, eta, event.message?.trim() ?? null, false), first);
+      emit(base(Math.round(highest * 10) / 10, eta, event.message?.trim() ?? null, false), first);
       first = false;
     } else if (event.type === "log_message" && (event.level === "WARNING" || event.level === "ERROR")) {
       log.debug(`borg ${event.level.toLowerCase()}: ${event.message}`);

@@ -25,11 +25,24 @@ export interface Failure {
 }
 
 /**
+ * What the drone tells its users about an error. borg's client advises `borg init` for a
+ * missing repository; the drone's own repository is created with `backup-drone init` (which
+ * also applies the configured ENCRYPTION), so that is what it says. The offsite repository is
+ * created with borg itself (docs/offsite.md): the library's advice stands for it.
+ */
+export function droneErrorText(error: unknown, primaryRepository: string): string {
+  if (error instanceof BorgError && error.kind === "repository_missing" && (error.context.repository ?? primaryRepository) === primaryRepository) {
+    return `No borg repository exists at ${primaryRepository}. Check the REPOSITORY setting, or create the repository with \`backup-drone init\`.`;
+  }
+  return errorText(error);
+}
+
+/**
  * The kind, message and outcome of a failed run. A run stopped from outside (its timeout, a
  * cancel) says what it interrupted: a checkpoint is claimed only when borg create committed
  * one during the run.
  */
-export function describeFailure(error: unknown, stopped?: StopReason): Failure {
+export function describeFailure(error: unknown, primaryRepository: string, stopped?: StopReason): Failure {
   const interrupted = (error instanceof BorgError || error instanceof DroneError) && error.kind === "interrupted";
   if (stopped) {
     const checkpoint = error instanceof BorgError && error.context.command === "create" && error.context.checkpoint === true;
@@ -46,7 +59,7 @@ export function describeFailure(error: unknown, stopped?: StopReason): Failure {
     return { kind: stopped.kind, message: `${what}${detail}`, outcome: "interrupted" };
   }
   if (error instanceof BorgError || error instanceof DroneError) {
-    return { kind: error.kind, message: error.message, outcome: interrupted ? "interrupted" : "failed" };
+    return { kind: error.kind, message: droneErrorText(error, primaryRepository), outcome: interrupted ? "interrupted" : "failed" };
   }
   return { kind: "unexpected", message: errorText(error), outcome: "failed" };
 }

@@ -11,7 +11,7 @@ import type { ApplicationState, CheckSummary, Operation, RestoreSummary, ResultE
 import type { DroneConfig } from "../config.mjs";
 import type { Expectation } from "./estimate.mjs";
 import type { runHook } from "./hooks.mjs";
-import type { ProgressTracker } from "./progress.mjs";
+import type { Phases, ProgressTracker } from "./progress.mjs";
 import type { RepositoryRole } from "./repositories.mjs";
 import type { Settings } from "./settings.mjs";
 import type { StateStore } from "./state.mjs";
@@ -84,7 +84,7 @@ export interface RunContext extends RunFindings {
   /** Options of one borg call (the run's abort and inactivity timeout, borg's pid recorded for recovery). */
   call: (onEvent?: (event: BorgEvent) => void) => CallOptions;
   /** Progress of one step, with what it is expected to reach. */
-  progress: (role: RepositoryRole, expectation?: { value?: Expectation }) => ProgressTracker;
+  progress: (role: RepositoryRole, expectation?: { value?: Expectation }, phases?: Phases) => ProgressTracker;
   /** What the drone does now (Application State). */
   state: () => ApplicationState;
   setState: (state: ApplicationState) => void;

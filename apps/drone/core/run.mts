@@ -81,8 +81,9 @@ function runContext(env: RunEnvironment, job: Job, signal: AbortSignal): RunCont
         { store, log, runId: job.runId, signal, notes: context.notes, inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000 },
         onEvent,
       ),
-    progress: (role, expectation = {}) =>
+    progress: (role, expectation = {}, phases) =>
       trackProgress({
+        phases,
         droneId: config.droneId,
         runId: job.runId,
         operation: job.operation,
@@ -148,7 +149,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     env.history.started({ runId: job.runId, operation: job.operation, trigger: job.trigger, requestedBy: job.requestedBy, startedAt: started, pid: process.pid, identity });
     await runOperation(context, job.operation);
   } catch (error) {
-    failure = describeFailure(error, stopOf(controller.signal));
+    failure = describeFailure(error, config.repository, stopOf(controller.signal));
     // a cancel is no failure: the one-shot command and the result report it, the daemon's log at info
     if (failure.kind === "cancelled") log.info(`${job.operation} stopped: ${failure.message}`);
     else log.error(`${job.operation} failed: ${failure.message}`);
@@ -192,7 +193,8 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
       if (state.running?.runId === job.runId) state.running = null;
       state.lastResult = outcome;
       state.lastError = (failure ?? held)?.message ?? null;
-      state.lastDurationSeconds = Math.round(result.duration_seconds);
+      // a tenth of a second: a run of 0.3 s is not one of 0 s
+      state.lastDurationSeconds = Math.round(result.duration_seconds * 10) / 10;
       // a person said "not now": the own schedule waits for the next regular time
       const kind = cancelledKind(job.operation);
       if (failure?.kind === "cancelled" && kind !== null) state.cancelledAt[kind] = toIso(finished);

@@ -2,7 +2,8 @@
  * The `backup-drone` command as people run it: the real bin (package.json "bin", built by
  * `npm run build`) spawned as a child process, against real borg repositories in temp folders.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, statSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -202,5 +203,34 @@ describe("backup-drone, the command", () => {
     expect(demo.stdout).toMatch(/archives\s+2/);
     expect(existsSync(join(dir.path, ".demo", "repository"))).toBe(true);
     expect((statSync(join(dir.path, ".demo", "passphrase")).mode & 0o777).toString(8)).toBe("600");
+  });
+
+  it("Ctrl-C during the demo's backup: the command stops borg and says so, the demo waits for it and exits 3", async () => {
+    const dir = await tempDir("cli-demo-interrupt");
+    cleanup = dir.remove;
+    // as `npm run demo` starts it, without npm (which exits 130 on SIGINT whatever its child says)
+    const demo = spawn(process.execPath, ["--import", import.meta.resolve("tsx/esm"), join(ROOT, "scripts", "demo.mts")], {
+      cwd: dir.path,
+      env: childEnv({}, dir.path),
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    const backingUp = new Promise<void>(resolve => {
+      const see = (chunk: Buffer) => {
+        output += chunk.toString("utf8");
+        if (/scheduled: creating/.test(output)) resolve();
+      };
+      demo.stdout.on("data", see);
+      demo.stderr.on("data", see);
+    });
+    const closed = once(demo, "close") as Promise<[number | null, NodeJS.Signals | null]>;
+    await backingUp;
+    // a terminal's Ctrl-C: SIGINT to the whole process group (the demo and the command it runs)
+    process.kill(-(demo.pid ?? 0), "SIGINT");
+    const [code] = await closed;
+    expect(code, output).toBe(3);
+    expect(output).toMatch(/■ scheduled was interrupted/);
+    expect(output).toContain("demo interrupted (Ctrl-C)");
   });
 });

@@ -11,6 +11,7 @@ import { BorgError, type BorgEvent, type CheckResult } from "../../../../libs/bo
 import { type ApplicationState, type CheckKind, type CheckSummary } from "../../../../libs/protocol/index.mjs";
 import { type DroneConfig } from "../../config.mjs";
 import { DroneError } from "../errors.mjs";
+import { type Phases } from "../progress.mjs";
 import { type RunContext, toIso } from "../run-context.mjs";
 import { type PersistedState } from "../state.mjs";
 
@@ -56,9 +57,10 @@ async function runCheck(
   state: ApplicationState,
   archive: string | null,
   check: (onEvent: (event: BorgEvent) => void) => Promise<{ value: CheckResult; warnings: { message: string }[] }>,
+  phases?: Phases,
 ): Promise<void> {
   context.setState(state);
-  const tracker = context.progress("primary");
+  const tracker = context.progress("primary", {}, phases);
   let result: CheckResult;
   try {
     const run = await check(tracker.onEvent);
@@ -74,10 +76,32 @@ async function runCheck(
   await recordCheck(context, { kind, archive, healthy: result.healthy, problems: result.problems.slice(0, 10) });
 }
 
+/**
+ * The phases of a full `borg check`, each counted by borg from 0 % (borg 1.2.4, checked): the
+ * segments (every byte of the repository read), with --verify-data every chunk read and
+ * decrypted, then the archives' metadata (small). Weights are rough shares of the time.
+ */
+const CHECK_PHASES: Record<"check" | "verify", Phases> = {
+  check: [
+    { msgid: "repository.check", weight: 90 },
+    { msgid: "check.rebuild_refcounts", weight: 10 },
+  ],
+  verify: [
+    { msgid: "repository.check", weight: 45 },
+    { msgid: "check.verify_data", weight: 50 },
+    { msgid: "check.rebuild_refcounts", weight: 5 },
+  ],
+};
+
 /** `borg check` of the whole repository; with `verifyData` every chunk is read and authenticated too. */
 export const check = (context: RunContext, verifyData: boolean) =>
-  runCheck(context, verifyData ? "verify_data" : "repository", verifyData ? "verifying_data" : "checking", null, onEvent =>
-    context.borg("primary").check({ verifyData }, context.call(onEvent)),
+  runCheck(
+    context,
+    verifyData ? "verify_data" : "repository",
+    verifyData ? "verifying_data" : "checking",
+    null,
+    onEvent => context.borg("primary").check({ verifyData }, context.call(onEvent)),
+    CHECK_PHASES[verifyData ? "verify" : "check"],
   );
 
 /** After a backup: the new archive's metadata, every chunk it references present. */

@@ -1,0 +1,108 @@
+/**
+ * Is Home Assistant there, and does it take the token? Asked once over its REST API before
+ * the hass library connects: the library retries a refused token for nearly a minute and
+ * ends an unreachable one with a stack trace, neither naming the URL. This says, in one
+ * line, which URL failed, why, and what to do; a refused token is final at once.
+ */
+import { errorText } from "../config/errors.mjs";
+
+/** What one request to Home Assistant's API found. */
+export type ProbeResult =
+  | { kind: "ok" }
+  /** 401/403: the token is wrong; asking again does not help. */
+  | { kind: "token_refused"; status: number }
+  /** Something answers that is not Home Assistant's API (404): the URL is wrong. */
+  | { kind: "not_home_assistant"; status: number }
+  /** Nothing answered, or Home Assistant is starting (5xx): worth asking again. */
+  | { kind: "unreachable"; cause: string };
+
+/** Why a request failed, in words: node's fetch hides the socket error in `cause`. */
+function unreachableCause(error: unknown, url: URL, timeoutMs: number): string {
+  if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
+    return `no answer within ${timeoutMs / 1000} s`;
+  }
+  const cause: unknown = error instanceof Error ? error.cause : undefined;
+  const code = cause instanceof Error && "code" in cause && typeof cause.code === "string" ? cause.code : undefined;
+  const where = `${url.hostname}:${url.port || (url.protocol === "https:" ? "443" : "80")}`;
+  if (code === "ECONNREFUSED") return `connection refused (nothing listens on ${where})`;
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `host ${url.hostname} not found`;
+  if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return `host ${url.hostname} unreachable`;
+  if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return `connecting to ${where} timed out`;
+  return cause instanceof Error ? errorText(cause) : errorText(error);
+}
+
+/** Ask Home Assistant's API root once, with the token, within `timeoutMs`. Never throws. */
+export async function probeHomeAssistant(baseUrl: string, token: string, timeoutMs: number): Promise<ProbeResult> {
+  let url: URL;
+  try {
+    url = new URL("api/", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`);
+  } catch {
+    return { kind: "not_home_assistant", status: 0 };
+  }
+  try {
+    const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
+    await response.body?.cancel();
+    if (response.ok) return { kind: "ok" };
+    if (response.status === 401 || response.status === 403) return { kind: "token_refused", status: response.status };
+    if (response.status >= 500) return { kind: "unreachable", cause: `it answers ${response.status} (starting or failing)` };
+    return { kind: "not_home_assistant", status: response.status };
+  } catch (error) {
+    return { kind: "unreachable", cause: unreachableCause(error, url, timeoutMs) };
+  }
+}
+
+/** How long to keep asking, and what to call the settings in messages. */
+export interface WaitOptions {
+  baseUrl: string;
+  token: string;
+  /** Requests at most (the first included). */
+  attempts: number;
+  intervalMs: number;
+  timeoutMs: number;
+  /** How a person sets the URL and the token of this app, e.g. `BASE_URL (or HASS_URL)`. */
+  urlSetting: string;
+  tokenSetting: string;
+  /** One line, said once, when the first request fails for a reason worth waiting out. */
+  warn: (line: string) => void;
+}
+
+const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+
+/** Strip any user:password from a URL before it is shown. */
+function shownUrl(baseUrl: string): string {
+  try {
+    const url = new URL(baseUrl);
+    url.username = "";
+    url.password = "";
+    return url.toString().replace(/\/$/, "");
+  } catch {
+    return baseUrl;
+  }
+}
+
+/**
+ * Wait until Home Assistant answers with the token accepted: undefined then, else the one
+ * line that says what failed and what to do. A refused token or a wrong URL fails at once.
+ */
+export async function waitForHomeAssistant(options: WaitOptions): Promise<string | undefined> {
+  const url = shownUrl(options.baseUrl);
+  for (let attempt = 1; ; attempt++) {
+    const result = await probeHomeAssistant(options.baseUrl, options.token, options.timeoutMs);
+    switch (result.kind) {
+      case "ok":
+        return undefined;
+      case "token_refused":
+        return `Home Assistant at ${url} refused the token (HTTP ${result.status}): it is wrong, expired or revoked. Create a long-lived access token (your user profile in Home Assistant, Security tab) and set it as ${options.tokenSetting}.`;
+      case "not_home_assistant":
+        return `${url} is not Home Assistant's address${result.status ? ` (its /api/ answers HTTP ${result.status})` : " (not a URL)"}. Set ${options.urlSetting} to the address you open Home Assistant at, e.g. http://homeassistant.local:8123.`;
+      case "unreachable":
+        if (attempt >= options.attempts) {
+          return `Home Assistant at ${url} is not reachable: ${result.cause}, ${options.attempts} attempt${options.attempts === 1 ? "" : "s"} over ${seconds((options.attempts - 1) * options.intervalMs)}. Check that Home Assistant runs and that ${options.urlSetting} is its address; the service manager may start this again later.`;
+        }
+        if (attempt === 1) {
+          options.warn(`Home Assistant at ${url}: ${result.cause}; asking again every ${seconds(options.intervalMs)}, ${options.attempts - 1} more time${options.attempts === 2 ? "" : "s"}`);
+        }
+        await new Promise(resolve => setTimeout(resolve, options.intervalMs));
+    }
+  }
+}

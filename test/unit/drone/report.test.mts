@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+
+import { formatDuration } from "../../../apps/drone/cli/format.mjs";
+import { statsJson, statsLines } from "../../../apps/drone/cli/report.mjs";
+import { createPaint } from "../../../apps/drone/cli/terminal.mjs";
+import { type PersistedState } from "../../../apps/drone/core/state.mjs";
+
+const PLAIN = createPaint(false);
+const totals = { totalSize: 3 * 1024 ** 2, compressedSize: 2 * 1024 ** 2, deduplicatedSize: 1024 ** 2 };
+const persisted = (archiveCount: number | null) => ({ archiveCount, totals, offsiteTotals: null }) as PersistedState;
+
+describe("what status and stats print", () => {
+  it("a run of a fraction of a second keeps its tenth; under a tenth says so instead of 0.0 s", () => {
+    expect(formatDuration(0.3)).toBe("0.3 s");
+    expect(formatDuration(0.04)).toBe("under 0.1 s");
+    expect(formatDuration(0)).toBe("under 0.1 s");
+    expect(formatDuration(12.4)).toBe("12 s");
+  });
+
+  it("sizes known but archives not counted: says why and what counts them, never a bare unknown", () => {
+    const [archives] = statsLines(persisted(null), PLAIN);
+    expect(archives).toMatch(/^archives\s+not counted yet \(the sizes below are from the last create; `backup-drone stats` or the next backup counts them\)$/);
+    expect(statsLines(persisted(4), PLAIN)[0]).toMatch(/^archives\s+4 of this drone$/);
+  });
+
+  it("stats --json: archive count and sizes in bytes, null where not known", () => {
+    expect(statsJson("laptop", persisted(4))).toEqual({
+      statistics: { drone_id: "laptop", archive_count: 4, primary: { original_size: 3 * 1024 ** 2, compressed_size: 2 * 1024 ** 2, deduplicated_size: 1024 ** 2 }, offsite: null },
+    });
+  });
+});
