@@ -41,13 +41,13 @@ describe("backup-drone before its repository exists", () => {
     cleanup = dir.remove;
     const args = await fresh(dir.path);
     for (const command of ["list", "create"]) {
-      const result = await run([command, ...args], { cwd: dir.path, env: { PASSPHRASE: TEST_PASSPHRASE } });
+      const result = await run([command, ...args], { cwd: dir.path, env: { DRONE_PASSPHRASE: TEST_PASSPHRASE } });
       expect(result.code, command).toBe(2);
       expect(result.stderr, command).toContain(`No borg repository exists at ${join(dir.path, "repository")}`);
       expect(result.stderr, command).toContain("`backup-drone init`");
       expect(result.stderr, command).not.toContain("borg init");
     }
-    const json = await run(["list", "--json", ...args], { cwd: dir.path, env: { PASSPHRASE: TEST_PASSPHRASE } });
+    const json = await run(["list", "--json", ...args], { cwd: dir.path, env: { DRONE_PASSPHRASE: TEST_PASSPHRASE } });
     expect(JSON.parse(json.stdout)).toMatchObject({ outcome: "failed", error_kind: "repository_missing" });
   });
 
@@ -79,7 +79,7 @@ describe("backup-drone before its repository exists", () => {
     cleanup = dir.remove;
     await writeFile(join(dir.path, "file.txt"), "a few bytes to back up\n");
     const args = await fresh(dir.path, { SOURCES: [join(dir.path, "file.txt")] });
-    const env = { PASSPHRASE: TEST_PASSPHRASE };
+    const env = { DRONE_PASSPHRASE: TEST_PASSPHRASE };
     expect((await run(["init", ...args], { cwd: dir.path, env })).code).toBe(0);
     const created = await run(["create", "--json", ...args], { cwd: dir.path, env });
     expect(created.code, created.stderr).toBe(0);

@@ -56,7 +56,7 @@ async function daemon(url: string) {
     JSON.stringify({ drone: { DRONE_ID: "hadrone", REPOSITORY: join(path, "repository"), SOURCES: [path], STATE_DIR: join(path, "state"), BORG_BASE_DIR: join(path, "borg") } }),
     { mode: 0o600 },
   );
-  return startProcess(drone, ["daemon", "--config", config, "--RETRY_INTERVAL=0"], { cwd: path, env: { PASSPHRASE: TEST_PASSPHRASE, HASS_TOKEN: "not-a-valid-token-1", HASS_URL: url } })
+  return startProcess(drone, ["daemon", "--config", config, "--RETRY_INTERVAL=0"], { cwd: path, env: { DRONE_PASSPHRASE: TEST_PASSPHRASE, HASS_TOKEN: "not-a-valid-token-1", HASS_URL: url } })
     .done;
 }
 
