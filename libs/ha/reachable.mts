@@ -4,7 +4,6 @@
  * ends an unreachable one with a stack trace, neither naming the URL. This says, in one
  * line, which URL failed, why, and what to do; a refused token is final at once.
  */
-import { errorText } from "../config/errors.mjs";
 
 /** What one request to Home Assistant's API found. */
 export type ProbeResult =
@@ -13,10 +12,18 @@ export type ProbeResult =
   | { kind: "token_refused"; status: number }
   /** Something answers that is not Home Assistant's API (404): the URL is wrong. */
   | { kind: "not_home_assistant"; status: number }
+  /** The address redirects elsewhere (a proxy sending http to https): the URL to set is that one. */
+  | { kind: "redirected"; status: number; location: string | null }
+  /** The token cannot be sent in an HTTP header (a line break, a space): no request was made. */
+  | { kind: "token_unsendable" }
   /** Nothing answered, or Home Assistant is starting (5xx): worth asking again. */
   | { kind: "unreachable"; cause: string };
 
-/** Why a request failed, in words: node's fetch hides the socket error in `cause`. */
+/**
+ * Why a request failed, in words: node's fetch hides the socket error in `cause`. Only codes
+ * are turned into words, never an error's own text: fetch puts the request's headers (the
+ * token) into some of its messages.
+ */
 function unreachableCause(error: unknown, url: URL, timeoutMs: number): string {
   if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
     return `no answer within ${timeoutMs / 1000} s`;
@@ -28,8 +35,15 @@ function unreachableCause(error: unknown, url: URL, timeoutMs: number): string {
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `host ${url.hostname} not found`;
   if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return `host ${url.hostname} unreachable`;
   if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return `connecting to ${where} timed out`;
-  return cause instanceof Error ? errorText(cause) : errorText(error);
+  if (code === "ECONNRESET" || code === "UND_ERR_SOCKET") return `${where} closed the connection`;
+  if (code !== undefined && /CERT|TLS|SSL/.test(code)) {
+    return `its TLS certificate was not accepted (${code}); for a certificate of your own authority, give the service NODE_EXTRA_CA_CERTS=/path/to/ca.pem`;
+  }
+  return `the request failed (${code ?? (error instanceof Error ? error.name : "unknown error")})`;
 }
+
+/** A token fetch can put in a header: printable ASCII without spaces. */
+const SENDABLE_TOKEN = /^[\x21-\x7e]+$/;
 
 /** Ask Home Assistant's API root once, with the token, within `timeoutMs`. Never throws. */
 export async function probeHomeAssistant(baseUrl: string, token: string, timeoutMs: number): Promise<ProbeResult> {
@@ -39,10 +53,13 @@ export async function probeHomeAssistant(baseUrl: string, token: string, timeout
   } catch {
     return { kind: "not_home_assistant", status: 0 };
   }
+  if (!SENDABLE_TOKEN.test(token)) return { kind: "token_unsendable" };
   try {
-    const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
+    // not followed: a redirect to another origin would drop the token and read as a refused one
+    const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
     await response.body?.cancel();
     if (response.ok) return { kind: "ok" };
+    if (response.status >= 300 && response.status < 400) return { kind: "redirected", status: response.status, location: response.headers.get("location") };
     if (response.status === 401 || response.status === 403) return { kind: "token_refused", status: response.status };
     if (response.status >= 500) return { kind: "unreachable", cause: `it answers ${response.status} (starting or failing)` };
     return { kind: "not_home_assistant", status: response.status };
@@ -93,6 +110,10 @@ export async function waitForHomeAssistant(options: WaitOptions): Promise<string
         return undefined;
       case "token_refused":
         return `Home Assistant at ${url} refused the token (HTTP ${result.status}): it is wrong, expired or revoked. Create a long-lived access token (your user profile in Home Assistant, Security tab) and set it as ${options.tokenSetting}.`;
+      case "token_unsendable":
+        return `the token for Home Assistant at ${url} holds a character that cannot be sent (a line break or a space: the token was wrapped or cut when it was pasted). Copy the long-lived access token again, on one line, and set it as ${options.tokenSetting}.`;
+      case "redirected":
+        return `${url} redirects (HTTP ${result.status}${result.location ? ` to ${shownUrl(result.location)}` : ""}). Set ${options.urlSetting} to the address Home Assistant answers at itself (the redirect's, without /api/).`;
       case "not_home_assistant":
         return `${url} is not Home Assistant's address${result.status ? ` (its /api/ answers HTTP ${result.status})` : " (not a URL)"}. Set ${options.urlSetting} to the address you open Home Assistant at, e.g. http://homeassistant.local:8123.`;
       case "unreachable":
