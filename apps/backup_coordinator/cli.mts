@@ -100,8 +100,9 @@ export async function runCoordinator(args: readonly string[]): Promise<void> {
             });
             if (problem === undefined) return;
             explained = true;
-            process.stderr.write(`backup-coordinator: ${problem}\n`);
-            process.exit(1);
+            process.stderr.write(`backup-coordinator: ${problem.line}\n`);
+            // 1: worth trying again later (systemd does); 2: it would fail the same way
+            process.exit(problem.final ? 2 : 1);
           }, 50);
         },
         exit_code: ({ lifecycle }: TServiceParams) => {

@@ -100,7 +100,7 @@ export const DRONE_KEYS = defineKeys({
   ENCRYPTION: {
     type: "string",
     default: "repokey-blake2",
-    description: "Encryption mode used when the drone creates (inits) a missing repository with `backup-drone init`.",
+    description: "Encryption mode of the repository: the one `backup-drone init` creates it with, and whether a passphrase is needed (every mode but `none` needs PASSPHRASE_FILE, PASSCOMMAND or PASSPHRASE).",
     schema: z.enum(["none", "authenticated", "authenticated-blake2", "repokey", "keyfile", "repokey-blake2", "keyfile-blake2"]),
     field: "encryption",
   },

@@ -24,7 +24,7 @@ export type ProbeResult =
  * are turned into words, never an error's own text: fetch puts the request's headers (the
  * token) into some of its messages.
  */
-function unreachableCause(error: unknown, url: URL, timeoutMs: number): string {
+function unreachableCause(error: unknown, url: URL, timeoutMs: number, token: string): string {
   if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
     return `no answer within ${timeoutMs / 1000} s`;
   }
@@ -39,7 +39,10 @@ function unreachableCause(error: unknown, url: URL, timeoutMs: number): string {
   if (code !== undefined && /CERT|TLS|SSL/.test(code)) {
     return `its TLS certificate was not accepted (${code}); for a certificate of your own authority, give the service NODE_EXTRA_CA_CERTS=/path/to/ca.pem`;
   }
-  return `the request failed (${code ?? (error instanceof Error ? error.name : "unknown error")})`;
+  if (code !== undefined) return `the request failed (${code})`;
+  // no code (fetch refusing a port, say): its cause's own words, without the token should they hold it
+  const words = cause instanceof Error ? cause.message : error instanceof Error ? error.message : "unknown error";
+  return `the request failed (${words.replaceAll(token, "…")})`;
 }
 
 /** A token fetch can put in a header: printable ASCII without spaces. */
@@ -64,7 +67,7 @@ export async function probeHomeAssistant(baseUrl: string, token: string, timeout
     if (response.status >= 500) return { kind: "unreachable", cause: `it answers ${response.status} (starting or failing)` };
     return { kind: "not_home_assistant", status: response.status };
   } catch (error) {
-    return { kind: "unreachable", cause: unreachableCause(error, url, timeoutMs) };
+    return { kind: "unreachable", cause: unreachableCause(error, url, timeoutMs, token) };
   }
 }
 
@@ -98,27 +101,51 @@ function shownUrl(baseUrl: string): string {
 }
 
 /**
- * Wait until Home Assistant answers with the token accepted: undefined then, else the one
- * line that says what failed and what to do. A refused token or a wrong URL fails at once.
+ * Why Home Assistant cannot be used: the one line that says what failed and what to do, and
+ * whether asking again later can help (`final`: a refused or unsendable token, a wrong
+ * address; not final: nothing answered in time, which a service manager may retry).
  */
-export async function waitForHomeAssistant(options: WaitOptions): Promise<string | undefined> {
+export interface HomeAssistantProblem {
+  line: string;
+  final: boolean;
+}
+
+/**
+ * Wait until Home Assistant answers with the token accepted: undefined then, else the problem.
+ * A refused token or a wrong URL fails at once.
+ */
+export async function waitForHomeAssistant(options: WaitOptions): Promise<HomeAssistantProblem | undefined> {
   const url = shownUrl(options.baseUrl);
+  const final = (line: string): HomeAssistantProblem => ({ line, final: true });
+  const started = performance.now();
   for (let attempt = 1; ; attempt++) {
     const result = await probeHomeAssistant(options.baseUrl, options.token, options.timeoutMs);
     switch (result.kind) {
       case "ok":
         return undefined;
       case "token_refused":
-        return `Home Assistant at ${url} refused the token (HTTP ${result.status}): it is wrong, expired or revoked. Create a long-lived access token (your user profile in Home Assistant, Security tab) and set it as ${options.tokenSetting}.`;
+        return final(
+          `Home Assistant at ${url} refused the token (HTTP ${result.status}): it is wrong, expired or revoked. Create a long-lived access token (your user profile in Home Assistant, Security tab) and set it as ${options.tokenSetting}.`,
+        );
       case "token_unsendable":
-        return `the token for Home Assistant at ${url} holds a character that cannot be sent (a line break or a space: the token was wrapped or cut when it was pasted). Copy the long-lived access token again, on one line, and set it as ${options.tokenSetting}.`;
+        return final(
+          `the token for Home Assistant at ${url} holds a character that cannot be sent (a line break or a space: the token was wrapped or cut when it was pasted). Copy the long-lived access token again, on one line, and set it as ${options.tokenSetting}.`,
+        );
       case "redirected":
-        return `${url} redirects (HTTP ${result.status}${result.location ? ` to ${shownUrl(result.location)}` : ""}). Set ${options.urlSetting} to the address Home Assistant answers at itself (the redirect's, without /api/).`;
+        return final(
+          `${url} redirects (HTTP ${result.status}${result.location ? ` to ${shownUrl(result.location)}` : ""}). Set ${options.urlSetting} to the address Home Assistant answers at itself (the redirect's, without /api/).`,
+        );
       case "not_home_assistant":
-        return `${url} is not Home Assistant's address${result.status ? ` (its /api/ answers HTTP ${result.status})` : " (not a URL)"}. Set ${options.urlSetting} to the address you open Home Assistant at, e.g. http://homeassistant.local:8123.`;
+        return final(
+          `${url} is not Home Assistant's address${result.status ? ` (its /api/ answers HTTP ${result.status})` : " (not a URL)"}. Set ${options.urlSetting} to the address you open Home Assistant at, e.g. http://homeassistant.local:8123.`,
+        );
       case "unreachable":
         if (attempt >= options.attempts) {
-          return `Home Assistant at ${url} is not reachable: ${result.cause}, ${options.attempts} attempt${options.attempts === 1 ? "" : "s"} over ${seconds((options.attempts - 1) * options.intervalMs)}. Check that Home Assistant runs and that ${options.urlSetting} is its address; the service manager may start this again later.`;
+          const attempts = `${options.attempts} attempt${options.attempts === 1 ? "" : "s"} over ${seconds(performance.now() - started)}`;
+          return {
+            line: `Home Assistant at ${url} is not reachable: ${result.cause}, ${attempts}. Check that Home Assistant runs and that ${options.urlSetting} is its address; the service manager may start this again later.`,
+            final: false,
+          };
         }
         if (attempt === 1) {
           options.warn(`Home Assistant at ${url}: ${result.cause}; asking again every ${seconds(options.intervalMs)}, ${options.attempts - 1} more time${options.attempts === 2 ? "" : "s"}`);

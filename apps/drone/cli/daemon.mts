@@ -65,6 +65,9 @@ export function droneApplicationTitle(droneId: string): string {
  * The daemon's own service: turns the standalone schedule on, recovers from a crash once,
  * logs what a person without Home Assistant needs to see, and bounds the shutdown.
  */
+/** Set once the start-up check has said in its own line why Home Assistant cannot be used. */
+let homeAssistantProblemSaid = false;
+
 function daemonService(tokenSource: string | undefined) {
   const homeAssistant = tokenSource !== undefined;
   return function DaemonService({ config, drone, internal, lifecycle, logger }: TServiceParams) {
@@ -113,13 +116,15 @@ function daemonService(tokenSource: string | undefined) {
         attempts: HOME_ASSISTANT_ATTEMPTS,
         intervalMs: config.hass.RETRY_INTERVAL * 1000,
         timeoutMs: HOME_ASSISTANT_TIMEOUT_MS,
-        urlSetting: "BASE_URL (or HASS_URL)",
+        urlSetting: "HASS_URL (or BASE_URL in the [hass] section)",
         tokenSetting: `TOKEN (now from ${tokenSource})`,
         warn: line => process.stderr.write(`warning: ${line}\n`),
       });
       if (problem === undefined) return;
-      process.stderr.write(`backup-drone: ${problem}\n`);
-      process.exit(EXIT_CODES.failed);
+      process.stderr.write(`backup-drone: ${problem.line}\n`);
+      homeAssistantProblemSaid = true;
+      // 1: worth trying again later (systemd does); 2: it would fail the same way
+      process.exit(problem.final ? EXIT_CODES.failed : 1);
     }, 500);
 
     // the engine logs failures itself; a success deserves its summary (archive, sizes, pruned)
@@ -195,9 +200,9 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
   process.exitCode = 1;
   let booted = false;
   process.once("exit", code => {
-    if (booted || !homeAssistant || code !== 1) return;
+    if (booted || !homeAssistant || code !== 1 || homeAssistantProblemSaid) return;
     process.stderr.write(
-      `backup-drone: could not start with Home Assistant (token from ${tokenSource ?? "?"}). Check that Home Assistant is reachable at BASE_URL (or HASS_URL) and that the token is valid; without a token the drone runs without Home Assistant.\n`,
+      `backup-drone: could not start with Home Assistant (token from ${tokenSource ?? "?"}). Check that Home Assistant is reachable at HASS_URL (or BASE_URL in the [hass] section) and that the token is valid; without a token the drone runs without Home Assistant.\n`,
     );
   });
   await app.bootstrap({

@@ -54,7 +54,7 @@ describe("backup-coordinator", () => {
     const { code, err } = run(["--RETRY_INTERVAL=0"], { HASS_TOKEN: "x", HASS_BASE_URL: "http://127.0.0.1:1" });
     expect(code).toBe(1);
     // port 1 is one fetch refuses to use ("bad port"): any cause is named, with the URL
-    expect(err).toMatch(/^backup-coordinator: Home Assistant at http:\/\/127\.0\.0\.1:1 is not reachable: bad port, 11 attempts/m);
+    expect(err).toMatch(/^backup-coordinator: Home Assistant at http:\/\/127\.0\.0\.1:1 is not reachable: the request failed \(bad port\), 11 attempts/m);
     expect(err).toContain("Check that Home Assistant runs and that hass.BASE_URL (HASS_BASE_URL) is its address");
     expect(err).not.toContain("bootstrap failed");
   });

@@ -67,10 +67,10 @@ const coordinate = (url: string) =>
 const errorLines = (stderr: string) => stderr.split("\n").filter(line => line.trim().length > 0 && !line.startsWith("warning:"));
 
 describe("start-up against a Home Assistant that is not usable", () => {
-  it("a refused token: one line with the URL and the cause, asked once, no retry; the token never shown", async () => {
+  it("a refused token: one line with the URL and the cause, asked once, no retry, exit 2 (trying again would not help); the token never shown", async () => {
     for (const [name, run, code] of [
       ["backup-drone", () => daemon(refusing), 2],
-      ["backup-coordinator", () => coordinate(refusing), 1],
+      ["backup-coordinator", () => coordinate(refusing), 2],
     ] as const) {
       const before = requests;
       const result = await run();
@@ -82,9 +82,9 @@ describe("start-up against a Home Assistant that is not usable", () => {
     }
   });
 
-  it("a closed port: says it asks again, then one line with the URL and connection refused", async () => {
+  it("a closed port: says it asks again, then one line with the URL and connection refused, exit 1 (worth trying again later)", async () => {
     for (const [name, run, code] of [
-      ["backup-drone", () => daemon(closed), 2],
+      ["backup-drone", () => daemon(closed), 1],
       ["backup-coordinator", () => coordinate(closed), 1],
     ] as const) {
       const result = await run();

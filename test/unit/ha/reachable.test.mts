@@ -29,8 +29,9 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>(resolve => server.close(() => resolve())));
 
-const wait = (baseUrl: string, token: string) =>
+const problem = (baseUrl: string, token: string) =>
   waitForHomeAssistant({ baseUrl, token, attempts: 1, intervalMs: 0, timeoutMs: 2000, urlSetting: "HASS_URL", tokenSetting: "HASS_TOKEN", warn: () => undefined });
+const wait = async (baseUrl: string, token: string) => (await problem(baseUrl, token))?.line;
 
 describe("the start-up question to Home Assistant", () => {
   it("a token it takes: ok; one it refuses: final, with the URL", async () => {
@@ -62,8 +63,11 @@ describe("the start-up question to Home Assistant", () => {
     await new Promise<void>(resolve => closed.listen(0, "127.0.0.1", resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>(resolve => closed.close(() => resolve()));
-    const line = await wait(`http://127.0.0.1:${port}`, TOKEN);
-    expect(line).toContain(`connection refused (nothing listens on 127.0.0.1:${port})`);
-    expect(line).not.toContain(TOKEN);
+    const found = await problem(`http://127.0.0.1:${port}`, TOKEN);
+    expect(found?.line).toContain(`connection refused (nothing listens on 127.0.0.1:${port})`);
+    expect(found?.line).not.toContain(TOKEN);
+    // worth trying again later, unlike a refused token
+    expect(found?.final).toBe(false);
+    expect((await problem(base, "wrong-token"))?.final).toBe(true);
   });
 });
