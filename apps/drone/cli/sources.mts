@@ -76,16 +76,32 @@ const normalise = (name: string) => name.toLowerCase().replaceAll("-", "_");
 const stringList = z.array(z.string());
 const record = z.record(z.string(), z.unknown());
 const TRUE_WORDS = new Set(["y", "yes", "true", "1"]);
+const FALSE_WORDS = new Set(["n", "no", "false", "0"]);
 
 /** A value written as text (an environment variable, a switch), read for a key of this type, or why it cannot be. */
 function fromText(type: string, text: string): { value: unknown } | { problem: string } {
   switch (type) {
-    case "number":
-      return { value: Number(text) };
-    case "boolean":
-      return { value: TRUE_WORDS.has(text.trim().toLowerCase()) };
+    case "number": {
+      // Number("abc") is NaN and Number(" ") is 0: nothing later checks hass's or synapse's numbers
+      const value = text.trim().length > 0 ? Number(text) : Number.NaN;
+      return Number.isFinite(value) ? { value } : { problem: "must be a number" };
+    }
+    case "boolean": {
+      // a typo (`ture`) must not quietly turn a feature off
+      const word = text.trim().toLowerCase();
+      if (TRUE_WORDS.has(word)) return { value: true };
+      if (FALSE_WORDS.has(word)) return { value: false };
+      return { problem: "must be true or false (true, false, yes, no, 1, 0)" };
+    }
     case "string[]": {
-      if (!text.startsWith("[")) return { value: text.split(",") };
+      // "/home, /etc" means two paths, not " /etc"; a stray comma adds no empty item
+      if (!text.trimStart().startsWith("["))
+        return {
+          value: text
+            .split(",")
+            .map(item => item.trim())
+            .filter(item => item.length > 0),
+        };
       const parsed = stringList.safeParse(jsonOf(text));
       return parsed.success ? { value: parsed.data } : { problem: 'must be a JSON list of strings (["a","b"]) or words separated by commas' };
     }

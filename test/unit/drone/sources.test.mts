@@ -8,7 +8,11 @@ import { configRows, configTable, HIDDEN } from "../../../apps/drone/cli/config-
 import { describeSource, overridingValues, resolveSources, unprefixedVariables, variablesOf } from "../../../apps/drone/cli/sources.mjs";
 import { DRONE_CONFIGURATION } from "../../../apps/drone/config.mjs";
 
-const HASS = { BASE_URL: { type: "string", default: "http://localhost:8123" }, TOKEN: { type: "string", default: "" } };
+const HASS = {
+  BASE_URL: { type: "string", default: "http://localhost:8123" },
+  TOKEN: { type: "string", default: "" },
+  RETRY_INTERVAL: { type: "number", default: 5 },
+};
 const SYNAPSE = { DATABASE_URL: { type: "string", default: "file:synapse.db" }, METADATA: { type: "record", default: {} } };
 const modules = new Map<string, Record<string, { type: string; default?: unknown }>>([
   ["drone", DRONE_CONFIGURATION],
@@ -70,6 +74,25 @@ describe("configuration sources of the command line", () => {
     expect(overridingValues(resolution).drone).toEqual({ SOURCES: ["/home", "/etc"], EXCLUDES: ["*/.cache", "*/tmp"], PRESCAN: false, ONE_FILE_SYSTEM: true });
     expect(resolve({ env: { SYNAPSE_METADATA: "{oops" } }).problems).toEqual(["SYNAPSE_METADATA: must be a JSON object"]);
     expect(resolve({ env: { DRONE_SOURCES: "[1,2]" } }).problems).toEqual(['DRONE_SOURCES: must be a JSON list of strings (["a","b"]) or words separated by commas']);
+  });
+
+  it("reports a number, a boolean or a list it cannot read with its variable instead of guessing", () => {
+    // hass checks none of its numbers itself: NaN would reach its retry timer
+    expect(resolve({ env: { HASS_RETRY_INTERVAL: "abc" } }).problems).toEqual(["HASS_RETRY_INTERVAL: must be a number"]);
+    expect(resolve({ env: { DRONE_KEEP_DAILY: " " } }).problems).toEqual(["DRONE_KEEP_DAILY: must be a number"]);
+    expect(resolve({ switches: [{ name: "KEEP_DAILY", value: "seven" }] }).problems).toEqual(["--KEEP_DAILY: must be a number"]);
+    expect(overridingValues(resolve({ env: { HASS_RETRY_INTERVAL: " 30 " } })).hass).toEqual({ RETRY_INTERVAL: 30 });
+    // a typo must not turn a feature off
+    const typo = resolve({ env: { DRONE_PRESCAN: "ture" } });
+    expect(typo.problems).toEqual(["DRONE_PRESCAN: must be true or false (true, false, yes, no, 1, 0)"]);
+    expect(entry(typo, "drone", "PRESCAN")?.source).toEqual({ kind: "default" });
+    expect(resolve({ switches: [{ name: "PRESCAN", value: "maybe" }] }).problems).toEqual(["--PRESCAN: must be true or false (true, false, yes, no, 1, 0)"]);
+    const words = resolve({ env: { DRONE_PRESCAN: "0", DRONE_ONE_FILE_SYSTEM: "TRUE" }, switches: [{ name: "VERIFY_AFTER_BACKUP", value: "False" }] });
+    expect(words.problems).toEqual([]);
+    expect(overridingValues(words).drone).toEqual({ PRESCAN: false, ONE_FILE_SYSTEM: true, VERIFY_AFTER_BACKUP: false });
+    expect(overridingValues(resolve({ switches: [{ name: "PRESCAN", value: undefined }] })).drone).toEqual({ PRESCAN: true });
+    // lists as people write them: spaces after commas, a trailing comma
+    expect(overridingValues(resolve({ env: { DRONE_SOURCES: "/home, /etc ,,/srv," } })).drone).toEqual({ SOURCES: ["/home", "/etc", "/srv"] });
   });
 
   it("describes each source in words", () => {
