@@ -15,7 +15,7 @@ import { ConfigError, DRONE_CONFIGURATION, parseDroneConfig, passphraseProblem }
 import { createLocalDroneApplication } from "../drone-library.mjs";
 import { type ConfigSwitch } from "./args.mjs";
 import { configFileSecrets, envFileSecrets, type SecretFile, secretFileWarnings } from "./permissions.mjs";
-import { overridingValues, resolveSources, unprefixedVariables } from "./sources.mjs";
+import { ignoredSourceWarnings, overridingValues, resolveSources } from "./sources.mjs";
 import { EXIT_CODES, OPTIONS } from "./spec.mjs";
 
 /** The DA application name: config files are /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone. */
@@ -140,6 +140,43 @@ export function envFileVariables(envFile: string | undefined, cwd = process.cwd(
   } catch {
     return {};
   }
+}
+
+/**
+ * The keys of the hass library, which the drone loads only with a token: kept here so that a
+ * start without Home Assistant can still name a stray `TOKEN` (a unit test checks it against hass).
+ */
+export const HASS_KEYS = [
+  "BASE_URL",
+  "EMIT_DIAGNOSTICS",
+  "EVENT_DEBOUNCE_MS",
+  "EXPECT_RESPONSE_AFTER",
+  "FILTER_DISABLED_ENTITIES_ID_BY",
+  "RETRY_INTERVAL",
+  "SOCKET_AVG_DURATION",
+  "SOCKET_CRASH_REQUESTS_PER_SEC",
+  "SOCKET_WARN_REQUESTS_PER_SEC",
+  "TOKEN",
+  "VALIDATE_CONFIGURATION",
+] as const;
+
+/**
+ * What to warn about once at start: unprefixed variables naming a drone or hass key, and a
+ * `./.env` in the working folder holding the drone's variables (unless it is the `--env-file`).
+ * Synapse's keys are left out: a plain `DATABASE_URL` is nearly always another program's.
+ */
+export function startWarnings(options: { env: NodeJS.ProcessEnv; envFile?: string; cwd?: string }): string[] {
+  const cwd = options.cwd ?? process.cwd();
+  const dotEnvPath = join(cwd, ".env");
+  const dotEnv = dotEnvPath !== envFilePath(options.envFile, cwd) ? envFileVariables(dotEnvPath, cwd) : {};
+  return ignoredSourceWarnings({
+    modules: new Map<string, readonly string[]>([
+      ["drone", Object.keys(DRONE_CONFIGURATION)],
+      ["hass", HASS_KEYS],
+    ]),
+    env: options.env,
+    dotEnv: { path: "./.env", variables: dotEnv },
+  });
 }
 
 /**
@@ -285,12 +322,8 @@ export function guardService(options: GuardOptions) {
       }
       if (problems.length > 0) {
         const where = options.files.length > 0 ? ` (configuration files: ${options.files.join(", ")})` : "";
-        // `REPOSITORY=…` exported as DA used to read it: say why it did not count
-        const named = unprefixedVariables("drone", Object.keys(DRONE_CONFIGURATION), options.env).filter(({ variable }) =>
-          problems.some(problem => problem.startsWith(`drone.${variable}:`)),
-        );
-        const notes = named.map(({ variable, instead }) => `\n${variable} is set in the environment; the drone reads ${instead} (variables without the DRONE_ prefix are ignored).`);
-        options.fail(`backup-drone: ${new ConfigError(problems).message}${notes.join("")}\nFix every key listed${where}; --help shows where settings come from.`);
+        // a `REPOSITORY=…` exported as DA used to read it is named at start (startWarnings)
+        options.fail(`backup-drone: ${new ConfigError(problems).message}\nFix every key listed${where}; --help shows where settings come from.`);
         process.exit(EXIT_CODES.failed);
       }
     }, 1000);

@@ -16,7 +16,7 @@ import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { parseDroneConfig } from "../config.mjs";
 import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-request.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
-import { configFiles, envFileVariables, exportEnvFile, guardService, homeAssistantTokenSource, loadDroneApplication, readConfigFiles } from "./boot.mjs";
+import { configFiles, envFileVariables, exportEnvFile, guardService, homeAssistantTokenSource, loadDroneApplication, readConfigFiles, startWarnings } from "./boot.mjs";
 import { formatFrequency, formatWhen } from "./format.mjs";
 import { createLineThrottle, plainLine } from "./progress.mjs";
 import { resultLines } from "./report.mjs";
@@ -137,7 +137,7 @@ function daemonService(tokenSource: string | undefined) {
     // left running by a crashed process must be stopped before a new run starts
     lifecycle.onReady(async () => {
       const engine = drone.engine.engine;
-      logger.info(homeAssistant ? `Home Assistant: token from ${tokenSource}` : "no Home Assistant token configured: running without Home Assistant");
+      logger.info(homeAssistant ? `Home Assistant: token from ${tokenSource}` : "no Home Assistant token configured (HASS_TOKEN, --token or TOKEN in the hass section): running without Home Assistant");
       engine.onResult(logResult);
       if (!homeAssistant) {
         const due = createLineThrottle();
@@ -163,7 +163,8 @@ function daemonService(tokenSource: string | undefined) {
         );
       } else if (settings.mode === "coordinated" && !homeAssistant) {
         logger.warn(
-          "MODE is coordinated but no Home Assistant token is configured: nothing will run on its own. Set MODE=standalone, or configure TOKEN (see --help).",
+          // the names the drone reads: a plain MODE or TOKEN in the environment is ignored
+          "MODE is coordinated but no Home Assistant token is configured: nothing will run on its own. Set DRONE_MODE=standalone, or a token in HASS_TOKEN (see --help).",
         );
       } else if (settings.mode === "paused") {
         logger.info("paused: nothing runs on its own");
@@ -191,6 +192,8 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
   }
   // the environment as exported, before the env file joins it (exported variables win, see sources.mts)
   const env = { ...process.env };
+  // a TOKEN or a ./.env the drone used to read: without a word the daemon would just run without Home Assistant
+  for (const warning of startWarnings({ env, ...(options.envFile === undefined ? {} : { envFile: options.envFile }) })) process.stderr.write(`warning: ${warning}\n`);
   const envFile = envFileVariables(options.envFile);
   exportEnvFile(envFile);
   const tokenSource = homeAssistantTokenSource({ token: options.token, files: sections, envFile }, env);

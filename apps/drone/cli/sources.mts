@@ -76,16 +76,32 @@ const normalise = (name: string) => name.toLowerCase().replaceAll("-", "_");
 const stringList = z.array(z.string());
 const record = z.record(z.string(), z.unknown());
 const TRUE_WORDS = new Set(["y", "yes", "true", "1"]);
+const FALSE_WORDS = new Set(["n", "no", "false", "0"]);
 
 /** A value written as text (an environment variable, a switch), read for a key of this type, or why it cannot be. */
 function fromText(type: string, text: string): { value: unknown } | { problem: string } {
   switch (type) {
-    case "number":
-      return { value: Number(text) };
-    case "boolean":
-      return { value: TRUE_WORDS.has(text.trim().toLowerCase()) };
+    case "number": {
+      // Number("abc") is NaN and Number(" ") is 0: nothing later checks hass's or synapse's numbers
+      const value = text.trim().length > 0 ? Number(text) : Number.NaN;
+      return Number.isFinite(value) ? { value } : { problem: "must be a number" };
+    }
+    case "boolean": {
+      // a typo (`ture`) must not quietly turn a feature off
+      const word = text.trim().toLowerCase();
+      if (TRUE_WORDS.has(word)) return { value: true };
+      if (FALSE_WORDS.has(word)) return { value: false };
+      return { problem: "must be true or false (true, false, yes, no, 1, 0)" };
+    }
     case "string[]": {
-      if (!text.startsWith("[")) return { value: text.split(",") };
+      // "/home, /etc" means two paths, not " /etc"; a stray comma adds no empty item
+      if (!text.trimStart().startsWith("["))
+        return {
+          value: text
+            .split(",")
+            .map(item => item.trim())
+            .filter(item => item.length > 0),
+        };
       const parsed = stringList.safeParse(jsonOf(text));
       return parsed.success ? { value: parsed.data } : { problem: 'must be a JSON list of strings (["a","b"]) or words separated by commas' };
     }
@@ -181,9 +197,46 @@ export function overridingValues(resolution: Resolution): Record<string, Record<
  */
 export function unprefixedVariables(module: string, keys: readonly string[], env: NodeJS.ProcessEnv): { variable: string; instead: string }[] {
   return keys.flatMap(key => {
-    const [instead = key] = variablesOf(module, key);
-    return given(env[key]) && !given(env[instead]) ? [{ variable: key, instead }] : [];
+    const variables = variablesOf(module, key);
+    const [instead = key] = variables;
+    return given(env[key]) && !variables.some(variable => variable === key || given(env[variable])) ? [{ variable: key, instead }] : [];
   });
+}
+
+/** The prefixes of the variables the drone reads (the modules it loads). */
+const PREFIXES = ["DRONE_", "HASS_", "SYNAPSE_"] as const;
+
+/** Variables of a `./.env` that look meant for the drone (`DRONE_*`, `HASS_*`, `SYNAPSE_*`), which it does not read from there. */
+export function droneVariablesIn(variables: NodeJS.Dict<string>): string[] {
+  return Object.keys(variables)
+    .filter(name => PREFIXES.some(prefix => name.startsWith(prefix)))
+    .sort();
+}
+
+/**
+ * The lines to warn with once at start about configuration the drone ignores: unprefixed
+ * variables that name a key (`TOKEN`, `REPOSITORY`, `MODE`), and a `./.env` holding the drone's
+ * variables. Without them a drone upgraded from reading those can go silent (no Home Assistant,
+ * another repository) with nothing on screen saying why.
+ */
+export function ignoredSourceWarnings(inputs: {
+  /** Each module's keys. */
+  modules: ReadonlyMap<string, readonly string[]>;
+  env: NodeJS.ProcessEnv;
+  /** `./.env` of the working folder, when it exists and is not the `--env-file`. */
+  dotEnv?: { path: string; variables: NodeJS.Dict<string> };
+}): string[] {
+  const lines: string[] = [];
+  for (const [module, keys] of inputs.modules) {
+    for (const { variable, instead } of unprefixedVariables(module, keys, inputs.env)) {
+      lines.push(`${variable} is set in the environment; the drone reads ${instead} (variables without the ${instead.slice(0, instead.indexOf("_") + 1)} prefix are ignored).`);
+    }
+  }
+  const names = inputs.dotEnv ? droneVariablesIn(inputs.dotEnv.variables) : [];
+  if (inputs.dotEnv && names.length > 0) {
+    lines.push(`${inputs.dotEnv.path} sets ${names.join(", ")}, but the drone does not read ./.env: export them, or pass --env-file ${inputs.dotEnv.path}.`);
+  }
+  return lines;
 }
 
 /** A source in words: `default`, `file /etc/backup_drone.ini [drone]`, `env DRONE_REPOSITORY`, `env file ./drone.env (DRONE_ID)`, `switch --KEEP_DAILY`. */

@@ -1,7 +1,8 @@
 /**
  * Where the drone's configuration comes from, through the real bin: exported `DRONE_*`
  * variables beat an env file, a plain `REPOSITORY` or `MODE` (another program's variable)
- * is not the drone's, a `./.env` in the folder a command runs from is not read, and
+ * is not the drone's (and is named at start), a `./.env` in the folder a command runs from is
+ * not read (and is named at start when it holds the drone's variables), and
  * `backup-drone config` names the source of every value without printing a secret.
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -79,6 +80,55 @@ describe("configuration sources", () => {
     const prefixed = await run(["status", "--json", "--config", config], cwd, { ...repository, MODE: "dark", DRONE_MODE: "standalone" });
     expect(prefixed.code, prefixed.stderr).toBe(EXIT_CODES.success);
     expect(statusSchema.parse(JSON.parse(prefixed.stdout)).settings.mode).toBe("standalone");
+  });
+
+  /** How many lines of `text` contain `part`. */
+  const linesWith = (text: string, part: string) => text.split("\n").filter(line => line.includes(part)).length;
+
+  it("a plain TOKEN, BASE_URL or MODE and a ./.env with the drone's variables are each named once at start; unrelated names are not", async () => {
+    const { cwd, config } = await setup();
+    await writeFile(join(cwd, ".env"), "HASS_TOKEN=canary-dotenv-token-5a1f\nDRONE_MODE=standalone\nNODE_ENV=production\n", { mode: 0o600 });
+    const env = { DRONE_REPOSITORY: "/srv/exported", TOKEN: "canary-plain-token-77e0", BASE_URL: "http://ha:8123", MODE: "dark" };
+    const result = await run(["status", "--json", "--config", config], cwd, env);
+    expect(result.code, result.stderr).toBe(EXIT_CODES.success);
+    expect(statusSchema.parse(JSON.parse(result.stdout)).settings.mode).toBe("coordinated");
+    expect(linesWith(result.stderr, "warning: TOKEN is set in the environment; the drone reads HASS_TOKEN")).toBe(1);
+    expect(linesWith(result.stderr, "warning: BASE_URL is set in the environment; the drone reads HASS_BASE_URL")).toBe(1);
+    expect(linesWith(result.stderr, "warning: MODE is set in the environment; the drone reads DRONE_MODE")).toBe(1);
+    expect(linesWith(result.stderr, "warning: ./.env sets DRONE_MODE, HASS_TOKEN, but the drone does not read ./.env")).toBe(1);
+    expect(result.stdout + result.stderr).not.toContain("canary-");
+
+    // read as the env file, ./.env is not ignored: nothing to say about it
+    const asEnvFile = await run(["status", "--json", "--config", config, "--env-file", ".env"], cwd, { DRONE_REPOSITORY: "/srv/exported" });
+    expect(asEnvFile.code, asEnvFile.stderr).toBe(EXIT_CODES.success);
+    expect(statusSchema.parse(JSON.parse(asEnvFile.stdout)).settings.mode).toBe("standalone");
+    expect(asEnvFile.stderr).not.toContain("warning:");
+
+    await writeFile(join(cwd, ".env"), "NODE_ENV=production\nDATABASE_URL=postgres://app@db/app\n");
+    const unrelated = await run(["status", "--json", "--config", config], cwd, { DRONE_REPOSITORY: "/srv/exported", EDITOR: "vi", DATABASE_URL: "postgres://x" });
+    expect(unrelated.code, unrelated.stderr).toBe(EXIT_CODES.success);
+    expect(unrelated.stderr).not.toContain("warning:");
+  });
+
+  it("the daemon with only a plain TOKEN and a ./.env names both at start, then warns that coordinated mode will run nothing", async () => {
+    const { cwd, config } = await setup();
+    await writeFile(join(cwd, ".env"), "HASS_TOKEN=canary-dotenv-token-5a1f\n", { mode: 0o600 });
+    const env = { DRONE_REPOSITORY: join(cwd, "repo"), DRONE_PASSPHRASE: "canary-passphrase-8d2e", TOKEN: "canary-plain-token-77e0" };
+    const daemon = startProcess(bin, ["daemon", "--config", config], { cwd, env });
+    try {
+      await daemon.waitFor(/MODE is coordinated but no Home Assistant token is configured/, 30_000);
+      const { stdout, stderr } = daemon.output();
+      const all = stdout + stderr;
+      expect(linesWith(stderr, "warning: TOKEN is set in the environment; the drone reads HASS_TOKEN")).toBe(1);
+      expect(linesWith(stderr, "warning: ./.env sets HASS_TOKEN, but the drone does not read ./.env")).toBe(1);
+      expect(all).toContain("no Home Assistant token configured (HASS_TOKEN, --token or TOKEN in the hass section): running without Home Assistant");
+      // a warning, naming the variables the drone reads
+      expect(all).toMatch(/\[WARN\].*MODE is coordinated but no Home Assistant token is configured: nothing will run on its own\. Set DRONE_MODE=standalone, or a token in HASS_TOKEN/);
+      expect(all).not.toContain("canary-");
+    } finally {
+      daemon.kill("SIGTERM");
+    }
+    expect((await daemon.done).code).toBe(0);
   });
 
   const configSchema = z.object({

@@ -2,13 +2,19 @@
  * The command line's configuration sources as data: which variables count for each module,
  * the order in which sources win, and what reaches Digital Alchemy's configuration.
  */
+import { LIB_HASS } from "@digital-alchemy/hass";
 import { describe, expect, it } from "vitest";
 
 import { configRows, configTable, HIDDEN } from "../../../apps/drone/cli/config-command.mjs";
-import { describeSource, overridingValues, resolveSources, unprefixedVariables, variablesOf } from "../../../apps/drone/cli/sources.mjs";
+import { HASS_KEYS } from "../../../apps/drone/cli/boot.mjs";
+import { describeSource, ignoredSourceWarnings, overridingValues, resolveSources, unprefixedVariables, variablesOf } from "../../../apps/drone/cli/sources.mjs";
 import { DRONE_CONFIGURATION } from "../../../apps/drone/config.mjs";
 
-const HASS = { BASE_URL: { type: "string", default: "http://localhost:8123" }, TOKEN: { type: "string", default: "" } };
+const HASS = {
+  BASE_URL: { type: "string", default: "http://localhost:8123" },
+  TOKEN: { type: "string", default: "" },
+  RETRY_INTERVAL: { type: "number", default: 5 },
+};
 const SYNAPSE = { DATABASE_URL: { type: "string", default: "file:synapse.db" }, METADATA: { type: "record", default: {} } };
 const modules = new Map<string, Record<string, { type: string; default?: unknown }>>([
   ["drone", DRONE_CONFIGURATION],
@@ -70,6 +76,47 @@ describe("configuration sources of the command line", () => {
     expect(overridingValues(resolution).drone).toEqual({ SOURCES: ["/home", "/etc"], EXCLUDES: ["*/.cache", "*/tmp"], PRESCAN: false, ONE_FILE_SYSTEM: true });
     expect(resolve({ env: { SYNAPSE_METADATA: "{oops" } }).problems).toEqual(["SYNAPSE_METADATA: must be a JSON object"]);
     expect(resolve({ env: { DRONE_SOURCES: "[1,2]" } }).problems).toEqual(['DRONE_SOURCES: must be a JSON list of strings (["a","b"]) or words separated by commas']);
+  });
+
+  it("reports a number, a boolean or a list it cannot read with its variable instead of guessing", () => {
+    // hass checks none of its numbers itself: NaN would reach its retry timer
+    expect(resolve({ env: { HASS_RETRY_INTERVAL: "abc" } }).problems).toEqual(["HASS_RETRY_INTERVAL: must be a number"]);
+    expect(resolve({ env: { DRONE_KEEP_DAILY: " " } }).problems).toEqual(["DRONE_KEEP_DAILY: must be a number"]);
+    expect(resolve({ switches: [{ name: "KEEP_DAILY", value: "seven" }] }).problems).toEqual(["--KEEP_DAILY: must be a number"]);
+    expect(overridingValues(resolve({ env: { HASS_RETRY_INTERVAL: " 30 " } })).hass).toEqual({ RETRY_INTERVAL: 30 });
+    // a typo must not turn a feature off
+    const typo = resolve({ env: { DRONE_PRESCAN: "ture" } });
+    expect(typo.problems).toEqual(["DRONE_PRESCAN: must be true or false (true, false, yes, no, 1, 0)"]);
+    expect(entry(typo, "drone", "PRESCAN")?.source).toEqual({ kind: "default" });
+    expect(resolve({ switches: [{ name: "PRESCAN", value: "maybe" }] }).problems).toEqual(["--PRESCAN: must be true or false (true, false, yes, no, 1, 0)"]);
+    const words = resolve({ env: { DRONE_PRESCAN: "0", DRONE_ONE_FILE_SYSTEM: "TRUE" }, switches: [{ name: "VERIFY_AFTER_BACKUP", value: "False" }] });
+    expect(words.problems).toEqual([]);
+    expect(overridingValues(words).drone).toEqual({ PRESCAN: false, ONE_FILE_SYSTEM: true, VERIFY_AFTER_BACKUP: false });
+    expect(overridingValues(resolve({ switches: [{ name: "PRESCAN", value: undefined }] })).drone).toEqual({ PRESCAN: true });
+    // lists as people write them: spaces after commas, a trailing comma
+    expect(overridingValues(resolve({ env: { DRONE_SOURCES: "/home, /etc ,,/srv," } })).drone).toEqual({ SOURCES: ["/home", "/etc", "/srv"] });
+  });
+
+  it("warns once about an unprefixed drone or hass variable, and about a ./.env holding the drone's variables", () => {
+    const keys = new Map<string, readonly string[]>([
+      ["drone", Object.keys(DRONE_CONFIGURATION)],
+      ["hass", Object.keys(HASS)],
+    ]);
+    const env = { TOKEN: "t", BASE_URL: "http://ha:8123", MODE: "dark", REPOSITORY: "/srv", DRONE_REPOSITORY: "/srv/borg", EDITOR: "vi" };
+    const dotEnv = { path: "./.env", variables: { HASS_TOKEN: "t", DRONE_MODE: "standalone", NODE_ENV: "production" } };
+    expect(ignoredSourceWarnings({ modules: keys, env, dotEnv })).toEqual([
+      "MODE is set in the environment; the drone reads DRONE_MODE (variables without the DRONE_ prefix are ignored).",
+      "BASE_URL is set in the environment; the drone reads HASS_BASE_URL (variables without the HASS_ prefix are ignored).",
+      "TOKEN is set in the environment; the drone reads HASS_TOKEN (variables without the HASS_ prefix are ignored).",
+      "./.env sets DRONE_MODE, HASS_TOKEN, but the drone does not read ./.env: export them, or pass --env-file ./.env.",
+    ]);
+    // HASS_URL counts for BASE_URL; nothing the drone reads, nothing to say
+    expect(ignoredSourceWarnings({ modules: keys, env: { BASE_URL: "http://x", HASS_URL: "http://ha" } })).toEqual([]);
+    expect(ignoredSourceWarnings({ modules: keys, env: { EDITOR: "vi" }, dotEnv: { path: "./.env", variables: { NODE_ENV: "production" } } })).toEqual([]);
+  });
+
+  it("names every key of the hass library in HASS_KEYS", () => {
+    expect([...HASS_KEYS].sort()).toEqual(Object.keys(LIB_HASS.configuration ?? {}).sort());
   });
 
   it("describes each source in words", () => {
