@@ -1,0 +1,72 @@
+/**
+ * The dumps a drone streams into each archive (key DUMPS): a mapping from a dump's name to its
+ * settings, one schema discriminated on `kind`. Passwords are never values here, only files
+ * (`password_file`) or the database tool's own configuration.
+ */
+import { isAbsolute } from "node:path";
+
+import { z } from "zod";
+
+/** A dump's name: its file name inside the archive. */
+export const DUMP_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** What a dump reads from. */
+export const DUMP_KINDS = ["postgresql", "mariadb", "sqlite", "command"] as const;
+export type DumpKind = (typeof DUMP_KINDS)[number];
+/** If a dump fails: stop the run (`break`), or make the archive without it and warn (`continue`). */
+export const DUMP_POLICIES = ["break", "continue"] as const;
+
+const absolute = z.string().refine(value => isAbsolute(value), { message: "must be an absolute path" });
+const nonEmpty = z.string().trim().min(1, { message: "must not be empty" });
+const port = z.number().int().min(1).max(65_535);
+const options = z.array(z.string()).default([]);
+
+const common = {
+  timeout_seconds: z.number().int().min(1).max(7 * 24 * 3600).default(3600),
+  policy: z.enum(DUMP_POLICIES).default("break"),
+};
+
+const postgresql = z.strictObject({
+  kind: z.literal("postgresql"),
+  ...common,
+  host: nonEmpty.optional(),
+  port: port.optional(),
+  user: nonEmpty.optional(),
+  database: nonEmpty,
+  password_file: absolute.optional(),
+  options,
+  restore_options: options,
+});
+
+const mariadbFields = {
+  ...common,
+  host: nonEmpty.optional(),
+  port: port.optional(),
+  socket: absolute.optional(),
+  user: nonEmpty.optional(),
+  database: nonEmpty,
+  password_file: absolute.optional(),
+  options,
+  restore_options: options,
+};
+const mariadb = z.strictObject({ kind: z.literal("mariadb"), ...mariadbFields });
+/** `mysql` is a name for the same tools: normalised to `mariadb`. */
+const mysql = z.strictObject({ kind: z.literal("mysql"), ...mariadbFields }).transform(value => ({ ...value, kind: "mariadb" as const }));
+
+const sqlite = z.strictObject({ kind: z.literal("sqlite"), ...common, path: absolute });
+
+const command = z.strictObject({
+  kind: z.literal("command"),
+  ...common,
+  command: nonEmpty,
+  restore_command: nonEmpty.optional(),
+  extension: z.string().regex(/^[A-Za-z0-9]{1,16}$/, { message: "must be 1–16 letters or digits" }).default("out"),
+});
+
+/** One dump's settings. */
+export const dumpSchema = z.discriminatedUnion("kind", [postgresql, mariadb, mysql, sqlite, command]);
+export type DumpSetting = z.output<typeof dumpSchema>;
+
+/** The DUMPS key: dump name → settings. */
+export const dumpsSchema = z.record(z.string().regex(DUMP_NAME_PATTERN, { message: "a dump's name must be lowercase letters, digits, - or _ (at most 63)" }), dumpSchema);
+/** A dump with its name. */
+export type NamedDump = DumpSetting & { name: string };
