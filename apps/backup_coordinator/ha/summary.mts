@@ -52,6 +52,18 @@ export function summarize(fleet: Fleet, now: Date): FleetSummary {
  */
 export const ATTRIBUTE_LIST_LIMIT = 50;
 
+/**
+ * At most this many drone ids in a `drones` attribute (with `drones_total`): 100 ids of the
+ * longest form (63 characters) and the 50 planned entries stay under the recorder's 16 KiB.
+ */
+export const ID_LIST_LIMIT = 100;
+
+/** A `drones` attribute of ids, cut to ID_LIST_LIMIT, with how many there are. */
+export const idListAttributes = (ids: readonly string[]): { drones: string[]; drones_total: number } => ({
+  drones: ids.slice(0, ID_LIST_LIMIT),
+  drones_total: ids.length,
+});
+
 /** One drone's planned next backup, as the Queue sensor lists it. */
 export interface PlannedEntry {
   drone_id: string;
@@ -63,7 +75,10 @@ export interface PlannedEntry {
  * The Queue sensor's attributes: the drones due now in the order they would start, then the
  * others by planned time (drones with no planned time last, by id), cut to ATTRIBUTE_LIST_LIMIT.
  */
-export function queueAttributes(fleet: Fleet, queue: readonly string[]): { drones: string[]; planned: PlannedEntry[]; planned_total: number } {
+export function queueAttributes(
+  fleet: Fleet,
+  queue: readonly string[],
+): { drones: string[]; drones_total: number; planned: PlannedEntry[]; planned_total: number } {
   const plans = fleet.plans();
   const position = new Map(queue.map((droneId, index) => [droneId, index]));
   const entries = [...plans.entries()].map(([droneId, plan]) => ({ droneId, plan }));
@@ -75,7 +90,7 @@ export function queueAttributes(fleet: Fleet, queue: readonly string[]): { drone
       a.droneId.localeCompare(b.droneId),
   );
   return {
-    drones: [...queue],
+    ...idListAttributes(queue),
     planned: entries
       .slice(0, ATTRIBUTE_LIST_LIMIT)
       .map(({ droneId, plan }) => ({ drone_id: droneId, next_at: plan.nextAt?.toISOString() ?? null, reason: plan.reason })),

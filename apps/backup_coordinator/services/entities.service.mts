@@ -31,7 +31,7 @@ import {
   problemObjectId,
   problemUniqueId,
 } from "../ha/entities.mjs";
-import { createRateGate, idList, lastRoundAttributes, queueAttributes, summarize } from "../ha/summary.mjs";
+import { createRateGate, idList, idListAttributes, lastRoundAttributes, queueAttributes, summarize } from "../ha/summary.mjs";
 import { watchCoordinatorLink } from "../ha/link-watch.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
@@ -123,7 +123,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     put("queue", "state", idList(summary.queue));
     put("queue", "attributes", queueAttributes(model, summary.queue));
     put("failing_drones", "state", summary.failing.length);
-    put("failing_drones", "attributes", { drones: summary.failing });
+    put("failing_drones", "attributes", idListAttributes(summary.failing));
     if (dispatch.lastRoundCompleted) put("last_round_completed", "state", dispatch.lastRoundCompleted.toISOString());
     put("last_round_completed", "attributes", lastRoundAttributes(model.lastRound()));
     put("pause", "is_on", dispatch.paused);

@@ -160,7 +160,7 @@ describe("the sensors", () => {
 
     await h.finish("a", "failed");
     await waitFor(() => h!.published("failing_drones") === 1, "one failing drone");
-    expect(h.published("failing_drones", "attributes")).toEqual({ drones: ["a"] });
+    expect(h.published("failing_drones", "attributes")).toEqual({ drones: ["a"], drones_total: 1 });
     await h.waitForPresses(3);
     await waitFor(() => h!.published("running_now") === "b, c", "b running");
   });

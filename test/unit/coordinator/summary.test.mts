@@ -7,6 +7,7 @@ import {
   idList,
   lastRoundAttributes,
   MAX_STATE_LENGTH,
+  ID_LIST_LIMIT,
   queueAttributes,
   summarize,
 } from "../../../apps/backup_coordinator/ha/summary.mjs";
@@ -96,6 +97,7 @@ describe("what the coordinator's sensors show", () => {
     const attributes = queueAttributes(fleet, fleet.queue(T0));
     expect(attributes).toEqual({
       drones: ["late"],
+      drones_total: 1,
       planned: [
         { drone_id: "late", next_at: T0.toISOString(), reason: "overdue" },
         { drone_id: "soon", next_at: at(-86_000 + 86_400).toISOString(), reason: "due" },
@@ -106,13 +108,22 @@ describe("what the coordinator's sensors show", () => {
     });
 
     const big = createFleet(settings);
-    for (let index = 0; index < 200; index++) big.onStatus(status(`drone-${String(index).padStart(3, "0")}`, { last_backup: at(-index * 60).toISOString() }), T0);
+    for (let index = 0; index < 200; index++) big.onStatus(status(`drone-${String(index).padStart(3, "0")}`, { last_backup: at(-2 * 86_400 - index * 60).toISOString() }), T0);
     big.evaluate(T0, { paused: false });
     const capped = queueAttributes(big, big.queue(T0));
     expect(capped.planned).toHaveLength(ATTRIBUTE_LIST_LIMIT);
     expect(capped.planned_total).toBe(200);
-    // the recorder's limit is 16 KiB of attributes
+    expect(capped.drones).toHaveLength(ID_LIST_LIMIT);
+    expect(capped.drones_total).toBe(200);
+    // the recorder's limit is 16 KiB of attributes, also with 1,000 drones of the longest id
     expect(Buffer.byteLength(JSON.stringify(capped))).toBeLessThan(16 * 1024);
+    const longest = createFleet(settings);
+    for (let index = 0; index < 1000; index++) longest.onStatus(status(`${"d".repeat(59)}${String(index).padStart(4, "0")}`, { last_backup: at(-2 * 86_400 - index * 60).toISOString() }), T0);
+    longest.evaluate(T0, { paused: false });
+    const attributes1000 = queueAttributes(longest, longest.queue(T0));
+    expect(attributes1000.drones_total).toBe(1000);
+    expect(attributes1000.drones).toHaveLength(ID_LIST_LIMIT);
+    expect(Buffer.byteLength(JSON.stringify(attributes1000))).toBeLessThan(16 * 1024);
   });
 
   it("the Last Round Completed sensor lists each drone's last run in the round, with the bytes it added", () => {
