@@ -126,6 +126,7 @@ describe("the sensors", () => {
     // paused: the queue is the order they would start in, and no drone has a planned time
     expect(h.published("queue", "attributes")).toEqual({
       drones: ["a", "b", "c"],
+      drones_total: 3,
       planned: ["a", "b", "c"].map(drone_id => ({ drone_id, next_at: null, reason: "paused" })),
       planned_total: 3,
     });

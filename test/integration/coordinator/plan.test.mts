@@ -98,6 +98,7 @@ describe("the coordinator's plan events", () => {
     await waitFor(() => (h!.published("queue", "attributes") as { planned?: unknown[] } | undefined)?.planned?.length === 2, "the planned list");
     expect(h.published("queue", "attributes")).toEqual({
       drones: [],
+      drones_total: 0,
       planned: [
         { drone_id: "b", next_at: minutesFrom(T0, DAY - 30).toISOString(), reason: "due" },
         { drone_id: "a", next_at: minutesFrom(T0, DAY - 60).toISOString(), reason: "due" },
