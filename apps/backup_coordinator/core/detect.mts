@@ -3,7 +3,7 @@
  * whether its run stalled, the backoff after a failure, and the problems a drone shows (one
  * at a time, the worst first) with the effects that raise and clear them.
  */
-import { PROBLEM_KINDS, type ProblemKind } from "../../../libs/protocol/index.mjs";
+import { PROBLEM_KINDS, type ProblemKind, retryTime } from "../../../libs/protocol/index.mjs";
 import { type ActiveRun, type DroneRecord, type FleetEffect, type FleetSettings, LOCKED_OUT_REASON } from "./drone-record.mjs";
 import { type DroneView, overdueMinutes } from "./plan.mjs";
 
@@ -33,10 +33,7 @@ export function createDetection(settings: FleetSettings) {
 
   const failureBackoff = (drone: DroneRecord, now: Date) => {
     drone.attempts += 1;
-    drone.blockedUntil =
-      drone.attempts >= settings.retryAttempts
-        ? new Date(now.getTime() + drone.frequencyMinutes * 60_000)
-        : new Date(now.getTime() + settings.retryBaseMs * 2 ** (drone.attempts - 1));
+    drone.blockedUntil = retryTime(now, drone.attempts, drone.frequencyMinutes, { attempts: settings.retryAttempts, baseMs: settings.retryBaseMs });
   };
 
   /** A run with no progress for longer than the stall threshold (its drone shows `stalled`). */

@@ -198,6 +198,10 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
       // a person said "not now": the own schedule waits for the next regular time
       const kind = cancelledKind(job.operation);
       if (failure?.kind === "cancelled" && kind !== null) state.cancelledAt[kind] = toIso(finished);
+      // a backup that failed: the own schedule tries again after a growing wait (a success clears it)
+      if (failure && failure.kind !== "cancelled" && kind !== null) {
+        state.failedBackups[kind] = { attempts: (state.failedBackups[kind]?.attempts ?? 0) + 1, at: toIso(finished) };
+      }
     });
   }
   // the trigger and who asked as they stand now: a run may have been relabelled while it ran

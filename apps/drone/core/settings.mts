@@ -8,7 +8,7 @@ import dayjs from "dayjs";
 import { z } from "zod";
 
 import { KEEP_WITHIN_PATTERN } from "../../../libs/borg/index.mjs";
-import { MAX_STATE_LENGTH, nextRegularTime, type Operation } from "../../../libs/protocol/index.mjs";
+import { MAX_STATE_LENGTH, nextRegularTime, type Operation, retryTime } from "../../../libs/protocol/index.mjs";
 import { DRONE_CONFIGURATION, type DroneConfig, droneConfigSchema, hasKeepRule, type KeepSettings } from "../config.mjs";
 import { archiveProblem, canonicalTarget, LATEST, targetProblem } from "./restore.mjs";
 import type { PersistedState } from "./state.mjs";
@@ -101,13 +101,25 @@ export function checkSettingsChange(patch: Partial<Settings>, current: Settings,
   return change;
 }
 
+type BackupKind = keyof PersistedState["cancelledAt"];
+
 /**
  * When a backup of one kind is due by the drone's own schedule: its last backup plus its
- * frequency (at once when it never backed up); after a cancel, its next regular time.
+ * frequency (at once when it never backed up); after a cancel, its next regular time; after
+ * failures in a row, not before the retry (5 minutes, 10, then a frequency: DEFAULT_RETRY).
  */
-function dueTime(last: string | null, minutes: number, cancelledAt: string | null): number | null {
-  if (cancelledAt !== null) return nextRegularTime(last === null ? null : new Date(last), minutes, new Date(cancelledAt)).getTime();
-  return last === null ? null : dayjs(last).add(minutes, "minute").valueOf();
+function dueTime(persisted: Readonly<PersistedState>, kind: BackupKind, minutes: number): number | null {
+  const last = kind === "primary" ? persisted.lastBackup : persisted.lastOffsiteBackup;
+  const cancelledAt = persisted.cancelledAt[kind];
+  const regular =
+    cancelledAt !== null
+      ? nextRegularTime(last === null ? null : new Date(last), minutes, new Date(cancelledAt)).getTime()
+      : last === null
+        ? null
+        : dayjs(last).add(minutes, "minute").valueOf();
+  const failed = persisted.failedBackups[kind];
+  if (failed === null) return regular;
+  return Math.max(regular ?? 0, retryTime(new Date(failed.at), failed.attempts, minutes).getTime());
 }
 
 /**
@@ -117,7 +129,7 @@ function dueTime(last: string | null, minutes: number, cancelledAt: string | nul
  */
 export function nextOwnBackup(settings: Settings, persisted: Readonly<PersistedState>, now: Date): Date | null {
   if (settings.mode !== "standalone") return null;
-  const due = dueTime(persisted.lastBackup, settings.frequencyMinutes, persisted.cancelledAt.primary);
+  const due = dueTime(persisted, "primary", settings.frequencyMinutes);
   return new Date(Math.max(due ?? now.getTime(), now.getTime()));
 }
 
@@ -125,9 +137,8 @@ export function nextOwnBackup(settings: Settings, persisted: Readonly<PersistedS
 export function dueOperations(settings: Settings, persisted: Readonly<PersistedState>, hasOffsite: boolean, now: Date): Operation[] {
   if (settings.mode !== "standalone") return [];
   const operations: Operation[] = [];
-  const { cancelledAt } = persisted;
-  const overdue = (last: string | null, minutes: number, cancelled: string | null) => (dueTime(last, minutes, cancelled) ?? 0) <= now.getTime();
-  if (overdue(persisted.lastBackup, settings.frequencyMinutes, cancelledAt.primary)) operations.push("scheduled");
-  if (hasOffsite && overdue(persisted.lastOffsiteBackup, settings.offsiteFrequencyMinutes, cancelledAt.offsite)) operations.push("offsite");
+  const overdue = (kind: BackupKind, minutes: number) => (dueTime(persisted, kind, minutes) ?? 0) <= now.getTime();
+  if (overdue("primary", settings.frequencyMinutes)) operations.push("scheduled");
+  if (hasOffsite && overdue("offsite", settings.offsiteFrequencyMinutes)) operations.push("offsite");
   return operations;
 }

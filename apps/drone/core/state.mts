@@ -35,6 +35,9 @@ const archiveFacts = z
   })
   .nullable();
 
+/** Backups of one kind that failed in a row: how many, and when the last one ended. */
+const failedRuns = z.object({ attempts: z.number().int().min(1), at: z.iso.datetime({ offset: true }) }).nullable();
+
 /** The state file's schema. */
 export const persistedStateSchema = z.object({
   version: z.literal(1),
@@ -79,6 +82,13 @@ export const persistedStateSchema = z.object({
    * the drone's own schedule waits for the next regular time instead of starting it again.
    */
   cancelledAt: z.object({ primary: iso, offsite: iso }).default(() => ({ primary: null, offsite: null })),
+  /**
+   * Backups of each kind that failed in a row since the last one that succeeded (null: none):
+   * the drone's own schedule tries again after a growing wait instead of every minute.
+   */
+  failedBackups: z
+    .object({ primary: failedRuns, offsite: failedRuns })
+    .default(() => ({ primary: null, offsite: null })),
   /** Set while an operation runs; still set at start-up means the last process died mid-run. */
   running: z
     .object({
@@ -144,6 +154,7 @@ export function emptyState(): PersistedState {
     lastSources: null,
     orphanedLocks: [],
     cancelledAt: { primary: null, offsite: null },
+    failedBackups: { primary: null, offsite: null },
     running: null,
   };
 }

@@ -12,7 +12,7 @@ const PLAIN = createPaint(false);
 const NOW = new Date("2026-11-22T12:00:00.000Z");
 const settings = (mode: Settings["mode"], frequencyMinutes = 1440) => ({ mode, frequencyMinutes }) as Settings;
 const persisted = (lastBackup: string | null, cancelledAt: string | null = null) =>
-  ({ lastBackup, lastOffsiteBackup: null, cancelledAt: { primary: cancelledAt, offsite: null } }) as PersistedState;
+  ({ lastBackup, lastOffsiteBackup: null, cancelledAt: { primary: cancelledAt, offsite: null }, failedBackups: { primary: null, offsite: null } }) as PersistedState;
 const plan: PlanEvent = {
   v: PROTOCOL_VERSION,
   coordinator_id: "backup_coordinator",
@@ -40,6 +40,25 @@ describe("the drone's next backup", () => {
     expect(dueOperations(settings("standalone", 60), persisted("2026-11-22T09:10:00.000Z"), false, NOW)).toEqual(["scheduled"]);
     const offsite = { ...persisted(null), lastOffsiteBackup: null, cancelledAt: { primary: null, offsite: "2026-11-22T11:59:00.000Z" } } as PersistedState;
     expect(dueOperations({ ...settings("standalone", 60), offsiteFrequencyMinutes: 60 }, offsite, true, NOW)).toEqual(["scheduled"]);
+  });
+
+  it("standalone after failed backups: tries again after 5 minutes, then 10, then a whole frequency, never sooner than the regular time", () => {
+    const failed = (attempts: number, at: string, lastBackup: string | null = "2026-11-20T12:00:00.000Z") =>
+      ({ ...persisted(lastBackup), failedBackups: { primary: { attempts, at }, offsite: null } }) as PersistedState;
+    const standalone = settings("standalone", 1440);
+    expect(nextOwnBackup(standalone, failed(1, "2026-11-22T11:58:00.000Z"), NOW)).toEqual(new Date("2026-11-22T12:03:00.000Z"));
+    expect(dueOperations(standalone, failed(1, "2026-11-22T11:58:00.000Z"), false, NOW)).toEqual([]);
+    expect(dueOperations(standalone, failed(1, "2026-11-22T11:55:00.000Z"), false, NOW)).toEqual(["scheduled"]);
+    expect(nextOwnBackup(standalone, failed(2, "2026-11-22T11:58:00.000Z"), NOW)).toEqual(new Date("2026-11-22T12:08:00.000Z"));
+    expect(nextOwnBackup(standalone, failed(3, "2026-11-22T11:58:00.000Z"), NOW)).toEqual(new Date("2026-11-23T11:58:00.000Z"));
+    // a drone that never backed up waits too
+    expect(nextOwnBackup(standalone, failed(1, "2026-11-22T11:58:00.000Z", null), NOW)).toEqual(new Date("2026-11-22T12:03:00.000Z"));
+    // the retry never brings a backup forward: a fresh backup whose prune failed waits for its frequency
+    expect(nextOwnBackup(standalone, failed(1, "2026-11-22T11:58:00.000Z", "2026-11-22T11:57:00.000Z"), NOW)).toEqual(new Date("2026-11-23T11:57:00.000Z"));
+    // the offsite copy keeps its own count
+    const offsite = { ...persisted("2026-11-22T11:00:00.000Z"), failedBackups: { primary: null, offsite: { attempts: 1, at: "2026-11-22T11:59:00.000Z" } } } as PersistedState;
+    expect(dueOperations({ ...standalone, offsiteFrequencyMinutes: 60 }, offsite, true, NOW)).toEqual([]);
+    expect(dueOperations({ ...standalone, offsiteFrequencyMinutes: 60 }, offsite, true, new Date("2026-11-22T12:04:00.000Z"))).toEqual(["offsite"]);
   });
 
   it("status says when a backup was cancelled and its next regular time", () => {

@@ -145,6 +145,7 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
       if (role === "primary") {
         state.lastBackup = toIso(new Date());
         state.cancelledAt.primary = null;
+        state.failedBackups.primary = null;
         state.lastArchive = facts;
         state.totals = totals;
         if (state.archiveCount !== null) state.archiveCount += 1;
@@ -152,6 +153,7 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
       } else {
         state.lastOffsiteBackup = toIso(new Date());
         state.cancelledAt.offsite = null;
+        state.failedBackups.offsite = null;
         state.lastOffsiteArchive = facts;
         state.offsiteTotals = totals;
       }
