@@ -13,7 +13,8 @@ import { type CoordinatorMeasurement, startWorker } from "./lib/messages.mjs";
 const T0 = new Date("2026-11-22T02:00:00Z");
 const HOSTS = 10;
 
-function status(index: number, now: Date, extra: Partial<StatusEvent> = {}): StatusEvent {
+/** The status event of simulated drone `index` at `now`: some due, some not, on 10 repository hosts. */
+export function statusOf(index: number, now: Date, extra: Partial<StatusEvent> = {}): StatusEvent {
   const id = `drone-${String(index).padStart(4, "0")}`;
   return {
     v: PROTOCOL_VERSION,
@@ -49,11 +50,11 @@ export function defaultSettings(): FleetSettings & { tickSeconds: number } {
 export function measureSchedulingStep(count: number, iterations: number) {
   const settings = defaultSettings();
   const fleet = createFleet(settings);
-  for (let index = 0; index < count; index++) fleet.onStatus(status(index, T0), T0);
+  for (let index = 0; index < count; index++) fleet.onStatus(statusOf(index, T0), T0);
   // a few running, so that the host limits bite
   for (let index = 0; index < HOSTS; index++) {
     const id = `drone-${String(index).padStart(4, "0")}`;
-    fleet.onStatus(status(index, T0, { state: "creating", operation: "scheduled", run_id: `${id}-run` }), T0);
+    fleet.onStatus(statusOf(index, T0, { state: "creating", operation: "scheduled", run_id: `${id}-run` }), T0);
   }
   const now = new Date(T0.getTime() + 1_000);
   const evaluateMs: number[] = [];
@@ -108,7 +109,7 @@ export function measureDetection(stepMs = 1_000) {
     }
     return { kind, afterMs: Number.NaN };
   };
-  const base = (fleet: Fleet) => fleet.onStatus(status(1, T0, { last_backup: T0.toISOString() }), T0);
+  const base = (fleet: Fleet) => fleet.onStatus(statusOf(1, T0, { last_backup: T0.toISOString() }), T0);
   const atOnce = (kind: ProblemKind, raise: (fleet: Fleet) => void) => {
     const fleet = createFleet(settings);
     raise(fleet);
@@ -120,7 +121,7 @@ export function measureDetection(stepMs = 1_000) {
       fleet => {
         base(fleet);
         const at = new Date(T0.getTime() + 10_000);
-        fleet.onStatus(status(1, at, { state: "creating", operation: "scheduled", run_id: "r1" }), at);
+        fleet.onStatus(statusOf(1, at, { state: "creating", operation: "scheduled", run_id: "r1" }), at);
         const result: ResultEvent = {
           v: PROTOCOL_VERSION,
           drone_id: "drone-0001",
@@ -158,13 +159,13 @@ export function measureDetection(stepMs = 1_000) {
       "stalled",
       fleet => {
         base(fleet);
-        fleet.onStatus(status(1, T0, { state: "creating", operation: "scheduled", run_id: "r1" }), T0);
+        fleet.onStatus(statusOf(1, T0, { state: "creating", operation: "scheduled", run_id: "r1" }), T0);
         return T0;
       },
       3_600_000,
       // the drone keeps its heartbeat (every minute) but reports no progress
       (fleet, now) => {
-        if ((now.getTime() - T0.getTime()) % 60_000 === 0) fleet.onStatus(status(1, now, { state: "creating", operation: "scheduled", run_id: "r1" }), now);
+        if ((now.getTime() - T0.getTime()) % 60_000 === 0) fleet.onStatus(statusOf(1, now, { state: "creating", operation: "scheduled", run_id: "r1" }), now);
       },
     ),
   ].map(found => ({

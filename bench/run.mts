@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 
 import { compareCreate, type CreateTiming, type EtaRun } from "./create.mjs";
 import { measureCoordinatorProcess, measureDetection, measureSchedulingStep } from "./coordinator.mjs";
+import { measureCoordinatorReal } from "./coordinator-real.mjs";
 import { measureLatency } from "./latency.mjs";
 import { datasetSpecs, generateDataset } from "./lib/datasets.mjs";
 import { detectMachine } from "./lib/machine.mjs";
@@ -151,7 +152,15 @@ async function main() {
         processError = errorText(error);
         log(`  the coordinator process could not be measured: ${processError}`);
       }
-      results.coordinator = { step, detection, process: processMeasurement, processError };
+      let real = null;
+      let realError: string | null = null;
+      try {
+        real = await measureCoordinatorReal(join(ROOT, "dist", "apps", "backup_coordinator", "main.mjs"), DRONES, quick ? 2 : 8, log);
+      } catch (error) {
+        realError = errorText(error);
+        log(`  the real coordinator process could not be measured: ${realError}`);
+      }
+      results.coordinator = { step, detection, process: processMeasurement, processError, real, realError };
     }
 
     if (only.has("latency")) {

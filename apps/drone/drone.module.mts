@@ -6,9 +6,10 @@ import { LIB_HASS } from "@digital-alchemy/hass";
 import { LIB_SYNAPSE } from "@digital-alchemy/synapse";
 
 import { createDroneApplicationOf, createDroneLibrary } from "./drone-library.mjs";
+import { HomeAssistantService } from "./services/home-assistant.service.mjs";
 
 /** The drone library: import it into a DA app; Home Assistant is used when LIB_HASS and LIB_SYNAPSE are loaded too. */
-export const LIB_DRONE = createDroneLibrary([LIB_HASS, LIB_SYNAPSE]);
+export const LIB_DRONE = createDroneLibrary([LIB_HASS, LIB_SYNAPSE], { home_assistant: HomeAssistantService });
 
 /** The drone application; with `homeAssistant` it also loads hass and synapse. */
 export function createDroneApplication(options: { homeAssistant: boolean }) {

@@ -69,6 +69,19 @@ export const resultsSchema = z.object({
       detection: z.array(z.object({ kind: z.string(), afterMs: z.number(), thresholdMs: z.number(), tickMs: z.number() })),
       process: coordinatorMeasurementSchema.nullable(),
       processError: z.string().nullable(),
+      /** The real `backup-coordinator` process against the emulated Home Assistant (bench/coordinator-real.mts); absent in older results. */
+      real: z
+        .object({
+          drones: z.number(),
+          heartbeats: z.number(),
+          bootRssBytes: z.number(),
+          rssBytes: z.number(),
+          peakRssBytes: z.number(),
+          presses: z.number(),
+        })
+        .nullable()
+        .optional(),
+      realError: z.string().nullable().optional(),
     })
     .nullable(),
   latency: z.union([

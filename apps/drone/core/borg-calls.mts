@@ -39,6 +39,8 @@ export interface CallSite {
   /** The run's notes: borg's notes are added, once each. */
   notes: string[];
   inactivityTimeoutMs: number;
+  /** Called once borg has been started (each time, if a call starts borg again). */
+  onSpawn?: () => void;
 }
 
 /** The options of one borg call of a run. */
@@ -86,6 +88,7 @@ export function borgCallOptions(site: CallSite, onEvent: (event: BorgEvent) => v
       // read now, while the pid is surely borg's: recovery signals it only while it still is
       spawned = { pid, identity: processIdentity(pid) };
       recordBorg(pid, spawned.identity, command);
+      site.onSpawn?.();
     },
   };
 }

@@ -8,9 +8,10 @@
  * write, at most once a minute, and a run's end that could not be written is tried once more. The records it holds, and how a row becomes one, are in history-records.mts.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname } from "node:path";
 
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import dayjs from "dayjs";
 import { z } from "zod";
 
@@ -73,7 +74,9 @@ export interface RunHistory {
    * A run whose process died, found at start-up: the same row is stored as interrupted with
    * the recovery's message (a row is added only when the start was never recorded), and
    * every other row left `running` by a dead process is stored as crashed too. Its end stays
-   * unknown (no `finished_at`, no duration); `noticed_at` says when it was found.
+   * unknown (no `finished_at`, no duration); `noticed_at` says when it was found. Without a
+   * run to store, the sweep of the other rows waits for the history's next write (a start-up
+   * does not open the history for it; `list` shows such a row as crashed all the same).
    */
   recovered(result: ResultEvent | undefined): void;
   /**
@@ -154,13 +157,22 @@ UPDATE runs SET noticed_at = finished_at, finished_at = NULL, duration_seconds =
 const COLUMNS =
   "run_id, operation, repository, trigger, requested_by, started_at, finished_at, noticed_at, outcome, error_kind, error, cancelled_by, archive_name, nfiles, original_size, compressed_size, deduplicated_size, added_bytes, duration_seconds, warnings, pruned, pid, process_identity";
 
+const requireHere = createRequire(import.meta.url);
+let driver: typeof Database | undefined;
+/**
+ * better-sqlite3, loaded at the first open: a command that never touches the history does not
+ * pay for loading it, and a one-shot run opens the history once borg has started (run.mts).
+ */
+const sqlite = (): typeof Database => (driver ??= requireHere("better-sqlite3") as typeof Database);
+
 /** Open (or create) the database file: mode 0600, WAL, the schema at its version. */
 function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // created by us with 0600 before SQLite opens it: its -wal and -shm files take the same mode
   if (!existsSync(path)) closeSync(openSync(path, "a", 0o600));
   chmodSync(path, 0o600);
-  const db = new Database(path, { timeout: busyTimeoutMs });
+  const Driver = sqlite();
+  const db = new Driver(path, { timeout: busyTimeoutMs });
   try {
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     db.pragma("journal_mode = WAL");
@@ -234,11 +246,18 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
     return db;
   };
 
+  /** Whether rows left `running` by dead processes are still to be stored as crashed (see `recovered`). */
+  let sweepPending = false;
+
   /** Run a write; a failure is reported (at most once an hour) and swallowed. Whether it was written. */
   const write = (body: (db: Database.Database) => void): boolean => {
     const open = database();
     if (!open) return false;
     try {
+      if (sweepPending) {
+        open.transaction(() => sweep(open, dayjs(now()).toISOString())).immediate();
+        sweepPending = false;
+      }
       body(open);
       return true;
     } catch (error) {
@@ -259,6 +278,16 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
       open
         .prepare("DELETE FROM runs WHERE outcome != 'running' AND (started_ms < ? OR (started_ms = ? AND rowid < ?))")
         .run(edge.started_ms, edge.started_ms, edge.rowid);
+    }
+  };
+
+  /** Store the rows left `running` by a process that is gone as crashed. */
+  const sweep = (open: Database.Database, noticedAt: string) => {
+    for (const row of readRows(open, `SELECT ${COLUMNS} FROM runs WHERE outcome = 'running'`, [])) {
+      if (rowOwnerAlive(row)) continue;
+      open
+        .prepare("UPDATE runs SET outcome = 'interrupted', error_kind = 'crashed', error = ?, noticed_at = ? WHERE run_id = ? AND outcome = 'running'")
+        .run(crashedMessage(row.operation), noticedAt, row.run_id);
     }
   };
 
@@ -329,35 +358,33 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
       }, HISTORY_RETRY_MS);
       pending.add(retry);
     },
-    recovered: result =>
+    recovered: result => {
+      if (!result) {
+        sweepPending = true;
+        return;
+      }
       write(open => {
         open.transaction(() => {
           const noticedAt = dayjs(now()).toISOString();
-          if (result) {
-            // its start was never recorded (the history could not be written then): the row starts here
-            open
-              .prepare(
-                `INSERT OR IGNORE INTO runs (run_id, operation, repository, trigger, requested_by, started_at, started_ms, outcome)
-                 VALUES (?, ?, ?, ?, NULL, ?, ?, 'running')`,
-              )
-              .run(result.run_id, result.operation, result.repository, result.trigger, result.started_at, Date.parse(result.started_at));
-            // the row keeps what its start recorded (the trigger, who asked); the recovery's result says how it ended,
-            // but not when: the process died unseen, so its end and duration stay unknown
-            open
-              .prepare(
-                "UPDATE runs SET outcome = ?, error_kind = ?, error = ?, finished_at = NULL, noticed_at = ?, duration_seconds = NULL WHERE run_id = ? AND outcome = 'running'",
-              )
-              .run(result.outcome, result.error_kind, result.error, noticedAt, result.run_id);
-          }
+          // its start was never recorded (the history could not be written then): the row starts here
+          open
+            .prepare(
+              `INSERT OR IGNORE INTO runs (run_id, operation, repository, trigger, requested_by, started_at, started_ms, outcome)
+               VALUES (?, ?, ?, ?, NULL, ?, ?, 'running')`,
+            )
+            .run(result.run_id, result.operation, result.repository, result.trigger, result.started_at, Date.parse(result.started_at));
+          // the row keeps what its start recorded (the trigger, who asked); the recovery's result says how it ended,
+          // but not when: the process died unseen, so its end and duration stay unknown
+          open
+            .prepare(
+              "UPDATE runs SET outcome = ?, error_kind = ?, error = ?, finished_at = NULL, noticed_at = ?, duration_seconds = NULL WHERE run_id = ? AND outcome = 'running'",
+            )
+            .run(result.outcome, result.error_kind, result.error, noticedAt, result.run_id);
           // rows whose start was recorded but whose process died without the state file naming it
-          for (const row of readRows(open, `SELECT ${COLUMNS} FROM runs WHERE outcome = 'running'`, [])) {
-            if (rowOwnerAlive(row)) continue;
-            open
-              .prepare("UPDATE runs SET outcome = 'interrupted', error_kind = 'crashed', error = ?, noticed_at = ? WHERE run_id = ? AND outcome = 'running'")
-              .run(crashedMessage(row.operation), noticedAt, row.run_id);
-          }
+          sweep(open, noticedAt);
         }).immediate();
-      }),
+      });
+    },
     list: (query = {}) => {
       const checked = historyQuerySchema.safeParse(query);
       if (!checked.success) {

@@ -45,8 +45,8 @@ export interface RunEnvironment {
   notify: () => void;
 }
 
-/** A fresh run context for a job. */
-function runContext(env: RunEnvironment, job: Job, signal: AbortSignal): RunContext {
+/** A fresh run context for a job; `onBorgStart` is called each time one of its borg calls has started borg. */
+function runContext(env: RunEnvironment, job: Job, signal: AbortSignal, onBorgStart: () => void): RunContext {
   const { config, store, log } = env;
   const recovery: LockRecovery = new Map();
   const recordCheckpoint = () =>
@@ -78,7 +78,7 @@ function runContext(env: RunEnvironment, job: Job, signal: AbortSignal): RunCont
       ),
     call: onEvent =>
       borgCallOptions(
-        { store, log, runId: job.runId, signal, notes: context.notes, inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000 },
+        { store, log, runId: job.runId, signal, notes: context.notes, inactivityTimeoutMs: config.inactivityTimeoutMinutes * 60_000, onSpawn: onBorgStart },
         onEvent,
       ),
     progress: (role, expectation = {}, phases) =>
@@ -120,7 +120,19 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
   const { config, store, log } = env;
   const timeout = setTimeout(() => controller.abort(new RunStop({ kind: "run_timeout", minutes: config.runTimeoutMinutes })), config.runTimeoutMinutes * 60_000);
   timeout.unref();
-  const context = runContext(env, job, controller.signal);
+  let identity: ReturnType<typeof processIdentity> = null;
+  /** Whether the run got as far as its marker in the state file: then the history records its start. */
+  let marked = false;
+  let startRecorded = false;
+  // the history's row of the run: written once borg has started, while borg (another process)
+  // loads, so that opening the history never delays borg; at the latest when the run ends.
+  // Crash recovery does not need it: the state file's marker (written before) names the run.
+  const recordStart = () => {
+    if (startRecorded || !marked) return;
+    startRecorded = true;
+    env.history.started({ runId: job.runId, operation: job.operation, trigger: job.trigger, requestedBy: job.requestedBy, startedAt: started, pid: process.pid, identity });
+  };
+  const context = runContext(env, job, controller.signal, () => setImmediate(recordStart));
   log.info(`${job.operation} started (${job.trigger}, run ${job.runId})`);
 
   let failure: Failure | undefined;
@@ -132,7 +144,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
         `another backup-drone process (pid ${lock.heldBy}) is running an operation for ${config.droneId}; try again when it has finished`,
       );
     }
-    const identity = processIdentity();
+    identity = processIdentity();
     await store.update(state => {
       state.running = {
         runId: job.runId,
@@ -146,7 +158,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
         checkpointAt: null,
       };
     });
-    env.history.started({ runId: job.runId, operation: job.operation, trigger: job.trigger, requestedBy: job.requestedBy, startedAt: started, pid: process.pid, identity });
+    marked = true;
     await runOperation(context, job.operation);
   } catch (error) {
     failure = describeFailure(error, config.repository, stopOf(controller.signal));
@@ -160,6 +172,8 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     }
   } finally {
     clearTimeout(timeout);
+    // a run that never started borg (a refusal, a failed hook) is recorded all the same
+    recordStart();
     if (!("heldBy" in lock)) await lock.release();
   }
 

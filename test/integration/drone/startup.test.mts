@@ -95,6 +95,8 @@ describe("what a one-shot command loads", () => {
       expect(run.modules.some(url => url.endsWith("/dist/apps/drone/core/engine.mjs")), command).toBe(true);
       expect(loaded(run.modules, "@digital-alchemy/hass"), command).toBe(false);
       expect(loaded(run.modules, "@digital-alchemy/synapse"), command).toBe(false);
+      // nor the drone's bridge to them, which would have nothing to bridge
+      expect(run.modules.filter(url => url.includes("/dist/apps/drone/ha/") || url.includes("/dist/libs/ha/")), command).toEqual([]);
       // dotenvx's own dependencies (undici, ajv, conf…) wait for an env file to read
       expect(loaded(run.modules, "undici"), command).toBe(false);
       expect(loaded(run.modules, "ajv"), command).toBe(false);

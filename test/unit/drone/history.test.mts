@@ -165,6 +165,29 @@ describe("the run history store", () => {
     check.close();
   });
 
+  it("a start-up with nothing to recover does not open the history; the next write stores a dead process's running row as crashed", async () => {
+    const { history, path } = await open();
+    history.started({ runId: "dead", operation: "create", trigger: "schedule", requestedBy: null, startedAt: new Date(Date.now() - 60_000), pid: deadPid(), identity: null });
+    history.close();
+    const again = openRunHistory(path, { days: 400, runs: 5000 }, () => undefined);
+    opened.push(again);
+    const stored = () => {
+      const check = new Database(path, { readonly: true });
+      try {
+        return check.prepare("SELECT outcome, error_kind FROM runs WHERE run_id = 'dead'").get();
+      } finally {
+        check.close();
+      }
+    };
+    // closed, the history has no -wal file; opening it (WAL) makes one
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    again.recovered(undefined);
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    expect(stored()).toEqual({ outcome: "running", error_kind: null });
+    again.started({ runId: "next", operation: "create", trigger: "cli", requestedBy: null, startedAt: new Date(), pid: process.pid, identity: processIdentity() });
+    expect(stored()).toEqual({ outcome: "interrupted", error_kind: "crashed" });
+  });
+
   it("a row of a live process reads as running and is left alone by recovery", async () => {
     const { history } = await open();
     history.started({ runId: "live", operation: "create", trigger: "cli", requestedBy: null, startedAt: new Date(), pid: process.pid, identity: processIdentity() });
