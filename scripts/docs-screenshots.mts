@@ -160,7 +160,8 @@ async function showing(page: Page, texts: string[], what: string, debugDir: stri
   } catch (error) {
     const file = join(debugDir, `${what.replace(/\W+/g, "-")}.png`);
     await page.screenshot(file).catch(() => undefined);
-    throw new Error(`${error instanceof Error ? error.message : String(error)}; the page as it was: ${file}`);
+    const errors = page.errors().slice(-5);
+    throw new Error(`${error instanceof Error ? error.message : String(error)}; the page as it was: ${file}${errors.length > 0 ? `; the page's last errors:\n${errors.join("\n")}` : ""}`);
   }
   await page.evaluate("document.fonts.ready.then(() => true)");
   // cards fade in and charts draw after their data arrives: let the last frame settle

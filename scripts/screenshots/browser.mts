@@ -25,8 +25,11 @@ const replySchema = z.object({
   method: z.string().optional(),
   sessionId: z.string().optional(),
   result: z.record(z.string(), z.unknown()).optional(),
+  params: z.record(z.string(), z.unknown()).optional(),
   error: z.object({ message: z.string() }).optional(),
 });
+const exceptionSchema = z.object({ exceptionDetails: z.object({ text: z.string(), exception: z.object({ description: z.string().optional() }).optional() }) });
+const consoleSchema = z.object({ type: z.string(), args: z.array(z.object({ value: z.unknown().optional(), description: z.string().optional() })) });
 const evaluateSchema = z.object({
   result: z.object({ type: z.string(), value: z.unknown().optional(), description: z.string().optional() }),
   exceptionDetails: z.object({ text: z.string(), exception: z.object({ description: z.string().optional() }).optional() }).optional(),
@@ -44,6 +47,8 @@ export interface Page {
   evaluate(expression: string): Promise<unknown>;
   /** Resolves once `expression` is truthy in the page; rejects after `timeoutMs` naming `what`. */
   waitFor(expression: string, timeoutMs: number, what: string): Promise<void>;
+  /** Uncaught exceptions and console errors of the page so far, for a failure's message. */
+  errors(): string[];
   /** A PNG of the viewport, or of `clip` (CSS pixels) when given, written to `file`. */
   screenshot(file: string, clip?: { x: number; y: number; width: number; height: number }): Promise<void>;
 }
@@ -100,7 +105,7 @@ export async function launchBrowser(options: { log?: (line: string) => void } = 
   });
   let nextId = 1;
   const pending = new Map<number, { resolve: (value: Record<string, unknown>) => void; reject: (error: Error) => void }>();
-  const listeners = new Set<(method: string, sessionId: string | undefined) => void>();
+  const listeners = new Set<(method: string, sessionId: string | undefined, params: Record<string, unknown>) => void>();
   socket.on("message", raw => {
     const text = Array.isArray(raw) ? Buffer.concat(raw).toString() : Buffer.from(raw as ArrayBuffer).toString();
     const message = replySchema.parse(JSON.parse(text));
@@ -110,7 +115,7 @@ export async function launchBrowser(options: { log?: (line: string) => void } = 
       if (message.error) waiting?.reject(new Error(message.error.message));
       else waiting?.resolve(message.result ?? {});
     } else if (message.method) {
-      for (const listener of listeners) listener(message.method, message.sessionId);
+      for (const listener of listeners) listener(message.method, message.sessionId, message.params ?? {});
     }
   });
   socket.on("close", () => {
@@ -141,6 +146,17 @@ export async function launchBrowser(options: { log?: (line: string) => void } = 
   const { targetId } = z.object({ targetId: z.string() }).parse(await send("Target.createTarget", { url: "about:blank" }));
   const { sessionId } = z.object({ sessionId: z.string() }).parse(await send("Target.attachToTarget", { targetId, flatten: true }));
   const call = (method: string, params: Record<string, unknown> = {}) => send(method, params, sessionId);
+  const pageErrors: string[] = [];
+  listeners.add((method, from, params) => {
+    if (from !== sessionId) return;
+    if (method === "Runtime.exceptionThrown") {
+      const { exceptionDetails } = exceptionSchema.parse(params);
+      pageErrors.push(exceptionDetails.exception?.description ?? exceptionDetails.text);
+    } else if (method === "Runtime.consoleAPICalled") {
+      const entry = consoleSchema.parse(params);
+      if (entry.type === "error") pageErrors.push(entry.args.map(arg => arg.description ?? String(arg.value)).join(" "));
+    }
+  });
   await call("Page.enable");
   await call("Runtime.enable");
 
@@ -172,6 +188,7 @@ export async function launchBrowser(options: { log?: (line: string) => void } = 
       await loaded;
     },
     evaluate,
+    errors: () => [...pageErrors],
     waitFor: async (expression, timeoutMs, what) => {
       const deadline = Date.now() + timeoutMs;
       let last: unknown;
