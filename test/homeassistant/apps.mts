@@ -6,6 +6,8 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
+import { z } from "zod";
+
 import { COORDINATOR_EVENT_SCHEMAS, type CoordinatorEventType } from "../../libs/protocol/coordinator-events.mjs";
 import { EVENT_SCHEMAS, EVENT_TYPES, type ProgressEvent, type ResultEvent, type StatusEvent } from "../../libs/protocol/index.mjs";
 import { type DroneProcess, spawnDrone } from "../emulator/drone-process.mjs";
@@ -123,4 +125,42 @@ export async function heldRun(ha: HomeAssistant, name: string) {
       );
     },
   };
+}
+
+const flowSchema = z.object({
+  flow_id: z.string(),
+  type: z.string(),
+  title: z.string().optional(),
+  data_schema: z.array(z.object({ name: z.string(), options: z.array(z.tuple([z.string(), z.string()])).optional() })).optional(),
+});
+
+/** One step of a config flow over HA's REST API, as the Settings page drives it. */
+async function configFlow(ha: HomeAssistant, path: string, body: Record<string, unknown>) {
+  const response = await fetch(`${ha.url}/api/config/config_entries/${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ha.adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`POST ${path}: HTTP ${response.status} ${await response.text()}`);
+  return flowSchema.parse(await response.json());
+}
+
+/**
+ * Add the synapse app shown as `title` as a person does (Settings → Add integration → Digital
+ * Alchemy → pick it): the picker is reopened until the app has answered its discovery.
+ */
+export async function addSynapseApp(ha: HomeAssistant, title: string, timeoutMs = 60_000): Promise<void> {
+  const form = await ha.waitFor(
+    async () => {
+      const opened = await configFlow(ha, "flow", { handler: "synapse", show_advanced_options: false });
+      if (opened.data_schema?.[0]?.options?.some(([, shown]) => shown === title)) return opened;
+      await fetch(`${ha.url}/api/config/config_entries/flow/${opened.flow_id}`, { method: "DELETE", headers: { authorization: `Bearer ${ha.adminToken}` } });
+      return undefined;
+    },
+    timeoutMs,
+    `${title} in the synapse integration's picker`,
+  );
+  const name = form.data_schema?.[0]?.options?.find(([, shown]) => shown === title)?.[0];
+  const done = await configFlow(ha, `flow/${form.flow_id}`, { name });
+  if (done.type !== "create_entry") throw new Error(`adding ${title} ended with ${done.type}, not create_entry`);
 }

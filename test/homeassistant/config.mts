@@ -1,7 +1,8 @@
 /**
  * The configuration folder of a test Home Assistant: only the integrations the apps use (no
  * `default_config`), listening on 127.0.0.1, the recorder on SQLite committing every second,
- * and the synapse integration copied in from `SYNAPSE_EXTENSION_DIR` when it is set.
+ * and the synapse integration copied in from `SYNAPSE_EXTENSION_DIR` when it is set. With
+ * `frontend`, also the web interface and storage-mode dashboards (for the docs' pictures).
  */
 import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -21,6 +22,8 @@ export interface ConfigOptions {
   port: number;
   /** A checkout of synapse-extension whose custom_components/synapse is loaded. */
   synapseDir?: string;
+  /** Serve the web interface (`frontend:`) and dashboards kept in HA's storage (`lovelace:`). */
+  frontend?: boolean;
 }
 
 const manifestSchema = z.object({
@@ -50,8 +53,8 @@ export async function synapseIntegrationOf(checkout: string): Promise<SynapseInt
   return { dir, version: manifest.version };
 }
 
-/** The configuration.yaml of a test instance. */
-export function configurationYaml(port: number): string {
+/** The configuration.yaml of a test instance; `frontend` adds the web interface and its dashboards. */
+export function configurationYaml(port: number, frontend = false): string {
   return [
     "homeassistant:",
     "  name: backup-coordinator test",
@@ -74,6 +77,8 @@ export function configurationYaml(port: number): string {
     // the tests read the database while HA runs: commit each second instead of every 5 s
     "  commit_interval: 1",
     "persistent_notification:",
+    // logbook: the Activity card of a device page; history: the dashboards' history graphs
+    ...(frontend ? ["frontend:", "lovelace:", "  mode: storage", "logbook:", "history:"] : []),
     "logger:",
     // every WARNING and ERROR; the synapse integration's INFO lines too (registrations, refusals)
     "  default: warning",
@@ -86,7 +91,15 @@ export function configurationYaml(port: number): string {
 /** Write the configuration folder (first boot only: HA keeps its state in `.storage`). */
 export async function writeConfig(options: ConfigOptions): Promise<void> {
   await mkdir(options.dir, { recursive: true });
-  await writeFile(join(options.dir, "configuration.yaml"), configurationYaml(options.port));
+  await writeFile(join(options.dir, "configuration.yaml"), configurationYaml(options.port, options.frontend));
+  if (options.frontend) {
+    // the frontend sends every page to onboarding until each step is done; the core_config step
+    // (which the harness skips: its config flows fetch from the internet) is marked done here,
+    // in the store onboarding/__init__.py reads at boot (version 4 in HA 2025.4)
+    await mkdir(join(options.dir, ".storage"), { recursive: true });
+    const store = { version: 4, minor_version: 1, key: "onboarding", data: { done: ["core_config"] } };
+    await writeFile(join(options.dir, ".storage", "onboarding"), `${JSON.stringify(store, null, 2)}\n`);
+  }
   if (options.synapseDir !== undefined) {
     const integration = await synapseIntegrationOf(options.synapseDir);
     // a copy, not a link: HA writes __pycache__ next to the sources, and the checkout stays untouched

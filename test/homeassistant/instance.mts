@@ -27,7 +27,7 @@ import { connectSocket, type HaEvent, type HaSocket } from "./client.mjs";
 import { RECORDER_DB, type SynapseIntegration, synapseIntegrationOf, writeConfig } from "./config.mjs";
 import { type Gate, startGate } from "./gate.mjs";
 import { parseLog, type LogEntry } from "./log.mjs";
-import { ensureVenv, type HaVenv, TOOLS } from "./venv.mjs";
+import { ensureFrontend, ensureVenv, type HaVenv, TOOLS } from "./venv.mjs";
 
 const run = promisify(execFile);
 
@@ -44,6 +44,8 @@ export interface HomeAssistantOptions {
   synapseDir?: string | false;
   /** Receives the harness's own progress lines. */
   log?: (line: string) => void;
+  /** Serve the web interface too, from the `home-assistant-frontend` release HA pins (default: no). */
+  frontend?: boolean;
 }
 
 /** A persistent notification as HA lists it. */
@@ -237,6 +239,7 @@ async function post(url: string, body: Record<string, unknown> | URLSearchParams
 export async function startHomeAssistant(options: HomeAssistantOptions = {}): Promise<HomeAssistant> {
   const say = options.log ?? (() => undefined);
   const venv = await ensureVenv({ log: say });
+  if (options.frontend) await ensureFrontend(venv, say);
   const ownRoot = options.root === undefined;
   const root = options.root ?? (await mkdtemp(join(tmpdir(), "bc-ha-")));
   const configDir = join(root, "config");
@@ -244,7 +247,7 @@ export async function startHomeAssistant(options: HomeAssistantOptions = {}): Pr
   const url = `http://127.0.0.1:${port}`;
   const checkout = options.synapseDir === undefined ? process.env.SYNAPSE_EXTENSION_DIR?.trim() || undefined : options.synapseDir || undefined;
   const synapse = checkout === undefined ? undefined : await synapseIntegrationOf(checkout);
-  await writeConfig({ dir: configDir, port, ...(checkout === undefined ? {} : { synapseDir: checkout }) });
+  await writeConfig({ dir: configDir, port, frontend: options.frontend ?? false, ...(checkout === undefined ? {} : { synapseDir: checkout }) });
 
   const gate = await startGate(port);
   const boots: Boot[] = [];

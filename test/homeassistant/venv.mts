@@ -190,3 +190,44 @@ export async function ensureVenv(options: { log?: (line: string) => void } = {})
     await unlock();
   }
 }
+
+const frontendManifestSchema = z.object({ requirements: z.array(z.string()) });
+
+/** The `home-assistant-frontend==X` requirement HA's own frontend integration names, and the version installed in the venv. */
+export async function frontendVersions(venv: HaVenv): Promise<{ required: string; installed: string | undefined }> {
+  const site = (await run(venv.python, ["-c", "import homeassistant, os; print(os.path.dirname(homeassistant.__file__))"], "/dev/null", 60_000)).trim();
+  const manifest = frontendManifestSchema.parse(JSON.parse(await readFile(join(site, "components", "frontend", "manifest.json"), "utf8")));
+  const requirement = manifest.requirements.find(line => line.startsWith("home-assistant-frontend=="));
+  if (requirement === undefined) throw new Error(`Home Assistant ${venv.haVersion}'s frontend manifest names no home-assistant-frontend==VERSION requirement`);
+  const installed = (
+    await run(
+      venv.python,
+      ["-c", "import importlib.metadata as m\ntry:\n print(m.version('home-assistant-frontend'))\nexcept m.PackageNotFoundError:\n print('')"],
+      "/dev/null",
+      60_000,
+    )
+  ).trim();
+  return { required: requirement.slice("home-assistant-frontend==".length), installed: installed || undefined };
+}
+
+/**
+ * The web interface at the release HA pins, installed on top of the venv when missing (the
+ * default integrations usually bring it already). The venv's marker is left as it is: the
+ * suite's cache key stays the same, and the suite never loads the frontend.
+ */
+export async function ensureFrontend(venv: HaVenv, log: (line: string) => void = () => undefined): Promise<string> {
+  const { required, installed } = await frontendVersions(venv);
+  if (installed === required) return required;
+  const unlock = await lock(`${venv.dir}.lock`);
+  try {
+    log(`installing home-assistant-frontend ${required} (the release Home Assistant ${venv.haVersion} pins) into ${venv.dir}`);
+    const installLog = `${venv.dir}.frontend.log`;
+    await writeFile(installLog, "");
+    await run(venv.python, ["-m", "pip", "install", `home-assistant-frontend==${required}`], installLog);
+  } finally {
+    await unlock();
+  }
+  const after = await frontendVersions(venv);
+  if (after.installed !== required) throw new Error(`home-assistant-frontend ${required} did not install into ${venv.dir} (found ${after.installed ?? "none"})`);
+  return required;
+}
