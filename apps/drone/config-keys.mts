@@ -56,7 +56,7 @@ const minutes = z.number().int().min(SETTING_RANGES.minutes.min).max(SETTING_RAN
 /**
  * Every configuration key of the drone (DA module `drone`). Set in the config file's
  * `[drone]` section, as env `DRONE_<KEY>` (the command line reads no unprefixed variable, see
- * cli/sources.mts), or as `--<KEY>=` on the command line.
+ * libs/config/sources.mts), or as `--<KEY>=` on the command line.
  */
 export const DRONE_KEYS = defineKeys({
   DRONE_ID: {

@@ -4,19 +4,14 @@
  * Alchemy reads from argv on its own, so it is passed through here and checked later
  * against the configuration keys.
  */
-import { existsSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 
+import { errorText } from "../../../libs/config/errors.mjs";
+import { type ConfigSwitch } from "../../../libs/config/sources.mjs";
 import { parseSince } from "../core/duration.mjs";
 import { COMMAND_NAMES, type CommandName, COMMANDS, COMMON_OPTIONS, type OptionName, OPTIONS, type OptionSpec } from "./spec.mjs";
-import { errorText } from "../../../libs/config/errors.mjs";
 
-/** A `--KEY[=VALUE]` switch that is not an option of the command line. */
-export interface ConfigSwitch {
-  /** As written, without the dashes. */
-  name: string;
-  value: string | undefined;
-}
+export { type ConfigSwitch };
 
 /** Options a command was given. */
 export interface CommandOptions {
@@ -166,15 +161,4 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     },
     switches,
   };
-}
-
-/**
- * Check `--config FILE` (before DA does: its own message is terse) or `--env-file FILE` (which
- * would otherwise be skipped without a word); returns a problem or undefined.
- */
-export function configFileProblem(file: string | undefined, option: "--config" | "--env-file" = "--config"): string | undefined {
-  if (file === undefined) return undefined;
-  if (!existsSync(file)) return `${option} ${file}: no such file`;
-  if (!statSync(file).isFile()) return `${option} ${file}: not a file`;
-  return undefined;
 }

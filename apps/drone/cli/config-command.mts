@@ -13,8 +13,10 @@ import { ConfigError, DRONE_CONFIGURATION, DRONE_KEYS, defaultDroneId, defaultSt
 import { type Settings } from "../core/settings.mjs";
 import { salvageState } from "../core/state.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
-import { configFiles, describeFileKeyProblem, envFilePath, envFileVariables, fileContent, fileKeyProblems, homeAssistantTokenSource, readConfigFiles } from "./boot.mjs";
-import { type ConfigSource, describeSource, type Resolved, resolveSources, unprefixedVariables } from "./sources.mjs";
+import { envFilePath, envFileVariables } from "../../../libs/config/env-file.mjs";
+import { fileContent, readConfigFiles } from "../../../libs/config/load.mjs";
+import { type ConfigSource, describeSource, type Resolved, resolveSources, unprefixedVariables } from "../../../libs/config/sources.mjs";
+import { configFiles, describeFileKeyProblem, fileKeyProblems, homeAssistantTokenSource } from "./boot.mjs";
 import { EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { createTerminal } from "./terminal.mjs";
 

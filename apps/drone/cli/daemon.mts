@@ -16,7 +16,9 @@ import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { parseDroneConfig } from "../config.mjs";
 import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-request.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
-import { configFiles, envFileVariables, exportEnvFile, guardService, homeAssistantTokenSource, loadDroneApplication, readConfigFiles, startWarnings } from "./boot.mjs";
+import { envFileVariables, exportEnvFile } from "../../../libs/config/env-file.mjs";
+import { readConfigFiles } from "../../../libs/config/load.mjs";
+import { configFiles, droneStartWarnings, guardService, homeAssistantTokenSource, loadDroneApplication } from "./boot.mjs";
 import { formatFrequency, formatWhen } from "./format.mjs";
 import { createLineThrottle, plainLine } from "./progress.mjs";
 import { resultLines } from "./report.mjs";
@@ -193,7 +195,7 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
   // the environment as exported, before the env file joins it (exported variables win, see sources.mts)
   const env = { ...process.env };
   // a TOKEN or a ./.env the drone used to read: without a word the daemon would just run without Home Assistant
-  for (const warning of startWarnings({ env, ...(options.envFile === undefined ? {} : { envFile: options.envFile }) })) process.stderr.write(`warning: ${warning}\n`);
+  for (const warning of droneStartWarnings({ env, ...(options.envFile === undefined ? {} : { envFile: options.envFile }) })) process.stderr.write(`warning: ${warning}\n`);
   const envFile = envFileVariables(options.envFile);
   exportEnvFile(envFile);
   const tokenSource = homeAssistantTokenSource({ token: options.token, files: sections, envFile }, env);

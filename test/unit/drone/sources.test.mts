@@ -6,8 +6,7 @@ import { LIB_HASS } from "@digital-alchemy/hass";
 import { describe, expect, it } from "vitest";
 
 import { configRows, configTable, HIDDEN } from "../../../apps/drone/cli/config-command.mjs";
-import { HASS_KEYS } from "../../../apps/drone/cli/boot.mjs";
-import { describeSource, ignoredSourceWarnings, overridingValues, resolveSources, unprefixedVariables, variablesOf } from "../../../apps/drone/cli/sources.mjs";
+import { describeSource, HASS_KEYS, ignoredSourceWarnings, overridingValues, resolveSources, unprefixedVariables, variablesOf } from "../../../libs/config/sources.mjs";
 import { DRONE_CONFIGURATION } from "../../../apps/drone/config.mjs";
 
 const HASS = {
@@ -104,15 +103,15 @@ describe("configuration sources of the command line", () => {
     ]);
     const env = { TOKEN: "t", BASE_URL: "http://ha:8123", MODE: "dark", REPOSITORY: "/srv", DRONE_REPOSITORY: "/srv/borg", EDITOR: "vi" };
     const dotEnv = { path: "./.env", variables: { HASS_TOKEN: "t", DRONE_MODE: "standalone", NODE_ENV: "production" } };
-    expect(ignoredSourceWarnings({ modules: keys, env, dotEnv })).toEqual([
+    expect(ignoredSourceWarnings({ app: "the drone", modules: keys, prefixes: ["DRONE_", "HASS_", "SYNAPSE_"], env, dotEnv })).toEqual([
       "MODE is set in the environment; the drone reads DRONE_MODE (variables without the DRONE_ prefix are ignored).",
       "BASE_URL is set in the environment; the drone reads HASS_BASE_URL (variables without the HASS_ prefix are ignored).",
       "TOKEN is set in the environment; the drone reads HASS_TOKEN (variables without the HASS_ prefix are ignored).",
       "./.env sets DRONE_MODE, HASS_TOKEN, but the drone does not read ./.env: export them, or pass --env-file ./.env.",
     ]);
     // HASS_URL counts for BASE_URL; nothing the drone reads, nothing to say
-    expect(ignoredSourceWarnings({ modules: keys, env: { BASE_URL: "http://x", HASS_URL: "http://ha" } })).toEqual([]);
-    expect(ignoredSourceWarnings({ modules: keys, env: { EDITOR: "vi" }, dotEnv: { path: "./.env", variables: { NODE_ENV: "production" } } })).toEqual([]);
+    expect(ignoredSourceWarnings({ app: "the drone", modules: keys, prefixes: ["DRONE_"], env: { BASE_URL: "http://x", HASS_URL: "http://ha" } })).toEqual([]);
+    expect(ignoredSourceWarnings({ app: "the drone", modules: keys, prefixes: ["DRONE_"], env: { EDITOR: "vi" }, dotEnv: { path: "./.env", variables: { NODE_ENV: "production" } } })).toEqual([]);
   });
 
   it("names every key of the hass library in HASS_KEYS", () => {
