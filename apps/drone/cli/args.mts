@@ -23,6 +23,8 @@ export interface CommandOptions {
   all: boolean;
   overwrite: boolean;
   verifyData: boolean;
+  /** `config --show-commands`: command lines (hooks, passcommands, BORG_RSH) shown whole. */
+  showCommands: boolean;
   /** `--versions N`: a positive whole number. */
   versions?: number;
   /** `--older-than AGE`, as given (checked by the command). */
@@ -150,6 +152,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       all: values.all === true,
       overwrite: values.overwrite === true,
       verifyData: values["verify-data"] === true,
+      showCommands: values["show-commands"] === true,
       versions: versions === undefined ? undefined : Number(versions),
       olderThan: text(values["older-than"]),
       limit: limit === undefined ? undefined : Number(limit),

@@ -32,6 +32,11 @@ export async function loadDroneApplication(homeAssistant: boolean) {
   return createDroneApplication({ homeAssistant: true });
 }
 
+/** Where the daemon keeps synapse's database when nothing configures it: beside the drone's state. */
+export function droneDatabaseUrl(stateDir: string, droneId: string): string {
+  return `file:${join(stateDir, `${droneId}.synapse.db`)}`;
+}
+
 /** Environment variables that carry a Home Assistant token (the last two are set for add-ons, and hass reads them itself). */
 export const TOKEN_VARIABLES = ["HASS_TOKEN", "SUPERVISOR_TOKEN", "HASSIO_TOKEN"] as const;
 

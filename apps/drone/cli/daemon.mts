@@ -18,7 +18,7 @@ import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-reque
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
 import { envFileVariables, exportEnvFile } from "../../../libs/config/env-file.mjs";
 import { readConfigFiles } from "../../../libs/config/load.mjs";
-import { configFiles, droneStartWarnings, guardService, homeAssistantTokenSource, loadDroneApplication } from "./boot.mjs";
+import { configFiles, droneDatabaseUrl, droneStartWarnings, guardService, homeAssistantTokenSource, loadDroneApplication } from "./boot.mjs";
 import { formatFrequency, formatWhen } from "./format.mjs";
 import { createLineThrottle, plainLine } from "./progress.mjs";
 import { resultLines } from "./report.mjs";
@@ -82,7 +82,7 @@ function daemonService(tokenSource: string | undefined) {
       const { stateDir, droneId } = parseDroneConfig({ ...config.drone });
       if (config.synapse.DATABASE_URL === SYNAPSE_DEFAULT_DATABASE) {
         mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-        internal.boilerplate.configuration.set("synapse", "DATABASE_URL", `file:${join(stateDir, `${droneId}.synapse.db`)}`);
+        internal.boilerplate.configuration.set("synapse", "DATABASE_URL", droneDatabaseUrl(stateDir, droneId));
       }
       // before synapse opens it: for the drone's user only, like the state file
       const database = config.synapse.DATABASE_TYPE === "sqlite" ? sqliteDatabasePath(config.synapse.DATABASE_URL) : undefined;

@@ -125,6 +125,11 @@ export const OPTIONS = {
     type: "boolean",
     description: "also read and authenticate every data chunk (borg check --verify-data; slow)",
   },
+  "show-commands": {
+    name: "show-commands",
+    type: "boolean",
+    description: "show command lines (hooks, passcommands, BORG_RSH) whole: they can hold a password (mysqldump -pSECRET)",
+  },
 } as const satisfies Record<string, OptionSpec>;
 /** An option name. */
 export type OptionName = keyof typeof OPTIONS;
@@ -308,10 +313,11 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     summary: "print every configuration key: its value in force and where it came from (secrets hidden)",
     description: [
       "Shows each drone key with its value and its source: default, file (with its section), env file (--env-file), env (the variable), switch (--KEY=VALUE), or state: a setting changed at run time from Home Assistant or a command (mode, frequencies, priority, keep rules), which wins over the configuration; the configured value is shown beside it. Secrets (passphrases) show as (set, hidden).",
+      "Command lines (HOOK_BEFORE, HOOK_AFTER, HOOK_ON_ERROR, PASSCOMMAND, OFFSITE_PASSCOMMAND, BORG_RSH) can hold a password (mysqldump -pSECRET, sshpass -p …): they show only their program (mysqldump … (arguments hidden …)) unless --show-commands. After the drone's keys come hass.BASE_URL, hass.TOKEN (set or not, never its value) and synapse.DATABASE_URL (a password in it hidden), with their sources.",
       "Also names the configuration files read, the env file, the state file, where the Home Assistant token comes from, and unprefixed variables that are ignored (REPOSITORY for DRONE_REPOSITORY). It starts nothing and also answers when the configuration is invalid: the problems follow the table and the command exits 2.",
     ],
-    options: ["json"],
-    json: 'one object: {"drone_id", "files", "env_file", "state_file", "keys": [{"key", "value", "source", "source_kind", "secret", "configured"}], "ignored_variables", "home_assistant_token", "problems", "warnings"}',
+    options: ["json", "show-commands"],
+    json: 'one object: {"drone_id", "files", "env_file", "state_file", "keys": [{"module", "key", "value", "source", "source_kind", "secret", "command", "configured"}], "home_assistant": [the same, for hass.BASE_URL, hass.TOKEN, synapse.DATABASE_URL], "ignored_variables", "home_assistant_token", "problems", "warnings"}',
     examples: ["backup-drone config", "backup-drone config --env-file /etc/backup-drone.env", "backup-drone config --json | jq -r '.keys[] | select(.source_kind != \"default\") | .key'"],
     exitCodes: [0, 2],
     writes: false,

@@ -1,11 +1,10 @@
 /**
- * The command line's configuration sources as data: which variables count for each module,
- * the order in which sources win, and what reaches Digital Alchemy's configuration.
+ * The bins' configuration sources as data: which variables count for each module, the order
+ * in which sources win, and what reaches Digital Alchemy's configuration.
  */
 import { LIB_HASS } from "@digital-alchemy/hass";
 import { describe, expect, it } from "vitest";
 
-import { configRows, configTable, HIDDEN } from "../../../apps/drone/cli/config-command.mjs";
 import { describeSource, HASS_KEYS, ignoredSourceWarnings, overridingValues, resolveSources, unprefixedVariables, variablesOf } from "../../../libs/config/sources.mjs";
 import { DRONE_CONFIGURATION } from "../../../apps/drone/config.mjs";
 
@@ -124,21 +123,5 @@ describe("configuration sources of the command line", () => {
     expect(describeSource({ kind: "env_file", path: "/etc/drone.env", variable: "DRONE_ID" })).toBe("env file /etc/drone.env (DRONE_ID)");
     expect(describeSource({ kind: "env", variable: "DRONE_REPOSITORY" })).toBe("env DRONE_REPOSITORY");
     expect(describeSource({ kind: "switch", name: "KEEP_DAILY" })).toBe("switch --KEEP_DAILY");
-  });
-});
-
-describe("backup-drone config's rows", () => {
-  it("hides set secrets, shows a run-time setting over the configured value, and keeps every key", () => {
-    const resolution = resolve({ env: { DRONE_PASSPHRASE: "hunter2", DRONE_OFFSITE_PASSPHRASE: "" }, switches: [{ name: "KEEP_DAILY", value: "9" }] });
-    const rows = configRows(resolution.values.get("drone") ?? new Map(), { keepDaily: 3, mode: "paused" });
-    expect(rows.map(row => row.key)).toEqual(Object.keys(DRONE_CONFIGURATION));
-    const row = (key: string) => rows.find(candidate => candidate.key === key);
-    expect(row("PASSPHRASE")).toMatchObject({ value: HIDDEN, secret: true, source: { kind: "env", variable: "DRONE_PASSPHRASE" } });
-    expect(row("OFFSITE_PASSPHRASE")).toMatchObject({ value: "", secret: true, source: { kind: "default" } });
-    expect(row("KEEP_DAILY")).toMatchObject({ value: 3, source: { kind: "state" }, configured: { value: 9, source: { kind: "switch", name: "KEEP_DAILY" } } });
-    expect(row("MODE")).toMatchObject({ value: "paused", source: { kind: "state" }, configured: { value: "coordinated", source: { kind: "default" } } });
-    const table = configTable(rows).join("\n");
-    expect(table).not.toContain("hunter2");
-    expect(table).toMatch(/^KEEP_DAILY +3 +state: changed at run time \(configured 9, switch --KEEP_DAILY\)$/m);
   });
 });
