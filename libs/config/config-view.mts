@@ -62,6 +62,23 @@ export function shownValue(value: unknown, kind: { secret: boolean; command: boo
   return value;
 }
 
+/**
+ * The rows of one module's keys (`table` in declaration order): resolved values, secrets
+ * hidden, command lines shortened unless `showCommands`.
+ */
+export function keyRows(
+  module: string,
+  table: Readonly<Record<string, { default?: unknown }>>,
+  resolved: ReadonlyMap<string, Resolved>,
+  options: { secrets?: readonly string[]; commands?: readonly string[]; showCommands?: boolean } = {},
+): ConfigRow[] {
+  return Object.entries(table).map(([key, declared]) => {
+    const kind = { secret: options.secrets?.includes(key) ?? false, command: options.commands?.includes(key) ?? false };
+    const entry = resolved.get(key) ?? { value: declared.default, source: { kind: "default" } as const };
+    return { module, key, value: shownValue(entry.value, kind, options.showCommands), source: entry.source, ...kind };
+  });
+}
+
 /** A value in a table cell. */
 export function cell(value: unknown): string {
   if (Array.isArray(value)) return value.length === 0 ? "(none)" : value.map(String).join(", ");

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { envFilePath, envFileVariables } from "./env-file.mjs";
 import { ConfigError } from "./errors.mjs";
 import { closestName } from "./index.mjs";
-import { type ConfigSwitch, overridingValues, resolveSources } from "./sources.mjs";
+import { type ConfigSwitch, type KeyTypes, overridingValues, type Resolution, resolveSources } from "./sources.mjs";
 
 const record = z.record(z.string(), z.unknown());
 
@@ -87,6 +87,19 @@ export interface SourcesLoaderOptions {
   fail: (error: ConfigError) => never;
 }
 
+/** Resolve every key of `modules` from the configuration files, the env file, the environment and the switches (./sources.mts). */
+export function resolveFromSources(options: Omit<SourcesLoaderOptions, "fail"> & { modules: KeyTypes }): Resolution {
+  const envFile = envFilePath(options.envFile);
+  return resolveSources({
+    modules: options.modules,
+    files: options.files.map(path => ({ path, content: fileContent(path) })),
+    ...(envFile === undefined ? {} : { envFile: { path: envFile, variables: envFileVariables(options.envFile) } }),
+    env: options.env,
+    switches: options.switches,
+    token: options.token,
+  });
+}
+
 /**
  * Register, before DA loads its configuration (call it from `onPreInit`), the loader that
  * sets what the env file, the environment and the switches give: after the files, which DA
@@ -94,15 +107,7 @@ export interface SourcesLoaderOptions {
  */
 export function registerSourcesLoader(internal: TServiceParams["internal"], options: SourcesLoaderOptions): void {
   internal.boilerplate.configuration.registerLoader(({ configs }) => {
-    const envFile = envFilePath(options.envFile);
-    const resolution = resolveSources({
-      modules: configs,
-      files: options.files.map(path => ({ path, content: fileContent(path) })),
-      ...(envFile === undefined ? {} : { envFile: { path: envFile, variables: envFileVariables(options.envFile) } }),
-      env: options.env,
-      switches: options.switches,
-      token: options.token,
-    });
+    const resolution = resolveFromSources({ ...options, modules: configs });
     if (resolution.problems.length > 0) options.fail(new ConfigError(resolution.problems));
     return Promise.resolve(overridingValues(resolution));
   }, "env");

@@ -29,6 +29,28 @@ export type ConfigSource =
   | { kind: "env"; variable: string }
   | { kind: "switch"; name: string };
 
+/** A token of `node:util` parseArgs, as far as {@link configSwitches} reads it. */
+type ArgToken = { kind: "option"; name: string; rawName: string; value?: string } | { kind: "positional"; value: string } | { kind: "option-terminator" };
+
+/**
+ * The configuration switches among a command line's tokens: every `--NAME[=VALUE]` that
+ * `isOption` does not claim for the command itself; or why the line cannot be read.
+ */
+export function configSwitches(tokens: readonly ArgToken[], isOption: (name: string) => boolean): { switches: ConfigSwitch[] } | { problem: string } {
+  const switches: ConfigSwitch[] = [];
+  for (const [index, token] of tokens.entries()) {
+    if (token.kind !== "option" || isOption(token.name)) continue;
+    if (!token.rawName.startsWith("--")) return { problem: `unknown option ${token.rawName}` };
+    // `--KEY VALUE` would take the next word (a command name) as the value, as Digital Alchemy did: insist on `=`
+    const next = tokens[index + 1];
+    if (token.value === undefined && next?.kind === "positional") {
+      return { problem: `write configuration switches as ${token.rawName}=VALUE (got "${token.rawName} ${next.value}")` };
+    }
+    switches.push({ name: token.name, value: token.value });
+  }
+  return { switches };
+}
+
 /** The loaded modules' key types, as DA's definitions hold them. */
 export type KeyTypes = ReadonlyMap<string, Readonly<Record<string, { type: string; default?: unknown }>>>;
 

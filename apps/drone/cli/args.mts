@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 
 import { errorText } from "../../../libs/config/errors.mjs";
-import { type ConfigSwitch } from "../../../libs/config/sources.mjs";
+import { type ConfigSwitch, configSwitches } from "../../../libs/config/sources.mjs";
 import { parseSince } from "../core/duration.mjs";
 import { COMMAND_NAMES, type CommandName, COMMANDS, COMMON_OPTIONS, type OptionName, OPTIONS, type OptionSpec } from "./spec.mjs";
 
@@ -77,21 +77,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (values.version === true) return { kind: "version" };
 
   const tokens = parsed.tokens;
-  const switches: ConfigSwitch[] = [];
-  for (const [index, token] of tokens.entries()) {
-    if (token.kind !== "option" || token.name in OPTIONS) continue;
-    if (!token.rawName.startsWith("--")) return { kind: "usage_error", command, message: `unknown option ${token.rawName}` };
-    // Digital Alchemy reads `--KEY VALUE` as KEY=VALUE, and would take a command name as the value: insist on `=`
-    const next = tokens[index + 1];
-    if (token.value === undefined && next?.kind === "positional") {
-      return {
-        kind: "usage_error",
-        command,
-        message: `write configuration switches as ${token.rawName}=VALUE (got "${token.rawName} ${next.value}")`,
-      };
-    }
-    switches.push({ name: token.name, value: token.value });
-  }
+  const switches = configSwitches(tokens, name => name in OPTIONS);
+  if ("problem" in switches) return { kind: "usage_error", command, message: switches.problem };
 
   if (first !== undefined && command === undefined) {
     return { kind: "usage_error", message: `unknown command "${first}"; the commands are ${COMMAND_NAMES.join(", ")}` };
@@ -162,6 +149,6 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       envFile: text(values["env-file"]),
       token: text(values.token),
     },
-    switches,
+    switches: switches.switches,
   };
 }

@@ -9,11 +9,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { type ConfigRow, configTable, HOME_ASSISTANT_KEYS, homeAssistantRows, rowJson, shownValue } from "../../../libs/config/config-view.mjs";
+import { type ConfigRow, configTable, HOME_ASSISTANT_KEYS, homeAssistantRows, keyRows, rowJson } from "../../../libs/config/config-view.mjs";
 import { envFilePath, envFileVariables } from "../../../libs/config/env-file.mjs";
-import { fileContent, readConfigFiles, unknownSwitchProblem } from "../../../libs/config/load.mjs";
-import { type KeyTypes, type Resolved, resolveSources, unprefixedVariables } from "../../../libs/config/sources.mjs";
-import { ConfigError, DRONE_CONFIGURATION, DRONE_KEYS, defaultDroneId, defaultStateDir, droneKeys, parseDroneConfig } from "../config.mjs";
+import { fileContent, readConfigFiles, resolveFromSources, unknownSwitchProblem } from "../../../libs/config/load.mjs";
+import { type KeyTypes, type Resolved, unprefixedVariables } from "../../../libs/config/sources.mjs";
+import { ConfigError, DRONE_CONFIGURATION, type DRONE_KEYS, defaultDroneId, defaultStateDir, droneKeys, parseDroneConfig } from "../config.mjs";
 import { type Settings } from "../core/settings.mjs";
 import { salvageState } from "../core/state.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
@@ -40,15 +40,10 @@ const SETTING_KEYS = {
  */
 export function configRows(resolved: ReadonlyMap<string, Resolved>, changed: Partial<Settings>, showCommands = false): ConfigRow[] {
   const byKey = new Map<string, unknown>(Object.entries(SETTING_KEYS).flatMap(([setting, key]) => (setting in changed ? [[key, changed[setting as keyof Settings]]] : [])));
-  const secrets = new Set<string>(droneKeys.secretKeys());
-  const commands = new Set<string>(droneKeys.commandKeys());
-  return Object.keys(DRONE_KEYS).map(key => {
-    const kind = { secret: secrets.has(key), command: commands.has(key) };
-    const entry = resolved.get(key) ?? { value: DRONE_CONFIGURATION[key as keyof typeof DRONE_CONFIGURATION].default, source: { kind: "default" } as const };
-    const configuredValue = shownValue(entry.value, kind, showCommands);
-    if (byKey.has(key)) return { module: "drone", key, value: byKey.get(key), source: { kind: "state" }, ...kind, configured: { value: configuredValue, source: entry.source } };
-    return { module: "drone", key, value: configuredValue, source: entry.source, ...kind };
-  });
+  const rows = keyRows("drone", DRONE_CONFIGURATION, resolved, { secrets: droneKeys.secretKeys(), commands: droneKeys.commandKeys(), showCommands });
+  return rows.map(row =>
+    byKey.has(row.key) && row.source.kind !== "state" ? { ...row, value: byKey.get(row.key), source: { kind: "state" }, configured: { value: row.value, source: row.source } } : row,
+  );
 }
 
 /** The state file's run-time settings, if it can be read. */
@@ -75,13 +70,7 @@ export function runConfigCommand(options: CommandOptions, switches: readonly Con
   const files = configFiles(options.config);
   const envFile = envFilePath(options.envFile);
   const envVariables = envFileVariables(options.envFile);
-  const resolution = resolveSources({
-    modules,
-    files: files.map(path => ({ path, content: fileContent(path) })),
-    ...(envFile === undefined ? {} : { envFile: { path: envFile, variables: envVariables } }),
-    env: process.env,
-    switches,
-  });
+  const resolution = resolveFromSources({ modules, files, ...(options.envFile === undefined ? {} : { envFile: options.envFile }), env: process.env, switches });
   const resolved = resolution.values.get("drone") ?? new Map<string, Resolved>();
   const droneId = text(resolved.get("DRONE_ID")?.value) ?? defaultDroneId();
   const stateDir = text(resolved.get("STATE_DIR")?.value) ?? defaultStateDir();

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { secureDatabaseFile, sqliteDatabasePath } from "../../../libs/ha/database-file.mjs";
-import { waitForHomeAssistant } from "../../../libs/ha/reachable.mjs";
+import { waitAtStart } from "../../../libs/ha/reachable.mjs";
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { parseDroneConfig } from "../config.mjs";
 import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-request.mjs";
@@ -30,11 +30,7 @@ const SHUTDOWN_DEADLINE_MS = 14_000;
 
 const plain = createPaint(false);
 
-/** Requests to Home Assistant at start-up before the daemon gives up (at hass.RETRY_INTERVAL, 5 s: 50 s). */
-const HOME_ASSISTANT_ATTEMPTS = 11;
 
-/** How long one start-up request to Home Assistant may take. */
-const HOME_ASSISTANT_TIMEOUT_MS = 10_000;
 
 /** synapse's own default: a database file in the working directory. */
 const SYNAPSE_DEFAULT_DATABASE = `file:${join(process.cwd(), "synapse_storage.db")}`;
@@ -112,16 +108,7 @@ function daemonService(tokenSource: string | undefined) {
     // unreachable URL is said in one line with the URL, and a refused token is final
     lifecycle.onPostConfig(async () => {
       if (!homeAssistant) return;
-      const problem = await waitForHomeAssistant({
-        baseUrl: config.hass.BASE_URL,
-        token: config.hass.TOKEN,
-        attempts: HOME_ASSISTANT_ATTEMPTS,
-        intervalMs: config.hass.RETRY_INTERVAL * 1000,
-        timeoutMs: HOME_ASSISTANT_TIMEOUT_MS,
-        urlSetting: "HASS_URL (or BASE_URL in the [hass] section)",
-        tokenSetting: `TOKEN (now from ${tokenSource})`,
-        warn: line => process.stderr.write(`warning: ${line}\n`),
-      });
+      const problem = await waitAtStart(config.hass, { urlSetting: "HASS_URL (or BASE_URL in the [hass] section)", tokenSetting: `TOKEN (now from ${tokenSource})` });
       if (problem === undefined) return;
       process.stderr.write(`backup-drone: ${problem.line}\n`);
       homeAssistantProblemSaid = true;

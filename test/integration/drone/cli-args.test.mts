@@ -60,6 +60,7 @@ describe("the command line", () => {
         all: false,
         overwrite: false,
         verifyData: false,
+        showCommands: false,
         versions: undefined,
         olderThan: undefined,
         target: undefined,
