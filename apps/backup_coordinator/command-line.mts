@@ -93,7 +93,7 @@ export function coordinatorHelp(): string {
     "Exit codes:",
     "  0  stopped by SIGTERM or SIGINT",
     "  1  could not start: Home Assistant unreachable (worth trying again later)",
-    "  2  invalid usage or configuration (every problem is listed with its key), or a refused token",
+    "  2  invalid usage or configuration (every problem is listed with its key or variable), a refused token, or an address that is not Home Assistant",
     "",
     "Documentation: docs/coordinator.md (decisions, entities, events), docs/install.md, docs/troubleshooting.md.",
     "",
