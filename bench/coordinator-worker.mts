@@ -12,7 +12,7 @@ import type { SocketMessage } from "../test/helpers/runner.mjs";
 import { type CoordinatorMeasurement, workerRequestSchema, type WorkerReply } from "./lib/messages.mjs";
 
 // as the `backup-coordinator` bin does before Digital Alchemy loads (apps/backup_coordinator/main.mts)
-deferDotenvx({ envFiles: "own" });
+deferDotenvx();
 const { INTERNAL_MESSAGE } = await import("@digital-alchemy/hass/mock-assistant");
 const { bootCoordinator } = await import("../test/integration/coordinator/harness.mjs");
 

@@ -15,7 +15,7 @@ import { commandHelp, EXIT_CODES, programHelp } from "./cli/spec.mjs";
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 // the drone reads its env file itself (libs/config/sources.mts): Digital Alchemy's dotenvx, which would
 // let ./.env override the exported environment, is never loaded (libs/config/defer-dotenvx.mts)
-deferDotenvx({ envFiles: "own" });
+deferDotenvx();
 
 // `backup-drone list | head`: a closed pipe ends the command quietly
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {
