@@ -9,7 +9,8 @@ import nodeModule from "node:module";
 import { deferDotenvx } from "../../libs/config/defer-dotenvx.mjs";
 import { configFileProblem } from "../../libs/config/env-file.mjs";
 import { parseCommandLine } from "./cli/args.mjs";
-import { commandHelp, EXIT_CODES, programHelp } from "./cli/spec.mjs";
+import { commandHelp, programHelp } from "./cli/help.mjs";
+import { EXIT_CODES } from "./cli/spec.mjs";
 
 // Node 22+ keeps compiled code between runs (a no-op on Node 20); the drone loads after this line
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
