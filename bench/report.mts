@@ -416,9 +416,10 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   which loads undici, ajv, conf, systeminformation and enquirer at import: 0.15–0.2 s and
   about 17 MB per command, although DA only calls its \`config()\` when there is an env file.
   Both bins now put a stand-in into Node's CommonJS cache before DA loads
-  (\`libs/config/defer-dotenvx.mts\`) that loads the real package on the first \`config()\`.
+  (\`libs/config/defer-dotenvx.mts\`) whose \`config()\` does nothing: both bins read their env file
+  themselves, and DA's reading would let \`./.env\` override the exported environment.
   \`backup-drone status\`: 0.57 s → 0.44 s and 100 → 83 MB (median of 5, one after the other).
-  A test shows that undici and ajv stay unloaded and that \`./.env\` still sets drone keys.
+  A test shows that undici and ajv stay unloaded, that \`--env-file\` still sets drone keys and that \`./.env\` is not read.
 - **execa**: loading its modules took about 0.1 s of every command that starts borg. borg now
   starts through \`node:child_process\` (\`libs/borg/runner.mts\`); execa stays for shell
   hooks, loaded when a hook runs. \`status\` then took 0.27 s.

@@ -29,13 +29,16 @@ export function parseWindow(text: string): BackupWindow | undefined | null {
   return window.startMinute === window.endMinute ? null : window;
 }
 
+/** The DA application name: config files are /etc/backup_coordinator_app, ./.backup_coordinator_app, ~/.config/backup_coordinator_app. */
+export const COORDINATOR_APP_NAME = "backup_coordinator_app";
+
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
 /**
  * Every configuration key of the coordinator (DA module `backup_coordinator`): its DA
  * declaration, its schema and the config field it is copied to. Set in the config file's
- * `[backup_coordinator]` section, as env `BACKUP_COORDINATOR_<KEY>` or `<KEY>`, or as
- * `--<KEY>=` on the command line.
+ * `[backup_coordinator]` section, as env `BACKUP_COORDINATOR_<KEY>` (the command reads no
+ * unprefixed variable, see libs/config/sources.mts), or as `--<KEY>=` on the command line.
  */
 export const COORDINATOR_KEYS = defineKeys({
   PER_HOST_LIMIT: {

@@ -7,7 +7,7 @@ import { CreateApplication, CreateLibrary } from "@digital-alchemy/core";
 import { LIB_HASS } from "@digital-alchemy/hass";
 import { LIB_SYNAPSE } from "@digital-alchemy/synapse";
 
-import { coordinatorDeclarations } from "./config.mjs";
+import { COORDINATOR_APP_NAME, coordinatorDeclarations } from "./config.mjs";
 import { EntitiesService } from "./services/entities.service.mjs";
 import { FleetService } from "./services/fleet.service.mjs";
 import { DispatchService } from "./services/dispatch.service.mjs";
@@ -25,9 +25,6 @@ export const LIB_BACKUP_COORDINATOR = CreateLibrary({
     entities: EntitiesService,
   },
 });
-
-/** The DA application name: config files are /etc/backup_coordinator_app, ./.backup_coordinator_app, ~/.config/backup_coordinator_app. */
-export const COORDINATOR_APP_NAME = "backup_coordinator_app";
 
 /** The coordinator application (hass, synapse and the coordinator library). */
 export function createCoordinatorApplication() {

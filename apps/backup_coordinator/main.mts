@@ -5,6 +5,8 @@
  */
 import { deferDotenvx } from "../../libs/config/defer-dotenvx.mjs";
 
+// the coordinator reads its env file itself (libs/config/sources.mts): Digital Alchemy's dotenvx,
+// which would let ./.env override the exported environment, is never loaded
 deferDotenvx();
 const { runCoordinator } = await import("./cli.mjs");
 await runCoordinator(process.argv.slice(2));

@@ -56,7 +56,7 @@ const minutes = z.number().int().min(SETTING_RANGES.minutes.min).max(SETTING_RAN
 /**
  * Every configuration key of the drone (DA module `drone`). Set in the config file's
  * `[drone]` section, as env `DRONE_<KEY>` (the command line reads no unprefixed variable, see
- * cli/sources.mts), or as `--<KEY>=` on the command line.
+ * libs/config/sources.mts), or as `--<KEY>=` on the command line.
  */
 export const DRONE_KEYS = defineKeys({
   DRONE_ID: {
@@ -80,6 +80,7 @@ export const DRONE_KEYS = defineKeys({
     type: "string",
     default: "",
     description: "A command that prints the passphrase, e.g. `pass show borg`. The drone runs it (through `sh -c`, before each borg command, stopped after PASSCOMMAND_TIMEOUT_SECONDS) and hands the passphrase to borg like the others: borg never sees the command.",
+    command: true,
     schema: optionalText,
   },
   PASSCOMMAND_TIMEOUT_SECONDS: {
@@ -166,7 +167,7 @@ export const DRONE_KEYS = defineKeys({
   OFFSITE_REPOSITORY: { type: "string", default: "", description: "A second (offsite) repository; empty for none.", schema: optionalText.superRefine(checkLocation) },
   OFFSITE_PASSPHRASE: { type: "string", default: "", description: "Passphrase of the offsite repository; default: the primary's passphrase settings.", secret: true, schema: text },
   OFFSITE_PASSPHRASE_FILE: { type: "string", default: "", description: "A file holding the offsite passphrase.", schema: optionalText },
-  OFFSITE_PASSCOMMAND: { type: "string", default: "", description: "A command that prints the offsite passphrase.", schema: optionalText },
+  OFFSITE_PASSCOMMAND: { type: "string", default: "", description: "A command that prints the offsite passphrase.", command: true, schema: optionalText },
   OFFSITE_FREQUENCY_MINUTES: { type: "number", default: 10080, description: "How often the offsite copy runs, in minutes.", schema: minutes },
   OFFSITE_KEEP_WITHIN: { type: "string", default: "", description: "Offsite keep-within interval.", schema: keepWithin },
   OFFSITE_KEEP_DAILY: { type: "number", default: 7, description: "Offsite daily archives to keep.", schema: keepCount },
@@ -175,7 +176,7 @@ export const DRONE_KEYS = defineKeys({
   OFFSITE_KEEP_YEARLY: { type: "number", default: 2, description: "Offsite yearly archives to keep.", schema: keepCount },
   OFFSITE_REPOSITORY_HOST: { type: "string", default: "", description: "Like REPOSITORY_HOST, for the offsite repository.", schema: hostText },
   OFFSITE_UPLOAD_RATELIMIT_KIB: { type: "number", default: 0, description: "Upload limit for the offsite repository in KiB/s (0 = none; remote repositories only).", schema: z.number().int().min(0) },
-  HOOK_BEFORE: { type: "string", default: "", description: "Shell command run before a backup (e.g. a database dump).", schema: optionalText },
+  HOOK_BEFORE: { type: "string", default: "", description: "Shell command run before a backup (e.g. a database dump).", command: true, schema: optionalText },
   HOOK_BEFORE_POLICY: {
     type: "string",
     default: "break",
@@ -183,9 +184,9 @@ export const DRONE_KEYS = defineKeys({
     description: "If the before hook fails: `ignore`, `continue` (warning), `break` (the run fails).",
     schema: z.enum(HOOK_POLICIES),
   },
-  HOOK_AFTER: { type: "string", default: "", description: "Shell command run after a successful backup.", schema: optionalText },
+  HOOK_AFTER: { type: "string", default: "", description: "Shell command run after a successful backup.", command: true, schema: optionalText },
   HOOK_AFTER_POLICY: { type: "string", default: "continue", enum: HOOK_POLICIES, description: "If the after hook fails.", schema: z.enum(HOOK_POLICIES) },
-  HOOK_ON_ERROR: { type: "string", default: "", description: "Shell command run when a backup fails.", schema: optionalText },
+  HOOK_ON_ERROR: { type: "string", default: "", description: "Shell command run when a backup fails.", command: true, schema: optionalText },
   HOOK_ON_ERROR_POLICY: { type: "string", default: "ignore", enum: HOOK_POLICIES, description: "If the on-error hook fails.", schema: z.enum(HOOK_POLICIES) },
   HOOK_TIMEOUT_SECONDS: {
     type: "number",
@@ -235,6 +236,7 @@ export const DRONE_KEYS = defineKeys({
     default: "",
     description:
       "ssh command for ssh:// repositories (BORG_RSH), e.g. `ssh -i /root/.ssh/borg`; default `ssh`. The drone appends `-o BatchMode=yes -o StrictHostKeyChecking=… -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -o ConnectTimeout=20` (ssh never asks, a dead link is noticed within about 40 s) and `-E` with a log file of its own; an option set here wins, as ssh keeps the first value it reads.",
+    command: true,
     schema: optionalText,
     field: "rsh",
   },

@@ -7,14 +7,16 @@
 import nodeModule from "node:module";
 
 import { deferDotenvx } from "../../libs/config/defer-dotenvx.mjs";
-import { configFileProblem, parseCommandLine } from "./cli/args.mjs";
-import { commandHelp, EXIT_CODES, programHelp } from "./cli/spec.mjs";
+import { configFileProblem } from "../../libs/config/env-file.mjs";
+import { parseCommandLine } from "./cli/args.mjs";
+import { commandHelp, programHelp } from "./cli/help.mjs";
+import { EXIT_CODES } from "./cli/spec.mjs";
 
 // Node 22+ keeps compiled code between runs (a no-op on Node 20); the drone loads after this line
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-// the drone reads its env file itself (cli/sources.mts): Digital Alchemy's dotenvx, which would
+// the drone reads its env file itself (libs/config/sources.mts): Digital Alchemy's dotenvx, which would
 // let ./.env override the exported environment, is never loaded (libs/config/defer-dotenvx.mts)
-deferDotenvx({ envFiles: "own" });
+deferDotenvx();
 
 // `backup-drone list | head`: a closed pipe ends the command quietly
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {

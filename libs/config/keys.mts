@@ -13,6 +13,8 @@ interface Common {
   description: string;
   /** The key's value is, or can hold, a secret: never shown in an error, never inherited by a child. */
   secret?: true;
+  /** The key's value is a command line, which can carry a password (`mysqldump -pSECRET`): shown shortened. */
+  command?: true;
   /** The field of the app's config that takes the parsed value as it is (keys without one are composed by the app). */
   field?: string;
 }
@@ -115,6 +117,8 @@ export function configKeys<const T extends KeyTable>(module: string, table: T) {
     defaults: (): Record<keyof T, unknown> => Object.fromEntries(entries.map(([key, spec]) => [key, spec.default])) as Record<keyof T, unknown>,
     /** The keys whose value is, or can hold, a secret. */
     secretKeys: (): (keyof T & string)[] => entries.filter(([, spec]) => spec.secret).map(([key]) => key),
+    /** The keys whose value is a command line. */
+    commandKeys: (): (keyof T & string)[] => entries.filter(([, spec]) => spec.command).map(([key]) => key),
     /** The config fields that keys with a `field` give, copied from parsed values. */
     copiedFields(values: z.output<KeysSchema<T>>): CopiedFields<T> {
       const parsed = values as Record<string, unknown>;

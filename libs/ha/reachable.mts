@@ -154,3 +154,25 @@ export async function waitForHomeAssistant(options: WaitOptions): Promise<HomeAs
     }
   }
 }
+
+/** Requests to Home Assistant at start-up before an app gives up (at hass.RETRY_INTERVAL, 5 s: 50 s). */
+const START_ATTEMPTS = 11;
+
+/** How long one start-up request to Home Assistant may take. */
+const START_TIMEOUT_MS = 10_000;
+
+/** The start-up check both apps run before hass connects, from hass's configuration; the one warning goes to stderr. */
+export function waitAtStart(
+  hass: { BASE_URL: string; TOKEN: string; RETRY_INTERVAL: number },
+  settings: Pick<WaitOptions, "urlSetting" | "tokenSetting">,
+): Promise<HomeAssistantProblem | undefined> {
+  return waitForHomeAssistant({
+    baseUrl: hass.BASE_URL,
+    token: hass.TOKEN,
+    attempts: START_ATTEMPTS,
+    intervalMs: hass.RETRY_INTERVAL * 1000,
+    timeoutMs: START_TIMEOUT_MS,
+    ...settings,
+    warn: line => process.stderr.write(`warning: ${line}\n`),
+  });
+}

@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 
 import { describe, expect, it } from "vitest";
 
+import { droneDatabaseUrl } from "../../apps/drone/cli/boot.mjs";
 import { COMMAND_NAMES, EXIT_CODE_HELP, EXIT_CODES } from "../../apps/drone/cli/spec.mjs";
 import { BORG_ERROR_KINDS } from "../../libs/borg/index.mjs";
 import {
@@ -142,7 +143,8 @@ const anchorOf = (heading: string) =>
 describe("links between the documents", () => {
   it("the drone's synapse database is where the daemon puts it (STATE_DIR/<drone id>.synapse.db), in every document that names it", async () => {
     const daemon = await readFile(join(ROOT, "apps", "drone", "cli", "daemon.mts"), "utf8");
-    expect(daemon).toContain("join(stateDir, `${droneId}.synapse.db`)");
+    expect(daemon).toContain("droneDatabaseUrl(stateDir, droneId)");
+    expect(droneDatabaseUrl("/var/lib/backup-drone", "nas")).toBe("file:/var/lib/backup-drone/nas.synapse.db");
     for (const doc of ["configuration.md", "cli.md"]) {
       const text = await readFile(join(ROOT, "docs", doc), "utf8");
       expect(text, doc).toContain("STATE_DIR/<drone id>.synapse.db");

@@ -4,19 +4,14 @@
  * Alchemy reads from argv on its own, so it is passed through here and checked later
  * against the configuration keys.
  */
-import { existsSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 
+import { errorText } from "../../../libs/config/errors.mjs";
+import { type ConfigSwitch, configSwitches } from "../../../libs/config/sources.mjs";
 import { parseSince } from "../core/duration.mjs";
 import { COMMAND_NAMES, type CommandName, COMMANDS, COMMON_OPTIONS, type OptionName, OPTIONS, type OptionSpec } from "./spec.mjs";
-import { errorText } from "../../../libs/config/errors.mjs";
 
-/** A `--KEY[=VALUE]` switch that is not an option of the command line. */
-export interface ConfigSwitch {
-  /** As written, without the dashes. */
-  name: string;
-  value: string | undefined;
-}
+export { type ConfigSwitch };
 
 /** Options a command was given. */
 export interface CommandOptions {
@@ -28,6 +23,8 @@ export interface CommandOptions {
   all: boolean;
   overwrite: boolean;
   verifyData: boolean;
+  /** `config --show-commands`: command lines (hooks, passcommands, BORG_RSH) shown whole. */
+  showCommands: boolean;
   /** `--versions N`: a positive whole number. */
   versions?: number;
   /** `--older-than AGE`, as given (checked by the command). */
@@ -80,21 +77,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (values.version === true) return { kind: "version" };
 
   const tokens = parsed.tokens;
-  const switches: ConfigSwitch[] = [];
-  for (const [index, token] of tokens.entries()) {
-    if (token.kind !== "option" || token.name in OPTIONS) continue;
-    if (!token.rawName.startsWith("--")) return { kind: "usage_error", command, message: `unknown option ${token.rawName}` };
-    // Digital Alchemy reads `--KEY VALUE` as KEY=VALUE, and would take a command name as the value: insist on `=`
-    const next = tokens[index + 1];
-    if (token.value === undefined && next?.kind === "positional") {
-      return {
-        kind: "usage_error",
-        command,
-        message: `write configuration switches as ${token.rawName}=VALUE (got "${token.rawName} ${next.value}")`,
-      };
-    }
-    switches.push({ name: token.name, value: token.value });
-  }
+  const switches = configSwitches(tokens, name => name in OPTIONS);
+  if ("problem" in switches) return { kind: "usage_error", command, message: switches.problem };
 
   if (first !== undefined && command === undefined) {
     return { kind: "usage_error", message: `unknown command "${first}"; the commands are ${COMMAND_NAMES.join(", ")}` };
@@ -155,6 +139,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       all: values.all === true,
       overwrite: values.overwrite === true,
       verifyData: values["verify-data"] === true,
+      showCommands: values["show-commands"] === true,
       versions: versions === undefined ? undefined : Number(versions),
       olderThan: text(values["older-than"]),
       limit: limit === undefined ? undefined : Number(limit),
@@ -164,17 +149,6 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       envFile: text(values["env-file"]),
       token: text(values.token),
     },
-    switches,
+    switches: switches.switches,
   };
-}
-
-/**
- * Check `--config FILE` (before DA does: its own message is terse) or `--env-file FILE` (which
- * would otherwise be skipped without a word); returns a problem or undefined.
- */
-export function configFileProblem(file: string | undefined, option: "--config" | "--env-file" = "--config"): string | undefined {
-  if (file === undefined) return undefined;
-  if (!existsSync(file)) return `${option} ${file}: no such file`;
-  if (!statSync(file).isFile()) return `${option} ${file}: not a file`;
-  return undefined;
 }

@@ -3,19 +3,19 @@
  * configuration comes from, whether Home Assistant is configured, and a guard service that
  * reports a bad command line or configuration on stderr (at any log level) and exits 2.
  */
-import { accessSync, constants, existsSync, readFileSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
-import { parseEnv } from "node:util";
+import { accessSync, constants } from "node:fs";
+import { join } from "node:path";
 
-import { configFilePaths, loadConfigFromFile, type TServiceParams } from "@digital-alchemy/core";
+import { type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
+import { envFilePath, envFileVariables, startWarnings } from "../../../libs/config/env-file.mjs";
 import { closestName } from "../../../libs/config/index.mjs";
+import { configFiles as appConfigFiles, fileContent, readConfigFiles, registerSourcesLoader, unknownSwitchProblem } from "../../../libs/config/load.mjs";
+import { type ConfigSwitch, HASS_KEYS } from "../../../libs/config/sources.mjs";
 import { ConfigError, DRONE_CONFIGURATION, parseDroneConfig, passphraseProblem } from "../config.mjs";
 import { createLocalDroneApplication } from "../drone-library.mjs";
-import { type ConfigSwitch } from "./args.mjs";
 import { configFileSecrets, envFileSecrets, type SecretFile, secretFileWarnings } from "./permissions.mjs";
-import { ignoredSourceWarnings, overridingValues, resolveSources } from "./sources.mjs";
 import { EXIT_CODES, OPTIONS } from "./spec.mjs";
 
 /** The DA application name: config files are /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone. */
@@ -32,29 +32,19 @@ export async function loadDroneApplication(homeAssistant: boolean) {
   return createDroneApplication({ homeAssistant: true });
 }
 
+/** Where the daemon keeps synapse's database when nothing configures it: beside the drone's state. */
+export function droneDatabaseUrl(stateDir: string, droneId: string): string {
+  return `file:${join(stateDir, `${droneId}.synapse.db`)}`;
+}
+
 /** Environment variables that carry a Home Assistant token (the last two are set for add-ons, and hass reads them itself). */
 export const TOKEN_VARIABLES = ["HASS_TOKEN", "SUPERVISOR_TOKEN", "HASSIO_TOKEN"] as const;
 
 const sectionSchema = z.record(z.string(), z.unknown());
-const fileSchema = z.record(z.string(), z.unknown());
 
-/** The configuration files DA will read, in the order it reads them (later ones win). */
+/** The drone's configuration files DA will read, in the order it reads them (later ones win). */
 export function configFiles(explicit: string | undefined): string[] {
-  return explicit === undefined ? configFilePaths(APP_NAME) : [explicit];
-}
-
-/** The merged contents of the configuration files, as DA merges them. */
-export function readConfigFiles(files: readonly string[]): Record<string, Record<string, unknown>> {
-  const merged: Parameters<typeof loadConfigFromFile>[0] = {};
-  for (const file of files) loadConfigFromFile(merged, file);
-  const parsed = fileSchema.safeParse(merged);
-  if (!parsed.success) return {};
-  const out: Record<string, Record<string, unknown>> = {};
-  for (const [section, values] of Object.entries(parsed.data)) {
-    const entries = sectionSchema.safeParse(values);
-    if (entries.success) out[section] = entries.data;
-  }
-  return out;
+  return appConfigFiles(APP_NAME, explicit);
 }
 
 /** A key of a configuration file that nothing reads (DA ignores it without a word). */
@@ -110,81 +100,21 @@ export function describeFileKeyProblem(problem: FileKeyProblem): string {
   }
 }
 
-/** The contents of one configuration file as DA reads it; a file DA cannot read is DA's to report. */
-export function fileContent(file: string): Record<string, unknown> {
-  const content: Parameters<typeof loadConfigFromFile>[0] = {};
-  try {
-    loadConfigFromFile(content, file);
-  } catch {
-    return {};
-  }
-  const parsed = fileSchema.safeParse(content);
-  return parsed.success ? parsed.data : {};
-}
-
-/**
- * The env file the drone reads: `--env-file FILE` only. A `./.env` in the folder a command
- * runs from belongs to whatever project lives there, not to the drone (a systemd unit passes
- * its EnvironmentFile itself).
- */
-export function envFilePath(envFile: string | undefined, cwd = process.cwd()): string | undefined {
-  return envFile === undefined ? undefined : isAbsolute(envFile) ? envFile : join(cwd, envFile);
-}
-
-/** The variables of `--env-file FILE`, if given and readable. */
-export function envFileVariables(envFile: string | undefined, cwd = process.cwd()): NodeJS.Dict<string> {
-  const file = envFilePath(envFile, cwd);
-  if (file === undefined || !existsSync(file)) return {};
-  try {
-    return parseEnv(readFileSync(file, "utf8"));
-  } catch {
-    return {};
-  }
-}
-
-/**
- * The keys of the hass library, which the drone loads only with a token: kept here so that a
- * start without Home Assistant can still name a stray `TOKEN` (a unit test checks it against hass).
- */
-export const HASS_KEYS = [
-  "BASE_URL",
-  "EMIT_DIAGNOSTICS",
-  "EVENT_DEBOUNCE_MS",
-  "EXPECT_RESPONSE_AFTER",
-  "FILTER_DISABLED_ENTITIES_ID_BY",
-  "RETRY_INTERVAL",
-  "SOCKET_AVG_DURATION",
-  "SOCKET_CRASH_REQUESTS_PER_SEC",
-  "SOCKET_WARN_REQUESTS_PER_SEC",
-  "TOKEN",
-  "VALIDATE_CONFIGURATION",
-] as const;
-
 /**
  * What to warn about once at start: unprefixed variables naming a drone or hass key, and a
  * `./.env` in the working folder holding the drone's variables (unless it is the `--env-file`).
  * Synapse's keys are left out: a plain `DATABASE_URL` is nearly always another program's.
  */
-export function startWarnings(options: { env: NodeJS.ProcessEnv; envFile?: string; cwd?: string }): string[] {
-  const cwd = options.cwd ?? process.cwd();
-  const dotEnvPath = join(cwd, ".env");
-  const dotEnv = dotEnvPath !== envFilePath(options.envFile, cwd) ? envFileVariables(dotEnvPath, cwd) : {};
-  return ignoredSourceWarnings({
+export function droneStartWarnings(options: { env: NodeJS.ProcessEnv; envFile?: string; cwd?: string }): string[] {
+  return startWarnings({
+    app: "the drone",
     modules: new Map<string, readonly string[]>([
       ["drone", Object.keys(DRONE_CONFIGURATION)],
       ["hass", HASS_KEYS],
     ]),
-    env: options.env,
-    dotEnv: { path: "./.env", variables: dotEnv },
+    prefixes: ["DRONE_", "HASS_", "SYNAPSE_"],
+    ...options,
   });
-}
-
-/**
- * Put the env file's variables into this process's environment, for what the drone starts
- * (a hook's PGPASSWORD, with HOOK_ENV_PASSTHROUGH): an exported variable keeps its value.
- */
-export function exportEnvFile(variables: NodeJS.Dict<string>, env: NodeJS.ProcessEnv = process.env): void {
-  for (const [name, value] of Object.entries(variables)) if (env[name] === undefined && value !== undefined) env[name] = value;
 }
 
 /** Where a Home Assistant token was found, if anywhere (the token itself is never returned). */
@@ -265,45 +195,28 @@ function secretFiles(options: GuardOptions, drone: { PASSPHRASE_FILE: string; OF
 export function guardService(options: GuardOptions) {
   return function CliGuardService({ internal, lifecycle, config }: TServiceParams) {
     lifecycle.onPreInit(() => {
-      const known = new Set<string>();
-      const names: string[] = Object.keys(OPTIONS);
-      for (const [module, definitions] of internal.boilerplate.configuration.getDefinitions()) {
-        for (const key of Object.keys(definitions)) {
-          known.add(normalise(key));
-          known.add(normalise(`${module.replaceAll("-", "_")}_${key}`));
-          names.push(key);
-        }
+      const unknown = unknownSwitchProblem(options.switches, internal.boilerplate.configuration.getDefinitions(), Object.keys(OPTIONS));
+      if (unknown !== undefined) {
+        options.fail(unknown);
+        process.exit(EXIT_CODES.failed);
       }
       for (const entry of options.switches) {
-        const name = normalise(entry.name);
-        if (!known.has(name)) {
-          const suggestion = closestName(entry.name, names);
-          options.fail(
-            `unknown option --${entry.name}: not an option of the command, nor a configuration key${suggestion ? `; did you mean --${suggestion}?` : ""} (see --help)`,
-          );
-          process.exit(EXIT_CODES.failed);
-        }
-        if (SECRET_KEYS.has(name)) {
+        if (SECRET_KEYS.has(normalise(entry.name))) {
           options.warn(`--${entry.name} puts a secret on the command line, where other users can see it (ps); prefer a file or an environment variable`);
         }
       }
-      // after the files (which DA reads itself): the env file, the environment and the switches, see sources.mts
-      internal.boilerplate.configuration.registerLoader(({ configs }) => {
-        const envFile = envFilePath(options.envFile);
-        const resolution = resolveSources({
-          modules: configs,
-          files: options.files.map(path => ({ path, content: fileContent(path) })),
-          ...(envFile === undefined ? {} : { envFile: { path: envFile, variables: envFileVariables(options.envFile) } }),
-          env: options.env,
-          switches: options.switches,
-          token: options.token,
-        });
-        if (resolution.problems.length > 0) {
-          options.fail(`backup-drone: ${new ConfigError(resolution.problems).message}`);
+      // after the files (which DA reads itself): the env file, the environment and the switches (libs/config/sources.mts)
+      registerSourcesLoader(internal, {
+        switches: options.switches,
+        files: options.files,
+        ...(options.envFile === undefined ? {} : { envFile: options.envFile }),
+        env: options.env,
+        ...(options.token === undefined ? {} : { token: options.token }),
+        fail: error => {
+          options.fail(`backup-drone: ${error.message}`);
           process.exit(EXIT_CODES.failed);
-        }
-        return Promise.resolve(overridingValues(resolution));
-      }, "env");
+        },
+      });
     });
 
     lifecycle.onPostConfig(() => {

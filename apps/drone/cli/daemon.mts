@@ -11,12 +11,14 @@ import { join } from "node:path";
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { secureDatabaseFile, sqliteDatabasePath } from "../../../libs/ha/database-file.mjs";
-import { waitForHomeAssistant } from "../../../libs/ha/reachable.mjs";
+import { waitAtStart } from "../../../libs/ha/reachable.mjs";
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { parseDroneConfig } from "../config.mjs";
 import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-request.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
-import { configFiles, envFileVariables, exportEnvFile, guardService, homeAssistantTokenSource, loadDroneApplication, readConfigFiles, startWarnings } from "./boot.mjs";
+import { envFileVariables, exportEnvFile } from "../../../libs/config/env-file.mjs";
+import { readConfigFiles } from "../../../libs/config/load.mjs";
+import { configFiles, droneDatabaseUrl, droneStartWarnings, guardService, homeAssistantTokenSource, loadDroneApplication } from "./boot.mjs";
 import { formatFrequency, formatWhen } from "./format.mjs";
 import { createLineThrottle, plainLine } from "./progress.mjs";
 import { resultLines } from "./report.mjs";
@@ -28,11 +30,7 @@ const SHUTDOWN_DEADLINE_MS = 14_000;
 
 const plain = createPaint(false);
 
-/** Requests to Home Assistant at start-up before the daemon gives up (at hass.RETRY_INTERVAL, 5 s: 50 s). */
-const HOME_ASSISTANT_ATTEMPTS = 11;
 
-/** How long one start-up request to Home Assistant may take. */
-const HOME_ASSISTANT_TIMEOUT_MS = 10_000;
 
 /** synapse's own default: a database file in the working directory. */
 const SYNAPSE_DEFAULT_DATABASE = `file:${join(process.cwd(), "synapse_storage.db")}`;
@@ -80,7 +78,7 @@ function daemonService(tokenSource: string | undefined) {
       const { stateDir, droneId } = parseDroneConfig({ ...config.drone });
       if (config.synapse.DATABASE_URL === SYNAPSE_DEFAULT_DATABASE) {
         mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-        internal.boilerplate.configuration.set("synapse", "DATABASE_URL", `file:${join(stateDir, `${droneId}.synapse.db`)}`);
+        internal.boilerplate.configuration.set("synapse", "DATABASE_URL", droneDatabaseUrl(stateDir, droneId));
       }
       // before synapse opens it: for the drone's user only, like the state file
       const database = config.synapse.DATABASE_TYPE === "sqlite" ? sqliteDatabasePath(config.synapse.DATABASE_URL) : undefined;
@@ -110,16 +108,7 @@ function daemonService(tokenSource: string | undefined) {
     // unreachable URL is said in one line with the URL, and a refused token is final
     lifecycle.onPostConfig(async () => {
       if (!homeAssistant) return;
-      const problem = await waitForHomeAssistant({
-        baseUrl: config.hass.BASE_URL,
-        token: config.hass.TOKEN,
-        attempts: HOME_ASSISTANT_ATTEMPTS,
-        intervalMs: config.hass.RETRY_INTERVAL * 1000,
-        timeoutMs: HOME_ASSISTANT_TIMEOUT_MS,
-        urlSetting: "HASS_URL (or BASE_URL in the [hass] section)",
-        tokenSetting: `TOKEN (now from ${tokenSource})`,
-        warn: line => process.stderr.write(`warning: ${line}\n`),
-      });
+      const problem = await waitAtStart(config.hass, { urlSetting: "HASS_URL (or BASE_URL in the [hass] section)", tokenSetting: `TOKEN (now from ${tokenSource})` });
       if (problem === undefined) return;
       process.stderr.write(`backup-drone: ${problem.line}\n`);
       homeAssistantProblemSaid = true;
@@ -193,7 +182,7 @@ export async function runDaemon(options: CommandOptions, switches: readonly Conf
   // the environment as exported, before the env file joins it (exported variables win, see sources.mts)
   const env = { ...process.env };
   // a TOKEN or a ./.env the drone used to read: without a word the daemon would just run without Home Assistant
-  for (const warning of startWarnings({ env, ...(options.envFile === undefined ? {} : { envFile: options.envFile }) })) process.stderr.write(`warning: ${warning}\n`);
+  for (const warning of droneStartWarnings({ env, ...(options.envFile === undefined ? {} : { envFile: options.envFile }) })) process.stderr.write(`warning: ${warning}\n`);
   const envFile = envFileVariables(options.envFile);
   exportEnvFile(envFile);
   const tokenSource = homeAssistantTokenSource({ token: options.token, files: sections, envFile }, env);

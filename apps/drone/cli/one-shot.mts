@@ -16,7 +16,8 @@ import { historyJson } from "../core/history.mjs";
 import { runOwnerAlive } from "../core/run-lock.mjs";
 import { nextOwnBackup } from "../core/settings.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
-import { configFiles, envFileVariables, exportEnvFile, guardService, loadDroneApplication, startWarnings } from "./boot.mjs";
+import { envFileVariables, exportEnvFile } from "../../../libs/config/env-file.mjs";
+import { configFiles, droneStartWarnings, guardService, loadDroneApplication } from "./boot.mjs";
 import { runCancel } from "./cancel.mjs";
 import { formatWhen } from "./format.mjs";
 import { createProgressDisplay } from "./progress.mjs";
@@ -336,7 +337,7 @@ export async function runOneShot(command: OneShotCommand, options: CommandOption
   const terminal = createTerminal();
   // the environment as exported, before the env file joins it (exported variables win, see sources.mts)
   const env = { ...process.env };
-  for (const warning of startWarnings({ env, ...(options.envFile === undefined ? {} : { envFile: options.envFile }) })) {
+  for (const warning of droneStartWarnings({ env, ...(options.envFile === undefined ? {} : { envFile: options.envFile }) })) {
     terminal.line(`${terminal.paint.yellow("warning:")} ${warning}`);
   }
   exportEnvFile(envFileVariables(options.envFile));

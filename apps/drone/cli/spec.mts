@@ -1,5 +1,5 @@
 /**
- * The command line as data: every command, its options, its exit codes and its help text.
+ * The command line as data: every command, its options, its exit codes and the words of its help (rendered by ./help.mts).
  * Kept free of heavy imports so that `--help` answers without loading the drone.
  */
 
@@ -124,6 +124,11 @@ export const OPTIONS = {
     name: "verify-data",
     type: "boolean",
     description: "also read and authenticate every data chunk (borg check --verify-data; slow)",
+  },
+  "show-commands": {
+    name: "show-commands",
+    type: "boolean",
+    description: "show command lines (hooks, passcommands, BORG_RSH) whole: they can hold a password (mysqldump -pSECRET)",
   },
 } as const satisfies Record<string, OptionSpec>;
 /** An option name. */
@@ -308,10 +313,11 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     summary: "print every configuration key: its value in force and where it came from (secrets hidden)",
     description: [
       "Shows each drone key with its value and its source: default, file (with its section), env file (--env-file), env (the variable), switch (--KEY=VALUE), or state: a setting changed at run time from Home Assistant or a command (mode, frequencies, priority, keep rules), which wins over the configuration; the configured value is shown beside it. Secrets (passphrases) show as (set, hidden).",
+      "Command lines (HOOK_BEFORE, HOOK_AFTER, HOOK_ON_ERROR, PASSCOMMAND, OFFSITE_PASSCOMMAND, BORG_RSH) can hold a password (mysqldump -pSECRET, sshpass -p …): they show only their program (mysqldump … (arguments hidden …)) unless --show-commands. After the drone's keys come hass.BASE_URL, hass.TOKEN (set or not, never its value) and synapse.DATABASE_URL (a password in it hidden), with their sources.",
       "Also names the configuration files read, the env file, the state file, where the Home Assistant token comes from, and unprefixed variables that are ignored (REPOSITORY for DRONE_REPOSITORY). It starts nothing and also answers when the configuration is invalid: the problems follow the table and the command exits 2.",
     ],
-    options: ["json"],
-    json: 'one object: {"drone_id", "files", "env_file", "state_file", "keys": [{"key", "value", "source", "source_kind", "secret", "configured"}], "ignored_variables", "home_assistant_token", "problems", "warnings"}',
+    options: ["json", "show-commands"],
+    json: 'one object: {"drone_id", "files", "env_file", "state_file", "keys": [{"module", "key", "value", "source", "source_kind", "secret", "command", "configured"}], "home_assistant": [the same, for hass.BASE_URL, hass.TOKEN, synapse.DATABASE_URL], "ignored_variables", "home_assistant_token", "problems", "warnings"}',
     examples: ["backup-drone config", "backup-drone config --env-file /etc/backup-drone.env", "backup-drone config --json | jq -r '.keys[] | select(.source_kind != \"default\") | .key'"],
     exitCodes: [0, 2],
     writes: false,
@@ -326,82 +332,3 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     writes: false,
   },
 };
-
-const wrap = (text: string, width: number, indent: string): string => {
-  const lines: string[] = [];
-  let line = "";
-  for (const word of text.split(/\s+/)) {
-    if (line.length > 0 && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = word;
-    } else line = line.length > 0 ? `${line} ${word}` : word;
-  }
-  if (line.length > 0) lines.push(line);
-  return lines.map(entry => indent + entry).join("\n");
-};
-
-const optionLine = (option: OptionSpec) => {
-  const flag = `${option.short ? `-${option.short}, ` : "    "}--${option.name}${option.value ? ` ${option.value}` : ""}`;
-  return `  ${flag.padEnd(24)} ${option.description}`;
-};
-
-const exitCodeLines = (codes: readonly ExitCode[]) =>
-  EXIT_CODE_HELP.filter(([code]) => codes.includes(code)).map(([code, meaning]) => `  ${code}  ${meaning}`);
-
-const CONFIG_HELP = [
-  "Configuration (every key of docs/configuration.md), lowest to highest priority:",
-  "  defaults; files /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone (bare, .ini, .yaml, .json;",
-  "  section [drone]) or --config FILE; --env-file FILE; exported DRONE_<KEY> (HASS_TOKEN, HASS_URL for",
-  "  Home Assistant); --<KEY>=VALUE. Unprefixed variables (REPOSITORY, MODE; LOG_LEVEL aside) and ./.env are not read.",
-  "  Settings changed at run time (mode, frequency, keep rules) win. `backup-drone config` shows each source.",
-];
-
-/** The help text of one command. */
-export function commandHelp(name: CommandName): string {
-  const spec = COMMANDS[name];
-  const options = [...spec.options, ...COMMON_OPTIONS].map(option => optionLine(OPTIONS[option as OptionName]));
-  return [
-    `backup-drone ${name} — ${spec.summary}`,
-    "",
-    `Usage: backup-drone ${name}${spec.arguments ? ` ${spec.arguments.usage}` : ""} [options] [--<KEY>=VALUE ...]`,
-    "",
-    ...spec.description.map(paragraph => `${wrap(paragraph, 88, "")}\n`),
-    "Options:",
-    ...options,
-    ...(spec.json ? ["", "Output with --json:", wrap(spec.json, 86, "  ")] : []),
-    "",
-    ...CONFIG_HELP,
-    "",
-    "Exit codes:",
-    ...exitCodeLines(spec.exitCodes),
-    "",
-    "Examples:",
-    ...spec.examples.map(example => `  ${example}`),
-    "",
-  ].join("\n");
-}
-
-/** The help text of the program. */
-export function programHelp(): string {
-  const width = Math.max(...COMMAND_NAMES.map(name => name.length));
-  return [
-    "backup-drone — BorgBackup for this machine, watched from Home Assistant",
-    "",
-    "Usage: backup-drone [command] [options] [--<KEY>=VALUE ...]",
-    "",
-    "Commands:",
-    ...COMMAND_NAMES.map(name => `  ${name.padEnd(width)}  ${COMMANDS[name].summary}`),
-    "",
-    "Options:",
-    optionLine(OPTIONS.help),
-    optionLine(OPTIONS.version),
-    "",
-    "`backup-drone <command> --help` describes a command, its options and its output.",
-    "",
-    ...CONFIG_HELP,
-    "",
-    "Exit codes:",
-    ...exitCodeLines(EXIT_CODE_HELP.map(([code]) => code)),
-    "",
-  ].join("\n");
-}

@@ -41,7 +41,7 @@ describe("backup-coordinator", () => {
       HASS_TOKEN: "x",
       HASS_BASE_URL: "http://127.0.0.1:1",
       BACKUP_COORDINATOR_TICK_SECONDS: "0",
-      BACKUP_WINDOW: "late",
+      BACKUP_COORDINATOR_BACKUP_WINDOW: "late",
     });
     expect(code).toBe(2);
     const text = out + err;

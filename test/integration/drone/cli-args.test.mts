@@ -4,9 +4,10 @@
  */
 import { describe, expect, it } from "vitest";
 
-import { configFileProblem, parseCommandLine } from "../../../apps/drone/cli/args.mjs";
+import { parseCommandLine } from "../../../apps/drone/cli/args.mjs";
+import { configFileProblem } from "../../../libs/config/env-file.mjs";
 import { homeAssistantTokenSource } from "../../../apps/drone/cli/boot.mjs";
-import { resolveSources } from "../../../apps/drone/cli/sources.mjs";
+import { resolveSources } from "../../../libs/config/sources.mjs";
 import { DRONE_CONFIGURATION } from "../../../apps/drone/config.mjs";
 import { formatBytes, formatDuration, formatRatio } from "../../../apps/drone/cli/format.mjs";
 import { createLineThrottle, statusLine } from "../../../apps/drone/cli/progress.mjs";
@@ -59,6 +60,7 @@ describe("the command line", () => {
         all: false,
         overwrite: false,
         verifyData: false,
+        showCommands: false,
         versions: undefined,
         olderThan: undefined,
         target: undefined,

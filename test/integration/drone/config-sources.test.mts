@@ -131,19 +131,21 @@ describe("configuration sources", () => {
     expect((await daemon.done).code).toBe(0);
   });
 
+  const rowSchema = z.object({
+    module: z.string(),
+    key: z.string(),
+    value: z.unknown(),
+    source: z.string(),
+    source_kind: z.string(),
+    secret: z.boolean(),
+    command: z.boolean(),
+    configured: z.object({ value: z.unknown(), source: z.string() }).nullable(),
+  });
   const configSchema = z.object({
     drone_id: z.string(),
     env_file: z.string().nullable(),
-    keys: z.array(
-      z.object({
-        key: z.string(),
-        value: z.unknown(),
-        source: z.string(),
-        source_kind: z.string(),
-        secret: z.boolean(),
-        configured: z.object({ value: z.unknown(), source: z.string() }).nullable(),
-      }),
-    ),
+    keys: z.array(rowSchema),
+    home_assistant: z.array(rowSchema),
     ignored_variables: z.array(z.object({ variable: z.string(), instead: z.string() })),
     home_assistant_token: z.string().nullable(),
     problems: z.array(z.string()),
@@ -156,7 +158,14 @@ describe("configuration sources", () => {
     // the Keep Daily setting was changed from Home Assistant: the state file holds it
     await mkdir(join(cwd, "state"));
     await writeFile(join(cwd, "state", "sources.json"), JSON.stringify({ version: 1, settings: { keepDaily: 3 } }));
-    const env = { DRONE_REPOSITORY: "/srv/exported", DRONE_PASSPHRASE: "canary-passphrase-8d2e", REPOSITORY: "/srv/plain", MODE: "dark" };
+    const env = {
+      DRONE_REPOSITORY: "/srv/exported",
+      DRONE_PASSPHRASE: "canary-passphrase-8d2e",
+      DRONE_HOOK_BEFORE: "mysqldump -pcanary-hook-40aa --all-databases",
+      HASS_URL: "http://ha.lan:8123",
+      REPOSITORY: "/srv/plain",
+      MODE: "dark",
+    };
     const args = ["--config", config, "--env-file", envFile, "--KEEP_WEEKLY=2"];
 
     const json = await run(["config", "--json", ...args], cwd, env);
@@ -175,7 +184,13 @@ describe("configuration sources", () => {
     expect(key("MODE")).toMatchObject({ value: "coordinated", source: "default" });
     // REPOSITORY is shadowed by DRONE_REPOSITORY; MODE stands alone and is named
     expect(report.ignored_variables).toEqual([{ variable: "MODE", instead: "DRONE_MODE" }]);
+    expect(key("HOOK_BEFORE")).toMatchObject({ value: "mysqldump … (arguments hidden: --show-commands shows them)", source: "env DRONE_HOOK_BEFORE", command: true });
     expect(report.home_assistant_token).toBe("HASS_TOKEN in the env file");
+    expect(report.home_assistant.map(({ key, value, source }) => ({ key, value, source }))).toEqual([
+      { key: "hass.BASE_URL", value: "http://ha.lan:8123", source: "env HASS_URL" },
+      { key: "hass.TOKEN", value: "(set, hidden)", source: `env file ${envFile} (HASS_TOKEN)` },
+      { key: "synapse.DATABASE_URL", value: `file:${join(cwd, "state", "sources.synapse.db")}`, source: "default" },
+    ]);
     expect(report.problems).toEqual([]);
 
     const table = await run(["config", ...args], cwd, env);
@@ -185,7 +200,15 @@ describe("configuration sources", () => {
     expect(line("REPOSITORY")).toMatch(/^REPOSITORY +\/srv\/exported +env DRONE_REPOSITORY$/);
     expect(line("PASSPHRASE")).toMatch(/^PASSPHRASE +\(set, hidden\) +env DRONE_PASSPHRASE$/);
     expect(line("KEEP_DAILY")).toMatch(/^KEEP_DAILY +3 +state: changed at run time \(configured 7, default\)$/);
+    expect(line("hass.BASE_URL")).toMatch(/^hass\.BASE_URL +http:\/\/ha\.lan:8123 +env HASS_URL$/);
     expect(table.stdout).toContain("ignored: MODE in the environment (the drone reads DRONE_MODE)");
+
+    // asked for, a command line shows whole; the secrets stay hidden
+    const whole = await run(["config", "--show-commands", ...args], cwd, env);
+    expect(whole.code, whole.stderr).toBe(EXIT_CODES.success);
+    expect(whole.stdout).toContain(env.DRONE_HOOK_BEFORE);
+    expect(whole.stdout).not.toContain("canary-passphrase");
+    expect(whole.stdout).not.toContain("canary-env-file-token");
   });
 
   it("config answers when the configuration is invalid: the table, then the problems, exit 2", async () => {

@@ -1,20 +1,25 @@
 /**
- * Where each configuration value of the command line comes from. Digital Alchemy on its own
- * reads every variable named `KEY` or `MODULE_KEY` in any case (so another program's `MODE`
- * or `REPOSITORY` configures the drone), lets an env file override the exported environment,
- * and lets configuration files win over both. The command line switches DA's environment and
- * argv sources off and feeds this resolution instead, lowest to highest priority:
+ * Where each configuration value of a command (`backup-drone`, `backup-coordinator`) comes
+ * from. Digital Alchemy on its own reads every variable named `KEY` or `MODULE_KEY` in any case
+ * (so another program's `MODE` or `REPOSITORY` configures the app), lets an env file override
+ * the exported environment, and lets configuration files win over both. Both bins switch DA's
+ * environment and argv sources off and feed this resolution instead (./load.mts), lowest to
+ * highest priority:
  *
  *   defaults < configuration files < env file (--env-file) < exported environment < switches
  *
  * The environment counts only under the module's prefix: `DRONE_<KEY>` (DRONE_ID as it is),
- * `HASS_<KEY>` (and `HASS_URL` for BASE_URL), `SYNAPSE_<KEY>`, `BOILERPLATE_<KEY>` (and
- * `LOG_LEVEL`). Pure:
- * the environment, files and switches come in as data.
+ * `BACKUP_COORDINATOR_<KEY>`, `HASS_<KEY>` (and `HASS_URL` for BASE_URL), `SYNAPSE_<KEY>`,
+ * `BOILERPLATE_<KEY>` (and `LOG_LEVEL`). Pure: the environment, files and switches come in as data.
  */
 import { z } from "zod";
 
-import { type ConfigSwitch } from "./args.mjs";
+/** A `--KEY[=VALUE]` switch of the command line that is not an option of the command itself. */
+export interface ConfigSwitch {
+  /** As written, without the dashes. */
+  name: string;
+  value: string | undefined;
+}
 
 /** Where a value came from. */
 export type ConfigSource =
@@ -23,6 +28,28 @@ export type ConfigSource =
   | { kind: "env_file"; path: string; variable: string }
   | { kind: "env"; variable: string }
   | { kind: "switch"; name: string };
+
+/** A token of `node:util` parseArgs, as far as {@link configSwitches} reads it. */
+type ArgToken = { kind: "option"; name: string; rawName: string; value?: string } | { kind: "positional"; value: string } | { kind: "option-terminator" };
+
+/**
+ * The configuration switches among a command line's tokens: every `--NAME[=VALUE]` that
+ * `isOption` does not claim for the command itself; or why the line cannot be read.
+ */
+export function configSwitches(tokens: readonly ArgToken[], isOption: (name: string) => boolean): { switches: ConfigSwitch[] } | { problem: string } {
+  const switches: ConfigSwitch[] = [];
+  for (const [index, token] of tokens.entries()) {
+    if (token.kind !== "option" || isOption(token.name)) continue;
+    if (!token.rawName.startsWith("--")) return { problem: `unknown option ${token.rawName}` };
+    // `--KEY VALUE` would take the next word (a command name) as the value, as Digital Alchemy did: insist on `=`
+    const next = tokens[index + 1];
+    if (token.value === undefined && next?.kind === "positional") {
+      return { problem: `write configuration switches as ${token.rawName}=VALUE (got "${token.rawName} ${next.value}")` };
+    }
+    switches.push({ name: token.name, value: token.value });
+  }
+  return { switches };
+}
 
 /** The loaded modules' key types, as DA's definitions hold them. */
 export type KeyTypes = ReadonlyMap<string, Readonly<Record<string, { type: string; default?: unknown }>>>;
@@ -203,25 +230,26 @@ export function unprefixedVariables(module: string, keys: readonly string[], env
   });
 }
 
-/** The prefixes of the variables the drone reads (the modules it loads). */
-const PREFIXES = ["DRONE_", "HASS_", "SYNAPSE_"] as const;
-
-/** Variables of a `./.env` that look meant for the drone (`DRONE_*`, `HASS_*`, `SYNAPSE_*`), which it does not read from there. */
-export function droneVariablesIn(variables: NodeJS.Dict<string>): string[] {
+/** Variables of an env file whose names start with one of `prefixes` (`DRONE_`, `HASS_`…), sorted. */
+export function variablesWithPrefix(variables: NodeJS.Dict<string>, prefixes: readonly string[]): string[] {
   return Object.keys(variables)
-    .filter(name => PREFIXES.some(prefix => name.startsWith(prefix)))
+    .filter(name => prefixes.some(prefix => name.startsWith(prefix)))
     .sort();
 }
 
 /**
- * The lines to warn with once at start about configuration the drone ignores: unprefixed
- * variables that name a key (`TOKEN`, `REPOSITORY`, `MODE`), and a `./.env` holding the drone's
- * variables. Without them a drone upgraded from reading those can go silent (no Home Assistant,
+ * The lines to warn with once at start about configuration the app ignores: unprefixed
+ * variables that name a key (`TOKEN`, `REPOSITORY`, `MODE`), and a `./.env` holding the app's
+ * variables. Without them an app upgraded from reading those can go silent (no Home Assistant,
  * another repository) with nothing on screen saying why.
  */
 export function ignoredSourceWarnings(inputs: {
+  /** The app as a sentence names it: `the drone`, `the coordinator`. */
+  app: string;
   /** Each module's keys. */
   modules: ReadonlyMap<string, readonly string[]>;
+  /** The prefixes of the app's variables, as a `./.env` meant for it would hold them. */
+  prefixes: readonly string[];
   env: NodeJS.ProcessEnv;
   /** `./.env` of the working folder, when it exists and is not the `--env-file`. */
   dotEnv?: { path: string; variables: NodeJS.Dict<string> };
@@ -229,15 +257,34 @@ export function ignoredSourceWarnings(inputs: {
   const lines: string[] = [];
   for (const [module, keys] of inputs.modules) {
     for (const { variable, instead } of unprefixedVariables(module, keys, inputs.env)) {
-      lines.push(`${variable} is set in the environment; the drone reads ${instead} (variables without the ${instead.slice(0, instead.indexOf("_") + 1)} prefix are ignored).`);
+      const prefix = `${module.replaceAll("-", "_").toUpperCase()}_`;
+      lines.push(`${variable} is set in the environment; ${inputs.app} reads ${instead} (variables without the ${prefix} prefix are ignored).`);
     }
   }
-  const names = inputs.dotEnv ? droneVariablesIn(inputs.dotEnv.variables) : [];
+  const names = inputs.dotEnv ? variablesWithPrefix(inputs.dotEnv.variables, inputs.prefixes) : [];
   if (inputs.dotEnv && names.length > 0) {
-    lines.push(`${inputs.dotEnv.path} sets ${names.join(", ")}, but the drone does not read ./.env: export them, or pass --env-file ${inputs.dotEnv.path}.`);
+    lines.push(`${inputs.dotEnv.path} sets ${names.join(", ")}, but ${inputs.app} does not read ./.env: export them, or pass --env-file ${inputs.dotEnv.path}.`);
   }
   return lines;
 }
+
+/**
+ * The keys of the hass library, which the drone loads only with a token: kept here so that a
+ * start without Home Assistant can still name a stray `TOKEN` (a unit test checks it against hass).
+ */
+export const HASS_KEYS = [
+  "BASE_URL",
+  "EMIT_DIAGNOSTICS",
+  "EVENT_DEBOUNCE_MS",
+  "EXPECT_RESPONSE_AFTER",
+  "FILTER_DISABLED_ENTITIES_ID_BY",
+  "RETRY_INTERVAL",
+  "SOCKET_AVG_DURATION",
+  "SOCKET_CRASH_REQUESTS_PER_SEC",
+  "SOCKET_WARN_REQUESTS_PER_SEC",
+  "TOKEN",
+  "VALIDATE_CONFIGURATION",
+] as const;
 
 /** A source in words: `default`, `file /etc/backup_drone.ini [drone]`, `env DRONE_REPOSITORY`, `env file ./drone.env (DRONE_ID)`, `switch --KEEP_DAILY`. */
 export function describeSource(source: ConfigSource): string {

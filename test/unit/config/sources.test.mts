@@ -1,13 +1,11 @@
 /**
- * The command line's configuration sources as data: which variables count for each module,
- * the order in which sources win, and what reaches Digital Alchemy's configuration.
+ * The bins' configuration sources as data: which variables count for each module, the order
+ * in which sources win, and what reaches Digital Alchemy's configuration.
  */
 import { LIB_HASS } from "@digital-alchemy/hass";
 import { describe, expect, it } from "vitest";
 
-import { configRows, configTable, HIDDEN } from "../../../apps/drone/cli/config-command.mjs";
-import { HASS_KEYS } from "../../../apps/drone/cli/boot.mjs";
-import { describeSource, ignoredSourceWarnings, overridingValues, resolveSources, unprefixedVariables, variablesOf } from "../../../apps/drone/cli/sources.mjs";
+import { describeSource, HASS_KEYS, ignoredSourceWarnings, overridingValues, resolveSources, unprefixedVariables, variablesOf } from "../../../libs/config/sources.mjs";
 import { DRONE_CONFIGURATION } from "../../../apps/drone/config.mjs";
 
 const HASS = {
@@ -104,15 +102,15 @@ describe("configuration sources of the command line", () => {
     ]);
     const env = { TOKEN: "t", BASE_URL: "http://ha:8123", MODE: "dark", REPOSITORY: "/srv", DRONE_REPOSITORY: "/srv/borg", EDITOR: "vi" };
     const dotEnv = { path: "./.env", variables: { HASS_TOKEN: "t", DRONE_MODE: "standalone", NODE_ENV: "production" } };
-    expect(ignoredSourceWarnings({ modules: keys, env, dotEnv })).toEqual([
+    expect(ignoredSourceWarnings({ app: "the drone", modules: keys, prefixes: ["DRONE_", "HASS_", "SYNAPSE_"], env, dotEnv })).toEqual([
       "MODE is set in the environment; the drone reads DRONE_MODE (variables without the DRONE_ prefix are ignored).",
       "BASE_URL is set in the environment; the drone reads HASS_BASE_URL (variables without the HASS_ prefix are ignored).",
       "TOKEN is set in the environment; the drone reads HASS_TOKEN (variables without the HASS_ prefix are ignored).",
       "./.env sets DRONE_MODE, HASS_TOKEN, but the drone does not read ./.env: export them, or pass --env-file ./.env.",
     ]);
     // HASS_URL counts for BASE_URL; nothing the drone reads, nothing to say
-    expect(ignoredSourceWarnings({ modules: keys, env: { BASE_URL: "http://x", HASS_URL: "http://ha" } })).toEqual([]);
-    expect(ignoredSourceWarnings({ modules: keys, env: { EDITOR: "vi" }, dotEnv: { path: "./.env", variables: { NODE_ENV: "production" } } })).toEqual([]);
+    expect(ignoredSourceWarnings({ app: "the drone", modules: keys, prefixes: ["DRONE_"], env: { BASE_URL: "http://x", HASS_URL: "http://ha" } })).toEqual([]);
+    expect(ignoredSourceWarnings({ app: "the drone", modules: keys, prefixes: ["DRONE_"], env: { EDITOR: "vi" }, dotEnv: { path: "./.env", variables: { NODE_ENV: "production" } } })).toEqual([]);
   });
 
   it("names every key of the hass library in HASS_KEYS", () => {
@@ -125,21 +123,5 @@ describe("configuration sources of the command line", () => {
     expect(describeSource({ kind: "env_file", path: "/etc/drone.env", variable: "DRONE_ID" })).toBe("env file /etc/drone.env (DRONE_ID)");
     expect(describeSource({ kind: "env", variable: "DRONE_REPOSITORY" })).toBe("env DRONE_REPOSITORY");
     expect(describeSource({ kind: "switch", name: "KEEP_DAILY" })).toBe("switch --KEEP_DAILY");
-  });
-});
-
-describe("backup-drone config's rows", () => {
-  it("hides set secrets, shows a run-time setting over the configured value, and keeps every key", () => {
-    const resolution = resolve({ env: { DRONE_PASSPHRASE: "hunter2", DRONE_OFFSITE_PASSPHRASE: "" }, switches: [{ name: "KEEP_DAILY", value: "9" }] });
-    const rows = configRows(resolution.values.get("drone") ?? new Map(), { keepDaily: 3, mode: "paused" });
-    expect(rows.map(row => row.key)).toEqual(Object.keys(DRONE_CONFIGURATION));
-    const row = (key: string) => rows.find(candidate => candidate.key === key);
-    expect(row("PASSPHRASE")).toMatchObject({ value: HIDDEN, secret: true, source: { kind: "env", variable: "DRONE_PASSPHRASE" } });
-    expect(row("OFFSITE_PASSPHRASE")).toMatchObject({ value: "", secret: true, source: { kind: "default" } });
-    expect(row("KEEP_DAILY")).toMatchObject({ value: 3, source: { kind: "state" }, configured: { value: 9, source: { kind: "switch", name: "KEEP_DAILY" } } });
-    expect(row("MODE")).toMatchObject({ value: "paused", source: { kind: "state" }, configured: { value: "coordinated", source: { kind: "default" } } });
-    const table = configTable(rows).join("\n");
-    expect(table).not.toContain("hunter2");
-    expect(table).toMatch(/^KEEP_DAILY +3 +state: changed at run time \(configured 9, switch --KEEP_DAILY\)$/m);
   });
 });
