@@ -53,6 +53,8 @@ describe("the coordinator's plan events", () => {
     await h.heartbeat();
     await h.waitForPresses(1);
     await h.report("a");
+    // the look that follows a status runs once the event is handled: wait for it before the result comes
+    await waitFor(() => plans(h!).includes(`a:running:${due.toISOString()}`), "the plan of the running drone");
     vi.setSystemTime(minutesFrom(due, 5));
     await h.finish("a", "success");
     await settle();
