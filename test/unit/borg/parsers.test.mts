@@ -396,6 +396,15 @@ describe("borg 1.4.5's real output (BORG_EXIT_CODES=modern), beside 1.2.4's", ()
     });
   }
 
+  it("a person reads the same message on both: borg's changed wording never reaches it, except in a missing passphrase's quote", () => {
+    const remote = { location: "/srv/borg" };
+    for (const name of ["err_wrong_passphrase", "err_repo_missing", "err_not_a_repo", "err_archive_exists", "err_info_archive_missing_logjson", "err_lock_timeout", "err_relocated_repo", "create_interrupted_sigterm"]) {
+      expect(settleError(listCommand(remote), v14(name)).message, name).toBe(settleError(listCommand(remote), fixture(name)).message);
+    }
+    expect(settleError(listCommand(remote), fixture("err_no_passphrase")).message).toContain("can not acquire a passphrase");
+    expect(settleError(listCommand(remote), v14("err_no_passphrase")).message).toContain("Cannot acquire a passphrase");
+  });
+
   it("the exit code table is only a fallback: 1.2's generic 2 without a msgid stays unknown, and a msgid wins over a code", () => {
     const bare = fixture("err_repo_missing");
     expect(settleError(listCommand(repo), { ...bare, stderr: bare.stderr.replace(/, "msgid": "[^"]*"/g, "") }).kind).toBe("unknown");
