@@ -1,7 +1,9 @@
 /**
  * `create` side by side: raw borg, raw borg with the drone's arguments, the drone as a library
- * call, the one-shot command, and borgmatic, each on its own repository with the same
- * settings; first backups (fresh repositories) and incremental ones (after a seeded change).
+ * call, the one-shot command, Debian's borgmatic 1.7 and PyPI's borgmatic 2, each on its own
+ * repository with the same settings; first backups (fresh repositories) and incremental ones
+ * (after a seeded change). One comparison runs on one borg (Debian's 1.2.4, or 1.4.x): every
+ * variant, the drone's and borgmatic's included, runs that borg.
  * Every round runs each variant once, and the order rotates from round to round, so that no
  * variant always runs first after a change (or always right after another).
  */
@@ -13,10 +15,11 @@ import { defaultConfigValues, parseDroneConfig } from "../apps/drone/config.mjs"
 import { createOptionsOf, repositoryOf } from "../apps/drone/core/engine.mjs";
 import { changeDataset, type Dataset } from "./lib/datasets.mjs";
 import { type ProgressSample, type Worker } from "./lib/messages.mjs";
+import { type BorgUnderTest } from "./lib/peers.mjs";
 import { mustRun, timedRun } from "./lib/spawn.mjs";
 
 /** The variants, in the order each round runs them. */
-export const VARIANTS = ["raw_borg", "borg_drone_args", "drone_library", "drone_one_shot", "borgmatic"] as const;
+export const VARIANTS = ["raw_borg", "borg_drone_args", "drone_library", "drone_one_shot", "borgmatic", "borgmatic2"] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** One timed create. */
@@ -25,6 +28,8 @@ export interface CreateTiming {
   phase: "first" | "incremental";
   round: number;
   variant: Variant;
+  /** The borg version every variant of this comparison ran on. */
+  borg: string;
   ms: number;
   /** Peak resident memory of the drone's own process (one-shot: VmHWM; library: the worker's maxRSS). */
   peakRssBytes: number | null;
@@ -52,7 +57,12 @@ export interface CreateContext {
   compression: string;
   /** The built `backup-drone` (dist/apps/drone/main.mjs). */
   bin: string;
+  /** The borg every variant runs. */
+  borg: BorgUnderTest;
+  /** Debian's borgmatic (1.7.7) is installed. */
   borgmatic: boolean;
+  /** borgmatic 2.x's executable (bench/lib/peers.mts), when it could be installed. */
+  borgmatic2?: string;
   worker: Worker;
   log: (line: string) => void;
 }
@@ -65,16 +75,16 @@ const baseEnv = (context: CreateContext, extra: Record<string, string> = {}): No
   return { ...env, HOME: context.home, LANG: "C.UTF-8", ...extra };
 };
 
-/** Where one variant keeps its repository, borg base dir and drone state. */
+/** Where one variant keeps its repository, borg base dir and drone state (apart for each borg). */
 function paths(context: CreateContext, dataset: Dataset, variant: Variant, tag: string) {
-  const base = join(context.work, "repos", dataset.spec.name, `${variant}-${tag}`);
+  const base = join(context.work, "repos", dataset.spec.name, `borg-${context.borg.version}`, `${variant}-${tag}`);
   return { repository: join(base, "repo"), baseDir: join(base, "borg-base"), stateDir: join(base, "state"), root: base };
 }
 
 type VariantPaths = ReturnType<typeof paths>;
 
 async function initRepository(context: CreateContext, at: VariantPaths) {
-  await mustRun("borg", ["init", "--encryption", "repokey-blake2", "--make-parent-dirs", at.repository], {
+  await mustRun(context.borg.binary, ["init", "--encryption", "repokey-blake2", "--make-parent-dirs", at.repository], {
     env: baseEnv(context, { BORG_PASSPHRASE: context.passphrase, BORG_BASE_DIR: at.baseDir }),
     cwd: context.work,
   });
@@ -89,6 +99,7 @@ const droneConfig = (context: CreateContext, dataset: Dataset, at: VariantPaths,
   STATE_DIR: at.stateDir,
   BORG_BASE_DIR: at.baseDir,
   COMPRESSION: context.compression,
+  BORG_BINARY: context.borg.binary,
   ...extra,
 });
 
@@ -113,11 +124,31 @@ async function borgmaticConfig(context: CreateContext, dataset: Dataset, at: Var
     `        - ${JSON.stringify(dataset.root)}`,
     "    repositories:",
     `        - ${JSON.stringify(at.repository)}`,
+    `    local_path: ${JSON.stringify(context.borg.binary)}`,
     "storage:",
     `    encryption_passphrase: ${JSON.stringify(context.passphrase)}`,
     `    compression: ${JSON.stringify(context.compression)}`,
     `    borg_base_directory: ${JSON.stringify(at.baseDir)}`,
     '    archive_name_format: "borgmatic-{now:%Y-%m-%dT%H:%M:%S.%f}"',
+    "",
+  ].join("\n");
+  await writeFile(file, yaml, { mode: 0o600 });
+  return file;
+}
+
+/** borgmatic 2's configuration: the same settings, in its flat YAML (sections are gone since 1.8). */
+async function borgmatic2Config(context: CreateContext, dataset: Dataset, at: VariantPaths): Promise<string> {
+  const file = join(at.root, "borgmatic2.yaml");
+  const yaml = [
+    "source_directories:",
+    `    - ${JSON.stringify(dataset.root)}`,
+    "repositories:",
+    `    - path: ${JSON.stringify(at.repository)}`,
+    `local_path: ${JSON.stringify(context.borg.binary)}`,
+    `encryption_passphrase: ${JSON.stringify(context.passphrase)}`,
+    `compression: ${JSON.stringify(context.compression)}`,
+    `borg_base_directory: ${JSON.stringify(at.baseDir)}`,
+    'archive_name_format: "borgmatic-{now:%Y-%m-%dT%H:%M:%S.%f}"',
     "",
   ].join("\n");
   await writeFile(file, yaml, { mode: 0o600 });
@@ -136,6 +167,7 @@ async function prepare(context: CreateContext, dataset: Dataset, variant: Varian
   const at = paths(context, dataset, variant, tag);
   await initRepository(context, at);
   if (variant === "borgmatic") return { variant, at, configFile: await borgmaticConfig(context, dataset, at) };
+  if (variant === "borgmatic2") return { variant, at, configFile: await borgmatic2Config(context, dataset, at) };
   if (variant === "drone_one_shot") {
     const configFile = join(at.root, "backup_drone.json");
     await writeFile(configFile, JSON.stringify({ drone: droneConfig(context, dataset, at) }), { mode: 0o600 });
@@ -156,7 +188,7 @@ async function timeCreate(context: CreateContext, dataset: Dataset, prepared: Pr
   if (variant === "raw_borg") {
     archiveCounter += 1;
     // as a person runs it: the same compression, nothing else
-    const run = await timedRun("borg", ["create", "--compression", context.compression, `${at.repository}::raw-${archiveCounter}`, dataset.root], {
+    const run = await timedRun(context.borg.binary, ["create", "--compression", context.compression, `${at.repository}::raw-${archiveCounter}`, dataset.root], {
       env: baseEnv(context, { BORG_PASSPHRASE: context.passphrase, BORG_BASE_DIR: at.baseDir }),
       cwd: context.work,
     });
@@ -166,12 +198,13 @@ async function timeCreate(context: CreateContext, dataset: Dataset, prepared: Pr
   if (variant === "borg_drone_args") {
     archiveCounter += 1;
     const { args, env } = droneCreateArgs(context, dataset, at, `bench-args-${archiveCounter}`);
-    const run = await timedRun("borg", args, { env: baseEnv(context, { ...env, BORG_PASSPHRASE: context.passphrase }), cwd: context.work });
+    const run = await timedRun(context.borg.binary, args, { env: baseEnv(context, { ...env, BORG_PASSPHRASE: context.passphrase }), cwd: context.work });
     if (run.code !== 0) throw fail(`exit ${run.code ?? run.signal}`, run.stderr);
     return { ms: run.ms, peakRssBytes: null };
   }
-  if (variant === "borgmatic") {
-    const run = await timedRun("borgmatic", ["create", "--config", prepared.configFile ?? ""], { env: baseEnv(context), cwd: context.work });
+  if (variant === "borgmatic" || variant === "borgmatic2") {
+    const borgmatic = variant === "borgmatic" ? "borgmatic" : (context.borgmatic2 ?? "borgmatic2");
+    const run = await timedRun(borgmatic, ["create", "--config", prepared.configFile ?? ""], { env: baseEnv(context), cwd: context.work });
     if (run.code !== 0) throw fail(`exit ${run.code ?? run.signal}`, run.stderr + run.stdout);
     return { ms: run.ms, peakRssBytes: null };
   }
@@ -200,24 +233,24 @@ export interface Rounds {
 
 /** Run the comparison on one data set. */
 export async function compareCreate(context: CreateContext, dataset: Dataset, rounds: Rounds): Promise<{ timings: CreateTiming[]; eta: EtaRun[]; changes: { files: number; bytes: number }[] }> {
-  const variants = VARIANTS.filter(variant => variant !== "borgmatic" || context.borgmatic);
+  const variants = VARIANTS.filter(variant => (variant !== "borgmatic" || context.borgmatic) && (variant !== "borgmatic2" || context.borgmatic2 !== undefined));
   const timings: CreateTiming[] = [];
   const eta: EtaRun[] = [];
   const changes: { files: number; bytes: number }[] = [];
   const record = (phase: CreateTiming["phase"], round: number, variant: Variant, result: Awaited<ReturnType<typeof timeCreate>>) => {
-    timings.push({ dataset: dataset.spec.name, phase, round, variant, ms: result.ms, peakRssBytes: result.peakRssBytes });
+    timings.push({ dataset: dataset.spec.name, phase, round, variant, borg: context.borg.version, ms: result.ms, peakRssBytes: result.peakRssBytes });
     if (result.eta) eta.push({ dataset: dataset.spec.name, phase, interval: "default", ...result.eta });
-    context.log(`  ${dataset.spec.name} ${phase} #${round} ${variant.padEnd(14)} ${(result.ms / 1000).toFixed(2)} s`);
+    context.log(`  ${dataset.spec.name} borg ${context.borg.version} ${phase} #${round} ${variant.padEnd(14)} ${(result.ms / 1000).toFixed(2)} s`);
   };
 
-  // round 1 runs A B C D E, round 2 B C D E A, …
+  // round 1 runs A B C D E F, round 2 B C D E F A, …
   const order = (round: number) => variants.map((_, index) => variants[(index + round - 1) % variants.length] as Variant);
 
   // here the first create after a data set was generated ran 35–60 % faster than every later
   // one, whichever variant it was: one untimed create first, so that no round-1 variant gets that
   const warmUp = paths(context, dataset, "raw_borg", "warm-up");
   await initRepository(context, warmUp);
-  await mustRun("borg", ["create", "--compression", context.compression, `${warmUp.repository}::warm-up`, dataset.root], {
+  await mustRun(context.borg.binary, ["create", "--compression", context.compression, `${warmUp.repository}::warm-up`, dataset.root], {
     env: baseEnv(context, { BORG_PASSPHRASE: context.passphrase, BORG_BASE_DIR: warmUp.baseDir }),
     cwd: context.work,
   });

@@ -26,7 +26,21 @@ const VARIANT_LABELS: Record<string, string> = {
   drone_library: "drone, library call (in process)",
   drone_one_shot: "`backup-drone create` (one-shot)",
   borgmatic: "`borgmatic create`",
+  borgmatic2: "`borgmatic create` (2.x)",
 };
+
+/** A variant's label, with the borgmatic versions the run measured. */
+function variantLabel(results: Results, variant: string): string {
+  if (variant === "borgmatic" && results.machine.borgmatic) return `\`borgmatic create\` ${results.machine.borgmatic} (Debian)`;
+  if (variant === "borgmatic2" && results.machine.borgmatic2) return `\`borgmatic create\` ${results.machine.borgmatic2} (PyPI)`;
+  return VARIANT_LABELS[variant] ?? variant;
+}
+
+/** The borg version a timing ran on (results before borg 1.4 was compared ran on the machine's borg). */
+const borgOf = (results: Results, timing: Results["create"][number]) => timing.borg ?? results.machine.borg;
+
+/** The borg versions of the create comparison, in the order they ran. */
+const borgsOf = (results: Results) => [...new Set(results.create.map(t => borgOf(results, t)))];
 
 const STARTUP_LABELS: Record<string, string> = {
   node_empty: "`node -e 0` (Node's own start)",
@@ -53,8 +67,8 @@ export function etaError(run: Results["eta"][number]): { errorPercent: number; d
  * (or minus) raw borg's. Pairing by round takes out what changes between rounds (the page
  * cache, other load on the machine); NaN when the variant did not run.
  */
-export function paired(results: Results, dataset: string, phase: string, variant: string): { ratio: number; overheadMs: number } {
-  const rows = results.create.filter(t => t.dataset === dataset && t.phase === phase);
+export function paired(results: Results, dataset: string, phase: string, variant: string, borg = results.machine.borg): { ratio: number; overheadMs: number } {
+  const rows = results.create.filter(t => t.dataset === dataset && t.phase === phase && borgOf(results, t) === borg);
   const rawByRound = new Map(rows.filter(t => t.variant === "raw_borg").map(t => [t.round, t.ms]));
   const pairs = rows.flatMap(t => {
     const raw = rawByRound.get(t.round);
@@ -65,15 +79,17 @@ export function paired(results: Results, dataset: string, phase: string, variant
 
 /** The headline numbers, for the targets table (and anyone reading the JSON). */
 export function headline(results: Results) {
-  const groups = [...new Set(results.create.map(t => `${t.dataset}/${t.phase}`))].map(group => {
-    const [dataset = "", phase = ""] = group.split("/");
+  const groups = [...new Set(results.create.map(t => `${t.dataset}|${t.phase}|${borgOf(results, t)}`))].map(group => {
+    const [dataset = "", phase = "", borg = ""] = group.split("|");
     return {
       dataset,
       phase,
-      libraryRatio: paired(results, dataset, phase, "drone_library").ratio,
-      argsRatio: paired(results, dataset, phase, "borg_drone_args").ratio,
-      oneShotOverheadMs: paired(results, dataset, phase, "drone_one_shot").overheadMs,
-      borgmaticOverheadMs: paired(results, dataset, phase, "borgmatic").overheadMs,
+      borg,
+      libraryRatio: paired(results, dataset, phase, "drone_library", borg).ratio,
+      argsRatio: paired(results, dataset, phase, "borg_drone_args", borg).ratio,
+      oneShotOverheadMs: paired(results, dataset, phase, "drone_one_shot", borg).overheadMs,
+      borgmaticOverheadMs: paired(results, dataset, phase, "borgmatic", borg).overheadMs,
+      borgmatic2OverheadMs: paired(results, dataset, phase, "borgmatic2", borg).overheadMs,
     };
   });
   // half-time proper: the runs that publish every estimate show where 50 % was crossed
@@ -86,7 +102,9 @@ export function headline(results: Results) {
     groups,
     worstLibraryRatio: groups.length > 0 ? Math.max(...groups.map(group => group.libraryRatio)) : Number.NaN,
     worstOneShotOverheadMs: groups.length > 0 ? Math.max(...groups.map(group => group.oneShotOverheadMs)) : Number.NaN,
-    oneShotBelowBorgmatic: groups.length > 0 && groups.every(group => !Number.isFinite(group.borgmaticOverheadMs) || group.oneShotOverheadMs < group.borgmaticOverheadMs),
+    oneShotBelowBorgmatic:
+      groups.length > 0 &&
+      groups.every(group => [group.borgmaticOverheadMs, group.borgmatic2OverheadMs].every(borgmatic => !Number.isFinite(borgmatic) || group.oneShotOverheadMs < borgmatic)),
     etaIncrementalMedianPercent: median(etaIncremental),
     latencyP50: quantile(latency, 0.5),
     latencyP99: quantile(latency, 0.99),
@@ -106,9 +124,9 @@ function targets(results: Results): string {
   return table(
     ["target", "measured", ""],
     [
-      ["drone create ≤ 1.01× raw borg (median of per-round ratios, worst data set and phase)", `${h.worstLibraryRatio.toFixed(3)}×`, verdict(check(h.worstLibraryRatio, v => v <= 1.01))],
-      ["one-shot overhead ≤ 0.3 s over raw borg (median per round, worst data set and phase)", seconds(h.worstOneShotOverheadMs), verdict(check(h.worstOneShotOverheadMs, v => v <= 300))],
-      ["one-shot overhead below borgmatic's", h.oneShotBelowBorgmatic ? "yes, in every data set and phase" : "no", verdict(h.groups.length > 0 ? h.oneShotBelowBorgmatic : undefined)],
+      ["drone create ≤ 1.01× raw borg (median of per-round ratios, worst data set, phase and borg)", `${h.worstLibraryRatio.toFixed(3)}×`, verdict(check(h.worstLibraryRatio, v => v <= 1.01))],
+      ["one-shot overhead ≤ 0.3 s over raw borg (median per round, worst data set, phase and borg)", seconds(h.worstOneShotOverheadMs), verdict(check(h.worstOneShotOverheadMs, v => v <= 300))],
+      ["one-shot overhead below every borgmatic's", h.oneShotBelowBorgmatic ? "yes, in every data set, phase and borg" : "no", verdict(h.groups.length > 0 ? h.oneShotBelowBorgmatic : undefined)],
       ["progress event latency p99 ≤ 250 ms", millis(h.latencyP99), verdict(check(h.latencyP99, v => v <= 250))],
       ["next drone starts ≤ 1 s after the previous result (worst)", millis(h.gapMaxMs), verdict(check(h.gapMaxMs, v => v <= 1000))],
       ["1,000 drones: a scheduling step ≤ 5 ms (p99)", millis(h.stepP99Ms, 2), verdict(check(h.stepP99Ms, v => v <= 5))],
@@ -129,8 +147,8 @@ function machine(results: Results): string {
       ["disk (data sets and repositories)", m.disk],
       ["OS, kernel", `${m.os}, ${m.kernel}`],
       ["Node.js", m.node],
-      ["borg", m.borg],
-      ["borgmatic", m.borgmatic ?? "not installed"],
+      ["borg", m.borg14 ? `${m.borg} (Debian) and ${m.borg14} (PyPI, built from source)` : m.borg],
+      ["borgmatic", `${m.borgmatic ? `${m.borgmatic} (Debian)` : "Debian's not installed"}${m.borgmatic2 ? ` and ${m.borgmatic2} (PyPI)` : ""}`],
       ["run", `${results.startedAt} → ${results.finishedAt}${results.quick ? " (`--quick`)" : ""}`],
     ],
   );
@@ -153,25 +171,26 @@ function startup(results: Results): string {
 function create(results: Results): string {
   if (results.create.length === 0) return "_Not run._";
   const parts: string[] = [];
+  const borgs = borgsOf(results);
   for (const dataset of results.datasets) {
     const data = `${dataset.files.toLocaleString("en")} files, ${(dataset.bytes / 1e6).toFixed(0)} MB`;
     const change = dataset.changes[0];
-    for (const phase of ["first", "incremental"] as const) {
-      const rows = results.create.filter(t => t.dataset === dataset.name && t.phase === phase);
+    for (const [borg, phase] of borgs.flatMap(borg => (["first", "incremental"] as const).map(phase => [borg, phase] as const))) {
+      const rows = results.create.filter(t => t.dataset === dataset.name && t.phase === phase && borgOf(results, t) === borg);
       if (rows.length === 0) continue;
       const variants = [...new Set(rows.map(t => t.variant))];
       const rounds = Math.max(...rows.map(t => t.round));
       const what = phase === "first" ? "first backup into a fresh repository" : `incremental, after changing ${change ? `${change.files} files (${(change.bytes / 1e6).toFixed(1)} MB)` : "a few files"} per round`;
-      parts.push(`### ${dataset.name} (${data}): ${what}, ${rounds} round${rounds === 1 ? "" : "s"}\n`);
+      parts.push(`### ${dataset.name} (${data}) on borg ${borg}: ${what}, ${rounds} round${rounds === 1 ? "" : "s"}\n`);
       parts.push(
         table(
           ["variant", "median", "min – max", "ratio to raw borg (median per round)", "over raw borg (median per round)", "peak RSS of the drone process"],
           variants.map(variant => {
             const values = rows.filter(t => t.variant === variant).map(t => t.ms);
-            const against = paired(results, dataset.name, phase, variant);
+            const against = paired(results, dataset.name, phase, variant, borg);
             const peaks = rows.filter(t => t.variant === variant).flatMap(t => (t.peakRssBytes === null ? [] : [t.peakRssBytes]));
             return [
-              VARIANT_LABELS[variant] ?? variant,
+              variantLabel(results, variant),
               seconds(median(values)),
               `${seconds(Math.min(...values))} – ${seconds(Math.max(...values))}`,
               `${against.ratio.toFixed(3)}×`,
@@ -310,8 +329,10 @@ rewrites the results and this page):
 ${results.command}
 \`\`\`
 
-\`npm run bench -- --quick\` is a smoke check with small data sets. The full run takes under
-20 minutes. Figures from a busy machine are noisy: compare within one run, not across runs.
+\`npm run bench -- --quick\` is a smoke check with small data sets (about 5 minutes). The full
+run takes about 40 minutes, half of it the create comparison on borg 1.4 (\`--no-borg14\`
+leaves that out: about 20 minutes). Figures from a busy machine are noisy: compare within one
+run, not across runs.
 
 ## The machine
 
@@ -332,7 +353,9 @@ ${startup(results)}
 
 Each variant writes to its own repository (\`repokey-blake2\`, compression \`${results.settings.compression}\`), on the
 same data. Every round runs each variant once, and the order rotates from round to round
-(A B C D E, then B C D E A, …), so that no variant always runs first after the change.
+(A B C D E F, then B C D E F A, …), so that no variant always runs first after the change.
+The whole comparison runs once on each borg (${borgsOf(results).join(" and ") || "—"}): every variant, the drone and
+both borgmatics included, runs that borg, and ratios compare within one borg only.
 First backups go into fresh repositories; incremental ones follow a seeded change of about
 1 % of the files, made once per round before all variants run. Ratios and overheads are
 paired: each variant against raw borg in the same round, then the median over the rounds.
@@ -383,7 +406,15 @@ ${coordinator(results)}
   \`backup-drone create\` runs), passphrase from a 0600 file. Peak RSS is the Node process's
   own VmHWM, sampled from \`/proc\` every 20 ms (borg's memory is not included).
 - **borgmatic**: \`borgmatic create --config FILE\` with the same repository, compression and
-  borg base folder, the passphrase in its 0600 YAML (\`encryption_passphrase\`).
+  borg base folder, the passphrase in its 0600 YAML (\`encryption_passphrase\`), and the borg
+  of the comparison as \`local_path\`: Debian's 1.7.7 (sectioned YAML) and PyPI's 2.x (flat
+  YAML), each from its own install (2.x in a cached venv, \`bench/lib/peers.mts\`), with
+  their defaults otherwise. borgmatic 2.1 starts three borgs for one create: \`borg --version\`,
+  a \`borg create --dry-run --list\` that walks the sources to check the paths borg will
+  include, and the create itself (seen with \`-v 2\`): the walk is most of what it adds on
+  many small files.
+- **borg 1.4**: PyPI's source release built into a cached venv against Debian's libraries
+  (\`test/borg14/venv.mts\`, as the tests use it); Debian 12 ships 1.2.4.
 - Before the first backups of each data set, one untimed \`borg create\` into a scratch
   repository. It was meant to take away an effect seen here, and did not: the first timed
   create of a data set (raw borg, in round 1) still ran 25–50 % faster than every later first

@@ -1,12 +1,20 @@
 /**
  * `npm run bench`: the drone against raw borg and borgmatic, start-up cost, ETA accuracy,
- * progress latency and the coordinator at scale. Builds the project first (the one-shot is
+ * progress latency and the coordinator at scale. The create comparison runs on Debian's borg
+ * (1.2.4) and again on borg 1.4.x, with Debian's borgmatic 1.7.7 and PyPI's borgmatic 2.1.x
+ * beside the drone. It needs: borgbackup and borgmatic (apt-get install), and for borg 1.4 and
+ * borgmatic 2 python3-venv and PyPI, with borg 1.4 built from source against python3-dev,
+ * build-essential, pkg-config, libssl-dev, liblz4-dev, libzstd-dev, libxxhash-dev and
+ * libacl1-dev (both venvs are cached in ~/.cache/backup-coordinator; a peer that cannot be
+ * installed is left out, with a note in the results). Builds the project first (the one-shot is
  * measured as people run it: the built bin), generates seeded data sets in a temp folder,
  * writes bench/results/<timestamp>.json and latest.json, and regenerates docs/benchmarks.md.
  *
- *   npm run bench                  the full run (about 1 GB and 50,000 files; under 20 minutes)
- *   npm run bench -- --quick       small data sets, two rounds: a smoke check
- *   options: --no-build, --keep (keep the temp folder), --only=startup,create,coordinator,latency
+ *   npm run bench                  the full run (about 1 GB and 50,000 files; about 40 minutes,
+ *                                  20 of them the create comparison on borg 1.4)
+ *   npm run bench -- --quick       small data sets, two rounds: a smoke check (about 5 minutes)
+ *   options: --no-build, --keep (keep the temp folder), --only=startup,create,coordinator,latency,
+ *            --no-borg14 (the create comparison on Debian's borg only), --no-borgmatic2
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -22,6 +30,7 @@ import { measureLatency } from "./latency.mjs";
 import { datasetSpecs, generateDataset } from "./lib/datasets.mjs";
 import { detectMachine } from "./lib/machine.mjs";
 import { startWorker } from "./lib/messages.mjs";
+import { borg14, borgmatic2, type BorgUnderTest, systemBorg } from "./lib/peers.mjs";
 import { type Results } from "./lib/results.mjs";
 import { writeReport } from "./report.mjs";
 import { measureStartup } from "./startup.mjs";
@@ -37,6 +46,8 @@ const { values } = parseArgs({
     "no-build": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     only: { type: "string" },
+    "no-borg14": { type: "boolean", default: false },
+    "no-borgmatic2": { type: "boolean", default: false },
   },
 });
 const quick = values.quick ?? false;
@@ -77,6 +88,37 @@ async function main() {
   if (!borgmatic) {
     log("borgmatic not found: install borgmatic (apt-get install borgmatic) to include it");
     notes.push("borgmatic was not installed: install borgmatic (apt-get install borgmatic) to include it.");
+  }
+
+  // the create comparison's borgs and borgmatic 2, from their cached venvs (built when missing)
+  const borgs: BorgUnderTest[] = [];
+  let borgmatic2Binary: string | undefined;
+  if (only.has("create")) {
+    const system = systemBorg();
+    if (system.ok) borgs.push(system.value);
+    else notes.push(`${system.reason}.`);
+    if (!values["no-borg14"]) {
+      const newer = await borg14(log);
+      if (newer.ok) {
+        borgs.push(newer.value);
+        machine.borg14 = newer.value.version;
+        log(`borg ${newer.value.version}: ${newer.value.binary} (${newer.note})`);
+      } else {
+        log(newer.reason);
+        notes.push(`${newer.reason}.`);
+      }
+    }
+    if (!values["no-borgmatic2"]) {
+      const peer = await borgmatic2(log);
+      if (peer.ok) {
+        borgmatic2Binary = peer.value.binary;
+        machine.borgmatic2 = peer.value.version;
+        log(`borgmatic ${peer.value.version}: ${peer.value.binary} (${peer.note})`);
+      } else {
+        log(peer.reason);
+        notes.push(`${peer.reason}.`);
+      }
+    }
   }
   log(`machine: ${machine.cores} cores, ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, load ${machine.loadAverage.toFixed(2)}; node ${machine.node}, borg ${machine.borg}, borgmatic ${machine.borgmatic ?? "absent"}`);
   log(`work folder: ${work}`);
@@ -120,17 +162,26 @@ async function main() {
         for (const spec of datasetSpecs(quick)) {
           log(`generating ${spec.name}: ${spec.files} files…`);
           const generated = performance.now();
-          const dataset = await generateDataset(join(work, "data"), spec);
+          let dataset = await generateDataset(join(work, "data"), spec);
           const generateMs = performance.now() - generated;
           log(`  ${(dataset.bytes / 1e6).toFixed(0)} MB in ${dataset.files} files (${(generateMs / 1000).toFixed(1)} s)`);
-          const compared: { timings: CreateTiming[]; eta: EtaRun[]; changes: { files: number; bytes: number }[] } = await compareCreate(
-            { work, home, passphrase, passphraseFile, compression: COMPRESSION, bin, borgmatic, worker, log },
-            dataset,
-            rounds,
-          );
-          results.create.push(...compared.timings);
-          results.eta.push(...compared.eta);
-          results.datasets.push({ name: spec.name, files: dataset.files, bytes: dataset.bytes, generateMs, changes: compared.changes });
+          const changes: { files: number; bytes: number }[] = [];
+          for (const [index, borg] of borgs.entries()) {
+            // each borg starts from the data as generated (the incremental rounds changed it); the ETA runs on the first only
+            if (index > 0) {
+              await rm(dataset.root, { recursive: true, force: true });
+              dataset = await generateDataset(join(work, "data"), spec);
+            }
+            const compared: { timings: CreateTiming[]; eta: EtaRun[]; changes: { files: number; bytes: number }[] } = await compareCreate(
+              { work, home, passphrase, passphraseFile, compression: COMPRESSION, bin, borg, borgmatic, ...(borgmatic2Binary ? { borgmatic2: borgmatic2Binary } : {}), worker, log },
+              dataset,
+              index === 0 ? rounds : { ...rounds, eta: 0 },
+            );
+            results.create.push(...compared.timings);
+            results.eta.push(...compared.eta);
+            if (index === 0) changes.push(...compared.changes);
+          }
+          results.datasets.push({ name: spec.name, files: dataset.files, bytes: dataset.bytes, generateMs, changes });
           // the repositories of this data set are done with; the disk is not infinite
           await rm(join(work, "repos", spec.name), { recursive: true, force: true });
           await rm(dataset.root, { recursive: true, force: true });

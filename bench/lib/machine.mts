@@ -16,6 +16,10 @@ export interface Machine {
   node: string;
   borg: string;
   borgmatic: string | null;
+  /** borg 1.4.x's version, once its venv is ready (bench/lib/peers.mts). */
+  borg14?: string;
+  /** borgmatic 2.x's version, once its venv is ready. */
+  borgmatic2?: string;
   os: string;
 }
 

@@ -24,6 +24,10 @@ export const resultsSchema = z.object({
     node: z.string(),
     borg: z.string(),
     borgmatic: z.string().nullable(),
+    /** borg 1.4.x of the second create comparison (absent in older results and when it was left out). */
+    borg14: z.string().optional(),
+    /** borgmatic 2.x from PyPI (absent in older results and when it was left out). */
+    borgmatic2: z.string().optional(),
     os: z.string(),
   }),
   settings: z.object({
@@ -49,6 +53,8 @@ export const resultsSchema = z.object({
       phase: z.enum(["first", "incremental"]),
       round: z.number(),
       variant: z.string(),
+      /** The borg version the comparison ran on; older results ran on machine.borg only. */
+      borg: z.string().optional(),
       peakRssBytes: z.number().nullable(),
       ...timingBase,
     }),

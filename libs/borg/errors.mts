@@ -176,10 +176,14 @@ export const MSGID_KINDS: Readonly<Record<string, BorgErrorKind>> = {
   ConnectionClosedWithHint: "connection_closed",
   // after borg and borg serve had begun to talk
   ConnectionClosed: "connection_lost",
+  // borg 1.4: a write to borg serve met a broken pipe ("Connection to remote host is broken")
+  ConnectionBrokenWithHint: "connection_lost",
   PathNotAllowed: "repository_path_refused",
   "Archive.AlreadyExists": "archive_exists",
   "Archive.DoesNotExist": "archive_missing",
   IntegrityError: "integrity",
+  FileIntegrityError: "integrity",
+  DecompressionError: "integrity",
   "Repository.IntegrityError": "integrity",
   "Repository.ObjectNotFound": "integrity",
   "Repository.InsufficientFreeSpaceError": "disk_full",

@@ -2,6 +2,7 @@
  * What a failed borg run's output says: tracebacks, damaged data, a full disk, a bad pattern,
  * a broken ssh link, stale locks borg removed; and the typed error that output means.
  */
+import { type BorgErrorKind, MODERN_EXIT_KINDS } from "./error-kinds.mjs";
 import { type BorgError, type BorgErrorContext, borgError, type FullDisk, MSGID_KINDS } from "./errors.mjs";
 import type { LogMessage } from "./log-lines.mjs";
 import { sshFailure, sshNote } from "./ssh.mjs";
@@ -151,7 +152,8 @@ export function isLinkBreak(traceback: string): boolean {
 
 /**
  * Decide the error of a failed run from what borg wrote: the first msgid that the table
- * knows wins (a connect-time close is refined by what ssh said); then a broken link, a full
+ * knows wins (a connect-time close is refined by what ssh said), then borg 1.4's modern exit
+ * code (MODERN_EXIT_KINDS); then a broken link, a full
  * disk, damaged data, a rejected pattern, a crash (a Python traceback, kept in the context for
  * the debug log, never in the message); otherwise `unknown` with what borg said.
  */
@@ -160,14 +162,20 @@ export function errorFromLogs(logs: readonly LogMessage[], context: BorgErrorCon
   const ssh = sshFailure([...(output.ssh ?? []), ...logs.filter(isSshRelay).map(log => log.message)]);
   const withSsh = { ...context, ...(ssh ? { ssh } : {}) };
   const space = fullDisk(logs, context, text);
-  for (const log of logs) {
-    const kind = log.msgid === undefined ? undefined : MSGID_KINDS[log.msgid];
+  const typed = (kind: BorgErrorKind) => {
     if (kind === "disk_full") return borgError(kind, { ...context, space: space ?? { place: "repository" } });
     // ssh failed before borg could talk: ssh's own reason names the kind, when it gave one
     if (kind === "connection_closed") return borgError(ssh && ssh.kind !== "connection_lost" ? ssh.kind : kind, withSsh);
     if (kind === "connection_lost") return borgError(kind, withSsh);
-    if (kind) return borgError(kind, context);
+    return borgError(kind, context);
+  };
+  for (const log of logs) {
+    const kind = log.msgid === undefined ? undefined : MSGID_KINDS[log.msgid];
+    if (kind) return typed(kind);
   }
+  // borg 1.4's modern exit code names the error when no line carried a msgid we know
+  const byCode = context.exitCode === undefined ? undefined : MODERN_EXIT_KINDS[context.exitCode];
+  if (byCode) return typed(byCode);
   if (context.traceback !== undefined && isLinkBreak(context.traceback)) return borgError("connection_lost", withSsh);
   if (ssh && ssh.kind !== "connection_lost" && context.traceback === undefined) return borgError(ssh.kind, withSsh);
   if (space) return borgError("disk_full", { ...context, space });

@@ -17,9 +17,9 @@ export interface KeepRules {
   weekly?: number;
   monthly?: number;
   yearly?: number;
-  /** 1.4 only. */
+  /** 1.4 only: one archive per 13-week quarter; not together with `quarterly3Monthly`. */
   quarterly13Weekly?: number;
-  /** 1.4 only. */
+  /** 1.4 only: one archive per 3-month quarter; not together with `quarterly13Weekly`. */
   quarterly3Monthly?: number;
 }
 
@@ -96,6 +96,10 @@ export function pruneCommand(repository: BorgRepository, options: PruneOptions):
     rules++;
   }
   if (rules === 0) throw new Error("prune needs at least one keep rule; without one borg would refuse to run");
+  // borg 1.4 accepts one of the two quarterly strategies, never both (a usage error)
+  if ((options.keep.quarterly13Weekly ?? 0) > 0 && (options.keep.quarterly3Monthly ?? 0) > 0) {
+    throw new Error("--keep-13weekly and --keep-3monthly cannot be combined (borg 1.4 accepts one quarterly rule): keep one of them");
+  }
   args.push(repository.location);
   return repositoryCommand(repository, "prune", args, ({ logs }) => parsePruneList(logs, options.dryRun ?? false));
 }

@@ -1,10 +1,18 @@
-/** The real borg 1.2.4 output captured under test/fixtures/borg-1.2.4. */
+/**
+ * Real borg output captured under test/fixtures/borg-<version>: 1.2.4 (Debian 12's) and 1.4.5
+ * (PyPI's, captured by test/borg14/capture-fixtures.mts).
+ */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { z } from "zod";
 
-const DIR = join(import.meta.dirname, "..", "fixtures", "borg-1.2.4");
+/** The borg versions whose output is captured. */
+export const FIXTURE_VERSIONS = ["1.2.4", "1.4.5"] as const;
+/** One of {@link FIXTURE_VERSIONS}. */
+export type FixtureVersion = (typeof FIXTURE_VERSIONS)[number];
+
+const dirOf = (version: FixtureVersion) => join(import.meta.dirname, "..", "fixtures", `borg-${version}`);
 
 const caseSchema = z.object({
   name: z.string(),
@@ -23,22 +31,23 @@ export interface BorgFixture {
   stderr: string;
 }
 
-/** Every captured case, with its output. */
-export function loadFixtures(): BorgFixture[] {
-  const cases = z.array(caseSchema).parse(JSON.parse(readFileSync(join(DIR, "cases.json"), "utf8")));
+/** Every captured case of one borg version (default 1.2.4), with its output. */
+export function loadFixtures(version: FixtureVersion = "1.2.4"): BorgFixture[] {
+  const dir = dirOf(version);
+  const cases = z.array(caseSchema).parse(JSON.parse(readFileSync(join(dir, "cases.json"), "utf8")));
   return cases.map(entry => ({
     name: entry.name,
     argv: entry.argv,
     exitCode: entry.exit_code,
     description: entry.description,
-    stdout: readFileSync(join(DIR, `${entry.name}.stdout`), "utf8"),
-    stderr: readFileSync(join(DIR, `${entry.name}.stderr`), "utf8"),
+    stdout: readFileSync(join(dir, `${entry.name}.stdout`), "utf8"),
+    stderr: readFileSync(join(dir, `${entry.name}.stderr`), "utf8"),
   }));
 }
 
-/** One case by name. */
-export function fixture(name: string): BorgFixture {
-  const found = loadFixtures().find(entry => entry.name === name);
-  if (!found) throw new Error(`no fixture ${name}`);
+/** One case by name, of one borg version (default 1.2.4). */
+export function fixture(name: string, version: FixtureVersion = "1.2.4"): BorgFixture {
+  const found = loadFixtures(version).find(entry => entry.name === name);
+  if (!found) throw new Error(`no fixture ${name} of borg ${version}`);
   return found;
 }

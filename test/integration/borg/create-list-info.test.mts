@@ -1,14 +1,15 @@
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { type ArchiveProgress, type BorgEvent, type CreateResult } from "../../../libs/borg/index.mjs";
 import { makeTestRepository, type TestRepository } from "../../helpers/borg.mjs";
-import { writeRandomFiles } from "../../helpers/fs.mjs";
+import { fileHashes, writeRandomFiles } from "../../helpers/fs.mjs";
 
 const MiB = 1024 * 1024;
 
-describe("borg client against a real repository: create, list, info, compact, check", () => {
+describe("borg client against a real repository: create, list, info, extract, compact, check", () => {
   let repo: TestRepository;
   let source: string;
   let dataSize: number;
@@ -94,6 +95,20 @@ describe("borg client against a real repository: create, list, info, compact, ch
     const files = items.filter(item => item.type === "-");
     expect(files).toHaveLength(64);
     expect(files.every(file => file.size === 4 * MiB)).toBe(true);
+  });
+
+  it("extracts a subset of an archive byte for byte", async () => {
+    const target = join(repo.root, "restored");
+    await mkdir(target);
+    const stored = source.replace(/^\//, "");
+    const wanted = [`${stored}/file-00000.bin`, `${stored}/file-00063.bin`];
+    const run = await repo.client.extract({ archive: "host1-first", target, paths: wanted });
+    expect(run.outcome).toBe("success");
+    const restored = await fileHashes(target);
+    const original = await fileHashes(source);
+    expect(Object.keys(restored).sort()).toEqual(wanted);
+    expect(restored[wanted[0] ?? ""]).toBe(original["file-00000.bin"]);
+    expect(restored[wanted[1] ?? ""]).toBe(original["file-00063.bin"]);
   });
 
   it("compacts and checks the repository", async () => {

@@ -209,13 +209,15 @@ describe("command builders: exact argv", () => {
     expect(() => pruneCommand(repo, { prefix: "p-", keep: { daily: 0 } })).toThrow(/at least one keep rule/);
     expect(() => pruneCommand(repo, { prefix: "p-", keep: { within: "2 weeks" } })).toThrow(/14d/);
     expect(() => pruneCommand(repo, { prefix: "p-", keep: { quarterly13Weekly: 4 } })).toThrow(/1\.4/);
-    expect(
-      pruneCommand(repo, {
-        prefix: "p-",
-        keep: { quarterly13Weekly: 4, quarterly3Monthly: 2 },
-        features: { modernExitCodes: true, quarterlyKeepRules: true },
-      }).args,
-    ).toEqual(expect.arrayContaining(["--keep-13weekly", "4", "--keep-3monthly", "2"]));
+    const borg14 = { modernExitCodes: true, quarterlyKeepRules: true };
+    expect(pruneCommand(repo, { prefix: "p-", keep: { quarterly13Weekly: 4, daily: 7 }, features: borg14 }).args).toEqual(
+      expect.arrayContaining(["--keep-13weekly", "4", "--keep-daily", "7"]),
+    );
+    expect(pruneCommand(repo, { prefix: "p-", keep: { quarterly3Monthly: 2 }, features: borg14 }).args).toEqual(expect.arrayContaining(["--keep-3monthly", "2"]));
+    // borg 1.4.5 refuses the two together with a usage error (test/fixtures/borg-1.4.5/prune_13weekly_and_3monthly)
+    expect(() => pruneCommand(repo, { prefix: "p-", keep: { quarterly13Weekly: 4, quarterly3Monthly: 2 }, features: borg14 })).toThrow(
+      /--keep-13weekly and --keep-3monthly cannot be combined/,
+    );
     expect(() => pruneCommand(repo, { prefix: "", keep: { daily: 1 } })).toThrow(/prefix/);
   });
 

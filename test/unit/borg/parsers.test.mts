@@ -21,8 +21,9 @@ import {
   settleRun,
   assertSupported,
   featuresOf,
+  MODERN_EXIT_KINDS,
 } from "../../../libs/borg/index.mjs";
-import { type BorgFixture, fixture, loadFixtures } from "../../helpers/fixtures.mjs";
+import { type BorgFixture, fixture, FIXTURE_VERSIONS, loadFixtures } from "../../helpers/fixtures.mjs";
 
 const repo: BorgRepository = { location: "/tmp/fixcap/repo" };
 
@@ -62,8 +63,8 @@ describe("stderr log lines from every captured run", () => {
     expect(all.length).toBeGreaterThan(30);
   });
 
-  it("every JSON line borg wrote matches a schema (nothing falls back to text)", () => {
-    for (const captured of all) {
+  it("every JSON line borg wrote matches a schema (nothing falls back to text), in 1.2.4's and 1.4.5's output", () => {
+    for (const captured of FIXTURE_VERSIONS.flatMap(version => loadFixtures(version))) {
       for (const line of captured.stderr.split("\n")) {
         const start = line.indexOf('{"');
         if (start < 0) continue;
@@ -322,6 +323,122 @@ describe("exit codes and msgids become results or typed errors", () => {
       "signal",
     ]);
     expect(EXIT_CODE_POLICY.length).toBeGreaterThan(0);
+  });
+});
+
+describe("borg 1.4.5's real output (BORG_EXIT_CODES=modern), beside 1.2.4's", () => {
+  const v14 = (name: string) => fixture(name, "1.4.5");
+
+  it("has its own captured cases", () => {
+    expect(loadFixtures("1.4.5").length).toBeGreaterThan(30);
+    expect(parseVersion(v14("version").stdout)).toMatchObject({ major: 1, minor: 4, patch: 5, text: "1.4.5" });
+    expect(featuresOf(parseVersion(v14("version").stdout))).toEqual({ modernExitCodes: true, quarterlyKeepRules: true });
+  });
+
+  it("create, list, info and list items parse as 1.2.4's do (1.4's info adds an archive's cwd, which is ignored)", () => {
+    const created = settle(createCommand(repo, { archive: "x", paths: ["src"] }), v14("create_first")).value;
+    expect(created.archive.name).toBe("alpha-2026-11-20T02:00:00");
+    expect(created.archive.stats.nfiles).toBeGreaterThan(40);
+    expect(created.repository.encryption).toBe("repokey");
+    const list = settle(listCommand(repo), v14("list_json")).value;
+    expect(list.archives.map(archive => archive.name)).toContain("alpha-2026-11-21T02:00:00");
+    expect(settle(listCommand(repo, { prefix: "alpha-" }), v14("list_json_glob")).value.archives.every(archive => archive.name.startsWith("alpha-"))).toBe(true);
+    expect(settle(infoCommand(repo), v14("info_json_repo")).value.totals.totalSize).toBeGreaterThan(0);
+    const last = settle(infoCommand(repo, { last: 1 }), v14("info_json_last1")).value;
+    expect(last.archives).toHaveLength(1);
+    expect(JSON.parse(v14("info_json_last1").stdout)).toMatchObject({ archives: [{ cwd: "/tmp/fixcap14" }] });
+    const items = settle(listItemsCommand(repo, "a"), v14("list_json_lines_archive")).value;
+    expect(items.length).toBeGreaterThan(5);
+    expect(items.every(item => item.path.startsWith("src/dir0"))).toBe(true);
+  });
+
+  it("prune --list names the quarterly rules: quarterly_13weekly and quarterly_3monthly", () => {
+    const borg14 = featuresOf(parseVersion(v14("version").stdout));
+    const weekly = settle(pruneCommand(repo, { prefix: "gamma-", keep: { quarterly13Weekly: 2 }, dryRun: true, features: borg14 }), v14("prune_13weekly_dry_run")).value;
+    expect(weekly.kept.map(kept => kept.rule)).toEqual(["quarterly_13weekly #1", "quarterly_13weekly #2"]);
+    expect(weekly.pruned).toHaveLength(5);
+    const monthly = settle(pruneCommand(repo, { prefix: "gamma-", keep: { quarterly3Monthly: 2 }, dryRun: true, features: borg14 }), v14("prune_3monthly_dry_run")).value;
+    expect(monthly.kept.map(kept => kept.rule)).toEqual(["quarterly_3monthly #1", "quarterly_3monthly #2"]);
+    const real = settle(pruneCommand(repo, { prefix: "gamma-", keep: { quarterly13Weekly: 2, daily: 1 }, features: borg14 }), v14("prune_13weekly")).value;
+    expect(real.kept).toEqual([
+      { rule: "daily #1", archive: "gamma-2026-10-20T02:00:00" },
+      { rule: "quarterly_13weekly #1", archive: "gamma-2026-09-01T02:00:00" },
+      { rule: "quarterly_13weekly #2", archive: "gamma-2026-05-30T02:00:00" },
+    ]);
+    expect(real.pruned).toHaveLength(4);
+    // both rules at once is a usage error of borg's: the client refuses it before borg starts
+    expect(v14("prune_13weekly_and_3monthly").stderr).toContain("argument --keep-3monthly: not allowed with argument --keep-13weekly");
+  });
+
+  const errors: [string, number, string][] = [
+    ["err_wrong_passphrase", 52, "passphrase_wrong"],
+    ["err_no_passphrase", 50, "passphrase_missing"],
+    ["err_repo_missing", 13, "repository_missing"],
+    ["err_not_a_repo", 15, "repository_invalid"],
+    ["err_archive_exists", 30, "archive_exists"],
+    ["err_info_archive_missing_logjson", 31, "archive_missing"],
+    ["err_lock_timeout", 73, "lock_timeout"],
+    ["err_relocated_repo", 62, "repository_access_aborted"],
+    // new in 1.4: a write to a dead borg serve is ConnectionBrokenWithHint ("Broken Pipe")
+    ["err_connection_broken", 87, "connection_lost"],
+    ["create_interrupted_sigterm", 143, "interrupted"],
+  ];
+  for (const [name, code, kind] of errors) {
+    it(`${name}: modern exit ${code} → ${kind}, by its msgid and by its exit code alone`, () => {
+      const captured = v14(name);
+      expect(captured.exitCode).toBe(code);
+      expect(settleError(listCommand(repo), captured).kind).toBe(kind);
+      if (code < 128) {
+        // the same run with every msgid taken out: the modern exit code alone names the kind
+        const bare = { ...captured, stderr: captured.stderr.replace(/, "msgid": "[^"]*"/g, "") };
+        expect(settleError(listCommand(repo), bare).kind).toBe(kind);
+      }
+    });
+  }
+
+  it("a person reads the same message on both: borg's changed wording never reaches it, except in a missing passphrase's quote", () => {
+    const remote = { location: "/srv/borg" };
+    for (const name of ["err_wrong_passphrase", "err_repo_missing", "err_not_a_repo", "err_archive_exists", "err_info_archive_missing_logjson", "err_lock_timeout", "err_relocated_repo", "create_interrupted_sigterm"]) {
+      expect(settleError(listCommand(remote), v14(name)).message, name).toBe(settleError(listCommand(remote), fixture(name)).message);
+    }
+    expect(settleError(listCommand(remote), fixture("err_no_passphrase")).message).toContain("can not acquire a passphrase");
+    expect(settleError(listCommand(remote), v14("err_no_passphrase")).message).toContain("Cannot acquire a passphrase");
+  });
+
+  it("the exit code table is only a fallback: 1.2's generic 2 without a msgid stays unknown, and a msgid wins over a code", () => {
+    const bare = fixture("err_repo_missing");
+    expect(settleError(listCommand(repo), { ...bare, stderr: bare.stderr.replace(/, "msgid": "[^"]*"/g, "") }).kind).toBe("unknown");
+    expect(settleError(listCommand(repo), { ...v14("err_lock_timeout"), exitCode: 13 }).kind).toBe("lock_timeout");
+    expect(MODERN_EXIT_KINDS[2]).toBeUndefined();
+  });
+
+  it("a missing source is warning 107 (BackupFileNotFoundError) carrying its line, a result as with 1.2.4's 1", () => {
+    const run = settle(createCommand(repo, { archive: "x", paths: ["src", "does-not-exist"] }), v14("create_missing_source"));
+    expect(run.exitCode).toBe(107);
+    expect(run.outcome).toBe("warning");
+    expect(run.warnings).toEqual([expect.objectContaining({ msgid: "BackupFileNotFoundError", message: expect.stringContaining("does-not-exist") })]);
+    expect(run.value.archive.name).toBe("beta-2026-11-22T03:00:00");
+  });
+
+  it("a stale lock borg removed is a note and the run a success", () => {
+    const run = settle(createCommand(repo, { archive: "x", paths: ["src"] }), v14("create_stale_lock_removed"));
+    expect(run.outcome).toBe("success");
+    expect(run.notes).toEqual([expect.stringMatching(/^borg removed a stale lock of its process \d+ on this host/)]);
+  });
+
+  it("SIGINT: a checkpoint committed, exit 2 with msgid Error (\"Error: Got Ctrl-C / SIGINT.\"), the checkpoint listed; SIGTERM commits none", () => {
+    const captured = v14("create_interrupted_sigint");
+    expect(captured.exitCode).toBe(2);
+    const watch = checkpointWatch();
+    for (const event of events(captured.stderr)) watch.see(event);
+    expect(watch.committed()).toBe(true);
+    const error = settleError(createCommand(repo, { archive: "alpha-int", paths: ["big"] }), captured);
+    expect(error.kind).toBe("unknown");
+    expect(error.message).toContain("Got Ctrl-C / SIGINT.");
+    expect(settle(listCommand(repo), v14("list_json_consider_checkpoints")).value.archives.map(archive => archive.name)).toContain("alpha-int.checkpoint");
+    const term = checkpointWatch();
+    for (const event of events(v14("create_interrupted_sigterm").stderr)) term.see(event);
+    expect(term.committed()).toBe(false);
   });
 });
 
