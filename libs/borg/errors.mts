@@ -27,6 +27,8 @@ export interface BorgErrorContext {
   ssh?: SshFailure;
   /** A create committed a checkpoint archive before it failed (borg saved its cache after archive progress). */
   checkpoint?: boolean;
+  /** The passphrase file that could not be read (`passphrase_missing` before borg started). */
+  passphraseFile?: string;
   /** `borg break-lock` for the repository as it must be pasted (`lock_timeout`), BORG_RSH included. */
   breakLockLine?: string;
 }
@@ -60,9 +62,9 @@ const MESSAGES: Record<BorgErrorKind, (context: BorgErrorContext) => string> = {
   passphrase_wrong: c =>
     `The passphrase for ${repo(c)} is wrong. Check the configured passphrase, passcommand or passphrase file; it must be the one the repository was created with.`,
   passphrase_missing: c =>
-    c.details?.length
-      ? `No passphrase for ${repo(c)}: ${c.details.join("; ")}. Check the passphrase file setting.`
-      : `${repo(c)} is encrypted and no passphrase was given. Configure a passphrase, a passcommand or a passphrase file.`,
+    c.passphraseFile !== undefined
+      ? `No passphrase for ${repo(c)}: ${c.details?.join("; ") ?? `cannot read ${c.passphraseFile}`}. Check the passphrase file setting: the file must exist and be readable by the user the drone runs as.`
+      : `${repo(c)} is encrypted and no passphrase reached borg${c.details?.length ? ` (borg: ${c.details.map(line => line.replace(/\.+$/, "")).join("; ")})` : ""}. Configure a passphrase, a passcommand or a passphrase file.`,
   passcommand_failed: c =>
     `The passcommand for ${repo(c)} ${c.details?.join("; ") ?? "failed"}, so borg was not started. Run the configured passcommand by hand, as the user the drone runs as: it must print the passphrase and exit without waiting for input.`,
   repository_missing: c =>

@@ -85,6 +85,7 @@ export async function passphraseValue(command: BorgCommand<unknown>, options: Pa
       command: command.command,
       repository: command.repository,
       details: [`cannot read the passphrase file ${source.path}: ${error.code ?? "error"}`],
+      passphraseFile: source.path,
     });
   });
   return new Secret(text.replace(/\r?\n$/, ""));

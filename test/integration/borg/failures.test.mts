@@ -52,6 +52,11 @@ describe("typed errors from a real borg", () => {
     const none = createBorgClient({ ...repo.repository, passphrase: undefined });
     const error = await rejection(none.list());
     expect(error.kind).toBe("passphrase_missing");
+    // borg's own words, without their doubled full stop, and what to configure; no passphrase file was involved
+    expect(error.message).toMatch(/no passphrase reached borg \(borg: .*BORG_PASSPHRASE is not set/);
+    expect(error.message).toContain("Configure a passphrase, a passcommand or a passphrase file.");
+    expect(error.message).not.toContain("..");
+    expect(error.message).not.toContain("passphrase file setting");
   });
 
   it("a passphrase file works, and a missing one says which file", async () => {
