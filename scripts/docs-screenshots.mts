@@ -11,6 +11,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 
 import yaml from "js-yaml";
 import { z } from "zod";
@@ -134,13 +135,14 @@ async function progressPicture(page: Page, work: string) {
 
 // ------------------------------------------------------------------ Home Assistant
 
-/** Every text of the page, through the shadow roots the frontend's components live in. */
+/** Every text the page shows, through the shadow roots the frontend's components live in (not the text of its styles and scripts). */
 const DEEP_TEXT = `(() => {
+  const hidden = new Set(["STYLE", "SCRIPT", "TEMPLATE", "NOSCRIPT"]);
   const walk = root => {
     let text = "";
     for (const node of root.childNodes) {
       if (node.nodeType === Node.TEXT_NODE) text += node.textContent + " ";
-      else if (node.nodeType === Node.ELEMENT_NODE) {
+      else if (node.nodeType === Node.ELEMENT_NODE && !hidden.has(node.nodeName)) {
         if (node.shadowRoot) text += walk(node.shadowRoot);
         text += walk(node);
       }
@@ -170,12 +172,13 @@ async function showing(page: Page, texts: string[], what: string, debugDir: stri
 
 /**
  * Grow the viewport to the height of the page's scrolling content (at most `max`), so that a
- * long device page shows every card; HA scrolls inside its own layout, not the document.
+ * long page shows every card: a device page scrolls inside HA's own layout, a dashboard's view
+ * scrolls the document.
  */
 async function fitHeight(page: Page, max: number) {
   const needed = z.number().parse(
     await page.evaluate(`(() => {
-      let most = window.innerHeight;
+      let most = Math.max(window.innerHeight, document.documentElement.scrollHeight);
       const walk = root => {
         for (const element of root.querySelectorAll("*")) {
           if (element.scrollHeight > element.clientHeight + 1 && getComputedStyle(element).overflowY !== "visible") {
@@ -228,14 +231,27 @@ async function known(ha: HomeAssistant, entity: string) {
   );
 }
 
-/** The example dashboard, loaded into HA as a person does (a new dashboard, then its raw configuration). */
+/**
+ * The parts of the dashboard file the script reads. Every level passes its other keys through:
+ * zod drops unknown keys by default, and a view stripped to its `path` is saved as an empty view.
+ */
+const dashboardSchema = z.object({ title: z.string(), views: z.array(z.object({ path: z.string() }).passthrough()).min(1) }).passthrough();
+
+/**
+ * The example dashboard, loaded into HA as a person does (a new dashboard, then its raw
+ * configuration), and read back: what HA serves must be the file, card for card.
+ */
 async function loadDashboard(ha: HomeAssistant): Promise<string> {
   const urlPath = "dashboard-backups";
-  const config = z.object({ title: z.string(), views: z.array(z.object({ path: z.string() })).min(1) }).passthrough().parse(yaml.load(await readFile(DASHBOARD, "utf8")));
+  const config = dashboardSchema.parse(yaml.load(await readFile(DASHBOARD, "utf8")));
   const socket = await ha.socket();
   try {
     await socket.command({ type: "lovelace/dashboards/create", url_path: urlPath, title: config.title, icon: "mdi:backup-restore", show_in_sidebar: true, require_admin: false, mode: "storage" });
     await socket.command({ type: "lovelace/config/save", url_path: urlPath, config });
+    const served = await socket.command({ type: "lovelace/config", url_path: urlPath, force: true });
+    if (!isDeepStrictEqual(served, config)) {
+      throw new Error(`Home Assistant serves another configuration for the dashboard than ${relative(ROOT, DASHBOARD)}: ${JSON.stringify(served).slice(0, 300)}`);
+    }
   } finally {
     await socket.close();
   }
