@@ -29,6 +29,8 @@ export interface RunOptions {
   binary?: string;
   /** Abort to interrupt borg: SIGINT first where borg acts on it (create writes a checkpoint), SIGTERM after the grace period. */
   signal?: AbortSignal;
+  /** Abort to stop borg without a first SIGINT: SIGTERM, then SIGKILL (a create writes no checkpoint archive). */
+  terminate?: AbortSignal;
   /** Every stderr line, parsed, as it arrives. */
   onEvent?: (event: BorgEvent) => void;
   /** Stop borg when it writes nothing for this long. */
@@ -175,6 +177,7 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
     stop: { signals: stopSignals(command.command), graceMs: options.graceMs ?? 10_000 },
     inactivityTimeoutMs: options.inactivityTimeoutMs,
     signal: options.signal,
+    terminate: options.terminate,
     // the --json result comes at the end, whole; stderr is read line by line instead
     keep: { stdout: Infinity },
     onLine: {
