@@ -27,6 +27,10 @@ export const EVENT_LIMITS = {
   paths: 10,
   /** Reasons of a prune hold. */
   reasons: 10,
+  /** Dumps listed in one result (a drone configures a handful). */
+  dumps: 20,
+  /** A dump's name or kind. */
+  dumpNameBytes: 64,
   /** An archive name. */
   nameBytes: 256,
   /** A warning. */
