@@ -7,7 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, describe, expect, it } from "vitest";
@@ -96,5 +96,137 @@ describe("dumps streamed into the archive", () => {
     ]);
     // the run folder is gone after the run
     expect(existsSync(join(repo.root, "state", "testdrone.dump-run"))).toBe(false);
+  });
+
+  it("a failing dump fails the run with its tool's first stderr line, and leaves no archive, not even a checkpoint", async () => {
+    repo = await makeDroneRepository(2, 1024);
+    const result = await run({
+      DUMPS: {
+        // writes some data first: borg has already read part of it when the tool fails
+        broken: { kind: "command", command: "seq 1 50000; echo 'pg_dump: error: connection to server failed' >&2; echo second line >&2; exit 3" },
+      },
+    });
+    expect(result).toMatchObject({
+      outcome: "failed",
+      error_kind: "dump_failed",
+      error: "dump broken (command) exited with 3: pg_dump: error: connection to server failed",
+      archive: null,
+    });
+    expect(result.dumps).toEqual([
+      { name: "broken", kind: "command", outcome: "failed", size: expect.any(Number) as number, duration_seconds: expect.any(Number) as number, error: "dump broken (command) exited with 3: pg_dump: error: connection to server failed" },
+    ]);
+    expect(result.dumps?.[0]?.size).toBeGreaterThan(0);
+    expect(allArchives(repo)).toEqual([]);
+  });
+
+  it("a hanging dump is stopped at its timeout with its whole process group; the run fails and keeps no archive", async () => {
+    repo = await makeDroneRepository(2, 1024);
+    const pidFile = join(repo.root, "dump.pid");
+    const resultPromise = run({
+      DUMPS: { stuck: { kind: "command", command: `echo $$ > ${pidFile}; echo partial; sleep 60 & sleep 60`, timeout_seconds: 2 } },
+    });
+    const pgid = await numberInFile(pidFile);
+    expect(liveInGroup(pgid).filter(line => /^\d+ \S+ sleep 60$/.test(line))).toHaveLength(2);
+    const result = await resultPromise;
+    expect(result).toMatchObject({
+      outcome: "failed",
+      error_kind: "dump_failed",
+      error: "dump stuck (command) took longer than its timeout_seconds (2 s) and was stopped; its processes were stopped",
+      archive: null,
+    });
+    expect(liveInGroup(pgid)).toEqual([]);
+    expect(await groupGone(pgid)).toBe(true);
+    expect(allArchives(repo)).toEqual([]);
+  });
+
+  it("policy continue: the archive is made again without the failed dump, which is a warning", async () => {
+    repo = await makeDroneRepository(2, 1024);
+    const result = await run({
+      DUMPS: {
+        good: { kind: "command", command: "echo good data" },
+        flaky: { kind: "command", command: "echo half; echo 'flaky: disk on fire' >&2; exit 1", policy: "continue" },
+      },
+    });
+    expect(result).toMatchObject({ outcome: "warning", error_kind: null });
+    expect(result.warnings).toContain("dump flaky (command) exited with 1: flaky: disk on fire (policy continue: the archive was made without it)");
+    const archive = result.archive?.name ?? "";
+    const paths = archivePaths(repo, archive).filter(path => path.startsWith("backup-drone-dumps/"));
+    expect(paths.sort()).toEqual(["backup-drone-dumps/good.json", "backup-drone-dumps/good.out"]);
+    expect(extracted(repo, archive, "backup-drone-dumps/good.out").toString()).toBe("good data\n");
+    expect(allArchives(repo)).toEqual([archive]);
+    expect(result.dumps?.map(dump => [dump.name, dump.outcome])).toEqual([
+      ["good", "success"],
+      ["flaky", "failed"],
+    ]);
+  });
+
+  it("a FIFO and a link to a device in the sources do not hang the run: they are excluded when dumps are configured", async () => {
+    repo = await makeDroneRepository(2, 1024);
+    const source = join(repo.root, "source");
+    execFileSync("mkfifo", [join(source, "a-fifo")]);
+    execFileSync("ln", ["-s", "/dev/zero", join(source, "endless")]);
+    const result = await run({ DUMPS: { tiny: { kind: "command", command: "echo tiny" } } });
+    expect(result).toMatchObject({ outcome: "success" });
+    const paths = archivePaths(repo, result.archive?.name ?? "");
+    expect(paths.some(path => path.endsWith("/a-fifo") || path.endsWith("/endless"))).toBe(false);
+    expect(paths).toContain("backup-drone-dumps/tiny.out");
+  });
+
+  it("a dump's password reaches no process's argv and not borg's environment (a canary)", async () => {
+    repo = await makeDroneRepository(2, 1024);
+    const canary = "Canary-db-Pw-5e8d1f";
+    const passwordFile = join(repo.root, "db.pass");
+    await writeFile(passwordFile, `${canary}\n`, { mode: 0o600 });
+    // stand-ins for the database tools, on PATH before the real ones: each reads its password the
+    // way the real tool does (PGPASSWORD; an option file at /dev/fd/0) and writes a digest of it
+    const bin = join(repo.root, "bin");
+    await mkdir(bin);
+    const seen = join(repo.root, "seen");
+    await mkdir(seen);
+    await writeFile(join(bin, "pg_dump"), `#!/bin/sh\nprintf '%s' "$PGPASSWORD" | sha256sum > ${seen}/pg\nsleep 1\necho pgdata\n`, { mode: 0o755 });
+    await writeFile(join(bin, "mariadb-dump"), `#!/bin/sh\ncase "$1" in --defaults-extra-file=*) cat "\${1#--defaults-extra-file=}" > ${seen}/my.cnf;; esac\nsleep 1\necho mydata\n`, { mode: 0o755 });
+    const snapshots: string[] = [];
+    const environs: string[] = [];
+    let watching = true;
+    // read every process's argv (and borg's environment) while the run goes on
+    const watch = (async () => {
+      while (watching) {
+        for (const pid of await readdir("/proc").catch(() => [])) {
+          if (!/^\d+$/.test(pid)) continue;
+          const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+          snapshots.push(cmdline);
+          if (cmdline.includes("borg") && cmdline.includes("create")) environs.push(await readFile(`/proc/${pid}/environ`, "utf8").catch(() => ""));
+        }
+        await new Promise(resolve => setTimeout(resolve, 20));
+      }
+    })();
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ""}`;
+    let result: ResultEvent;
+    try {
+      result = await run({
+        DUMPS: {
+          pg: { kind: "postgresql", database: "paperless", password_file: passwordFile },
+          my: { kind: "mariadb", database: "nextcloud", password_file: passwordFile },
+        },
+      });
+    } finally {
+      process.env.PATH = path;
+      watching = false;
+      await watch;
+    }
+    expect(result).toMatchObject({ outcome: "success" });
+    // the tools got it
+    const digest = execFileSync("sha256sum", { input: canary }).toString();
+    expect(await readFile(join(seen, "pg"), "utf8")).toBe(digest);
+    expect(await readFile(join(seen, "my.cnf"), "utf8")).toBe(`[client]\npassword="${canary}"\n`);
+    // nobody else did
+    expect(snapshots.length).toBeGreaterThan(100);
+    expect(snapshots.filter(cmdline => cmdline.includes(canary))).toEqual([]);
+    expect(environs.length).toBeGreaterThan(0);
+    expect(environs.filter(environ => environ.includes(canary))).toEqual([]);
+    expect(JSON.stringify(result)).not.toContain(canary);
+    expect(extracted(repo, result.archive?.name ?? "", "backup-drone-dumps/pg.pgdump").toString()).toBe("pgdata\n");
+    expect(extracted(repo, result.archive?.name ?? "", "backup-drone-dumps/my.sql").toString()).toBe("mydata\n");
   });
 });
