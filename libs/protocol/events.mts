@@ -173,7 +173,7 @@ export const dumpSummarySchema = z.object({
   size: bytes,
   duration_seconds: z.number().nonnegative(),
   /** What went wrong (the tool's first stderr line, a password redacted); null when it succeeded. */
-  error: z.string().max(L.warningBytes).nullable(),
+  error: z.string().max(L.dumpErrorBytes).nullable(),
 });
 /** A dump summary. */
 export type DumpSummary = z.infer<typeof dumpSummarySchema>;
@@ -272,7 +272,7 @@ export function boundResultEvent(event: UnboundedResultEvent): ResultEvent {
             ...dump,
             name: clipText(dump.name, L.dumpNameBytes),
             kind: clipText(dump.kind, L.dumpNameBytes),
-            error: dump.error === null ? null : clipText(dump.error, L.warningBytes),
+            error: dump.error === null ? null : clipText(dump.error, L.dumpErrorBytes),
           })),
         }),
     ...(event.restore === undefined || event.restore === null
