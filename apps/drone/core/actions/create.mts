@@ -124,7 +124,8 @@ async function createWithDumps(context: RunContext, role: RepositoryRole, archiv
       const options = { ...base, paths: [...config.sources, sources.path], includes: sources.includes, excludeFrom: sources.excludeFrom, readSpecial: true, cwd: sources.cwd };
       const { value, results } = await streamDumps(
         { dir, dumps: ready, env, signal: context.signal, log },
-        terminate => context.borg(role).create(options, { ...call, terminate }),
+        // if the drone dies, its FIFOs close as if each dump had ended: borg must die with it, not store cut dumps
+        terminate => context.borg(role).create(options, { ...call, terminate, parentDeathSignal: "SIGTERM" }),
         run => run.value.archive.name,
       );
       context.dumps = [...results, ...skipped];
