@@ -356,6 +356,21 @@ describe("command builders: exact argv", () => {
       "/usr/bin/borg",
     ]);
   });
+
+  it("a parent-death signal wraps borg in setpriv first, which execs the rest", () => {
+    const command = listCommand(repo);
+    expect(commandLine("/usr/bin/borg", command, { parentDeathSignal: "SIGTERM", nice: 5 })).toEqual([
+      "setpriv",
+      "--pdeathsig",
+      "TERM",
+      "--",
+      "nice",
+      "-n",
+      "5",
+      "/usr/bin/borg",
+      ...command.args,
+    ]);
+  });
 });
 
 describe("command environment", () => {
