@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
-import { TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
+import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { bootDrone, droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
 import { groupGone, liveInGroup, numberInFile } from "../../helpers/process-group.mjs";
 
@@ -51,7 +51,7 @@ describe("dumps streamed into the archive", () => {
     repo = undefined;
   });
 
-  async function run(extra: Record<string, unknown>, operation: "create" | "scheduled" = "create"): Promise<ResultEvent> {
+  async function run(extra: Record<string, unknown>, operation: "create" | "scheduled" | "offsite" = "create"): Promise<ResultEvent> {
     if (!repo) throw new Error("no repository");
     const drone = await bootDrone(droneTestConfig(repo, extra));
     cleanups.push(drone.teardown);
@@ -274,5 +274,15 @@ describe("dumps streamed into the archive", () => {
     expect(result).toMatchObject({ outcome: "success" });
     expect(archivePaths(repo, result.archive?.name ?? "").sort()).toEqual(["backup-drone-dumps", "backup-drone-dumps/only.bin", "backup-drone-dumps/only.json"]);
     expect(extracted(repo, result.archive?.name ?? "", "backup-drone-dumps/only.bin").toString()).toBe("just the data");
+  });
+
+  it("the offsite backup runs the dumps too: its archive is whole on its own", async () => {
+    repo = await makeDroneRepository(1, 1024);
+    const offsite = await makeTestRepository();
+    cleanups.push(() => offsite.remove());
+    const result = await run({ OFFSITE_REPOSITORY: offsite.repository.location, DUMPS: { note: { kind: "command", command: "echo offsite copy" } } }, "offsite");
+    expect(result).toMatchObject({ outcome: "success", repository: "offsite" });
+    expect(extracted(offsite, result.archive?.name ?? "", "backup-drone-dumps/note.out").toString()).toBe("offsite copy\n");
+    expect(result.dumps?.map(dump => [dump.name, dump.outcome])).toEqual([["note", "success"]]);
   });
 });
