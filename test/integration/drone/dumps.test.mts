@@ -285,4 +285,11 @@ describe("dumps streamed into the archive", () => {
     expect(extracted(offsite, result.archive?.name ?? "", "backup-drone-dumps/note.out").toString()).toBe("offsite copy\n");
     expect(result.dumps?.map(dump => [dump.name, dump.outcome])).toEqual([["note", "success"]]);
   });
+
+  it("when borg itself fails before it reaches a dump, the run has borg's error and the dump was not run", async () => {
+    repo = await makeDroneRepository(1, 1024);
+    const result = await run({ PASSPHRASE: "not-the-passphrase", DUMPS: { never: { kind: "command", command: "echo never" } } });
+    expect(result).toMatchObject({ outcome: "failed", error_kind: "passphrase_wrong", archive: null });
+    expect(result.dumps).toEqual([{ name: "never", kind: "command", outcome: "not_run", size: 0, duration_seconds: 0, error: null }]);
+  });
 });

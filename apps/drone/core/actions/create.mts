@@ -123,7 +123,8 @@ async function createWithDumps(context: RunContext, role: RepositoryRole, archiv
       const base = createOptionsOf(config, role, archive);
       const options = { ...base, paths: [...config.sources, sources.path], includes: sources.includes, excludeFrom: sources.excludeFrom, readSpecial: true, cwd: sources.cwd };
       const { value, results } = await streamDumps(
-        { dir, dumps: ready, env, signal: context.signal, log },
+        // borg's own failure keeps the dumps' results too (those borg never reached: not_run)
+        { dir, dumps: ready, env, signal: context.signal, log, onResults: results => (context.dumps = [...results, ...skipped]) },
         // if the drone dies, its FIFOs close as if each dump had ended: borg must die with it, not store cut dumps
         terminate => context.borg(role).create(options, { ...call, terminate, parentDeathSignal: "SIGTERM" }),
         run => run.value.archive.name,

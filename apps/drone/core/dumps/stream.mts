@@ -245,6 +245,8 @@ export interface StreamOptions {
   /** The run's abort (a cancel, the run timeout): stops the tools too. */
   signal: AbortSignal;
   log: { debug(message: string): void; info(message: string): void };
+  /** Every dump's result, once borg has ended, whichever way it ended (borg's own failure too). */
+  onResults?: (results: DumpResult[]) => void;
 }
 
 /** One dump's relay: polls its FIFO open, runs its tool into it, closes it when the tool exited 0. */
@@ -379,6 +381,7 @@ export async function streamDumps<T>(
         ? { name: ready.dump.name, kind: ready.dump.kind, outcome: "failed", bytes: 0, durationSeconds: 0, error: `dump ${ready.dump.name} was not run: borg did not read its FIFO` }
         : { name: ready.dump.name, kind: ready.dump.kind, outcome: "not_run", bytes: 0, durationSeconds: 0, error: null }),
   );
+  options.onResults?.(results);
   if (failures.length > 0) throw new DumpsFailed(failures.map(result => ({ ...result, policy: policyOf(result.name) })), results);
   if (borgError !== undefined) throw borgError instanceof Error ? borgError : new Error(errorText(borgError));
   const made = value as T;
