@@ -13,6 +13,7 @@ import { z } from "zod";
 import { KEEP_WITHIN_PATTERN, parseLocation, SSH_HOST_KEY_POLICIES } from "../../libs/borg/index.mjs";
 import { configKeys, defineKeys } from "../../libs/config/index.mjs";
 import { DRONE_ID_PATTERN, MODES } from "../../libs/protocol/index.mjs";
+import { dumpsSchema } from "./core/dumps/config.mjs";
 
 /** Failure policies of a hook: ignore it, note it as a warning and go on, or stop the run. */
 export const HOOK_POLICIES = ["ignore", "continue", "break"] as const;
@@ -108,10 +109,10 @@ export const DRONE_KEYS = defineKeys({
   SOURCES: {
     type: "string[]",
     default: ["/home"],
-    description: "Folders to back up: absolute paths.",
+    description: "Folders to back up: absolute paths. May be empty (`[]`) when DUMPS is set: a drone that backs up databases only.",
+    // empty is allowed for a drone that backs up DUMPS only (config.mts checks that one of both is set)
     schema: z
       .array(z.string().min(1))
-      .min(1, { message: "needs at least one folder" })
       .superRefine((sources, context) => {
         const relative = sources.filter(source => !isAbsolute(source));
         if (relative.length > 0) {
@@ -122,6 +123,13 @@ export const DRONE_KEYS = defineKeys({
         }
       }),
     field: "sources",
+  },
+  DUMPS: {
+    type: "record",
+    default: {},
+    description:
+      "Databases and command output streamed into each archive, under `backup-drone-dumps/<name>.<ext>`: a mapping from a dump's name to its settings (`kind`: `postgresql`, `mariadb`/`mysql`, `sqlite` or `command`, and that kind's fields). In a file a nested mapping; in the environment JSON, e.g. `DRONE_DUMPS='{\"homeassistant\":{\"kind\":\"sqlite\",\"path\":\"/config/home-assistant_v2.db\"}}'`. See docs/dumps.md.",
+    schema: dumpsSchema,
   },
   EXCLUDES: { type: "string[]", default: [], description: "borg exclude patterns (`--exclude`), e.g. `*/.cache`.", schema: z.array(z.string()), field: "excludes" },
   EXCLUDE_IF_PRESENT: { type: "string[]", default: [".nobackup"], description: "Marker files: a folder that holds one is skipped.", schema: z.array(z.string().min(1)), field: "excludeIfPresent" },
@@ -354,13 +362,16 @@ export const defaultConfigValues = droneKeys.defaults;
 const LIBRARY_SECRET_KEYS: Readonly<Record<string, readonly string[]>> = { hass: ["TOKEN"], synapse: ["DATABASE_URL"] };
 
 /**
- * The environment variables that set a secret of the drone (`secret: true` keys) or of its
+ * The environment variables that set a secret of the drone (`secret: true` keys, and DUMPS) or of its
  * Home Assistant libraries, in each spelling DA reads (`KEY` and `MODULE_KEY`, any case): no
  * child process inherits them.
  */
 export function secretConfigVariables(): string[] {
   return [
     ...droneKeys.secretKeys().flatMap(key => [key, `DRONE_${key}`]),
+    // not a secret itself, but a `command` dump may carry credentials in its command line
+    "DUMPS",
+    "DRONE_DUMPS",
     ...Object.entries(LIBRARY_SECRET_KEYS).flatMap(([module, keys]) => keys.flatMap(key => [key, `${module.toUpperCase()}_${key}`])),
   ];
 }

@@ -12,6 +12,7 @@ import { type z } from "zod";
 import { Secret } from "../../libs/borg/index.mjs";
 import { ConfigError } from "../../libs/config/index.mjs";
 import { type droneConfigSchema, droneKeys } from "./config-keys.mjs";
+import { namedDumps } from "./core/dumps/config.mjs";
 import { type GuardSettings } from "./core/guard.mjs";
 
 export * from "./config-keys.mjs";
@@ -102,6 +103,9 @@ function crossCheck(v: DroneConfigValues): string[] {
     ].filter(key => key !== undefined);
     if (given.length > 1) problems.push(`drone.${given.join(", drone.")}: set only one of these`);
   }
+  if (v.SOURCES.length === 0 && Object.keys(v.DUMPS).length === 0) {
+    problems.push("drone.SOURCES: needs at least one folder, or drone.DUMPS at least one dump (a drone that backs up databases only)");
+  }
   if (!hasKeepRule(keepOf(v, ""))) problems.push("drone.KEEP_*: at least one keep rule must keep archives (all are 0 and KEEP_WITHIN is empty)");
   if (v.OFFSITE_REPOSITORY && !hasKeepRule(keepOf(v, "OFFSITE_"))) problems.push("drone.OFFSITE_KEEP_*: at least one offsite keep rule must keep archives");
   if (v.OFFSITE_REPOSITORY && v.OFFSITE_REPOSITORY === v.REPOSITORY) {
@@ -155,6 +159,8 @@ function droneConfigOf(v: DroneConfigValues) {
     },
     /** The prune guard (see core/guard.mts). */
     guard,
+    /** The dumps streamed into each archive (DUMPS), in the order they were written. */
+    dumps: namedDumps(v.DUMPS),
   };
 }
 

@@ -42,10 +42,10 @@ import {
 } from "./version.mjs";
 
 /** Per-call options: cancellation and progress. */
-export type CallOptions = Pick<RunOptions, "signal" | "onEvent" | "inactivityTimeoutMs" | "onSpawn">;
+export type CallOptions = Pick<RunOptions, "signal" | "terminate" | "parentDeathSignal" | "onEvent" | "inactivityTimeoutMs" | "onSpawn">;
 
 /** How the client runs borg, for every call. */
-export type ClientOptions = Omit<RunOptions, "signal" | "onEvent" | "onSpawn"> & {
+export type ClientOptions = Omit<RunOptions, "signal" | "terminate" | "parentDeathSignal" | "onEvent" | "onSpawn"> & {
   /**
    * A file where the detected borg version is remembered between processes, keyed by the
    * binary's path, size, mtime, ctime and inode (and detected again after a day): a

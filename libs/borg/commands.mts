@@ -56,8 +56,12 @@ export interface CreateOptions {
   paths: readonly string[];
   /** e.g. `lz4`, `zstd,3`, `auto,zstd`. */
   compression?: string;
+  /** Patterns that include, given before every exclude so that none of them can exclude what they match (`--pattern +pp:…`). */
+  includes?: readonly string[];
   /** `--exclude` patterns. */
   excludes?: readonly string[];
+  /** A file of exclude patterns, one a line (`--exclude-from`). */
+  excludeFrom?: string;
   /** Marker files: a folder holding one is skipped. Default `[".nobackup"]`; `[]` for none. */
   excludeIfPresent?: readonly string[];
   excludeCaches?: boolean;
@@ -73,6 +77,8 @@ export interface CreateOptions {
   comment?: string;
   /** The archive's time instead of now (`--timestamp`, UTC): for importing old data, and for tests. */
   timestamp?: Date;
+  /** borg's working directory: relative paths are read from it and stored as they are given. */
+  cwd?: string;
 }
 
 /** `borg create --json` with live progress on stderr. */
@@ -80,7 +86,10 @@ export function createCommand(repository: BorgRepository, options: CreateOptions
   if (options.paths.length === 0) throw new Error("borg create needs at least one path");
   const args = ["--progress", "--json"];
   option(args, "--compression", options.compression);
+  // borg applies the first pattern that matches, in the order given
+  for (const pattern of options.includes ?? []) args.push("--pattern", `+${pattern}`);
   for (const pattern of options.excludes ?? []) args.push("--exclude", pattern);
+  option(args, "--exclude-from", options.excludeFrom);
   for (const marker of options.excludeIfPresent ?? [".nobackup"]) args.push("--exclude-if-present", marker);
   if (options.excludeCaches) args.push("--exclude-caches");
   if (options.oneFileSystem) args.push("--one-file-system");
@@ -97,7 +106,7 @@ export function createCommand(repository: BorgRepository, options: CreateOptions
     "create",
     args,
     jsonParser("create", rawCreateOutputSchema, toCreateResult),
-    { archive: options.archive },
+    { archive: options.archive, cwd: options.cwd },
   );
 }
 

@@ -29,6 +29,13 @@ export interface RunOptions {
   binary?: string;
   /** Abort to interrupt borg: SIGINT first where borg acts on it (create writes a checkpoint), SIGTERM after the grace period. */
   signal?: AbortSignal;
+  /** Abort to stop borg without a first SIGINT: SIGTERM, then SIGKILL (a create writes no checkpoint archive). */
+  terminate?: AbortSignal;
+  /**
+   * A signal the kernel sends borg when our process dies (`setpriv --pdeathsig`, which execs
+   * borg): a borg reading what only we feed it (a dump's FIFO) must not go on to commit an archive.
+   */
+  parentDeathSignal?: "SIGTERM" | "SIGKILL";
   /** Every stderr line, parsed, as it arrives. */
   onEvent?: (event: BorgEvent) => void;
   /** Stop borg when it writes nothing for this long. */
@@ -91,9 +98,10 @@ export async function resolveBinary(binary = "borg", command = "version"): Promi
   throw borgError("not_installed", { command });
 }
 
-/** argv prefix for nice/ionice; both exec borg, so the PID stays borg's. */
+/** argv prefix for setpriv, nice and ionice; each execs the next, so the PID stays borg's. */
 function priorityPrefix(options: RunOptions): string[] {
   const prefix: string[] = [];
+  if (options.parentDeathSignal) prefix.push("setpriv", "--pdeathsig", options.parentDeathSignal.replace(/^SIG/, ""), "--");
   if (options.ionice) {
     prefix.push("ionice", "-c", IONICE_CLASSES[options.ionice.class]);
     if (options.ionice.level !== undefined && options.ionice.class !== "idle") {
@@ -175,6 +183,7 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
     stop: { signals: stopSignals(command.command), graceMs: options.graceMs ?? 10_000 },
     inactivityTimeoutMs: options.inactivityTimeoutMs,
     signal: options.signal,
+    terminate: options.terminate,
     // the --json result comes at the end, whole; stderr is read line by line instead
     keep: { stdout: Infinity },
     onLine: {

@@ -66,6 +66,17 @@ export interface ProcessOptions {
   inactivityTimeoutMs?: number;
   /** Stop it when this aborts; an already aborted signal starts nothing. */
   signal?: AbortSignal;
+  /**
+   * Stop it when this aborts, skipping a first SIGINT of `stop` (borg create: SIGTERM ends it
+   * without writing a checkpoint archive). The end is `aborted` with this signal's reason.
+   */
+  terminate?: AbortSignal;
+  /**
+   * Where its standard output goes, as it comes and at the pace the stream takes it
+   * (backpressure); the stream is never ended here: the caller decides once the process has
+   * ended (a dump's data is closed only after its tool exited 0).
+   */
+  stdoutTo?: Writable;
   /** Text written to an extra pipe at this descriptor, which is then closed (a secret that must not go through argv or the environment). */
   input?: { fd: number; text: string };
   /** How many bytes of the end of each stream, and of both interleaved, are kept (`Infinity`: all; default none). */
@@ -126,6 +137,7 @@ export function runProcess(file: string, args: readonly string[], options: Proce
       settled = true;
       for (const timer of timers) clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
+      options.terminate?.removeEventListener("abort", onTerminate);
       // a child outside our control may hold the pipes: stop reading instead of waiting
       child.stdout?.destroy();
       child.stderr?.destroy();
@@ -163,7 +175,7 @@ export function runProcess(file: string, args: readonly string[], options: Proce
       else child.kill(signal);
     };
 
-    const halt = (end: ProcessEnd) => {
+    const halt = (end: ProcessEnd, sequence: readonly [NodeJS.Signals, ...NodeJS.Signals[]] = options.stop.signals) => {
       if (stop || settled || pid === undefined) return;
       if (exit) {
         // it ended on its own; in a group only a process outside it still held the output
@@ -172,7 +184,8 @@ export function runProcess(file: string, args: readonly string[], options: Proce
       }
       const current = { end, done: false, groupGone: false };
       stop = current;
-      const { signals, graceMs } = options.stop;
+      const { graceMs } = options.stop;
+      const signals = sequence;
       const escalation = signals.slice(1).map((signal, step) => later(() => send(signal), graceMs * (step + 1)));
       send(signals[0]);
       if (!group) return;
@@ -200,7 +213,15 @@ export function runProcess(file: string, args: readonly string[], options: Proce
       const reason: unknown = options.signal?.reason;
       halt({ kind: "aborted", reason });
     };
+    const onTerminate = () => {
+      const reason: unknown = options.terminate?.reason;
+      const rest = options.stop.signals.filter(signal => signal !== "SIGINT");
+      const [first = "SIGTERM", ...others] = rest;
+      halt({ kind: "aborted", reason }, [first, ...others]);
+    };
     options.signal?.addEventListener("abort", onAbort, { once: true });
+    options.terminate?.addEventListener("abort", onTerminate, { once: true });
+    if (options.terminate?.aborted) onTerminate();
     if (options.timeoutMs !== undefined) later(() => halt({ kind: "timed_out" }), options.timeoutMs);
     let inactivity: NodeJS.Timeout | undefined;
     const touch = () => {
@@ -229,6 +250,8 @@ export function runProcess(file: string, args: readonly string[], options: Proce
       stderr.push(chunk);
       all.push(chunk);
     });
+    // the destination's own failure (its reader went away) is the caller's to see: not a crash here
+    if (options.stdoutTo && child.stdout) child.stdout.pipe(options.stdoutTo, { end: false });
     if (options.onLine?.stdout && child.stdout) readers.push(readLines(child.stdout, options.onLine.stdout));
     if (options.onLine?.stderr && child.stderr) readers.push(readLines(child.stderr, options.onLine.stderr));
 

@@ -16,6 +16,7 @@ export const DRONE_ERROR_KINDS = [
   "empty_archive",
   "prune_held",
   "hook_failed",
+  "dump_failed",
   "target_invalid",
   "target_not_empty",
   "archive_not_ours",

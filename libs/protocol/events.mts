@@ -160,6 +160,24 @@ export const restoreSummarySchema = z.object({
 /** A restore summary. */
 export type RestoreSummary = z.infer<typeof restoreSummarySchema>;
 
+/** How one dump of a run ended: `not_run` when the run failed before borg reached it. */
+export const DUMP_OUTCOMES = ["success", "failed", "not_run"] as const;
+
+/** One dump (DUMPS) streamed into the archive, or that failed. */
+export const dumpSummarySchema = z.object({
+  name: z.string().max(L.dumpNameBytes),
+  /** `postgresql`, `mariadb`, `sqlite` or `command`. */
+  kind: z.string().max(L.dumpNameBytes),
+  outcome: z.enum(DUMP_OUTCOMES),
+  /** Bytes the dump's tool wrote: the dump's size in the archive when it succeeded. */
+  size: bytes,
+  duration_seconds: z.number().nonnegative(),
+  /** What went wrong (the tool's first stderr line, a password redacted); null when it succeeded. */
+  error: z.string().max(L.dumpErrorBytes).nullable(),
+});
+/** A dump summary. */
+export type DumpSummary = z.infer<typeof dumpSummarySchema>;
+
 /** `backup_drone_result`: fired once after every operation, whatever its outcome. */
 export const resultEventSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
@@ -191,6 +209,8 @@ export const resultEventSchema = z.object({
   restore: restoreSummarySchema.nullable().optional(),
   /** Who cancelled the run (`error_kind` is `cancelled`), else null. Optional: older drones leave it out. */
   cancelled_by: z.string().max(L.senderBytes).nullable().optional(),
+  /** The dumps of a backup (DUMPS), each with its size, time and outcome; empty without dumps. Optional: older drones leave it out. */
+  dumps: z.array(dumpSummarySchema).max(L.dumps).optional(),
 });
 /** A result payload. */
 export type ResultEvent = z.infer<typeof resultEventSchema>;
@@ -210,6 +230,7 @@ const unboundedResultEventSchema = resultEventSchema.extend({
   cancelled_by: z.string().nullable().optional(),
   checks: z.array(checkSummarySchema.extend({ archive: z.string().nullable(), problems: z.array(z.string()) })).optional(),
   restore: restoreSummarySchema.extend({ archive: z.string(), target: z.string(), paths: z.array(z.string()) }).nullable().optional(),
+  dumps: z.array(dumpSummarySchema.extend({ name: z.string(), kind: z.string(), error: z.string().nullable() })).optional(),
 });
 /** A result as an operation produced it, before {@link boundResultEvent}. */
 export type UnboundedResultEvent = z.infer<typeof unboundedResultEventSchema>;
@@ -242,6 +263,16 @@ export function boundResultEvent(event: UnboundedResultEvent): ResultEvent {
             ...check,
             archive: check.archive === null ? null : clipText(check.archive, L.nameBytes),
             problems: clipList(check.problems, L.problems, L.problemBytes),
+          })),
+        }),
+    ...(event.dumps === undefined
+      ? {}
+      : {
+          dumps: event.dumps.slice(0, L.dumps).map(dump => ({
+            ...dump,
+            name: clipText(dump.name, L.dumpNameBytes),
+            kind: clipText(dump.kind, L.dumpNameBytes),
+            error: dump.error === null ? null : clipText(dump.error, L.dumpErrorBytes),
           })),
         }),
     ...(event.restore === undefined || event.restore === null

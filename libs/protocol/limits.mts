@@ -27,6 +27,12 @@ export const EVENT_LIMITS = {
   paths: 10,
   /** Reasons of a prune hold. */
   reasons: 10,
+  /** Dumps listed in one result (a drone configures a handful; the error names the one that failed). */
+  dumps: 10,
+  /** A dump's name (the configuration allows 63 characters) or kind. */
+  dumpNameBytes: 64,
+  /** A dump's error (the run's `error` carries the whole text of the one that failed the run). */
+  dumpErrorBytes: 200,
   /** An archive name. */
   nameBytes: 256,
   /** A warning. */

@@ -63,7 +63,17 @@ function achievements(result: ResultEvent): string[] {
   return parts;
 }
 
-/** The result as lines for people: one headline, then warnings, notes, the error, or the pruned archives. */
+/** One line per dump of the run: its name, size and time, or why it failed. */
+function dumpLines(result: ResultEvent, paint: Paint): string[] {
+  return (result.dumps ?? []).map(dump => {
+    const head = `  dump ${paint.bold(dump.name)} (${dump.kind}):`;
+    if (dump.outcome === "success") return `${head} ${formatBytes(dump.size)} in ${formatDuration(dump.duration_seconds)}`;
+    if (dump.outcome === "not_run") return paint.dim(`${head} not run`);
+    return `${head} ${paint.red("failed")} after ${formatDuration(dump.duration_seconds)}`;
+  });
+}
+
+/** The result as lines for people: one headline, then the dumps, warnings, notes, the error, or the pruned archives. */
 export function resultLines(result: ResultEvent, paint: Paint, verbose = false): string[] {
   const lines: string[] = [];
   if (exitCodeOf(result) === EXIT_CODES.refused) {
@@ -79,6 +89,7 @@ export function resultLines(result: ResultEvent, paint: Paint, verbose = false):
     lines.push(`${mark} ${paint.bold(what)}${done.length > 0 ? ` — ${done.join("; ")}` : ""}`);
   }
   if (result.outcome === "held") lines.push(`  ${paint.yellow("held:")} ${result.error ?? "prune is held"}`);
+  lines.push(...dumpLines(result, paint));
   for (const warning of result.warnings) lines.push(`  ${paint.yellow("warning:")} ${warning}`);
   for (const note of result.notes ?? []) lines.push(`  ${paint.dim("note:")} ${note}`);
   if (verbose || result.pruned.length <= 5) for (const name of result.pruned) lines.push(paint.dim(`  pruned ${name}`));

@@ -19,7 +19,7 @@ import { type FoundVersion } from "./find.mjs";
 import { runHook } from "./hooks.mjs";
 import { createProgressChannel } from "./progress.mjs";
 import { type HistoryQuery, type HistoryRecord, openRunHistory, type RunHistory } from "./history.mjs";
-import { recoverInterruptedRun } from "./recovery.mjs";
+import { recoverInterruptedRun, removeLeftoverRunFolder } from "./recovery.mjs";
 import { resultEvent } from "./result.mjs";
 import { archivePrefixOf, type BorgClientFactory, noOffsite, realBorgClient, type RepositoryRole } from "./repositories.mjs";
 import { executeRun, type RunEnvironment } from "./run.mjs";
@@ -382,6 +382,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     onChange: listener => subscribe(changeListeners, listener),
     recover: async () => {
       const result = await recoverInterruptedRun(config, store, log);
+      await removeLeftoverRunFolder(config, log).catch((error: unknown) => log.warn(`removing the dumps' run folder left by an interrupted run failed: ${String(error)}`));
       history.recovered(result);
       if (!result) return undefined;
       emitResult(result);

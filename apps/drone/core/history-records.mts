@@ -7,11 +7,22 @@
 import dayjs from "dayjs";
 import { z } from "zod";
 
-import { OPERATIONS, type Operation, OUTCOMES, REPOSITORY_ROLES, type RepositoryRole, type ResultEvent, TRIGGERS, type Trigger } from "../../../libs/protocol/index.mjs";
+import {
+  type DumpSummary,
+  dumpSummarySchema,
+  OPERATIONS,
+  type Operation,
+  OUTCOMES,
+  REPOSITORY_ROLES,
+  type RepositoryRole,
+  type ResultEvent,
+  TRIGGERS,
+  type Trigger,
+} from "../../../libs/protocol/index.mjs";
 import { isRecordedAlive, type ProcessIdentity, processIdentitySchema } from "./process-identity.mjs";
 
 /** The schema version of the history database (SQLite's `user_version`). */
-export const HISTORY_SCHEMA_VERSION = 2;
+export const HISTORY_SCHEMA_VERSION = 3;
 
 /** A run's outcome in the history: `running` until it ends. */
 export const HISTORY_OUTCOMES = ["running", ...OUTCOMES] as const;
@@ -25,6 +36,17 @@ export interface HistoryArchive {
   originalSize: number;
   compressedSize: number;
   deduplicatedSize: number;
+}
+
+/** A dump of a run (DUMPS), as the history keeps it. */
+export interface HistoryDump {
+  name: string;
+  kind: string;
+  outcome: DumpSummary["outcome"];
+  /** Bytes the dump's tool wrote. */
+  size: number;
+  durationSeconds: number;
+  error: string | null;
 }
 
 /** One run as the history holds it. */
@@ -62,6 +84,8 @@ export interface HistoryRecord {
   pruned: number;
   /** The drone process that ran it (null when it never started, e.g. a queued job dropped by a cancel). */
   pid: number | null;
+  /** The dumps of the run, each with its size, time and outcome; empty without dumps. */
+  dumps: HistoryDump[];
 }
 
 /** Which runs to read. */
@@ -108,6 +132,8 @@ export const rowSchema = z.object({
   pruned: integer,
   pid: z.number().int().positive().nullable(),
   process_identity: z.string().nullable(),
+  /** JSON: the result's `dumps`; null for runs without dumps (and those of schema version 2). */
+  dumps: z.string().nullable(),
 });
 export type Row = z.infer<typeof rowSchema>;
 
@@ -120,6 +146,20 @@ function identityOf(row: Row): ProcessIdentity | null {
   } catch {
     return null;
   }
+}
+
+/** The dumps stored with a row; a list that cannot be read counts as none (the run's error still says what failed). */
+function dumpsOf(row: Row): HistoryDump[] {
+  if (row.dumps === null) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(row.dumps);
+  } catch {
+    return [];
+  }
+  const parsed = z.array(dumpSummarySchema).safeParse(json);
+  if (!parsed.success) return [];
+  return parsed.data.map(dump => ({ name: dump.name, kind: dump.kind, outcome: dump.outcome, size: dump.size, durationSeconds: dump.duration_seconds, error: dump.error }));
 }
 
 /** A row as a record. */
@@ -153,6 +193,7 @@ function recordOf(row: Row): HistoryRecord {
     warnings: row.warnings,
     pruned: row.pruned,
     pid: row.pid,
+    dumps: dumpsOf(row),
   };
 }
 
@@ -205,6 +246,7 @@ export function endColumns(result: ResultEvent, requestedBy: string | null, warn
     duration_seconds: result.duration_seconds,
     warnings,
     pruned: result.pruned_count ?? result.pruned.length,
+    dumps: result.dumps !== undefined && result.dumps.length > 0 ? JSON.stringify(result.dumps) : null,
   };
 }
 
@@ -239,5 +281,6 @@ export function historyJson(record: HistoryRecord) {
     warnings: record.warnings,
     pruned: record.pruned,
     pid: record.pid,
+    dumps: record.dumps.map(dump => ({ name: dump.name, kind: dump.kind, outcome: dump.outcome, size: dump.size, duration_seconds: dump.durationSeconds, error: dump.error })),
   };
 }

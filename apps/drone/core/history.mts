@@ -152,10 +152,14 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started_ms);
 ALTER TABLE runs ADD COLUMN noticed_at TEXT;
 UPDATE runs SET noticed_at = finished_at, finished_at = NULL, duration_seconds = NULL WHERE error_kind = 'crashed';
 `,
+  // the dumps of a backup (DUMPS): a JSON list, as the result event has it
+  `
+ALTER TABLE runs ADD COLUMN dumps TEXT;
+`,
 ];
 
 const COLUMNS =
-  "run_id, operation, repository, trigger, requested_by, started_at, finished_at, noticed_at, outcome, error_kind, error, cancelled_by, archive_name, nfiles, original_size, compressed_size, deduplicated_size, added_bytes, duration_seconds, warnings, pruned, pid, process_identity";
+  "run_id, operation, repository, trigger, requested_by, started_at, finished_at, noticed_at, outcome, error_kind, error, cancelled_by, archive_name, nfiles, original_size, compressed_size, deduplicated_size, added_bytes, duration_seconds, warnings, pruned, pid, process_identity, dumps";
 
 const requireHere = createRequire(import.meta.url);
 let driver: typeof Database | undefined;
@@ -307,14 +311,14 @@ export function openRunHistory(path: string, bounds: HistoryBounds, warn: (messa
     open
       .prepare(
         `INSERT INTO runs (run_id, operation, repository, trigger, requested_by, started_at, started_ms, finished_at, outcome, error_kind, error, cancelled_by,
-           archive_name, nfiles, original_size, compressed_size, deduplicated_size, added_bytes, duration_seconds, warnings, pruned)
+           archive_name, nfiles, original_size, compressed_size, deduplicated_size, added_bytes, duration_seconds, warnings, pruned, dumps)
          VALUES (@run_id, @operation, @repository, @trigger, @requested_by, @started_at, @started_ms, @finished_at, @outcome, @error_kind, @error, @cancelled_by,
-           @archive_name, @nfiles, @original_size, @compressed_size, @deduplicated_size, @added_bytes, @duration_seconds, @warnings, @pruned)
+           @archive_name, @nfiles, @original_size, @compressed_size, @deduplicated_size, @added_bytes, @duration_seconds, @warnings, @pruned, @dumps)
          ON CONFLICT (run_id) DO UPDATE SET trigger = excluded.trigger, requested_by = excluded.requested_by, finished_at = excluded.finished_at,
            outcome = excluded.outcome, error_kind = excluded.error_kind, error = excluded.error, cancelled_by = excluded.cancelled_by,
            archive_name = excluded.archive_name, nfiles = excluded.nfiles, original_size = excluded.original_size,
            compressed_size = excluded.compressed_size, deduplicated_size = excluded.deduplicated_size, added_bytes = excluded.added_bytes,
-           duration_seconds = excluded.duration_seconds, warnings = excluded.warnings, pruned = excluded.pruned`,
+           duration_seconds = excluded.duration_seconds, warnings = excluded.warnings, pruned = excluded.pruned, dumps = excluded.dumps`,
       )
       .run(columns);
   };

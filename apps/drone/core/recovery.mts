@@ -4,6 +4,9 @@
  * keeps a checkpoint, the run is reported as interrupted, and a repository lock its borg may
  * have left on the repository host is remembered (see orphaned-lock.mts).
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
 import dayjs from "dayjs";
 
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
@@ -11,9 +14,28 @@ import { type DroneConfig } from "../config.mjs";
 import { type OrphanedLock, repositoryOfOperation } from "./orphaned-lock.mjs";
 import { isRunning } from "./process-identity.mjs";
 import { resultEvent } from "./result.mjs";
-import { runBorgAlive, runOwnerAlive } from "./run-lock.mjs";
+import { removeRunFolder, runFolderOf } from "./dumps/stream.mjs";
+import { acquireRunLock, runBorgAlive, runOwnerAlive } from "./run-lock.mjs";
 import { type DroneLog, toIso } from "./run-context.mjs";
 import { type StateStore } from "./state.mjs";
+
+/**
+ * Remove the dumps' run folder a crashed run left (its FIFOs and manifests), when no process
+ * runs an operation of this drone: the run lock says so. A busy drone keeps it; its next
+ * create removes a leftover anyway, under the lock.
+ */
+export async function removeLeftoverRunFolder(config: DroneConfig, log: DroneLog): Promise<void> {
+  const dir = runFolderOf(config.stateDir, config.droneId);
+  if (!existsSync(dir)) return;
+  const lock = await acquireRunLock(join(config.stateDir, `${config.droneId}.lock`));
+  if ("heldBy" in lock) return;
+  try {
+    await removeRunFolder(dir);
+    log.info(`removed ${dir}, the dumps' run folder an interrupted run left`);
+  } finally {
+    await lock.release();
+  }
+}
 
 /** Report the run a dead process left, stopping its borg; undefined when there is none (or another process reported it). */
 export async function recoverInterruptedRun(config: DroneConfig, store: StateStore, log: DroneLog): Promise<ResultEvent | undefined> {

@@ -14,6 +14,7 @@ import {
   type ResultEvent,
   type Trigger,
 } from "../../../libs/protocol/index.mjs";
+import { type DumpResult } from "./dumps/stream.mjs";
 import { DroneError, type StopReason } from "./errors.mjs";
 import { toIso } from "./run-context.mjs";
 
@@ -82,6 +83,8 @@ export interface RunSummary {
   restore?: RestoreSummary | null;
   /** Who cancelled the run. */
   cancelledBy?: string | null;
+  /** The dumps of a backup. */
+  dumps?: readonly DumpResult[];
 }
 
 /** The result event of an operation, whichever way it ended. */
@@ -107,5 +110,13 @@ export function resultEvent(run: RunSummary): ResultEvent {
     checks: run.checks ?? [],
     restore: run.restore ?? null,
     cancelled_by: run.cancelledBy ?? null,
+    dumps: (run.dumps ?? []).map(dump => ({
+      name: dump.name,
+      kind: dump.kind,
+      outcome: dump.outcome,
+      size: dump.bytes,
+      duration_seconds: Math.round(dump.durationSeconds * 10) / 10,
+      error: dump.error,
+    })),
   });
 }

@@ -9,6 +9,7 @@ import dayjs from "dayjs";
 import type { BorgClient, BorgEvent, RunOptions } from "../../../libs/borg/index.mjs";
 import type { ApplicationState, CheckSummary, Operation, RestoreSummary, ResultEvent, Trigger } from "../../../libs/protocol/index.mjs";
 import type { DroneConfig } from "../config.mjs";
+import type { DumpResult } from "./dumps/stream.mjs";
 import type { Expectation } from "./estimate.mjs";
 import type { runHook } from "./hooks.mjs";
 import type { Phases, ProgressTracker } from "./progress.mjs";
@@ -65,6 +66,8 @@ export interface RunFindings {
   restore: RestoreSummary | null;
   /** Set when the prune guard held prune in this run: the message for the result. */
   held: string | null;
+  /** The dumps streamed into the archive (or that failed), for the result and the history. */
+  dumps: DumpResult[];
 }
 
 /** The run context an action works with. */

@@ -71,6 +71,7 @@ function runContext(env: RunEnvironment, job: Job, signal: AbortSignal, onBorgSt
     checks: [],
     restore: null,
     held: null,
+    dumps: [],
     borg: role =>
       lockRecoveringClient(
         { config, store, log, runId: job.runId, operation: job.operation, archivePrefix: env.archivePrefix, signal, notes: context.notes, client: env.client(role), recovery },
@@ -199,6 +200,7 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     pruned: context.pruned,
     checks: context.checks,
     restore: context.restore,
+    dumps: context.dumps,
     cancelledBy: failure?.kind === "cancelled" ? cancelledBy(controller.signal) : null,
   });
   // refused because another process holds the run lock: that process's state is not ours to change

@@ -83,6 +83,37 @@ describe("command builders: exact argv", () => {
     ]);
   });
 
+  it("create with dumps: includes before every exclude, an exclude file, a working directory and a relative path", () => {
+    const command = createCommand(repo, {
+      archive: "a",
+      paths: ["/home", "backup-drone-dumps"],
+      includes: ["pp:backup-drone-dumps"],
+      excludes: ["*.sql"],
+      excludeFrom: "/state/run/special-files",
+      readSpecial: true,
+      cwd: "/state/run",
+    });
+    expect(command.args).toEqual([
+      "create",
+      "--log-json",
+      "--progress",
+      "--json",
+      "--pattern",
+      "+pp:backup-drone-dumps",
+      "--exclude",
+      "*.sql",
+      "--exclude-from",
+      "/state/run/special-files",
+      "--exclude-if-present",
+      ".nobackup",
+      "--read-special",
+      "/srv/borg/repo::a",
+      "/home",
+      "backup-drone-dumps",
+    ]);
+    expect(command.cwd).toBe("/state/run");
+  });
+
   it("create with every option", () => {
     const command = createCommand(remote, {
       archive: "a",
@@ -325,6 +356,21 @@ describe("command builders: exact argv", () => {
       "-c",
       "3",
       "/usr/bin/borg",
+    ]);
+  });
+
+  it("a parent-death signal wraps borg in setpriv first, which execs the rest", () => {
+    const command = listCommand(repo);
+    expect(commandLine("/usr/bin/borg", command, { parentDeathSignal: "SIGTERM", nice: 5 })).toEqual([
+      "setpriv",
+      "--pdeathsig",
+      "TERM",
+      "--",
+      "nice",
+      "-n",
+      "5",
+      "/usr/bin/borg",
+      ...command.args,
     ]);
   });
 });

@@ -61,12 +61,14 @@ describe("what a child inherits of the drone's environment", () => {
     });
   });
 
-  it("the drone's secret settings in every spelling DA reads from the environment", () => {
+  it("the drone's secret settings in every spelling DA reads from the environment, and DUMPS (a command may carry credentials)", () => {
     expect(secretConfigVariables()).toEqual([
       "PASSPHRASE",
       "DRONE_PASSPHRASE",
       "OFFSITE_PASSPHRASE",
       "DRONE_OFFSITE_PASSPHRASE",
+      "DUMPS",
+      "DRONE_DUMPS",
       "TOKEN",
       "HASS_TOKEN",
       "DATABASE_URL",

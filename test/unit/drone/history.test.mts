@@ -139,7 +139,7 @@ describe("the run history store", () => {
     ]);
   });
 
-  it("a version 1 history is brought to version 2: a crashed run's recovery time moves from finished_at to noticed_at", async () => {
+  it("a version 1 history is brought to the current version: a crashed run's recovery time moves from finished_at to noticed_at", async () => {
     const { dir } = await open();
     const path = join(dir, "v1.history.db");
     const v1 = new Database(path);
@@ -186,6 +186,24 @@ describe("the run history store", () => {
     expect(stored()).toEqual({ outcome: "running", error_kind: null });
     again.started({ runId: "next", operation: "create", trigger: "cli", requestedBy: null, startedAt: new Date(), pid: process.pid, identity: processIdentity() });
     expect(stored()).toEqual({ outcome: "interrupted", error_kind: "crashed" });
+  });
+
+  it("keeps each dump of a run with its size, time and outcome (schema version 3), and none for a run without dumps", async () => {
+    const { history } = await open();
+    const started = new Date(Date.now() - 5000);
+    const dumps = [
+      { name: "homeassistant", kind: "sqlite" as const, outcome: "success" as const, bytes: 123_456, durationSeconds: 2.34, error: null },
+      { name: "paperless", kind: "postgresql" as const, outcome: "failed" as const, bytes: 10, durationSeconds: 0.5, error: "dump paperless (postgresql) exited with 1: pg_dump: error: connection refused" },
+    ];
+    history.finished(resultEvent(summary("with-dumps", started, { dumps })), null, 1);
+    history.finished(resultEvent(summary("without", new Date(started.getTime() - 1000))), null, 0);
+    const [withDumps, without] = history.list();
+    expect(withDumps?.dumps).toEqual([
+      { name: "homeassistant", kind: "sqlite", outcome: "success", size: 123_456, durationSeconds: 2.3, error: null },
+      { name: "paperless", kind: "postgresql", outcome: "failed", size: 10, durationSeconds: 0.5, error: "dump paperless (postgresql) exited with 1: pg_dump: error: connection refused" },
+    ]);
+    expect(historyJson(withDumps ?? expect.fail("no record")).dumps[0]).toEqual({ name: "homeassistant", kind: "sqlite", outcome: "success", size: 123_456, duration_seconds: 2.3, error: null });
+    expect(without?.dumps).toEqual([]);
   });
 
   it("a row of a live process reads as running and is left alone by recovery", async () => {
@@ -419,6 +437,7 @@ describe("the recent_runs attribute of Last Result", () => {
     warnings: 0,
     pruned: 1,
     pid: 1,
+    dumps: [],
   });
 
   it("lists the ten newest runs, compact: no messages, no archive details", () => {

@@ -4,6 +4,8 @@ import { formatDuration } from "../../../apps/drone/cli/format.mjs";
 import { statsJson, statsLines } from "../../../apps/drone/cli/report.mjs";
 import { createPaint } from "../../../apps/drone/cli/terminal.mjs";
 import { type PersistedState } from "../../../apps/drone/core/state.mjs";
+import { resultLines } from "../../../apps/drone/cli/report.mjs";
+import { resultEvent } from "../../../apps/drone/core/result.mjs";
 
 const PLAIN = createPaint(false);
 const totals = { totalSize: 3 * 1024 ** 2, compressedSize: 2 * 1024 ** 2, deduplicatedSize: 1024 ** 2 };
@@ -27,5 +29,32 @@ describe("what status and stats print", () => {
     expect(statsJson("laptop", persisted(4))).toEqual({
       statistics: { drone_id: "laptop", archive_count: 4, primary: { original_size: 3 * 1024 ** 2, compressed_size: 2 * 1024 ** 2, deduplicated_size: 1024 ** 2 }, offsite: null },
     });
+  });
+});
+
+describe("a create's result for people", () => {
+  it("lists each dump with its size and time, or that it failed", () => {
+    const started = new Date("2026-11-30T03:00:00.000Z");
+    const result = resultEvent({
+      droneId: "nas",
+      runId: "r",
+      operation: "create",
+      trigger: "cli",
+      outcome: "warning",
+      started,
+      finished: new Date(started.getTime() + 12_000),
+      warnings: ["dump influx (command) exited with 2: no such container (policy continue: the archive was made without it)"],
+      archive: { name: "nas@2026-11-30T03:00:00.000", original_size: 3 * 1024 ** 2, compressed_size: 1024 ** 2, deduplicated_size: 1024, nfiles: 4 },
+      dumps: [
+        { name: "homeassistant", kind: "sqlite", outcome: "success", bytes: 2 * 1024 ** 2, durationSeconds: 3.2, error: null },
+        { name: "influx", kind: "command", outcome: "failed", bytes: 0, durationSeconds: 0.4, error: "dump influx (command) exited with 2: no such container" },
+      ],
+    });
+    const lines = resultLines(result, PLAIN);
+    expect(lines.slice(1)).toEqual([
+      "  dump homeassistant (sqlite): 2.00 MiB in 3.2 s",
+      "  dump influx (command): failed after 0.4 s",
+      "  warning: dump influx (command) exited with 2: no such container (policy continue: the archive was made without it)",
+    ]);
   });
 });

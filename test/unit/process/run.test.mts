@@ -2,6 +2,8 @@
  * The one process runner on small shell scripts: the stop sequence in its order, the extra
  * descriptor, the inactivity timeout, and a line callback that throws.
  */
+import { Writable } from "node:stream";
+
 import { describe, expect, it } from "vitest";
 
 import { runProcess, type StopSequence } from "../../../libs/process/index.mjs";
@@ -32,6 +34,49 @@ describe("runProcess", () => {
     expect(lines).toEqual(["ready", "INT", "TERM"]);
     expect(run.stdout).toBe("ready\nINT\nTERM\n");
     expect(run.stopped).toEqual({});
+  });
+
+  it("terminate skips the sequence's SIGINT: SIGTERM first", async () => {
+    const controller = new AbortController();
+    const lines: string[] = [];
+    const script = "trap 'echo INT' INT; trap 'echo TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done";
+    const run = await runProcess("sh", ["-c", script], {
+      env: PATH_ONLY,
+      stop: STOP,
+      terminate: controller.signal,
+      onLine: {
+        stdout: line => {
+          lines.push(line);
+          if (line === "ready") controller.abort(new Error("dump failed"));
+        },
+      },
+    });
+    expect(run.end).toMatchObject({ kind: "aborted", reason: new Error("dump failed") });
+    expect(run.exit).toEqual({ code: 7, signal: null });
+    expect(lines).toEqual(["ready", "TERM"]);
+  });
+
+  it("pipes standard output into a stream at the stream's pace, and leaves it open", async () => {
+    const received: Buffer[] = [];
+    let ended = false;
+    const sink = new Writable({
+      // a slow reader: the child is held back instead of the output piling up
+      highWaterMark: 1024,
+      write(chunk: Buffer, _encoding, done) {
+        received.push(chunk);
+        setTimeout(done, 1);
+      },
+      final(done) {
+        ended = true;
+        done();
+      },
+    });
+    const run = await runProcess("sh", ["-c", "head -c 300000 /dev/zero | tr '\\0' x"], { env: PATH_ONLY, stop: STOP, stdoutTo: sink });
+    expect(run.end).toEqual({ kind: "exited", code: 0, signal: null });
+    expect(sink.writableEnded).toBe(false);
+    expect(ended).toBe(false);
+    await new Promise<void>(resolve => sink.end(resolve));
+    expect(Buffer.concat(received).toString()).toBe("x".repeat(300_000));
   });
 
   it("writes the input on its own descriptor, not in the environment", async () => {

@@ -7,7 +7,10 @@
 import dayjs from "dayjs";
 
 import { type ArchiveFigures, addToHold, describeSources, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "../guard.mjs";
-import { type CreateResult } from "../../../../libs/borg/index.mjs";
+import { type BorgRun, type CreateResult } from "../../../../libs/borg/index.mjs";
+import { inheritedEnv } from "../../../../libs/borg/environment.mjs";
+import { secretConfigVariables } from "../../config.mjs";
+import { type DumpResult, DumpsFailed, prepareRunFolder, readyDumps, removeRunFolder, runFolderOf, streamDumps } from "../dumps/stream.mjs";
 import { errorText } from "../../../../libs/config/index.mjs";
 import { type ApplicationState } from "../../../../libs/protocol/index.mjs";
 import { RECENT_ARCHIVES, storedTotals } from "../archives.mjs";
@@ -15,7 +18,7 @@ import { DroneError } from "../errors.mjs";
 import { type Expectation } from "../estimate.mjs";
 import { prescan } from "../prescan.mjs";
 import { createOptionsOf, repositoryOf, type RepositoryRole } from "../repositories.mjs";
-import { type RunContext, toIso } from "../run-context.mjs";
+import { type CallOptions, type RunContext, toIso } from "../run-context.mjs";
 
 const STATE: Record<RepositoryRole, ApplicationState> = { primary: "creating", offsite: "offsite_creating" };
 
@@ -68,12 +71,83 @@ async function previousArchive(context: RunContext, role: RepositoryRole): Promi
   }
 }
 
+/**
+ * Delete an archive borg made without one of the dumps (it never read its FIFO): the exact
+ * archive this run asked for, never another. Kept, it would stand for a whole backup.
+ */
+async function discardPartialArchive(context: RunContext, role: RepositoryRole, requested: string, failure: DumpsFailed): Promise<void> {
+  const created = failure.archive;
+  if (created === undefined || created !== requested || !created.startsWith(context.archivePrefix)) return;
+  try {
+    await context.borg(role).deleteArchive(created, context.call());
+  } catch (error) {
+    const why = `the archive ${created} lacks a dump and could not be deleted (${errorText(error)}); delete it with \`borg delete ${repositoryOf(context.config, role).location}::${created}\``;
+    await holdPrune(context, created, [why]);
+  }
+}
+
+/**
+ * `borg create` of the sources and the dumps, streamed in (dumps/stream.mts). A dump that
+ * fails stops borg before it stores anything; by its policy the run fails (`break`), or the
+ * archive is made again without it and the failure is a warning (`continue`).
+ */
+async function createWithDumps(context: RunContext, role: RepositoryRole, archive: string, call: CallOptions): Promise<BorgRun<CreateResult>> {
+  const { config, log } = context;
+  const dir = runFolderOf(config.stateDir, config.droneId);
+  const env = inheritedEnv(process.env, { drop: secretConfigVariables() });
+  const skipped: DumpResult[] = [];
+  let remaining = [...config.dumps];
+  const settle = (failed: DumpsFailed["failed"], results: readonly DumpResult[]) => {
+    context.dumps = [...results.filter(result => !failed.some(dump => dump.name === result.name)), ...skipped, ...failed.map(({ policy: _policy, ...result }) => result)];
+    const breaking = failed.filter(dump => dump.policy === "break");
+    if (breaking.length > 0) throw new DumpsFailed(breaking, context.dumps);
+    for (const dump of failed) {
+      const warning = `${dump.error ?? `dump ${dump.name} failed`} (policy continue: the archive was made without it)`;
+      log.warn(warning);
+      context.warnings.push(warning);
+      skipped.push({ ...dump });
+    }
+    remaining = remaining.filter(dump => !failed.some(gone => gone.name === dump.name));
+  };
+  for (;;) {
+    const { ready, failed } = await readyDumps(remaining);
+    settle(failed, []);
+    if (ready.length === 0) {
+      context.dumps = [...skipped];
+      if (config.sources.length === 0) throw new DroneError("dump_failed", `every dump failed and SOURCES is empty: nothing was backed up (${skipped.map(dump => dump.error).join("; ")})`);
+      return context.borg(role).create(createOptionsOf(config, role, archive), call);
+    }
+    try {
+      const sources = await prepareRunFolder(dir, ready.map(entry => entry.dump), config, context.signal);
+      if (sources.specialFiles > 0) log.info(`${sources.specialFiles} special files (FIFOs, devices) in the sources are excluded: with dumps, borg would read them`);
+      const base = createOptionsOf(config, role, archive);
+      const options = { ...base, paths: [...config.sources, sources.path], includes: sources.includes, excludeFrom: sources.excludeFrom, readSpecial: true, cwd: sources.cwd };
+      const { value, results } = await streamDumps(
+        // borg's own failure keeps the dumps' results too (those borg never reached: not_run)
+        { dir, dumps: ready, env, signal: context.signal, log, onResults: results => (context.dumps = [...results, ...skipped]) },
+        // if the drone dies, its FIFOs close as if each dump had ended: borg must die with it, not store cut dumps
+        terminate => context.borg(role).create(options, { ...call, terminate, parentDeathSignal: "SIGTERM" }),
+        run => run.value.archive.name,
+      );
+      context.dumps = [...results, ...skipped];
+      return value;
+    } catch (error) {
+      if (!(error instanceof DumpsFailed)) throw error;
+      await discardPartialArchive(context, role, archive, error);
+      settle(error.failed, error.results);
+    } finally {
+      await removeRunFolder(dir);
+    }
+  }
+}
+
 /** Create an archive of the sources in a role's repository, and record it. */
 export async function create(context: RunContext, role: RepositoryRole): Promise<CreateResult> {
   const { config, store, log } = context;
   context.setState(STATE[role]);
   const sourcesNow = await inspectSources(config.sources);
-  const refusal = nothingToBackUp(sourcesNow);
+  // a drone of dumps only has no folder to look for
+  const refusal = config.sources.length > 0 ? nothingToBackUp(sourcesNow) : undefined;
   if (refusal) throw new DroneError("sources_missing", refusal);
   const unusable = describeSources(sourcesNow);
   if (unusable) context.warnings.push(`sources with nothing to back up: ${unusable}`);
@@ -103,13 +177,14 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
   const options = context.call(tracker.onEvent);
   const archive = `${context.archivePrefix}${dayjs().format("YYYY-MM-DDTHH:mm:ss.SSS")}`;
   try {
-    const run = await context.borg(role).create(createOptionsOf(config, role, archive), {
+    const call = {
       ...options,
-      onSpawn: (pid, command) => {
+      onSpawn: (pid: number, command: string) => {
         options.onSpawn(pid, command);
         startPrescan();
       },
-    });
+    };
+    const run = config.dumps.length > 0 ? await createWithDumps(context, role, archive, call) : await context.borg(role).create(createOptionsOf(config, role, archive), call);
     tracker.finish(true);
     const stats = run.value.archive.stats;
     // borg's warnings (a folder it could not read) explain an empty archive: keep them first

@@ -15,14 +15,16 @@ export type DumpKind = (typeof DUMP_KINDS)[number];
 /** If a dump fails: stop the run (`break`), or make the archive without it and warn (`continue`). */
 export const DUMP_POLICIES = ["break", "continue"] as const;
 
-const absolute = z.string().refine(value => isAbsolute(value), { message: "must be an absolute path" });
-const nonEmpty = z.string().trim().min(1, { message: "must not be empty" });
-const port = z.number().int().min(1).max(65_535);
-const options = z.array(z.string()).default([]);
+/** A field's "missing" and "wrong type" messages, as a person reads them. */
+const typed = (what: string) => ({ error: (issue: { input: unknown }) => (issue.input === undefined ? "is required" : `must be ${what}`) });
+const absolute = z.string(typed("an absolute path")).refine(value => isAbsolute(value), { message: "must be an absolute path" });
+const nonEmpty = z.string(typed("text")).trim().min(1, { message: "must not be empty" });
+const port = z.number(typed("a port number (1–65535)")).int().min(1).max(65_535);
+const options = z.array(z.string(), typed("a list of strings")).default([]);
 
 const common = {
-  timeout_seconds: z.number().int().min(1).max(7 * 24 * 3600).default(3600),
-  policy: z.enum(DUMP_POLICIES).default("break"),
+  timeout_seconds: z.number(typed("a number of seconds")).int().min(1).max(7 * 24 * 3600).default(3600),
+  policy: z.enum(DUMP_POLICIES, { message: "must be `break` or `continue`" }).default("break"),
 };
 
 const postgresql = z.strictObject({
@@ -63,10 +65,21 @@ const command = z.strictObject({
 });
 
 /** One dump's settings. */
-export const dumpSchema = z.discriminatedUnion("kind", [postgresql, mariadb, mysql, sqlite, command]);
+export const dumpSchema = z.discriminatedUnion("kind", [postgresql, mariadb, mysql, sqlite, command], {
+  error: issue =>
+    issue.code === "invalid_union" ? "must be one of postgresql, mariadb, mysql, sqlite, command" : "must be a mapping with a `kind` (postgresql, mariadb, mysql, sqlite or command)",
+});
 export type DumpSetting = z.output<typeof dumpSchema>;
 
 /** The DUMPS key: dump name → settings. */
-export const dumpsSchema = z.record(z.string().regex(DUMP_NAME_PATTERN, { message: "a dump's name must be lowercase letters, digits, - or _ (at most 63)" }), dumpSchema);
+export const dumpsSchema = z.record(z.string().regex(DUMP_NAME_PATTERN), dumpSchema, {
+  error: issue =>
+    issue.code === "invalid_key"
+      ? "a dump's name must be lowercase letters, digits, - or _, starting with a letter or digit (at most 63)"
+      : "must be a mapping from a dump's name to its settings",
+});
 /** A dump with its name. */
 export type NamedDump = DumpSetting & { name: string };
+
+/** The DUMPS mapping as a list of named dumps, in the order it was written. */
+export const namedDumps = (dumps: z.output<typeof dumpsSchema>): NamedDump[] => Object.entries(dumps).map(([name, dump]) => ({ ...dump, name }));
