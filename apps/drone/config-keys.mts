@@ -13,6 +13,7 @@ import { z } from "zod";
 import { KEEP_WITHIN_PATTERN, parseLocation, SSH_HOST_KEY_POLICIES } from "../../libs/borg/index.mjs";
 import { configKeys, defineKeys } from "../../libs/config/index.mjs";
 import { DRONE_ID_PATTERN, MODES } from "../../libs/protocol/index.mjs";
+import { dumpsSchema } from "./core/dumps/config.mjs";
 
 /** Failure policies of a hook: ignore it, note it as a warning and go on, or stop the run. */
 export const HOOK_POLICIES = ["ignore", "continue", "break"] as const;
@@ -192,6 +193,14 @@ export const DRONE_KEYS = defineKeys({
     default: 600,
     description: "A hook running longer is stopped with every process it started (its process group) and counts as failed.",
     schema: z.number().int().min(1).max(86_400),
+  },
+  DUMPS: {
+    type: "record",
+    default: {},
+    description:
+      "Databases and command output streamed into each archive, by name: a mapping from a dump's name to its settings (`kind`: postgresql, mariadb, sqlite or command, and the kind's own fields; see docs/dumps.md). In the environment a JSON object: DRONE_DUMPS='{\"homeassistant\":{\"kind\":\"sqlite\",\"path\":\"/config/home-assistant_v2.db\"}}'.",
+    schema: dumpsSchema,
+    field: "dumps",
   },
   HOOK_ENV_PASSTHROUGH: {
     type: "string[]",

@@ -24,6 +24,7 @@ export type KeySpec = Common &
     | { type: "number"; default: number; schema: z.ZodType<number> }
     | { type: "boolean"; default: boolean; schema: z.ZodType<boolean> }
     | { type: "string[]"; default: string[]; schema: z.ZodType<string[]> }
+    | { type: "record"; default: Record<string, unknown>; schema: z.ZodType<Record<string, unknown>> }
   );
 
 /** An app's key table. */
@@ -39,7 +40,9 @@ export type Declaration<S extends KeySpec> = S["type"] extends "number"
     ? { type: "boolean"; default: boolean; description: string }
     : S["type"] extends "string[]"
       ? { type: "string[]"; default: string[]; description: string }
-      : { type: "string"; default: string; description: string; enum?: string[] };
+      : S["type"] extends "record"
+        ? { type: "record"; default: Record<string, unknown>; description: string }
+        : { type: "string"; default: string; description: string; enum?: string[] };
 
 /** The zod schema of a table's loaded values (SCREAMING_SNAKE keys, as DA holds them). */
 export type KeysSchema<T extends KeyTable> = z.ZodObject<{ -readonly [K in keyof T]: T[K]["schema"] }>;
@@ -85,7 +88,8 @@ export function configKeys<const T extends KeyTable>(module: string, table: T) {
   /** The DA declaration of every key (fresh arrays: DA gets copies of the defaults). */
   function declarations(): { -readonly [K in keyof T]: Declaration<T[K]> } {
     const declared = entries.map(([key, spec]) => {
-      const base = { type: spec.type, default: Array.isArray(spec.default) ? [...spec.default] : spec.default, description: spec.description };
+      const fresh = Array.isArray(spec.default) ? [...spec.default] : typeof spec.default === "object" ? { ...spec.default } : spec.default;
+      const base = { type: spec.type, default: fresh, description: spec.description };
       return [key, spec.type === "string" && spec.enum ? { ...base, enum: [...spec.enum] } : base] as const;
     });
     return Object.fromEntries(declared) as { -readonly [K in keyof T]: Declaration<T[K]> };
