@@ -2,6 +2,8 @@
  * A borg client bound to one repository: the command builders and the runner together,
  * with the installed version detected once and its feature gates applied.
  */
+import { type Writable } from "node:stream";
+
 import { type BorgCommand, type BorgRepository } from "./command.mjs";
 import {
   createCommand,
@@ -9,6 +11,7 @@ import {
   deleteArchiveCommand,
   extractCommand,
   type ExtractOptions,
+  extractStdoutCommand,
   infoCommand,
   type InfoOptions,
   initCommand,
@@ -44,6 +47,15 @@ import {
 /** Per-call options: cancellation and progress. */
 export type CallOptions = Pick<RunOptions, "signal" | "terminate" | "parentDeathSignal" | "onEvent" | "inactivityTimeoutMs" | "onSpawn">;
 
+/** What to extract to stdout, and where the bytes go (kept as the value's text when `to` is not given). */
+export interface ExtractStdoutOptions {
+  archive: string;
+  /** One path as stored in the archive. */
+  path: string;
+  /** Stream the bytes here (never ended by the client). */
+  to?: Writable;
+}
+
 /** How the client runs borg, for every call. */
 export type ClientOptions = Omit<RunOptions, "signal" | "terminate" | "parentDeathSignal" | "onEvent" | "onSpawn"> & {
   /**
@@ -73,6 +85,8 @@ export interface BorgClient {
   /** Delete one archive by its exact name. */
   deleteArchive(archive: string, call?: CallOptions): Promise<BorgRun<void>>;
   extract(options: ExtractOptions, call?: CallOptions): Promise<BorgRun<void>>;
+  /** One file of an archive on stdout (`borg extract --stdout`): its text, or streamed to `to`. */
+  extractStdout(options: ExtractStdoutOptions, call?: CallOptions): Promise<BorgRun<string>>;
 }
 
 function run<T>(command: BorgCommand<T>, client: Omit<ClientOptions, "versionCacheFile">, call: CallOptions = {}): Promise<BorgRun<T>> {
@@ -121,5 +135,6 @@ export function createBorgClient(repository: BorgRepository, clientOptions: Clie
     breakLock: call => run(breakLockCommand(repository), options, call),
     deleteArchive: (archive, call) => run(deleteArchiveCommand(repository, archive), options, call),
     extract: (extract, call) => run(extractCommand(repository, extract), options, call),
+    extractStdout: ({ archive, path, to }, call) => run(extractStdoutCommand(repository, archive, path), { ...options, ...(to ? { stdout: to } : {}) }, call),
   };
 }

@@ -226,3 +226,14 @@ export function extractCommand(repository: BorgRepository, options: ExtractOptio
     cwd: options.target,
   });
 }
+
+/**
+ * `borg extract --stdout REPO::ARCHIVE PATH`: one file's contents on stdout, nothing written to
+ * disk. Its value is the text of stdout when the runner keeps it (a small file, e.g. a dump's
+ * manifest); with the runner's `stdout` option the bytes stream there instead (a dump into its
+ * database tool) and the value is empty.
+ */
+export function extractStdoutCommand(repository: BorgRepository, archive: string, path: string): BorgCommand<string> {
+  if (path.length === 0 || path.startsWith("/")) throw new Error("extract --stdout needs one path as stored in the archive (no leading slash)");
+  return repositoryCommand(repository, "extract", ["--stdout", archiveLocation(repository, archive), path], ({ stdout }) => stdout, { archive });
+}

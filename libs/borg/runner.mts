@@ -9,6 +9,7 @@
 import { access, constants, mkdtemp, readFile, rm } from "node:fs/promises";
 import { constants as osConstants, tmpdir } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
+import { type Writable } from "node:stream";
 
 import { runProcess } from "../process/index.mjs";
 
@@ -58,6 +59,8 @@ export interface RunOptions {
   onSpawn?: (pid: number, command: string) => void;
   /** Called with borg's Python traceback when it crashed (for a debug log: the error's message has one line of it). */
   onTraceback?: (traceback: string) => void;
+  /** Where borg's stdout streams instead of being kept (`extract --stdout` into a program); never ended here. */
+  stdout?: Writable;
 }
 
 /** A successful (or warning) run. */
@@ -185,7 +188,8 @@ export async function runBorg<T>(command: BorgCommand<T>, options: RunOptions = 
     signal: options.signal,
     terminate: options.terminate,
     // the --json result comes at the end, whole; stderr is read line by line instead
-    keep: { stdout: Infinity },
+    keep: { stdout: options.stdout ? 0 : Infinity },
+    ...(options.stdout ? { stdoutTo: options.stdout } : {}),
     onLine: {
       stderr: raw => {
         const line = redact(raw);

@@ -9,7 +9,7 @@
  * per stream, one extra descriptor, signals, process groups) is spawn's own.
  */
 import { spawn, type StdioOptions } from "node:child_process";
-import { type Writable } from "node:stream";
+import { type Readable, type Writable } from "node:stream";
 
 import { groupAlive, signalGroup } from "./group.mjs";
 import { readLines, tailBuffer } from "./output.mjs";
@@ -79,6 +79,8 @@ export interface ProcessOptions {
   stdoutTo?: Writable;
   /** Text written to an extra pipe at this descriptor, which is then closed (a secret that must not go through argv or the environment). */
   input?: { fd: number; text: string };
+  /** What the child reads on stdin (default /dev/null): piped in; the child's stdin closes when it ends. */
+  stdin?: Readable;
   /** How many bytes of the end of each stream, and of both interleaved, are kept (`Infinity`: all; default none). */
   keep?: { stdout?: number; stderr?: number; all?: number };
   /** Called with each line of a stream as it arrives; the run settles after the last one. */
@@ -92,10 +94,11 @@ const GONE_POLL_MS = 50;
 /** After a group's leader exited, how long a child that still holds its output is read from. */
 const DRAIN_MS = 100;
 
-/** stdin is /dev/null: a question the child asks fails at once instead of waiting for an answer. */
-function stdioOf(input: ProcessOptions["input"]): StdioOptions {
-  if (input === undefined) return ["ignore", "pipe", "pipe"];
-  return Array.from({ length: Math.max(3, input.fd + 1) }, (_, fd) => (fd === 0 ? "ignore" : fd <= 2 || fd === input.fd ? "pipe" : "ignore"));
+/** stdin is /dev/null unless given: a question the child asks fails at once instead of waiting for an answer. */
+function stdioOf(input: ProcessOptions["input"], stdin: boolean): StdioOptions {
+  const zero = stdin ? "pipe" : "ignore";
+  if (input === undefined) return [zero, "pipe", "pipe"];
+  return Array.from({ length: Math.max(3, input.fd + 1) }, (_, fd) => (fd === 0 ? zero : fd <= 2 || fd === input.fd ? "pipe" : "ignore"));
 }
 
 /**
@@ -115,7 +118,7 @@ export function runProcess(file: string, args: readonly string[], options: Proce
   const group = options.group === true;
 
   return new Promise<ProcessRun>((resolve, reject) => {
-    const child = spawn(file, args, { detached: group, env: options.env, cwd: options.cwd, stdio: stdioOf(options.input) });
+    const child = spawn(file, args, { detached: group, env: options.env, cwd: options.cwd, stdio: stdioOf(options.input, options.stdin !== undefined) });
     const pid = child.pid;
     const timers = new Set<NodeJS.Timeout>();
     const later = (action: () => void, ms: number) => {
@@ -141,6 +144,7 @@ export function runProcess(file: string, args: readonly string[], options: Proce
       // a child outside our control may hold the pipes: stop reading instead of waiting
       child.stdout?.destroy();
       child.stderr?.destroy();
+      if (options.stdin && child.stdin) options.stdin.unpipe(child.stdin);
       if (failure) reject(failure);
       else resolve({ ...run, ...(exit ? { exit } : {}), ...output() });
     };
@@ -239,6 +243,11 @@ export function runProcess(file: string, args: readonly string[], options: Proce
       // the child may exit before it reads (a usage error): a closed pipe is not our failure
       pipe?.on("error", () => undefined);
       pipe?.end(options.input.text);
+    }
+    if (options.stdin && child.stdin) {
+      // a child that exits before it read everything closes its end: that is its exit's to report
+      child.stdin.on("error", () => undefined);
+      options.stdin.pipe(child.stdin);
     }
     child.stdout?.on("data", (chunk: Buffer) => {
       touch();

@@ -23,6 +23,10 @@ export const DRONE_ERROR_KINDS = [
   "no_archives",
   "path_invalid",
   "no_offsite",
+  "dump_missing",
+  "dump_not_configured",
+  "tool_missing",
+  "dump_restore_failed",
   "unexpected",
 ] as const;
 

@@ -83,6 +83,7 @@ export function fakeBorg(commands: FakeCommands): FakeBorg {
     breakLock: command("breakLock"),
     deleteArchive: command("deleteArchive"),
     extract: command("extract"),
+    extractStdout: command("extractStdout"),
   } satisfies BorgClient;
   return { client, calls };
 }

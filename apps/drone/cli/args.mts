@@ -35,6 +35,19 @@ export interface CommandOptions {
   since?: Date;
   /** `--target DIR`, as given. */
   target?: string;
+  /** restore-dump's `--archive ARCHIVE`. */
+  archive?: string;
+  /** restore-dump's `--to-database DB`. */
+  toDatabase?: string;
+  /** restore-dump's `--to-file PATH`, as given. */
+  toFile?: string;
+  dryRun: boolean;
+  /** Replace a live database without asking. */
+  yes: boolean;
+  /** list: also the dumps of each archive. */
+  dumps: boolean;
+  /** find's `--dump NAME`. */
+  dump?: string;
   config?: string;
   envFile?: string;
   token?: string;
@@ -128,6 +141,12 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       return { kind: "usage_error", command: name, message: errorText(error) };
     }
   }
+  if (values["to-database"] !== undefined && values["to-file"] !== undefined) {
+    return { kind: "usage_error", command: name, message: "give --to-database or --to-file, not both" };
+  }
+  if (name === "find" && (given.length === 0) === (values.dump === undefined)) {
+    return { kind: "usage_error", command: name, message: given.length === 0 ? "find needs PATTERN (or --dump NAME)" : "give PATTERN or --dump NAME, not both" };
+  }
   return {
     kind: "run",
     command: name,
@@ -145,6 +164,13 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       limit: limit === undefined ? undefined : Number(limit),
       since,
       target: text(values.target),
+      archive: text(values.archive),
+      toDatabase: text(values["to-database"]),
+      toFile: text(values["to-file"]),
+      dryRun: values["dry-run"] === true,
+      yes: values.yes === true,
+      dumps: values.dumps === true,
+      dump: text(values.dump),
       config: text(values.config),
       envFile: text(values["env-file"]),
       token: text(values.token),

@@ -4,13 +4,17 @@
  * a code that says how it went.
  */
 import { resolve } from "node:path";
+import { createInterface } from "node:readline/promises";
 
 import { type TServiceParams } from "@digital-alchemy/core";
 
 import { BorgError } from "../../../libs/borg/index.mjs";
 import { type Operation, type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { ageCutoff } from "../core/duration.mjs";
-import { DroneError, type DroneEngine, type RequestOptions } from "../core/engine.mjs";
+import { DroneError, type DroneEngine, type DumpEntry, type DumpRestoreRequest, type PreparedDumpRestore, type RequestOptions } from "../core/engine.mjs";
+import { type NamedDump } from "../core/dumps/config.mjs";
+import { DUMPS_DIR } from "../core/dumps/manifest.mjs";
+import { toolLine } from "../core/dumps/restore-commands.mjs";
 import { cancelRequestPath, cliRequester, listenForCancelRequests } from "../core/cancel-request.mjs";
 import { historyJson } from "../core/history.mjs";
 import { runOwnerAlive } from "../core/run-lock.mjs";
@@ -19,7 +23,7 @@ import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
 import { envFileVariables, exportEnvFile } from "../../../libs/config/env-file.mjs";
 import { configFiles, droneStartWarnings, guardService, loadDroneApplication } from "./boot.mjs";
 import { runCancel } from "./cancel.mjs";
-import { formatWhen } from "./format.mjs";
+import { formatBytes, formatWhen } from "./format.mjs";
 import { createProgressDisplay } from "./progress.mjs";
 import { exitCodeOf, findLines, historyLines, type LiveRun, resultLines, statsJson, statsLines, statusLines } from "./report.mjs";
 import { type CommandName, COMMANDS, EXIT_CODES, type ExitCode } from "./spec.mjs";
@@ -35,6 +39,7 @@ const OPERATIONS = {
   stats: "stats",
   check: "check",
   restore: "restore",
+  "restore-dump": "restore",
 } as const satisfies Partial<Record<CommandName, Operation>>;
 
 /** Commands that read only the drone's own state (and may run without a passphrase). */
@@ -174,6 +179,18 @@ async function runInit({ engine, options, terminal }: Context): Promise<ExitCode
   return EXIT_CODES.success;
 }
 
+/** A dump's kind as the configuration names it, or from its data file's extension (a pg_dump archive); null when unknown. */
+function dumpKind(dumps: readonly NamedDump[], entry: DumpEntry): string | null {
+  return dumps.find(dump => dump.name === entry.name)?.kind ?? (entry.file?.endsWith(".pgdump") ? "postgresql" : null);
+}
+
+/** A dump as list and find show it, for people. */
+function dumpLine(dumps: readonly NamedDump[], entry: DumpEntry, width: number): string {
+  const kind = dumpKind(dumps, entry) ?? "not in DUMPS";
+  const size = entry.size === null ? "no data" : formatBytes(entry.size);
+  return `dump ${entry.name.padEnd(width)}  ${kind.padEnd(12)}  ${size}`;
+}
+
 async function runList({ engine, options, terminal }: Context): Promise<ExitCode> {
   try {
     const run = await engine.client("primary").list({
@@ -181,13 +198,28 @@ async function runList({ engine, options, terminal }: Context): Promise<ExitCode
       considerCheckpoints: options.checkpoints,
     });
     const archives = run.value.archives;
+    const { dumps } = engine.config;
+    // one borg list per archive: only when asked for
+    const dumpsOf = (name: string): Promise<DumpEntry[]> => (options.dumps ? engine.dumpsOf(name) : Promise.resolve([]));
     if (options.json) {
-      for (const archive of archives) terminal.data(JSON.stringify({ name: archive.name, id: archive.id, start: archive.start.toISOString() }));
+      for (const archive of archives) {
+        const line = { name: archive.name, id: archive.id, start: archive.start.toISOString() };
+        if (!options.dumps) terminal.data(JSON.stringify(line));
+        else {
+          const held = (await dumpsOf(archive.name)).map(entry => ({ name: entry.name, kind: dumpKind(dumps, entry), file: entry.file, size: entry.size }));
+          terminal.data(JSON.stringify({ ...line, dumps: held }));
+        }
+      }
     } else if (archives.length === 0) {
       terminal.line(`no archives of ${options.all ? "any drone" : engine.config.droneId} in ${engine.config.repository}`);
     } else {
       const width = Math.max(...archives.map(archive => archive.name.length));
-      for (const archive of archives) terminal.data(`${archive.name.padEnd(width)}  ${formatWhen(archive.start.toISOString())}`);
+      for (const archive of archives) {
+        terminal.data(`${archive.name.padEnd(width)}  ${formatWhen(archive.start.toISOString())}`);
+        const held = await dumpsOf(archive.name);
+        const nameWidth = Math.max(0, ...held.map(entry => entry.name.length));
+        for (const entry of held) terminal.data(`  ${dumpLine(dumps, entry, nameWidth)}`);
+      }
       terminal.line(terminal.paint.dim(`${archives.length} archive${archives.length === 1 ? "" : "s"}`));
     }
     return EXIT_CODES.success;
@@ -210,7 +242,8 @@ function readFailed({ engine, options, terminal }: Context, command: string, err
 
 async function runFind(context: Context): Promise<ExitCode> {
   const { engine, options, terminal } = context;
-  const pattern = options.arguments[0] ?? "";
+  // a dump's manifest and data file, and nothing else (`shop` is not `shop2`)
+  const pattern = options.dump === undefined ? (options.arguments[0] ?? "") : `re:^${DUMPS_DIR}/${options.dump.replace(/[^a-z0-9_-]/g, "\\$&")}\\.[A-Za-z0-9]+$`;
   let versions;
   try {
     const olderThan = options.olderThan === undefined ? undefined : ageCutoff(options.olderThan);
@@ -236,6 +269,88 @@ async function runFind(context: Context): Promise<ExitCode> {
   }
   if (!options.json) terminal.line(terminal.paint.dim(`${versions.length} version${versions.length === 1 ? "" : "s"}, newest first`));
   return EXIT_CODES.success;
+}
+
+/** Ask a yes/no question on the terminal; only "y" or "yes" is a yes. */
+async function confirm(question: string): Promise<boolean> {
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await prompt.question(`${question} [y/N] `)).trim());
+  } finally {
+    prompt.close();
+  }
+}
+
+/** What a dump restore would do, for people. */
+function dryRunLines(prepared: PreparedDumpRestore, paint: Context["terminal"]["paint"]): string[] {
+  const { manifest, plan } = prepared;
+  const size = prepared.size === null ? "" : `, ${formatBytes(prepared.size)}`;
+  const lines = [
+    `${paint.bold(`would restore dump ${prepared.name}`)} (${manifest.kind}, ${manifest.format}${size}) from ${prepared.archive}, made ${formatWhen(manifest.created_at)}`,
+    `  into ${plan.target}${prepared.replaces ? paint.yellow(" — replacing what it holds") : ""}`,
+  ];
+  if (plan.kind === "tool") lines.push(`  running ${toolLine(plan)}  (the dump on its stdin, from borg extract --stdout ${prepared.dataPath})`);
+  else lines.push(`  streaming borg extract --stdout ${prepared.dataPath} into the new file`);
+  lines.push(paint.dim("nothing was run (--dry-run)"));
+  return lines;
+}
+
+async function runRestoreDump(context: Context): Promise<ExitCode> {
+  const { engine, options, terminal } = context;
+  const name = options.arguments[0] ?? "";
+  const request: DumpRestoreRequest = {
+    name,
+    ...(options.archive === undefined ? {} : { archive: options.archive }),
+    // a relative --to-file means relative to where the command runs
+    destination: options.toFile !== undefined ? { kind: "file", path: resolve(options.toFile) } : { kind: "database", ...(options.toDatabase === undefined ? {} : { database: options.toDatabase }) },
+    replace: options.yes,
+  };
+  let prepared: PreparedDumpRestore;
+  try {
+    prepared = await engine.prepareDumpRestore(request);
+  } catch (error) {
+    const code = readFailed(context, "restore-dump", error);
+    return error instanceof DroneError && error.kind === "target_not_empty" ? EXIT_CODES.not_empty : code;
+  }
+  if (options.dryRun) {
+    if (options.json) {
+      const { plan, manifest } = prepared;
+      terminal.data(
+        JSON.stringify({
+          dry_run: true,
+          name: prepared.name,
+          archive: prepared.archive,
+          kind: manifest.kind,
+          format: manifest.format,
+          path: prepared.dataPath,
+          size: prepared.size,
+          tool: plan.kind === "tool" ? plan.program : null,
+          command: plan.kind === "tool" ? toolLine(plan) : null,
+          target: plan.target,
+          replaces: prepared.replaces,
+        }),
+      );
+    } else for (const line of dryRunLines(prepared, terminal.paint)) terminal.data(line);
+    return EXIT_CODES.success;
+  }
+  let replace = options.yes;
+  if (prepared.replaces && !replace) {
+    const interactive = !options.json && process.stdin.isTTY && process.stderr.isTTY;
+    if (interactive) {
+      replace = await confirm(`Restore dump ${name} from ${prepared.archive} into ${prepared.plan.target}, replacing what it holds?`);
+      if (!replace) {
+        terminal.line(`${terminal.paint.yellow("■")} nothing was changed`);
+        return EXIT_CODES.not_empty;
+      }
+    }
+    if (!replace) {
+      const message = `restoring ${name} would replace ${prepared.plan.target}; nothing was changed. Confirm on a terminal, or give --yes (or restore into another database with --to-database, or to a file with --to-file)`;
+      if (options.json) terminal.data(JSON.stringify({ outcome: "failed", error_kind: "target_not_empty", error: message }));
+      else terminal.line(`${terminal.paint.yellow("■")} ${terminal.paint.bold("restore-dump was refused")}: ${message}`);
+      return EXIT_CODES.not_empty;
+    }
+  }
+  return runOperation(context, "restore-dump", "restore", { dump: { ...request, archive: prepared.archive, replace } });
 }
 
 function runRestore(context: Context): Promise<ExitCode> {
@@ -326,6 +441,7 @@ const RUNNERS: Record<OneShotCommand, (context: Context) => Promise<ExitCode>> =
   list: runList,
   find: runFind,
   restore: runRestore,
+  "restore-dump": runRestoreDump,
   status: runStatus,
   history: runHistory,
   release: runRelease,

@@ -1,5 +1,7 @@
 /** What the commands print for people: results, statistics, status, archive lists. Pure functions. */
 import { nextRegularTime, type Outcome, type ResultEvent } from "../../../libs/protocol/index.mjs";
+import { DUMPS_DIR } from "../core/dumps/manifest.mjs";
+import { dumpsInItems } from "../core/dumps/restore.mjs";
 import { type FoundVersion } from "../core/find.mjs";
 import { type HistoryOutcome, type HistoryRecord } from "../core/history.mjs";
 import { type PersistedState } from "../core/state.mjs";
@@ -105,7 +107,12 @@ export function findLines(versions: readonly FoundVersion[], paint: Paint, now =
     const older = version.archives.length - 1;
     const also = older > 0 ? paint.dim(`  (also in ${plural(older, "older archive")})`) : "";
     lines.push(`${paint.bold(version.archive)}  ${formatWhen(version.start.toISOString(), now)}${also}`);
+    // a dump's manifest and data show as the dump, by name
+    const dumps = dumpsInItems(version.items);
+    const shown = new Set(dumps.flatMap(dump => [`${DUMPS_DIR}/${dump.name}.json`, ...(dump.file === null ? [] : [`${DUMPS_DIR}/${dump.file}`])]));
+    for (const dump of dumps) lines.push(`  dump ${dump.name}  ${paint.dim(dump.size === null ? "no data" : formatBytes(dump.size))}`);
     for (const item of version.items) {
+      if (shown.has(item.path)) continue;
       const size = item.type === "d" ? "folder" : formatBytes(item.size ?? 0);
       const mtime = item.mtime ? `  modified ${formatWhen(item.mtime.toISOString(), now)}` : "";
       lines.push(`  ${item.path}  ${paint.dim(`${size}${mtime}`)}`);

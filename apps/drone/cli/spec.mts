@@ -24,13 +24,13 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
   [EXIT_CODES.failed, "failed, or invalid usage or configuration (the message says what to do)"],
   [EXIT_CODES.interrupted, "interrupted (Ctrl-C, SIGTERM, run timeout); an interrupted create keeps a checkpoint, a hook is stopped with its processes"],
   [EXIT_CODES.refused, "refused: another backup-drone process is running an operation for this drone"],
-  [EXIT_CODES.not_empty, "refused: the restore target is not empty and --overwrite was not given; nothing was written"],
+  [EXIT_CODES.not_empty, "refused: the restore target is not empty and --overwrite was not given (restore-dump: it would replace a live database and --yes was not given, or --to-file names an existing file); nothing was written"],
   [EXIT_CODES.no_match, "no archive of this drone holds a matching path"],
   [EXIT_CODES.held, "the backup was made, but the prune guard found it suspicious and held prune (every archive kept); see `release`"],
 ];
 
 /** Names of the commands. */
-export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "status", "history", "release", "cancel", "config"] as const;
+export const COMMAND_NAMES = ["daemon", "init", "backup", "create", "prune", "stats", "check", "list", "find", "restore", "restore-dump", "status", "history", "release", "cancel", "config"] as const;
 /** One command. */
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
@@ -120,6 +120,18 @@ export const OPTIONS = {
     value: "WHEN",
     description: "only runs started since WHEN: an ISO date or date/time (2026-11-20, 2026-11-20T08:00) or an age (24h, 7d, 2w)",
   },
+  archive: { name: "archive", type: "string", value: "ARCHIVE", description: "restore from this archive of the drone (or latest); default: the newest archive that holds the dump" },
+  "to-database": {
+    name: "to-database",
+    type: "string",
+    value: "DB",
+    description: "restore into this database instead of the dump's own (for a sqlite dump: a database file, absolute path)",
+  },
+  "to-file": { name: "to-file", type: "string", value: "PATH", description: "write the dump's data as it is into a new file PATH (an existing file is never replaced)" },
+  "dry-run": { name: "dry-run", type: "boolean", description: "say what would run (tool, target, archive, size) and run nothing" },
+  yes: { name: "yes", type: "boolean", short: "y", description: "replace a live database without asking (needed when not on a terminal)" },
+  dumps: { name: "dumps", type: "boolean", description: "also list the dumps each archive holds, with their kind and size (one borg list per archive)" },
+  dump: { name: "dump", type: "string", value: "NAME", description: "find the versions of the dump NAME instead of a file" },
   "verify-data": {
     name: "verify-data",
     type: "boolean",
@@ -228,26 +240,31 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
   },
   list: {
     summary: "list this drone's archives",
-    description: ["Newest last. Archives of other drones sharing the repository are left out unless --all is given."],
-    options: ["json", "checkpoints", "all", "verbose"],
-    json: 'one line per archive: {"name", "id", "start"}',
+    description: [
+      "Newest last. Archives of other drones sharing the repository are left out unless --all is given.",
+      "With --dumps, each archive's database and command dumps are listed under it by name, with their kind (from DUMPS; a dump no longer configured shows its file only) and size. borg lists one archive at a time: on a repository of many archives this takes a while.",
+    ],
+    options: ["json", "checkpoints", "all", "dumps", "verbose"],
+    json: 'one line per archive: {"name", "id", "start"}; with --dumps also "dumps": [{"name", "kind", "file", "size"}]',
     examples: ["backup-drone list", "backup-drone list --json | jq -r .name", "backup-drone list --checkpoints"],
     exitCodes: [0, 2],
     writes: false,
   },
   find: {
-    summary: "find which archives hold a file, newest version first",
-    arguments: { usage: "PATTERN", min: 1, max: 1 },
+    summary: "find which archives hold a file (or a dump), newest version first",
+    arguments: { usage: "PATTERN", min: 0, max: 1 },
     description: [
       "PATTERN is a file name (matched in any folder: notes.txt), a path (home/me/notes.txt; a leading / is optional), a shell pattern (home/*/docs/*.pdf, ** for any depth), or a borg pattern with its style (sh:, fm:, re:, pp:, pf:).",
       "Archives whose matching files are identical (same paths, sizes and modification times) are one version; each version names the newest archive holding it, the one to restore from. Only this drone's archives are searched; borg lists one archive at a time, so --versions makes a search of many archives stop early.",
+      "--dump NAME (instead of PATTERN) finds the archives that hold the database or command dump NAME; dumps show by name with their size. Restore one with `backup-drone restore-dump NAME --archive ARCHIVE`.",
     ],
-    options: ["json", "versions", "older-than", "verbose"],
+    options: ["json", "versions", "older-than", "dump", "verbose"],
     json: 'one line per version, newest first: {"archive", "start", "archives": [names, newest first], "items": [{"path", "type", "size", "mtime"}]}',
     examples: [
       "backup-drone find notes.txt",
       "backup-drone find 'home/me/projects/**/*.md' --versions 3",
       "backup-drone find /etc/hosts --older-than 2w --json | jq -r .archive",
+      "backup-drone find --dump nextcloud --versions 5",
     ],
     exitCodes: [0, 2, 6],
     writes: false,
@@ -266,6 +283,25 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
       "backup-drone restore latest --target /srv/restore",
       "backup-drone restore laptop@2026-11-20T02:00:00.000 home/me/notes.txt --target ~/restored",
       "backup-drone restore latest etc --target /tmp/etc-back --overwrite --json | jq -c 'select(.outcome)'",
+    ],
+    exitCodes: [0, 1, 2, 3, 4, 5],
+    writes: true,
+  },
+  "restore-dump": {
+    summary: "restore a database or command dump from an archive: streamed into its tool, or into a file",
+    arguments: { usage: "NAME", min: 1, max: 1 },
+    description: [
+      "NAME is a dump of DUMPS (see `backup-drone list --dumps`). Its data is streamed from the archive (borg extract --stdout, nothing lands on disk) into the tool its kind restores with: pg_restore (a PostgreSQL database; by default --clean --if-exists --single-transaction, or the dump's restore_options), psql (a pg_dumpall of every database), mariadb (SQL), sqlite3 (a new database file that replaces the old one only once it is whole), or the dump's restore_command (kind command, data on stdin). The connection (host, port, user, password_file) is the dump's DUMPS entry; --to-database restores into another database (a sqlite file path for a sqlite dump). --to-file PATH writes the data as it is into a new file instead.",
+      "Restoring into a live database replaces what it holds: on a terminal the command asks first; otherwise it needs --yes, and without it refuses (exit 5) having changed nothing. --dry-run says what would run (tool, target, archive, size) and runs nothing. The tool gets the end of its input only after borg read the whole dump: when borg fails the tool is stopped (pg_restore and sqlite then change nothing; psql and mariadb keep what they ran).",
+      "Runs as an operation like `restore`: it waits for (or is refused by) an operation already running for this drone, and shows the bytes streamed. A database password is read from password_file and handed to the tool alone (PGPASSWORD in its environment; MariaDB: an option file on a pipe), never on a command line or in a message.",
+    ],
+    options: ["archive", "to-database", "to-file", "dry-run", "yes", "json", "verbose"],
+    json: "with --dry-run one object: {\"dry_run\": true, \"name\", \"archive\", \"kind\", \"format\", \"path\", \"size\", \"tool\", \"command\", \"target\", \"replaces\"}; else progress events, then one result event whose `restore` names the archive, the target and the dump's path",
+    examples: [
+      "backup-drone restore-dump nextcloud --dry-run",
+      "backup-drone restore-dump paperless --archive nas@2026-11-20T02:00:00.000 --to-database paperless_check --yes",
+      "backup-drone restore-dump homeassistant --to-database /srv/restore/home-assistant_v2.db",
+      "backup-drone restore-dump nextcloud --to-file /srv/restore/nextcloud.sql",
     ],
     exitCodes: [0, 1, 2, 3, 4, 5],
     writes: true,

@@ -246,5 +246,6 @@ export function lockRecoveringClient(site: LockSite, role: RepositoryRole): Borg
     check: guarded(raw.check.bind(raw), "exclusive"),
     deleteArchive: guarded(raw.deleteArchive.bind(raw), "exclusive"),
     extract: guarded(raw.extract.bind(raw), "shared"),
+    extractStdout: guarded(raw.extractStdout.bind(raw), "shared"),
   };
 }

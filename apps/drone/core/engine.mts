@@ -14,6 +14,7 @@ import { type ApplicationState, type Operation, type ProgressEvent, type ResultE
 import { type DroneConfig } from "../config.mjs";
 import { checkDue } from "./actions/check.mjs";
 import { findInArchives, type FindQuery, listArchives } from "./archives.mjs";
+import { type DumpEntry, dumpsOfArchive, type DumpRestoreRequest, prepareDumpRestore, type PreparedDumpRestore } from "./dumps/restore.mjs";
 import { DroneError, RunStop } from "./errors.mjs";
 import { type FoundVersion } from "./find.mjs";
 import { runHook } from "./hooks.mjs";
@@ -33,11 +34,14 @@ export { parseSince } from "./duration.mjs";
 export { type HistoryArchive, type HistoryOutcome, type HistoryQuery, type HistoryRecord } from "./history.mjs";
 export { archivePrefixOf, createOptionsOf, repositoryHost, repositoryOf, type RepositoryRole } from "./repositories.mjs";
 export { type DroneLog, type RestoreRequest } from "./run-context.mjs";
+export { type DumpEntry, type DumpRestoreRequest, type PreparedDumpRestore } from "./dumps/restore.mjs";
 
 /** Parameters of an operation that needs them. */
 export interface RequestOptions {
   /** For `restore`; without it the Restore Archive and Restore Target settings are used. */
   restore?: RestoreRequest;
+  /** For `restore`: restore this dump instead of files (see {@link DroneEngine.prepareDumpRestore}). */
+  dump?: DumpRestoreRequest;
   /** Who asks (a command's sender, `cli (user@host)`…), for the run history. */
   requestedBy?: string;
 }
@@ -81,6 +85,13 @@ export interface DroneEngine {
   archives(): Promise<ArchiveListEntry[]>;
   /** Which archives hold paths matching a pattern, as versions, newest first (a read, like {@link archives}). */
   find(query: FindQuery): Promise<FoundVersion[]>;
+  /** The dumps an archive holds (a read, like {@link archives}). */
+  dumpsOf(archive: string): Promise<DumpEntry[]>;
+  /**
+   * What a dump restore would do (a read: the archive, the manifest, the tool, whether it
+   * replaces a live database), for `--dry-run` and the confirmation; `restore` with `dump` runs it.
+   */
+  prepareDumpRestore(request: DumpRestoreRequest): Promise<PreparedDumpRestore>;
   /**
    * This drone's runs, newest first (from the run history every process of the drone shares):
    * a run left `running` by a process that is gone reads as interrupted, kind `crashed`.
@@ -236,7 +247,16 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     });
     // a fire-and-forget caller must not see an unhandled rejection when a queued job is dropped at shutdown
     done.catch(() => undefined);
-    const job: Job = { operation, trigger, runId: randomUUID(), requestedBy: requestOptions.requestedBy ?? null, restore: requestOptions.restore, resolve, reject };
+    const job: Job = {
+      operation,
+      trigger,
+      runId: randomUUID(),
+      requestedBy: requestOptions.requestedBy ?? null,
+      restore: requestOptions.restore,
+      ...(requestOptions.dump ? { dump: requestOptions.dump } : {}),
+      resolve,
+      reject,
+    };
     const waits = current !== undefined;
     queue.push(job);
     if (waits) {
@@ -375,6 +395,19 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     due: (now = new Date()) => dueOperations(settings(), store.get(), config.offsite !== undefined, now),
     archives: () => listArchives(client("primary"), store, notify, archivePrefix),
     find: async query => findInArchives(client("primary"), await listArchives(client("primary"), store, notify, archivePrefix), query),
+    dumpsOf: archive => dumpsOfArchive(client("primary"), archive),
+    prepareDumpRestore: dump =>
+      prepareDumpRestore(
+        {
+          client: client("primary"),
+          call: () => ({}),
+          archives: () => listArchives(client("primary"), store, notify, archivePrefix),
+          archivePrefix,
+          droneId: config.droneId,
+          dumps: config.dumps,
+        },
+        dump,
+      ),
     history: query => history.list(query),
     checkDue: (now = new Date()) => checkDue(store.get(), config.checks, now),
     onProgress: listener => progress.subscribe(listener),

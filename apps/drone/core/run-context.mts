@@ -10,6 +10,7 @@ import type { BorgClient, BorgEvent, RunOptions } from "../../../libs/borg/index
 import type { ApplicationState, CheckSummary, Operation, RestoreSummary, ResultEvent, Trigger } from "../../../libs/protocol/index.mjs";
 import type { DroneConfig } from "../config.mjs";
 import type { DumpResult } from "./dumps/stream.mjs";
+import type { DumpRestoreRequest } from "./dumps/restore.mjs";
 import type { Expectation } from "./estimate.mjs";
 import type { runHook } from "./hooks.mjs";
 import type { Phases, ProgressTracker } from "./progress.mjs";
@@ -48,6 +49,8 @@ export interface Job {
   /** Who asked for it (a command's sender, `cli (user@host)`, `Home Assistant`); the coordinator's id for trigger `coordinator`; null when unknown. Read at the end of the run: it may be relabelled. */
   requestedBy: string | null;
   restore?: RestoreRequest;
+  /** A restore of a dump (operation `restore`) instead of files. */
+  dump?: DumpRestoreRequest;
   resolve: (result: ResultEvent) => void;
   reject: (error: Error) => void;
 }

@@ -64,6 +64,13 @@ describe("the command line", () => {
         versions: undefined,
         olderThan: undefined,
         target: undefined,
+        archive: undefined,
+        toDatabase: undefined,
+        toFile: undefined,
+        dryRun: false,
+        yes: false,
+        dumps: false,
+        dump: undefined,
         config: "/etc/x.ini",
         envFile: undefined,
         token: undefined,
@@ -76,6 +83,20 @@ describe("the command line", () => {
       options: { verbose: true },
       switches: [{ name: "KEEP_DAILY", value: "3" }],
     });
+  });
+
+  it("restore-dump takes one NAME and --to-database or --to-file, not both; find takes PATTERN or --dump", () => {
+    expect(parseCommandLine(["restore-dump", "shop", "--to-database", "shop_check", "--yes", "--dry-run", "--archive", "latest"])).toMatchObject({
+      kind: "run",
+      command: "restore-dump",
+      options: { arguments: ["shop"], toDatabase: "shop_check", yes: true, dryRun: true, archive: "latest" },
+    });
+    expect(parseCommandLine(["restore-dump", "shop", "--to-database", "a", "--to-file", "/b"])).toEqual({ kind: "usage_error", command: "restore-dump", message: "give --to-database or --to-file, not both" });
+    expect(parseCommandLine(["restore-dump"])).toMatchObject({ kind: "usage_error", message: "restore-dump needs NAME" });
+    expect(parseCommandLine(["find", "--dump", "shop"])).toMatchObject({ kind: "run", options: { arguments: [], dump: "shop" } });
+    expect(parseCommandLine(["find"])).toMatchObject({ kind: "usage_error", message: "find needs PATTERN (or --dump NAME)" });
+    expect(parseCommandLine(["find", "x", "--dump", "shop"])).toMatchObject({ kind: "usage_error", message: "give PATTERN or --dump NAME, not both" });
+    expect(parseCommandLine(["list", "--dumps"])).toMatchObject({ kind: "run", options: { dumps: true } });
   });
 
   it("answers help and version before anything else", () => {

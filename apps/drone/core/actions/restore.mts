@@ -6,6 +6,8 @@
  */
 import { mkdir } from "node:fs/promises";
 
+import { listArchives } from "../archives.mjs";
+import { type DumpRestoreRequest, prepareDumpRestore, runDumpRestore } from "../dumps/restore.mjs";
 import { DroneError } from "../errors.mjs";
 import { archivePaths, archiveProblem, canonicalTarget, inspectTarget, LATEST, targetProblem } from "../restore.mjs";
 import { type RestoreRequest, type RunContext } from "../run-context.mjs";
@@ -18,8 +20,51 @@ async function newestArchive(context: RunContext): Promise<string> {
   return newest.name;
 }
 
-/** Extract an archive (or some of its paths) into the target folder, after the safety rules. */
+/** How often a dump restore's byte count becomes a progress event, at most. */
+const DUMP_PROGRESS_MS = 200;
+
+/**
+ * Restore a dump: stream its data from the archive into its database tool or a new file
+ * (dumps/restore.mts), refusing to replace a live database unless the request confirms it.
+ */
+async function restoreDump(context: RunContext, request: DumpRestoreRequest): Promise<void> {
+  context.setState("restoring");
+  const client = context.borg("primary");
+  const prepared = await prepareDumpRestore(
+    {
+      client,
+      call: () => context.call(),
+      archives: () => listArchives(client, context.store, context.notify, context.archivePrefix),
+      archivePrefix: context.archivePrefix,
+      droneId: context.config.droneId,
+      dumps: context.config.dumps,
+    },
+    request,
+  );
+  context.restore = { archive: prepared.archive, target: prepared.plan.target, paths: [prepared.dataPath] };
+  const tracker = context.progress("primary");
+  let shownAt = 0;
+  const onBytes = (bytes: number) => {
+    const now = Date.now();
+    if (now - shownAt < DUMP_PROGRESS_MS) return;
+    shownAt = now;
+    const message = `${prepared.name}: ${bytes} bytes`;
+    tracker.onEvent({ type: "progress_percent", operation: 0, msgid: "dump.restore", finished: false, message, current: bytes, total: prepared.size ?? undefined, time: new Date() });
+  };
+  try {
+    const outcome = await runDumpRestore({ client, call: context.call(tracker.onEvent), signal: context.signal, onBytes, log: context.log }, prepared, request.replace);
+    tracker.finish(true);
+    context.warnings.push(...outcome.warnings);
+    context.log.info(`restored dump ${prepared.name} (${outcome.bytes} bytes) from ${prepared.archive} into ${prepared.plan.target}`);
+  } catch (error) {
+    tracker.finish(false);
+    throw error;
+  }
+}
+
+/** Extract an archive (or some of its paths) into the target folder, after the safety rules; or restore a dump. */
 export async function restore(context: RunContext): Promise<void> {
+  if (context.job.dump) return await restoreDump(context, context.job.dump);
   const current = context.settings();
   const request: RestoreRequest = context.job.restore ?? { archive: current.restoreArchive, target: current.restoreTarget };
   const archiveIssue = archiveProblem(request.archive, context.archivePrefix);
