@@ -61,7 +61,12 @@ const command = z.strictObject({
   ...common,
   command: nonEmpty,
   restore_command: nonEmpty.optional(),
-  extension: z.string().regex(/^[A-Za-z0-9]{1,16}$/, { message: "must be 1–16 letters or digits" }).default("out"),
+  extension: z
+    .string()
+    .regex(/^[A-Za-z0-9]{1,16}$/, { message: "must be 1–16 letters or digits" })
+    // <name>.json is the dump's manifest beside its data in the archive: the two would be one path
+    .refine(value => value.toLowerCase() !== "json", { message: "must not be json: <name>.json is the dump's manifest in the archive; use e.g. jsonl or out" })
+    .default("out"),
 });
 
 /** One dump's settings. */

@@ -77,6 +77,14 @@ describe("DUMPS configuration", () => {
     ]);
   });
 
+  it("refuses a command dump's extension json, which is the name of its manifest in the archive", () => {
+    expect(problemsOf(valid({ DUMPS: { influx: { kind: "command", command: "influx backup -", extension: "json" }, other: { kind: "command", command: "x", extension: "JSON" } } }))).toEqual([
+      'drone.DUMPS.influx.extension: must not be json: <name>.json is the dump\'s manifest in the archive; use e.g. jsonl or out (got "json")',
+      'drone.DUMPS.other.extension: must not be json: <name>.json is the dump\'s manifest in the archive; use e.g. jsonl or out (got "JSON")',
+    ]);
+    expect(parseDroneConfig(valid({ DUMPS: { influx: { kind: "command", command: "influx backup -", extension: "jsonl" } } })).dumps).toMatchObject([{ extension: "jsonl" }]);
+  });
+
   it("accepts empty SOURCES when there are dumps (a database-only drone), and refuses both empty", () => {
     const config = parseDroneConfig(valid({ SOURCES: [], DUMPS: { ha: { kind: "sqlite", path: "/config/home-assistant_v2.db" } } }));
     expect(config.sources).toEqual([]);
