@@ -1,11 +1,15 @@
 /** The restore side of dumps as data: the exact argv of each tool, what it replaces, and the refusals. */
+import { Readable } from "node:stream";
+
 import { describe, expect, it } from "vitest";
 
 import { type ArchiveItem } from "../../../libs/borg/index.mjs";
+import { runProcess, SHELL_STOP } from "../../../libs/process/index.mjs";
 
 import { dumpSchema, type DumpSetting } from "../../../apps/drone/core/dumps/config.mjs";
 import { type DumpManifest } from "../../../apps/drone/core/dumps/manifest.mjs";
-import { mariadbOptionFile, OPTION_FILE, planRestore, RestorePlanError, toolLine } from "../../../apps/drone/core/dumps/restore-commands.mjs";
+import { SECRET_FD } from "../../../apps/drone/core/dumps/commands.mjs";
+import { MARIADB_RESTORE_SCRIPT, OPTION_FILE, OPTION_FILE_FD, planRestore, RestorePlanError, toolLine } from "../../../apps/drone/core/dumps/restore-commands.mjs";
 import { dumpsInItems } from "../../../apps/drone/core/dumps/restore.mjs";
 
 const manifest = (fields: Partial<DumpManifest> & Pick<DumpManifest, "name" | "kind" | "format" | "file">): DumpManifest => ({ version: 1, created_at: "2026-11-30T02:00:00Z", ...fields });
@@ -100,9 +104,21 @@ describe("planRestore", () => {
   });
 });
 
-describe("the MariaDB option file and the tool line", () => {
-  it("quotes any password so that the client reads it back whole", () => {
-    expect(mariadbOptionFile('a"b\\c')).toBe('[client]\npassword="a\\"b\\\\c"\n');
+describe("the MariaDB option file on a pipe and the tool line", () => {
+  it("hands the client the option file at /dev/fd/5 (a real pipe) and the dump on its stdin", async () => {
+    // a stand-in client that prints what it opens at /dev/fd/5, then what its stdin carries
+    const client = ["/bin/sh", "-c", `cat /dev/fd/${OPTION_FILE_FD}; printf -- '---'; cat`];
+    const ran = await runProcess("sh", ["-c", MARIADB_RESTORE_SCRIPT, ...client], {
+      stdin: Readable.from([Buffer.from("INSERT 1;\n"), Buffer.from("INSERT 2;\n")]),
+      input: { fd: SECRET_FD, text: '[client]\npassword="pw"\n' },
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      stop: SHELL_STOP,
+      timeoutMs: 10_000,
+      keep: { stdout: 4096, stderr: 4096 },
+    });
+    expect(ran.stderr).toBe("");
+    expect(ran.end).toMatchObject({ kind: "exited", code: 0 });
+    expect(ran.stdout).toBe('[client]\npassword="pw"\n---INSERT 1;\nINSERT 2;\n');
   });
 
   it("shows argv as a shell would read it", () => {

@@ -143,4 +143,3 @@ export function dumpInvocation(dump: NamedDump, password: Secret | undefined, to
 /** The password in a `password_file`'s text: its first line, without the line end. */
 export const passwordOf = (text: string) => text.split(/\r?\n/, 1)[0] ?? "";
 
-// The restore side (the tools that read a dump back: pg_restore, psql, mariadb, sqlite3) follows.

@@ -6,18 +6,31 @@
  *
  * Passwords: never in argv. PostgreSQL's tools get PGPASSWORD in their own environment
  * (added at run time, for that one child); MariaDB's client gets an option file
- * (`[client] password=…`, `--defaults-extra-file`) written at run time into a private folder
- * (0700, the file 0600) and removed when the client ends, so the password is in no
- * environment at all. (A pipe would not do: the client opens the path, and a descriptor
- * Node hands a child is a socket, which /dev/fd/N cannot open.)
+ * (`[client] password=…`, `--defaults-extra-file`) through a pipe, as on the dump side
+ * (commands.mts): the password is in no environment and never on disk. The client's stdin
+ * carries the dump, so the option file comes on another descriptor: see
+ * {@link MARIADB_RESTORE_SCRIPT}.
  */
 import { basename, dirname, isAbsolute, join } from "node:path";
 
+import { SECRET_FD } from "./commands.mjs";
 import { type DumpKind, type DumpSetting } from "./config.mjs";
 import { type DumpFormat, type DumpManifest } from "./manifest.mjs";
 
-/** Stands in a tool's argv for the option file written at run time (see {@link mariadbOptionFile}). */
+/** Stands in a tool's argv for the option file handed over at run time (see {@link MARIADB_RESTORE_SCRIPT}). */
 export const OPTION_FILE = "{option-file}";
+
+/** The descriptor the MariaDB client opens its option file at (`/dev/fd/5`), inside {@link MARIADB_RESTORE_SCRIPT}. */
+export const OPTION_FILE_FD = 5;
+
+/**
+ * How the MariaDB client gets its option file on a pipe while its stdin carries the dump
+ * (`sh -c SCRIPT mariadb ARGS…`, the option file written to descriptor SECRET_FD): the
+ * shell keeps the dump at descriptor 4, `cat` turns the secret's descriptor into a real pipe
+ * (Node's child "pipes" are socket pairs, which /dev/fd/N cannot open), and the client gets
+ * that pipe at descriptor 5 and the dump back on stdin.
+ */
+export const MARIADB_RESTORE_SCRIPT = `exec 4<&0; cat <&${SECRET_FD} | exec "$0" "$@" ${OPTION_FILE_FD}<&0 0<&4 4<&-`;
 
 /** Where a dump is restored to: its database (the configured one, or `--to-database`), or a file. */
 export type RestoreDestination = { kind: "database"; database?: string } | { kind: "file"; path: string };
@@ -242,13 +255,6 @@ export function planRestore(manifest: DumpManifest, setting: DumpSetting | undef
   }
   if (destination.database !== undefined && destination.database.trim().length === 0) throw new RestorePlanError("target_invalid", "--to-database needs a name");
   return build({ manifest, setting, ...(destination.database === undefined ? {} : { database: destination.database }) });
-}
-
-/** The option file that hands the MariaDB client its password (a private file that lives as long as the client). */
-export function mariadbOptionFile(password: string): string {
-  // an option file's quoted value takes backslash escapes: a password may hold any character
-  const quoted = password.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
-  return `[client]\npassword="${quoted}"\n`;
 }
 
 /** The command line of a tool as a person reads it (no secret is ever in it). */

@@ -10,8 +10,7 @@
  * in a new file that replaces the old one only at the end) change nothing then; psql of a
  * pg_dumpall script and mariadb keep what they ran until then, as they would by hand.
  */
-import { access, constants, link, lstat, mkdtemp, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { access, constants, link, lstat, readFile, rename, rm, unlink } from "node:fs/promises";
 import { createWriteStream } from "node:fs";
 import { basename, delimiter, dirname, join } from "node:path";
 import { Transform, type Writable } from "node:stream";
@@ -26,7 +25,8 @@ import { DroneError } from "../errors.mjs";
 import { archiveProblem, LATEST } from "../restore.mjs";
 import { DUMP_NAME_PATTERN, type NamedDump } from "./config.mjs";
 import { type DumpManifest, dumpManifestPath, dumpManifestSchema, DUMPS_DIR } from "./manifest.mjs";
-import { mariadbOptionFile, OPTION_FILE, planRestore, RestorePlanError, type RestoreDestination, type RestorePlan, type RestoreTool } from "./restore-commands.mjs";
+import { mariadbOptionFile, passwordOf, SECRET_FD } from "./commands.mjs";
+import { MARIADB_RESTORE_SCRIPT, OPTION_FILE, OPTION_FILE_FD, planRestore, RestorePlanError, type RestoreDestination, type RestorePlan, type RestoreTool } from "./restore-commands.mjs";
 
 /** What to restore: a dump by name, from which archive, to where. */
 export interface DumpRestoreRequest {
@@ -226,12 +226,12 @@ const firstLine = (text: string, redact: (text: string) => string) =>
     .map(line => line.trim())
     .find(line => line.length > 0);
 
-/** The password of a dump, read from its file (one trailing newline dropped, as the tools' own files do). */
-async function passwordOf(name: string, file: string): Promise<Secret> {
+/** The password of a dump: the first line of its file, as on the dump side. */
+async function passwordFrom(name: string, file: string): Promise<Secret> {
   const text = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
     throw new DroneError("dump_not_configured", `cannot read DUMPS.${name}.password_file ${file}: ${error.code ?? "error"}`);
   });
-  return new Secret(text.replace(/\r?\n$/, ""));
+  return new Secret(passwordOf(text));
 }
 
 /** A stream that counts the bytes going through it. */
@@ -300,25 +300,26 @@ const LOGIN_FAILED = /password authentication failed|no password supplied|Access
 /** Read the tool's password, hand it over, and stream the data into the tool. */
 async function restoreWithTool(run: DumpRestoreRun, prepared: PreparedDumpRestore, tool: RestoreTool, programPath: string): Promise<DumpRestoreOutcome> {
   const passwordFile = tool.password?.file;
-  const password = passwordFile === undefined ? undefined : await passwordOf(prepared.name, passwordFile);
+  const password = passwordFile === undefined ? undefined : await passwordFrom(prepared.name, passwordFile);
   if (tool.sqlite) await rm(tool.sqlite.buildFile, { force: true });
-  // MariaDB's password: an option file in a folder only we can read, gone when the client ends
-  const optionFolder = password && tool.password?.via === "option_file" ? await mkdtemp(join(tmpdir(), "backup-drone-mariadb-")) : undefined;
-  try {
-    let args = tool.args;
-    if (optionFolder !== undefined && password) {
-      const optionFile = join(optionFolder, "client.cnf");
-      await writeFile(optionFile, mariadbOptionFile(password.reveal()), { mode: 0o600 });
-      args = args.map(arg => arg.replace(OPTION_FILE, optionFile));
-    }
-    return await streamIntoTool(run, prepared, tool, programPath, args, password);
-  } finally {
-    if (optionFolder !== undefined) await rm(optionFolder, { recursive: true, force: true });
+  if (password && tool.password?.via === "option_file") {
+    // MariaDB's password: an option file on a pipe, never on disk (MARIADB_RESTORE_SCRIPT)
+    const args = ["-c", MARIADB_RESTORE_SCRIPT, programPath, ...tool.args.map(arg => arg.replace(OPTION_FILE, `/dev/fd/${OPTION_FILE_FD}`))];
+    return await streamIntoTool(run, prepared, tool, "sh", args, password, { fd: SECRET_FD, text: mariadbOptionFile(password.reveal()) });
   }
+  return await streamIntoTool(run, prepared, tool, programPath, tool.args, password);
 }
 
 /** Stream the data into the tool (argv with its option file), then judge what each side did. */
-async function streamIntoTool(run: DumpRestoreRun, prepared: PreparedDumpRestore, tool: RestoreTool, programPath: string, args: readonly string[], password: Secret | undefined): Promise<DumpRestoreOutcome> {
+async function streamIntoTool(
+  run: DumpRestoreRun,
+  prepared: PreparedDumpRestore,
+  tool: RestoreTool,
+  programPath: string,
+  args: readonly string[],
+  password: Secret | undefined,
+  input?: { fd: number; text: string },
+): Promise<DumpRestoreOutcome> {
   const redact = (text: string) => (password ? password.redact(text) : text);
   const counter = byteCounter(run.onBytes);
   const stopBorg = new AbortController();
@@ -328,6 +329,7 @@ async function streamIntoTool(run: DumpRestoreRun, prepared: PreparedDumpRestore
   const toolRun: Promise<ProcessRun> = runProcess(programPath, args, {
     env: toolEnv(tool, password),
     stdin: counter.stream,
+    ...(input === undefined ? {} : { input }),
     // a restore_command's children go with it
     group: true,
     stop: { signals: ["SIGTERM", "SIGKILL"], graceMs: 5000 },
