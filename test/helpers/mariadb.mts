@@ -128,12 +128,6 @@ export async function startMariadb(): Promise<MariadbServer> {
   return { host: "127.0.0.1", port, socket, user, password: MARIADB_PASSWORD, passwordFile, bootMs, sql, process: () => server, stop };
 }
 
-/** The environment a test's own mariadb or mariadb-dump connects with. */
-export const mariadbClientEnv = (server: MariadbServer): NodeJS.ProcessEnv => ({ ...process.env, MYSQL_PWD: server.password });
-
-/** Connection options of a test's own mariadb or mariadb-dump (TCP, the test user). */
-export const mariadbClientArgs = (server: MariadbServer): string[] => ["--no-defaults", "-h", server.host, "-P", String(server.port), "-u", server.user];
-
 /** Tables the generated data fills, each with an `id` primary key. */
 export const MARIADB_TABLES = ["customers", "orders", "notes"] as const;
 

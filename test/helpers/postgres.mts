@@ -113,9 +113,6 @@ export async function startPostgres(): Promise<PostgresServer> {
   return { host: "127.0.0.1", port, socketDir, user, password: POSTGRES_PASSWORD, passwordFile, bootMs, sql, stop };
 }
 
-/** The environment a test's own psql, pg_dump or pg_restore connects with (the password in PGPASSWORD: the test's own process only). */
-export const postgresClientEnv = (server: PostgresServer): NodeJS.ProcessEnv => ({ ...process.env, PGPASSWORD: server.password, PGHOST: server.host, PGPORT: String(server.port), PGUSER: server.user });
-
 /** Tables the generated data fills, each with an `id` primary key. */
 export const POSTGRES_TABLES = ["customers", "orders", "notes"] as const;
 

@@ -1,11 +1,10 @@
 /**
- * A MariaDB dump through the real mariadb-dump, against a MariaDB server this test starts on
- * a socket in a temp folder (no network): the password, read from a password file, reaches
- * the tool through the option file on a pipe (and nowhere else), and the dump in the archive
- * is the database's.
+ * A MariaDB dump through the real mariadb-dump, against the throw-away server of
+ * test/helpers/mariadb.mts (one for the file), over its unix socket: the password, read from a
+ * password file, reaches the tool through the option file on a pipe (and nowhere else), and
+ * the dump in the archive is the database's.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -13,42 +12,38 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { bootDrone, droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
+import { type MariadbServer, startMariadb } from "../../helpers/mariadb.mjs";
 
+/** A password an option file must quote: `#` starts a comment, `"` ends a quoted value. */
 const PASSWORD = 'Mdb-Canary#"pw';
 
 describe("a MariaDB dump with a password file", () => {
   let repo: TestRepository;
-  let server: ChildProcess;
-  let socket: string;
+  let server: MariadbServer;
   let teardown: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    repo = await makeDroneRepository(1, 1024);
-    const data = join(repo.root, "mariadb");
-    socket = join(repo.root, "mariadb.sock");
-    const asRoot = process.getuid?.() === 0 ? ["--user=root"] : [];
-    execFileSync("mariadb-install-db", ["--no-defaults", `--datadir=${data}`, ...asRoot, "--auth-root-authentication-method=normal", "--skip-test-db"], { stdio: "ignore" });
-    server = spawn("mariadbd", ["--no-defaults", `--datadir=${data}`, `--socket=${socket}`, "--skip-networking", ...asRoot, `--pid-file=${join(repo.root, "mariadb.pid")}`, `--log-error=${join(repo.root, "mariadb.err")}`], { stdio: "ignore" });
-    for (let waited = 0; waited < 30_000 && !existsSync(socket); waited += 100) await new Promise(resolve => setTimeout(resolve, 100));
-    const sql = [
-      "CREATE DATABASE shop;",
-      "CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(20)) ENGINE=InnoDB;",
-      "INSERT INTO shop.items VALUES (1, 'apple'), (2, 'pear');",
-      `CREATE USER 'backup'@'localhost' IDENTIFIED BY '${PASSWORD.replaceAll("'", "''")}';`,
-      "GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON *.* TO 'backup'@'localhost';",
-    ].join("\n");
-    execFileSync("mariadb", ["--no-defaults", `--socket=${socket}`, "--user=root"], { input: sql });
-  }, 120_000);
+    [repo, server] = await Promise.all([makeDroneRepository(1, 1024), startMariadb()]);
+    // a user of its own with a dump's privileges only, reached over the socket ('localhost')
+    await server.sql(
+      undefined,
+      [
+        "CREATE DATABASE shop;",
+        "CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(20)) ENGINE=InnoDB;",
+        "INSERT INTO shop.items VALUES (1, 'apple'), (2, 'pear');",
+        `CREATE USER 'backup'@'localhost' IDENTIFIED BY '${PASSWORD.replaceAll("'", "''")}';`,
+        "GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON *.* TO 'backup'@'localhost';",
+      ].join(" "),
+    );
+  });
 
   afterAll(async () => {
     await teardown?.();
-    server.kill("SIGTERM");
-    await new Promise(resolve => server.once("exit", resolve));
-    await repo.remove();
-  }, 60_000);
+    await Promise.all([server.stop(), repo.remove()]);
+  });
 
   async function backUp(passwordFile: string) {
-    const drone = await bootDrone(droneTestConfig(repo, { DUMPS: { shop: { kind: "mariadb", socket, user: "backup", database: "shop", password_file: passwordFile } } }));
+    const drone = await bootDrone(droneTestConfig(repo, { DUMPS: { shop: { kind: "mariadb", socket: server.socket, user: "backup", database: "shop", password_file: passwordFile } } }));
     teardown = drone.teardown;
     const answer = drone.engine.request("create", "library");
     if (!answer.accepted) throw new Error(answer.reason);
