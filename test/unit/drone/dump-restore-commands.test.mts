@@ -9,7 +9,7 @@ import { runProcess, SHELL_STOP } from "../../../libs/process/index.mjs";
 import { dumpSchema, type DumpSetting } from "../../../apps/drone/core/dumps/config.mjs";
 import { type DumpManifest } from "../../../apps/drone/core/dumps/manifest.mjs";
 import { SECRET_FD } from "../../../apps/drone/core/dumps/commands.mjs";
-import { MARIADB_RESTORE_SCRIPT, OPTION_FILE, OPTION_FILE_FD, planRestore, RestorePlanError, toolLine } from "../../../apps/drone/core/dumps/restore-commands.mjs";
+import { MARIADB_RESTORE_SCRIPT, OPTION_FILE, planRestore, RestorePlanError, toolLine } from "../../../apps/drone/core/dumps/restore-commands.mjs";
 import { dumpsInItems } from "../../../apps/drone/core/dumps/restore.mjs";
 
 const manifest = (fields: Partial<DumpManifest> & Pick<DumpManifest, "name" | "kind" | "format" | "file">): DumpManifest => ({ version: 1, created_at: "2026-11-30T02:00:00Z", ...fields });
@@ -64,7 +64,7 @@ describe("planRestore", () => {
         { kind: "database" },
       ),
     );
-    expect([plan.program, ...plan.args]).toEqual(["mariadb", `--defaults-extra-file=${OPTION_FILE}`, "--host", "127.0.0.1", "--port", "3306", "--user", "nc", "--batch", "--database", "nextcloud"]);
+    expect([plan.program, ...plan.args]).toEqual(["mariadb", "--defaults-extra-file=/dev/fd/5", "--host", "127.0.0.1", "--port", "3306", "--user", "nc", "--batch", "--database", "nextcloud"]);
     expect(plan.password).toEqual({ file: "/etc/nc.pass", via: "option_file" });
     const all = tool(planRestore(manifest({ name: "all", kind: "mariadb", format: "sql", database: "all", file: "all.sql" }), setting({ kind: "mariadb", database: "all", socket: "/run/mysqld/mysqld.sock" }), { kind: "database" }));
     expect(all.args).toEqual(["--socket", "/run/mysqld/mysqld.sock", "--batch"]);
@@ -107,7 +107,7 @@ describe("planRestore", () => {
 describe("the MariaDB option file on a pipe and the tool line", () => {
   it("hands the client the option file at /dev/fd/5 (a real pipe) and the dump on its stdin", async () => {
     // a stand-in client that prints what it opens at /dev/fd/5, then what its stdin carries
-    const client = ["/bin/sh", "-c", `cat /dev/fd/${OPTION_FILE_FD}; printf -- '---'; cat`];
+    const client = ["/bin/sh", "-c", `cat ${OPTION_FILE}; printf -- '---'; cat`];
     const ran = await runProcess("sh", ["-c", MARIADB_RESTORE_SCRIPT, ...client], {
       stdin: Readable.from([Buffer.from("INSERT 1;\n"), Buffer.from("INSERT 2;\n")]),
       input: { fd: SECRET_FD, text: '[client]\npassword="pw"\n' },

@@ -17,11 +17,11 @@ import { SECRET_FD } from "./commands.mjs";
 import { type DumpKind, type DumpSetting } from "./config.mjs";
 import { type DumpFormat, type DumpManifest } from "./manifest.mjs";
 
-/** Stands in a tool's argv for the option file handed over at run time (see {@link MARIADB_RESTORE_SCRIPT}). */
-export const OPTION_FILE = "{option-file}";
-
-/** The descriptor the MariaDB client opens its option file at (`/dev/fd/5`), inside {@link MARIADB_RESTORE_SCRIPT}. */
+/** The descriptor the MariaDB client opens its option file at, inside {@link MARIADB_RESTORE_SCRIPT}. */
 export const OPTION_FILE_FD = 5;
+
+/** The MariaDB client's option file: a pipe at {@link OPTION_FILE_FD} (see {@link MARIADB_RESTORE_SCRIPT}). */
+export const OPTION_FILE = `/dev/fd/${OPTION_FILE_FD}`;
 
 /**
  * How the MariaDB client gets its option file on a pipe while its stdin carries the dump

@@ -26,7 +26,7 @@ import { archiveProblem, LATEST } from "../restore.mjs";
 import { DUMP_NAME_PATTERN, type NamedDump } from "./config.mjs";
 import { type DumpManifest, dumpManifestPath, dumpManifestSchema, DUMPS_DIR } from "./manifest.mjs";
 import { mariadbOptionFile, passwordOf, SECRET_FD } from "./commands.mjs";
-import { MARIADB_RESTORE_SCRIPT, OPTION_FILE, OPTION_FILE_FD, planRestore, RestorePlanError, type RestoreDestination, type RestorePlan, type RestoreTool } from "./restore-commands.mjs";
+import { MARIADB_RESTORE_SCRIPT, planRestore, RestorePlanError, type RestoreDestination, type RestorePlan, type RestoreTool } from "./restore-commands.mjs";
 
 /** What to restore: a dump by name, from which archive, to where. */
 export interface DumpRestoreRequest {
@@ -304,7 +304,7 @@ async function restoreWithTool(run: DumpRestoreRun, prepared: PreparedDumpRestor
   if (tool.sqlite) await rm(tool.sqlite.buildFile, { force: true });
   if (password && tool.password?.via === "option_file") {
     // MariaDB's password: an option file on a pipe, never on disk (MARIADB_RESTORE_SCRIPT)
-    const args = ["-c", MARIADB_RESTORE_SCRIPT, programPath, ...tool.args.map(arg => arg.replace(OPTION_FILE, `/dev/fd/${OPTION_FILE_FD}`))];
+    const args = ["-c", MARIADB_RESTORE_SCRIPT, programPath, ...tool.args];
     return await streamIntoTool(run, prepared, tool, "sh", args, password, { fd: SECRET_FD, text: mariadbOptionFile(password.reveal()) });
   }
   return await streamIntoTool(run, prepared, tool, programPath, tool.args, password);
