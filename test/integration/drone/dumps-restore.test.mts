@@ -9,7 +9,7 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -297,6 +297,9 @@ describe("restore-dump on PostgreSQL (pg_dump -Fc, pg_restore)", () => {
   });
 
   it("--to-database restores into another database; --to-file writes the dump's bytes and never replaces a file", async () => {
+    const absent = await run(["restore-dump", "shop", "--to-database", "shop_check", "--yes", "--json", ...args]);
+    expect(absent.code, absent.stderr).toBe(EXIT_CODES.failed);
+    expect(resultOf(absent.stdout).error).toMatch(/FATAL: {2}database "shop_check" does not exist; create the database first \(PostgreSQL: createdb NAME/);
     await server(pg).sql("postgres", "CREATE DATABASE shop_check");
     const other = await run(["restore-dump", "shop", "--to-database", "shop_check", "--yes", ...args]);
     expect(other.code, other.stderr).toBe(EXIT_CODES.success);
@@ -392,9 +395,14 @@ describe("restore-dump on SQLite (sqlite3 .dump, sqlite3)", () => {
     expect(failureLine.parse(jsonLines(open.stdout)[0]).error).toContain("home-assistant_v2.db-wal exists");
     await rm(`${live}-wal`);
 
+    // the file it replaces is another user's (Home Assistant's, when the drone runs as root): the new one stays theirs
+    await chmod(live, 0o640);
+    const owner = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : { uid: (await stat(live)).uid, gid: (await stat(live)).gid };
+    await chown(live, owner.uid, owner.gid);
     const replaced = await run(["restore-dump", "homeassistant", "--yes", ...args]);
     expect(replaced.code, replaced.stderr).toBe(EXIT_CODES.success);
     expect(await sqliteFingerprint(live)).toEqual(original.homeassistant);
+    expect(await stat(live)).toMatchObject({ mode: 0o100640, ...owner });
     expect((await readdir(work)).filter(name => name.includes(".restoring-"))).toEqual([]);
   });
 });

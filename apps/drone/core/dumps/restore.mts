@@ -10,7 +10,7 @@
  * in a new file that replaces the old one only at the end) change nothing then; psql of a
  * pg_dumpall script and mariadb keep what they ran until then, as they would by hand.
  */
-import { access, constants, link, lstat, readFile, rename, rm, unlink } from "node:fs/promises";
+import { access, chmod, chown, constants, link, lstat, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { createWriteStream } from "node:fs";
 import { basename, delimiter, dirname, join } from "node:path";
 import { Transform, type Writable } from "node:stream";
@@ -296,6 +296,16 @@ function toolEnv(tool: RestoreTool, password: Secret | undefined): Record<string
 
 /** Why a tool's failure reads as a login failure, for the hint. */
 const LOGIN_FAILED = /password authentication failed|no password supplied|Access denied for user|authentication failed/i;
+/** Why a tool's failure reads as a missing database (restores go into an existing one), for the hint. */
+const NO_DATABASE = /database "[^"]*" does not exist|Unknown database/;
+
+/** What to do about a tool's first line, when it says something we recognise. */
+function hintFor(said: string | undefined, name: string): string {
+  if (said === undefined) return "";
+  if (LOGIN_FAILED.test(said)) return `; check the user and DUMPS.${name}.password_file (or the tool's own password configuration)`;
+  if (NO_DATABASE.test(said)) return "; create the database first (PostgreSQL: createdb NAME; MariaDB: CREATE DATABASE NAME), then restore again";
+  return "";
+}
 
 /** Read the tool's password, hand it over, and stream the data into the tool. */
 async function restoreWithTool(run: DumpRestoreRun, prepared: PreparedDumpRestore, tool: RestoreTool, programPath: string): Promise<DumpRestoreOutcome> {
@@ -308,6 +318,21 @@ async function restoreWithTool(run: DumpRestoreRun, prepared: PreparedDumpRestor
     return await streamIntoTool(run, prepared, tool, "sh", args, password, { fd: SECRET_FD, text: mariadbOptionFile(password.reveal()) });
   }
   return await streamIntoTool(run, prepared, tool, programPath, tool.args, password);
+}
+
+/**
+ * Give the new sqlite file the owner and mode of the one it replaces: a drone that runs as
+ * root restores Home Assistant's database, which Home Assistant's own user must still write.
+ */
+async function keepOwnerAndMode(build: string, file: string, log: DumpRestoreRun["log"]): Promise<void> {
+  const old = await stat(file).catch(() => undefined);
+  if (!old) return;
+  await chmod(build, old.mode & 0o7777);
+  const made = await stat(build);
+  if (made.uid === old.uid && made.gid === old.gid) return;
+  await chown(build, old.uid, old.gid).catch((error: NodeJS.ErrnoException) => {
+    log.warn(`${file} was owned by uid ${old.uid} gid ${old.gid}; the restored file is the drone's user's (${error.code ?? errorText(error)}): give it back with chown`);
+  });
 }
 
 /** Stream the data into the tool (argv with its option file), then judge what each side did. */
@@ -379,7 +404,7 @@ async function streamIntoTool(
   if (toolFailed && !(borgOutcome.status === "rejected" && !stopBorg.signal.aborted)) {
     await cleanup();
     const code = ran.end.kind === "exited" ? (ran.end.code ?? ran.end.signal ?? "?") : "?";
-    const hint = said !== undefined && LOGIN_FAILED.test(said) ? `; check the user and DUMPS.${prepared.name}.password_file (or the tool's own password configuration)` : "";
+    const hint = hintFor(said, prepared.name);
     throw new DroneError("dump_restore_failed", `restoring ${prepared.name} into ${tool.target}: ${tool.program} failed (exit ${code})${said === undefined ? "" : `: ${said}`}${hint}`);
   }
   if (borgOutcome.status === "rejected") {
@@ -390,7 +415,10 @@ async function streamIntoTool(
     await cleanup();
     throw new DroneError("interrupted", `${tool.program} was stopped before it finished restoring ${prepared.name}`);
   }
-  if (tool.sqlite) await rename(tool.sqlite.buildFile, tool.sqlite.file);
+  if (tool.sqlite) {
+    await keepOwnerAndMode(tool.sqlite.buildFile, tool.sqlite.file, run.log);
+    await rename(tool.sqlite.buildFile, tool.sqlite.file);
+  }
   const errors = redact(ran.stderr)
     .split("\n")
     .filter(line => /\bERROR:/.test(line))
