@@ -50,7 +50,7 @@ export interface CreateContext {
   passphrase: string;
   passphraseFile: string;
   compression: string;
-  /** The built `backup-drone` (dist/apps/drone/main.mjs). */
+  /** The built `backup-drone` (dist/bin/backup-drone.mjs). */
   bin: string;
   borgmatic: boolean;
   worker: Worker;

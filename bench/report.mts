@@ -379,7 +379,7 @@ ${coordinator(results)}
   borg gets what the drone always passes: \`--log-json --progress --json
   --exclude-if-present .nobackup --checkpoint-interval 1800 --lock-wait 60\`, and the
   passphrase on file descriptor 3.
-- **one-shot**: the built \`dist/apps/drone/main.mjs create --config FILE\` (as
+- **one-shot**: the built \`dist/bin/backup-drone.mjs create --config FILE\` (as
   \`backup-drone create\` runs), passphrase from a 0600 file. Peak RSS is the Node process's
   own VmHWM, sampled from \`/proc\` every 20 ms (borg's memory is not included).
 - **borgmatic**: \`borgmatic create --config FILE\` with the same repository, compression and
