@@ -7,7 +7,7 @@
  * Every round runs each variant once, and the order rotates from round to round, so that no
  * variant always runs first after a change (or always right after another).
  */
-import { rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { createCommand } from "../libs/borg/commands.mjs";
@@ -55,7 +55,7 @@ export interface CreateContext {
   passphrase: string;
   passphraseFile: string;
   compression: string;
-  /** The built `backup-drone` (dist/apps/drone/main.mjs). */
+  /** The built `backup-drone` (dist/bin/backup-drone.mjs). */
   bin: string;
   /** The borg every variant runs. */
   borg: BorgUnderTest;
@@ -165,14 +165,18 @@ interface Prepared {
 
 async function prepare(context: CreateContext, dataset: Dataset, variant: Variant, tag: string): Promise<Prepared> {
   const at = paths(context, dataset, variant, tag);
+  if (variant === "drone_one_shot") {
+    // as its user starts: `backup-drone init`, which records in the state that no archive of
+    // the drone can be in the new repository (its first backup then starts borg once)
+    const configFile = join(at.root, "backup_drone.json");
+    await mkdir(at.root, { recursive: true });
+    await writeFile(configFile, JSON.stringify({ drone: droneConfig(context, dataset, at) }), { mode: 0o600 });
+    await mustRun(process.execPath, [context.bin, "init", "--config", configFile], { env: baseEnv(context), cwd: context.work });
+    return { variant, at, configFile };
+  }
   await initRepository(context, at);
   if (variant === "borgmatic") return { variant, at, configFile: await borgmaticConfig(context, dataset, at) };
   if (variant === "borgmatic2") return { variant, at, configFile: await borgmatic2Config(context, dataset, at) };
-  if (variant === "drone_one_shot") {
-    const configFile = join(at.root, "backup_drone.json");
-    await writeFile(configFile, JSON.stringify({ drone: droneConfig(context, dataset, at) }), { mode: 0o600 });
-    return { variant, at, configFile };
-  }
   return { variant, at };
 }
 

@@ -402,7 +402,7 @@ ${coordinator(results)}
   borg gets what the drone always passes: \`--log-json --progress --json
   --exclude-if-present .nobackup --checkpoint-interval 1800 --lock-wait 60\`, and the
   passphrase on file descriptor 3.
-- **one-shot**: the built \`dist/apps/drone/main.mjs create --config FILE\` (as
+- **one-shot**: the built \`dist/bin/backup-drone.mjs create --config FILE\` (as
   \`backup-drone create\` runs), passphrase from a 0600 file. Peak RSS is the Node process's
   own VmHWM, sampled from \`/proc\` every 20 ms (borg's memory is not included).
 - **borgmatic**: \`borgmatic create --config FILE\` with the same repository, compression and
@@ -467,14 +467,26 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   ES module loader reading and compiling some 300 modules (Node 22 keeps compiled code
   between runs with \`module.enableCompileCache\`, which the bin turns on where it exists),
   zod (about 0.05 s), DA core without dotenvx (about 0.09 s) and DA's boot. The drone's own
-  modules take about 35 ms to load, 12 ms of it building the borg output schemas. Bundling
-  the command into one file with esbuild was tried and started slower (0.46–0.56 s against
-  0.33–0.38 s for \`status\`), so it was left out. Measured again as CPU time (user + sys of
-  the process, which another helper's load on the machine disturbs far less than the wall
-  clock), alternating, 10–12 rounds: \`node -e 0\` 61–63 ms, \`status\` 336–366 ms, the same
-  command bundled by esbuild (everything but better-sqlite3 and dotenvx, split per command)
-  214–224 ms, and with only the drone's modules and zod bundled 276 ms. The module loader is
-  the largest part of the one-shot's own cost that remains; bundling is not in the build yet.
+  modules take about 35 ms to load, 12 ms of it building the borg output schemas. An earlier
+  note here said that a bundle made with esbuild started slower (0.46–0.56 s against
+  0.33–0.38 s for \`status\`, wall clock): measured again, alternating, it does not hold: the
+  bundle is faster in CPU time and in wall-clock time in every round (below).
+- **The bins are bundled** (\`npm run build\` runs tsc, then \`scripts/bundle.mts\`):
+  \`dist/bin/backup-drone.mjs\` and \`dist/bin/backup-coordinator.mjs\` with chunks split at the
+  bins' dynamic imports, everything but better-sqlite3 inside, one copy of DA core for the
+  drone, hass and synapse. Node 20 resolves, reads and compiles each of some 270 files on
+  its own; from a dozen chunks the same work takes a fraction. CPU time (user + sys, which
+  another helper's load on the machine disturbs far less than the wall clock), medians of
+  10 alternating rounds, the modules tsc emits → the bundle: \`node -e 0\` 61 ms;
+  \`backup-drone --version\` 146 → 106 ms; \`status\` 317 → 207 ms; a one-shot \`create\` of
+  1,000 unchanged files (node and borg together) 652 → 545 ms, raw \`borg create\` of the
+  same files 282 ms; the daemon's boot up to its first call to Home Assistant 621 → 280 ms;
+  the coordinator's 570 → 258 ms. Under strace, node's start to borg's \`execve\` in that
+  \`create\`: 440–510 ms → 250–300 ms (5 runs each). The build takes about 11 s (tsc 10 s,
+  esbuild under 1 s). Minifying, or leaving out zod's translations of its messages (366 KB
+  of its 751 KB), saved 5–10 ms more of \`status\`'s 197 ms, within the rounds' spread: not
+  done. What is left of \`status\`: Node's own start (61 ms), compiling the chunks (about
+  40 ms: zod, DA core with js-yaml and node-cron), zod building the schemas, DA's boot.
 - **The Home Assistant bridge and the run history**: the command line's drone imported the
   drone's Home Assistant bridge (ha/*, libs/ha) although it has no hass to bridge to, and the
   engine opened the run history (loading better-sqlite3, opening the WAL database and
@@ -493,8 +505,16 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   0.5–1.3 s before it: most of the one-shot's extra cost on first backups, beside Node's
   start. Node's own CPU over a 20 s first backup of 50,000 files is about 1 s (0.45 s of it
   the pre-scan's \`readdir\`/\`lstat\`), on the other core; rendering and parsing borg's
-  lines are a few ms. The lookup is kept: without it a drone whose state was lost would
-  prune against an archive it never judged.
+  lines are a few ms. The lookup is kept where it protects: without it a drone whose state
+  was lost would prune against an archive it never judged. But \`backup-drone init\` now
+  records in the state file the repository it created (\`createdRepository\`, until its first
+  archive): no archive of the drone can be in it, and its first backup starts borg once.
+  A first backup of 1,000 files (2 MB), medians of 6 alternating rounds: after a raw
+  \`borg init\` with a new state folder 907 ms CPU, 1,111 ms wall; after \`backup-drone init\`
+  673 ms, 803 ms; raw \`borg create\` 399 ms, 477 ms. The benchmark's one-shot variant now
+  starts as its user does, with \`backup-drone init\`. A record that names another
+  repository (REPOSITORY changed since) or a lost state file still looks (tests in
+  \`test/integration/drone/prune-guard.test.mts\`).
 - **The library call** costs 7–8 ms from \`engine.run\` to borg's start and about 10 ms from
   borg's exit to the result (run lock, state file writes, parsing borg's JSON), measured under
   strace over 6 runs: nothing on a long backup, 2–3 % of a 0.6 s incremental one. Its
@@ -512,6 +532,22 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   (112 → 152 → 128 → 152 MiB): garbage in V8's old generation between major collections,
   not a leak. With \`--max-semi-space-size=2\` (a smaller young generation) it peaked at
   134 MiB after 3 heartbeats but 154 MiB after 8; that flag is not set by the bin.
+  Measured again (the code had changed since), its RSS climbed about 6 MiB with every
+  round, to 217–225 MiB after 8. A sampling allocation profile (V8's, counting what the
+  collector had freed too) found 5.7 GB allocated over 4 rounds, nearly all of it the
+  coordinator rebuilding, on every status event and for every drone of every look, the
+  drones grouped by repository host, with each host's list of drones copied once per drone:
+  quadratic in the fleet. Those are now kept until a drone's host is learnt or changes, or
+  DNS answers differently: 0.7 GB over boot and 8 rounds, most of it synapse writing
+  entity states through drizzle and hass reading the websocket. Its peak after 8 rounds is
+  now 161–189 MiB in 6 of 8 runs (238 and 274 MiB in the other two), its live heap after a full collection about
+  30 MiB, the rest Node and the bundle's code (about 90 MiB at boot) and garbage between
+  collections. The target (150 MiB) is not reached on this machine: \`--max-semi-space-size\`
+  of 1 or 2 gave 150–216 MiB (7 runs), and synapse's SQLite in WAL mode 169–174 MiB (2 runs),
+  within the same spread, so neither is set. The spread follows the machine's load: a CPU
+  profile of the coordinator over boot and 4 rounds spends 2.5 s of its one thread in
+  better-sqlite3's statements (synapse storing its entities, with SQLite's default
+  journal), while 1,000 status events arrive in bursts and wait in its socket.
 - **The coordinator's memory** (in-process harness): the figure includes the mock assistant in the same process,
   with every drone's state on Home Assistant's side. With no drone the process holds about
   105 MiB (Node, DA, hass, synapse with drizzle, mysql2, postgres and better-sqlite3, and the

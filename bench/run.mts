@@ -74,10 +74,12 @@ async function main() {
     for (const project of ["tsconfig.build.json", join("bench", "tsconfig.workers.json")]) {
       spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", project], { cwd: ROOT, stdio: "inherit" });
     }
+    // the bins as packed: bundled (scripts/bundle.mts)
+    spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "bundle.mts")], { cwd: ROOT, stdio: "inherit" });
     // the coordinator harness reads its Home Assistant fixtures next to itself
     await cp(join(ROOT, "test", "fixtures", "hass-coordinator"), join(ROOT, "dist", "bench", "test", "fixtures", "hass-coordinator"), { recursive: true });
   }
-  const bin = join(ROOT, "dist", "apps", "drone", "main.mjs");
+  const bin = join(ROOT, "dist", "bin", "backup-drone.mjs");
 
   const work = await mkdtemp(join(tmpdir(), "backup-bench-"));
   const home = join(work, "home");
@@ -206,7 +208,7 @@ async function main() {
       let real = null;
       let realError: string | null = null;
       try {
-        real = await measureCoordinatorReal(join(ROOT, "dist", "apps", "backup_coordinator", "main.mjs"), DRONES, quick ? 2 : 8, log);
+        real = await measureCoordinatorReal(join(ROOT, "dist", "bin", "backup-coordinator.mjs"), DRONES, quick ? 2 : 8, log);
       } catch (error) {
         realError = errorText(error);
         log(`  the real coordinator process could not be measured: ${realError}`);

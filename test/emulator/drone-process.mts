@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
 import { DRONE_CONFIGURATION } from "../../apps/drone/config.mjs";
+import { builtBin } from "../helpers/process.mjs";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -33,7 +34,7 @@ export interface DroneProcessOptions {
   appUniqueId?: string;
   /** More of the `synapse` section. */
   synapse?: Record<string, unknown>;
-  /** The command to run: default the TypeScript source through tsx; or a built `dist/apps/drone/main.mjs`. */
+  /** The command to run: default the package's `backup-drone` bin (the bundle in dist/bin, rebuilt when stale); or a TypeScript source, run through tsx. */
   bin?: string;
   verbose?: boolean;
   /** Receives every output line. */
@@ -83,7 +84,7 @@ export async function spawnDrone(options: DroneProcessOptions): Promise<DronePro
     }),
     { mode: 0o600 },
   );
-  const script = options.bin ?? join(ROOT, "apps", "drone", "main.mts");
+  const script = options.bin ?? (await builtBin("backup-drone"));
   // the child runs in the drone's folder: name tsx's loader by its path
   const loader = script.endsWith(".mts") ? ["--import", pathToFileURL(join(ROOT, "node_modules", "tsx", "dist", "loader.mjs")).href] : [];
   const child: ChildProcess = spawn(process.execPath, [...loader, script, "daemon", "--config", configFile, ...(options.verbose ? ["--verbose"] : [])], {

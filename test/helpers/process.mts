@@ -17,7 +17,7 @@ export const ROOT = join(import.meta.dirname, "..", "..");
 
 const manifest = z.object({ bin: z.record(z.string(), z.string()) });
 
-/** A bin of package.json, rebuilt when a source is newer than it (the suite must test the code as it is). */
+/** A bin of package.json (the bundle in dist/bin), rebuilt when a source is newer than it (the suite must test the code as it is). */
 export async function builtBin(name: "backup-drone" | "backup-coordinator"): Promise<string> {
   const relative = manifest.parse(JSON.parse(await readFile(join(ROOT, "package.json"), "utf8"))).bin[name];
   if (relative === undefined) throw new Error(`package.json has no bin ${name}`);
@@ -29,8 +29,11 @@ export async function builtBin(name: "backup-drone" | "backup-coordinator"): Pro
     }
   }
   if (!existsSync(bin) || statSync(bin).mtimeMs < newest) {
-    // type errors elsewhere in the tree do not stop tsc from emitting; the files are what matters
+    // `npm run build`: tsc (type errors elsewhere in the tree do not stop it emitting; the files
+    // are what matters), then the bins' bundle from the sources (scripts/bundle.mts)
     spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: ROOT });
+    const bundle = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "bundle.mts")], { cwd: ROOT, encoding: "utf8" });
+    if (bundle.status !== 0) throw new Error(`scripts/bundle.mts failed: ${bundle.stderr}`);
   }
   if (!existsSync(bin)) throw new Error(`${bin} was not built`);
   return bin;

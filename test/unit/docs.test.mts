@@ -1,11 +1,10 @@
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { promisify } from "node:util";
 
 import { describe, expect, it } from "vitest";
 
+import { coordinatorHelp } from "../../apps/backup_coordinator/command-line.mjs";
 import { droneDatabaseUrl } from "../../apps/drone/cli/boot.mjs";
 import { COMMAND_NAMES, EXIT_CODE_HELP, EXIT_CODES } from "../../apps/drone/cli/spec.mjs";
 import { BORG_ERROR_KINDS } from "../../libs/borg/index.mjs";
@@ -69,10 +68,7 @@ describe("docs/cli.md and the help texts agree with the code", () => {
   });
 
   it("backup-coordinator --help and docs/coordinator.md list the same exit codes with the same meanings", async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", join(ROOT, "apps/backup_coordinator/main.mts"), "--help"], {
-      cwd: ROOT,
-    });
-    const helpBlock = stdout.split("Exit codes:\n")[1]?.split("\n\n")[0] ?? "";
+    const helpBlock = coordinatorHelp().split("Exit codes:\n")[1]?.split("\n\n")[0] ?? "";
     const help = [...helpBlock.matchAll(/^ {2}(\d+) {2}(.+)$/gm)].map(match => [Number(match[1]), match[2]] as const);
     expect(help.map(([code]) => code)).toEqual([0, 1, 2]);
     const documented = codeRows(section(await doc("coordinator.md"), "## Running it"));
@@ -183,7 +179,7 @@ describe("docs/install.md", () => {
     const unit = (await readFile(join(ROOT, "deploy", "backup-drone.service"), "utf8"))
       .split("\n")
       .filter(line => line.trim() !== "" && !line.startsWith("#"));
-    const block = codeBlocksOf(await doc("install.md")).find(text => text.includes("ExecStart=/usr/bin/node /opt/backup-coordinator/dist/apps/drone/main.mjs"));
+    const block = codeBlocksOf(await doc("install.md")).find(text => text.includes("ExecStart=/usr/bin/node /opt/backup-coordinator/dist/bin/backup-drone.mjs"));
     expect(block?.split("\n").filter(line => line.trim() !== "")).toEqual(unit);
   });
 

@@ -225,6 +225,11 @@ export interface Fleet {
   /** Rebuild a drone from HA's entity states (after a coordinator restart). */
   restore(facts: RestoredDrone, now: Date): void;
   /**
+   * A number that changes whenever a drone's repository host is learnt or changes: what is
+   * derived from the drones' hosts (which drones share one) holds until it changes.
+   */
+  hostsVersion(): number;
+  /**
    * Detect problems and plan starts; `paused` plans nothing new. `hostKey` maps a repository
    * host to the key the per-host limit counts it under (one machine named two ways: one key);
    * null: not known yet (being looked up), so its drones wait.

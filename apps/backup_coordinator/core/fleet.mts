@@ -51,6 +51,7 @@ const RUN_OPERATIONS: Record<string, RepositoryRole | undefined> = { scheduled: 
 /** Create an empty fleet. */
 export function createFleet(settings: FleetSettings): Fleet {
   const drones = new Map<string, DroneRecord>();
+  let hostsVersion = 0;
   let roundRequestedAt: Date | null = null;
   let roundOpen = false;
   let roundOpenedAt: Date | null = null;
@@ -113,6 +114,7 @@ export function createFleet(settings: FleetSettings): Fleet {
   const onStatus = (event: StatusEvent, now: Date): FleetEffect[] => {
     const drone = record(event.drone_id);
     const wasOffline = !online(drone, now);
+    if (!drone.hostKnown || drone.repositoryHost !== event.repository_host) hostsVersion += 1;
     Object.assign(drone, {
       mode: event.mode,
       state: event.state,
@@ -354,6 +356,7 @@ export function createFleet(settings: FleetSettings): Fleet {
     onResult,
     onOnline,
     restore,
+    hostsVersion: () => hostsVersion,
     evaluate,
     markPressed: (droneId, kind, now, via = "press") => {
       const drone = record(droneId);

@@ -67,7 +67,7 @@ export interface FleetService {
    */
   hostKey: (host: string) => string | null;
   /** Repository host names that resolve to one machine. */
-  sharedHosts(): SharedHost[];
+  sharedHosts(): readonly SharedHost[];
   /** The runs it saw end, newest first, of one drone or all: the last 20 per drone, in memory only. */
   history(droneId?: string): SeenRun[];
 }
@@ -128,30 +128,43 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
 
   /** Pairs of host names already warned about (`a b`, sorted). */
   const warnedPairs = new Set<string>();
-  let grouping: { signature: string; value: HostGrouping } | undefined;
   let resolutionsVersion = 0;
 
+  /*
+   * Derived from the drones' hosts and kept until a host changes (Fleet.hostsVersion) or DNS
+   * answers differently: every status event and every look asks for them (a look once per
+   * drone), and rebuilt each time they made most of the garbage of a round of 1,000
+   * drones' heartbeats (docs/benchmarks.md, the real coordinator's memory).
+   */
+  let byHostCache: { fleet: Fleet; version: number; value: ReadonlyMap<string, readonly string[]> } | undefined;
+  let grouping: { byHost: ReadonlyMap<string, readonly string[]>; resolutions: number; value: HostGrouping; shared: SharedHost[] } | undefined;
+
   /** The primary repository hosts the drones told (offsite runs have their own, home-wide, limit). */
-  const dronesByHost = (): Map<string, string[]> => {
+  const dronesByHost = (): ReadonlyMap<string, readonly string[]> => {
+    if (!fleet) return new Map();
+    const version = fleet.hostsVersion();
+    if (byHostCache?.fleet === fleet && byHostCache.version === version) return byHostCache.value;
     const byHost = new Map<string, string[]>();
-    for (const drone of fleet?.drones.values() ?? []) {
+    for (const drone of fleet.drones.values()) {
       if (!drone.hostKnown) continue;
-      byHost.set(drone.repositoryHost, [...(byHost.get(drone.repositoryHost) ?? []), drone.droneId]);
+      const ids = byHost.get(drone.repositoryHost);
+      if (ids) ids.push(drone.droneId);
+      else byHost.set(drone.repositoryHost, [drone.droneId]);
     }
+    byHostCache = { fleet, version, value: byHost };
     return byHost;
   };
 
-  const currentGrouping = (): HostGrouping => {
-    const names = [...dronesByHost().keys()].sort();
-    const signature = `${resolutionsVersion} ${names.join(" ")}`;
-    if (grouping?.signature !== signature) grouping = { signature, value: groupHosts(names, directory.resolutions()) };
-    return grouping.value;
+  const currentGrouping = () => {
+    const byHost = dronesByHost();
+    if (grouping?.byHost !== byHost || grouping.resolutions !== resolutionsVersion) {
+      const value = groupHosts([...byHost.keys()].sort(), directory.resolutions());
+      grouping = { byHost, resolutions: resolutionsVersion, value, shared: value.aliases.map(alias => ({ ...alias, warning: aliasWarning(alias, byHost) })) };
+    }
+    return grouping;
   };
 
-  const sharedHosts = (): SharedHost[] => {
-    const byHost = dronesByHost();
-    return currentGrouping().aliases.map(alias => ({ ...alias, warning: aliasWarning(alias, byHost) }));
-  };
+  const sharedHosts = (): readonly SharedHost[] => currentGrouping().shared;
 
   /** Say once per pair of names that they are one machine. */
   const warnSharedHosts = () => {
@@ -393,7 +406,7 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
       return now.getTime() - restoredAt.getTime() < settings.offlineAfterSeconds * 1000;
     },
     onlineSensor: droneId => onlineByDrone.get(droneId),
-    hostKey: host => (directory.pending(host) ? null : currentGrouping().keyOf(host)),
+    hostKey: host => (directory.pending(host) ? null : currentGrouping().value.keyOf(host)),
     sharedHosts,
     history: droneId => fleet?.history(droneId) ?? [],
   };

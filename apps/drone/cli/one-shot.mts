@@ -158,7 +158,7 @@ async function runInit({ engine, options, terminal }: Context): Promise<ExitCode
     return EXIT_CODES.failed;
   }
   try {
-    await engine.client("primary").init({ encryption: config.encryption, makeParentDirs: true });
+    await engine.initRepository({ encryption: config.encryption, makeParentDirs: true });
   } catch (error) {
     const message = errorText(error);
     const exists = /already exists/i.test(message);

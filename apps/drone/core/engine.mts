@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 
-import { type ArchiveListEntry, type BorgClient } from "../../../libs/borg/index.mjs";
+import { type ArchiveListEntry, type BorgClient, type InitOptions } from "../../../libs/borg/index.mjs";
 import { errorText } from "../../../libs/config/index.mjs";
 import { type ApplicationState, type Operation, type ProgressEvent, type ResultEvent, type Trigger } from "../../../libs/protocol/index.mjs";
 import { type DroneConfig } from "../config.mjs";
@@ -22,7 +22,7 @@ import { createProgressChannel } from "./progress.mjs";
 import { type HistoryQuery, type HistoryRecord, openRunHistory, type RunHistory } from "./history.mjs";
 import { recoverInterruptedRun, removeLeftoverRunFolder } from "./recovery.mjs";
 import { resultEvent } from "./result.mjs";
-import { archivePrefixOf, type BorgClientFactory, noOffsite, realBorgClient, type RepositoryRole } from "./repositories.mjs";
+import { archivePrefixOf, type BorgClientFactory, noOffsite, realBorgClient, repositoryOf, type RepositoryRole } from "./repositories.mjs";
 import { executeRun, type RunEnvironment } from "./run.mjs";
 import { type DroneLog, type HookRunner, type Job, type RestoreRequest } from "./run-context.mjs";
 import { checkSettingsChange, dueOperations, type Settings, settingsOf } from "./settings.mjs";
@@ -129,6 +129,11 @@ export interface DroneEngine {
   /** The archive-name prefix of this drone; prune and stats never look past it. */
   readonly archivePrefix: string;
   client(role: RepositoryRole): BorgClient;
+  /**
+   * `borg init` of the primary repository. The state then records that this drone created it:
+   * its first backup needs no look in the repository for an earlier archive of this drone.
+   */
+  initRepository(options: InitOptions): Promise<void>;
 }
 
 /** What the engine is made of; the borg client and the hook runner default to the real ones. */
@@ -426,5 +431,10 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     cancel,
     attribute,
     shutdown,
+    initRepository: async initOptions => {
+      await client("primary").init(initOptions);
+      const at = new Date().toISOString();
+      await store.update(state => void (state.createdRepository = { location: repositoryOf(config, "primary").location, at }));
+    },
   };
 }

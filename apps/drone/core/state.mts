@@ -64,6 +64,12 @@ export const persistedStateSchema = z.object({
   offsiteTotals: totals,
   lastArchive: archiveFacts,
   lastOffsiteArchive: archiveFacts,
+  /**
+   * The primary repository this drone's `init` created, until the first archive in it: no
+   * archive of this drone can be there, so its first backup does not start borg to look for one
+   * (the prune guard's previous archive, apps/drone/core/actions/create.mts).
+   */
+  createdRepository: z.object({ location: z.string(), at: z.iso.datetime({ offset: true }) }).nullable().default(null),
   /** Set when the prune guard held prune; prune stays held (for both repositories) until a person releases it. */
   pruneHold: pruneHoldSchema.nullable().default(null),
   /** What each source looked like at the last backup: the guard notices a source that had files and now has none. */
@@ -150,6 +156,7 @@ export function emptyState(): PersistedState {
     offsiteTotals: null,
     lastArchive: null,
     lastOffsiteArchive: null,
+    createdRepository: null,
     pruneHold: null,
     lastSources: null,
     orphanedLocks: [],

@@ -1,6 +1,6 @@
 /**
- * Where the coordinator's configuration comes from, through the real command (run from the
- * sources with tsx), as for the drone: only prefixed variables (`BACKUP_COORDINATOR_<KEY>`,
+ * Where the coordinator's configuration comes from, through the real command (the package's
+ * bin, the bundle in dist/bin), as for the drone: only prefixed variables (`BACKUP_COORDINATOR_<KEY>`,
  * `HASS_<KEY>`/`HASS_URL`, `SYNAPSE_<KEY>`), `--env-file` but never `./.env`, exported
  * variables over the env file, switches over both; what it ignores is named at start, and
  * `backup-coordinator config` names the source of every value without printing the token.
@@ -13,9 +13,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 
-const ROOT = join(import.meta.dirname, "..", "..", "..");
-const MAIN = join(ROOT, "apps", "backup_coordinator", "main.mts");
-const TSX = import.meta.resolve("tsx/esm");
+import { builtBin } from "../../helpers/process.mjs";
+
+const MAIN = await builtBin("backup-coordinator");
 const dirs: string[] = [];
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -29,7 +29,7 @@ function folder(): string {
 }
 
 function run(cwd: string, args: string[], env: Record<string, string> = {}) {
-  const child = spawnSync(process.execPath, ["--import", TSX, MAIN, ...args], {
+  const child = spawnSync(process.execPath, [MAIN, ...args], {
     cwd,
     encoding: "utf8",
     timeout: 60_000,

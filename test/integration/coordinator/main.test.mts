@@ -1,6 +1,6 @@
 /**
- * The `backup-coordinator` command (apps/backup_coordinator/main.mts, run from the sources
- * with tsx): its help, and its exit codes when it cannot start.
+ * The `backup-coordinator` command (the package's bin, the bundle in dist/bin, rebuilt when
+ * stale): its help, and its exit codes when it cannot start.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,16 +10,14 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { COORDINATOR_CONFIGURATION } from "../../../apps/backup_coordinator/config.mjs";
+import { builtBin } from "../../helpers/process.mjs";
 
-const ROOT = join(import.meta.dirname, "..", "..", "..");
-const MAIN = join(ROOT, "apps", "backup_coordinator", "main.mts");
-/** tsx's loader, by URL: the command runs in a temp folder, where a bare `tsx` does not resolve. */
-const TSX = import.meta.resolve("tsx/esm");
+const MAIN = await builtBin("backup-coordinator");
 const state = mkdtempSync(join(tmpdir(), "coordinator-main-"));
 afterAll(() => rmSync(state, { recursive: true, force: true }));
 
 function run(args: string[], env: Record<string, string> = {}) {
-  const child = spawnSync(process.execPath, ["--import", TSX, MAIN, ...args], {
+  const child = spawnSync(process.execPath, [MAIN, ...args], {
     cwd: state,
     encoding: "utf8",
     timeout: 60_000,

@@ -3,7 +3,7 @@
  * archive holds prune. Real borg on temp repositories; the keep rules (one archive a day)
  * would prune every older archive of today if the guard let prune run.
  */
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -155,6 +155,61 @@ describe("the prune guard, on real borg", () => {
     const scheduled = await drone.engine.run("scheduled", "library");
     expect(scheduled).toMatchObject({ outcome: "held", pruned: [] });
     expect(await archiveNames(repo)).toEqual([...archives, created.archive?.name, scheduled.archive?.name]);
+  });
+
+  /** A borg that writes each subcommand it is started with into `calls`, then runs the real borg. */
+  async function countingBorg(dir: string) {
+    const calls = join(dir, "borg-calls.txt");
+    const binary = join(dir, "counting-borg");
+    await writeFile(binary, `#!/bin/sh\necho "$1" >> ${JSON.stringify(calls)}\nexec borg "$@"\n`, { mode: 0o755 });
+    await writeFile(calls, "");
+    // `--version` is asked once per binary and then remembered: only subcommands count
+    const subcommands = async () => (await readFile(calls, "utf8")).split("\n").filter(line => line.length > 0 && !line.startsWith("-"));
+    return { binary, subcommands, reset: () => writeFile(calls, "") };
+  }
+
+  it("after this drone's init, its first backup starts only borg create: no archive of it can be in the repository", async () => {
+    repo = await makeDroneRepository();
+    const borg = await countingBorg(repo.root);
+    const fresh = join(repo.root, "fresh", "repo");
+    const drone = await bootDrone(droneTestConfig(repo, { ...ONE_A_DAY, REPOSITORY: fresh, BORG_BINARY: borg.binary }));
+    teardown = drone.teardown;
+    await drone.engine.initRepository({ encryption: "repokey-blake2", makeParentDirs: true });
+    expect(drone.engine.persisted().createdRepository).toMatchObject({ location: fresh });
+    await borg.reset();
+
+    const first = await drone.engine.run("create", "library");
+    expect(first.outcome).toBe("success");
+    expect(await borg.subcommands()).toEqual(["create"]);
+    // the record stands until the first archive: from then on the state names that archive
+    expect(drone.engine.persisted().createdRepository).toBeNull();
+    expect(drone.engine.persisted().lastArchive?.name).toBe(first.archive?.name);
+  });
+
+  it("a record of another repository (REPOSITORY changed after init) spares no look: the guard compares with the newest archive there", async () => {
+    repo = await makeDroneRepository();
+    const elsewhere = join(repo.root, "state-elsewhere");
+    const before = await bootDrone(droneTestConfig(repo, { ...ONE_A_DAY, STATE_DIR: elsewhere }));
+    for (let i = 0; i < 3; i++) expect((await before.engine.run("create", "library")).outcome).toBe("success");
+    await before.teardown();
+    const archives = await archiveNames(repo);
+
+    const borg = await countingBorg(repo.root);
+    const other = join(repo.root, "other", "repo");
+    const initialised = await bootDrone(droneTestConfig(repo, { ...ONE_A_DAY, REPOSITORY: other, BORG_BINARY: borg.binary }));
+    await initialised.engine.initRepository({ encryption: "repokey-blake2", makeParentDirs: true });
+    await initialised.teardown();
+
+    const source = join(repo.root, "source");
+    for (const name of (await readdir(source)).sort().slice(0, 6)) await rm(join(source, name));
+    const drone = await bootDrone(droneTestConfig(repo, { ...ONE_A_DAY, BORG_BINARY: borg.binary }));
+    teardown = drone.teardown;
+    expect(drone.engine.persisted().createdRepository).toMatchObject({ location: other });
+    await borg.reset();
+    const created = await drone.engine.run("create", "library");
+    expect(await borg.subcommands()).toEqual(["info", "create"]);
+    expect(created).toMatchObject({ outcome: "held", error_kind: "prune_held" });
+    expect(created.error).toContain(`the file count fell by 75 % (8 in ${archives.at(-1)}`);
   });
 
   it("most of the archive being new data (files rewritten at once) holds prune; an unchanged rerun does not", async () => {

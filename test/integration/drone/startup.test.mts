@@ -8,8 +8,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { chmod, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { join, relative } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -62,16 +62,33 @@ async function moduleProbe(dir: string, file: string): Promise<string> {
   return pathToFileURL(register).href;
 }
 
-/** Run node with the probe; returns the modules it resolved and how it exited. */
+const bundleMeta = z.object({ outputs: z.record(z.string(), z.object({ inputs: z.record(z.string(), z.unknown()) })) });
+
+/**
+ * The modules a process loaded, with the bundle's files (dist/bin) opened up into the sources
+ * esbuild put in them (its metafile, dist/bin/meta.json): `bundle:/` and the source's path
+ * from the project's root, e.g. `bundle:/node_modules/zod/…` or `bundle:/apps/drone/core/engine.mts`.
+ */
+async function withBundledSources(modules: readonly string[]): Promise<string[]> {
+  const meta = bundleMeta.parse(JSON.parse(await readFile(join(ROOT, "dist", "bin", "meta.json"), "utf8")));
+  const sources = modules.flatMap(url => {
+    const output = meta.outputs[relative(ROOT, fileURLToPath(url))];
+    return output === undefined ? [] : Object.keys(output.inputs).map(input => `bundle:/${input}`);
+  });
+  return [...modules, ...sources];
+}
+
+/** Run node with the probe; returns the modules it loaded (see {@link withBundledSources}) and how it exited. */
 async function probed(dir: string, args: string[], env: Record<string, string> = {}) {
   const file = join(dir, `modules-${Math.random().toString(36).slice(2)}.txt`);
   await writeFile(file, "");
   const probe = await moduleProbe(dir, file);
   const run = spawnSync(process.execPath, ["--import", probe, ...args], { cwd: dir, env: childEnv(env, dir), encoding: "utf8", timeout: 60_000 });
-  const modules = (await readFile(file, "utf8")).split("\n").filter(line => line.length > 0);
-  return { ...run, modules };
+  const modules = (await readFile(file, "utf8")).split("\n").filter(line => line.startsWith("file:"));
+  return { ...run, modules: await withBundledSources(modules) };
 }
 
+/** Whether a package's code was loaded, from node_modules or from the bundle. */
 const loaded = (modules: readonly string[], name: string) => modules.some(url => url.includes(`/node_modules/${name}/`));
 
 describe("what a one-shot command loads", () => {
@@ -92,11 +109,11 @@ describe("what a one-shot command loads", () => {
       expect(run.status, `${command}: ${run.stderr}`).toBe(0);
       // the probe sees the modules that did load: DA core and the drone's own engine
       expect(loaded(run.modules, "@digital-alchemy/core"), command).toBe(true);
-      expect(run.modules.some(url => url.endsWith("/dist/apps/drone/core/engine.mjs")), command).toBe(true);
+      expect(run.modules, command).toContain("bundle:/apps/drone/core/engine.mts");
       expect(loaded(run.modules, "@digital-alchemy/hass"), command).toBe(false);
       expect(loaded(run.modules, "@digital-alchemy/synapse"), command).toBe(false);
       // nor the drone's bridge to them, which would have nothing to bridge
-      expect(run.modules.filter(url => url.includes("/dist/apps/drone/ha/") || url.includes("/dist/libs/ha/")), command).toEqual([]);
+      expect(run.modules.filter(url => url.includes("/apps/drone/ha/") || url.includes("/libs/ha/")), command).toEqual([]);
       // dotenvx's own dependencies (undici, ajv, conf…) wait for an env file to read
       expect(loaded(run.modules, "undici"), command).toBe(false);
       expect(loaded(run.modules, "ajv"), command).toBe(false);

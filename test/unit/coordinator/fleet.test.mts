@@ -14,6 +14,28 @@ const starts = (effects: FleetEffect[]) => effects.flatMap(effect => (effect.typ
 const problems = (effects: FleetEffect[]) => effects.flatMap(effect => (effect.type === "problem" ? [`${effect.droneId}:${effect.problem.kind}`] : []));
 
 describe("fleet model", () => {
+  it("hostsVersion changes when a drone's repository host is learnt or changes, not when a status repeats it", () => {
+    const fleet = createFleet(settings);
+    const versions = [fleet.hostsVersion()];
+    fleet.onStatus(status("a"), T0);
+    versions.push(fleet.hostsVersion());
+    fleet.onStatus(status("a", { state: "creating" }), at(1));
+    versions.push(fleet.hostsVersion());
+    fleet.onStatus(status("a", { repository_host: "nas.local" }), at(2));
+    versions.push(fleet.hostsVersion());
+    // a drone known only from a press has no host yet: its first status teaches one
+    fleet.markPressed("b", "primary", at(3));
+    versions.push(fleet.hostsVersion());
+    fleet.onStatus(status("b"), at(4));
+    versions.push(fleet.hostsVersion());
+    const [boot, learnt, repeated, changed, pressed, second] = versions;
+    expect(learnt).not.toBe(boot);
+    expect(repeated).toBe(learnt);
+    expect(changed).not.toBe(repeated);
+    expect(pressed).toBe(changed);
+    expect(second).not.toBe(pressed);
+  });
+
   it("starts one drone per host, tells its own run apart, and starts the next on the result", () => {
     const fleet = createFleet(settings);
     fleet.onStatus(status("a"), T0);

@@ -53,11 +53,14 @@ async function discardEmptyArchive(context: RunContext, role: RepositoryRole, re
 /**
  * The archive the guard compares a new one with: the last one recorded, or, when the state
  * has none (a new STATE_DIR, a lost state file), this drone's newest archive in the repository.
+ * None without looking when the state records that this drone's `init` created the repository
+ * (one borg process less on a first backup): a lost state file loses that record too.
  */
 async function previousArchive(context: RunContext, role: RepositoryRole): Promise<ArchiveFigures | null> {
   const persisted = context.store.get();
   const recorded = role === "primary" ? persisted.lastArchive : persisted.lastOffsiteArchive;
   if (recorded) return recorded;
+  if (role === "primary" && persisted.createdRepository?.location === repositoryOf(context.config, role).location) return null;
   try {
     const info = await context.borg(role).info({ prefix: context.archivePrefix, last: 1 }, context.call());
     const newest = info.value.archives.at(-1);
@@ -222,6 +225,7 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
         state.cancelledAt.primary = null;
         state.failedBackups.primary = null;
         state.lastArchive = facts;
+        state.createdRepository = null;
         state.totals = totals;
         if (state.archiveCount !== null) state.archiveCount += 1;
         state.recentArchives = [facts.name, ...state.recentArchives.filter(name => name !== facts.name)].slice(0, RECENT_ARCHIVES);
