@@ -6,11 +6,14 @@
  *
  *   npm run bench                  the full run (about 1 GB and 50,000 files; under 20 minutes)
  *   npm run bench -- --quick       small data sets, two rounds: a smoke check
- *   options: --no-build, --keep (keep the temp folder), --only=startup,create,coordinator,latency
+ *   options: --no-build, --keep (keep the temp folder), --only=startup,create,coordinator,latency,ha-cost
+ *   (with --only, the sections not run are carried over from the previous latest.json, and a
+ *   note says so); ha-cost needs SYNAPSE_EXTENSION_DIR (a synapse-extension checkout)
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -18,17 +21,19 @@ import { parseArgs } from "node:util";
 import { compareCreate, type CreateTiming, type EtaRun } from "./create.mjs";
 import { measureCoordinatorProcess, measureDetection, measureSchedulingStep } from "./coordinator.mjs";
 import { measureCoordinatorReal } from "./coordinator-real.mjs";
+import { measureHaCost } from "./ha-cost.mjs";
 import { measureLatency } from "./latency.mjs";
 import { datasetSpecs, generateDataset } from "./lib/datasets.mjs";
 import { detectMachine } from "./lib/machine.mjs";
 import { startWorker } from "./lib/messages.mjs";
-import { type Results } from "./lib/results.mjs";
+import { type Results, resultsSchema } from "./lib/results.mjs";
 import { writeReport } from "./report.mjs";
 import { measureStartup } from "./startup.mjs";
 import { errorText } from "../libs/config/errors.mjs";
+import { DRONE_CONFIGURATION } from "../apps/drone/config.mjs";
 
 const ROOT = join(import.meta.dirname, "..");
-const SECTIONS = ["startup", "create", "coordinator", "latency"] as const;
+const SECTIONS = ["startup", "create", "coordinator", "latency", "ha-cost"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -98,13 +103,14 @@ async function main() {
     quick,
     command: quick ? "npm run bench -- --quick" : "npm run bench",
     machine,
-    settings: { compression: COMPRESSION, encryption: "repokey-blake2", rounds, progressIntervalMs: 1000, drones: DRONES },
+    settings: { compression: COMPRESSION, encryption: "repokey-blake2", rounds, progressIntervalMs: DRONE_CONFIGURATION.PROGRESS_INTERVAL_MS.default, drones: DRONES },
     datasets: [],
     startup: [],
     create: [],
     eta: [],
     coordinator: null,
     latency: { status: "pending", reason: "not run (--only)" },
+    haCost: { status: "skipped", reason: "not run (--only)" },
     notes,
   };
 
@@ -167,6 +173,12 @@ async function main() {
       log("progress latency through Home Assistant…");
       results.latency = await measureLatency({ work, bin, passphraseFile, env: childEnv, log, quick });
     }
+
+    if (only.has("ha-cost")) {
+      log("what a drone costs Home Assistant (real Home Assistant, its recorder, the synapse integration)…");
+      results.haCost = await measureHaCost({ work, bin, log, quick });
+      if (results.haCost.status !== "measured") log(`  ${results.haCost.status}: ${results.haCost.reason}`);
+    }
   } finally {
     if (!values.keep) await rm(work, { recursive: true, force: true });
     else log(`kept ${work}`);
@@ -174,6 +186,7 @@ async function main() {
 
   results.finishedAt = new Date().toISOString();
   const resultsDir = join(ROOT, "bench", "results");
+  if (values.only !== undefined) await carryOver(results, join(resultsDir, "latest.json"));
   await mkdir(resultsDir, { recursive: true });
   const stamp = results.startedAt.replace(/[:.]/g, "-");
   const json = `${JSON.stringify(results, null, 1)}\n`;
@@ -181,6 +194,43 @@ async function main() {
   await writeFile(join(resultsDir, "latest.json"), json);
   const doc = await writeReport(results, join(ROOT, "docs", "benchmarks.md"));
   log(`results: bench/results/${stamp}.json (and latest.json); ${doc}`);
+}
+
+/**
+ * With --only, the sections not run come from the previous latest.json (when there is one),
+ * so that the page keeps every table; a note names the run they come from.
+ */
+async function carryOver(results: Results, latest: string) {
+  if (!existsSync(latest)) return;
+  const previous = resultsSchema.safeParse(JSON.parse(await readFile(latest, "utf8")));
+  if (!previous.success) return void log(`${latest} does not parse: nothing carried over`);
+  const old = previous.data;
+  const carried: string[] = [];
+  if (!only.has("startup")) {
+    results.startup = old.startup;
+    carried.push("start-up");
+  }
+  if (!only.has("create")) {
+    Object.assign(results, { create: old.create, eta: old.eta, datasets: old.datasets });
+    carried.push("create and ETA");
+  }
+  if (!only.has("coordinator")) {
+    results.coordinator = old.coordinator;
+    carried.push("coordinator");
+  }
+  if (!only.has("latency")) {
+    results.latency = old.latency;
+    carried.push("latency");
+  }
+  if (!only.has("ha-cost") && old.haCost) {
+    results.haCost = old.haCost;
+    carried.push("Home Assistant's cost");
+  }
+  // the settings describe the sections of borg runs: theirs when none of them ran now
+  if (!only.has("startup") && !only.has("create") && !only.has("latency")) results.settings = old.settings;
+  if (carried.length === 0) return;
+  const from = old.notes.filter(note => note.startsWith("Carried over"));
+  results.notes.push(...from, `Carried over from the run of ${old.startedAt} (\`${old.command}\`): ${carried.join(", ")}; the machine table describes this run.`);
 }
 
 await main();
