@@ -119,6 +119,52 @@ const GROWTH_WORDS: Record<Growth, string> = {
   home: "Home Assistant's own",
 };
 
+type RecorderRow = HaCostWindow["recorder"][number];
+
+const isEntityOwner = (owner: string) => owner.startsWith("drone ") || owner.startsWith("coordinator ");
+const PROGRESS_ENTITY_OWNERS = new Set([...DRONE_PROGRESS_SENSORS, ...COORDINATOR_PROGRESS_SENSORS]);
+
+/** A recorder exclusion a person can add (docs/homeassistant.md), and the rows it keeps out. */
+export interface Exclusion {
+  /** What goes under `recorder: exclude:`. */
+  yaml: string;
+  what: string;
+  excludes: (row: RecorderRow) => boolean;
+}
+
+/** The exclusions docs/homeassistant.md proposes, each judged on the measured rows. */
+export const EXCLUSIONS: readonly Exclusion[] = [
+  {
+    yaml: "event_types: [synapse/update]",
+    what: "the synapse integration's event of every entity write (nothing reads it back)",
+    excludes: row => (row.table === "events" || row.table === "event_data") && isEntityOwner(row.owner),
+  },
+  { yaml: "event_types: [backup_drone_progress]", what: "the drones' progress events", excludes: row => row.owner === "backup_drone_progress" },
+  { yaml: "event_types: [backup_drone_status]", what: "the drones' heartbeats and status changes", excludes: row => row.owner === "backup_drone_status" },
+  {
+    yaml: "entity_globs: [sensor.*_progress, sensor.*_eta, sensor.backup_coordinator_*_processed]",
+    what: "the history (and statistics) of the progress sensors",
+    excludes: row => row.table !== "events" && row.table !== "event_data" && PROGRESS_ENTITY_OWNERS.has(row.owner),
+  },
+];
+
+/** A window without the rows an exclusion keeps out. */
+const without = <W extends HaCostWindow>(window: W, exclusion: Exclusion): W => ({ ...window, recorder: window.recorder.filter(row => !exclusion.excludes(row)) });
+
+/** What each exclusion, and all of them, save of a projected run and of an idle hour. */
+export function exclusionSavings(cost: Measured, minutes = HA_COST_TARGET.minutes) {
+  const full = projectRun(cost, minutes);
+  const hour = sum(idlePerHour(cost));
+  const saving = (excluded: Exclusion) => {
+    const measured = { ...cost, run: without(cost.run, excluded), idle: without(cost.idle, excluded) };
+    const run = projectRun(measured, minutes);
+    const idle = sum(idlePerHour(measured));
+    return { run: { rows: full.rows - run.rows, bytes: full.bytes - run.bytes }, idle: { rows: hour.rows - idle.rows, bytes: hour.bytes - idle.bytes } };
+  };
+  const all: Exclusion = { yaml: "all of the above", what: "", excludes: row => EXCLUSIONS.some(exclusion => exclusion.excludes(row)) };
+  return [...EXCLUSIONS, all].map(exclusion => ({ exclusion, ...saving(exclusion) }));
+}
+
 const kb = (bytes: number) => `${(bytes / 1000).toFixed(1)} kB`;
 const count = (value: number) => (value >= 10 ? value.toFixed(0) : value.toFixed(1));
 const table = (header: readonly string[], rows: readonly (readonly string[])[]) =>
@@ -153,7 +199,7 @@ export function haCostSection(cost: HaCost | undefined): string {
   const runMinutes = (run.runSeconds / 60).toFixed(1);
   const createMinutes = (run.createSeconds / 60).toFixed(1);
   return [
-    `Home Assistant ${cost.haVersion} with its recorder on SQLite and the synapse integration ${cost.synapseVersion}, one drone and the coordinator (the built bins, shipped defaults: PROGRESS_INTERVAL_MS ${settings.progressIntervalMs}, STATUS_INTERVAL_SECONDS ${settings.statusIntervalSeconds}, the drone's Progress/ETA sensors at most every ${settings.droneProgressEntityMs / 1000} s, the coordinator's progress sensors at most every ${settings.coordinatorProgressMs / 1000} s), added through the integration's config flow. The scheduled run starts as scheduled runs do: the coordinator's own look finds the drone due (when its backup window opens) and presses its Scheduled Backup: a first backup of ${cost.data.files.toLocaleString("en")} files (${(cost.data.bytes / 1e6).toFixed(0)} MB) with its pre-scan, then prune, compact, stats and the weekly check. borg's create is slowed to last minutes: a wrapper lets it work ${settings.borgDutyPercent.toFixed(0)} % of the time (SIGSTOP/SIGCONT, 10 ms a second), and borg writes a progress line each time it works, once a second. Rows are counted by the ids the recorder gave them between two snapshots of its database; bytes are what SQLite stores of each row (text at its length, numbers 8 bytes), without its pages and indexes, which are counted apart (SQLite's \`dbstat\`).`,
+    `Home Assistant ${cost.haVersion} with its recorder on SQLite and the synapse integration ${cost.synapseVersion}, one drone and the coordinator (the built bins, shipped defaults: PROGRESS_INTERVAL_MS ${settings.progressIntervalMs}, STATUS_INTERVAL_SECONDS ${settings.statusIntervalSeconds}, the drone's Progress/ETA sensors at most every ${settings.droneProgressEntityMs / 1000} s, the coordinator's progress sensors at most every ${settings.coordinatorProgressMs / 1000} s), added through the integration's config flow. The scheduled run starts as scheduled runs do: the coordinator's own look finds the drone due (when its backup window opens) and presses its Scheduled Backup: a first backup of ${cost.data.files.toLocaleString("en")} files (${(cost.data.bytes / 1e6).toFixed(0)} MB) with its pre-scan, then prune, compact and stats. borg's create is slowed to last minutes: a wrapper lets it work ${settings.borgDutyPercent.toFixed(0)} % of the time (SIGSTOP/SIGCONT, 10 ms a second), and borg writes a progress line each time it works, once a second. Rows are counted by the ids the recorder gave them between two snapshots of its database; bytes are what SQLite stores of each row (text at its length, numbers 8 bytes), without its pages and indexes, which are counted apart (SQLite's \`dbstat\`).`,
     "",
     `### One scheduled run: ${runMinutes} minutes, of which ${createMinutes} creating`,
     "",
@@ -183,5 +229,20 @@ export function haCostSection(cost: HaCost | undefined): string {
     ),
     "",
     `On the bus while idle: ${count(busIdle.rows * hourly)} events per hour, ${kb(busIdle.bytes * hourly)}. The hourly statistics are written on the hour: a window that holds no full hour shows none of them; each sensor with a state class adds one such row per hour, kept for good (the 5-minute ones and the states are purged after the recorder's \`purge_keep_days\`, 10 by default).`,
+    "",
+    "### What the recorder exclusions save",
+    "",
+    `Each exclusion of [homeassistant.md](homeassistant.md#what-the-recorder-keeps), judged on the rows measured above (the rows it keeps out, taken away from the same projection and the same idle hour):`,
+    "",
+    table(
+      ["`recorder: exclude:`", `${HA_COST_TARGET.minutes}-minute run: rows saved`, "bytes saved", "idle hour: rows saved", "bytes saved"],
+      exclusionSavings(cost).map(({ exclusion, run: r, idle: i }) => [
+        exclusion.yaml === "all of the above" ? "**all of them**" : `\`${exclusion.yaml}\``,
+        `${r.rows} of ${projected.rows}`,
+        kb(r.bytes),
+        count(i.rows),
+        kb(i.bytes),
+      ]),
+    ),
   ].join("\n");
 }

@@ -4,9 +4,9 @@
  * the real synapse integration (SYNAPSE_EXTENSION_DIR) holds one drone and the coordinator,
  * both the built bins at their shipped defaults, added through the integration's config flow.
  *
- * Two windows are measured: a scheduled run (the coordinator's own look finds the drone
- * due when its backup window opens and presses its Scheduled Backup: a first backup with its pre-scan, prune, compact,
- * stats and the weekly check), its `borg create` slowed by a wrapper that lets borg work a
+ * Two windows are measured: a scheduled run (the coordinator's own look finds the drone due
+ * when its backup window opens and presses its Scheduled Backup: a first backup with its
+ * pre-scan, prune, compact, stats), its `borg create` slowed by a wrapper that lets borg work a
  * hundredth of the time, so that it lasts minutes while borg still writes a progress line each
  * second; then the idle drone and coordinator, heartbeats and statistics only.
  */

@@ -228,9 +228,11 @@ async function carryOver(results: Results, latest: string) {
   }
   // the settings describe the sections of borg runs: theirs when none of them ran now
   if (!only.has("startup") && !only.has("create") && !only.has("latency")) results.settings = old.settings;
-  if (carried.length === 0) return;
-  const from = old.notes.filter(note => note.startsWith("Carried over"));
-  results.notes.push(...from, `Carried over from the run of ${old.startedAt} (\`${old.command}\`): ${carried.join(", ")}; the machine table describes this run.`);
+  // a section the previous run carried itself keeps the note naming the run that measured it
+  const inherited = old.notes.filter(note => note.startsWith("Carried over") && carried.some(name => note.includes(name)));
+  const own = carried.filter(name => !inherited.some(note => note.includes(name)));
+  results.notes.push(...inherited);
+  if (own.length > 0) results.notes.push(`Carried over from the run of ${old.startedAt} (\`${old.command}\`): ${own.join(", ")}; the machine table describes this run.`);
 }
 
 await main();
