@@ -186,7 +186,10 @@ async function main() {
 
   results.finishedAt = new Date().toISOString();
   const resultsDir = join(ROOT, "bench", "results");
-  if (values.only !== undefined) await carryOver(results, join(resultsDir, "latest.json"));
+  // with --only, what did not run; and Home Assistant's cost when it was skipped (no synapse-extension checkout here)
+  const carry = new Set<Section>(values.only === undefined ? [] : SECTIONS.filter(section => !only.has(section)));
+  if (results.haCost?.status === "skipped") carry.add("ha-cost");
+  if (carry.size > 0) await carryOver(results, join(resultsDir, "latest.json"), carry);
   await mkdir(resultsDir, { recursive: true });
   const stamp = results.startedAt.replace(/[:.]/g, "-");
   const json = `${JSON.stringify(results, null, 1)}\n`;
@@ -197,37 +200,38 @@ async function main() {
 }
 
 /**
- * With --only, the sections not run come from the previous latest.json (when there is one),
- * so that the page keeps every table; a note names the run they come from.
+ * Sections not run (with --only) or skipped (Home Assistant's cost without a synapse-extension
+ * checkout) come from the previous latest.json when it has them, so that the page keeps every
+ * table; a note names the run they come from.
  */
-async function carryOver(results: Results, latest: string) {
+async function carryOver(results: Results, latest: string, sections: Set<Section>) {
   if (!existsSync(latest)) return;
   const previous = resultsSchema.safeParse(JSON.parse(await readFile(latest, "utf8")));
   if (!previous.success) return void log(`${latest} does not parse: nothing carried over`);
   const old = previous.data;
   const carried: string[] = [];
-  if (!only.has("startup")) {
+  if (sections.has("startup")) {
     results.startup = old.startup;
     carried.push("start-up");
   }
-  if (!only.has("create")) {
+  if (sections.has("create")) {
     Object.assign(results, { create: old.create, eta: old.eta, datasets: old.datasets });
     carried.push("create and ETA");
   }
-  if (!only.has("coordinator")) {
+  if (sections.has("coordinator")) {
     results.coordinator = old.coordinator;
     carried.push("coordinator");
   }
-  if (!only.has("latency")) {
+  if (sections.has("latency")) {
     results.latency = old.latency;
     carried.push("latency");
   }
-  if (!only.has("ha-cost") && old.haCost) {
+  if (sections.has("ha-cost") && old.haCost?.status === "measured") {
     results.haCost = old.haCost;
     carried.push("Home Assistant's cost");
   }
   // the settings describe the sections of borg runs: theirs when none of them ran now
-  if (!only.has("startup") && !only.has("create") && !only.has("latency")) results.settings = old.settings;
+  if (sections.has("startup") && sections.has("create") && sections.has("latency")) results.settings = old.settings;
   // a section the previous run carried itself keeps the note naming the run that measured it
   const inherited = old.notes.filter(note => note.startsWith("Carried over") && carried.some(name => note.includes(name)));
   const own = carried.filter(name => !inherited.some(note => note.includes(name)));
