@@ -7,6 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 
+import { HA_COST_TARGET, haCostHeadline, haCostSection } from "./ha-cost-report.mjs";
 import { median, quantile } from "./lib/stats.mjs";
 import { type Results, resultsSchema } from "./lib/results.mjs";
 
@@ -132,8 +133,18 @@ function targets(results: Results): string {
       ["1,000 drones: a scheduling step ≤ 5 ms (p99)", millis(h.stepP99Ms, 2), verdict(check(h.stepP99Ms, v => v <= 5))],
       ["1,000 drones: coordinator memory ≤ 150 MB (peak RSS)", Number.isFinite(h.coordinatorRssBytes) ? `${(h.coordinatorRssBytes / 1e6).toFixed(0)} MB` : "—", verdict(check(h.coordinatorRssBytes, v => v <= 150e6))],
       ["ETA error at half-time ≤ 10 % (incremental, median, every estimate published)", percent(h.etaIncrementalMedianPercent), verdict(check(h.etaIncrementalMedianPercent, v => v <= 10))],
+      ...haCostTargets(results),
     ],
   );
+}
+
+function haCostTargets(results: Results): string[][] {
+  const cost = haCostHeadline(results.haCost);
+  const what = `a ${HA_COST_TARGET.minutes}-minute scheduled run adds to Home Assistant's recorder`;
+  return [
+    [`${what} < ${HA_COST_TARGET.rows} rows (projected from the measured run)`, cost ? String(cost.rows) : "—", verdict(cost?.rowsMet)],
+    [`${what} < ${HA_COST_TARGET.bytes / 1000} kB (stored bytes, projected)`, cost ? `${(cost.bytes / 1000).toFixed(1)} kB` : "—", verdict(cost?.bytesMet)],
+  ];
 }
 
 function machine(results: Results): string {
@@ -218,7 +229,7 @@ function eta(results: Results): string {
       return [
         dataset,
         phase,
-        interval === "default" ? "every 1 s (default)" : "every borg line (PROGRESS_INTERVAL_MS=0)",
+        interval === "default" ? `every ${results.settings.progressIntervalMs / 1000} s (default)` : "every borg line (PROGRESS_INTERVAL_MS=0)",
         String(runs.length),
         String(errors.length),
         percent(median(errors.map(e => e.errorPercent))),
@@ -387,6 +398,10 @@ ${latency(results)}
 ## The coordinator with ${results.settings.drones.toLocaleString("en")} drones
 
 ${coordinator(results)}
+
+## What Home Assistant stores
+
+${haCostSection(results.haCost)}
 
 ## How it is measured
 

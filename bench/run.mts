@@ -13,12 +13,15 @@
  *   npm run bench                  the full run (about 1 GB and 50,000 files; about 40 minutes,
  *                                  20 of them the create comparison on borg 1.4)
  *   npm run bench -- --quick       small data sets, two rounds: a smoke check (about 5 minutes)
- *   options: --no-build, --keep (keep the temp folder), --only=startup,create,coordinator,latency,
+ *   options: --no-build, --keep (keep the temp folder), --only=startup,create,coordinator,latency,ha-cost,
  *            --no-borg14 (the create comparison on Debian's borg only), --no-borgmatic2
+ *   (with --only, the sections not run are carried over from the previous latest.json, and a
+ *   note says so); ha-cost needs SYNAPSE_EXTENSION_DIR (a synapse-extension checkout)
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -26,18 +29,20 @@ import { parseArgs } from "node:util";
 import { compareCreate, type CreateTiming, type EtaRun } from "./create.mjs";
 import { measureCoordinatorProcess, measureDetection, measureSchedulingStep } from "./coordinator.mjs";
 import { measureCoordinatorReal } from "./coordinator-real.mjs";
+import { measureHaCost } from "./ha-cost.mjs";
 import { measureLatency } from "./latency.mjs";
 import { datasetSpecs, generateDataset } from "./lib/datasets.mjs";
 import { detectMachine } from "./lib/machine.mjs";
 import { startWorker } from "./lib/messages.mjs";
 import { borg14, borgmatic2, type BorgUnderTest, systemBorg } from "./lib/peers.mjs";
-import { type Results } from "./lib/results.mjs";
+import { type Results, resultsSchema } from "./lib/results.mjs";
 import { writeReport } from "./report.mjs";
 import { measureStartup } from "./startup.mjs";
 import { errorText } from "../libs/config/errors.mjs";
+import { DRONE_CONFIGURATION } from "../apps/drone/config.mjs";
 
 const ROOT = join(import.meta.dirname, "..");
-const SECTIONS = ["startup", "create", "coordinator", "latency"] as const;
+const SECTIONS = ["startup", "create", "coordinator", "latency", "ha-cost"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -142,13 +147,14 @@ async function main() {
     quick,
     command: quick ? "npm run bench -- --quick" : "npm run bench",
     machine,
-    settings: { compression: COMPRESSION, encryption: "repokey-blake2", rounds, progressIntervalMs: 1000, drones: DRONES },
+    settings: { compression: COMPRESSION, encryption: "repokey-blake2", rounds, progressIntervalMs: DRONE_CONFIGURATION.PROGRESS_INTERVAL_MS.default, drones: DRONES },
     datasets: [],
     startup: [],
     create: [],
     eta: [],
     coordinator: null,
     latency: { status: "pending", reason: "not run (--only)" },
+    haCost: { status: "skipped", reason: "not run (--only)" },
     notes,
   };
 
@@ -220,6 +226,12 @@ async function main() {
       log("progress latency through Home Assistant…");
       results.latency = await measureLatency({ work, bin, passphraseFile, env: childEnv, log, quick });
     }
+
+    if (only.has("ha-cost")) {
+      log("what a drone costs Home Assistant (real Home Assistant, its recorder, the synapse integration)…");
+      results.haCost = await measureHaCost({ work, bin, log, quick });
+      if (results.haCost.status !== "measured") log(`  ${results.haCost.status}: ${results.haCost.reason}`);
+    }
   } finally {
     if (!values.keep) await rm(work, { recursive: true, force: true });
     else log(`kept ${work}`);
@@ -227,6 +239,10 @@ async function main() {
 
   results.finishedAt = new Date().toISOString();
   const resultsDir = join(ROOT, "bench", "results");
+  // with --only, what did not run; and Home Assistant's cost when it was skipped (no synapse-extension checkout here)
+  const carry = new Set<Section>(values.only === undefined ? [] : SECTIONS.filter(section => !only.has(section)));
+  if (results.haCost?.status === "skipped") carry.add("ha-cost");
+  if (carry.size > 0) await carryOver(results, join(resultsDir, "latest.json"), carry);
   await mkdir(resultsDir, { recursive: true });
   const stamp = results.startedAt.replace(/[:.]/g, "-");
   const json = `${JSON.stringify(results, null, 1)}\n`;
@@ -234,6 +250,46 @@ async function main() {
   await writeFile(join(resultsDir, "latest.json"), json);
   const doc = await writeReport(results, join(ROOT, "docs", "benchmarks.md"));
   log(`results: bench/results/${stamp}.json (and latest.json); ${doc}`);
+}
+
+/**
+ * Sections not run (with --only) or skipped (Home Assistant's cost without a synapse-extension
+ * checkout) come from the previous latest.json when it has them, so that the page keeps every
+ * table; a note names the run they come from.
+ */
+async function carryOver(results: Results, latest: string, sections: Set<Section>) {
+  if (!existsSync(latest)) return;
+  const previous = resultsSchema.safeParse(JSON.parse(await readFile(latest, "utf8")));
+  if (!previous.success) return void log(`${latest} does not parse: nothing carried over`);
+  const old = previous.data;
+  const carried: string[] = [];
+  if (sections.has("startup")) {
+    results.startup = old.startup;
+    carried.push("start-up");
+  }
+  if (sections.has("create")) {
+    Object.assign(results, { create: old.create, eta: old.eta, datasets: old.datasets });
+    carried.push("create and ETA");
+  }
+  if (sections.has("coordinator")) {
+    results.coordinator = old.coordinator;
+    carried.push("coordinator");
+  }
+  if (sections.has("latency")) {
+    results.latency = old.latency;
+    carried.push("latency");
+  }
+  if (sections.has("ha-cost") && old.haCost?.status === "measured") {
+    results.haCost = old.haCost;
+    carried.push("Home Assistant's cost");
+  }
+  // the settings describe the sections of borg runs: theirs when none of them ran now
+  if (sections.has("startup") && sections.has("create") && sections.has("latency")) results.settings = old.settings;
+  // a section the previous run carried itself keeps the note naming the run that measured it
+  const inherited = old.notes.filter(note => note.startsWith("Carried over") && carried.some(name => note.includes(name)));
+  const own = carried.filter(name => !inherited.some(note => note.includes(name)));
+  results.notes.push(...inherited);
+  if (own.length > 0) results.notes.push(`Carried over from the run of ${old.startedAt} (\`${old.command}\`): ${own.join(", ")}; the machine table describes this run.`);
 }
 
 await main();

@@ -272,8 +272,9 @@ export const DRONE_KEYS = defineKeys({
   },
   PROGRESS_INTERVAL_MS: {
     type: "number",
-    default: 1000,
-    description: "At most one progress event per this many ms (the first and the last are always sent).",
+    default: 60_000,
+    description:
+      "At most one progress event per this many ms (the first and the last of each step are always sent). Home Assistant's recorder stores each one (two rows); the terminal's progress bar does not depend on it.",
     schema: z.number().int().min(0),
     field: "progressIntervalMs",
   },

@@ -5,6 +5,39 @@ import { coordinatorMeasurementSchema, progressSampleSchema } from "./messages.m
 
 const timingBase = { ms: z.number() };
 
+const busRowSchema = z.object({ type: z.string(), events: z.number(), bytes: z.number() });
+const recorderRowSchema = z.object({ table: z.string(), owner: z.string(), rows: z.number(), bytes: z.number() });
+
+/** One measured window of bench/ha-cost.mts: the bus's events by type, the recorder's rows by table and owner. */
+export const haCostWindowSchema = z.object({
+  /** Wall time of the window. */
+  seconds: z.number(),
+  bus: z.array(busRowSchema),
+  recorder: z.array(recorderRowSchema),
+  /** Growth of the recorder's tables and indexes as SQLite's pages count it (dbstat). */
+  diskBytes: z.number(),
+});
+
+/** What a drone costs Home Assistant (bench/ha-cost.mts). */
+export const haCostSchema = z.union([
+  z.object({
+    status: z.literal("measured"),
+    haVersion: z.string(),
+    synapseVersion: z.string(),
+    settings: z.object({
+      progressIntervalMs: z.number(),
+      statusIntervalSeconds: z.number(),
+      droneProgressEntityMs: z.number(),
+      coordinatorProgressMs: z.number(),
+      borgDutyPercent: z.number(),
+    }),
+    data: z.object({ files: z.number(), bytes: z.number() }),
+    run: haCostWindowSchema.extend({ runSeconds: z.number(), createSeconds: z.number() }),
+    idle: haCostWindowSchema,
+  }),
+  z.object({ status: z.enum(["skipped", "failed"]), reason: z.string() }),
+]);
+
 /** Everything one run measured, before any summary. */
 export const resultsSchema = z.object({
   v: z.literal(1),
@@ -108,8 +141,15 @@ export const resultsSchema = z.object({
     }),
     z.object({ status: z.literal("pending"), reason: z.string() }),
   ]),
+  /** What one drone costs Home Assistant; absent in older results. */
+  haCost: haCostSchema.optional(),
   notes: z.array(z.string()),
 });
 
 /** A results file. */
 export type Results = z.infer<typeof resultsSchema>;
+
+/** What bench/ha-cost.mts measured, or why not. */
+export type HaCost = z.infer<typeof haCostSchema>;
+/** One window of it. */
+export type HaCostWindow = z.infer<typeof haCostWindowSchema>;

@@ -36,8 +36,14 @@ import { watchCoordinatorLink } from "../ha/link-watch.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
 
-/** Progress, ETA, bytes and files: at most one update per this many ms (a run starting or ending is sent at once). */
-export const PROGRESS_PUBLISH_MS = 5_000;
+/**
+ * Progress, ETA, bytes and files: at most one update per this many ms (a run starting or
+ * ending is sent at once). Each of the four writes is three rows in Home Assistant's recorder
+ * (the state, and the integration's `synapse/update` event with its data).
+ */
+export const PROGRESS_PUBLISH_MS = 60_000;
+/** …and only once the progress moved this many points since the value shown (a run starting or ending is sent at once). */
+export const PROGRESS_PUBLISH_STEP = 20;
 /** Entity writes allowed per minute (synapse's integration drops more than 300). */
 export const WRITES_PER_MINUTE = 240;
 /** At most one configuration update this often (the integration allows 5 a minute per connection). */
@@ -133,21 +139,21 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
       shared_hosts: fleet.sharedHosts().map(shared => ({ key: shared.key, hosts: shared.names, warning: shared.warning })),
     });
 
-    // progress moves every second: publish it when a run starts or ends, else every PROGRESS_PUBLISH_MS
+    // progress moves with every drone event: publish it when a run starts or ends, else at most
+    // every PROGRESS_PUBLISH_MS once it moved PROGRESS_PUBLISH_STEP points
     const running = summary.running.join(",");
     const wait = progressAt + PROGRESS_PUBLISH_MS - now.getTime();
-    if (running !== publishedRunning || wait <= 0) {
+    const shown = entities.get("progress")?.storage.get("state");
+    const moved = typeof shown !== "number" || summary.progress === null || Math.abs(summary.progress - shown) >= PROGRESS_PUBLISH_STEP;
+    if (running !== publishedRunning || (wait <= 0 && moved)) {
       publishedRunning = running;
       progressAt = now.getTime();
       put("progress", "state", summary.progress);
       put("eta", "state", summary.eta);
       put("bytes_processed", "state", summary.bytes);
       put("files_processed", "state", summary.files);
-    } else if (
-      !sameValue(entities.get("progress")?.storage.get("state"), summary.progress) ||
-      !sameValue(entities.get("bytes_processed")?.storage.get("state"), summary.bytes)
-    ) {
-      syncSoon(wait);
+    } else if (moved && (!sameValue(shown, summary.progress) || !sameValue(entities.get("bytes_processed")?.storage.get("state"), summary.bytes))) {
+      syncSoon(Math.max(0, wait));
     }
 
     for (const [droneId, entity] of problems) {

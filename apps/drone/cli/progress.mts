@@ -1,6 +1,7 @@
 /**
  * Progress on the terminal: a bar on a TTY (redrawn from the engine's live state, so it
- * moves smoothly whatever PROGRESS_INTERVAL_MS is), a plain line now and then otherwise,
+ * moves smoothly whatever PROGRESS_INTERVAL_MS is), a plain line every ten seconds otherwise
+ * (from the live state too),
  * or every progress event as a JSON line with `--json`.
  */
 import { type ApplicationState, type ProgressEvent } from "../../../libs/protocol/index.mjs";
@@ -134,14 +135,21 @@ function ttyDisplay(terminal: Terminal, live: () => LiveStatus): ProgressDisplay
   };
 }
 
-/** A line every ten seconds (and at each new step) when stderr is not a TTY. */
-function plainDisplay(terminal: Terminal): ProgressDisplay {
+/** How often the plain display reads the live state: progress events may be a minute apart (PROGRESS_INTERVAL_MS). */
+const PLAIN_LOOK_MS = 1_000;
+
+/** A line every ten seconds (and at each new step) when stderr is not a TTY, from the engine's live state. */
+function plainDisplay(terminal: Terminal, live: () => LiveStatus): ProgressDisplay {
   const due = createLineThrottle();
+  const show = (event: ProgressEvent | null) => {
+    if (event && due(event)) terminal.line(plainLine(event));
+  };
+  // a look at the live state, not a schedule: it lives exactly as long as the command's run
+  const timer = setInterval(() => show(live().progress), PLAIN_LOOK_MS);
+  timer.unref();
   return {
-    onProgress: event => {
-      if (due(event)) terminal.line(plainLine(event));
-    },
-    stop: () => undefined,
+    onProgress: show,
+    stop: () => clearInterval(timer),
   };
 }
 
@@ -153,5 +161,5 @@ function jsonDisplay(terminal: Terminal): ProgressDisplay {
 /** The display that suits the output mode and the terminal. */
 export function createProgressDisplay(mode: { json: boolean }, terminal: Terminal, live: () => LiveStatus): ProgressDisplay {
   if (mode.json) return jsonDisplay(terminal);
-  return terminal.tty ? ttyDisplay(terminal, live) : plainDisplay(terminal);
+  return terminal.tty ? ttyDisplay(terminal, live) : plainDisplay(terminal, live);
 }

@@ -14,10 +14,15 @@ import { type DroneEngine } from "../core/engine.mjs";
 import { cancelWherever } from "../core/cancel-request.mjs";
 import { createDroneDevice, type DroneDevice, type EntityField } from "./device.mjs";
 import { archiveOptions, ENTITY_SPECS, type NumberSpec, type SelectSpec, settingValue, type TextSpec } from "./entities.mjs";
-import { FACT_SENSORS, type FactSensorKey, nextBackupState, progressStates, RECENT_RUNS, recentRunsAttributes } from "./values.mjs";
+import { FACT_SENSORS, type FactSensorKey, nextBackupState, progressMoved, progressStates, RECENT_RUNS, recentRunsAttributes, type ShownProgress } from "./values.mjs";
 
-/** At most one progress/ETA entity update per this many ms (the last of a step is always sent). */
-export const PROGRESS_ENTITY_INTERVAL_MS = 5_000;
+/**
+ * At most one Progress/ETA entity update per this many ms (a step's last value waits for it).
+ * Each write is three rows in Home Assistant's recorder (the state, and the integration's
+ * `synapse/update` event with its data): see docs/benchmarks.md, "What Home Assistant stores".
+ */
+export const PROGRESS_ENTITY_INTERVAL_MS = 60_000;
+
 
 type SettingSpec = NumberSpec | SelectSpec | TextSpec;
 
@@ -109,35 +114,42 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
     }
   };
 
-  // progress changes several times a second: publish at most every PROGRESS_ENTITY_INTERVAL_MS
+  // progress changes with every event: publish at most every PROGRESS_ENTITY_INTERVAL_MS, and
+  // only when the percent moved PROGRESS_ENTITY_STEP points (values.mts) (a long run costs as few rows as a short one)
   let latestProgress: ProgressEvent | undefined;
   let progressPublishedAt = 0;
   let progressTimer: (() => void) | undefined;
+  let shown: ShownProgress | undefined;
   const publishProgress = () => {
     progressTimer?.();
     progressTimer = undefined;
     if (!latestProgress) return;
     progressPublishedAt = Date.now();
     const states = progressStates(latestProgress);
+    shown = { percent: latestProgress.percent, state: latestProgress.state };
     latestProgress = undefined;
     void publish("progress", "state", states.progress);
     void publish("eta", "state", states.eta);
   };
   const progress = (event: ProgressEvent) => {
     latestProgress = event;
+    // a step's last value waits for the interval like any other: the last of the run is written then
+    if (!event.finished && !progressMoved(shown, event)) return;
     const wait = PROGRESS_ENTITY_INTERVAL_MS - (Date.now() - progressPublishedAt);
-    if (event.finished || wait <= 0) publishProgress();
+    if (wait <= 0) publishProgress();
     else progressTimer ??= scheduler.setTimeout(publishProgress, wait);
   };
   let lastRunId: string | null = null;
   const onRunChange = (runId: string | null) => {
     if (runId === lastRunId) return;
     lastRunId = runId;
-    if (runId === null) return;
+    // the run ended: its last value is written now rather than when the interval has passed
+    if (runId === null) return void (latestProgress && publishProgress());
     // a new run starts from nothing; the last run's final progress stays until then
     progressTimer?.();
     progressTimer = undefined;
     latestProgress = undefined;
+    shown = undefined;
     void publish("progress", "state", 0);
     void publish("eta", "state", null);
   };

@@ -81,6 +81,25 @@ export function progressStates(event: ProgressEvent): { progress: SensorState; e
   };
 }
 
+/** The Progress sensor changes only once the percent moved this many points since the value shown (or the step changed, or it ended). */
+export const PROGRESS_ENTITY_STEP = 20;
+
+/** What the Progress sensor shows now: its percent, and the step it belongs to. */
+export interface ShownProgress {
+  percent: number | null;
+  state: string;
+}
+
+/**
+ * Whether an event moved the progress enough to be shown: the first of a run, another step,
+ * an estimate gained or lost, or the percent PROGRESS_ENTITY_STEP points away from the shown one.
+ */
+export function progressMoved(shown: ShownProgress | undefined, event: Pick<ProgressEvent, "percent" | "state">): boolean {
+  if (shown === undefined || shown.state !== event.state) return true;
+  if (shown.percent === null || event.percent === null) return shown.percent !== event.percent;
+  return Math.abs(event.percent - shown.percent) >= PROGRESS_ENTITY_STEP;
+}
+
 /** How many runs the Last Result sensor lists in its `recent_runs` attribute. */
 export const RECENT_RUNS = 10;
 /**

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { COORDINATOR_ENTITIES } from "../../../apps/backup_coordinator/ha/entities.mjs";
-import { PROGRESS_PUBLISH_MS } from "../../../apps/backup_coordinator/services/entities.service.mjs";
+import { PROGRESS_PUBLISH_MS, PROGRESS_PUBLISH_STEP } from "../../../apps/backup_coordinator/services/entities.service.mjs";
 import { TEST_HASS_TOKEN } from "../../helpers/runner.mjs";
 import { bootCoordinator, type Harness, settle } from "./harness.mjs";
 import { minutesFrom, T0, waitFor } from "../../helpers/wait.mjs";
@@ -155,9 +155,17 @@ describe("the sensors", () => {
     h.params.backup_coordinator.entities.sync();
     await settle();
     expect(progressPatches()).toBe(before);
+    // the interval passed, but the progress moved less than PROGRESS_PUBLISH_STEP points (50 → 59.5): still none
     vi.setSystemTime(new Date(Date.now() + PROGRESS_PUBLISH_MS + 1));
     h.params.backup_coordinator.entities.sync();
-    await waitFor(() => h!.published("progress") === 59.5, "the progress after the interval");
+    await settle();
+    expect(progressPatches()).toBe(before);
+    expect(h.published("progress")).toBe(50);
+    // moved far enough (50 → 50 + PROGRESS_PUBLISH_STEP): published
+    await h.progress("a", 40 + 2 * PROGRESS_PUBLISH_STEP);
+    await settle();
+    h.params.backup_coordinator.entities.sync();
+    await waitFor(() => h!.published("progress") === 50 + PROGRESS_PUBLISH_STEP, "the progress after the interval and the step");
 
     await h.finish("a", "failed");
     await waitFor(() => h!.published("failing_drones") === 1, "one failing drone");
@@ -171,17 +179,22 @@ describe("the sensors", () => {
     await h.heartbeat();
     await h.waitForPresses(3);
     const start = h.sent.length;
-    for (let second = 1; second <= 60; second++) {
+    // three drones from 0 to 100 % over three (simulated) minutes, a progress event each second each
+    const seconds = 180;
+    for (let second = 1; second <= seconds; second++) {
       vi.setSystemTime(new Date(T0.getTime() + second * 1000));
-      for (const id of ["a", "b", "c"]) await h.progress(id, second);
+      for (const id of ["a", "b", "c"]) await h.progress(id, Math.min(100, (second * 100) / seconds));
       await settle(2);
     }
     await settle(50);
     const patches = h.sent.slice(start).filter(message => message.type === "synapse/patch_entity");
-    // 180 progress events in a (simulated) minute: the four progress sensors at most every
-    // PROGRESS_PUBLISH_MS (and a few others), far below synapse's 300
-    const bound = 4 * (60_000 / PROGRESS_PUBLISH_MS + 1) + 5;
+    // 540 progress events: the four progress sensors at most every PROGRESS_PUBLISH_MS (and a
+    // few others), far below synapse's 300 a minute
+    const intervals = (seconds * 1000) / PROGRESS_PUBLISH_MS;
+    const bound = 4 * (intervals + 1) + 5;
     expect(patches.length).toBeLessThanOrEqual(bound);
-    expect(patches.filter(message => message.unique_id === "backup_coordinator_progress").length).toBeGreaterThanOrEqual(10);
+    // and still about once per interval, the progress moving faster than PROGRESS_PUBLISH_STEP per
+    // interval (the last interval's sync may fall after the simulated minutes end)
+    expect(patches.filter(message => message.unique_id === "backup_coordinator_progress").length).toBeGreaterThanOrEqual(intervals - 1);
   });
 });
