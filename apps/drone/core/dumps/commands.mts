@@ -12,12 +12,15 @@
  *   so `sh` turns the descriptor into a real pipe with `cat`; the password passes through the
  *   kernel only, never a file, argv or an environment.
  * - sqlite: `sqlite3 -bail PATH .dump`: the shell dumps inside one read transaction, a
- *   consistent snapshot of a database in WAL mode that another process writes to.
+ *   consistent snapshot of a database in WAL mode that another process writes to. Of a
+ *   damaged database it exits 0 with a script that ends in ROLLBACK: only a last line
+ *   `COMMIT;` makes the dump whole.
  * - command: `sh -c COMMAND`; its standard output is the data.
  */
 import { Secret } from "../../../../libs/borg/index.mjs";
 import { type NamedDump } from "./config.mjs";
 import { type DumpFormat } from "./manifest.mjs";
+import { SQLITE_DUMP_END } from "./script-end.mjs";
 
 /** The descriptor a child reads a secret from (an option file), after stdin, stdout and stderr. */
 export const SECRET_FD = 3;
@@ -42,6 +45,8 @@ export interface DumpInvocation {
   ext: string;
   /** How the data is written: decides the restore tool. */
   format: DumpFormat;
+  /** The last line of whole data, where the tool's exit status does not tell (see script-end.mts). */
+  lastLine?: string;
 }
 
 /** Which programs are installed, where a kind has a choice. */
@@ -106,6 +111,8 @@ function sqliteDump(dump: Kind<"sqlite">): DumpInvocation {
     env: {},
     ext: "sql",
     format: "sql",
+    // a damaged database: exit 0, and the script ends in ROLLBACK
+    lastLine: SQLITE_DUMP_END,
   };
 }
 

@@ -26,6 +26,7 @@ import { DroneError } from "../errors.mjs";
 import { type NamedDump } from "./config.mjs";
 import { dumpFileOf, type DumpInvocation, dumpInvocation, passwordOf } from "./commands.mjs";
 import { type DumpManifest, dumpManifestSchema, DUMPS_DIR } from "./manifest.mjs";
+import { scriptEndProblem, TAIL_BYTES } from "./script-end.mjs";
 import { excludeFileText, findSpecialFiles } from "./special-files.mjs";
 
 /** How one dump of a run ended: `not_run` when borg failed before it reached the dump. */
@@ -208,6 +209,15 @@ export const removeRunFolder = (dir: string) => rm(dir, { recursive: true, force
 /** A dump whose FIFO borg closed before the dump's end. */
 const brokenFifo = (dump: NamedDump, bytes: number) => `dump ${dump.name} (${dump.kind}) was cut short: borg closed its FIFO before the dump's end (the tool had written ${bytes} B)`;
 
+/** Why a tool's data that it ended with exit 0 is not whole (a sqlite3 .dump of a damaged database), or undefined. */
+export function incompleteData(dump: NamedDump, invocation: Pick<DumpInvocation, "file" | "lastLine">, tail: string): string | undefined {
+  if (invocation.lastLine === undefined) return undefined;
+  const problem = scriptEndProblem(tail, invocation.lastLine);
+  if (problem === undefined) return undefined;
+  const check = dump.kind === "sqlite" ? `; is the database damaged? \`sqlite3 ${dump.path} "PRAGMA integrity_check"\` tells` : "";
+  return `dump ${dump.name} (${dump.kind}) is not whole although ${invocation.file} exited 0: ${problem}${check}`;
+}
+
 /** The first line a tool wrote to stderr, redacted and cut. */
 export function firstLine(stderr: string, password?: Secret): string | undefined {
   const line = stderr
@@ -316,11 +326,11 @@ function startRelay(ready: ReadyDump, options: StreamOptions, onFailure: (result
       timeoutMs: dump.timeout_seconds * 1000,
       signal: AbortSignal.any([options.signal, tool.signal]),
       stdoutTo: counter,
-      keep: { stderr: 64 * 1024 },
+      keep: { stderr: 64 * 1024, ...(invocation.lastLine === undefined ? {} : { stdout: TAIL_BYTES }) },
       ...(secret?.kind === "fd" ? { input: { fd: secret.fd, text: secret.text.reveal() } } : {}),
     });
     const durationSeconds = (Date.now() - started) / 1000;
-    let error = fifoBroken ? brokenFifo(dump, bytes) : dumpError(dump, toolRun, password);
+    let error = fifoBroken ? brokenFifo(dump, bytes) : (dumpError(dump, toolRun, password) ?? incompleteData(dump, invocation, toolRun.stdout));
     if (error === undefined) {
       // all of the tool's output into the FIFO, then its end: borg reads a whole dump
       counter.end();

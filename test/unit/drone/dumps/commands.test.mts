@@ -89,13 +89,14 @@ describe("dump commands", () => {
     expect(JSON.stringify({ args: invocation.args, env: invocation.env })).not.toContain("p#w");
   });
 
-  it("sqlite: sqlite3 -bail PATH .dump, waiting for a lock rather than failing at once", () => {
+  it("sqlite: sqlite3 -bail PATH .dump, waiting for a lock rather than failing at once; whole only when it ends in COMMIT;", () => {
     expect(dumpInvocation({ name: "ha", kind: "sqlite", path: "/config/home-assistant_v2.db", ...common }, undefined, tools)).toEqual({
       file: "sqlite3",
       args: ["-bail", "-cmd", ".timeout 60000", "/config/home-assistant_v2.db", ".dump"],
       env: {},
       ext: "sql",
       format: "sql",
+      lastLine: "COMMIT;",
     });
   });
 

@@ -1,8 +1,10 @@
 /**
  * The relay between a dump's tool and borg, with a stand-in for borg that reads the FIFO:
  * a tool whose child still writes after it exited 0 is stored whole; a FIFO that borg closes
- * early is a failed dump that settles (never a hang, never a success).
+ * early is a failed dump that settles (never a hang, never a success); sqlite3's dump of a
+ * damaged database (exit 0, a script ending in ROLLBACK) is a failed dump.
  */
+import { execFileSync } from "node:child_process";
 import { closeSync, constants, openSync, readSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +14,7 @@ import { afterEach, describe, expect, it } from "vitest";
 
 import { type NamedDump } from "../../../../apps/drone/core/dumps/config.mjs";
 import { DumpsFailed, prepareRunFolder, readyDumps, streamDumps } from "../../../../apps/drone/core/dumps/stream.mjs";
+import { scriptEndProblem } from "../../../../apps/drone/core/dumps/script-end.mjs";
 
 const quiet = () => undefined;
 const LOG = { debug: quiet, info: quiet };
@@ -118,5 +121,46 @@ describe("the relay of a dump into borg's FIFO", () => {
     }).catch((error: unknown) => error);
     expect(outcome).toBeInstanceOf(DumpsFailed);
     expect((outcome as DumpsFailed).results).toMatchObject([{ name: "data", outcome: "failed", error: expect.stringMatching(/borg closed its FIFO/) as string }]);
+  });
+
+  it("sqlite3 .dump of a database with a zeroed page exits 0 with a script ending in ROLLBACK: the dump fails and borg is stopped", async () => {
+    const base = await mkdtemp(join(tmpdir(), "bc-sqlite-"));
+    dirs.push(base);
+    const db = join(base, "damaged.db");
+    execFileSync("sqlite3", [db], {
+      input: "CREATE TABLE a (x);\nWITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 3000) INSERT INTO a SELECT hex(randomblob(100)) FROM g;\nCREATE TABLE b (y);\nINSERT INTO b VALUES (1);\n",
+    });
+    // a page in the middle of table a's b-tree (4096-byte pages)
+    execFileSync("dd", ["if=/dev/zero", `of=${db}`, "bs=4096", "seek=20", "count=1", "conv=notrunc"], { stdio: "ignore" });
+    // what sqlite3 itself does with it: exit 0, nothing on stderr, ROLLBACK at the end
+    const script = execFileSync("sqlite3", ["-bail", db, ".dump"], { maxBuffer: 64 * 1024 * 1024 }).toString();
+    expect(scriptEndProblem(script.slice(-200), "COMMIT;")).toBe('it ends with "ROLLBACK; -- due to errors" instead of COMMIT;');
+
+    const outcome = await relay({ name: "ha", kind: "sqlite", path: db, timeout_seconds: 60, policy: "break" }, readToEnd).catch((error: unknown) => error);
+    expect(outcome).toBeInstanceOf(DumpsFailed);
+    const failure = outcome as DumpsFailed;
+    expect(failure.archive).toBeUndefined();
+    expect(failure.failed.map(dump => dump.error)).toEqual([
+      `dump ha (sqlite) is not whole although sqlite3 exited 0: it ends with "ROLLBACK; -- due to errors" instead of COMMIT;; is the database damaged? \`sqlite3 ${db} "PRAGMA integrity_check"\` tells`,
+    ]);
+  });
+
+  it("a whole sqlite3 .dump (COMMIT; at its end) succeeds", async () => {
+    const base = await mkdtemp(join(tmpdir(), "bc-sqlite-"));
+    dirs.push(base);
+    const db = join(base, "good.db");
+    execFileSync("sqlite3", [db, "CREATE TABLE a (x); INSERT INTO a VALUES (1);"]);
+    const { value, results } = await relay({ name: "ha", kind: "sqlite", path: db, timeout_seconds: 60, policy: "break" }, readToEnd);
+    expect(value.endsWith("COMMIT;\n")).toBe(true);
+    expect(results).toMatchObject([{ name: "ha", outcome: "success" }]);
+  });
+});
+
+describe("scriptEndProblem", () => {
+  it("is nothing for a last line COMMIT; and says what the last line is otherwise", () => {
+    expect(scriptEndProblem("INSERT INTO a VALUES(1);\nCOMMIT;\n", "COMMIT;")).toBeUndefined();
+    expect(scriptEndProblem("COMMIT;\r\n\n", "COMMIT;")).toBeUndefined();
+    expect(scriptEndProblem("", "COMMIT;")).toBe("it is empty (a whole one ends with COMMIT;)");
+    expect(scriptEndProblem("INSERT INTO a VALUES(1);\n", "COMMIT;")).toBe('it ends with "INSERT INTO a VALUES(1);" instead of COMMIT;');
   });
 });
