@@ -1,19 +1,25 @@
 /**
- * What the review of the dumps found, on real parts (borg, sqlite3): a damaged SQLite database
- * fails its dump instead of being stored as an empty one, and an archive that holds such a dump
- * (from an older drone) never replaces a live file.
+ * What the review of the dumps found, on real parts (borg, MariaDB from test/helpers, sqlite3):
+ * `--to-database` of a MariaDB dump fills the database it names and leaves the original alone
+ * (and an older archive whose dump holds USE refuses it); a damaged SQLite database fails its
+ * dump instead of being stored as an empty one, and an archive that holds such a dump (from an
+ * older drone) never replaces a live file.
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
 import { bootDrone, droneTestConfig, makeDroneRepository } from "../../helpers/drone.mjs";
+import { fillMariadb, mariadbFingerprint, type MariadbServer, startMariadb } from "../../helpers/mariadb.mjs";
 import { sqlite } from "../../helpers/sqlite.mjs";
+
+const exec = promisify(execFile);
 
 /** borg itself, on the test repository. */
 function borg(repo: TestRepository, args: string[], cwd?: string): Buffer {
@@ -65,6 +71,77 @@ describe("dump safety on real databases", () => {
     };
     return { ...booted, run };
   }
+
+  describe("MariaDB --to-database", () => {
+    let mdb: MariadbServer | undefined;
+    beforeAll(async () => {
+      mdb = await startMariadb();
+    }, 120_000);
+    afterAll(async () => {
+      await mdb?.stop();
+    });
+    const server = () => {
+      if (!mdb) throw new Error("MariaDB did not start");
+      return mdb;
+    };
+    const setting = (database: string) => {
+      const m = server();
+      return { kind: "mariadb", host: m.host, port: m.port, user: m.user, database, password_file: m.passwordFile };
+    };
+
+    it("fills the database it names and leaves the original untouched; a database that is not there is said, not made", async () => {
+      const m = server();
+      repo = await makeDroneRepository(2, 1024);
+      await fillMariadb(m, "cloud");
+      const original = await mariadbFingerprint(m, "cloud");
+      const { run } = await drone({ DUMPS: { cloud: setting("cloud") } });
+      const created = await run("create");
+      expect(created).toMatchObject({ outcome: "success" });
+      const archive = created.archive?.name ?? "";
+      // no CREATE DATABASE nor USE in the stored dump
+      const sql = borg(repo, ["extract", "--stdout", `${repo.repository.location}::${archive}`, "backup-drone-dumps/cloud.sql"]).toString();
+      expect(sql).toContain("CREATE TABLE `customers`");
+      expect(sql.split("\n").filter(line => /^(CREATE DATABASE|USE )/.test(line))).toEqual([]);
+
+      // the live database changes after the backup
+      await m.sql("cloud", "UPDATE customers SET name = 'changed' WHERE id % 3 = 0; DELETE FROM notes WHERE id > 100");
+      const changed = await mariadbFingerprint(m, "cloud");
+      expect(changed).not.toEqual(original);
+
+      const missing = await run("restore", { dump: { name: "cloud", destination: { kind: "database", database: "cloud_check" }, replace: true } });
+      expect(missing).toMatchObject({ outcome: "failed", error_kind: "dump_restore_failed" });
+      expect(missing.error).toMatch(/Unknown database 'cloud_check'.*; create the database first/);
+
+      await m.sql(undefined, "CREATE DATABASE cloud_check CHARACTER SET utf8mb4");
+      const restored = await run("restore", { dump: { name: "cloud", destination: { kind: "database", database: "cloud_check" }, replace: true } });
+      expect(restored).toMatchObject({ outcome: "success", error_kind: null });
+      expect(await mariadbFingerprint(m, "cloud_check")).toEqual(original);
+      expect(await mariadbFingerprint(m, "cloud")).toEqual(changed);
+    });
+
+    it("an older archive whose dump holds USE refuses --to-database elsewhere and changes nothing", async () => {
+      const m = server();
+      repo = await makeDroneRepository(2, 1024);
+      await fillMariadb(m, "books");
+      // the dump as drones made it before: --databases, so CREATE DATABASE and USE inside
+      // (the test's own client: the password in its environment, in this test's process tree only)
+      const { stdout } = await exec("mariadb-dump", ["--no-defaults", "-h", m.host, "-P", String(m.port), "-u", m.user, "--single-transaction", "--databases", "books"], {
+        env: { ...process.env, MYSQL_PWD: m.password },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      expect(stdout).toMatch(/^USE `books`;$/m);
+      await olderArchive(repo, "books", { kind: "mariadb", format: "sql", database: "books", file: "books.sql" }, stdout);
+      await m.sql("books", "DELETE FROM notes WHERE id > 10");
+      const changed = await mariadbFingerprint(m, "books");
+      await m.sql(undefined, "CREATE DATABASE books_check");
+      const { run } = await drone({ DUMPS: { books: setting("books") } });
+      const refused = await run("restore", { dump: { name: "books", destination: { kind: "database", database: "books_check" }, replace: true } });
+      expect(refused).toMatchObject({ outcome: "failed", error_kind: "target_invalid" });
+      expect(refused.error).toMatch(/^the dump books in this archive selects its database itself \(its SQL holds USE `books`/);
+      expect(await mariadbFingerprint(m, "books")).toEqual(changed);
+      expect(await m.sql("books_check", "SHOW TABLES")).toBe("");
+    });
+  });
 
   describe("a damaged SQLite database", () => {
     /** A database whose page 21 (in table a's b-tree) is zeroed. */

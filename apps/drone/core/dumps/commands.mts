@@ -6,7 +6,8 @@
  *
  * - postgresql: `pg_dump -Fc` for one database, `pg_dumpall` for `all`; the password as
  *   PGPASSWORD in that child's environment only.
- * - mariadb: `mariadb-dump` (or `mysqldump` where that is the installed one) with
+ * - mariadb: `mariadb-dump` (or `mysqldump` where that is the installed one), one database
+ *   by its name alone (no CREATE DATABASE/USE in the dump), `all` with `--all-databases`; with
  *   `--defaults-extra-file=/dev/fd/0`: an option file read from a pipe. Node's child "pipes"
  *   are socket pairs, which `/dev/fd/N` cannot open ("Could not open required defaults file"),
  *   so `sh` turns the descriptor into a real pipe with `cat`; the password passes through the
@@ -91,8 +92,10 @@ function mariadbDump(dump: Kind<"mariadb">, password: Secret | undefined, tools:
   option(args, "--socket", dump.socket);
   option(args, "--user", dump.user);
   args.push(...dump.options);
+  // one database: its name last, without --databases, so that the dump holds no CREATE
+  // DATABASE nor USE and restores into whichever database the restore names (`--database`)
   if (dump.database === "all") args.push("--all-databases");
-  else args.push("--databases", dump.database);
+  else args.push(dump.database);
   const base = { env: {}, ext: "sql", format: "sql" as const };
   if (!password) return { file: tools.mariadbDump, args, ...base };
   // --defaults-extra-file must come first; `$0` is the tool, `$@` its arguments

@@ -142,7 +142,7 @@ export function manifestOf(dump: NamedDump, createdAt: Date): DumpManifest {
     name: dump.name,
     kind: dump.kind,
     format,
-    ...(dump.kind === "postgresql" || dump.kind === "mariadb" ? { database: dump.database } : {}),
+    ...(dump.kind === "postgresql" || dump.kind === "mariadb" ? { database: dump.database, selects_database: dump.database === "all" } : {}),
     ...(dump.kind === "sqlite" ? { path: dump.path } : {}),
     file: `${dump.name}.${ext}`,
     created_at: createdAt.toISOString(),

@@ -48,10 +48,10 @@ describe("dump commands", () => {
     expect(JSON.stringify(invocation)).not.toContain("s3cret");
   });
 
-  it("mariadb without a password: the tool itself, one consistent snapshot with routines, events and triggers", () => {
+  it("mariadb without a password: the tool itself, one consistent snapshot with routines, events and triggers; one database by its name alone (no USE in the dump)", () => {
     expect(dumpInvocation(maria({ socket: "/run/mysqld/mysqld.sock", user: "root" }), undefined, { mariadbDump: "mysqldump" })).toEqual({
       file: "mysqldump",
-      args: ["--single-transaction", "--routines", "--events", "--triggers", "--socket", "/run/mysqld/mysqld.sock", "--user", "root", "--databases", "nextcloud"],
+      args: ["--single-transaction", "--routines", "--events", "--triggers", "--socket", "/run/mysqld/mysqld.sock", "--user", "root", "nextcloud"],
       env: {},
       ext: "sql",
       format: "sql",
@@ -81,7 +81,6 @@ describe("dump commands", () => {
       "--routines",
       "--events",
       "--triggers",
-      "--databases",
       "nextcloud",
     ]);
     expect(invocation.secret?.kind).toBe("fd");
