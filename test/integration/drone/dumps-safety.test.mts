@@ -3,7 +3,8 @@
  * `--to-database` of a MariaDB dump fills the database it names and leaves the original alone
  * (and an older archive whose dump holds USE refuses it); a damaged SQLite database fails its
  * dump instead of being stored as an empty one, and an archive that holds such a dump (from an
- * older drone) never replaces a live file.
+ * older drone) never replaces a live file; archives made without a dump that failed (policy
+ * continue) hold prune, so that they never age out the archives that hold it.
  */
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -197,6 +198,45 @@ describe("dump safety on real databases", () => {
       expect(result.error).toMatch(/: the database built from the dump holds no table, though the dump makes some; /);
       expect((await readFile(live)).equals(before)).toBe(true);
       expect(existsSync(`${live}-journal`)).toBe(false);
+    });
+  });
+
+  describe("prune after a dump failed with policy continue", () => {
+    /** Keep one archive a day: a prune after several archives today keeps only the newest. */
+    const ONE_A_DAY = { KEEP_DAILY: 1, KEEP_WEEKLY: 0, KEEP_MONTHLY: 0, KEEP_YEARLY: 0 };
+    const archives = async (test: TestRepository) => (await test.client.list({ prefix: "testdrone@" })).value.archives.map(archive => archive.name);
+
+    it("an archive without a dump that earlier archives hold holds prune, again after a release while it still fails, and no more once it is back", async () => {
+      repo = await makeDroneRepository(2, 1024);
+      const broken = join(repo.root, "database-down");
+      const command = `if [ -e ${broken} ]; then echo 'db: no route to host' >&2; exit 1; fi; echo rows`;
+      const { engine } = await drone({ ...ONE_A_DAY, DUMPS: { db: { kind: "command", command, policy: "continue" } } });
+      for (let i = 0; i < 2; i++) expect(await engine.run("create", "library")).toMatchObject({ outcome: "success" });
+      const withDump = await archives(repo);
+      expect(engine.persisted().dumpsHeld.primary).toEqual(["db"]);
+
+      await writeFile(broken, "");
+      const held = await engine.run("scheduled", "library");
+      expect(held).toMatchObject({ outcome: "held", error_kind: "prune_held", pruned: [] });
+      expect(held.error).toContain("the dump db is not in this archive (dump db (command) exited with 1: db: no route to host) but earlier archives hold it");
+      expect(held.warnings).toContain("dump db (command) exited with 1: db: no route to host (policy continue: the archive was made without it)");
+      expect(await archives(repo)).toEqual([...withDump, held.archive?.name]);
+
+      // released while the dump still fails: the next archive without it holds prune again
+      expect(await engine.releasePruneHold("library")).toBe(true);
+      const again = await engine.run("scheduled", "library");
+      expect(again).toMatchObject({ outcome: "held", pruned: [] });
+      expect(again.error).toContain("the dump db is not in this archive");
+      expect(await archives(repo)).toEqual([...withDump, held.archive?.name, again.archive?.name]);
+
+      // the dump works again: its archive holds nothing more, and once released prune keeps the newest, which holds the dump
+      await rm(broken);
+      expect(await engine.releasePruneHold("library")).toBe(true);
+      const back = await engine.run("scheduled", "library");
+      expect(back).toMatchObject({ outcome: "success", error_kind: null });
+      expect(back.pruned.length).toBeGreaterThan(0);
+      expect(await archives(repo)).toEqual([back.archive?.name]);
+      expect(borg(repo, ["extract", "--stdout", `${repo.repository.location}::${back.archive?.name ?? ""}`, "backup-drone-dumps/db.out"]).toString()).toBe("rows\n");
     });
   });
 });
