@@ -55,7 +55,10 @@ export interface ProcessOptions {
    * Start it as the leader of a new process group (and session), and stop the whole group:
    * a child it started cannot outlive it. The run then settles without waiting for pipes a
    * left-over child holds: soon after the command's exit, and after a stop once the group is
-   * gone or, at the latest, one grace period after the last signal.
+   * gone or, at the latest, one grace period after the last signal. One exception: with
+   * `stdoutTo`, a command that exited 0 while its group still holds stdout is waited for
+   * until stdout's end (its data is whole only then); the deadline or the abort stops the
+   * group meanwhile, and the end is then `timed_out` or `aborted`, never `exited`.
    */
   group?: boolean;
   /** How it is stopped at the deadline, the inactivity timeout or the abort. */
@@ -133,6 +136,10 @@ export function runProcess(file: string, args: readonly string[], options: Proce
     let closed = false;
     let stop: { end: ProcessEnd; done: boolean; groupGone: boolean } | undefined;
     let settled = false;
+    let stdoutEnded = false;
+    /** The leader exited 0 and its group still holds stdout, which goes to `stdoutTo`: its end is waited for. */
+    let awaitingStdout = false;
+    let drainStarted = false;
     const readers: Promise<Error | undefined>[] = [];
 
     const finish = (run: Pick<ProcessRun, "end" | "started" | "stopped" | "error">, failure?: Error) => {
@@ -181,7 +188,8 @@ export function runProcess(file: string, args: readonly string[], options: Proce
 
     const halt = (end: ProcessEnd, sequence: readonly [NodeJS.Signals, ...NodeJS.Signals[]] = options.stop.signals) => {
       if (stop || settled || pid === undefined) return;
-      if (exit) {
+      // a leader that exited 0 while its group still writes stdout: the group is stopped, and the data is not whole
+      if (exit && !(awaitingStdout && !stdoutEnded)) {
         // it ended on its own; in a group only a process outside it still held the output
         if (group) exited();
         return;
@@ -267,11 +275,28 @@ export function runProcess(file: string, args: readonly string[], options: Proce
     child.once("error", (error: NodeJS.ErrnoException) => {
       if (pid === undefined) finish({ end: { kind: "not_started", code: error.code ?? "error" }, started: false, error: error.message });
     });
+    /** Settle soon after stdout's end once the leader is gone: a left-over child may still hold stderr. */
+    const drainAfterStdout = () => {
+      if (!awaitingStdout || !stdoutEnded || drainStarted || stop) return;
+      drainStarted = true;
+      later(exited, DRAIN_MS);
+    };
+    child.stdout?.once("close", () => {
+      stdoutEnded = true;
+      drainAfterStdout();
+    });
     child.once("exit", (code, signal) => {
       exit = { code, signal };
       if (group && !stop && pid !== undefined && groupAlive(pid)) {
-        // a child it left behind (`server &`) may keep the output open: read what is there, then let it be
-        later(exited, DRAIN_MS);
+        if (options.stdoutTo && code === 0) {
+          // `(sleep 1; echo rest) & echo start` exits 0 while its child still writes the data:
+          // stdout's end is the data's end, awaited up to the deadline
+          awaitingStdout = true;
+          drainAfterStdout();
+        } else {
+          // a child it left behind (`server &`) may keep the output open: read what is there, then let it be
+          later(exited, DRAIN_MS);
+        }
       }
       settleIfDone();
     });

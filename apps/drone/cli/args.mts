@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 
 import { errorText } from "../../../libs/config/errors.mjs";
 import { type ConfigSwitch, configSwitches } from "../../../libs/config/sources.mjs";
+import { DUMP_NAME_PATTERN } from "../core/dumps/config.mjs";
 import { parseSince } from "../core/duration.mjs";
 import { COMMAND_NAMES, type CommandName, COMMANDS, COMMON_OPTIONS, type OptionName, OPTIONS, type OptionSpec } from "./spec.mjs";
 
@@ -147,6 +148,14 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (name === "find" && (given.length === 0) === (values.dump === undefined)) {
     return { kind: "usage_error", command: name, message: given.length === 0 ? "find needs PATTERN (or --dump NAME)" : "give PATTERN or --dump NAME, not both" };
   }
+  const dump = text(values.dump);
+  if (dump !== undefined && !DUMP_NAME_PATTERN.test(dump)) {
+    return {
+      kind: "usage_error",
+      command: name,
+      message: `--dump takes a dump's name: lowercase letters, digits, - or _, starting with a letter or digit (got ${JSON.stringify(dump)}); see \`backup-drone list --dumps\``,
+    };
+  }
   return {
     kind: "run",
     command: name,
@@ -170,7 +179,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       dryRun: values["dry-run"] === true,
       yes: values.yes === true,
       dumps: values.dumps === true,
-      dump: text(values.dump),
+      dump,
       config: text(values.config),
       envFile: text(values["env-file"]),
       token: text(values.token),

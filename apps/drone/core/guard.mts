@@ -109,6 +109,29 @@ const percent = (value: number) => `${Math.round(value)} %`;
 /** How far a figure fell, in percent of its previous value (0 when it did not fall). */
 const fallPercent = (previous: number, now: number) => (previous > 0 && now < previous ? ((previous - now) / previous) * 100 : 0);
 
+/** The dumps of a new archive, for the guard. */
+export interface ArchiveDumps {
+  /** What the state recorded: the dumps earlier archives hold (see {@link dumpsHeldAfter}). */
+  expected: readonly string[];
+  /** Every configured dump with how it went in this run (a failed one is not in the archive). */
+  results: readonly { name: string; outcome: string; error: string | null }[];
+}
+
+/** Dumps that earlier archives hold, still configured, and missing from the new archive, with why. */
+export function missingDumps(dumps: ArchiveDumps): { name: string; error: string | null }[] {
+  return dumps.results.filter(result => result.outcome !== "success" && dumps.expected.includes(result.name)).map(({ name, error }) => ({ name, error }));
+}
+
+/**
+ * The dumps recorded after an archive: those it holds, and those earlier archives hold that
+ * are still configured and failed now (a dump taken out of DUMPS is dropped: no hold for it).
+ */
+export function dumpsHeldAfter(dumps: ArchiveDumps): string[] {
+  const held = dumps.results.filter(result => result.outcome === "success").map(result => result.name);
+  const missing = missingDumps(dumps).map(result => result.name);
+  return [...new Set([...held, ...missing])].sort();
+}
+
 /**
  * After a backup: why prune must wait, comparing the new archive with the drone's previous
  * one. Empty when the archive looks right, when the guard is off, or for a first backup
@@ -120,12 +143,19 @@ export function judgeArchive(input: {
   current: ArchiveFigures;
   sourcesBefore: SourceReport | null;
   sourcesNow: SourceReport;
+  dumps?: ArchiveDumps;
 }): GuardReasons {
   const { settings, previous, current } = input;
   if (!settings.enabled) return [];
   const reasons: GuardReasons = [];
   const vanished = vanishedSources(input.sourcesBefore, input.sourcesNow);
   if (vanished.length > 0) reasons.push(`sources that had files at the previous backup are now ${describeSources(vanished)}`);
+  for (const dump of input.dumps ? missingDumps(input.dumps) : []) {
+    reasons.push(
+      `the dump ${dump.name} is not in this archive (${dump.error ?? "it failed"}) but earlier archives hold it: pruned against, archives without it would age them out; ` +
+        `fix the dump, or take it out of DUMPS if it is gone for good`,
+    );
+  }
   if (!previous) return reasons;
   const filesFell = fallPercent(previous.nfiles, current.nfiles);
   if (filesFell > settings.shrinkPercent) {

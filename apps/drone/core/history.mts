@@ -180,12 +180,19 @@ function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
   try {
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     db.pragma("journal_mode = WAL");
-    const version = z.number().int().parse(db.pragma("user_version", { simple: true }));
-    if (version > HISTORY_SCHEMA_VERSION) {
-      throw new Error(`its schema version is ${version}, newer than this drone's (${HISTORY_SCHEMA_VERSION}): a newer drone wrote it`);
-    }
-    if (version < HISTORY_SCHEMA_VERSION) {
+    const schemaVersion = () => {
+      const version = z.number().int().parse(db.pragma("user_version", { simple: true }));
+      if (version > HISTORY_SCHEMA_VERSION) {
+        throw new Error(`its schema version is ${version}, newer than this drone's (${HISTORY_SCHEMA_VERSION}): a newer drone wrote it`);
+      }
+      return version;
+    };
+    if (schemaVersion() < HISTORY_SCHEMA_VERSION) {
       db.transaction(() => {
+        // read again under the write lock: another process (the daemon and a command) may
+        // have upgraded it since, and its steps must not run twice (ADD COLUMN would fail)
+        const version = schemaVersion();
+        if (version === HISTORY_SCHEMA_VERSION) return;
         for (const step of MIGRATIONS.slice(version, HISTORY_SCHEMA_VERSION)) db.exec(step);
         db.pragma(`user_version = ${HISTORY_SCHEMA_VERSION}`);
       }).immediate();

@@ -89,6 +89,13 @@ export const persistedStateSchema = z.object({
    */
   cancelledAt: z.object({ primary: iso, offsite: iso }).default(() => ({ primary: null, offsite: null })),
   /**
+   * The dumps this drone's archives hold, per repository: those of the newest archive, and those
+   * an earlier archive held that are still in DUMPS but failed since (policy continue). An
+   * archive that lacks one holds prune: pruned against, archives without a dump would age out
+   * every archive that has it.
+   */
+  dumpsHeld: z.object({ primary: z.array(z.string()), offsite: z.array(z.string()) }).default(() => ({ primary: [], offsite: [] })),
+  /**
    * Backups of each kind that failed in a row since the last one that succeeded (null: none):
    * the drone's own schedule tries again after a growing wait instead of every minute.
    */
@@ -161,6 +168,7 @@ export function emptyState(): PersistedState {
     lastSources: null,
     orphanedLocks: [],
     cancelledAt: { primary: null, offsite: null },
+    dumpsHeld: { primary: [], offsite: [] },
     failedBackups: { primary: null, offsite: null },
     running: null,
   };

@@ -6,7 +6,7 @@
  */
 import dayjs from "dayjs";
 
-import { type ArchiveFigures, addToHold, describeSources, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "../guard.mjs";
+import { type ArchiveFigures, addToHold, describeSources, dumpsHeldAfter, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "../guard.mjs";
 import { type BorgRun, type CreateResult } from "../../../../libs/borg/index.mjs";
 import { inheritedEnv } from "../../../../libs/borg/environment.mjs";
 import { secretConfigVariables } from "../../config.mjs";
@@ -208,16 +208,20 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
       compressedSize: stats.compressedSize,
       deduplicatedSize: stats.deduplicatedSize,
     };
+    // every configured dump with its outcome: a failed one (policy continue) is not in the archive
+    const dumps = { expected: persisted.dumpsHeld[role], results: context.dumps };
     const reasons = judgeArchive({
       settings: config.guard,
       previous,
       current: facts,
       sourcesBefore: persisted.lastSources,
       sourcesNow,
+      dumps,
     });
     const totals = storedTotals(run.value.totals);
     await store.update(state => {
       state.lastSources = sourcesNow.map(source => ({ ...source }));
+      state.dumpsHeld[role] = dumpsHeldAfter(dumps);
       // in the same write as the archive's record: a crash cannot leave one without the other
       if (reasons.length > 0) state.pruneHold = addToHold(state.pruneHold, facts.name, reasons, toIso(new Date()));
       if (role === "primary") {

@@ -6,18 +6,22 @@
  *
  * - postgresql: `pg_dump -Fc` for one database, `pg_dumpall` for `all`; the password as
  *   PGPASSWORD in that child's environment only.
- * - mariadb: `mariadb-dump` (or `mysqldump` where that is the installed one) with
+ * - mariadb: `mariadb-dump` (or `mysqldump` where that is the installed one), one database
+ *   by its name alone (no CREATE DATABASE/USE in the dump), `all` with `--all-databases`; with
  *   `--defaults-extra-file=/dev/fd/0`: an option file read from a pipe. Node's child "pipes"
  *   are socket pairs, which `/dev/fd/N` cannot open ("Could not open required defaults file"),
  *   so `sh` turns the descriptor into a real pipe with `cat`; the password passes through the
  *   kernel only, never a file, argv or an environment.
  * - sqlite: `sqlite3 -bail PATH .dump`: the shell dumps inside one read transaction, a
- *   consistent snapshot of a database in WAL mode that another process writes to.
+ *   consistent snapshot of a database in WAL mode that another process writes to. Of a
+ *   damaged database it exits 0 with a script that ends in ROLLBACK: only a last line
+ *   `COMMIT;` makes the dump whole.
  * - command: `sh -c COMMAND`; its standard output is the data.
  */
 import { Secret } from "../../../../libs/borg/index.mjs";
 import { type NamedDump } from "./config.mjs";
 import { type DumpFormat } from "./manifest.mjs";
+import { SQLITE_DUMP_END } from "./script-end.mjs";
 
 /** The descriptor a child reads a secret from (an option file), after stdin, stdout and stderr. */
 export const SECRET_FD = 3;
@@ -42,6 +46,8 @@ export interface DumpInvocation {
   ext: string;
   /** How the data is written: decides the restore tool. */
   format: DumpFormat;
+  /** The last line of whole data, where the tool's exit status does not tell (see script-end.mts). */
+  lastLine?: string;
 }
 
 /** Which programs are installed, where a kind has a choice. */
@@ -86,8 +92,10 @@ function mariadbDump(dump: Kind<"mariadb">, password: Secret | undefined, tools:
   option(args, "--socket", dump.socket);
   option(args, "--user", dump.user);
   args.push(...dump.options);
+  // one database: its name last, without --databases, so that the dump holds no CREATE
+  // DATABASE nor USE and restores into whichever database the restore names (`--database`)
   if (dump.database === "all") args.push("--all-databases");
-  else args.push("--databases", dump.database);
+  else args.push(dump.database);
   const base = { env: {}, ext: "sql", format: "sql" as const };
   if (!password) return { file: tools.mariadbDump, args, ...base };
   // --defaults-extra-file must come first; `$0` is the tool, `$@` its arguments
@@ -106,6 +114,8 @@ function sqliteDump(dump: Kind<"sqlite">): DumpInvocation {
     env: {},
     ext: "sql",
     format: "sql",
+    // a damaged database: exit 0, and the script ends in ROLLBACK
+    lastLine: SQLITE_DUMP_END,
   };
 }
 

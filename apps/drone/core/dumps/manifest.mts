@@ -23,6 +23,12 @@ export const dumpManifestSchema = z.object({
   format: z.enum(DUMP_FORMATS),
   /** The database dumped (a name or `all`), for postgresql and mariadb. */
   database: z.string().optional(),
+  /**
+   * The data names its databases itself (CREATE DATABASE and USE, or psql's `\connect`), so it
+   * restores into those only: pg_dumpall, and mariadb-dump of `all`. Absent in manifests
+   * written before it was recorded, when every mariadb dump held `USE` (see {@link selectsOwnDatabase}).
+   */
+  selects_database: z.boolean().optional(),
   /** The database file dumped, for sqlite. */
   path: z.string().optional(),
   /** The data's file name inside DUMPS_DIR: `<name>.<ext>`. */
@@ -36,3 +42,13 @@ export const dumpDataPath = (name: string, ext: string): string => `${DUMPS_DIR}
 
 /** A dump's manifest path inside an archive. */
 export const dumpManifestPath = (name: string): string => `${DUMPS_DIR}/${name}.json`;
+
+/**
+ * Whether a dump's data selects its own database (see `selects_database`): a manifest without
+ * the field comes from a drone that dumped one MariaDB database with `--databases`, whose
+ * data holds `USE`; pg_dumpall's script always connects to each database by name.
+ */
+export function selectsOwnDatabase(manifest: Pick<DumpManifest, "kind" | "database" | "selects_database">): boolean {
+  if (manifest.selects_database !== undefined) return manifest.selects_database;
+  return manifest.kind === "mariadb" || (manifest.kind === "postgresql" && manifest.database === "all");
+}

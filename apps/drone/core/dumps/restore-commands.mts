@@ -15,7 +15,7 @@ import { basename, dirname, isAbsolute, join } from "node:path";
 
 import { SECRET_FD } from "./commands.mjs";
 import { type DumpKind, type DumpSetting } from "./config.mjs";
-import { type DumpFormat, type DumpManifest } from "./manifest.mjs";
+import { type DumpFormat, type DumpManifest, selectsOwnDatabase } from "./manifest.mjs";
 
 /** The descriptor the MariaDB client opens its option file at, inside {@link MARIADB_RESTORE_SCRIPT}. */
 export const OPTION_FILE_FD = 5;
@@ -240,6 +240,21 @@ const TOOLS: Readonly<Record<`${DumpKind}/${DumpFormat}`, ToolBuilder | undefine
 };
 
 /**
+ * Why a dump whose data selects its own databases cannot go into `elsewhere`: the tool would
+ * follow the data's USE (or `\connect`) and write into the original database.
+ */
+function ownDatabaseRefusal(manifest: DumpManifest, elsewhere: string): string {
+  const fallback = "restore it without --to-database, or take the data with --to-file PATH";
+  if (manifest.database === "all" || manifest.database === undefined) {
+    return `the dump ${manifest.name} holds every database of the server, each restored under its own name: --to-database ${elsewhere} cannot send it elsewhere; ${fallback}`;
+  }
+  return (
+    `the dump ${manifest.name} in this archive selects its database itself (its SQL holds USE \`${manifest.database}\`, as MariaDB dumps of earlier drones do): ` +
+    `restored with --to-database ${elsewhere} it would write into ${manifest.database}; ${fallback}`
+  );
+}
+
+/**
  * What restoring a dump runs: its tool, with the connection of the dump's `DUMPS` entry and
  * the database the manifest names (or `destination.database`), or a copy into a new file.
  * Throws a {@link RestorePlanError} saying what to do when it cannot be planned.
@@ -254,6 +269,8 @@ export function planRestore(manifest: DumpManifest, setting: DumpSetting | undef
     throw new RestorePlanError("target_invalid", `no tool restores a ${manifest.kind} dump of format ${manifest.format}: take the data with --to-file PATH`);
   }
   if (destination.database !== undefined && destination.database.trim().length === 0) throw new RestorePlanError("target_invalid", "--to-database needs a name");
+  const elsewhere = destination.database !== undefined && destination.database !== manifest.database ? destination.database : undefined;
+  if (elsewhere !== undefined && selectsOwnDatabase(manifest)) throw new RestorePlanError("target_invalid", ownDatabaseRefusal(manifest, elsewhere));
   return build({ manifest, setting, ...(destination.database === undefined ? {} : { database: destination.database }) });
 }
 

@@ -27,6 +27,7 @@ import { DUMP_NAME_PATTERN, type NamedDump } from "./config.mjs";
 import { type DumpManifest, dumpManifestPath, dumpManifestSchema, DUMPS_DIR } from "./manifest.mjs";
 import { mariadbOptionFile, passwordOf, SECRET_FD } from "./commands.mjs";
 import { MARIADB_RESTORE_SCRIPT, planRestore, RestorePlanError, type RestoreDestination, type RestorePlan, type RestoreTool } from "./restore-commands.mjs";
+import { scriptEndProblem, SQLITE_DUMP_END, TAIL_BYTES } from "./script-end.mjs";
 
 /** What to restore: a dump by name, from which archive, to where. */
 export interface DumpRestoreRequest {
@@ -234,17 +235,53 @@ async function passwordFrom(name: string, file: string): Promise<Secret> {
   return new Secret(passwordOf(text));
 }
 
-/** A stream that counts the bytes going through it. */
-function byteCounter(onBytes: (bytes: number) => void): { stream: Transform; bytes: () => number } {
+/** A statement that makes a table, at a line's start: sqlite3 .dump writes one per table. */
+const CREATE_TABLE = /\nCREATE TABLE /;
+
+/** A stream that counts the bytes going through it, and keeps their end and whether they make a table (a sqlite script). */
+function byteCounter(onBytes: (bytes: number) => void): { stream: Transform; bytes: () => number; tail: () => string; createsTable: () => boolean } {
   let bytes = 0;
+  // the stream's start counts as a line's start
+  let tail = Buffer.from("\n");
+  let createsTable = false;
   const stream = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       bytes += chunk.length;
       onBytes(bytes);
+      // the end of the chunk before, so that a statement cut between two chunks is seen
+      const seen = Buffer.concat([tail, chunk]);
+      if (!createsTable) createsTable = CREATE_TABLE.test(seen.toString("latin1"));
+      tail = seen.subarray(Math.max(0, seen.length - TAIL_BYTES));
       done(null, chunk);
     },
   });
-  return { stream, bytes: () => bytes };
+  return { stream, bytes: () => bytes, tail: () => tail.toString("utf8"), createsTable: () => createsTable };
+}
+
+/** The tables of a SQLite database file, counted by sqlite3; undefined when it cannot tell. */
+async function tableCount(programPath: string, file: string, env: Record<string, string>): Promise<number | undefined> {
+  const ran = await runProcess(programPath, ["-batch", "-readonly", file, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"], {
+    env,
+    stop: { signals: ["SIGTERM", "SIGKILL"], graceMs: 5000 },
+    timeoutMs: 60_000,
+    keep: { stdout: 100 },
+  });
+  const count = Number(ran.stdout.trim());
+  return ran.end.kind === "exited" && ran.end.code === 0 && Number.isInteger(count) ? count : undefined;
+}
+
+/**
+ * Why a sqlite database built from a dump must not replace the file: a script that ends in
+ * ROLLBACK (sqlite3 .dump of a damaged database, stored by a drone that did not check), or a
+ * database with no table built from a script that makes some. Undefined when it may.
+ */
+async function sqliteBuildProblem(programPath: string, buildFile: string, counter: ReturnType<typeof byteCounter>, env: Record<string, string>): Promise<string | undefined> {
+  const end = scriptEndProblem(counter.tail(), SQLITE_DUMP_END);
+  if (end !== undefined) return `the dump is not a whole sqlite3 script (${end}): it was made of a database sqlite3 could not read whole`;
+  if (!counter.createsTable()) return undefined;
+  const tables = await tableCount(programPath, buildFile, env);
+  if (tables === undefined) return "sqlite3 cannot read the database built from the dump";
+  return tables === 0 ? "the database built from the dump holds no table, though the dump makes some" : undefined;
 }
 
 /** `borg extract --stdout` of the data into `to`, stoppable by `stop` as well as by the run. */
@@ -416,6 +453,11 @@ async function streamIntoTool(
     throw new DroneError("interrupted", `${tool.program} was stopped before it finished restoring ${prepared.name}`);
   }
   if (tool.sqlite) {
+    const problem = await sqliteBuildProblem(programPath, tool.sqlite.buildFile, counter, toolEnv(tool, undefined));
+    if (problem !== undefined) {
+      await cleanup();
+      throw new DroneError("dump_restore_failed", `restoring ${prepared.name} into ${tool.target}: ${problem}; ${tool.sqlite.file} was left as it was. Take the data with --to-file PATH to look at it, or restore from an older archive`);
+    }
     await keepOwnerAndMode(tool.sqlite.buildFile, tool.sqlite.file, run.log);
     await rename(tool.sqlite.buildFile, tool.sqlite.file);
   }

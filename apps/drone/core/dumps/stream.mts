@@ -17,6 +17,7 @@ import { access, chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/pro
 import { Socket } from "node:net";
 import { delimiter, join } from "node:path";
 import { Transform } from "node:stream";
+import { finished } from "node:stream/promises";
 
 import { Secret } from "../../../../libs/borg/index.mjs";
 import { errorText } from "../../../../libs/config/index.mjs";
@@ -25,6 +26,7 @@ import { DroneError } from "../errors.mjs";
 import { type NamedDump } from "./config.mjs";
 import { dumpFileOf, type DumpInvocation, dumpInvocation, passwordOf } from "./commands.mjs";
 import { type DumpManifest, dumpManifestSchema, DUMPS_DIR } from "./manifest.mjs";
+import { scriptEndProblem, TAIL_BYTES } from "./script-end.mjs";
 import { excludeFileText, findSpecialFiles } from "./special-files.mjs";
 
 /** How one dump of a run ended: `not_run` when borg failed before it reached the dump. */
@@ -140,7 +142,7 @@ export function manifestOf(dump: NamedDump, createdAt: Date): DumpManifest {
     name: dump.name,
     kind: dump.kind,
     format,
-    ...(dump.kind === "postgresql" || dump.kind === "mariadb" ? { database: dump.database } : {}),
+    ...(dump.kind === "postgresql" || dump.kind === "mariadb" ? { database: dump.database, selects_database: dump.database === "all" } : {}),
     ...(dump.kind === "sqlite" ? { path: dump.path } : {}),
     file: `${dump.name}.${ext}`,
     created_at: createdAt.toISOString(),
@@ -203,6 +205,18 @@ export async function prepareRunFolder(dir: string, dumps: readonly NamedDump[],
 
 /** Remove a run folder and all it holds (the FIFOs hold no data on disk). */
 export const removeRunFolder = (dir: string) => rm(dir, { recursive: true, force: true });
+
+/** A dump whose FIFO borg closed before the dump's end. */
+const brokenFifo = (dump: NamedDump, bytes: number) => `dump ${dump.name} (${dump.kind}) was cut short: borg closed its FIFO before the dump's end (the tool had written ${bytes} B)`;
+
+/** Why a tool's data that it ended with exit 0 is not whole (a sqlite3 .dump of a damaged database), or undefined. */
+export function incompleteData(dump: NamedDump, invocation: Pick<DumpInvocation, "file" | "lastLine">, tail: string): string | undefined {
+  if (invocation.lastLine === undefined) return undefined;
+  const problem = scriptEndProblem(tail, invocation.lastLine);
+  if (problem === undefined) return undefined;
+  const check = dump.kind === "sqlite" ? `; is the database damaged? \`sqlite3 ${dump.path} "PRAGMA integrity_check"\` tells` : "";
+  return `dump ${dump.name} (${dump.kind}) is not whole although ${invocation.file} exited 0: ${problem}${check}`;
+}
 
 /** The first line a tool wrote to stderr, redacted and cut. */
 export function firstLine(stderr: string, password?: Secret): string | undefined {
@@ -286,8 +300,11 @@ function startRelay(ready: ReadyDump, options: StreamOptions, onFailure: (result
     sink = fifoSink;
     let fifoBroken = false;
     fifoSink.on("error", () => {
-      // borg went away while reading: borg's own error is the run's
+      // borg closed the FIFO before the dump's end (it died, or went on without it): the tool,
+      // which would block on a full pipe, is stopped; borg's own error, or the archive's
+      // deletion (it lacks the dump), follows in streamDumps
       fifoBroken = true;
+      tool.abort(new Error("borg closed the dump's FIFO"));
     });
     let bytes = 0;
     const counter = new Transform({
@@ -309,23 +326,28 @@ function startRelay(ready: ReadyDump, options: StreamOptions, onFailure: (result
       timeoutMs: dump.timeout_seconds * 1000,
       signal: AbortSignal.any([options.signal, tool.signal]),
       stdoutTo: counter,
-      keep: { stderr: 64 * 1024 },
+      keep: { stderr: 64 * 1024, ...(invocation.lastLine === undefined ? {} : { stdout: TAIL_BYTES }) },
       ...(secret?.kind === "fd" ? { input: { fd: secret.fd, text: secret.text.reveal() } } : {}),
     });
     const durationSeconds = (Date.now() - started) / 1000;
-    const error = dumpError(dump, toolRun, password);
+    let error = fifoBroken ? brokenFifo(dump, bytes) : (dumpError(dump, toolRun, password) ?? incompleteData(dump, invocation, toolRun.stdout));
     if (error === undefined) {
       // all of the tool's output into the FIFO, then its end: borg reads a whole dump
-      await new Promise<void>(resolve => {
-        fifoSink.once("close", () => resolve());
-        counter.end();
-      });
+      counter.end();
+      // a FIFO that breaks now (borg went away) is never a success: finished() also settles on a socket destroyed before
+      error = await finished(fifoSink).then(
+        () => undefined,
+        () => brokenFifo(dump, bytes),
+      );
+    }
+    if (error === undefined) {
       result = { name: dump.name, kind: dump.kind, outcome: "success", bytes, durationSeconds, error: null };
       options.log.info(`dump ${dump.name}: ${bytes} B in ${durationSeconds.toFixed(1)} s`);
       return;
     }
     result = { name: dump.name, kind: dump.kind, outcome: "failed", bytes, durationSeconds, error };
-    // stopped because borg ended, or its FIFO broke because borg died: borg's error is the run's
+    // stopped because borg ended, or its FIFO broke (borg died, or goes on without the dump and
+    // its archive is deleted as lacking it): borg's outcome decides what follows
     if (!borgEnded && !fifoBroken && toolRun.end.kind !== "aborted") onFailure(result);
   };
   const done = run().catch((error: unknown) => {

@@ -48,10 +48,10 @@ describe("dump commands", () => {
     expect(JSON.stringify(invocation)).not.toContain("s3cret");
   });
 
-  it("mariadb without a password: the tool itself, one consistent snapshot with routines, events and triggers", () => {
+  it("mariadb without a password: the tool itself, one consistent snapshot with routines, events and triggers; one database by its name alone (no USE in the dump)", () => {
     expect(dumpInvocation(maria({ socket: "/run/mysqld/mysqld.sock", user: "root" }), undefined, { mariadbDump: "mysqldump" })).toEqual({
       file: "mysqldump",
-      args: ["--single-transaction", "--routines", "--events", "--triggers", "--socket", "/run/mysqld/mysqld.sock", "--user", "root", "--databases", "nextcloud"],
+      args: ["--single-transaction", "--routines", "--events", "--triggers", "--socket", "/run/mysqld/mysqld.sock", "--user", "root", "nextcloud"],
       env: {},
       ext: "sql",
       format: "sql",
@@ -81,7 +81,6 @@ describe("dump commands", () => {
       "--routines",
       "--events",
       "--triggers",
-      "--databases",
       "nextcloud",
     ]);
     expect(invocation.secret?.kind).toBe("fd");
@@ -89,13 +88,14 @@ describe("dump commands", () => {
     expect(JSON.stringify({ args: invocation.args, env: invocation.env })).not.toContain("p#w");
   });
 
-  it("sqlite: sqlite3 -bail PATH .dump, waiting for a lock rather than failing at once", () => {
+  it("sqlite: sqlite3 -bail PATH .dump, waiting for a lock rather than failing at once; whole only when it ends in COMMIT;", () => {
     expect(dumpInvocation({ name: "ha", kind: "sqlite", path: "/config/home-assistant_v2.db", ...common }, undefined, tools)).toEqual({
       file: "sqlite3",
       args: ["-bail", "-cmd", ".timeout 60000", "/config/home-assistant_v2.db", ".dump"],
       env: {},
       ext: "sql",
       format: "sql",
+      lastLine: "COMMIT;",
     });
   });
 

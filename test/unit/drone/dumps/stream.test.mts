@@ -49,7 +49,16 @@ describe("the manifest", () => {
   it("says what restore needs: kind, format, database or path, and the data file", () => {
     const at = new Date("2026-11-30T03:00:00.000Z");
     const pg = manifestOf({ name: "paperless", kind: "postgresql", database: "paperless", options: [], restore_options: [], ...common }, at);
-    expect(pg).toEqual({ version: 1, name: "paperless", kind: "postgresql", format: "pg_custom", database: "paperless", file: "paperless.pgdump", created_at: "2026-11-30T03:00:00.000Z" });
+    expect(pg).toEqual({
+      version: 1,
+      name: "paperless",
+      kind: "postgresql",
+      format: "pg_custom",
+      database: "paperless",
+      selects_database: false,
+      file: "paperless.pgdump",
+      created_at: "2026-11-30T03:00:00.000Z",
+    });
     const ha = manifestOf({ name: "ha", kind: "sqlite", path: "/config/home-assistant_v2.db", ...common }, at);
     expect(ha).toMatchObject({ kind: "sqlite", format: "sql", path: "/config/home-assistant_v2.db", file: "ha.sql" });
     expect(dumpManifestSchema.parse(ha)).toEqual(ha);
