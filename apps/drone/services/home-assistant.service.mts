@@ -269,16 +269,30 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
       });
     } else logger.info("synapse is not loaded: the drone sends Home Assistant events but has no entities");
 
+    const heartbeatMs = droneConfig.statusIntervalSeconds * 1000;
+    /** When a progress or result event last reached HA: the coordinator takes either as a sign of life. */
+    let signOfLifeAt = Number.NEGATIVE_INFINITY;
+    const fireSign = (type: (typeof EVENT_TYPES)["progress" | "result"], payload: unknown) =>
+      fire(type, payload).then(sent => {
+        if (sent) signOfLifeAt = Date.now();
+        return sent;
+      });
     ready.onProgress(event => {
-      void fire(EVENT_TYPES.progress, event);
+      void fireSign(EVENT_TYPES.progress, event);
       entities?.progress(event);
     });
-    ready.onResult(event => void fire(EVENT_TYPES.result, event));
+    ready.onResult(event => void fireSign(EVENT_TYPES.result, event));
     ready.onChange(() => {
       entities?.changed();
       statusSoon();
     });
-    scheduler.setInterval(() => sendStatus(true), droneConfig.statusIntervalSeconds * 1000);
+    // the heartbeat (two recorder rows of 2 kB each) is skipped while progress events show the
+    // drone alive: the longest silence stays under two intervals (OFFLINE_AFTER_SECONDS of the
+    // coordinator is above that), and a change of state or mode still sends a status at once
+    scheduler.setInterval(() => {
+      if (Date.now() - signOfLifeAt < heartbeatMs) return;
+      void sendStatus(true);
+    }, heartbeatMs);
   }, 90);
 
   // after synapse loaded the stored rows (a plain onBootstrap): the engine's state wins
