@@ -123,7 +123,10 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
 
   let lastStatus: string | undefined;
   let statusTimer: (() => void) | undefined;
-  const sendStatus = async (always: boolean): Promise<boolean> => {
+  /** The entity-id map the last status that reached HA on this connection carried (undefined: send it). */
+  let sentEntities: string | undefined;
+  /** `withEntities`: the map even when unchanged (an answer to a `status` command, whoever asks). */
+  const sendStatus = async (always: boolean, withEntities = false): Promise<boolean> => {
     statusTimer?.();
     statusTimer = undefined;
     if (!engine) return false;
@@ -131,7 +134,13 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     const key = statusKey(event);
     if (!always && key === lastStatus) return true;
     lastStatus = key;
-    return await fire(EVENT_TYPES.status, event);
+    // the map is most of the event's 2 kB, and the recorder stores every status: it goes out
+    // when it changed (or the connection is new), else the coordinator keeps the last one
+    const map = JSON.stringify(event.entities);
+    const unchanged = !withEntities && map === sentEntities && Object.keys(event.entities).length > 0;
+    const sent = await fire(EVENT_TYPES.status, unchanged ? { ...event, entities: {}, entities_unchanged: true } : event);
+    if (sent) sentEntities = map;
+    return sent;
   };
   const statusSoon = () => {
     statusTimer ??= scheduler.setTimeout(() => sendStatus(false), STATUS_DEBOUNCE_MS);
@@ -141,7 +150,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
 
   const act = async (current: DroneEngine, action: CommandAction, sender: string): Promise<CommandOutcome> => {
     if (action === "status") {
-      const sent = await sendStatus(true);
+      const sent = await sendStatus(true, true);
       return { accepted: sent, reason: sent ? null : "the status event could not be sent", runId: null };
     }
     if (action === "release_prune_hold") {
@@ -338,6 +347,8 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
 
   // a reconnect: results kept while HA was away, then where the drone stands
   hass.socket.onConnect(() => {
+    // a new connection may be a new Home Assistant, or a coordinator that missed the map
+    sentEntities = undefined;
     if (!booted || closing) return;
     // another connection may carry another answer (an administrator's rights given or taken)
     void track(
