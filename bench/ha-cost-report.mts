@@ -232,7 +232,7 @@ export function haCostSection(cost: HaCost | undefined): string {
       run.bus.map(row => [row.type.startsWith("state_changed") ? row.type : `\`${row.type}\``, String(row.events), kb(row.bytes)]),
     ),
     "",
-    `**A ${HA_COST_TARGET.minutes}-minute scheduled run, projected** from this one: what comes once per run as measured, the progress rows at their rate per minute of create for a create of ${HA_COST_TARGET.minutes} minutes less the other steps' time, heartbeats and statistics at their rate per minute: **${projected.rows} rows, ${kb(projected.bytes)}** (target: under ${HA_COST_TARGET.rows} rows and ${HA_COST_TARGET.bytes / 1000} kB).`,
+    `**A ${HA_COST_TARGET.minutes}-minute scheduled run, projected** from this one: what comes once per run as measured, the progress rows at their rate per minute of create for a create of ${HA_COST_TARGET.minutes} minutes less the other steps' time, statistics at their rate per minute, the status events as the run had them (no heartbeat goes out while progress events do) less the heartbeats of the window's idle minutes: **${projected.rows} rows, ${kb(projected.bytes)}** (target: under ${HA_COST_TARGET.rows} rows and ${HA_COST_TARGET.bytes / 1000} kB).`,
     "",
     `### Idle, per hour (measured over ${(idle.seconds / 60).toFixed(0)} minutes, scaled)`,
     "",
