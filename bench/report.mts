@@ -474,7 +474,7 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   per 50,000 files, down from 1.12 s with one awaited call per file).
 - **Home Assistant's client libraries** (hass, and synapse with its database drivers) are
   imported only when a token is configured (\`loadDroneApplication\` in
-  \`apps/drone/cli/boot.mts\`), and **\`borg --version\`** is remembered in the state folder
+  \`apps/drone/cli/application.mts\`), and **\`borg --version\`** is remembered in the state folder
   (\`borg-version.json\`, keyed by the binary), so \`prune\` starts borg once per step.
 - Together: from node's start to borg's start, a one-shot \`create\` took 0.72–0.78 s before,
   and 0.33–0.45 s after (5 runs each, under strace); from borg's exit to node's exit, 25–30 ms.

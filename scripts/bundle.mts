@@ -12,10 +12,11 @@
  * core for the drone, hass and synapse) except better-sqlite3, a native addon that Node
  * loads from node_modules. Run: `tsx scripts/bundle.mts`.
  */
+import { createHash } from "node:crypto";
 import { chmod, cp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 
-import { build, type Plugin } from "esbuild";
+import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
 
 const ROOT = join(import.meta.dirname, "..");
 /** Where the bins and their chunks go; package.json `bin` points here. */
@@ -47,6 +48,31 @@ const standIns: Plugin = {
 };
 
 /**
+ * Digital Alchemy's environment loader (`ConfigLoaderEnvironment`, which DA runs at every
+ * boot) builds a regular expression for each configuration key and matches it against every
+ * environment variable and switch before it looks whether those sources are enabled at all:
+ * about 15 ms of a one-shot command's start, whose sources DA must not read (both bins read
+ * the environment, the env file and the switches themselves: libs/config/sources.mts). In
+ * the bundles it returns at once when both sources are off, as it would, having read nothing.
+ * The build fails when DA's code no longer reads as expected, so that an upgrade is looked at.
+ */
+const DA_ENV_LOADER = /[\\/]@digital-alchemy[\\/]core[\\/]dist[\\/]helpers[\\/]config-environment-loader\.mjs$/;
+const DA_ENV_LOADER_LINE = "    loadDotenv(internal, CLI_SWITCHES, logger);\n";
+const daEnvLoader: Plugin = {
+  name: "da-env-loader",
+  setup(context) {
+    context.onLoad({ filter: DA_ENV_LOADER }, async args => {
+      const text = await readFile(args.path, "utf8");
+      const guarded = ["const canEnvironment = internal.boot.options?.configSources?.env ?? true;", "const canArgv = internal.boot.options?.configSources?.argv ?? true;"];
+      if (text.split(DA_ENV_LOADER_LINE).length !== 2 || guarded.some(line => !text.includes(line))) {
+        throw new Error(`${relative(ROOT, args.path)} changed: look at the da-env-loader patch in scripts/bundle.mts again`);
+      }
+      return { contents: text.replace(DA_ENV_LOADER_LINE, `${DA_ENV_LOADER_LINE}    if (!canEnvironment && !canArgv) return out;\n`), loader: "js" };
+    });
+  },
+};
+
+/**
  * synapse finds its migrations and its package.json relative to its own files
  * (`import.meta.url`). In a chunk that URL is the chunk's: each synapse module gets the URL it
  * would have in a copy of the package at dist/bin/synapse, where the build copies those files.
@@ -63,31 +89,75 @@ const synapseFiles: Plugin = {
   },
 };
 
+/** esbuild's options shared by the two builds. */
+const COMMON = {
+  absWorkingDir: ROOT,
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  outdir: BUNDLE_DIR,
+  external: ["better-sqlite3"],
+  metafile: true,
+  logLevel: "warning",
+} satisfies BuildOptions;
+
+/** Sources that must not be in the command line's bundle: Home Assistant's libraries load only with the daemon. */
+const NOT_IN_PROGRAM = /node_modules\/@digital-alchemy\/(hass|synapse)\/|node_modules\/(mysql2|postgres|drizzle-orm)\//;
+
+/**
+ * The command line of `backup-drone` (apps/drone/cli/program.mts) as one CommonJS file,
+ * `backup-drone-program.cjs`, which the bin runs through `vm.Script` with a V8 code cache
+ * (libs/process/code-cache.mts): Node 20 caches no compiled code for ES modules. Its
+ * commands' modules are evaluated when a command runs; the daemon is not in it. Returns the
+ * metafile and the content hash that keys the cache.
+ */
+async function bundleProgram(): Promise<{ metafile: Metafile; buildId: string }> {
+  const result = await build({
+    ...COMMON,
+    entryPoints: { "backup-drone-program": "apps/drone/cli/program.mts" },
+    format: "cjs",
+    outExtension: { ".js": ".cjs" },
+    // CommonJS has no import.meta: the history finds better-sqlite3 and the version its package.json from the file's own place
+    define: { "import.meta.url": "__programUrl", "import.meta.dirname": "__dirname" },
+    banner: { js: 'const __programUrl = require("node:url").pathToFileURL(__filename).href;' },
+    // the code cache's loader reads the file as Latin-1 (cheaper than UTF-8): esbuild escapes every non-ASCII character
+    charset: "ascii",
+    // comments (which esbuild keeps as written, non-ASCII too) and layout are not needed to run it
+    minifyWhitespace: true,
+    plugins: [standIns, daEnvLoader],
+  });
+  const file = join(BUNDLE_DIR, "backup-drone-program.cjs");
+  const bytes = await readFile(file);
+  if (bytes.some(byte => byte > 0x7f)) throw new Error(`${relative(ROOT, file)} is not pure ASCII: the code cache's loader reads it as Latin-1`);
+  const misplaced = Object.keys(result.metafile.inputs).filter(input => NOT_IN_PROGRAM.test(input));
+  if (misplaced.length > 0) throw new Error(`the command line's bundle took in the daemon's libraries: ${misplaced.slice(0, 5).join(", ")}`);
+  return { metafile: result.metafile, buildId: createHash("sha256").update(bytes).digest("hex").slice(0, 16) };
+}
+
 /** Build dist/bin; returns the files written. */
 async function bundleBins(): Promise<string[]> {
+  const program = await bundleProgram();
   const result = await build({
-    absWorkingDir: ROOT,
-    entryPoints: { "backup-drone": "apps/drone/main.mts", "backup-coordinator": "apps/backup_coordinator/main.mts" },
-    bundle: true,
+    ...COMMON,
+    entryPoints: { "backup-drone": "apps/drone/bin.mts", "backup-coordinator": "apps/backup_coordinator/main.mts" },
     splitting: true,
     format: "esm",
-    platform: "node",
-    target: "node20",
-    outdir: BUNDLE_DIR,
     outExtension: { ".js": ".mjs" },
     // the chunks sit beside the entries: synapse's files are found from any of them (synapseFiles)
     chunkNames: "[name]-[hash]",
-    external: ["better-sqlite3"],
+    define: { DRONE_PROGRAM_BUILD: JSON.stringify(program.buildId) },
     // bundled CommonJS packages (ws, mysql2…) call require for Node's modules and optional packages
     banner: { js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);' },
-    plugins: [standIns, synapseFiles],
-    metafile: true,
-    logLevel: "warning",
+    plugins: [standIns, daEnvLoader, synapseFiles],
   });
   await cp(join(SYNAPSE, "migrations"), join(BUNDLE_DIR, "synapse", "migrations"), { recursive: true });
   await cp(join(SYNAPSE, "package.json"), join(BUNDLE_DIR, "synapse", "package.json"));
-  await writeFile(BUNDLE_META, JSON.stringify(result.metafile));
-  const written = Object.keys(result.metafile.outputs).map(file => join(ROOT, file));
+  const metafile = {
+    inputs: { ...program.metafile.inputs, ...result.metafile.inputs },
+    outputs: { ...program.metafile.outputs, ...result.metafile.outputs },
+  };
+  await writeFile(BUNDLE_META, JSON.stringify(metafile));
+  const written = Object.keys(metafile.outputs).map(file => join(ROOT, file));
   // chunks of an earlier build (their names carry a hash of their contents) would be packed too
   const keep = new Set([...written, BUNDLE_META]);
   for (const entry of await readdir(BUNDLE_DIR, { withFileTypes: true })) {
