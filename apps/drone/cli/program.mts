@@ -4,6 +4,8 @@
  * module from a CommonJS bundle with a V8 code cache (libs/process/code-cache.mts), and the
  * daemon from its ES modules. Each command's modules load only when it runs.
  */
+// first: zod reads its configuration as each schema is built
+import "./zod-jitless.mjs";
 import { configFileProblem } from "../../../libs/config/env-file.mjs";
 import { type CommandOptions, parseCommandLine } from "./args.mjs";
 import { commandHelp, programHelp } from "./help.mjs";
