@@ -1,16 +1,19 @@
 /**
- * Bundles the two bins with esbuild into dist/bin (`npm run build` runs it after tsc): one
- * entry per bin, `backup-drone.mjs` and `backup-coordinator.mjs`, and shared chunks beside
- * them, split at the bins' dynamic imports so that a one-shot command never loads the
- * daemon's Home Assistant libraries. Node 20's module loader spent about 0.15 s of CPU
- * resolving, reading and compiling the ~270 files of a one-shot command; from a few chunks
- * the same command starts in about half the CPU time (docs/benchmarks.md, "Where the time goes").
+ * Bundles the two bins with esbuild into dist/bin (`npm run build` runs it after tsc):
+ * - `backup-drone-program.cjs`: the drone's command line (apps/drone/cli/program.mts: help,
+ *   the one-shot commands, `config`) as one CommonJS file, which the bin runs with a V8 code
+ *   cache (libs/process/code-cache.mts; Node 20 keeps no compiled code of ES modules);
+ * - `backup-drone.mjs` (apps/drone/bin.mts) and `backup-coordinator.mjs` as ES modules, with
+ *   shared chunks beside them split at their dynamic imports: the daemon's modules, and its
+ *   Home Assistant libraries, load only when the daemon starts.
+ * Node 20's module loader spent about 0.15 s of CPU resolving, reading and compiling the ~270
+ * files of a one-shot command; from a few chunks it took about half, and from the cached
+ * program less again (docs/benchmarks.md, "Where the time goes").
  *
  * The library exports (`./drone`, `./coordinator`, `./borg`, `./protocol`) stay as tsc emits
  * them in dist/apps and dist/libs: a DA application that imports them shares its own copy
- * of Digital Alchemy with them. Everything the bins load is in the bundle (one copy of DA
- * core for the drone, hass and synapse) except better-sqlite3, a native addon that Node
- * loads from node_modules. Run: `tsx scripts/bundle.mts`.
+ * of Digital Alchemy with them. Everything the bins load is in the bundles except
+ * better-sqlite3, a native addon that Node loads from node_modules. Run: `tsx scripts/bundle.mts`.
  */
 import { createHash } from "node:crypto";
 import { chmod, cp, readdir, readFile, rm, writeFile } from "node:fs/promises";

@@ -53,10 +53,26 @@ function ownedAndPrivate(path: string, kind: "directory" | "file") {
   return isKind && stats.uid === process.getuid?.() && (stats.mode & 0o022) === 0 ? stats : undefined;
 }
 
-/** The cache folder, created (0700) when missing; undefined when it cannot be trusted or made. */
+/** The stats of the path or of its nearest existing parent. */
+function nearestExisting(path: string) {
+  for (let current = path; ; current = dirname(current)) {
+    try {
+      return lstatSync(current);
+    } catch {
+      if (dirname(current) === current) return undefined;
+    }
+  }
+}
+
+/**
+ * The cache folder, created (0700) when missing; undefined when it cannot be trusted or made.
+ * Nothing is created inside another user's folder: `sudo backup-drone …` that keeps the
+ * caller's HOME must not leave root's folders in their home.
+ */
 function usableDir(dir: string | undefined): string | undefined {
   if (dir === undefined) return undefined;
   try {
+    if (nearestExisting(dir)?.uid !== process.getuid?.()) return undefined;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     return ownedAndPrivate(dir, "directory") ? dir : undefined;
   } catch {

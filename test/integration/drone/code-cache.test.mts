@@ -5,7 +5,7 @@
  * write. A cache can only cost time: every run here must answer as without one.
  */
 import { spawnSync } from "node:child_process";
-import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -93,6 +93,13 @@ describe("the command line's code cache", () => {
     const after = await stat(file);
     expect(after.mode & 0o777).toBe(0o600);
     expect(after.mtimeMs).toBeGreaterThan(before.mtimeMs);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("root with another user's HOME (sudo keeping it) creates nothing there", async () => {
+    const { home, status } = await setup();
+    await chown(home, 65_534, 65_534);
+    expect(status()).toBe("cached");
+    expect(await readdir(home)).toEqual([]);
   });
 
   it("without a usable cache folder (a file in its place) the command runs as without a cache", async () => {
