@@ -557,11 +557,10 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
 - **Smaller cuts in the same command:** zod builds no compiled parsers on the command line
   (\`z.config({ jitless: true })\` before any schema: each is parsed a few times there);
   \`formatCount\` groups thousands itself instead of \`toLocaleString\`, which loaded ICU's number
-  formatting; and DA's environment loader, which builds a regular expression per
-  configuration key and matches it against every environment variable even when, as in both
-  bins, its environment and argv sources are off, returns at once in the bundles when both
-  are off (a patch made by \`scripts/bundle.mts\`, which fails the build when DA's code no
-  longer reads as expected). Node's CPU in that \`create\`, medians of 10 alternating rounds,
+  formatting. DA's environment loader builds a regular expression per configuration key and
+  matches it against every environment variable even when, as in both bins, its environment
+  and argv sources are off; a build-time patch of DA's source that returned at once saved
+  about 4 ms and was dropped (a patch of a dependency is not worth its fragility). Node's CPU in that \`create\`, medians of 10 alternating rounds,
   to borg's spawn / while borg runs / after / in all: 230 / 36 / 13 / 281 ms before; with the
   cached program and \`formatCount\` 163 / 34 / 10 / 208; with zod's parsers left out
   152 / 29 / 8 / 189; with DA's loader cut 148 / 32 / 9 / 185. Tried and left: making DA's

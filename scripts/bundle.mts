@@ -51,31 +51,6 @@ const standIns: Plugin = {
 };
 
 /**
- * Digital Alchemy's environment loader (`ConfigLoaderEnvironment`, which DA runs at every
- * boot) builds a regular expression for each configuration key and matches it against every
- * environment variable and switch before it looks whether those sources are enabled at all:
- * about 15 ms of a one-shot command's start, whose sources DA must not read (both bins read
- * the environment, the env file and the switches themselves: libs/config/sources.mts). In
- * the bundles it returns at once when both sources are off, as it would, having read nothing.
- * The build fails when DA's code no longer reads as expected, so that an upgrade is looked at.
- */
-const DA_ENV_LOADER = /[\\/]@digital-alchemy[\\/]core[\\/]dist[\\/]helpers[\\/]config-environment-loader\.mjs$/;
-const DA_ENV_LOADER_LINE = "    loadDotenv(internal, CLI_SWITCHES, logger);\n";
-const daEnvLoader: Plugin = {
-  name: "da-env-loader",
-  setup(context) {
-    context.onLoad({ filter: DA_ENV_LOADER }, async args => {
-      const text = await readFile(args.path, "utf8");
-      const guarded = ["const canEnvironment = internal.boot.options?.configSources?.env ?? true;", "const canArgv = internal.boot.options?.configSources?.argv ?? true;"];
-      if (text.split(DA_ENV_LOADER_LINE).length !== 2 || guarded.some(line => !text.includes(line))) {
-        throw new Error(`${relative(ROOT, args.path)} changed: look at the da-env-loader patch in scripts/bundle.mts again`);
-      }
-      return { contents: text.replace(DA_ENV_LOADER_LINE, `${DA_ENV_LOADER_LINE}    if (!canEnvironment && !canArgv) return out;\n`), loader: "js" };
-    });
-  },
-};
-
-/**
  * synapse finds its migrations and its package.json relative to its own files
  * (`import.meta.url`). In a chunk that URL is the chunk's: each synapse module gets the URL it
  * would have in a copy of the package at dist/bin/synapse, where the build copies those files.
@@ -127,7 +102,7 @@ async function bundleProgram(): Promise<{ metafile: Metafile; buildId: string }>
     charset: "ascii",
     // comments (which esbuild keeps as written, non-ASCII too) and layout are not needed to run it
     minifyWhitespace: true,
-    plugins: [standIns, daEnvLoader],
+    plugins: [standIns],
   });
   const file = join(BUNDLE_DIR, "backup-drone-program.cjs");
   const bytes = await readFile(file);
@@ -151,7 +126,7 @@ async function bundleBins(): Promise<string[]> {
     define: { DRONE_PROGRAM_BUILD: JSON.stringify(program.buildId) },
     // bundled CommonJS packages (ws, mysql2…) call require for Node's modules and optional packages
     banner: { js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);' },
-    plugins: [standIns, daEnvLoader, synapseFiles],
+    plugins: [standIns, synapseFiles],
   });
   await cp(join(SYNAPSE, "migrations"), join(BUNDLE_DIR, "synapse", "migrations"), { recursive: true });
   await cp(join(SYNAPSE, "package.json"), join(BUNDLE_DIR, "synapse", "package.json"));
