@@ -566,6 +566,17 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   152 / 29 / 8 / 189; with DA's loader cut 148 / 32 / 9 / 185. Tried and left: making DA's
   \`Intl.RelativeTimeFormat\` (created when DA is imported, 12–15 ms of loading ICU) lazy only
   moved that cost to DA's teardown, which formats its uptime for a log line.
+  Measured and left too: a V8 startup snapshot of the command line (Node 20's
+  \`--build-snapshot\`, DA, zod and the drone's modules evaluated in it). V8 refuses to
+  serialize DA's module-level \`Intl.RelativeTimeFormat\` (an ICU object: it needed a lazy
+  stand-in while the snapshot was built), Node 20 keeps no compiled code in a user snapshot
+  (each function compiles again at every start, which the code cache already spares), and
+  the 7.6 MB heap takes its time to deserialize: node's CPU to borg's spawn went 146 → 123
+  ms, node's whole CPU in the \`create\` 181 → 173 ms, the create's CPU (node and borg)
+  492 → 493 ms, medians of 12 alternating rounds. The modules of that \`create\` take about
+  36 ms to evaluate with the code cache, the drone's own (zod schemas mostly) about 15 ms, and
+  the \`create\` uses most of those schemas: building the dumps' schemas only when a dump is
+  configured saved nothing measurable.
 - **One-shot figures now** (CPU user + sys of node and borg together, and wall time, medians
   of 10 alternating rounds on this machine, load 3–8 from other work): \`node -e 0\`
   62 ms; a one-shot \`create\` of 1,000 unchanged files (200 MB) 630 → 545 ms CPU and
