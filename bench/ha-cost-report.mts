@@ -7,8 +7,12 @@ import { type HaCost, type HaCostWindow } from "./lib/results.mjs";
 
 type Measured = Extract<HaCost, { status: "measured" }>;
 
-/** How a group's rows grow: with the create's minutes, with the clock, once per run, the first time only; `home` is Home Assistant's own. */
-export type Growth = "progress" | "clock" | "once" | "first" | "home";
+/**
+ * How a group's rows grow: with the create's minutes, with the clock, with the idle minutes
+ * only (the heartbeat, left out while a run sends progress), once per run, the first time
+ * only; `home` is Home Assistant's own.
+ */
+export type Growth = "progress" | "clock" | "idle" | "once" | "first" | "home";
 
 /** What wrote a set of rows, as a person reads it, and how it grows. */
 export interface Group {
@@ -37,7 +41,7 @@ export function recorderGroup(table: string, owner: string): Group {
   if (owner.startsWith("coordinator ")) return { label: "the coordinator's other entities (Running Now, Queue, Last Round, …)", growth: "once" };
   if (table === "events" || table === "event_data") {
     if (owner === "backup_drone_progress") return { label: "`backup_drone_progress` events", growth: "progress" };
-    if (owner === "backup_drone_status") return { label: "`backup_drone_status` events (heartbeats and changes)", growth: "clock" };
+    if (owner === "backup_drone_status") return { label: "`backup_drone_status` events (heartbeats and changes)", growth: "idle" };
     if (owner === "backup_drone_result") return { label: "`backup_drone_result` event", growth: "once" };
     if (owner.startsWith("backup_coordinator_")) return { label: "the coordinator's events (plan, run started, run finished)", growth: "once" };
     if (owner === "call_service") return { label: "`call_service` event (the coordinator's press)", growth: "once" };
@@ -76,15 +80,17 @@ function idleRates(cost: Measured): Map<string, { rows: number; bytes: number }>
 /**
  * A scheduled run of `minutes` projected from the measured one: the rows that come once as
  * measured; those that follow progress at their rate per minute of create, for the create's
- * share of the longer run (the other steps keep their measured length); heartbeats and
- * statistics at the idle window's rate for `minutes`, plus what the measured window had
- * beyond that rate (the status events of the run's steps).
+ * share of the longer run (the other steps keep their measured length); statistics at the
+ * idle window's rate for `minutes`, plus what the measured window had beyond that rate; status
+ * events as the run had them (its changes: no heartbeat goes out while progress events do),
+ * less the heartbeats of the window's idle minutes before and after the run.
  */
 export function projectRun(cost: Measured, minutes: number): { rows: number; bytes: number } {
   const { run } = cost;
   const createMinutes = run.createSeconds / 60;
   const otherMinutes = Math.max(0, run.runSeconds - run.createSeconds) / 60;
   const windowMinutes = run.seconds / 60;
+  const idleMinutes = Math.max(0, run.seconds - run.runSeconds) / 60;
   const longerCreate = Math.max(createMinutes, minutes - otherMinutes);
   const rates = idleRates(cost);
   let rows = 0;
@@ -94,6 +100,12 @@ export function projectRun(cost: Measured, minutes: number): { rows: number; byt
       const rate = rates.get(group.label) ?? { rows: 0, bytes: 0 };
       rows += Math.max(0, r - rate.rows * windowMinutes) + rate.rows * minutes;
       bytes += Math.max(0, b - rate.bytes * windowMinutes) + rate.bytes * minutes;
+      continue;
+    }
+    if (group.growth === "idle") {
+      const rate = rates.get(group.label) ?? { rows: 0, bytes: 0 };
+      rows += Math.max(0, r - rate.rows * idleMinutes);
+      bytes += Math.max(0, b - rate.bytes * idleMinutes);
       continue;
     }
     const factor = group.growth === "progress" && createMinutes > 0 ? longerCreate / createMinutes : 1;
@@ -107,13 +119,14 @@ export function projectRun(cost: Measured, minutes: number): { rows: number; byt
 export function idlePerHour(cost: Measured): { label: string; rows: number; bytes: number }[] {
   const scale = 3600 / cost.idle.seconds;
   return grouped(cost.idle)
-    .filter(({ group }) => group.growth === "clock")
+    .filter(({ group }) => group.growth === "clock" || group.growth === "idle")
     .map(({ group, rows, bytes }) => ({ label: group.label, rows: rows * scale, bytes: bytes * scale }));
 }
 
 const GROWTH_WORDS: Record<Growth, string> = {
   progress: "the create's minutes",
   clock: "the clock",
+  idle: "the idle minutes",
   once: "once per run",
   first: "the first run only",
   home: "Home Assistant's own",
@@ -219,7 +232,7 @@ export function haCostSection(cost: HaCost | undefined): string {
       run.bus.map(row => [row.type.startsWith("state_changed") ? row.type : `\`${row.type}\``, String(row.events), kb(row.bytes)]),
     ),
     "",
-    `**A ${HA_COST_TARGET.minutes}-minute scheduled run, projected** from this one: what comes once per run as measured, the progress rows at their rate per minute of create for a create of ${HA_COST_TARGET.minutes} minutes less the other steps' time, heartbeats and statistics at their rate per minute: **${projected.rows} rows, ${kb(projected.bytes)}** (target: under ${HA_COST_TARGET.rows} rows and ${HA_COST_TARGET.bytes / 1000} kB).`,
+    `**A ${HA_COST_TARGET.minutes}-minute scheduled run, projected** from this one: what comes once per run as measured, the progress rows at their rate per minute of create for a create of ${HA_COST_TARGET.minutes} minutes less the other steps' time, statistics at their rate per minute, the status events as the run had them (no heartbeat goes out while progress events do) less the heartbeats of the window's idle minutes: **${projected.rows} rows, ${kb(projected.bytes)}** (target: under ${HA_COST_TARGET.rows} rows and ${HA_COST_TARGET.bytes / 1000} kB).`,
     "",
     `### Idle, per hour (measured over ${(idle.seconds / 60).toFixed(0)} minutes, scaled)`,
     "",

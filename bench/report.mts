@@ -474,7 +474,7 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   per 50,000 files, down from 1.12 s with one awaited call per file).
 - **Home Assistant's client libraries** (hass, and synapse with its database drivers) are
   imported only when a token is configured (\`loadDroneApplication\` in
-  \`apps/drone/cli/boot.mts\`), and **\`borg --version\`** is remembered in the state folder
+  \`apps/drone/cli/application.mts\`), and **\`borg --version\`** is remembered in the state folder
   (\`borg-version.json\`, keyed by the binary), so \`prune\` starts borg once per step.
 - Together: from node's start to borg's start, a one-shot \`create\` took 0.72–0.78 s before,
   and 0.33–0.45 s after (5 runs each, under strace); from borg's exit to node's exit, 25–30 ms.
@@ -530,6 +530,79 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   starts as its user does, with \`backup-drone init\`. A record that names another
   repository (REPOSITORY changed since) or a lost state file still looks (tests in
   \`test/integration/drone/prune-guard.test.mts\`).
+- **The command line from a V8 code cache.** What was left of a one-shot \`create\`'s start,
+  measured again with \`node --cpu-prof\` and with node's own CPU time (user + sys) read at the
+  moment it spawns borg, at borg's exit and at its own exit (a \`--require\` probe; medians of
+  8–10 alternating rounds, 1,000 unchanged files): 230 ms to borg's spawn (Node itself about
+  60 ms of it), 36 ms while borg ran, 13 ms after. Of the 230: Node 20's ES module loader
+  resolving, reading and compiling the chunks (compiling alone about 50 ms), Digital
+  Alchemy's environment loader (below), zod compiling a parser for each object schema at its
+  first parse, DA and zod building their modules and schemas, DA's boot. Node 20 keeps no
+  compiled code of ES modules (\`module.enableCompileCache\` is Node 22's), but \`vm.Script\`
+  takes V8's cached data. So the drone's command line (help, the one-shot commands, \`config\`;
+  \`apps/drone/cli/program.mts\`) is now one CommonJS bundle, \`dist/bin/backup-drone-program.cjs\`
+  (1.2 MB), which the bin runs through \`vm.Script\` with a cache of what the first run compiled,
+  in \`~/.cache/backup-coordinator/v8/\` (\`$XDG_CACHE_HOME\` moves it; about 1 MB; see
+  \`libs/process/code-cache.mts\`). Compiling the bundle takes 21–24 ms without the cache and
+  5–6 ms with it, and every function the first run compiled comes with it. The cache is keyed
+  by the bundle's content hash, size and mtime and by Node's version and architecture; V8
+  rejects data of another V8, other flags or another source length, and the bin then writes
+  it again; it is written under a temporary name and renamed; a folder or a file another user
+  owns or may write is neither read nor written (compiled code from there would run as this
+  user); an unwritable home only means no cache. The first run of a command writes it (about
+  1 MB, 10–20 ms once); a cache written by another command serves nearly as well (node's CPU
+  in a \`create\` from a cache that \`status\` wrote: 174 ms, from one \`create\` wrote: 171 ms). The daemon stays in ES modules (its boot:
+  222 → 210 ms of CPU in a 2 s window, medians of 10). Tests:
+  \`test/integration/drone/code-cache.test.mts\`.
+- **Smaller cuts in the same command:** zod builds no compiled parsers on the command line
+  (\`z.config({ jitless: true })\` before any schema: each is parsed a few times there);
+  \`formatCount\` groups thousands itself instead of \`toLocaleString\`, which loaded ICU's number
+  formatting. DA's environment loader builds a regular expression per configuration key and
+  matches it against every environment variable even when, as in both bins, its environment
+  and argv sources are off; a build-time patch of DA's source that returned at once saved
+  about 4 ms and was dropped (a patch of a dependency is not worth its fragility). Node's CPU in that \`create\`, medians of 10 alternating rounds,
+  to borg's spawn / while borg runs / after / in all: 230 / 36 / 13 / 281 ms before; with the
+  cached program and \`formatCount\` 163 / 34 / 10 / 208; with zod's parsers left out
+  152 / 29 / 8 / 189; with DA's loader cut 148 / 32 / 9 / 185. Tried and left: making DA's
+  \`Intl.RelativeTimeFormat\` (created when DA is imported, 12–15 ms of loading ICU) lazy only
+  moved that cost to DA's teardown, which formats its uptime for a log line.
+  Measured and left too: a V8 startup snapshot of the command line (Node 20's
+  \`--build-snapshot\`, DA, zod and the drone's modules evaluated in it). V8 refuses to
+  serialize DA's module-level \`Intl.RelativeTimeFormat\` (an ICU object: it needed a lazy
+  stand-in while the snapshot was built), Node 20 keeps no compiled code in a user snapshot
+  (each function compiles again at every start, which the code cache already spares), and
+  the 7.6 MB heap takes its time to deserialize: node's CPU to borg's spawn went 146 → 123
+  ms, node's whole CPU in the \`create\` 181 → 173 ms, the create's CPU (node and borg)
+  492 → 493 ms, medians of 12 alternating rounds. The modules of that \`create\` take about
+  36 ms to evaluate with the code cache, the drone's own (zod schemas mostly) about 15 ms, and
+  the \`create\` uses most of those schemas: building the dumps' schemas only when a dump is
+  configured saved nothing measurable.
+- **One-shot figures now** (CPU user + sys of node and borg together, and wall time, medians
+  of 10 alternating rounds on this machine, load 3–8 from other work): \`node -e 0\`
+  62 ms; a one-shot \`create\` of 1,000 unchanged files (200 MB) 630 → 545 ms CPU and
+  911 → 785 ms wall, raw \`borg create\` of the same files 322 ms and 527 ms, raw borg with
+  the drone's arguments 307 ms and 459 ms: +0.22 s of CPU and +0.26 s of wall time over raw
+  borg (target +0.15 s, not met). \`status\` 221 → 146 ms, \`--version\` 118 → 96 ms. What is
+  left before borg starts (about 150 ms of node's CPU): Node itself (about 60 ms), the ES
+  module bin and reading the cache (about 10 ms), DA core's modules (about 20 ms, most of it
+  ICU for that \`RelativeTimeFormat\`), the drone's modules building their zod schemas (engine, configuration, borg
+  client, protocol: 15–20 ms), DA's boot and the configuration's parsing, Node's own
+  modules (\`child_process\`, streams), and the garbage collector.
+- **The first backup of 50,000 files, measured again** (\`small_files\`, a fresh repository
+  each round; \`borg init\` + \`borg create\` against \`backup-drone init\` + \`backup-drone
+  create\`; CPU of each process tree and wall time). Node's own CPU in the one-shot \`create\`,
+  read as above: about 150 ms to borg's spawn, 350–360 ms while borg runs, 10 ms after; with
+  \`PRESCAN=false\` 117–127 ms while borg runs: the pre-scan's walk is about 230 ms of it, the
+  rest borg's progress lines, the state and the history. Medians of 6 alternating rounds
+  (load 2–4): raw borg 12.70 s wall (10.12 s CPU); raw borg with the drone's arguments
+  12.82 s (10.13 s); the drone 13.03 s (10.72 s), +0.33 s wall and +0.6 s CPU over raw borg;
+  the drone with \`PRESCAN=false\` 12.85 s (10.47 s), +0.15 s. The round-to-round spread of
+  the wall time is ±1–2 s here, several times the difference. In an earlier set of 8 rounds
+  (load 3–8) before and after the changes above: raw borg 13.92 s, the drone 14.26 s before
+  and 14.24 s after; \`backup-drone init\` 485 → 407 ms of CPU against \`borg init\` 243 ms. What
+  is left that is ours is the pre-scan, which competes with borg only when the machine has
+  no idle core (here it has none: two cores shared with other work); a drone whose first
+  backup needs no estimate can set \`PRESCAN=false\`.
 - **The library call** costs 7–8 ms from \`engine.run\` to borg's start and about 10 ms from
   borg's exit to the result (run lock, state file writes, parsing borg's JSON), measured under
   strace over 6 runs: nothing on a long backup, 2–3 % of a 0.6 s incremental one. Its

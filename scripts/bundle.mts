@@ -1,21 +1,25 @@
 /**
- * Bundles the two bins with esbuild into dist/bin (`npm run build` runs it after tsc): one
- * entry per bin, `backup-drone.mjs` and `backup-coordinator.mjs`, and shared chunks beside
- * them, split at the bins' dynamic imports so that a one-shot command never loads the
- * daemon's Home Assistant libraries. Node 20's module loader spent about 0.15 s of CPU
- * resolving, reading and compiling the ~270 files of a one-shot command; from a few chunks
- * the same command starts in about half the CPU time (docs/benchmarks.md, "Where the time goes").
+ * Bundles the two bins with esbuild into dist/bin (`npm run build` runs it after tsc):
+ * - `backup-drone-program.cjs`: the drone's command line (apps/drone/cli/program.mts: help,
+ *   the one-shot commands, `config`) as one CommonJS file, which the bin runs with a V8 code
+ *   cache (libs/process/code-cache.mts; Node 20 keeps no compiled code of ES modules);
+ * - `backup-drone.mjs` (apps/drone/bin.mts) and `backup-coordinator.mjs` as ES modules, with
+ *   shared chunks beside them split at their dynamic imports: the daemon's modules, and its
+ *   Home Assistant libraries, load only when the daemon starts.
+ * Node 20's module loader spent about 0.15 s of CPU resolving, reading and compiling the ~270
+ * files of a one-shot command; from a few chunks it took about half, and from the cached
+ * program less again (docs/benchmarks.md, "Where the time goes").
  *
  * The library exports (`./drone`, `./coordinator`, `./borg`, `./protocol`) stay as tsc emits
  * them in dist/apps and dist/libs: a DA application that imports them shares its own copy
- * of Digital Alchemy with them. Everything the bins load is in the bundle (one copy of DA
- * core for the drone, hass and synapse) except better-sqlite3, a native addon that Node
- * loads from node_modules. Run: `tsx scripts/bundle.mts`.
+ * of Digital Alchemy with them. Everything the bins load is in the bundles except
+ * better-sqlite3, a native addon that Node loads from node_modules. Run: `tsx scripts/bundle.mts`.
  */
+import { createHash } from "node:crypto";
 import { chmod, cp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 
-import { build, type Plugin } from "esbuild";
+import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
 
 const ROOT = join(import.meta.dirname, "..");
 /** Where the bins and their chunks go; package.json `bin` points here. */
@@ -63,31 +67,75 @@ const synapseFiles: Plugin = {
   },
 };
 
+/** esbuild's options shared by the two builds. */
+const COMMON = {
+  absWorkingDir: ROOT,
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  outdir: BUNDLE_DIR,
+  external: ["better-sqlite3"],
+  metafile: true,
+  logLevel: "warning",
+} satisfies BuildOptions;
+
+/** Sources that must not be in the command line's bundle: Home Assistant's libraries load only with the daemon. */
+const NOT_IN_PROGRAM = /node_modules\/@digital-alchemy\/(hass|synapse)\/|node_modules\/(mysql2|postgres|drizzle-orm)\//;
+
+/**
+ * The command line of `backup-drone` (apps/drone/cli/program.mts) as one CommonJS file,
+ * `backup-drone-program.cjs`, which the bin runs through `vm.Script` with a V8 code cache
+ * (libs/process/code-cache.mts): Node 20 caches no compiled code for ES modules. Its
+ * commands' modules are evaluated when a command runs; the daemon is not in it. Returns the
+ * metafile and the content hash that keys the cache.
+ */
+async function bundleProgram(): Promise<{ metafile: Metafile; buildId: string }> {
+  const result = await build({
+    ...COMMON,
+    entryPoints: { "backup-drone-program": "apps/drone/cli/program.mts" },
+    format: "cjs",
+    outExtension: { ".js": ".cjs" },
+    // CommonJS has no import.meta: the history finds better-sqlite3 and the version its package.json from the file's own place
+    define: { "import.meta.url": "__programUrl", "import.meta.dirname": "__dirname" },
+    banner: { js: 'const __programUrl = require("node:url").pathToFileURL(__filename).href;' },
+    // the code cache's loader reads the file as Latin-1 (cheaper than UTF-8): esbuild escapes every non-ASCII character
+    charset: "ascii",
+    // comments (which esbuild keeps as written, non-ASCII too) and layout are not needed to run it
+    minifyWhitespace: true,
+    plugins: [standIns],
+  });
+  const file = join(BUNDLE_DIR, "backup-drone-program.cjs");
+  const bytes = await readFile(file);
+  if (bytes.some(byte => byte > 0x7f)) throw new Error(`${relative(ROOT, file)} is not pure ASCII: the code cache's loader reads it as Latin-1`);
+  const misplaced = Object.keys(result.metafile.inputs).filter(input => NOT_IN_PROGRAM.test(input));
+  if (misplaced.length > 0) throw new Error(`the command line's bundle took in the daemon's libraries: ${misplaced.slice(0, 5).join(", ")}`);
+  return { metafile: result.metafile, buildId: createHash("sha256").update(bytes).digest("hex").slice(0, 16) };
+}
+
 /** Build dist/bin; returns the files written. */
 async function bundleBins(): Promise<string[]> {
+  const program = await bundleProgram();
   const result = await build({
-    absWorkingDir: ROOT,
-    entryPoints: { "backup-drone": "apps/drone/main.mts", "backup-coordinator": "apps/backup_coordinator/main.mts" },
-    bundle: true,
+    ...COMMON,
+    entryPoints: { "backup-drone": "apps/drone/bin.mts", "backup-coordinator": "apps/backup_coordinator/main.mts" },
     splitting: true,
     format: "esm",
-    platform: "node",
-    target: "node20",
-    outdir: BUNDLE_DIR,
     outExtension: { ".js": ".mjs" },
     // the chunks sit beside the entries: synapse's files are found from any of them (synapseFiles)
     chunkNames: "[name]-[hash]",
-    external: ["better-sqlite3"],
+    define: { DRONE_PROGRAM_BUILD: JSON.stringify(program.buildId) },
     // bundled CommonJS packages (ws, mysql2…) call require for Node's modules and optional packages
     banner: { js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);' },
     plugins: [standIns, synapseFiles],
-    metafile: true,
-    logLevel: "warning",
   });
   await cp(join(SYNAPSE, "migrations"), join(BUNDLE_DIR, "synapse", "migrations"), { recursive: true });
   await cp(join(SYNAPSE, "package.json"), join(BUNDLE_DIR, "synapse", "package.json"));
-  await writeFile(BUNDLE_META, JSON.stringify(result.metafile));
-  const written = Object.keys(result.metafile.outputs).map(file => join(ROOT, file));
+  const metafile = {
+    inputs: { ...program.metafile.inputs, ...result.metafile.inputs },
+    outputs: { ...program.metafile.outputs, ...result.metafile.outputs },
+  };
+  await writeFile(BUNDLE_META, JSON.stringify(metafile));
+  const written = Object.keys(metafile.outputs).map(file => join(ROOT, file));
   // chunks of an earlier build (their names carry a hash of their contents) would be packed too
   const keep = new Set([...written, BUNDLE_META]);
   for (const entry of await readdir(BUNDLE_DIR, { withFileTypes: true })) {

@@ -278,7 +278,7 @@ export const DRONE_KEYS = defineKeys({
     schema: z.number().int().min(0),
     field: "progressIntervalMs",
   },
-  STATUS_INTERVAL_SECONDS: { type: "number", default: 60, description: "Heartbeat: a status event this often (and on every change).", schema: z.number().int().min(5), field: "statusIntervalSeconds" },
+  STATUS_INTERVAL_SECONDS: { type: "number", default: 60, description: "Heartbeat: a status event this often (and on every change); skipped while progress events show the drone alive.", schema: z.number().int().min(5), field: "statusIntervalSeconds" },
   PRESCAN: { type: "boolean", default: true, description: "Before a first backup, measure the sources (honouring excludes) for a progress estimate.", schema: z.boolean(), field: "prescan" },
   HISTORY_DAYS: {
     type: "number",

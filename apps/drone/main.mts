@@ -1,16 +1,12 @@
 #!/usr/bin/env node
 /**
- * `backup-drone`: the daemon (no command, or `daemon`) and the one-shot commands. Parses
- * the command line and hands over; the drone itself loads only when a command runs, so
- * that `--help` answers at once.
+ * `backup-drone` from its modules (tsx, or tsc's output): the daemon (no command, or `daemon`)
+ * and the one-shot commands (./cli/program.mts). The built bin is apps/drone/bin.mts.
  */
 import nodeModule from "node:module";
 
 import { deferDotenvx } from "../../libs/config/defer-dotenvx.mjs";
-import { configFileProblem } from "../../libs/config/env-file.mjs";
-import { parseCommandLine } from "./cli/args.mjs";
-import { commandHelp, programHelp } from "./cli/help.mjs";
-import { EXIT_CODES } from "./cli/spec.mjs";
+import { runProgram } from "./cli/program.mjs";
 
 // Node 22+ keeps compiled code between runs (a no-op on Node 20); the drone loads after this line
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
@@ -24,30 +20,7 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   process.exit();
 });
 
-const line = parseCommandLine(process.argv.slice(2));
-
-if (line.kind === "help") {
-  process.stdout.write(line.command ? commandHelp(line.command) : programHelp());
-} else if (line.kind === "version") {
-  const { packageVersion } = await import("../../libs/protocol/version.mjs");
-  process.stdout.write(`backup-drone ${packageVersion()}\n`);
-} else if (line.kind === "usage_error") {
-  const more = line.command ? `backup-drone ${line.command} --help` : "backup-drone --help";
-  process.stderr.write(`backup-drone: ${line.message}\nSee \`${more}\`.\n`);
-  process.exitCode = EXIT_CODES.failed;
-} else {
-  const problem = configFileProblem(line.options.config) ?? configFileProblem(line.options.envFile, "--env-file");
-  if (problem !== undefined) {
-    process.stderr.write(`backup-drone: ${problem}\n`);
-    process.exitCode = EXIT_CODES.failed;
-  } else if (line.command === "config") {
-    const { runConfigCommand } = await import("./cli/config-command.mjs");
-    process.exitCode = runConfigCommand(line.options, line.switches);
-  } else if (line.command === "daemon") {
-    const { runDaemon } = await import("./cli/daemon.mjs");
-    await runDaemon(line.options, line.switches);
-  } else {
-    const { runOneShot } = await import("./cli/one-shot.mjs");
-    await runOneShot(line.command, line.options, line.switches);
-  }
-}
+await runProgram(process.argv.slice(2), async (options, switches) => {
+  const { runDaemon } = await import("./cli/daemon.mjs");
+  await runDaemon(options, switches);
+});

@@ -340,8 +340,14 @@ export const statusEventSchema = z.object({
   offsite_cancelled_at: isoTime.nullable().optional(),
   /** Set while the prune guard holds prune: since when, and why. Optional: older drones leave it out. */
   prune_hold: pruneHoldSchema.nullable().optional(),
-  /** The drone's entity ids by key (`create_backup` → `button.laptop_create_backup`). */
+  /**
+   * The drone's entity ids by key (`create_backup` → `button.laptop_create_backup`). Empty when
+   * `entities_unchanged` is set: the map is sent when the drone (re)connects, when it changes,
+   * and in answer to a `status` command (it is most of the event's 2 kB).
+   */
   entities: z.record(z.string(), z.string()),
+  /** `true`: `entities` is left empty and the map is the one of this drone's last status that had one. Optional: older drones leave it out and always send the map. */
+  entities_unchanged: z.literal(true).optional(),
   /** How the drone stands with the synapse integration. Optional: older drones leave it out (and take no commands). */
   synapse: z.enum(SYNAPSE_LINKS).optional(),
   version: z.string(),

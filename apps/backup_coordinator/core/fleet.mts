@@ -126,7 +126,8 @@ export function createFleet(settings: FleetSettings): Fleet {
       priority: event.priority,
       lastBackup: event.last_backup ? new Date(event.last_backup) : null,
       lastOffsiteBackup: event.last_offsite_backup ? new Date(event.last_offsite_backup) : null,
-      entities: event.entities,
+      // an empty map said to be unchanged: the last one stands
+      entities: event.entities_unchanged ? drone.entities : event.entities,
       lastSeen: now,
     });
     const effects: FleetEffect[] = wasOffline && online(drone, now) ? clearProblem(drone, ["offline"]) : [];

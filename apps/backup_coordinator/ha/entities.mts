@@ -35,10 +35,14 @@ export type CoordinatorEntitySpec = CoordinatorSensorSpec | CoordinatorSwitchSpe
 /** The smallest and largest per-host limit the Concurrency Limit entity accepts. */
 export const CONCURRENCY_RANGE = { min: 1, max: 10 } as const;
 
-/** Every entity of the coordinator's device, by key. */
+/**
+ * Every entity of the coordinator's device, by key. Only Failing Drones keeps long-term
+ * statistics (`state_class`): those of a run's Progress, ETA, bytes or files mean nothing and
+ * would cost Home Assistant a row per sensor every 5 minutes, run or not.
+ */
 export const COORDINATOR_ENTITIES = {
   running_now: { domain: "sensor", name: "Running Now", icon: "mdi:backup-restore" },
-  progress: { domain: "sensor", name: "Progress", icon: "mdi:progress-upload", unit_of_measurement: "%", state_class: "measurement", suggested_display_precision: 0 },
+  progress: { domain: "sensor", name: "Progress", icon: "mdi:progress-upload", unit_of_measurement: "%", suggested_display_precision: 0 },
   eta: { domain: "sensor", name: "ETA", icon: "mdi:timer-sand", device_class: "duration", unit_of_measurement: "s", suggested_display_precision: 0 },
   bytes_processed: {
     domain: "sensor",
@@ -46,10 +50,9 @@ export const COORDINATOR_ENTITIES = {
     icon: "mdi:harddisk",
     device_class: "data_size",
     unit_of_measurement: "B",
-    state_class: "measurement",
     suggested_display_precision: 0,
   },
-  files_processed: { domain: "sensor", name: "Files Processed", icon: "mdi:file-multiple-outline", state_class: "measurement" },
+  files_processed: { domain: "sensor", name: "Files Processed", icon: "mdi:file-multiple-outline" },
   queue: { domain: "sensor", name: "Queue", icon: "mdi:format-list-numbered" },
   last_round_completed: { domain: "sensor", name: "Last Round Completed", icon: "mdi:calendar-check", device_class: "timestamp" },
   failing_drones: { domain: "sensor", name: "Failing Drones", icon: "mdi:alert-circle-outline", state_class: "measurement" },

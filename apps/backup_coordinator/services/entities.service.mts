@@ -37,9 +37,10 @@ import { packageVersion } from "../../../libs/protocol/version.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
 
 /**
- * Progress, ETA, bytes and files: at most one update per this many ms (a run starting or
- * ending is sent at once). Each of the four writes is three rows in Home Assistant's recorder
- * (the state, and the integration's `synapse/update` event with its data).
+ * Progress and ETA: at most one update per this many ms (a run starting or ending is sent at
+ * once). Each write is three rows in Home Assistant's recorder (the state, and the
+ * integration's `synapse/update` event with its data). Bytes and Files Processed are written
+ * only when the runs going change.
  */
 export const PROGRESS_PUBLISH_MS = 60_000;
 /** …and only once the progress moved this many points since the value shown (a run starting or ending is sent at once). */
@@ -84,6 +85,8 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
   let updatedAt = Number.NEGATIVE_INFINITY;
   let progressAt = Number.NEGATIVE_INFINITY;
   let publishedRunning: string | undefined;
+  /** Bytes and files each run read since runs began, as its last progress said: their sum is written once the last ended. */
+  const readByRuns = new Map<string, { bytes: number; files: number }>();
 
   // ---------------------------------------------------------------- writing
 
@@ -142,17 +145,30 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     // progress moves with every drone event: publish it when a run starts or ends, else at most
     // every PROGRESS_PUBLISH_MS once it moved PROGRESS_PUBLISH_STEP points
     const running = summary.running.join(",");
+    for (const droneId of summary.running) {
+      const run = model.drones.get(droneId)?.run;
+      if (run?.progress) readByRuns.set(`${droneId}/${run.kind}`, { bytes: run.progress.original_size ?? 0, files: run.progress.nfiles ?? 0 });
+    }
     const wait = progressAt + PROGRESS_PUBLISH_MS - now.getTime();
     const shown = entities.get("progress")?.storage.get("state");
     const moved = typeof shown !== "number" || summary.progress === null || Math.abs(summary.progress - shown) >= PROGRESS_PUBLISH_STEP;
+    if (running !== publishedRunning) {
+      // bytes and files only when the runs going change (nobody watches them climb, and each
+      // write is three recorder rows): those of the runs going then, and once the last ended
+      // what the runs read in all, as their last progress said
+      const ended = summary.running.length === 0;
+      const read = [...readByRuns.values()];
+      const totals = ended ? { bytes: read.reduce((sum, run) => sum + run.bytes, 0), files: read.reduce((sum, run) => sum + run.files, 0) } : summary;
+      if (ended) readByRuns.clear();
+      put("bytes_processed", "state", totals.bytes);
+      put("files_processed", "state", totals.files);
+    }
     if (running !== publishedRunning || (wait <= 0 && moved)) {
       publishedRunning = running;
       progressAt = now.getTime();
       put("progress", "state", summary.progress);
       put("eta", "state", summary.eta);
-      put("bytes_processed", "state", summary.bytes);
-      put("files_processed", "state", summary.files);
-    } else if (moved && (!sameValue(shown, summary.progress) || !sameValue(entities.get("bytes_processed")?.storage.get("state"), summary.bytes))) {
+    } else if (moved && !sameValue(shown, summary.progress)) {
       syncSoon(Math.max(0, wait));
     }
 

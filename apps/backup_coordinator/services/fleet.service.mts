@@ -257,7 +257,8 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
       const parsed = statusEventSchema.safeParse(data);
       if (!parsed.success) return issues(parsed.error);
       const status = parsed.data;
-      statusEntities.set(status.drone_id, keptEntities(status.entities));
+      // a status whose map is unchanged leaves it out: the last one stands
+      if (!status.entities_unchanged) statusEntities.set(status.drone_id, keptEntities(status.entities));
       reported.add(status.drone_id);
       awaiting.delete(status.drone_id);
       discovered(status.drone_id);

@@ -14,23 +14,11 @@ import { closestName } from "../../../libs/config/index.mjs";
 import { configFiles as appConfigFiles, fileContent, readConfigFiles, registerSourcesLoader, unknownSwitchProblem } from "../../../libs/config/load.mjs";
 import { type ConfigSwitch, HASS_KEYS } from "../../../libs/config/sources.mjs";
 import { ConfigError, DRONE_CONFIGURATION, parseDroneConfig, passphraseProblem } from "../config.mjs";
-import { createLocalDroneApplication } from "../drone-library.mjs";
 import { configFileSecrets, envFileSecrets, type SecretFile, secretFileWarnings } from "./permissions.mjs";
 import { EXIT_CODES, OPTIONS } from "./spec.mjs";
 
 /** The DA application name: config files are /etc/backup_drone, ./.backup_drone, ~/.config/backup_drone. */
 export const APP_NAME = "backup_drone";
-
-/**
- * The drone application for the command line. hass and synapse (with the database drivers
- * synapse pulls in) are imported only with Home Assistant: importing them costs more than
- * a one-shot command takes, and without a token nothing would use them.
- */
-export async function loadDroneApplication(homeAssistant: boolean) {
-  if (!homeAssistant) return createLocalDroneApplication();
-  const { createDroneApplication } = await import("../drone.module.mjs");
-  return createDroneApplication({ homeAssistant: true });
-}
 
 /** Where the daemon keeps synapse's database when nothing configures it: beside the drone's state. */
 export function droneDatabaseUrl(stateDir: string, droneId: string): string {

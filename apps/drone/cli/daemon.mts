@@ -18,7 +18,8 @@ import { cancelRequestPath, listenForCancelRequests } from "../core/cancel-reque
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
 import { envFileVariables, exportEnvFile } from "../../../libs/config/env-file.mjs";
 import { readConfigFiles } from "../../../libs/config/load.mjs";
-import { configFiles, droneDatabaseUrl, droneStartWarnings, guardService, homeAssistantTokenSource, loadDroneApplication } from "./boot.mjs";
+import { loadDroneApplication } from "./application.mjs";
+import { configFiles, droneDatabaseUrl, droneStartWarnings, guardService, homeAssistantTokenSource } from "./boot.mjs";
 import { formatFrequency, formatWhen } from "./format.mjs";
 import { createLineThrottle, plainLine } from "./progress.mjs";
 import { resultLines } from "./report.mjs";

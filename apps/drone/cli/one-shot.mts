@@ -21,7 +21,8 @@ import { runOwnerAlive } from "../core/run-lock.mjs";
 import { nextOwnBackup } from "../core/settings.mjs";
 import { type CommandOptions, type ConfigSwitch } from "./args.mjs";
 import { envFileVariables, exportEnvFile } from "../../../libs/config/env-file.mjs";
-import { configFiles, droneStartWarnings, guardService, loadDroneApplication } from "./boot.mjs";
+import { createLocalDroneApplication } from "../drone-library.mjs";
+import { configFiles, droneStartWarnings, guardService } from "./boot.mjs";
 import { runCancel } from "./cancel.mjs";
 import { formatBytes, formatWhen } from "./format.mjs";
 import { createProgressDisplay } from "./progress.mjs";
@@ -458,7 +459,8 @@ export async function runOneShot(command: OneShotCommand, options: CommandOption
   }
   exportEnvFile(envFileVariables(options.envFile));
 
-  const app = await loadDroneApplication(false);
+  // without Home Assistant: a one-shot command never imports hass nor synapse
+  const app = createLocalDroneApplication();
   // DA ends a failed boot with a bare process.exit(): make that a failure
   process.exitCode = EXIT_CODES.failed;
   const params = await app.bootstrap({

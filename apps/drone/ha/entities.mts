@@ -219,7 +219,7 @@ export const ENTITY_SPECS: { [K in DroneEntityKey]: SpecOf<(typeof DRONE_ENTITIE
     domain: "sensor",
     icon: "mdi:progress-upload",
     unit_of_measurement: "%",
-    state_class: "measurement",
+    // no state_class: long-term statistics of a run's percentage mean nothing, and cost a row every 5 minutes
     suggested_display_precision: 0,
   },
   eta: {

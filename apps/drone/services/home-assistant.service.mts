@@ -123,7 +123,10 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
 
   let lastStatus: string | undefined;
   let statusTimer: (() => void) | undefined;
-  const sendStatus = async (always: boolean): Promise<boolean> => {
+  /** The entity-id map the last status that reached HA on this connection carried (undefined: send it). */
+  let sentEntities: string | undefined;
+  /** `withEntities`: the map even when unchanged (an answer to a `status` command, whoever asks). */
+  const sendStatus = async (always: boolean, withEntities = false): Promise<boolean> => {
     statusTimer?.();
     statusTimer = undefined;
     if (!engine) return false;
@@ -131,7 +134,13 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     const key = statusKey(event);
     if (!always && key === lastStatus) return true;
     lastStatus = key;
-    return await fire(EVENT_TYPES.status, event);
+    // the map is most of the event's 2 kB, and the recorder stores every status: it goes out
+    // when it changed (or the connection is new), else the coordinator keeps the last one
+    const map = JSON.stringify(event.entities);
+    const unchanged = !withEntities && map === sentEntities && Object.keys(event.entities).length > 0;
+    const sent = await fire(EVENT_TYPES.status, unchanged ? { ...event, entities: {}, entities_unchanged: true } : event);
+    if (sent) sentEntities = map;
+    return sent;
   };
   const statusSoon = () => {
     statusTimer ??= scheduler.setTimeout(() => sendStatus(false), STATUS_DEBOUNCE_MS);
@@ -141,7 +150,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
 
   const act = async (current: DroneEngine, action: CommandAction, sender: string): Promise<CommandOutcome> => {
     if (action === "status") {
-      const sent = await sendStatus(true);
+      const sent = await sendStatus(true, true);
       return { accepted: sent, reason: sent ? null : "the status event could not be sent", runId: null };
     }
     if (action === "release_prune_hold") {
@@ -269,16 +278,30 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
       });
     } else logger.info("synapse is not loaded: the drone sends Home Assistant events but has no entities");
 
+    const heartbeatMs = droneConfig.statusIntervalSeconds * 1000;
+    /** When a progress or result event last reached HA: the coordinator takes either as a sign of life. */
+    let signOfLifeAt = Number.NEGATIVE_INFINITY;
+    const fireSign = (type: (typeof EVENT_TYPES)["progress" | "result"], payload: unknown) =>
+      fire(type, payload).then(sent => {
+        if (sent) signOfLifeAt = Date.now();
+        return sent;
+      });
     ready.onProgress(event => {
-      void fire(EVENT_TYPES.progress, event);
+      void fireSign(EVENT_TYPES.progress, event);
       entities?.progress(event);
     });
-    ready.onResult(event => void fire(EVENT_TYPES.result, event));
+    ready.onResult(event => void fireSign(EVENT_TYPES.result, event));
     ready.onChange(() => {
       entities?.changed();
       statusSoon();
     });
-    scheduler.setInterval(() => sendStatus(true), droneConfig.statusIntervalSeconds * 1000);
+    // the heartbeat (two recorder rows of 2 kB each) is skipped while progress events show the
+    // drone alive: the longest silence stays under two intervals (OFFLINE_AFTER_SECONDS of the
+    // coordinator is above that), and a change of state or mode still sends a status at once
+    scheduler.setInterval(() => {
+      if (Date.now() - signOfLifeAt < heartbeatMs) return;
+      void sendStatus(true);
+    }, heartbeatMs);
   }, 90);
 
   // after synapse loaded the stored rows (a plain onBootstrap): the engine's state wins
@@ -324,6 +347,8 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
 
   // a reconnect: results kept while HA was away, then where the drone stands
   hass.socket.onConnect(() => {
+    // a new connection may be a new Home Assistant, or a coordinator that missed the map
+    sentEntities = undefined;
     if (!booted || closing) return;
     // another connection may carry another answer (an administrator's rights given or taken)
     void track(

@@ -51,11 +51,13 @@ describe("the coordinator's device", () => {
         }),
       );
     }
-    expect(registered(h, "sensor").find(entity => entity.unique_id === "backup_coordinator_bytes_processed")).toMatchObject({
-      device_class: "data_size",
-      native_unit_of_measurement: "B",
-      state_class: "measurement",
-    });
+    const bytesProcessed = registered(h, "sensor").find(entity => entity.unique_id === "backup_coordinator_bytes_processed");
+    expect(bytesProcessed).toMatchObject({ device_class: "data_size", native_unit_of_measurement: "B" });
+    // long-term statistics only where they chart something: not of a run's bytes, progress or files
+    for (const key of ["bytes_processed", "files_processed", "progress", "eta"]) {
+      expect(registered(h, "sensor").find(entity => entity.unique_id === `backup_coordinator_${key}`), key).not.toHaveProperty("state_class");
+    }
+    expect(registered(h, "sensor").find(entity => entity.unique_id === "backup_coordinator_failing_drones")).toMatchObject({ state_class: "measurement" });
     expect(registered(h, "number").find(entity => entity.unique_id === "backup_coordinator_concurrency_limit")).toMatchObject({
       native_min_value: 1,
       native_max_value: 10,
@@ -144,8 +146,9 @@ describe("the sensors", () => {
     h.params.backup_coordinator.entities.sync();
     await waitFor(() => h!.published("progress") === 50, "progress");
     expect(h.published("eta")).toBe(60);
-    expect(h.published("bytes_processed")).toBe(40_000 + 5000);
-    expect(h.published("files_processed")).toBe(400 + 70);
+    // bytes and files are written when the runs going change, not as they climb
+    expect(h.published("bytes_processed")).toBe(0);
+    expect(h.published("files_processed")).toBe(0);
 
     // a burst within PROGRESS_PUBLISH_MS: no patch of the progress sensor
     const progressPatches = () => h!.sent.filter(message => message.type === "synapse/patch_entity" && message.unique_id === "backup_coordinator_progress").length;
@@ -172,6 +175,24 @@ describe("the sensors", () => {
     expect(h.published("failing_drones", "attributes")).toEqual({ drones: ["a"], drones_total: 1 });
     await h.waitForPresses(3);
     await waitFor(() => h!.published("running_now") === "b, c", "b running");
+    // the runs going changed: what they read so far (c's last progress; b has none yet)
+    await waitFor(() => h!.published("bytes_processed") === 5000, "the bytes of the runs going");
+    expect(h.published("files_processed")).toBe(70);
+    await h.progress("b", 10, { original_size: 7000, nfiles: 90 });
+    await h.progress("c", 80, { original_size: 8000, nfiles: 100 });
+    await settle();
+    h.params.backup_coordinator.entities.sync();
+    await settle();
+    expect(h.published("bytes_processed")).toBe(5000);
+    // one run ended, another goes on: the one going
+    await h.finish("b", "success");
+    await waitFor(() => h!.published("running_now") === "c", "c running alone");
+    expect(h.published("bytes_processed")).toBe(8000);
+    // the last run ended: what the runs read in all (a's 80,000 at 80 %, b's and c's), as their last progress said
+    await h.finish("c", "success");
+    await waitFor(() => h!.published("running_now") === "none", "nothing running");
+    expect(h.published("bytes_processed")).toBe(80_000 + 7000 + 8000);
+    expect(h.published("files_processed")).toBe(800 + 90 + 100);
   });
 
   it("keep well below synapse's patch limit with busy drones", async () => {
@@ -188,10 +209,10 @@ describe("the sensors", () => {
     }
     await settle(50);
     const patches = h.sent.slice(start).filter(message => message.type === "synapse/patch_entity");
-    // 540 progress events: the four progress sensors at most every PROGRESS_PUBLISH_MS (and a
-    // few others), far below synapse's 300 a minute
+    // 540 progress events: Progress and ETA at most every PROGRESS_PUBLISH_MS (bytes and files
+    // only as the runs began, and a few others), far below synapse's 300 a minute
     const intervals = (seconds * 1000) / PROGRESS_PUBLISH_MS;
-    const bound = 4 * (intervals + 1) + 5;
+    const bound = 2 * (intervals + 1) + 5;
     expect(patches.length).toBeLessThanOrEqual(bound);
     // and still about once per interval, the progress moving faster than PROGRESS_PUBLISH_STEP per
     // interval (the last interval's sync may fall after the simulated minutes end)

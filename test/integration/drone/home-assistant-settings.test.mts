@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, describe, expect, it } from "vitest";
@@ -164,8 +164,54 @@ describe("settings from Home Assistant, and the bridge without synapse", () => {
         return statuses.find((data, index) => index > 0 && data.last_result === "success" && withoutTime(data) === withoutTime(statuses[index - 1]!));
       },
       "a heartbeat repeating the last status",
-      8_000,
+      // the result event was a sign of life: the first heartbeat after it may come two intervals on
+      15_000,
     );
     expect(heartbeat).toMatchObject({ state: "idle", last_result: "success" });
+  });
+
+  it("no heartbeat while progress events show the drone alive; a change of state still sends a status", async () => {
+    const repo = await makeDroneRepository(2000, 2048);
+    repos.push(repo);
+    // borg create works 20 ms of every 600: the run outlasts several heartbeat intervals while
+    // borg still writes progress lines
+    const slowBorg = join(repo.root, "slow-borg");
+    await writeFile(
+      slowBorg,
+      [
+        "#!/bin/sh",
+        'case " $* " in *" create "*) ;; *) exec borg "$@" ;; esac',
+        'borg "$@" &',
+        "pid=$!",
+        "while kill -0 $pid 2>/dev/null; do sleep 0.02; kill -STOP $pid 2>/dev/null; sleep 0.58; kill -CONT $pid 2>/dev/null; done",
+        "wait $pid",
+        "",
+      ].join("\n"),
+    );
+    await chmod(slowBorg, 0o755);
+    const intervalMs = 5000;
+    const drone = await boot(droneTestConfig(repo, { STATUS_INTERVAL_SECONDS: intervalMs / 1000, PROGRESS_INTERVAL_MS: 1000, BORG_BINARY: slowBorg }), {
+      synapse: false,
+    });
+    const result = await drone.nextResult("create", async () => void (await drone.engine.run("create", "library")));
+    expect(result.outcome).toBe("success");
+
+    const at = (event: { event_data: Record<string, unknown> }) => Date.parse(String(event.event_data.time));
+    const creating = drone.fired(EVENT_TYPES.progress).filter(event => event.event_data.state === "creating");
+    const from = at(creating[0]!);
+    const to = at(creating.at(-1)!);
+    // the create lasted long enough that heartbeats would have gone out during it
+    expect(to - from).toBeGreaterThan(2 * intervalMs);
+    const statuses = drone.fired(EVENT_TYPES.status);
+    const during = statuses.filter(event => at(event) > from && at(event) < to);
+    expect(during).toEqual([]);
+    // the change to creating sent its status at once, and the end its own
+    expect(statuses.some(event => event.event_data.state === "creating")).toBe(true);
+    const end = await waitFor(
+      () => drone.fired(EVENT_TYPES.status).find(event => at(event) > to && event.event_data.state === "idle" && event.event_data.last_result === "success"),
+      "the status of the run's end",
+    );
+    // idle again: the heartbeat is back
+    await waitFor(() => drone.fired(EVENT_TYPES.status).find(event => at(event) > at(end)), "a heartbeat after the run", 3 * intervalMs);
   });
 });

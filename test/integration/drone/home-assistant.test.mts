@@ -7,6 +7,7 @@ import { z } from "zod";
 
 import { droneEntityKeys, ENTITY_SPECS } from "../../../apps/drone/ha/entities.mjs";
 import {
+  COMMAND_EVENT_TYPES,
   COORDINATOR_EVENT_TYPES,
   DRONE_ENTITIES,
   DRONE_ENTITY_KEYS,
@@ -365,7 +366,23 @@ describe("the drone's Home Assistant device (synapse)", () => {
       "a status event after the offsite run",
     );
     expect(status.event_data).toMatchObject({ offsite_host: "local:testdrone", offsite_frequency_minutes: 10_080 });
-    expect(Object.keys(status.event_data.entities as object)).toHaveLength(DRONE_ENTITY_KEYS.length);
+    // the entity-id map went out once (with the offsite entities); since then it is unchanged and left out
+    const withMap = drone.fired(EVENT_TYPES.status).filter(event => event.event_data.entities_unchanged !== true);
+    expect(Object.keys(withMap.at(-1)?.event_data.entities as object)).toHaveLength(DRONE_ENTITY_KEYS.length);
+    expect(status.event_data).toMatchObject({ entities: {}, entities_unchanged: true });
+    // a status command is answered with the map, whoever asks (a coordinator that restarted)
+    const count = drone.fired(EVENT_TYPES.status).length;
+    await drone.params.hass.socket.onMessage({
+      type: "event",
+      id: 1,
+      event: {
+        event_type: COMMAND_EVENT_TYPES.command,
+        data: { v: 1, drone_id: "testdrone", action: "status", request_id: "map-1", sender: "test", time: new Date().toISOString() },
+      },
+    });
+    const answered = await waitFor(() => drone.fired(EVENT_TYPES.status)[count], "the status answering the command");
+    expect(answered.event_data).not.toHaveProperty("entities_unchanged");
+    expect(Object.keys(answered.event_data.entities as object)).toHaveLength(DRONE_ENTITY_KEYS.length);
     expectValidEvents(drone);
   });
 

@@ -144,7 +144,7 @@ describe("what a one-shot command loads", () => {
 
   it("the command line's drone application imports hass and synapse when Home Assistant is configured", async () => {
     const dir = await scratch("startup-probe-ha");
-    const boot = pathToFileURL(join(ROOT, "dist", "apps", "drone", "cli", "boot.mjs")).href;
+    const boot = pathToFileURL(join(ROOT, "dist", "apps", "drone", "cli", "application.mjs")).href;
     const script = (homeAssistant: boolean) =>
       `const { loadDroneApplication } = await import(${JSON.stringify(boot)}); const app = await loadDroneApplication(${homeAssistant}); ` +
       `process.stdout.write(JSON.stringify({ name: app.name, libraries: app.libraries.map(library => library.name) }));`;

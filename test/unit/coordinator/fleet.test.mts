@@ -36,6 +36,21 @@ describe("fleet model", () => {
     expect(second).not.toBe(pressed);
   });
 
+  it("keeps a drone's entity-id map when a status says it is unchanged, and takes a new one", () => {
+    const fleet = createFleet(settings);
+    const map = { scheduled_backup: "button.a_scheduled_backup", application_state: "sensor.a_application_state" };
+    fleet.onStatus(status("a", { entities: map }), T0);
+    fleet.onStatus(status("a", { entities: {}, entities_unchanged: true, state: "creating" }), at(1));
+    expect(fleet.drones.get("a")?.entities).toEqual(map);
+    expect(fleet.drones.get("a")?.state).toBe("creating");
+    // a drone of before (no flag) with an empty map: empty it is
+    fleet.onStatus(status("a", { entities: {} }), at(2));
+    expect(fleet.drones.get("a")?.entities).toEqual({});
+    const renamed = { scheduled_backup: "button.renamed" };
+    fleet.onStatus(status("a", { entities: renamed }), at(3));
+    expect(fleet.drones.get("a")?.entities).toEqual(renamed);
+  });
+
   it("starts one drone per host, tells its own run apart, and starts the next on the result", () => {
     const fleet = createFleet(settings);
     fleet.onStatus(status("a"), T0);

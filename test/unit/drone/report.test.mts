@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { formatDuration } from "../../../apps/drone/cli/format.mjs";
+import { formatCount, formatDuration } from "../../../apps/drone/cli/format.mjs";
 import { statsJson, statsLines } from "../../../apps/drone/cli/report.mjs";
 import { createPaint } from "../../../apps/drone/cli/terminal.mjs";
 import { type PersistedState } from "../../../apps/drone/core/state.mjs";
@@ -10,6 +10,13 @@ import { resultEvent } from "../../../apps/drone/core/result.mjs";
 const PLAIN = createPaint(false);
 const totals = { totalSize: 3 * 1024 ** 2, compressedSize: 2 * 1024 ** 2, deduplicatedSize: 1024 ** 2 };
 const persisted = (archiveCount: number | null) => ({ archiveCount, totals, offsiteTotals: null }) as PersistedState;
+
+describe("counts for people", () => {
+  it("groups thousands with commas, rounded, as en-US does, without loading ICU's number formatting", () => {
+    expect([0, 7, 999, 1000, 12_345, 1_234_567, 999.6, -1234, -12].map(formatCount)).toEqual(["0", "7", "999", "1,000", "12,345", "1,234,567", "1,000", "-1,234", "-12"]);
+    for (const count of [1, 42, 987, 1001, 65_536, 4_294_967_296]) expect(formatCount(count)).toBe(count.toLocaleString("en-US"));
+  });
+});
 
 describe("what status and stats print", () => {
   it("a run of a fraction of a second keeps its tenth; under a tenth says so instead of 0.0 s", () => {
