@@ -3,7 +3,8 @@
  * loopback Home Assistant (test/emulator) holding 1,000 drones: each drone's Scheduled Backup
  * button as a state, and its status events on the bus, repeated as heartbeats. The memory
  * figure is the coordinator process's own (VmHWM and VmRSS from /proc), with no part of Home
- * Assistant in it, unlike the in-process harness of coordinator-worker.mts.
+ * Assistant in it, unlike the in-process harness of coordinator-worker.mts. Node runs with the
+ * options of the shipped systemd unit (deploy/backup-coordinator.service).
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -28,6 +29,23 @@ export interface CoordinatorRealMeasurement {
   peakRssBytes: number;
   /** Scheduled Backup buttons the coordinator pressed: it took the drones in and scheduled them. */
   presses: number;
+  /** CPU time (user + system) of the coordinator process from boot to the end of the last round, in ms. */
+  cpuMs: number;
+  /** The node options it ran with (those of its systemd unit). */
+  nodeOptions: string[];
+}
+
+/** The systemd unit the coordinator ships with: the bench starts node with the options it gives. */
+export const COORDINATOR_UNIT = new URL("../deploy/backup-coordinator.service", import.meta.url);
+
+/** The node options of a unit's `ExecStart=` (those before the script), e.g. `--optimize-for-size`. */
+export function unitNodeOptions(unit: string): string[] {
+  const line = /^ExecStart=(.*)$/m.exec(unit)?.[1];
+  if (line === undefined) throw new Error("the coordinator's systemd unit has no ExecStart= line");
+  const words = line.trim().split(/\s+/).slice(1);
+  const script = words.findIndex(word => !word.startsWith("-"));
+  if (script < 0) throw new Error("the coordinator's systemd unit's ExecStart= names no script");
+  return words.slice(0, script);
 }
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
@@ -39,8 +57,20 @@ async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {
   return { rss: field("VmRSS"), hwm: field("VmHWM") };
 }
 
+/** User + system CPU time of a process so far, in ms (/proc/PID/stat, in clock ticks of 10 ms). */
+async function cpuOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // the command name may hold spaces: the fields are counted after its closing parenthesis
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** Boot the coordinator bin against the emulator, bring `count` drones, send `heartbeats` rounds of their status. */
-export async function measureCoordinatorReal(bin: string, count: number, heartbeats: number, log: (line: string) => void): Promise<CoordinatorRealMeasurement> {
+export async function measureCoordinatorReal(bin: string, count: number, heartbeats: number, log: (line: string) => void,
+  /** Node options instead of the unit's, to compare them. */
+  nodeOptionsInstead?: readonly string[],
+): Promise<CoordinatorRealMeasurement> {
+  const nodeOptions = nodeOptionsInstead ? [...nodeOptionsInstead] : unitNodeOptions(await readFile(COORDINATOR_UNIT, "utf8"));
   const token = randomBytes(24).toString("base64url");
   const emulator = await startEmulator({ token });
   const dir = await mkdtemp(join(tmpdir(), "bench-coordinator-"));
@@ -50,7 +80,11 @@ export async function measureCoordinatorReal(bin: string, count: number, heartbe
     JSON.stringify({ hass: { BASE_URL: emulator.url, TOKEN: token }, synapse: { DATABASE_URL: `file:${join(dir, "synapse.db")}` } }),
     { mode: 0o600 },
   );
-  const child = spawn(process.execPath, [bin, "--config", configFile], { cwd: dir, env: { ...process.env, XDG_STATE_HOME: dir, HOME: dir }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...nodeOptions, bin, "--config", configFile], {
+    cwd: dir,
+    env: { ...process.env, XDG_STATE_HOME: dir, HOME: dir },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   const keep = (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-4000));
   child.stdout.on("data", keep);
@@ -68,6 +102,7 @@ export async function measureCoordinatorReal(bin: string, count: number, heartbe
     }
     await sleep(2_000);
     const boot = await memoryOf(pid);
+    const bootCpu = await cpuOf(pid);
     log(`  coordinator booted: ${(boot.rss / 2 ** 20).toFixed(0)} MiB`);
     const now = new Date();
     const statuses = Array.from({ length: count }, (_, index) => statusOf(index, now));
@@ -93,8 +128,9 @@ export async function measureCoordinatorReal(bin: string, count: number, heartbe
       log(`  heartbeat ${round + 1}/${heartbeats} of ${count} drones: ${(memory.rss / 2 ** 20).toFixed(0)} MiB, peak ${(memory.hwm / 2 ** 20).toFixed(0)} MiB`);
     }
     const end = await memoryOf(pid);
+    const cpuMs = (await cpuOf(pid)) - bootCpu;
     const presses = emulator.events().filter(event => event.event_type === "call_service" && event.data.domain === "button" && event.data.service === "press").length;
-    return { drones: count, heartbeats, bootRssBytes: boot.rss, rssBytes: end.rss, peakRssBytes: end.hwm, presses };
+    return { drones: count, heartbeats, bootRssBytes: boot.rss, rssBytes: end.rss, peakRssBytes: end.hwm, presses, cpuMs, nodeOptions };
   } finally {
     child.kill("SIGTERM");
     await Promise.race([exited, sleep(15_000)]);

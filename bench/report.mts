@@ -296,13 +296,16 @@ function coordinator(results: Results): string {
   const real = c.real;
   if (real) {
     parts.push(
-      `The real \`backup-coordinator\` process (the built bin, as its systemd unit starts it) against the loopback Home Assistant (test/emulator, in the benchmark's process) holding ${real.drones.toLocaleString("en")} drones: their Scheduled Backup buttons as states, and ${real.heartbeats} rounds of every drone's status event, 3 s apart, as heartbeats. The figures are the coordinator process's own (VmRSS and VmHWM from /proc), with nothing of Home Assistant in them; this peak is the one judged against the target:\n`,
+      `The real \`backup-coordinator\` process (the built bin, as its systemd unit starts it${real.nodeOptions?.length ? `: \`node ${real.nodeOptions.join(" ")}\`` : ""}) against the loopback Home Assistant (test/emulator, in the benchmark's process) holding ${real.drones.toLocaleString("en")} drones: their Scheduled Backup buttons as states, and ${real.heartbeats} rounds of every drone's status event, 3 s apart, as heartbeats. The figures are the coordinator process's own (VmRSS and VmHWM from /proc), with nothing of Home Assistant in them; this peak is the one judged against the target:\n`,
       table(
         ["", ""],
         [
           ["RSS after boot, no drone", mib(real.bootRssBytes)],
           [`RSS after ${real.heartbeats} heartbeats of ${real.drones.toLocaleString("en")} drones`, mib(real.rssBytes)],
           ["peak RSS of the process (VmHWM)", mib(real.peakRssBytes)],
+          ...(real.cpuMs === undefined
+            ? []
+            : [[`CPU time (user + system) from boot to the last heartbeat, per round of ${real.drones.toLocaleString("en")} status events`, millis(real.cpuMs / real.heartbeats, 0)]]),
           ["Scheduled Backup presses (drones taken in and scheduled)", String(real.presses)],
         ],
       ),
@@ -614,28 +617,33 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   in whole seconds: on 3.4 s incremental runs that made 14–19 % of error at half-time. It now
   uses the rate since borg's first progress line, to a tenth of a second (about 6 %
   recomputed from the same recorded samples; see the ETA table for the run above).
-- **The real coordinator process** (the table above the failure detection): after boot with no
-  drone it holds 94–113 MiB, and its peak with 1,000 drones was 157 MiB after 3 heartbeats and
-  154–164 MiB after 8 (measured twice here). The RSS rises and falls between heartbeats
-  (112 → 152 → 128 → 152 MiB): garbage in V8's old generation between major collections,
-  not a leak. With \`--max-semi-space-size=2\` (a smaller young generation) it peaked at
-  134 MiB after 3 heartbeats but 154 MiB after 8; that flag is not set by the bin.
-  Measured again (the code had changed since), its RSS climbed about 6 MiB with every
-  round, to 217–225 MiB after 8. A sampling allocation profile (V8's, counting what the
-  collector had freed too) found 5.7 GB allocated over 4 rounds, nearly all of it the
-  coordinator rebuilding, on every status event and for every drone of every look, the
-  drones grouped by repository host, with each host's list of drones copied once per drone:
-  quadratic in the fleet. Those are now kept until a drone's host is learnt or changes, or
-  DNS answers differently: 0.7 GB over boot and 8 rounds, most of it synapse writing
-  entity states through drizzle and hass reading the websocket. Its peak after 8 rounds is
-  now 161–189 MiB in 6 of 8 runs (238 and 274 MiB in the other two), its live heap after a full collection about
-  30 MiB, the rest Node and the bundle's code (about 90 MiB at boot) and garbage between
-  collections. The target (150 MiB) is not reached on this machine: \`--max-semi-space-size\`
-  of 1 or 2 gave 150–216 MiB (7 runs), and synapse's SQLite in WAL mode 169–174 MiB (2 runs),
-  within the same spread, so neither is set. The spread follows the machine's load: a CPU
-  profile of the coordinator over boot and 4 rounds spends 2.5 s of its one thread in
-  better-sqlite3's statements (synapse storing its entities, with SQLite's default
-  journal), while 1,000 status events arrive in bursts and wait in its socket.
+- **The real coordinator process** (the table above the failure detection): an allocation
+  profile once found the coordinator regrouping the drones by repository host on every
+  status event, for every drone (5.7 GB allocated over 4 rounds, quadratic in the fleet);
+  those groups are now kept until a host changes. Its peak after 8 rounds was then still
+  161–189 MiB. What held it, measured on the bin: its live heap after a full collection is
+  about 29 MiB, yet V8 held about 90 MiB of heap at the peak (a young generation grown to
+  2 × 16 MiB, an old one of 48 MiB), beside 49 MiB of Node's own code and about 20 MiB
+  that malloc holds. The old generation grows at the first round, when 1,000 drones are
+  discovered at once: a problem sensor each (synapse stores it, the configuration update
+  carries all of them, and synapse writes every entity again on each registry update
+  Home Assistant announces), a plan event each, and the replies to these arriving late;
+  what survives two young collections is promoted, from 17 to 58 MB before V8's next major
+  collection. synapse's SQLite writes are not the cause: with its database on tmpfs
+  (nothing waits for the disk) the peak was the same (171–180 MiB, 2 runs). Two of our
+  own costs that grow with the fleet are gone (a second read of the whole entity registry
+  on each registry update, and every sync building and serialising the attributes of every
+  drone's problem sensor to compare them); the peak did not move with them (168–186 MiB,
+  6 runs). V8's options, each run alternating with one without (2 runs each unless said):
+  \`--max-semi-space-size=4\` 160–162 MiB, \`=8\` 161–173 MiB, \`--heap-growing-percent=20\`
+  or \`50\` 160–167 MiB, both of the last (8 and 50) 150–151 MiB, and
+  \`--optimize-for-size\` 122–136 MiB in 12 runs (6 alternating), for about 45 % more CPU per round (a median
+  of 755 ms against 518 ms per 1,000 status events, discovery included). Set from inside the
+  process (\`v8.setFlagsFromString\`) it gave 144–155 MiB: the young generation's size is
+  fixed when the process starts. So the shipped systemd unit starts node with
+  \`--optimize-for-size\`, and this benchmark starts the bin with the node options of that
+  unit. A coordinator started another way (\`backup-coordinator\` from the PATH) runs
+  without it.
 - **The coordinator's memory** (in-process harness): the figure includes the mock assistant in the same process,
   with every drone's state on Home Assistant's side. With no drone the process holds about
   105 MiB (Node, DA, hass, synapse with drizzle, mysql2, postgres and better-sqlite3, and the

@@ -117,6 +117,10 @@ export const resultsSchema = z.object({
           rssBytes: z.number(),
           peakRssBytes: z.number(),
           presses: z.number(),
+          /** CPU time of the coordinator from boot to the end of the last round; absent in older results. */
+          cpuMs: z.number().optional(),
+          /** The node options it ran with (its systemd unit's); absent in older results. */
+          nodeOptions: z.array(z.string()).optional(),
         })
         .nullable()
         .optional(),

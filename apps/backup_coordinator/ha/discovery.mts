@@ -74,6 +74,13 @@ export function droneIdOfUniqueId(uniqueId: string): string | undefined {
 export function discoverDrones(registry: readonly RegistryEntry[]): DiscoveredDrone[] {
   const synapseRows = registry.filter(row => row.platform === undefined || row.platform === "synapse");
   const byUniqueId = new Map(synapseRows.map(row => [row.uniqueId, row]));
+  // one lookup per drone, not a scan of every row (a fleet's registry holds tens of thousands)
+  const onlineByEntry = new Map<string, RegistryEntry>();
+  for (const row of synapseRows) {
+    if (row.configEntryId && !onlineByEntry.has(row.configEntryId) && row.uniqueId.endsWith(ONLINE_SUFFIX) && row.entityId.startsWith("binary_sensor.")) {
+      onlineByEntry.set(row.configEntryId, row);
+    }
+  }
   const drones: DiscoveredDrone[] = [];
   for (const row of synapseRows) {
     const droneId = droneIdOfUniqueId(row.uniqueId);
@@ -83,12 +90,7 @@ export function discoverDrones(registry: readonly RegistryEntry[]): DiscoveredDr
       const found = byUniqueId.get(entityUniqueId(droneId, key));
       if (found) entities[key] = found.entityId;
     }
-    const online = row.configEntryId
-      ? synapseRows.find(
-          other =>
-            other.configEntryId === row.configEntryId && other.uniqueId.endsWith(ONLINE_SUFFIX) && other.entityId.startsWith("binary_sensor."),
-        )
-      : undefined;
+    const online = row.configEntryId ? onlineByEntry.get(row.configEntryId) : undefined;
     drones.push({ droneId, entities, ...(online ? { onlineSensor: online.entityId } : {}) });
   }
   return drones.sort((a, b) => a.droneId.localeCompare(b.droneId));

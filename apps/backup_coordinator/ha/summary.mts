@@ -3,6 +3,7 @@
  * entities service only publishes what changed.
  */
 import { MAX_STATE_LENGTH, type Outcome, type PlanReason } from "../../../libs/protocol/index.mjs";
+import { type Problem } from "../core/drone-record.mjs";
 import { type Fleet, type LastRound } from "../core/fleet.mjs";
 
 export { MAX_STATE_LENGTH };
@@ -172,4 +173,26 @@ export function createRateGate(limit: number, windowMs: number, clock: () => num
       return stamps.length < limit ? 0 : Math.max(0, stamps[0]! + windowMs - now);
     },
   };
+}
+
+/** The attributes of a drone's problem sensor. */
+export function problemAttributes(droneId: string, problem: Problem | null) {
+  return { drone_id: droneId, kind: problem?.kind ?? null, reason: problem?.reason ?? null, since: problem?.since.toISOString() ?? null };
+}
+
+/**
+ * Whether a problem sensor's stored attributes already say `problem`, compared field by field:
+ * every sync looks at every drone's sensor, and building and serialising their attributes
+ * each time made most of a sync's garbage with a large fleet.
+ */
+export function showsProblem(stored: unknown, droneId: string, problem: Problem | null): boolean {
+  if (typeof stored !== "object" || stored === null) return false;
+  const shown = stored as Record<string, unknown>;
+  return (
+    shown.drone_id === droneId &&
+    shown.kind === (problem?.kind ?? null) &&
+    shown.reason === (problem?.reason ?? null) &&
+    shown.since === (problem?.since.toISOString() ?? null) &&
+    Object.keys(shown).length === 4
+  );
 }

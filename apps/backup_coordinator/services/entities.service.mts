@@ -31,7 +31,16 @@ import {
   problemObjectId,
   problemUniqueId,
 } from "../ha/entities.mjs";
-import { createRateGate, idList, idListAttributes, lastRoundAttributes, queueAttributes, summarize } from "../ha/summary.mjs";
+import {
+  createRateGate,
+  idList,
+  idListAttributes,
+  lastRoundAttributes,
+  problemAttributes,
+  queueAttributes,
+  showsProblem,
+  summarize,
+} from "../ha/summary.mjs";
 import { watchCoordinatorLink } from "../ha/link-watch.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
@@ -175,13 +184,8 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     for (const [droneId, entity] of problems) {
       const problem = model.drones.get(droneId)?.problem ?? null;
       if (!write(entity, "is_on", problem !== null)) complete = false;
-      const attributes = {
-        drone_id: droneId,
-        kind: problem?.kind ?? null,
-        reason: problem?.reason ?? null,
-        since: problem?.since.toISOString() ?? null,
-      };
-      if (!write(entity, "attributes", attributes)) complete = false;
+      if (showsProblem(entity.storage.get("attributes"), droneId, problem)) continue;
+      if (!write(entity, "attributes", problemAttributes(droneId, problem))) complete = false;
     }
     if (!complete) syncSoon(Math.max(gate.waitMs(), 100));
   };
@@ -256,7 +260,7 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
       unique_id: problemUniqueId(coordinatorId, droneId),
       suggested_object_id: problemObjectId(droneId),
       device_id: deviceId,
-      initial: { is_on: false, attributes: { drone_id: droneId, kind: null, reason: null, since: null } },
+      initial: { is_on: false, attributes: problemAttributes(droneId, null) },
       on: {},
     });
     problems.set(droneId, entity);

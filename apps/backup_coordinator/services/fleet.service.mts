@@ -329,6 +329,9 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
     return discoverDrones(parseRegistry(rows));
   };
 
+  /** The drones in the registry copy hass holds (it lists the registry again before every update it announces). */
+  const heldRegistry = (): DiscoveredDrone[] => discoverDrones(parseRegistry(hass.entity.registry.current));
+
   const learnRegistry = (drones: readonly DiscoveredDrone[]) => {
     for (const drone of drones) registryDrones.set(drone.droneId, drone);
   };
@@ -369,10 +372,11 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
     changeListeners.emit("restore");
   }, 100);
 
-  // a drone added (or an entity renamed) while the coordinator runs
-  hass.events.onEntityRegistryUpdate(async () => {
+  // a drone added (or an entity renamed) while the coordinator runs: hass has just read the whole
+  // registry, and a second read of our own (thousands of rows with a large fleet) only made garbage
+  hass.events.onEntityRegistryUpdate(() => {
     if (!fleet || closing) return;
-    learnRegistry(await readRegistry());
+    learnRegistry(heldRegistry());
     for (const droneId of registryDrones.keys()) watchDrone(droneId);
   });
 

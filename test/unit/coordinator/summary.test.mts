@@ -8,7 +8,9 @@ import {
   lastRoundAttributes,
   MAX_STATE_LENGTH,
   ID_LIST_LIMIT,
+  problemAttributes,
   queueAttributes,
+  showsProblem,
   summarize,
 } from "../../../apps/backup_coordinator/ha/summary.mjs";
 import { PROTOCOL_VERSION, type ProgressEvent } from "../../../libs/protocol/index.mjs";
@@ -136,5 +138,26 @@ describe("what the coordinator's sensors show", () => {
       drones: [{ drone_id: "a", outcome: "success", finished_at: at(20).toISOString(), duration_seconds: 20, added_bytes: 321, ours: true }],
       drones_total: 1,
     });
+  });
+});
+
+describe("a problem sensor's attributes", () => {
+  const problem = { kind: "offline" as const, reason: "no status for 4 minutes", since: T0 };
+
+  it("are found shown when the stored ones say the same problem, field by field", () => {
+    expect(showsProblem(problemAttributes("nas", problem), "nas", problem)).toBe(true);
+    expect(showsProblem(JSON.parse(JSON.stringify(problemAttributes("nas", null))), "nas", null)).toBe(true);
+  });
+
+  it("are written again when any field differs, one is missing or extra, or nothing is stored", () => {
+    const stored = problemAttributes("nas", problem);
+    expect(showsProblem(stored, "nas", null)).toBe(false);
+    expect(showsProblem(stored, "nas", { ...problem, reason: "no status for 5 minutes" })).toBe(false);
+    expect(showsProblem(stored, "nas", { ...problem, since: new Date(T0.getTime() + 1000) })).toBe(false);
+    expect(showsProblem(stored, "laptop", problem)).toBe(false);
+    expect(showsProblem({ ...stored, extra: 1 }, "nas", problem)).toBe(false);
+    const { since: _since, ...withoutSince } = stored;
+    expect(showsProblem(withoutSince, "nas", problem)).toBe(false);
+    expect(showsProblem(undefined, "nas", null)).toBe(false);
   });
 });
