@@ -4,7 +4,7 @@
  * is confirmed (synapse learns it from HA's device list, refreshed after the integration adds
  * the app), or after an application restart while HA still holds the entity objects of its
  * first registration, would stay unseen. So: watch the registration, and each time it
- * begins, patch every entity with what synapse holds for it. And give new metadata of a
+ * begins, patch every entity with what synapse holds for it (a slice a second). And give new metadata of a
  * registered application (an entity created at run time) through a configuration update.
  */
 import { type TServiceParams } from "@digital-alchemy/core";
@@ -37,25 +37,39 @@ export interface PublishedEntity {
 /** How often the registration is looked at. */
 export const REGISTRATION_CHECK_MS = 1_000;
 
-/** Watch synapse's registration; on every start of it, patch all `entities()` again. Returns a stop function. */
+/**
+ * Entities patched again per look at the registration: a coordinator with 1,000 drones has as
+ * many problem sensors, and @digital-alchemy/hass ends the process when its socket averages
+ * more than 500 messages a second over 5 s. A drone (about 30 entities) takes one slice.
+ */
+export const REPUBLISH_SLICE = 100;
+
+/**
+ * Watch synapse's registration; on every start of it, patch all `entities()` again,
+ * `slice` of them per look (REPUBLISH_SLICE). Each one's values are read when it is sent; a
+ * registration lost on the way stops the rest (the next one starts over). Returns a stop function.
+ */
 export function republishOnRegistration(options: {
   isRegistered: () => boolean;
   entities: () => Iterable<PublishedEntity>;
   send: (uniqueId: string, data: object) => Promise<void>;
   every: (ms: number, check: () => void) => () => void;
   onError: (message: string) => void;
+  slice?: number;
 }): () => void {
+  const slice = options.slice ?? REPUBLISH_SLICE;
   let registered = false;
+  let pending: PublishedEntity[] = [];
   const check = () => {
     const now = options.isRegistered();
-    if (now && !registered) {
-      for (const { storage } of options.entities()) {
-        options.send(storage.unique_id, storage.export()).catch((error: unknown) => {
-          options.onError(`republishing ${storage.unique_id} failed: ${errorText(error)}`);
-        });
-      }
-    }
+    if (now && !registered) pending = [...options.entities()];
+    if (!now) pending = [];
     registered = now;
+    for (const { storage } of pending.splice(0, slice)) {
+      options.send(storage.unique_id, storage.export()).catch((error: unknown) => {
+        options.onError(`republishing ${storage.unique_id} failed: ${errorText(error)}`);
+      });
+    }
   };
   return options.every(REGISTRATION_CHECK_MS, check);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { configurationUpdate, republishOnRegistration, updateOutcome } from "../../../libs/ha/registration.mjs";
+import { configurationUpdate, republishOnRegistration, REPUBLISH_SLICE, updateOutcome } from "../../../libs/ha/registration.mjs";
 
 describe("patching every entity again when the registration begins", () => {
   it("sends each entity's stored values once per start of the registration", () => {
@@ -43,6 +43,72 @@ describe("patching every entity again when the registration begins", () => {
       ["a", { state: "creating" }],
       ["b", { is_on: true }],
     ]);
+  });
+});
+
+describe("patching many entities again, a slice per look", () => {
+  const watch = (count: number, slice?: number) => {
+    let registered = true;
+    let tick = () => undefined as void;
+    const sent: string[] = [];
+    const values = new Map(Array.from({ length: count }, (_, i) => [`e${i}`, { state: 0 }]));
+    republishOnRegistration({
+      isRegistered: () => registered,
+      entities: () => [...values].map(([id]) => ({ storage: { unique_id: id, export: () => values.get(id) ?? {} } })),
+      send: id => {
+        sent.push(`${id}=${JSON.stringify(values.get(id))}`);
+        return Promise.resolve();
+      },
+      every: (_ms, check) => {
+        tick = check;
+        return () => undefined;
+      },
+      onError: message => {
+        throw new Error(message);
+      },
+      ...(slice === undefined ? {} : { slice }),
+    });
+    return { sent, values, tick: () => tick(), setRegistered: (value: boolean) => (registered = value) };
+  };
+
+  it("sends REPUBLISH_SLICE entities per look, in order, each with its values when it goes", () => {
+    const { sent, values, tick } = watch(250);
+    tick();
+    expect(REPUBLISH_SLICE).toBe(100);
+    expect(sent).toHaveLength(100);
+    expect(sent[99]).toBe("e99={\"state\":0}");
+    // written while waiting for its slice: the new value goes
+    values.set("e150", { state: 1 });
+    tick();
+    expect(sent).toHaveLength(200);
+    expect(sent[150]).toBe("e150={\"state\":1}");
+    tick();
+    tick();
+    expect(sent).toEqual([...values].map(([id, value]) => `${id}=${JSON.stringify(value)}`));
+  });
+
+  it("sends a drone's few entities on the first look, as one slice", () => {
+    const { sent, tick } = watch(30);
+    tick();
+    expect(sent).toHaveLength(30);
+    tick();
+    expect(sent).toHaveLength(30);
+  });
+
+  it("stops when the registration is lost on the way, and starts over with the next one", () => {
+    const { sent, tick, setRegistered } = watch(5, 2);
+    tick();
+    expect(sent.map(line => line.split("=")[0])).toEqual(["e0", "e1"]);
+    setRegistered(false);
+    tick();
+    tick();
+    expect(sent).toHaveLength(2);
+    setRegistered(true);
+    tick();
+    tick();
+    tick();
+    tick();
+    expect(sent.map(line => line.split("=")[0])).toEqual(["e0", "e1", "e0", "e1", "e2", "e3", "e4"]);
   });
 });
 
