@@ -6,7 +6,10 @@
  * fires the coordinator's events and, with NOTIFY, persistent notifications. When a press
  * cannot reach a drone (Home Assistant refuses its connection, or a press did not start it),
  * the model says so and the start is a `backup_drone_command` on HA's bus instead. Every HA call
- * has a deadline (CALL_TIMEOUT_SECONDS); none is awaited on the decision path.
+ * has a deadline (CALL_TIMEOUT_SECONDS), counted from when it is sent; none is awaited on the
+ * decision path. Calls go out in order, at most HA_MESSAGES_PER_SECOND a second (a first
+ * heartbeat round of 1,000 drones is 2,000 events at once, and @digital-alchemy/hass ends the
+ * process past an average of 500 messages a second).
  */
 import { randomUUID } from "node:crypto";
 
@@ -14,6 +17,7 @@ import { type TServiceParams } from "@digital-alchemy/core";
 
 import { type FleetEffect, type Problem } from "../core/fleet.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
+import { createPacer } from "../../../libs/ha/pacer.mjs";
 import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { eventForEffect, type OutgoingEvent, validateEvent } from "../events.mjs";
 import { COMMAND_EVENT_TYPES, commandEventSchema, PROTOCOL_VERSION } from "../../../libs/protocol/index.mjs";
@@ -46,6 +50,16 @@ type EffectOf<T extends FleetEffect["type"]> = Extract<FleetEffect, { type: T }>
 
 const BUTTON_NAMES = { primary: "Scheduled Backup", offsite: "Offsite Backup" } as const;
 
+/**
+ * The coordinator's calls and events per second at most. @digital-alchemy/hass warns past an
+ * average of 300 messages a second over 5 s (SOCKET_WARN_REQUESTS_PER_SEC) and exits past 500;
+ * its count holds every message on the socket: these, the entities' republish on registration
+ * (REPUBLISH_SLICE, 100 a second), their writes (WRITES_PER_MINUTE, 240, which may go at once)
+ * and heartbeats. With 100, 1,000 drones' first round peaked at 1,242 messages in 5 s (248 a
+ * second), and its 2,000 events still go out in about 20 s.
+ */
+export const HA_MESSAGES_PER_SECOND = 100;
+
 /** The dispatch service: starts runs through Home Assistant and fires the coordinator's events. */
 export function DispatchService({ backup_coordinator, hass, lifecycle, logger, scheduler }: TServiceParams): DispatchService {
   const fleet = backup_coordinator.fleet;
@@ -62,6 +76,13 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
   const noButton = new Set<string>();
   /** The problem kind last announced per drone (a reason that only updates its numbers is not news). */
   const announced = new Map<string, Problem["kind"]>();
+  /** Queued calls dropped because Home Assistant went away before their turn (warned about once per absence). */
+  let droppedOffline = 0;
+  const pacer = createPacer({
+    perSecond: HA_MESSAGES_PER_SECOND,
+    clock: { now: () => performance.now(), after: (ms, run) => scheduler.setTimeout(run, ms) },
+    onError: error => logger.error(`sending to Home Assistant failed: ${errorText(error)}`),
+  });
 
   const timeoutMs = () => fleet.config.callTimeoutMs;
   const track = <T,>(promise: Promise<T>) => {
@@ -81,18 +102,30 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
 
   // ---------------------------------------------------------------- HA calls
 
+  /** Queue a call behind those before it; true once HA answered it within the deadline, false if it failed or was dropped. */
   const send = (what: string, message: CallMessage): Promise<boolean> => {
     if (closing) return Promise.resolve(false);
     if (hass.socket.connectionState !== "connected") {
       logger.warn(`${what}: Home Assistant is not connected`);
       return Promise.resolve(false);
     }
-    return track(
-      withDeadline(hass.socket.sendMessage(message), timeoutMs()).then(outcome => {
-        if (!outcome.ok) logger.warn(`${what} failed: ${outcome.reason}`);
-        return outcome.ok;
-      }),
-    );
+    const result = new Promise<boolean>(resolve => {
+      const go = () => {
+        if (closing) return resolve(false);
+        if (hass.socket.connectionState !== "connected") {
+          if (droppedOffline === 0) logger.warn(`Home Assistant went away: ${what} and the calls queued behind it are not sent`);
+          droppedOffline += 1;
+          return resolve(false);
+        }
+        // the deadline starts now, when the call leaves the queue
+        void withDeadline(hass.socket.sendMessage(message), timeoutMs()).then(outcome => {
+          if (!outcome.ok) logger.warn(`${what} failed: ${outcome.reason}`);
+          resolve(outcome.ok);
+        });
+      };
+      pacer.push(go, () => resolve(false));
+    });
+    return track(result);
   };
 
   const callService = (what: string, domain: string, service: string, service_data: Record<string, unknown>) =>
@@ -285,6 +318,8 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
   });
 
   hass.socket.onConnect(() => {
+    if (droppedOffline > 0) logger.info(`${droppedOffline} calls and events queued for Home Assistant were dropped while it was away`);
+    droppedOffline = 0;
     // plans fired while Home Assistant was away are lost: every drone's plan goes out again
     if (started && !closing) fleet.state.republishPlans();
     evaluateSoon();
@@ -300,6 +335,8 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
 
   lifecycle.onPreShutdown(async () => {
     closing = true;
+    // what waits for its turn is not sent: a closing coordinator makes no new calls
+    pacer.close();
     await withDeadline(Promise.allSettled([...inflight]), fleet.config.callTimeoutMs);
   }, 50);
 
