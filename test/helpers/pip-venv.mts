@@ -89,17 +89,24 @@ export function cacheRoot(): string {
   return join(cache, "backup-coordinator");
 }
 
-/** Run a command, its output appended to `log`; rejects with the log's tail when it fails. */
-async function run(command: string, args: readonly string[], log: string): Promise<void> {
+/**
+ * Run a command, its output appended to `log`; resolves with its standard output, rejects with
+ * the log's tail when it fails or outlives `timeoutMs`.
+ */
+export async function runLogged(command: string, args: readonly string[], log: string, timeoutMs = INSTALL_DEADLINE_MS): Promise<string> {
   const out = createWriteStream(log, { flags: "a" });
   out.write(`$ ${command} ${args.join(" ")}\n`);
+  let stdout = "";
   const code = await new Promise<number | null>((resolve, reject) => {
     const child = spawn(command, args, {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_NO_INPUT: "1" },
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), INSTALL_DEADLINE_MS);
-    child.stdout.on("data", (chunk: Buffer) => out.write(chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      out.write(chunk);
+    });
     child.stderr.on("data", (chunk: Buffer) => out.write(chunk));
     child.once("error", reject);
     child.once("close", exit => {
@@ -112,10 +119,14 @@ async function run(command: string, args: readonly string[], log: string): Promi
     const tail = (await readFile(log, "utf8")).split("\n").slice(-25).join("\n");
     throw new Error(`${command} ${args.slice(0, 4).join(" ")}… failed (exit ${code}); see ${log}:\n${tail}`);
   }
+  return stdout;
 }
 
-/** Take the install lock (a folder: mkdir is atomic); waits while another process installs. */
-async function lock(path: string): Promise<() => Promise<void>> {
+/**
+ * Take an install lock (a folder: mkdir is atomic); waits while another process installs, and
+ * breaks a lock older than `staleMs` (its install died).
+ */
+export async function installLock(path: string, staleMs = STALE_LOCK_MS): Promise<() => Promise<void>> {
   const started = Date.now();
   for (;;) {
     try {
@@ -124,8 +135,8 @@ async function lock(path: string): Promise<() => Promise<void>> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const age = Date.now() - (await stat(path).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-      if (age > STALE_LOCK_MS) await rm(path, { recursive: true, force: true });
-      else if (Date.now() - started > STALE_LOCK_MS) throw new Error(`waited too long for another install into ${path.replace(/\.lock$/, "")}`);
+      if (age > staleMs) await rm(path, { recursive: true, force: true });
+      else if (Date.now() - started > staleMs) throw new Error(`waited too long for another install into ${path.replace(/\.lock$/, "")}`);
       else await new Promise(resolve => setTimeout(resolve, 2_000));
     }
   }
@@ -163,7 +174,7 @@ export async function ensurePipVenv(spec: PipVenvSpec): Promise<PipVenv> {
   if (ready) return { ...ready, dir, bin, fresh: false };
 
   await mkdir(dirname(dir), { recursive: true });
-  const unlock = await lock(`${dir}.lock`);
+  const unlock = await installLock(`${dir}.lock`);
   try {
     // another process may have finished it while we waited
     const done = await readMarker(dir, python, packages);
@@ -174,8 +185,8 @@ export async function ensurePipVenv(spec: PipVenvSpec): Promise<PipVenv> {
     await rm(dir, { recursive: true, force: true });
     const installLog = `${dir}.install.log`;
     await writeFile(installLog, "");
-    await run(python.command, ["-m", "venv", dir], installLog);
-    await run(join(bin, "python"), ["-m", "pip", "install", "--no-cache-dir", ...(spec.pipOptions ?? []), ...packages], installLog);
+    await runLogged(python.command, ["-m", "venv", dir], installLog);
+    await runLogged(join(bin, "python"), ["-m", "pip", "install", "--no-cache-dir", ...(spec.pipOptions ?? []), ...packages], installLog);
     const marker: z.infer<typeof markerSchema> = {
       packages: [...packages],
       pythonVersion: python.version,

@@ -5,9 +5,8 @@
  * installed once here so that boots run with `--skip-pip`: offline, fast and the same every
  * time.
  */
-import { spawn } from "node:child_process";
-import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -15,6 +14,7 @@ import { z } from "zod";
 
 import { CONFIG_DOMAINS } from "./config.mjs";
 import { findPython, type Python } from "./python.mjs";
+import { installLock, runLogged } from "../helpers/pip-venv.mjs";
 
 /**
  * The Home Assistant release the scenarios run on: the newest that installs on Python
@@ -50,6 +50,8 @@ const MARKER = "backup-coordinator-venv.json";
 const INSTALL_DEADLINE_MS = 20 * 60_000;
 /** A lock older than this belongs to an install that died. */
 const STALE_LOCK_MS = INSTALL_DEADLINE_MS + 60_000;
+/** A logged install step, under HA's longer deadline unless told otherwise. */
+const run = (command: string, args: readonly string[], log: string, timeoutMs = INSTALL_DEADLINE_MS) => runLogged(command, args, log, timeoutMs);
 
 /** The release to install: HA_VERSION from the environment, else the pinned one. */
 export function haVersion(): string {
@@ -62,33 +64,6 @@ export function venvDir(python: Python, version = haVersion()): string {
   if (explicit) return explicit;
   const cache = process.env.XDG_CACHE_HOME?.trim() || join(homedir(), ".cache");
   return join(cache, "backup-coordinator", `ha-venv-${python.version}-${version}`);
-}
-
-/** Run a command, its output appended to `log`; rejects with the log's tail when it fails. */
-async function run(command: string, args: string[], log: string, timeoutMs = INSTALL_DEADLINE_MS): Promise<string> {
-  const out = createWriteStream(log, { flags: "a" });
-  out.write(`$ ${command} ${args.join(" ")}\n`);
-  let stdout = "";
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_NO_INPUT: "1" } });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      out.write(chunk);
-    });
-    child.stderr.on("data", (chunk: Buffer) => out.write(chunk));
-    child.once("error", reject);
-    child.once("close", exit => {
-      clearTimeout(timer);
-      resolve(exit);
-    });
-  });
-  await new Promise(resolve => out.end(resolve));
-  if (code !== 0) {
-    const tail = (await readFile(log, "utf8")).split("\n").slice(-25).join("\n");
-    throw new Error(`${command} ${args.slice(0, 4).join(" ")}… failed (exit ${code}); see ${log}:\n${tail}`);
-  }
-  return stdout;
 }
 
 const manifestSchema = z.object({
@@ -124,23 +99,6 @@ async function readMarker(dir: string, python: Python, version: string): Promise
   }
 }
 
-/** Take the install lock (a folder: mkdir is atomic); waits while another process installs. */
-async function lock(path: string): Promise<() => Promise<void>> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      await mkdir(path);
-      return () => rm(path, { recursive: true, force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const age = Date.now() - (await stat(path).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-      if (age > STALE_LOCK_MS) await rm(path, { recursive: true, force: true });
-      else if (Date.now() - started > STALE_LOCK_MS) throw new Error(`waited too long for another install of Home Assistant (lock ${path})`);
-      else await new Promise(resolve => setTimeout(resolve, 2_000));
-    }
-  }
-}
-
 /** The venv for this machine's Python 3.13 and the pinned HA release, installed when missing. */
 export async function ensureVenv(options: { log?: (line: string) => void } = {}): Promise<HaVenv> {
   const log = options.log ?? (() => undefined);
@@ -151,7 +109,7 @@ export async function ensureVenv(options: { log?: (line: string) => void } = {})
   if (ready) return { ...ready, dir, python: join(dir, "bin", "python"), fresh: false };
 
   await mkdir(dirname(dir), { recursive: true });
-  const unlock = await lock(`${dir}.lock`);
+  const unlock = await installLock(`${dir}.lock`, STALE_LOCK_MS);
   try {
     // another process may have finished it while we waited
     const done = await readMarker(dir, python, version);
@@ -218,7 +176,7 @@ export async function frontendVersions(venv: HaVenv): Promise<{ required: string
 export async function ensureFrontend(venv: HaVenv, log: (line: string) => void = () => undefined): Promise<string> {
   const { required, installed } = await frontendVersions(venv);
   if (installed === required) return required;
-  const unlock = await lock(`${venv.dir}.lock`);
+  const unlock = await installLock(`${venv.dir}.lock`, STALE_LOCK_MS);
   try {
     log(`installing home-assistant-frontend ${required} (the release Home Assistant ${venv.haVersion} pins) into ${venv.dir}`);
     const installLog = `${venv.dir}.frontend.log`;

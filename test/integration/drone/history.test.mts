@@ -229,7 +229,8 @@ describe("backup-drone history, the command", () => {
     expect(created.code, created.stderr).toBe(0);
 
     await writeRandomFiles(join(repo.root, "source"), 8, 4 * MiB, "big");
-    const slow = startProcess(bin, ["create", "--json", "--COMPRESSION=lzma,9", ...args], options);
+    // live progress (the default is one event a minute): SIGTERM goes out while borg reads
+    const slow = startProcess(bin, ["create", "--json", "--COMPRESSION=lzma,9", "--PROGRESS_INTERVAL_MS=200", ...args], options);
     await slow.waitFor(/"original_size":[1-9]/, 30_000);
     slow.kill("SIGTERM");
     const stopped = await slow.done;

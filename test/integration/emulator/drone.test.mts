@@ -58,8 +58,8 @@ beforeAll(async () => {
       LOCK_WAIT_SECONDS: 2,
       // slow enough on the cancel test's 16 MiB to press Cancel while borg reads
       COMPRESSION: "lzma,9",
-      // progress events while borg reads (the default, a minute apart, sends only a step's first and last)
-      PROGRESS_INTERVAL_MS: 1000,
+      // the cancel tests press Cancel once progress shows borg reading: live progress, not once a minute
+      PROGRESS_INTERVAL_MS: 200,
     },
     appUniqueId: APP_ID,
   });

@@ -39,15 +39,25 @@ async function discardEmptyArchive(context: RunContext, role: RepositoryRole, re
     "check that the sources are mounted and readable and that EXCLUDES does not exclude everything";
   // only the very archive this run asked borg to create
   if (created !== requested || !created.startsWith(context.archivePrefix)) throw new DroneError("empty_archive", message);
+  const why = await deleteRunArchive(context, role, created, `the empty archive ${created}`);
+  if (why !== null) throw new DroneError("empty_archive", `${message.replace("so its archive was deleted and nothing was pruned", "and nothing was pruned")}; ${why}`);
+  throw new DroneError("empty_archive", message);
+}
+
+/**
+ * Delete an archive this run made that must not stand for a backup (checked by the caller to be
+ * the very one it asked for). When borg cannot, prune is held until a person deletes it: kept,
+ * the archive could stand for its day in the keep rules. Returns why it was kept, or null.
+ */
+async function deleteRunArchive(context: RunContext, role: RepositoryRole, created: string, subject: string): Promise<string | null> {
   try {
     await context.borg(role).deleteArchive(created, context.call());
+    return null;
   } catch (error) {
-    // kept, the empty archive could stand for its day in the keep rules: hold prune until a person deletes it
-    const why = `the empty archive ${created} could not be deleted (${errorText(error)}); delete it with \`borg delete ${repositoryOf(context.config, role).location}::${created}\``;
+    const why = `${subject} could not be deleted (${errorText(error)}); delete it with \`borg delete ${repositoryOf(context.config, role).location}::${created}\``;
     await holdPrune(context, created, [why]);
-    throw new DroneError("empty_archive", `${message.replace("so its archive was deleted and nothing was pruned", "and nothing was pruned")}; ${why}`);
+    return why;
   }
-  throw new DroneError("empty_archive", message);
 }
 
 /**
@@ -81,12 +91,7 @@ async function previousArchive(context: RunContext, role: RepositoryRole): Promi
 async function discardPartialArchive(context: RunContext, role: RepositoryRole, requested: string, failure: DumpsFailed): Promise<void> {
   const created = failure.archive;
   if (created === undefined || created !== requested || !created.startsWith(context.archivePrefix)) return;
-  try {
-    await context.borg(role).deleteArchive(created, context.call());
-  } catch (error) {
-    const why = `the archive ${created} lacks a dump and could not be deleted (${errorText(error)}); delete it with \`borg delete ${repositoryOf(context.config, role).location}::${created}\``;
-    await holdPrune(context, created, [why]);
-  }
+  await deleteRunArchive(context, role, created, `the archive ${created} lacks a dump and`);
 }
 
 /**
