@@ -274,7 +274,7 @@ export const DRONE_KEYS = defineKeys({
     type: "number",
     default: 60_000,
     description:
-      "At most one progress event per this many ms (the first and the last of each step are always sent). Home Assistant's recorder stores each one (two rows); the terminal's progress bar does not depend on it.",
+      "At most one progress event per this many ms (the first and the last of a run are always sent). Home Assistant's recorder stores each one (two rows); the terminal's progress bar does not depend on it.",
     schema: z.number().int().min(0),
     field: "progressIntervalMs",
   },

@@ -48,10 +48,11 @@ import { errorText } from "../../../libs/config/errors.mjs";
 /**
  * Progress and ETA: at most one update per this many ms (a run starting or ending is sent at
  * once). Each write is three rows in Home Assistant's recorder (the state, and the
- * integration's `synapse/update` event with its data). Bytes and Files Processed are written
- * only when the runs going change.
+ * integration's `synapse/update` event with its data), and the running drone's own Progress
+ * and ETA already move every minute: the fleet's view repeats them every 5 minutes. Bytes and
+ * Files Processed are written only when the runs going change.
  */
-export const PROGRESS_PUBLISH_MS = 60_000;
+export const PROGRESS_PUBLISH_MS = 300_000;
 /** …and only once the progress moved this many points since the value shown (a run starting or ending is sent at once). */
 export const PROGRESS_PUBLISH_STEP = 20;
 /** Entity writes allowed per minute (synapse's integration drops more than 300). */

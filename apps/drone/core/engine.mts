@@ -218,6 +218,8 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     const execution = executeRun(environment, job, controller, started);
     const done = execution
       .then(result => {
+        // the run's last progress (its last step's end) before its result
+        progress.flush();
         Object.assign(live, { state: "idle", operation: null, runId: null, trigger: null, startedAt: null, progress: null });
         live.queue = queued();
         current = undefined;

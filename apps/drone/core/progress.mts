@@ -1,7 +1,7 @@
 /**
  * Live progress: a tracker per step turns borg's progress lines into progress events (with
  * our own estimate, as borg create gives no total), and one channel throttles them for
- * listeners (the first and the last of a step always go out).
+ * listeners (the first and the last of a run always go out).
  */
 import { type BorgEvent, checkpointWatch } from "../../../libs/borg/index.mjs";
 import {
@@ -18,26 +18,41 @@ import { type DroneLog } from "./run-context.mjs";
 
 /** Where progress events go: throttled to listeners, the latest one kept for the live status. */
 export interface ProgressChannel {
-  /** Keep the event as the latest; send it when `force`, or when the last one sent is old enough. */
-  emit: (event: ProgressEvent, force: boolean) => void;
+  /** Keep the event as the latest; send it when the last one sent is old enough. */
+  emit: (event: ProgressEvent) => void;
   /** A run starts: its first event goes out at once. */
   reset: () => void;
+  /** A run ended: its latest event goes out now if it has not (its last step's last event). */
+  flush: () => void;
   subscribe(listener: (event: ProgressEvent) => void): () => void;
 }
 
-/** A progress channel sending at most one event per `intervalMs`; `onLatest` sees every event. */
+/**
+ * A progress channel sending at most one event per `intervalMs`, and the first and the last of
+ * a run; `onLatest` sees every event. A step's own first and last wait for the interval like
+ * any other: each event is two rows in Home Assistant's recorder, the status event already
+ * says when the step changes, and the run's result follows its last event.
+ */
 export function createProgressChannel(intervalMs: number, onLatest: (event: ProgressEvent) => void): ProgressChannel {
   const listeners = new Set<(event: ProgressEvent) => void>();
   let lastSentAt = 0;
+  let unsent: ProgressEvent | undefined;
+  const send = (event: ProgressEvent) => {
+    unsent = undefined;
+    lastSentAt = Date.now();
+    for (const listener of listeners) listener(event);
+  };
   return {
-    emit: (event, force) => {
+    emit: event => {
       onLatest(event);
-      const now = Date.now();
-      if (!force && now - lastSentAt < intervalMs) return;
-      lastSentAt = now;
-      for (const listener of listeners) listener(event);
+      unsent = event;
+      if (Date.now() - lastSentAt >= intervalMs) send(event);
     },
-    reset: () => void (lastSentAt = 0),
+    reset: () => {
+      lastSentAt = 0;
+      unsent = undefined;
+    },
+    flush: () => void (unsent && send(unsent)),
     subscribe: listener => {
       listeners.add(listener);
       return () => void listeners.delete(listener);
@@ -93,7 +108,6 @@ export function trackProgress(options: TrackerOptions): ProgressTracker {
   const { emit, expectation, log } = options;
   const stepStarted = Date.now();
   const checkpoint = checkpointWatch();
-  let first = true;
   let finished = false;
   let counters = { originalSize: 0, compressedSize: 0, deduplicatedSize: 0, nfiles: 0 };
   let anchor: ProgressAnchor | undefined;
@@ -131,8 +145,7 @@ export function trackProgress(options: TrackerOptions): ProgressTracker {
       const elapsed = (Date.now() - stepStarted) / 1000;
       const estimate = estimateProgress(expectation.value, counters, elapsed, anchor);
       anchor ??= { originalSize: counters.originalSize, nfiles: counters.nfiles, elapsedSeconds: elapsed };
-      emit(base(estimate.percent, estimate.etaSeconds, event.path ?? null, false), first);
-      first = false;
+      emit(base(estimate.percent, estimate.etaSeconds, event.path ?? null, false));
     } else if (event.type === "progress_percent" && !event.finished && event.total !== undefined && event.total > 0) {
       const part = Math.min(1, (event.current ?? 0) / event.total);
       // a command of several phases (borg check) counts each from 0 %: the bar spans them all
@@ -143,8 +156,7 @@ export function trackProgress(options: TrackerOptions): ProgressTracker {
       const fraction = highest / 100;
       const elapsed = (Date.now() - stepStarted) / 1000;
       const eta = fraction > 0.005 ? Math.round((elapsed * (1 - fraction)) / fraction) : null;
-      emit(base(Math.round(highest * 10) / 10, eta, event.message?.trim() ?? null, false), first);
-      first = false;
+      emit(base(Math.round(highest * 10) / 10, eta, event.message?.trim() ?? null, false));
     } else if (event.type === "log_message" && (event.level === "WARNING" || event.level === "ERROR")) {
       log.debug(`borg ${event.level.toLowerCase()}: ${event.message}`);
     }
@@ -152,7 +164,7 @@ export function trackProgress(options: TrackerOptions): ProgressTracker {
   const finish = (succeeded: boolean) => {
     if (finished) return;
     finished = true;
-    emit(base(succeeded ? 100 : options.lastPercent(), succeeded ? 0 : null, null, true), true);
+    emit(base(succeeded ? 100 : options.lastPercent(), succeeded ? 0 : null, null, true));
   };
   return { onEvent, finish };
 }

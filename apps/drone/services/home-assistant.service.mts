@@ -25,6 +25,7 @@ import { createEntitySync, type EntitySync } from "../ha/entity-sync.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
 import { createEventSender, type EventSender } from "../ha/events.mjs";
 import { buildStatusEvent, statusKey } from "../ha/status.mjs";
+import { createStepSettle, type StepSettle } from "../ha/step-settle.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
 import { republishSynapseEntities } from "../../../libs/ha/registration.mjs";
 import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
@@ -122,6 +123,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
   const synapseLink = (): SynapseLink => (synapse ? (linkWatch?.link() ?? "unknown") : "off");
 
   let lastStatus: string | undefined;
+  let settle: StepSettle | undefined;
   let statusTimer: (() => void) | undefined;
   /** The entity-id map the last status that reached HA on this connection carried (undefined: send it). */
   let sentEntities: string | undefined;
@@ -130,7 +132,9 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
     statusTimer?.();
     statusTimer = undefined;
     if (!engine) return false;
-    const event: StatusEvent = { ...buildStatusEvent(engine, entityIds(), version), synapse: synapseLink() };
+    // the state as Application State shows it: a run's next step once it held (step-settle.mts)
+    const shown = settle ? { state: settle.shown() } : {};
+    const event: StatusEvent = { ...buildStatusEvent(engine, entityIds(), version), synapse: synapseLink(), ...shown };
     const key = statusKey(event);
     if (!always && key === lastStatus) return true;
     lastStatus = key;
@@ -291,10 +295,18 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
       entities?.progress(event);
     });
     ready.onResult(event => void fireSign(EVENT_TYPES.result, event));
-    ready.onChange(() => {
-      entities?.changed();
-      statusSoon();
+    // a run's next step is shown once it held a while (step-settle.mts): the short steps at a
+    // run's end would each cost an Application State write and a status event
+    const steps = createStepSettle({
+      state: () => ready.live().state,
+      setTimeout: (callback, ms) => scheduler.setTimeout(callback, ms),
+      show: () => {
+        entities?.changed();
+        statusSoon();
+      },
     });
+    settle = steps;
+    ready.onChange(() => steps.changed());
     // the heartbeat (two recorder rows of 2 kB each) is skipped while progress events show the
     // drone alive: the longest silence stays under two intervals (OFFLINE_AFTER_SECONDS of the
     // coordinator is above that), and a change of state or mode still sends a status at once

@@ -192,6 +192,7 @@ describe("the drone's Home Assistant device (synapse)", () => {
     await waitFor(() => drone.published("last_check") === engine.persisted().lastCheck && engine.persisted().lastCheck, "last_check");
 
     // the full run: create, then prune (keep-daily 1 keeps the new archive only), compact, stats
+    const statesBefore = drone.patches("application_state").length;
     const scheduled = await drone.nextResult("scheduled", () => drone.press("scheduled_backup"));
     expect(scheduled.outcome).toBe("success");
     expect(scheduled.archive?.name).toMatch(/^testdrone@/);
@@ -199,7 +200,14 @@ describe("the drone's Home Assistant device (synapse)", () => {
     expect(await archives()).toBe(1);
     await waitFor(() => drone.published("application_state") === "idle" && drone.published("archive_count") === 1, "idle after the run");
     const states = drone.patches("application_state").map(data => data.state);
-    expect(states).toEqual(expect.arrayContaining(["creating", "pruning", "compacting", "updating_stats", "checking", "idle"]));
+    // each operation pressed alone shows at once
+    expect(states).toEqual(expect.arrayContaining(["creating", "pruning", "updating_stats", "checking", "idle"]));
+    // the scheduled run's start and end; its later steps, each shorter than STEP_SETTLE_MS, are not written
+    expect(states.slice(statesBefore)).toEqual(["creating", "idle"]);
+    const runStatuses = drone.fired(EVENT_TYPES.status).filter(event => event.event_data.run_id === scheduled.run_id);
+    const statusStates = runStatuses.map(event => event.event_data.state);
+    expect(statusStates).toContain("creating");
+    for (const step of ["pruning", "compacting", "updating_stats"]) expect(statusStates).not.toContain(step);
     expect(drone.published("last_duration")).toBe(engine.persisted().lastDurationSeconds);
     // Last Result lists the newest runs from the run history, newest first, compact
     const runs = [scheduled, checked, pruned, stats, created];
