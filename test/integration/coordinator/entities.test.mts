@@ -125,13 +125,19 @@ describe("the sensors", () => {
     h.params.backup_coordinator.entities.sync();
     await waitFor(() => h!.published("queue") === "a, b, c", "the queue");
     expect(h.published("running_now")).toBe("none");
-    // paused: the queue is the order they would start in, and no drone has a planned time
-    expect(h.published("queue", "attributes")).toEqual({
+    // paused: the queue is the order they would start in, and no drone has a planned time (the
+    // plans come from the scheduler's look, which may follow the sync that wrote the queue)
+    const pausedQueue = {
       drones: ["a", "b", "c"],
       drones_total: 3,
       planned: ["a", "b", "c"].map(drone_id => ({ drone_id, next_at: null, reason: "paused" })),
       planned_total: 3,
-    });
+    };
+    await waitFor(() => {
+      h!.params.backup_coordinator.entities.sync();
+      return JSON.stringify(h!.published("queue", "attributes")) === JSON.stringify(pausedQueue);
+    }, "the queue's plans");
+    expect(h.published("queue", "attributes")).toEqual(pausedQueue);
 
     await h.command("pause", "turn_off");
     await h.waitForPresses(2);
