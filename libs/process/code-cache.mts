@@ -7,13 +7,17 @@
  * borg starts compiling the bundle (docs/benchmarks.md, "Where the time goes").
  *
  * The cache can only cost time, never the command: V8 checks the data against its own version,
- * its flags and the source's length and rejects what does not fit (then the run rewrites it); the
- * file's name carries the bundle's content hash, size and mtime and Node's version, so a changed
- * bundle never meets old code; a file is written under a temporary name and renamed (a cache
- * unused for a month goes at the next write); and a
- * folder or file that another user owns or may write is neither read nor written (compiled
- * code from there would run as this user). Any error reading or writing it is ignored.
+ * its flags and the source's length and rejects what does not fit (then the run rewrites it),
+ * but it does not checksum the code itself (Node 20 runs without V8's checksum check), and code
+ * damaged at the same length crashes node as it compiles; so the file starts with a SHA-256 of
+ * the data, and data that does not match is never handed to V8. The file's name carries the
+ * bundle's content hash, size and mtime and Node's version, so a changed bundle never meets old
+ * code; a file is written under a temporary name and renamed (a cache unused for a month goes
+ * at the next write); and a folder or file that another user owns or may write is neither read
+ * nor written (compiled code from there would run as this user). Any error reading or writing it
+ * is ignored.
  */
+import { createHash } from "node:crypto";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import nodeModule, { createRequire } from "node:module";
 import { homedir } from "node:os";
@@ -45,6 +49,23 @@ export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string | und
 const STALE_MS = 30 * 24 * 3600 * 1000;
 /** A cache in use gets its mtime renewed at most this often (so that it never looks stale). */
 const RENEW_MS = 24 * 3600 * 1000;
+
+/** What a cache file starts with: this tag (the layout's version), then the SHA-256 of the data that follows. */
+const TAG = Buffer.from("bcv8 1\n", "latin1");
+const DIGEST_BYTES = 32;
+const HEADER_BYTES = TAG.length + DIGEST_BYTES;
+
+/** A cache file's bytes: the tag, the data's SHA-256, the data. */
+export function sealCache(data: Buffer): Buffer {
+  return Buffer.concat([TAG, createHash("sha256").update(data).digest(), data]);
+}
+
+/** The data of a cache file when its tag and SHA-256 match (a file damaged, cut short or of another layout gives undefined). */
+export function openCache(file: Buffer): Buffer | undefined {
+  if (file.length <= HEADER_BYTES || !file.subarray(0, TAG.length).equals(TAG)) return undefined;
+  const data = file.subarray(HEADER_BYTES);
+  return createHash("sha256").update(data).digest().equals(file.subarray(TAG.length, HEADER_BYTES)) ? data : undefined;
+}
 
 /** The path's stats when it is this user's and nobody else may write it. */
 function ownedAndPrivate(path: string, kind: "directory" | "file") {
@@ -96,7 +117,7 @@ export function runCachedScript(file: string, buildId: string, cacheDir: string 
     try {
       const cache = ownedAndPrivate(cacheFile, "file");
       if (cache !== undefined) {
-        cachedData = readFileSync(cacheFile);
+        cachedData = openCache(readFileSync(cacheFile));
         if (Date.now() - cache.mtimeMs > RENEW_MS) utimesSync(cacheFile, new Date(), new Date());
       }
     } catch {
@@ -126,7 +147,7 @@ export function runCachedScript(file: string, buildId: string, cacheDir: string 
       saved = true;
       try {
         const temporary = `${cacheFile}.${process.pid}.tmp`;
-        writeFileSync(temporary, script.createCachedData(), { mode: 0o600 });
+        writeFileSync(temporary, sealCache(script.createCachedData()), { mode: 0o600 });
         renameSync(temporary, cacheFile);
         // another build of this bundle or another Node may still run here (two installs, one
         // user): its cache goes only once unused for a month
