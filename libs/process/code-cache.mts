@@ -12,13 +12,14 @@
  * damaged at the same length crashes node as it compiles; so the file starts with a SHA-256 of
  * the data, and data that does not match is never handed to V8. The file's name carries the
  * bundle's content hash, size and mtime and Node's version, so a changed bundle never meets old
- * code; a file is written under a temporary name and renamed (a cache unused for a month goes
- * at the next write); and a folder or file that another user owns or may write is neither read
- * nor written (compiled code from there would run as this user). Any error reading or writing it
- * is ignored.
+ * code; a file is written under a random temporary name, created exclusively, and renamed, so
+ * that two writers (two PID namespaces sharing a home, say) never mix their output (a cache
+ * unused for a month goes at the next write, and so does a temporary file left by a crash); and
+ * a folder or file that another user owns or may write is neither read nor written (compiled
+ * code from there would run as this user). Any error reading or writing it is ignored.
  */
-import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { createHash, randomUUID } from "node:crypto";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import nodeModule, { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, join } from "node:path";
@@ -145,10 +146,16 @@ export function runCachedScript(file: string, buildId: string, cacheDir: string 
     saveCache: () => {
       if (saved || dir === undefined || cacheFile === undefined) return;
       saved = true;
+      const temporary = `${cacheFile}.${randomUUID()}.tmp`;
       try {
-        const temporary = `${cacheFile}.${process.pid}.tmp`;
-        writeFileSync(temporary, sealCache(script.createCachedData()), { mode: 0o600 });
-        renameSync(temporary, cacheFile);
+        try {
+          writeFileSync(temporary, sealCache(script.createCachedData()), { mode: 0o600, flag: "wx" });
+          renameSync(temporary, cacheFile);
+        } catch (error) {
+          // what this run began (a disk full halfway, say) goes; a file of that name it did not create stays
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") rmSync(temporary, { force: true });
+          throw error;
+        }
         // another build of this bundle or another Node may still run here (two installs, one
         // user): its cache goes only once unused for a month
         const prefix = `${basename(file)}-`;

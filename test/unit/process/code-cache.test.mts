@@ -1,19 +1,29 @@
 /**
  * The code cache's file (libs/process/code-cache.mts) on a small CommonJS bundle: the data goes
  * to V8 only when its SHA-256 matches (V8 in Node 20 does not checksum it, and code damaged at
- * the same length crashes node).
+ * the same length crashes node), and a cache is written under a random temporary name created
+ * exclusively, never over a file another writer has open.
  */
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import type * as Crypto from "node:crypto";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 
 import { openCache, runCachedScript, sealCache } from "../../../libs/process/code-cache.mjs";
 import { tempDir } from "../../helpers/fs.mjs";
 
+/** The temporary name's random part, when a test fixes it. */
+const uuid = vi.hoisted(() => ({ fixed: undefined as string | undefined }));
+vi.mock("node:crypto", async importOriginal => {
+  const actual = await importOriginal<typeof Crypto>();
+  return { ...actual, randomUUID: () => uuid.fixed ?? actual.randomUUID() };
+});
+
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
+  uuid.fixed = undefined;
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
@@ -76,5 +86,48 @@ describe("the code cache's file", () => {
     expect(rewritten.equals(damaged)).toBe(false);
     expect(openCache(rewritten)).toBeDefined();
     expect(run()).toEqual({ answer: ANSWER, cacheUsed: true });
+  });
+
+  it("another writer's temporary file of this process's pid (another PID namespace, one home) is neither truncated nor moved", async () => {
+    const { run, cacheDir, cacheFile } = await setup();
+    run();
+    const file = await cacheFile();
+    await writeFile(file, "damaged", { mode: 0o600 });
+    const theirs = `${file}.${process.pid}.tmp`;
+    await writeFile(theirs, "another writer's half-written cache", { mode: 0o600 });
+
+    expect(run()).toEqual({ answer: ANSWER, cacheUsed: false });
+    expect(await readFile(theirs, "utf8")).toBe("another writer's half-written cache");
+    expect(openCache(await readFile(file))).toBeDefined();
+    // the run's own temporary file was renamed into place: nothing else is left beside the two
+    expect((await readdir(cacheDir)).sort()).toEqual([file, theirs].map(path => path.slice(cacheDir.length + 1)).sort());
+  });
+
+  it("the temporary file is created exclusively: an existing file of that name is left alone and nothing is renamed into place", async () => {
+    const { run, cacheFile } = await setup();
+    run();
+    const file = await cacheFile();
+    await writeFile(file, "damaged", { mode: 0o600 });
+    uuid.fixed = "00000000-0000-4000-8000-000000000000";
+    const existing = `${file}.${uuid.fixed}.tmp`;
+    await writeFile(existing, "not ours", { mode: 0o600 });
+
+    expect(run()).toEqual({ answer: ANSWER, cacheUsed: false });
+    expect(await readFile(existing, "utf8")).toBe("not ours");
+    expect(await readFile(file, "utf8")).toBe("damaged");
+  });
+
+  it("a write that fails removes its own temporary file", async () => {
+    const { run, entries, cacheDir } = await setup();
+    run();
+    const [name] = await entries();
+    // a non-empty folder where the cache goes: the rename fails
+    const file = join(cacheDir, name ?? "");
+    await rm(file);
+    await mkdir(join(file, "in-the-way"), { recursive: true });
+
+    expect(run()).toEqual({ answer: ANSWER, cacheUsed: false });
+    expect(await entries()).toEqual([name]);
+    expect((await stat(file)).isDirectory()).toBe(true);
   });
 });
