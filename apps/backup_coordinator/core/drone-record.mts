@@ -61,7 +61,16 @@ export interface ActiveRun {
   /** Started by a press of the coordinator (not by a person or an automation). */
   ours: boolean;
   lastProgressAt: Date;
+  /** Its last progress event, of whatever step (prune, compact and stats follow the create). */
   progress: ProgressEvent | null;
+  /** What its create step read, as that step's last progress said; null before one came. */
+  read: RunRead | null;
+}
+
+/** Bytes and files a run read. */
+export interface RunRead {
+  bytes: number;
+  files: number;
 }
 
 /** Everything the coordinator knows of one drone. */
@@ -111,7 +120,7 @@ export interface DroneRecord {
 export type FleetEffect =
   | { type: "start"; droneId: string; kind: RepositoryRole; overdueMinutes: number; via: StartRoute; reason: string | null }
   | { type: "run_started"; droneId: string; kind: RepositoryRole; ours: boolean; runId: string | null }
-  | { type: "run_finished"; droneId: string; kind: RepositoryRole; ours: boolean; result: ResultEvent }
+  | { type: "run_finished"; droneId: string; kind: RepositoryRole; ours: boolean; result: ResultEvent; read: RunRead }
   | { type: "problem"; droneId: string; problem: Problem }
   | { type: "recovered"; droneId: string; previous: Problem }
   | { type: "round_completed"; at: Date }

@@ -6,6 +6,7 @@
  * detects problems in detect.mts, which runs to start in plan.mts.
  */
 import {
+  type ApplicationState,
   nextRegularTime,
   type ProgressEvent,
   type RepositoryRole,
@@ -15,6 +16,7 @@ import {
 import { createDetection } from "./detect.mjs";
 import { createPlanAnnouncements, createRunMemory } from "./fleet-memory.mjs";
 import {
+  type ActiveRun,
   type DroneRecord,
   type EvaluateOptions,
   type Fleet,
@@ -26,6 +28,7 @@ import {
   LOCKED_OUT_REASON,
   newDroneRecord,
   type RestoredDrone,
+  type RunRead,
   startRoute,
 } from "./drone-record.mjs";
 import {
@@ -47,6 +50,18 @@ export { HISTORY_PER_DRONE } from "./fleet-memory.mjs";
 const sameHost: HostKey = host => host;
 
 const RUN_OPERATIONS: Record<string, RepositoryRole | undefined> = { scheduled: "primary", create: "primary", offsite: "offsite" };
+
+/** The steps whose progress counts what a run read (prune, compact and stats count nothing: their events carry 0). */
+const CREATE_STATES: ReadonlySet<ApplicationState> = new Set(["creating", "offsite_creating"]);
+
+/**
+ * What a finished run read: its archive's figures when it made one, else what its create step's
+ * last progress said (a failed or cancelled create read something all the same).
+ */
+function readOf(result: ResultEvent, run: ActiveRun | null): RunRead {
+  if (result.archive) return { bytes: result.archive.original_size, files: result.archive.nfiles };
+  return run?.read ?? { bytes: 0, files: 0 };
+}
 
 /** Create an empty fleet. */
 export function createFleet(settings: FleetSettings): Fleet {
@@ -107,7 +122,7 @@ export function createFleet(settings: FleetSettings): Fleet {
     }
     const ours = drone.pending?.kind === kind;
     drone.pending = null;
-    drone.run = { kind, runId, startedAt: now, ours, lastProgressAt: now, progress: null };
+    drone.run = { kind, runId, startedAt: now, ours, lastProgressAt: now, progress: null, read: null };
     return [{ type: "run_started", droneId: drone.droneId, kind, ours, runId }, ...clearProblem(drone, ["not_started"])];
   };
 
@@ -179,6 +194,7 @@ export function createFleet(settings: FleetSettings): Fleet {
     if (drone.run) {
       drone.run.lastProgressAt = now;
       drone.run.progress = event;
+      if (CREATE_STATES.has(event.state)) drone.run.read = { bytes: event.original_size, files: event.nfiles };
     }
     return [...effects, ...clearProblem(drone, ["stalled"])];
   };
@@ -220,6 +236,8 @@ export function createFleet(settings: FleetSettings): Fleet {
     const other = neverStarted && drone.run !== null && drone.run.runId !== event.run_id;
     const effects = other ? checked : [...checked, ...beginRun(drone, kind, event.run_id, now)];
     let ours: boolean;
+    // the run this result ends (a job that never started read nothing)
+    const read = readOf(event, other ? null : drone.run);
     if (other) {
       // our start that waited in the drone's queue behind that run: it is over, not pending
       ours = drone.pending?.kind === kind;
@@ -229,7 +247,7 @@ export function createFleet(settings: FleetSettings): Fleet {
       drone.run = null;
       drone.state = "idle";
     }
-    effects.push({ type: "run_finished", droneId: drone.droneId, kind, ours, result: event });
+    effects.push({ type: "run_finished", droneId: drone.droneId, kind, ours, result: event, read });
     memory.remember({ droneId: drone.droneId, kind, ours, seenAt: now, result: event });
     // held: the backup was made; prune waits for a person (the problem says so), the schedule goes on
     if (event.outcome === "success" || event.outcome === "warning" || event.outcome === "held") {
@@ -277,7 +295,7 @@ export function createFleet(settings: FleetSettings): Fleet {
       // a drone busy with a backup when we came up: its run is going, not ours to start again
       if (facts.state !== "idle" && !drone.run) {
         const kind: RepositoryRole = facts.state.startsWith("offsite_") ? "offsite" : "primary";
-        drone.run = { kind, runId: null, startedAt: now, ours: false, lastProgressAt: now, progress: null };
+        drone.run = { kind, runId: null, startedAt: now, ours: false, lastProgressAt: now, progress: null, read: null };
       }
     }
     drone.lastSeen ??= now;

@@ -16,9 +16,9 @@ export interface FleetSummary {
   progress: number | null;
   /** Seconds until the last of the runs going ends, when known. */
   eta: number | null;
-  /** Bytes read so far by the runs going. */
+  /** Bytes read so far by the runs going (by their create steps). */
   bytes: number;
-  /** Files read so far by the runs going. */
+  /** Files read so far by the runs going (by their create steps). */
   files: number;
   /** Drones due next, in the order they would start. */
   queue: string[];
@@ -37,8 +37,9 @@ export function summarize(fleet: Fleet, now: Date): FleetSummary {
     running: runs.map(({ droneId }) => droneId),
     progress,
     eta: etas.length === 0 ? null : Math.round(Math.max(...etas)),
-    bytes: runs.reduce((sum, { run }) => sum + (run.progress?.original_size ?? 0), 0),
-    files: runs.reduce((sum, { run }) => sum + (run.progress?.nfiles ?? 0), 0),
+    // what their create steps read: the later steps' progress carries no counts
+    bytes: runs.reduce((sum, { run }) => sum + (run.read?.bytes ?? 0), 0),
+    files: runs.reduce((sum, { run }) => sum + (run.read?.files ?? 0), 0),
     queue: fleet.queue(now),
     failing: fleet
       .failing()

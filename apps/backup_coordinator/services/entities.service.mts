@@ -42,6 +42,7 @@ import {
   summarize,
 } from "../ha/summary.mjs";
 import { watchCoordinatorLink } from "../ha/link-watch.mjs";
+import { type RunRead } from "../core/drone-record.mjs";
 import { packageVersion } from "../../../libs/protocol/version.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
 
@@ -94,9 +95,15 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
   let updateAttempts = 0;
   let updatedAt = Number.NEGATIVE_INFINITY;
   let progressAt = Number.NEGATIVE_INFINITY;
+  /** The runs going when Progress and ETA were last written (undefined: not yet). */
   let publishedRunning: string | undefined;
-  /** Bytes and files each run read since runs began, as its last progress said: their sum is written once the last ended. */
-  const readByRuns = new Map<string, { bytes: number; files: number }>();
+  /** The runs going when Bytes and Files Processed were last written ("" once the last ended), undefined: not yet. */
+  let publishedReading: string | undefined;
+  /**
+   * What each run that ended since Bytes and Files Processed last showed an end read, by run
+   * id (a run retried soon after is another run): their sum is written once the last run ended.
+   */
+  const readByRuns = new Map<string, RunRead>();
 
   // ---------------------------------------------------------------- writing
 
@@ -132,9 +139,12 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     const now = fleet.now();
     const summary = summarize(model, now);
     let complete = true;
-    const put = (key: CoordinatorEntityKey, field: string, value: unknown) => {
+    /** Write one field; false (and another sync comes) when the gate is shut. */
+    const put = (key: CoordinatorEntityKey, field: string, value: unknown): boolean => {
       const entity = entities.get(key);
-      if (entity && !write(entity, field, value)) complete = false;
+      if (!entity || write(entity, field, value)) return true;
+      complete = false;
+      return false;
     };
 
     put("running_now", "state", idList(summary.running));
@@ -155,29 +165,33 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
     // progress moves with every drone event: publish it when a run starts or ends, else at most
     // every PROGRESS_PUBLISH_MS once it moved PROGRESS_PUBLISH_STEP points
     const running = summary.running.join(",");
-    for (const droneId of summary.running) {
-      const run = model.drones.get(droneId)?.run;
-      if (run?.progress) readByRuns.set(`${droneId}/${run.kind}`, { bytes: run.progress.original_size ?? 0, files: run.progress.nfiles ?? 0 });
+    const ended = summary.running.length === 0;
+    // bytes and files only when the runs going change (nobody watches them climb, and each
+    // write is three recorder rows): what the create steps of the runs going read then, and
+    // once the last ended what the runs that ended read in all (their archives' figures); a
+    // run that ended unseen (its start and end in one sync) is added then too
+    if (running !== publishedReading || (ended && readByRuns.size > 0)) {
+      const read = [...readByRuns.values()];
+      const totals = ended ? { bytes: read.reduce((sum, run) => sum + run.bytes, 0), files: read.reduce((sum, run) => sum + run.files, 0) } : summary;
+      const bytesWritten = put("bytes_processed", "state", totals.bytes);
+      const filesWritten = put("files_processed", "state", totals.files);
+      // a write the gate refused is tried again by the next sync
+      if (bytesWritten && filesWritten) {
+        publishedReading = running;
+        if (ended) readByRuns.clear();
+      }
     }
     const wait = progressAt + PROGRESS_PUBLISH_MS - now.getTime();
     const shown = entities.get("progress")?.storage.get("state");
     const moved = typeof shown !== "number" || summary.progress === null || Math.abs(summary.progress - shown) >= PROGRESS_PUBLISH_STEP;
-    if (running !== publishedRunning) {
-      // bytes and files only when the runs going change (nobody watches them climb, and each
-      // write is three recorder rows): those of the runs going then, and once the last ended
-      // what the runs read in all, as their last progress said
-      const ended = summary.running.length === 0;
-      const read = [...readByRuns.values()];
-      const totals = ended ? { bytes: read.reduce((sum, run) => sum + run.bytes, 0), files: read.reduce((sum, run) => sum + run.files, 0) } : summary;
-      if (ended) readByRuns.clear();
-      put("bytes_processed", "state", totals.bytes);
-      put("files_processed", "state", totals.files);
-    }
     if (running !== publishedRunning || (wait <= 0 && moved)) {
-      publishedRunning = running;
-      progressAt = now.getTime();
-      put("progress", "state", summary.progress);
-      put("eta", "state", summary.eta);
+      const progressWritten = put("progress", "state", summary.progress);
+      const etaWritten = put("eta", "state", summary.eta);
+      // what was written is remembered only once it was: a refused write is tried again by the next sync
+      if (progressWritten && etaWritten) {
+        publishedRunning = running;
+        progressAt = now.getTime();
+      }
     } else if (moved && !sameValue(shown, summary.progress)) {
       syncSoon(Math.max(0, wait));
     }
@@ -367,6 +381,10 @@ export function EntitiesService({ backup_coordinator, config, context, internal,
   }, -10);
 
   fleet.onDrone(droneId => createProblemSensor(droneId));
+  // taken as the results come (before the sync they cause): the sync sums them once the last run ended
+  fleet.onEffects(effects => {
+    for (const effect of effects) if (effect.type === "run_finished") readByRuns.set(effect.result.run_id, effect.read);
+  });
   fleet.onChange(() => syncSoon());
   dispatch.onChange(() => syncSoon());
 

@@ -108,8 +108,9 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
   const droneListeners = listeners<string>(error => logger.error(`drone listener failed: ${errorText(error)}`));
 
   /**
-   * Drone entity ids: from the drone's status (freshest) over HA's registry. Of the status's
-   * map only what the coordinator watches or presses is kept (a fleet holds it per drone).
+   * Drone entity ids: from the drone's status (freshest) over HA's registry, until the registry
+   * is read again (an update, a reconnect): it then wins for the drones it lists. Of the
+   * status's map only what the coordinator watches or presses is kept (a fleet holds it per drone).
    */
   const statusEntities = new Map<string, KeptEntities>();
   const registryDrones = new Map<string, DiscoveredDrone>();
@@ -332,8 +333,16 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
   /** The drones in the registry copy hass holds (it lists the registry again before every update it announces). */
   const heldRegistry = (): DiscoveredDrone[] => discoverDrones(parseRegistry(hass.entity.registry.current));
 
-  const learnRegistry = (drones: readonly DiscoveredDrone[]) => {
-    for (const drone of drones) registryDrones.set(drone.droneId, drone);
+  /**
+   * Take the drones a registry read lists. `authoritative`: a read made after a status map may
+   * have come, which the registry then overrides for the drones it lists (an entity renamed
+   * while the coordinator was away, whose status with the new map it missed).
+   */
+  const learnRegistry = (drones: readonly DiscoveredDrone[], authoritative = false) => {
+    for (const drone of drones) {
+      registryDrones.set(drone.droneId, drone);
+      if (authoritative) statusEntities.delete(drone.droneId);
+    }
   };
 
   lifecycle.onPostConfig(() => {
@@ -376,7 +385,23 @@ export function FleetService({ config, context, event, hass, lifecycle, logger }
   // registry, and a second read of our own (thousands of rows with a large fleet) only made garbage
   hass.events.onEntityRegistryUpdate(() => {
     if (!fleet || closing) return;
-    learnRegistry(heldRegistry());
+    learnRegistry(heldRegistry(), true);
+    for (const droneId of registryDrones.keys()) watchDrone(droneId);
+  });
+
+  // back after a disconnect: a rename meanwhile sent no registry update we saw, and the status
+  // that carried the new map may be lost; hass lists the registry again too, but says nothing
+  // when its copy is in, so this reads it (once per reconnect)
+  hass.socket.onConnect(async () => {
+    // the first connection: onReady reads the registry
+    if (!fleet || closing || !restoredAt) return;
+    const timeout = settings?.callTimeoutMs ?? 10_000;
+    const listed = await withDeadline(hass.entity.registry.list(), timeout);
+    if (!listed.ok || !Array.isArray(listed.value) || closing) {
+      if (!listed.ok) logger.warn(`reading Home Assistant's entity registry after reconnecting failed (${listed.reason}); the drones' entity ids stay as they were`);
+      return;
+    }
+    learnRegistry(discoverDrones(parseRegistry(listed.value)), true);
     for (const droneId of registryDrones.keys()) watchDrone(droneId);
   });
 

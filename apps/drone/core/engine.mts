@@ -218,8 +218,13 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     const execution = executeRun(environment, job, controller, started);
     const done = execution
       .then(result => {
-        // the run's last progress (its last step's end) before its result
-        progress.flush();
+        // the run's last progress (its last step's end) before its result; a listener that
+        // throws must not cost the result nor leave the drone busy for ever
+        try {
+          progress.flush();
+        } catch (error) {
+          log.error(`a progress listener failed at the end of run ${job.runId}: ${errorText(error)}`);
+        }
         Object.assign(live, { state: "idle", operation: null, runId: null, trigger: null, startedAt: null, progress: null });
         live.queue = queued();
         current = undefined;

@@ -7,7 +7,7 @@
 import { type TContext, type TServiceParams } from "@digital-alchemy/core";
 import { z } from "zod";
 
-import { type DroneEntityKey, type PlanEvent, type ProgressEvent } from "../../../libs/protocol/index.mjs";
+import { type ApplicationState, type DroneEntityKey, type PlanEvent, type ProgressEvent } from "../../../libs/protocol/index.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
 import { applyChange } from "../../../libs/ha/entities.mjs";
 import { type DroneEngine } from "../core/engine.mjs";
@@ -54,6 +54,8 @@ export interface EntitySyncOptions {
   track: <T>(promise: Promise<T>) => Promise<T>;
   /** True once the drone is going offline: nothing more is written. */
   closing: () => boolean;
+  /** What Application State shows (a run's next step once it held: step-settle.mts); the engine's state without it. */
+  shownState?: () => ApplicationState;
 }
 
 /** The drone's entities, in step with its engine. */
@@ -99,7 +101,8 @@ export function createEntitySync(options: EntitySyncOptions): EntitySync {
   const nextBackup = () => nextBackupState(engine.settings(), engine.persisted(), plan, new Date());
 
   const syncFacts = () => {
-    const facts = { live: engine.live(), persisted: engine.persisted() };
+    const live = engine.live();
+    const facts = { live: { ...live, state: options.shownState?.() ?? live.state }, persisted: engine.persisted() };
     const settings = engine.settings();
     publishRecentRuns();
     if (device.keys.includes("next_backup")) void publish("next_backup", "state", nextBackup());

@@ -1,9 +1,10 @@
 /**
  * When Home Assistant learns of a change of the engine: at once, except a run moving from one
- * step to the next (creating → pruning → compacting → updating_stats). That change is shown
- * once the new step held for STEP_SETTLE_MS, so the short steps at a run's end cost no
- * Application State write and no status event (five recorder rows each), while a step that
- * lasts (a long prune or compact) still shows.
+ * step to the next (creating → pruning → compacting → updating_stats). That step is shown once
+ * it held for STEP_SETTLE_MS, so the short steps at a run's end cost no Application State
+ * write and no status event (five recorder rows each), while a step that lasts (a long prune
+ * or compact) still shows. Only the step waits: any other change meanwhile (the mode, the
+ * queue, a prune hold) is shown at once, with Application State still at the step shown.
  */
 import { type ApplicationState } from "../../../libs/protocol/index.mjs";
 
@@ -19,7 +20,7 @@ export function isStepChange(shown: ApplicationState, next: ApplicationState): b
 export interface StepSettleOptions {
   state: () => ApplicationState;
   setTimeout: (callback: () => void, ms: number) => () => void;
-  /** Write the entities and send the status, as the engine stands now. */
+  /** Write the entities and send the status as the engine stands now, Application State as `shown()` says. */
   show: () => void;
   settleMs?: number;
 }
@@ -28,7 +29,7 @@ export interface StepSettleOptions {
 export interface StepSettle {
   /** Feed it every change of the engine: `show` is called at once, or once the new step held. */
   changed: () => void;
-  /** The state Home Assistant was last shown (what a status event sent meanwhile carries). */
+  /** The state Home Assistant is shown (what Application State and a status event carry). */
   shown: () => ApplicationState;
 }
 
@@ -36,8 +37,10 @@ export interface StepSettle {
 export function createStepSettle(options: StepSettleOptions): StepSettle {
   const settleMs = options.settleMs ?? STEP_SETTLE_MS;
   let shown = options.state();
+  /** The engine's state at the last change: a change that leaves it is no step change. */
+  let seen = shown;
   let timer: (() => void) | undefined;
-  const show = () => {
+  const reveal = () => {
     timer?.();
     timer = undefined;
     shown = options.state();
@@ -45,9 +48,14 @@ export function createStepSettle(options: StepSettleOptions): StepSettle {
   };
   return {
     changed: () => {
-      // the first step change waits; changes while it waits (another step) are shown with it
-      if (isStepChange(shown, options.state())) timer ??= options.setTimeout(show, settleMs);
-      else show();
+      const state = options.state();
+      const stepMoved = state !== seen;
+      seen = state;
+      if (!isStepChange(shown, state)) return reveal();
+      // the first step change waits (another step meanwhile is shown with it); what changed
+      // besides the step (the facts the same change brought wait with it) goes out at once
+      timer ??= options.setTimeout(reveal, settleMs);
+      if (!stepMoved) options.show();
     },
     shown: () => shown,
   };

@@ -279,6 +279,7 @@ export function HomeAssistantService(params: TServiceParams): HomeAssistantServi
         logger,
         track,
         closing: () => closing,
+        shownState: () => settle?.shown() ?? ready.live().state,
       });
     } else logger.info("synapse is not loaded: the drone sends Home Assistant events but has no entities");
 

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { COORDINATOR_ENTITIES } from "../../../apps/backup_coordinator/ha/entities.mjs";
-import { PROGRESS_PUBLISH_MS, PROGRESS_PUBLISH_STEP } from "../../../apps/backup_coordinator/services/entities.service.mjs";
+import { PROGRESS_PUBLISH_MS, PROGRESS_PUBLISH_STEP, WRITES_PER_MINUTE } from "../../../apps/backup_coordinator/services/entities.service.mjs";
 import { TEST_HASS_TOKEN } from "../../helpers/runner.mjs";
 import { bootCoordinator, type Harness, settle } from "./harness.mjs";
 import { minutesFrom, T0, waitFor } from "../../helpers/wait.mjs";
@@ -197,11 +197,62 @@ describe("the sensors", () => {
     await h.finish("b", "success");
     await waitFor(() => h!.published("running_now") === "c", "c running alone");
     expect(h.published("bytes_processed")).toBe(8000);
-    // the last run ended: what the runs read in all (a's 80,000 at 80 %, b's and c's), as their last progress said
+    // the last run ended: what the runs read in all; none made an archive here, so each counts
+    // what its create's last progress said (a's 80,000 at 80 %, b's and c's)
     await h.finish("c", "success");
     await waitFor(() => h!.published("running_now") === "none", "nothing running");
     expect(h.published("bytes_processed")).toBe(80_000 + 7000 + 8000);
     expect(h.published("files_processed")).toBe(800 + 90 + 100);
+  });
+
+  it("Bytes and Files Processed in all are the runs' archives, though a scheduled run's last progress comes from prune and compact (0 bytes)", async () => {
+    h = await bootCoordinator({ drones: [{ id: "a" }] });
+    await h.heartbeat();
+    await h.waitForPresses(1);
+    await waitFor(() => h!.published("running_now") === "a", "a running");
+    await h.progress("a", 60, { original_size: 60_000, nfiles: 600 });
+    // the steps after the create each count from 0 and end with 0 bytes and 0 files
+    for (const state of ["pruning", "compacting", "updating_stats"] as const) {
+      await h.progress("a", 100, { state, original_size: 0, compressed_size: 0, deduplicated_size: 0, nfiles: 0, finished: true });
+    }
+    await settle();
+    const archive = { name: "a-1", original_size: 90_000, compressed_size: 45_000, deduplicated_size: 900, nfiles: 900 };
+    await h.finish("a", "success", { archive });
+    await waitFor(() => h!.published("running_now") === "none", "nothing running");
+    await waitFor(() => h!.published("bytes_processed") === 90_000, "the bytes of a's archive");
+    expect(h.published("files_processed")).toBe(900);
+  });
+
+  it("a write the rate gate refused at a run's end is made once the gate opens: Bytes, Files and Progress do not stay stale", async () => {
+    // the gate counts with performance.now(): faked too, so that a minute passes at once
+    vi.useRealTimers();
+    vi.useFakeTimers({ toFake: ["Date", "performance"] });
+    vi.setSystemTime(T0);
+    h = await bootCoordinator({ drones: [{ id: "a" }] });
+    await h.heartbeat();
+    await h.waitForPresses(1);
+    await waitFor(() => h!.published("running_now") === "a", "a running");
+    // no estimate yet while a runs: Progress shows unknown
+    expect(h.published("progress")).toBeNull();
+    await h.progress("a", 60, { original_size: 60_000, nfiles: 600 });
+    // the Pause switch written WRITES_PER_MINUTE times and more: the gate is shut for the minute
+    for (let turn = 0; turn < WRITES_PER_MINUTE + 20; turn++) await h.command("pause", turn % 2 === 0 ? "turn_on" : "turn_off");
+    await settle();
+    const archive = { name: "a-1", original_size: 90_000, compressed_size: 45_000, deduplicated_size: 900, nfiles: 900 };
+    await h.finish("a", "success", { archive });
+    await settle();
+    h.params.backup_coordinator.entities.sync();
+    expect(h.published("bytes_processed")).toBe(0);
+    expect(h.published("progress")).toBeNull();
+    // a minute later the gate is open: what was refused is written, not left until the runs going change again
+    vi.advanceTimersByTime(61_000);
+    h.params.backup_coordinator.entities.sync();
+    // waitFor measures with performance.now(), frozen here: a few real turns instead
+    for (let turn = 0; turn < 20 && h.published("bytes_processed") !== 90_000; turn++) await settle(10);
+    expect(h.published("bytes_processed")).toBe(90_000);
+    expect(h.published("files_processed")).toBe(900);
+    expect(h.published("running_now")).toBe("none");
+    expect(h.published("progress")).toBe(0);
   });
 
   it("keep well below synapse's patch limit with busy drones", async () => {

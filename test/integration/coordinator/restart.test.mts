@@ -9,6 +9,7 @@ import { join } from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
+import { entityId } from "../../../libs/protocol/index.mjs";
 import { bootCoordinator, type Harness, settle } from "./harness.mjs";
 import { minutesFrom, T0, waitFor } from "../../helpers/wait.mjs";
 
@@ -137,5 +138,40 @@ describe("after a restart", () => {
     expect(second.presses()).toEqual([]);
     await second.command("pause", "turn_off");
     await second.waitForPresses(1);
+  });
+});
+
+describe("the drones' entity ids", () => {
+  it("HA's registry wins over the map a status carried: after a registry update, and after a reconnect that missed one", async () => {
+    const h = await boot({ haDrones: [{ id: "a" }], drones: [{ id: "a" }] });
+    const fleet = h.params.backup_coordinator.fleet;
+    // a's status carries its entity map: the ids it had then
+    await h.report("a");
+    await settle();
+    const before = fleet.button("a", "primary");
+    expect(before).toBe(entityId("a", "scheduled_backup"));
+    /** A person renames a's Scheduled Backup button in Home Assistant (the status map still holds the old id). */
+    const rename = (to: string) => {
+      const from = fleet.button("a", "primary");
+      const rows = (h.params.hass.entity.registry.current as unknown as { entity_id: string }[]).map(row => (row.entity_id === from ? { ...row, entity_id: to } : row));
+      h.params.mock_assistant.entity_registry.loadFixtures(rows as never);
+    };
+
+    rename("button.a_backup_now");
+    h.params.mock_assistant.entity_registry.sendUpdate();
+    await waitFor(() => fleet.button("a", "primary") === "button.a_backup_now", "the renamed button after the registry update");
+    // the drone's next status carries its new map
+    const map = { ...h.drones.get("a")!.status().entities, scheduled_backup: "button.a_backup_now" };
+    await h.report("a", { entities: map });
+    await settle();
+
+    // renamed again while the coordinator was away: no update reaches it, the reconnect reads the registry
+    rename("button.a_backup_tonight");
+    h.params.event.emit("SOCKET_CONNECTED");
+    await waitFor(() => fleet.button("a", "primary") === "button.a_backup_tonight", "the renamed button after the reconnect");
+    // a later status without a map (unchanged, as the drone sees it) keeps the registry's ids
+    await h.report("a", { entities: {}, entities_unchanged: true });
+    await settle();
+    expect(fleet.button("a", "primary")).toBe("button.a_backup_tonight");
   });
 });

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -290,6 +290,32 @@ describe("the drone's Home Assistant device (synapse)", () => {
     expect(result).toMatchObject({ run_id: answer.runId, trigger: "coordinator", outcome: "success" });
     const fired = drone.fired(EVENT_TYPES.result).filter(event => event.event_data.run_id === answer.runId);
     expect(fired.map(event => event.event_data.trigger)).toEqual(["coordinator"]);
+  });
+
+  it("while a run's next step waits to be shown, another change (the mode) is shown at once, Application State still at the step shown", async () => {
+    const repo = await makeDroneRepository(2, 16 * 1024);
+    repos.push(repo);
+    const gate = join(repo.root, "after-hook.gate");
+    writeFileSync(gate, "");
+    // the after hook (the run's last step) waits until the test removes the gate
+    const drone = await boot(droneTestConfig(repo, { HOOK_AFTER: `while [ -e ${gate} ]; do sleep 0.1; done` }));
+    await waitFor(() => drone.registration(), "the registration");
+    const answer = drone.engine.request("scheduled", "button");
+    if (!answer.accepted) throw new Error(answer.reason);
+    await waitFor(() => drone.engine.live().state === "running_hooks", "the after hook");
+    // the run moved on from creating: that step change waits, so HA still shows creating
+    await drone.selectOption("application_mode", "standalone");
+    const modeStatus = await waitFor(
+      () => drone.fired(EVENT_TYPES.status).find(event => event.event_data.run_id === answer.runId && event.event_data.mode === "standalone"),
+      "a status with the new mode during the run",
+    );
+    expect(modeStatus.event_data.state).toBe("creating");
+    await waitFor(() => drone.published("application_mode", "current_option") === "standalone", "Application Mode written");
+    expect(drone.published("application_state")).toBe("creating");
+    expect(drone.engine.live().state).toBe("running_hooks");
+    rmSync(gate);
+    await expect(answer.done).resolves.toMatchObject({ outcome: "success" });
+    await waitFor(() => drone.published("application_state") === "idle", "idle after the run");
   });
 
   it("a held prune shows in Home Assistant (result, Last Result, Prune Hold, status), and Release Prune Hold lets the next run prune", async () => {

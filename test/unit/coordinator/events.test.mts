@@ -33,7 +33,7 @@ describe("coordinator events", () => {
   it("builds a valid, versioned payload for every effect that is an event", () => {
     const effects: FleetEffect[] = [
       { type: "run_started", droneId: "laptop", kind: "primary", ours: true, runId: "laptop-1" },
-      { type: "run_finished", droneId: "laptop", kind: "primary", ours: true, result },
+      { type: "run_finished", droneId: "laptop", kind: "primary", ours: true, result, read: { bytes: 0, files: 0 } },
       { type: "problem", droneId: "laptop", problem },
       { type: "recovered", droneId: "laptop", previous: problem },
       { type: "plan", droneId: "laptop", plan: { nextAt: new Date("2026-11-23T02:05:00Z"), reason: "due" } },

@@ -60,6 +60,33 @@ describe("what the coordinator's sensors show", () => {
     expect(summarize(fleet, T0)).toMatchObject({ progress: 32.5, eta: 400, bytes: 3000, files: 30 });
   });
 
+  it("bytes and files are what the create steps read: the prune, compact and stats after them count nothing", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a"), T0);
+    fleet.onProgress(progress("a", 90, 10, 5000, 50), T0);
+    // a scheduled run's later steps each count from 0, and end with 0 bytes and 0 files
+    for (const state of ["pruning", "compacting", "updating_stats"] as const) {
+      fleet.onProgress({ ...progress("a", 100, 0, 0, 0), state, finished: true }, T0);
+    }
+    expect(summarize(fleet, T0)).toMatchObject({ running: ["a"], progress: 100, bytes: 5000, files: 50 });
+  });
+
+  it("a run's read: its archive's figures, else its create step's last progress (a failed run), and nothing for a job that never started", () => {
+    const fleet = createFleet(settings);
+    fleet.onStatus(status("a"), T0);
+    fleet.onStatus(status("b", { repository_host: "cloud" }), T0);
+    fleet.onProgress(progress("a", 90, 10, 5000, 50), T0);
+    fleet.onProgress({ ...progress("a", 100, 0, 0, 0), state: "compacting", finished: true }, T0);
+    fleet.onProgress(progress("b", 40, 10, 700, 7), T0);
+    const archive = { name: "a@1", original_size: 6000, compressed_size: 3000, deduplicated_size: 100, nfiles: 60 };
+    const finished = (effects: ReturnType<typeof fleet.onResult>) => effects.flatMap(effect => (effect.type === "run_finished" ? [effect.read] : []));
+    expect(finished(fleet.onResult(resultEvent("a", "success", T0, { run_id: "a-1", archive }), T0))).toEqual([{ bytes: 6000, files: 60 }]);
+    // a queued job of b cancelled before it started, while b's run goes on
+    const dropped = resultEvent("b", "interrupted", T0, { run_id: "b-2", error_kind: "cancelled", started_at: T0.toISOString() });
+    expect(finished(fleet.onResult(dropped, T0))).toEqual([{ bytes: 0, files: 0 }]);
+    expect(finished(fleet.onResult(resultEvent("b", "failed", T0, { run_id: "b-1", archive: null }), T0))).toEqual([{ bytes: 700, files: 7 }]);
+  });
+
   it("lists the failing drones", () => {
     const fleet = createFleet(settings);
     fleet.onStatus(status("a"), T0);

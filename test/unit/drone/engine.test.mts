@@ -228,6 +228,25 @@ describe("the drone engine, without borg", () => {
       expect(result.error).toMatch(/^the run took longer than 0.001 minutes and was interrupted — borg was interrupted$/);
     });
 
+    it("a progress listener that throws on the run's last progress costs neither the result nor the return to idle", async () => {
+      const { engine, logs } = await engineWith(healthyCommands(), { values: { PROGRESS_INTERVAL_MS: 3_600_000, CHECK_FREQUENCY_DAYS: 0, VERIFY_DATA_FREQUENCY_DAYS: 0 } });
+      // the first event of the run goes out at once; the later steps' last one waits, then is flushed as the run ends
+      const seen: string[] = [];
+      engine.onProgress(event => {
+        seen.push(event.state);
+        if (seen.length > 1) throw new Error("listener broke");
+      });
+      const results: ResultEvent[] = [];
+      engine.onResult(result => void results.push(result));
+      const answer = engine.request("scheduled", "button");
+      if (!answer.accepted) throw new Error("refused");
+      await expect(answer.done).resolves.toMatchObject({ operation: "scheduled", outcome: "success" });
+      expect(seen).toHaveLength(2);
+      expect(results.map(result => result.outcome)).toEqual(["success"]);
+      expect(engine.live()).toMatchObject({ state: "idle", operation: null, runId: null });
+      expect(logs.some(line => line.includes("a progress listener failed") && line.includes("listener broke"))).toBe(true);
+    });
+
     it("maps what was thrown to the result: borg's kind, the drone's kind, anything else as unexpected", async () => {
       const failing = (error: Error) => engineWith({ ...healthyCommands(), compact: () => Promise.reject(error) });
       const borgError = await (await failing(new BorgError("passphrase_wrong", "The passphrase is wrong.", { command: "compact" }))).engine.run("compact", "button");

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { type ApplicationState } from "../../../libs/protocol/index.mjs";
 import { createStepSettle, isStepChange, STEP_SETTLE_MS } from "../../../apps/drone/ha/step-settle.mjs";
 
-/** A settle on a hand-driven clock: what it showed, and the timers it holds. */
+/** A settle on a hand-driven clock: what it showed (Application State each time), and the timers it holds. */
 function harness() {
   let state: ApplicationState = "idle";
   let now = 0;
@@ -16,10 +16,11 @@ function harness() {
       timers.push(timer);
       return () => void (timer.live = false);
     },
-    show: () => shown.push(state),
+    show: () => shown.push(settle.shown()),
   });
   return {
     shown,
+    /** The engine changed (its state to `next`, or another fact with the same state). */
     set: (next: ApplicationState) => {
       state = next;
       settle.changed();
@@ -57,8 +58,6 @@ describe("when Home Assistant learns of a change of the engine", () => {
     h.set("compacting");
     h.advance(2_000);
     h.set("updating_stats");
-    // a fact that changed meanwhile (Last Backup) waits with the step; a status sent meanwhile says creating
-    h.set("updating_stats");
     expect(h.shown).toEqual(["creating"]);
     expect(h.current()).toBe("creating");
     h.set("idle");
@@ -66,6 +65,28 @@ describe("when Home Assistant learns of a change of the engine", () => {
     expect(h.pending()).toBe(0);
     h.advance(STEP_SETTLE_MS);
     expect(h.shown).toEqual(["creating", "idle"]);
+  });
+
+  it("only the step waits: another change meanwhile (mode, queue, a prune hold) is shown at once, Application State still at the step shown", () => {
+    const h = harness();
+    h.set("creating");
+    h.set("pruning");
+    h.advance(1_000);
+    // the mode changed (the state did not): shown now, with the step shown before
+    h.set("pruning");
+    expect(h.shown).toEqual(["creating", "creating"]);
+    expect(h.current()).toBe("creating");
+    // the step still shows once it held, counted from the step change
+    expect(h.pending()).toBe(1);
+    h.advance(STEP_SETTLE_MS - 1_000 - 1);
+    expect(h.shown).toEqual(["creating", "creating"]);
+    h.advance(1);
+    expect(h.shown).toEqual(["creating", "creating", "pruning"]);
+    // another step, then a change within it: shown at once, the new step still waiting
+    h.set("compacting");
+    h.set("compacting");
+    expect(h.shown).toEqual(["creating", "creating", "pruning", "pruning"]);
+    expect(h.pending()).toBe(1);
   });
 
   it("a step that lasts is shown STEP_SETTLE_MS after the run moved on, as the engine stands then", () => {

@@ -147,7 +147,7 @@ describe("the largest events stay under the recorder's 32 KiB", () => {
   it("the coordinator's events carry a drone's error and a problem's reason cut to 1 500 bytes", () => {
     const now = new Date("2026-11-22T04:00:00.000Z");
     const result = boundResultEvent(worstResult());
-    const finished = eventForEffect({ type: "run_finished", droneId: "laptop", kind: "primary", ours: true, result }, "backup_coordinator", now);
+    const finished = eventForEffect({ type: "run_finished", droneId: "laptop", kind: "primary", ours: true, result, read: { bytes: 0, files: 0 } }, "backup_coordinator", now);
     const problem = eventForEffect(
       { type: "problem", droneId: "laptop", problem: { kind: "prune_held", reason: heavy(50_000), since: now } },
       "backup_coordinator",
