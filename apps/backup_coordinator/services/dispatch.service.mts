@@ -89,8 +89,9 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
   const timeoutMs = () => fleet.config.callTimeoutMs;
   /**
    * Whether queued calls may go now. hass says "unknown" after a socket error until a ping is
-   * answered (its sendMessage still sends then): calls wait, at most as long as a call's
-   * deadline. Any other state than connected is a connection gone: a call queued on it is not sent.
+   * answered (its sendMessage still sends then); a second one can last until the socket closes,
+   * as hass pings once only. Calls wait, at most as long as a call's deadline. Any other state
+   * than connected is a connection gone: a call queued on it is not sent.
    */
   const gate = (): PacerGate => {
     const state = hass.socket.connectionState;
