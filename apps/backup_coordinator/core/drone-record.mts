@@ -41,6 +41,13 @@ export interface FleetSettings {
  */
 export type StartRoute = "press" | "command";
 
+/** A start asked for and not seen yet: since when, and how it was asked. */
+export interface PendingStart {
+  kind: RepositoryRole;
+  pressedAt: Date;
+  via: StartRoute;
+}
+
 /** The problem shown while a drone reports itself locked out of the synapse integration. */
 export const LOCKED_OUT_REASON =
   "Home Assistant still holds an earlier connection of this drone (it went away without going offline) and refuses its entities; " +
@@ -101,7 +108,7 @@ export interface DroneRecord {
   /** A press that did not start a run: commands are used until the drone's link is seen healthy again. */
   pressFailedAt: Date | null;
   /** A start asked for and not seen yet: since when, and how it was asked. */
-  pending: { kind: RepositoryRole; pressedAt: Date; via: StartRoute } | null;
+  pending: PendingStart | null;
   run: ActiveRun | null;
   attempts: number;
   blockedUntil: Date | null;
@@ -244,8 +251,12 @@ export interface Fleet {
    * null: not known yet (being looked up), so its drones wait.
    */
   evaluate(now: Date, options: EvaluateOptions): FleetEffect[];
-  /** The coordinator pressed a drone's button (or sent it a command). */
-  markPressed(droneId: string, kind: RepositoryRole, now: Date, via?: StartRoute): void;
+  /** The coordinator decided to press a drone's button (or send it a command); returns what it now waits for. */
+  markPressed(droneId: string, kind: RepositoryRole, now: Date, via?: StartRoute): PendingStart;
+  /** The press (or command) `pending` left for Home Assistant at `sentAt`: the start timeout counts from then. */
+  pressSent(droneId: string, pending: PendingStart, sentAt: Date): void;
+  /** The press (or command) `pending` was never sent: the drone waits for nothing, the next look may start it again. */
+  pressUnsent(droneId: string, pending: PendingStart): void;
   /** Treat every coordinated drone as due now (the Run Now button). */
   requestRound(now: Date): void;
   /** Drones due next, in the order they would start. */

@@ -27,6 +27,7 @@ import {
   type LastRound,
   LOCKED_OUT_REASON,
   newDroneRecord,
+  type PendingStart,
   type RestoredDrone,
   type RunRead,
   startRoute,
@@ -48,6 +49,9 @@ export { HISTORY_PER_DRONE } from "./fleet-memory.mjs";
 
 /** Without a host grouping, every repository host counts as itself. */
 const sameHost: HostKey = host => host;
+
+/** Whether a drone still waits for the very start `b` stands for (same kind, route and decision time). */
+const samePending = (a: PendingStart, b: PendingStart) => a.kind === b.kind && a.via === b.via && a.pressedAt.getTime() === b.pressedAt.getTime();
 
 const RUN_OPERATIONS: Record<string, RepositoryRole | undefined> = { scheduled: "primary", create: "primary", offsite: "offsite" };
 
@@ -381,6 +385,16 @@ export function createFleet(settings: FleetSettings): Fleet {
       const drone = record(droneId);
       drone.pending = { kind, pressedAt: now, via };
       drone.lastStartedAt = now;
+      return { ...drone.pending };
+    },
+    pressSent: (droneId, pending, sentAt) => {
+      // only the same start still waited for: the drone may have started, or a command replaced the press
+      const drone = drones.get(droneId);
+      if (drone?.pending && samePending(drone.pending, pending)) drone.pending.pressedAt = sentAt;
+    },
+    pressUnsent: (droneId, pending) => {
+      const drone = drones.get(droneId);
+      if (drone?.pending && samePending(drone.pending, pending)) drone.pending = null;
     },
     requestRound: now => {
       roundRequestedAt = now;

@@ -7,17 +7,20 @@
  * cannot reach a drone (Home Assistant refuses its connection, or a press did not start it),
  * the model says so and the start is a `backup_drone_command` on HA's bus instead. Every HA call
  * has a deadline (CALL_TIMEOUT_SECONDS), counted from when it is sent; none is awaited on the
- * decision path. Calls go out in order, at most HA_MESSAGES_PER_SECOND a second (a first
- * heartbeat round of 1,000 drones is 2,000 events at once, and @digital-alchemy/hass ends the
- * process past an average of 500 messages a second).
+ * decision path. Calls go out at most HA_MESSAGES_PER_SECOND a second (a first heartbeat round
+ * of 1,000 drones is 2,000 events at once, and @digital-alchemy/hass ends the process past an
+ * average of 500 messages a second), presses and commands ahead of events and notifications:
+ * a start's timeout counts from when it is sent. What is queued waits while hass is unsure of
+ * its connection ("unknown"), and is dropped at once when the connection is gone; a problem or
+ * recovery that did not reach HA is announced again at a later look.
  */
 import { randomUUID } from "node:crypto";
 
 import { type TServiceParams } from "@digital-alchemy/core";
 
-import { type FleetEffect, type Problem } from "../core/fleet.mjs";
+import { type FleetEffect, type PendingStart, type Problem } from "../core/fleet.mjs";
 import { withDeadline } from "../../../libs/ha/deadline.mjs";
-import { createPacer } from "../../../libs/ha/pacer.mjs";
+import { createPacer, type PacerGate, type PacerLane } from "../../../libs/ha/pacer.mjs";
 import { createTokenCheck } from "../../../libs/ha/token-user.mjs";
 import { eventForEffect, type OutgoingEvent, validateEvent } from "../events.mjs";
 import { COMMAND_EVENT_TYPES, commandEventSchema, PROTOCOL_VERSION } from "../../../libs/protocol/index.mjs";
@@ -46,6 +49,8 @@ export interface DispatchService {
 }
 
 type CallMessage = { type: string } & Record<string, unknown>;
+/** What became of a call: HA answered it, it was sent and failed (an error or no answer in time), or it never left. */
+type Delivery = "answered" | "failed" | "unsent";
 type EffectOf<T extends FleetEffect["type"]> = Extract<FleetEffect, { type: T }>;
 
 const BUTTON_NAMES = { primary: "Scheduled Backup", offsite: "Offsite Backup" } as const;
@@ -76,15 +81,34 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
   const noButton = new Set<string>();
   /** The problem kind last announced per drone (a reason that only updates its numbers is not news). */
   const announced = new Map<string, Problem["kind"]>();
-  /** Queued calls dropped because Home Assistant went away before their turn (warned about once per absence). */
-  let droppedOffline = 0;
+  /** Drones whose problem or recovery did not reach Home Assistant: the next look announces it again if it still holds. */
+  const unannounced = new Map<string, EffectOf<"problem"> | EffectOf<"recovered">>();
+  /** Since when (performance.now()) hass has been unsure of its connection, while calls wait for it. */
+  let unknownSince: number | undefined;
+
+  const timeoutMs = () => fleet.config.callTimeoutMs;
+  /**
+   * Whether queued calls may go now. hass says "unknown" after a socket error until a ping is
+   * answered (its sendMessage still sends then); a second one can last until the socket closes,
+   * as hass pings once only. Calls wait, at most as long as a call's deadline. Any other state
+   * than connected is a connection gone: a call queued on it is not sent.
+   */
+  const gate = (): PacerGate => {
+    const state = hass.socket.connectionState;
+    if (!closing && state === "unknown") {
+      unknownSince ??= performance.now();
+      if (performance.now() - unknownSince < timeoutMs()) return "hold";
+    }
+    unknownSince = undefined;
+    return !closing && state === "connected" ? "open" : "drop";
+  };
   const pacer = createPacer({
     perSecond: HA_MESSAGES_PER_SECOND,
     clock: { now: () => performance.now(), after: (ms, run) => scheduler.setTimeout(run, ms) },
     onError: error => logger.error(`sending to Home Assistant failed: ${errorText(error)}`),
+    gate,
+    onDropped: count => logger.warn(`Home Assistant went away: ${count} queued calls and events are not sent`),
   });
-
-  const timeoutMs = () => fleet.config.callTimeoutMs;
   const track = <T,>(promise: Promise<T>) => {
     inflight.add(promise);
     void promise.finally(() => inflight.delete(promise));
@@ -102,34 +126,41 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
 
   // ---------------------------------------------------------------- HA calls
 
-  /** Queue a call behind those before it; true once HA answered it within the deadline, false if it failed or was dropped. */
-  const send = (what: string, message: CallMessage): Promise<boolean> => {
-    if (closing) return Promise.resolve(false);
-    if (hass.socket.connectionState !== "connected") {
+  /**
+   * Queue a call behind those before it in its lane (urgent: presses and commands); `onSent`
+   * runs as it leaves the queue. Resolves with what became of it.
+   */
+  const send = (what: string, message: CallMessage, options: { lane?: PacerLane; onSent?: () => void } = {}): Promise<Delivery> => {
+    if (closing) return Promise.resolve("unsent");
+    const state = hass.socket.connectionState;
+    if (state !== "connected" && state !== "unknown") {
       logger.warn(`${what}: Home Assistant is not connected`);
-      return Promise.resolve(false);
+      return Promise.resolve("unsent");
     }
-    const result = new Promise<boolean>(resolve => {
+    const result = new Promise<Delivery>(resolve => {
       const go = () => {
-        if (closing) return resolve(false);
-        if (hass.socket.connectionState !== "connected") {
-          if (droppedOffline === 0) logger.warn(`Home Assistant went away: ${what} and the calls queued behind it are not sent`);
-          droppedOffline += 1;
-          return resolve(false);
-        }
+        if (closing) return resolve("unsent");
+        options.onSent?.();
         // the deadline starts now, when the call leaves the queue
         void withDeadline(hass.socket.sendMessage(message), timeoutMs()).then(outcome => {
           if (!outcome.ok) logger.warn(`${what} failed: ${outcome.reason}`);
-          resolve(outcome.ok);
+          resolve(outcome.ok ? "answered" : "failed");
         });
       };
-      pacer.push(go, () => resolve(false));
+      pacer.push(go, () => resolve("unsent"), options.lane);
     });
     return track(result);
   };
 
   const callService = (what: string, domain: string, service: string, service_data: Record<string, unknown>) =>
     send(what, { type: "call_service", domain, service, service_data });
+
+  /** A start's press or command: sent ahead of events; its timeout counts from when it leaves, and one never sent is not waited for. */
+  const sendStart = (what: string, message: CallMessage, droneId: string, pending: PendingStart) => {
+    void send(what, message, { lane: "urgent", onSent: () => fleet.state.pressSent(droneId, pending, fleet.now()) }).then(delivery => {
+      if (delivery === "unsent") fleet.state.pressUnsent(droneId, pending);
+    });
+  };
 
   // false once HA said the token's user is no administrator (asked on every connection)
   const token = createTokenCheck({
@@ -141,16 +172,17 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
   });
   const checkToken = () => token.check();
 
-  const fire = (event: OutgoingEvent) => {
+  /** Fire an event; null when it is not sent on purpose (the token's user may not, or it does not match its schema). */
+  const fire = (event: OutgoingEvent): Promise<Delivery> | null => {
     // each refused fire_event would be an ERROR line in HA's log
-    if (token.isAdmin() === false) return;
+    if (token.isAdmin() === false) return null;
     const valid = validateEvent(event);
     if (!valid.ok) {
       // a bug of ours: say which fields, not the values
       logger.warn(`${event.type} event not sent, it does not match its schema: ${valid.problems.join("; ")}`);
-      return;
+      return null;
     }
-    void send(`${event.type} event`, { type: "fire_event", event_type: event.type, event_data: valid.data });
+    return send(`${event.type} event`, { type: "fire_event", event_type: event.type, event_data: valid.data });
   };
 
   const notificationId = (droneId: string) => `${fleet.config.coordinatorId}_${droneId}`;
@@ -172,13 +204,13 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
       return;
     }
     // no look at HA's Application State: HA cannot show this drone's entities as they are; the drone refuses a second run itself
-    fleet.state.markPressed(droneId, kind, now, "command");
+    const pending = fleet.state.markPressed(droneId, kind, now, "command");
     const command = parsed.data;
     logger.info(
       `starting ${kind === "offsite" ? "an offsite run" : "a backup"} of ${droneId} (${overdue}) through ${COMMAND_EVENT_TYPES.command} ` +
         `${command.action} ${command.request_id}: ${reason ?? "a press cannot reach it"}`,
     );
-    void send(`${COMMAND_EVENT_TYPES.command} to ${droneId}`, { type: "fire_event", event_type: COMMAND_EVENT_TYPES.command, event_data: command });
+    sendStart(`${COMMAND_EVENT_TYPES.command} to ${droneId}`, { type: "fire_event", event_type: COMMAND_EVENT_TYPES.command, event_data: command }, droneId, pending);
   };
 
   const start = (effect: EffectOf<"start">, now: Date) => {
@@ -199,9 +231,24 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
       return;
     }
     // marked before the press: the drone's answer may come before HA's reply to the call
-    fleet.state.markPressed(droneId, kind, now, "press");
+    const pending = fleet.state.markPressed(droneId, kind, now, "press");
     logger.info(`starting ${kind === "offsite" ? "an offsite run" : "a backup"} of ${droneId} (${overdue}): pressing ${entity_id}`);
-    void callService(`pressing ${entity_id}`, "button", "press", { entity_id });
+    sendStart(`pressing ${entity_id}`, { type: "call_service", domain: "button", service: "press", service_data: { entity_id } }, droneId, pending);
+  };
+
+  /**
+   * Once the announcement's event and notification have settled: if one of them did not reach
+   * HA, and the announcement is still the drone's latest, the next look announces it again.
+   */
+  const whenAnnounced = (effect: EffectOf<"problem"> | EffectOf<"recovered">, calls: (Promise<Delivery> | null)[]) => {
+    void Promise.all(calls.map(async call => call)).then(deliveries => {
+      if (deliveries.every(delivery => delivery === null || delivery === "answered")) return;
+      const { droneId } = effect;
+      const latest = effect.type === "problem" ? announced.get(droneId) === effect.problem.kind : !announced.has(droneId);
+      if (!latest || closing) return;
+      if (effect.type === "problem") announced.delete(droneId);
+      unannounced.set(droneId, effect);
+    });
   };
 
   const problem = (effect: EffectOf<"problem">, now: Date) => {
@@ -209,31 +256,51 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
     const news = announced.get(droneId) !== current.kind;
     if (!news) return;
     announced.set(droneId, current.kind);
+    unannounced.delete(droneId);
     logger.warn(`${droneId}: ${current.kind} — ${current.reason}`);
     const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
-    if (outgoing) fire(outgoing);
-    if (!fleet.config.notify) return;
-    void callService("dismissing a notification", "persistent_notification", "dismiss", { notification_id: `${notificationId(droneId)}_recovered` });
-    void callService("creating a notification", "persistent_notification", "create", {
-      notification_id: notificationId(droneId),
-      title: `Backup problem: ${droneId}`,
-      message: `${current.reason}\n\nProblem: ${current.kind}, since ${current.since.toISOString()}.`,
-    });
+    const calls = [outgoing ? fire(outgoing) : null];
+    if (fleet.config.notify) {
+      void callService("dismissing a notification", "persistent_notification", "dismiss", { notification_id: `${notificationId(droneId)}_recovered` });
+      calls.push(
+        callService("creating a notification", "persistent_notification", "create", {
+          notification_id: notificationId(droneId),
+          title: `Backup problem: ${droneId}`,
+          message: `${current.reason}\n\nProblem: ${current.kind}, since ${current.since.toISOString()}.`,
+        }),
+      );
+    }
+    whenAnnounced(effect, calls);
   };
 
   const recovered = (effect: EffectOf<"recovered">, now: Date) => {
     const { droneId, previous } = effect;
     announced.delete(droneId);
+    unannounced.delete(droneId);
     logger.info(`${droneId}: recovered from ${previous.kind}`);
     const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
-    if (outgoing) fire(outgoing);
-    if (!fleet.config.notify) return;
-    void callService("dismissing a notification", "persistent_notification", "dismiss", { notification_id: notificationId(droneId) });
-    void callService("creating a notification", "persistent_notification", "create", {
-      notification_id: `${notificationId(droneId)}_recovered`,
-      title: `Backup recovered: ${droneId}`,
-      message: `${droneId} is fine again (it was ${previous.kind} since ${previous.since.toISOString()}: ${previous.reason}).`,
-    });
+    const calls = [outgoing ? fire(outgoing) : null];
+    if (fleet.config.notify) {
+      void callService("dismissing a notification", "persistent_notification", "dismiss", { notification_id: notificationId(droneId) });
+      calls.push(
+        callService("creating a notification", "persistent_notification", "create", {
+          notification_id: `${notificationId(droneId)}_recovered`,
+          title: `Backup recovered: ${droneId}`,
+          message: `${droneId} is fine again (it was ${previous.kind} since ${previous.since.toISOString()}: ${previous.reason}).`,
+        }),
+      );
+    }
+    whenAnnounced(effect, calls);
+  };
+
+  /** Announce again what did not reach HA, if the drone still stands so (a newer problem or recovery was announced itself). */
+  const announceAgain = (now: Date) => {
+    for (const [droneId, effect] of [...unannounced]) {
+      unannounced.delete(droneId);
+      const current = fleet.state.drones.get(droneId)?.problem ?? null;
+      if (effect.type === "problem" && current !== null) problem({ type: "problem", droneId, problem: current }, now);
+      else if (effect.type === "recovered" && current === null && !announced.has(droneId)) recovered(effect, now);
+    }
   };
 
   const EFFECTS: { [T in FleetEffect["type"]]: (effect: EffectOf<T>, now: Date) => void } = {
@@ -241,7 +308,7 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
     run_started: (effect, now) => {
       logger.info(`${effect.droneId}: ${effect.kind} run started${effect.ours ? "" : " (not by the coordinator)"}`);
       const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
-      if (outgoing) fire(outgoing);
+      if (outgoing) void fire(outgoing);
     },
     run_finished: (effect, now) => {
       const { droneId, kind, result } = effect;
@@ -249,7 +316,7 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
       if (result.outcome === "success") logger.info(line);
       else logger.warn(line);
       const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
-      if (outgoing) fire(outgoing);
+      if (outgoing) void fire(outgoing);
     },
     problem,
     recovered,
@@ -257,7 +324,7 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
       // only news reaches here (the fleet model publishes a drone's plan when it changed)
       logger.debug(`${effect.droneId}: next backup ${effect.plan.nextAt?.toISOString() ?? "none"} (${effect.plan.reason})`);
       const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
-      if (outgoing) fire(outgoing);
+      if (outgoing) void fire(outgoing);
     },
     round_completed: ({ at }) => {
       lastRoundCompleted = at;
@@ -296,6 +363,7 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
       hostKey: fleet.hostKey,
     });
     execute(effects, now);
+    announceAgain(now);
     changed();
     return effects;
   };
@@ -318,8 +386,9 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
   });
 
   hass.socket.onConnect(() => {
-    if (droppedOffline > 0) logger.info(`${droppedOffline} calls and events queued for Home Assistant were dropped while it was away`);
-    droppedOffline = 0;
+    // what is still queued was meant for the connection before: plans go out again, presses and problems at the next look
+    const stale = pacer.drop();
+    if (stale > 0) logger.warn(`Home Assistant went away: ${stale} queued calls and events are not sent`);
     // plans fired while Home Assistant was away are lost: every drone's plan goes out again
     if (started && !closing) fleet.state.republishPlans();
     evaluateSoon();

@@ -7,6 +7,7 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 
+import { HA_MESSAGES_PER_SECOND } from "../../../apps/backup_coordinator/services/dispatch.service.mjs";
 import { bootCoordinator, type Harness } from "./harness.mjs";
 import { waitFor } from "../../helpers/wait.mjs";
 
@@ -62,5 +63,21 @@ describe("a first round of 1,000 drones", () => {
 
     expect(exits, "times hass ended the process").toHaveLength(0);
     expect(harness.logs.filter(line => /exceeded|message traffic/.test(line))).toEqual([]);
+  });
+
+  it("presses go ahead of the problem events queued before them", async () => {
+    const harness = (h = await bootCoordinator());
+    const count = 2 * HA_MESSAGES_PER_SECOND + 50;
+    for (let i = 0; i < count; i++) harness.addDrone({ id: `drone-${String(i).padStart(4, "0")}`, lastBackup: new Date(Date.now() - 7 * 86_400_000) });
+    await harness.heartbeat();
+    harness.evaluate();
+    await harness.waitForPresses(1, 30_000);
+    const firstPress = harness.sent.findIndex(message => message.type === "call_service" && message.domain === "button");
+    const problemsBefore = harness.sent
+      .slice(0, firstPress)
+      .filter(message => message.type === "fire_event" && message.event_type === "backup_coordinator_drone_problem").length;
+    // the look queued a problem event per drone before its presses: at most one second's worth went first
+    expect(problemsBefore).toBeLessThanOrEqual(HA_MESSAGES_PER_SECOND);
+    await waitFor(() => harness.fired("backup_coordinator_drone_problem").length === count, "every problem event", 30_000, 100);
   });
 });

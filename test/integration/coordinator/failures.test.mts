@@ -183,6 +183,42 @@ describe("notifications", () => {
   });
 });
 
+describe("a connection that falters", () => {
+  const failedEvents = (harness: Harness) => problemEvents(harness).filter(event => event.drone_id === "a" && event.kind === "failed");
+
+  it("hass unsure of its connection (unknown): the problem event and notification wait, and go once it is connected again", async () => {
+    h = await bootCoordinator({ drones: [{ id: "a" }], config: { NOTIFY: true } });
+    await h.report("a");
+    await h.waitForPresses(1);
+    h.params.hass.socket.connectionState = "unknown";
+    await h.finish("a", "failed");
+    await settle(300);
+    expect(failedEvents(h)).toEqual([]);
+    h.params.hass.socket.connectionState = "connected";
+    await waitFor(() => failedEvents(h!).length === 1, "the problem event, sent after the hold");
+    await waitFor(() => h!.calls("persistent_notification", "create").length === 1, "the problem notification, sent after the hold");
+  });
+
+  it("a problem whose event was dropped with the connection is announced again at the next look", async () => {
+    h = await bootCoordinator({ drones: [{ id: "a" }], config: { NOTIFY: true } });
+    await h.report("a");
+    await h.waitForPresses(1);
+    h.params.hass.socket.connectionState = "unknown";
+    await h.finish("a", "failed");
+    h.params.hass.socket.connectionState = "offline";
+    await waitFor(() => h!.logs.some(line => /Home Assistant went away: \d+ queued calls and events are not sent/.test(line)), "the queued calls dropped");
+    expect(failedEvents(h)).toEqual([]);
+    h.params.hass.socket.connectionState = "connected";
+    h.evaluate();
+    await waitFor(() => failedEvents(h!).length === 1, "the problem event, announced again");
+    await waitFor(() => h!.calls("persistent_notification", "create").length === 1, "the problem notification, announced again");
+    // announced once it reached HA: later looks do not repeat it
+    h.evaluate();
+    await settle(100);
+    expect(failedEvents(h)).toHaveLength(1);
+  });
+});
+
 describe("malformed drone events", () => {
   it("are ignored with a warning naming the fields; the coordinator goes on", async () => {
     h = await bootCoordinator({ drones: [{ id: "a" }] });

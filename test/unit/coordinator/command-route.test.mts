@@ -40,6 +40,34 @@ describe("starting a drone a press cannot reach", () => {
     expect(started).toContainEqual({ type: "run_started", droneId: "a", kind: "primary", ours: true, runId: "r1" });
   });
 
+  it("the start timeout counts from when the press left for Home Assistant, not from the decision", () => {
+    const fleet = createFleet(DEFAULT_FLEET_SETTINGS);
+    fleet.onStatus(statusEvent("a", { synapse: "unknown" }), at(0));
+    const pending = fleet.markPressed("a", "primary", at(0), "press");
+    // the press waited 40 s in the queue behind other presses
+    fleet.pressSent("a", pending, at(40));
+    fleet.onStatus(statusEvent("a", { synapse: "unknown" }), at(60));
+    const early = look(fleet, 70);
+    expect(startsOf(early)).toEqual([]);
+    expect(problems(early)).toEqual([]);
+    expect(fleet.drones.get("a")!.pressFailedAt).toBeNull();
+    fleet.onStatus(statusEvent("a", { synapse: "unknown" }), at(90));
+    expect(startsOf(look(fleet, 101))).toMatchObject([{ droneId: "a", via: "command" }]);
+    // a press replaced by that command is not stamped again by its late send
+    fleet.pressSent("a", pending, at(102));
+    expect(fleet.drones.get("a")!.pending).toEqual({ kind: "primary", pressedAt: at(101), via: "command" });
+  });
+
+  it("a press that was never sent leaves the drone waiting for nothing: the next look starts it again, by press", () => {
+    const fleet = createFleet(DEFAULT_FLEET_SETTINGS);
+    fleet.onStatus(statusEvent("a", { synapse: "unknown" }), at(0));
+    const pending = fleet.markPressed("a", "primary", at(0), "press");
+    expect(startsOf(look(fleet, 1))).toEqual([]);
+    fleet.pressUnsent("a", pending);
+    expect(fleet.drones.get("a")!.pending).toBeNull();
+    expect(startsOf(look(fleet, 2))).toMatchObject([{ droneId: "a", via: "press", reason: null }]);
+  });
+
   it("a command that did not start a run either is not_started, with backoff", () => {
     const fleet = createFleet(DEFAULT_FLEET_SETTINGS);
     fleet.onStatus(statusEvent("a", { synapse: "unknown" }), at(0));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { createPacer, type PacerClock } from "../../../libs/ha/pacer.mjs";
+import { createPacer, PACER_HOLD_MS, type PacerClock, type PacerGate } from "../../../libs/ha/pacer.mjs";
 
 /** A clock that moves only when the test says so, and runs the timers that fall due. */
 function fakeClock() {
@@ -127,6 +127,72 @@ describe("pacing messages to Home Assistant", () => {
     expect(ran).toEqual(["a"]);
     expect(dropped).toEqual(["b", "c", "d"]);
     expect(pacer.waiting).toBe(0);
+  });
+
+  it("starts an urgent job before every normal one queued, each lane in order", () => {
+    const { clock, advance } = fakeClock();
+    const pacer = createPacer({ perSecond: 2, clock, onError: noError });
+    const ran: string[] = [];
+    for (const name of ["e1", "e2", "e3", "e4"]) pacer.push(() => ran.push(name));
+    pacer.push(() => ran.push("p1"), undefined, "urgent");
+    pacer.push(() => ran.push("p2"), undefined, "urgent");
+    expect(ran).toEqual(["e1", "e2"]);
+    advance(1000);
+    expect(ran).toEqual(["e1", "e2", "p1", "p2"]);
+    advance(1000);
+    expect(ran).toEqual(["e1", "e2", "p1", "p2", "e3", "e4"]);
+  });
+
+  it("drops every queued job at once when the gate says so, without taking a slot", () => {
+    const { clock, advance } = fakeClock();
+    let gate: PacerGate = "open";
+    const drops: number[] = [];
+    const pacer = createPacer({ perSecond: 2, clock, onError: noError, gate: () => gate, onDropped: count => drops.push(count) });
+    const ran: string[] = [];
+    const dropped: string[] = [];
+    for (const name of ["a", "b", "c", "d", "e"]) pacer.push(() => ran.push(name), () => dropped.push(name), name === "e" ? "urgent" : "normal");
+    expect(ran).toEqual(["a", "b"]);
+    gate = "drop";
+    advance(1000);
+    expect(dropped).toEqual(["e", "c", "d"]);
+    expect(drops).toEqual([3]);
+    expect(pacer.waiting).toBe(0);
+    // the connection is back at once: both slots of this second are free
+    gate = "open";
+    pacer.push(() => ran.push("f"));
+    pacer.push(() => ran.push("g"));
+    expect(ran).toEqual(["a", "b", "f", "g"]);
+  });
+
+  it("holds queued jobs while the gate says hold, taking no slot, and starts them when it opens", () => {
+    const { clock, advance } = fakeClock();
+    let gate: PacerGate = "hold";
+    const pacer = createPacer({ perSecond: 2, clock, onError: noError, gate: () => gate });
+    const ran: [string, number][] = [];
+    for (const name of ["a", "b", "c"]) pacer.push(() => ran.push([name, clock.now()]));
+    advance(5_000);
+    expect(ran).toEqual([]);
+    expect(pacer.waiting).toBe(3);
+    gate = "open";
+    advance(PACER_HOLD_MS);
+    expect(ran).toEqual([
+      ["a", 5_000 + PACER_HOLD_MS],
+      ["b", 5_000 + PACER_HOLD_MS],
+    ]);
+    advance(1000);
+    expect(ran.map(([name]) => name)).toEqual(["a", "b", "c"]);
+  });
+
+  it("drops what is queued on request and goes on with what comes after", () => {
+    const { clock } = fakeClock();
+    const pacer = createPacer({ perSecond: 1, clock, onError: noError });
+    const ran: string[] = [];
+    const dropped: string[] = [];
+    for (const name of ["a", "b", "c"]) pacer.push(() => ran.push(name), () => dropped.push(name));
+    expect(pacer.drop()).toBe(2);
+    expect(dropped).toEqual(["b", "c"]);
+    pacer.push(() => ran.push("d"), () => dropped.push("d"));
+    expect(pacer.waiting).toBe(1);
   });
 
   it("refuses a rate that is not a whole number of at least one", () => {
