@@ -2,77 +2,60 @@ import { describe, expect, it } from "vitest";
 
 import { configurationUpdate, republishOnRegistration, REPUBLISH_SLICE, updateOutcome } from "../../../libs/ha/registration.mjs";
 
+/** A watcher over `values` (sent as `id=JSON` lines), with the look it schedules run by hand. */
+const watch = (values: Map<string, object>, slice?: number) => {
+  let registered = true;
+  let tick = () => undefined as void;
+  const sent: string[] = [];
+  republishOnRegistration({
+    isRegistered: () => registered,
+    entities: () => [...values].map(([id]) => ({ storage: { unique_id: id, export: () => values.get(id) ?? {} } })),
+    send: id => {
+      sent.push(`${id}=${JSON.stringify(values.get(id))}`);
+      return Promise.resolve();
+    },
+    every: (_ms, check) => {
+      tick = check;
+      return () => undefined;
+    },
+    onError: message => {
+      throw new Error(message);
+    },
+    ...(slice === undefined ? {} : { slice }),
+  });
+  return { sent, tick: () => tick(), setRegistered: (value: boolean) => (registered = value) };
+};
+/** `count` entities e0… of state 0. */
+const numbered = (count: number) => new Map<string, object>(Array.from({ length: count }, (_, i) => [`e${i}`, { state: 0 }]));
+
 describe("patching every entity again when the registration begins", () => {
   it("sends each entity's stored values once per start of the registration", () => {
-    let registered = false;
-    let tick = () => undefined as void;
-    const sent: [string, object][] = [];
-    const values: Record<string, object> = { a: { state: "idle" }, b: { is_on: true } };
-    republishOnRegistration({
-      isRegistered: () => registered,
-      entities: () => Object.entries(values).map(([id, data]) => ({ storage: { unique_id: id, export: () => data } })),
-      send: (id, data) => {
-        sent.push([id, data]);
-        return Promise.resolve();
-      },
-      every: (_ms, check) => {
-        tick = check;
-        return () => undefined;
-      },
-      onError: message => {
-        throw new Error(message);
-      },
-    });
-
-    tick();
-    expect(sent).toEqual([]);
-    registered = true;
-    tick();
-    tick();
-    expect(sent).toEqual([
+    const values = new Map<string, object>([
       ["a", { state: "idle" }],
       ["b", { is_on: true }],
     ]);
+    const { sent, tick, setRegistered } = watch(values);
+    setRegistered(false);
+    tick();
+    expect(sent).toEqual([]);
+    setRegistered(true);
+    tick();
+    tick();
+    expect(sent).toEqual(['a={"state":"idle"}', 'b={"is_on":true}']);
     // lost (a reconnect, an app restart HA noticed) and back: everything once more
-    registered = false;
+    setRegistered(false);
     tick();
-    registered = true;
-    values.a = { state: "creating" };
+    setRegistered(true);
+    values.set("a", { state: "creating" });
     tick();
-    expect(sent.slice(2)).toEqual([
-      ["a", { state: "creating" }],
-      ["b", { is_on: true }],
-    ]);
+    expect(sent.slice(2)).toEqual(['a={"state":"creating"}', 'b={"is_on":true}']);
   });
 });
 
 describe("patching many entities again, a slice per look", () => {
-  const watch = (count: number, slice?: number) => {
-    let registered = true;
-    let tick = () => undefined as void;
-    const sent: string[] = [];
-    const values = new Map(Array.from({ length: count }, (_, i) => [`e${i}`, { state: 0 }]));
-    republishOnRegistration({
-      isRegistered: () => registered,
-      entities: () => [...values].map(([id]) => ({ storage: { unique_id: id, export: () => values.get(id) ?? {} } })),
-      send: id => {
-        sent.push(`${id}=${JSON.stringify(values.get(id))}`);
-        return Promise.resolve();
-      },
-      every: (_ms, check) => {
-        tick = check;
-        return () => undefined;
-      },
-      onError: message => {
-        throw new Error(message);
-      },
-      ...(slice === undefined ? {} : { slice }),
-    });
-    return { sent, values, tick: () => tick(), setRegistered: (value: boolean) => (registered = value) };
-  };
-
   it("sends REPUBLISH_SLICE entities per look, in order, each with its values when it goes", () => {
-    const { sent, values, tick } = watch(250);
+    const values = numbered(250);
+    const { sent, tick } = watch(values);
     tick();
     expect(REPUBLISH_SLICE).toBe(100);
     expect(sent).toHaveLength(100);
@@ -88,7 +71,7 @@ describe("patching many entities again, a slice per look", () => {
   });
 
   it("sends a drone's few entities on the first look, as one slice", () => {
-    const { sent, tick } = watch(30);
+    const { sent, tick } = watch(numbered(30));
     tick();
     expect(sent).toHaveLength(30);
     tick();
@@ -96,7 +79,7 @@ describe("patching many entities again, a slice per look", () => {
   });
 
   it("stops when the registration is lost on the way, and starts over with the next one", () => {
-    const { sent, tick, setRegistered } = watch(5, 2);
+    const { sent, tick, setRegistered } = watch(numbered(5), 2);
     tick();
     expect(sent.map(line => line.split("=")[0])).toEqual(["e0", "e1"]);
     setRegistered(false);
