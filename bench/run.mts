@@ -285,11 +285,24 @@ async function carryOver(results: Results, latest: string, sections: Set<Section
   }
   // the settings describe the sections of borg runs: theirs when none of them ran now
   if (sections.has("startup") && sections.has("create") && sections.has("latency")) results.settings = old.settings;
-  // a section the previous run carried itself keeps the note naming the run that measured it
-  const inherited = old.notes.filter(note => note.startsWith("Carried over") && carried.some(name => note.includes(name)));
-  const own = carried.filter(name => !inherited.some(note => note.includes(name)));
-  results.notes.push(...inherited);
-  if (own.length > 0) results.notes.push(`Carried over from the run of ${old.startedAt} (\`${old.command}\`): ${own.join(", ")}; the machine table describes this run.`);
+  // a section the previous run carried itself keeps the run that measured it; that run's note
+  // names only the sections still carried (the others were measured since)
+  const noted = new Set<string>();
+  for (const note of old.notes) {
+    const match = CARRIED_NOTE.exec(note);
+    if (!match) continue;
+    const [, startedAt, command, names] = match;
+    const still = (names ?? "").split(", ").filter(name => carried.includes(name) && !noted.has(name));
+    still.forEach(name => noted.add(name));
+    if (still.length > 0) results.notes.push(carriedNote(startedAt ?? "", command ?? "", still));
+  }
+  const own = carried.filter(name => !noted.has(name));
+  if (own.length > 0) results.notes.push(carriedNote(old.startedAt, old.command, own));
 }
+
+/** The note naming the run a carried section comes from. */
+const carriedNote = (startedAt: string, command: string, names: readonly string[]) =>
+  `Carried over from the run of ${startedAt} (\`${command}\`): ${names.join(", ")}; the machine table describes this run.`;
+const CARRIED_NOTE = /^Carried over from the run of (\S+) \(`([^`]*)`\): (.*); the machine table describes this run\.$/;
 
 await main();
