@@ -17,7 +17,7 @@
  */
 import { createHash } from "node:crypto";
 import { chmod, cp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 
 import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
 
@@ -67,6 +67,38 @@ const synapseFiles: Plugin = {
   },
 };
 
+/**
+ * Digital Alchemy's environment loader (`ConfigLoaderEnvironment`) matches every configuration
+ * key against every environment variable and switch with regular expressions built per key
+ * (6–9 ms of CPU at each start here, more with a larger environment), and only then looks at
+ * `configSources`: with `env` and `argv` both off, as both bins boot (libs/config/load.mts
+ * reads those sources itself), it returns nothing. In the bundles it is wrapped to return that
+ * at once; DA's own function runs for any other setting. The start-up test checks that the
+ * wrapper is in the bundles, and test/unit/config that DA's function returns nothing then.
+ */
+const DA_ENVIRONMENT_LOADER = /[\\/]@digital-alchemy[\\/]core[\\/]dist[\\/]helpers[\\/]config-environment-loader\.mjs$/;
+/** The namespace of DA's own module behind the wrapper (meta.json names it `da-environment-loader:…`). */
+const DA_ORIGINAL = "da-environment-loader";
+const daEnvironmentLoader: Plugin = {
+  name: "da-environment-loader",
+  setup(context) {
+    context.onLoad({ filter: DA_ENVIRONMENT_LOADER, namespace: "file" }, args => ({
+      contents: [
+        `import { ConfigLoaderEnvironment as readEverySource } from ${JSON.stringify(`${args.path}?all-sources`)};`,
+        "export async function ConfigLoaderEnvironment(params) {",
+        "  const sources = params.internal.boot.options?.configSources;",
+        "  if (sources?.env === false && sources?.argv === false) return {};",
+        "  return readEverySource(params);",
+        "}",
+      ].join("\n"),
+      resolveDir: dirname(args.path),
+      loader: "js",
+    }));
+    context.onResolve({ filter: /\?all-sources$/ }, args => ({ path: args.path.slice(0, -"?all-sources".length), namespace: DA_ORIGINAL }));
+    context.onLoad({ filter: /.*/, namespace: DA_ORIGINAL }, async args => ({ contents: await readFile(args.path, "utf8"), resolveDir: dirname(args.path), loader: "js" }));
+  },
+};
+
 /** esbuild's options shared by the two builds. */
 const COMMON = {
   absWorkingDir: ROOT,
@@ -102,7 +134,7 @@ async function bundleProgram(): Promise<{ metafile: Metafile; buildId: string }>
     charset: "ascii",
     // comments (which esbuild keeps as written, non-ASCII too) and layout are not needed to run it
     minifyWhitespace: true,
-    plugins: [standIns],
+    plugins: [standIns, daEnvironmentLoader],
   });
   const file = join(BUNDLE_DIR, "backup-drone-program.cjs");
   const bytes = await readFile(file);
@@ -126,7 +158,7 @@ async function bundleBins(): Promise<string[]> {
     define: { DRONE_PROGRAM_BUILD: JSON.stringify(program.buildId) },
     // bundled CommonJS packages (ws, mysql2…) call require for Node's modules and optional packages
     banner: { js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);' },
-    plugins: [standIns, synapseFiles],
+    plugins: [standIns, daEnvironmentLoader, synapseFiles],
   });
   await cp(join(SYNAPSE, "migrations"), join(BUNDLE_DIR, "synapse", "migrations"), { recursive: true });
   await cp(join(SYNAPSE, "package.json"), join(BUNDLE_DIR, "synapse", "package.json"));

@@ -30,6 +30,7 @@ import { exitCodeOf, findLines, historyLines, type LiveRun, resultLines, statsJs
 import { type CommandName, COMMANDS, EXIT_CODES, type ExitCode } from "./spec.mjs";
 import { createTerminal, type Terminal } from "./terminal.mjs";
 import { errorText } from "../../../libs/config/errors.mjs";
+import { warmRelativeTimeFormat } from "../../../libs/process/deferred-intl.mjs";
 import { droneErrorText } from "../core/result.mjs";
 
 /** Commands that run an engine operation. */
@@ -496,6 +497,8 @@ export async function runOneShot(command: OneShotCommand, options: CommandOption
   };
   process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
   const engine = params.drone.engine.engine;
+  // what DA's teardown formats (see program.mts) is prepared while borg loads, not after it
+  engine.onBorgStart(() => setImmediate(warmRelativeTimeFormat));
   // `backup-drone cancel` from another shell reaches the operation this command runs
   const stopListening = listenForCancelRequests({
     path: cancelRequestPath(engine.config.stateDir, engine.config.droneId),

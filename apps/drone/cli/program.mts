@@ -7,6 +7,7 @@
 // first: zod reads its configuration as each schema is built
 import "./zod-jitless.mjs";
 import { configFileProblem } from "../../../libs/config/env-file.mjs";
+import { deferRelativeTimeFormat } from "../../../libs/process/deferred-intl.mjs";
 import { type CommandOptions, parseCommandLine } from "./args.mjs";
 import { commandHelp, programHelp } from "./help.mjs";
 import { EXIT_CODES } from "./spec.mjs";
@@ -38,7 +39,8 @@ export async function runProgram(argv: readonly string[], runDaemon: RunDaemon):
     } else if (line.command === "daemon") {
       await runDaemon(line.options, line.switches);
     } else {
-      const { runOneShot } = await import("./one-shot.mjs");
+      // DA core's modules load here: its one formatter is built when first used (while borg runs)
+      const { runOneShot } = await deferRelativeTimeFormat(() => import("./one-shot.mjs"));
       await runOneShot(line.command, line.options, line.switches);
     }
   }

@@ -103,6 +103,8 @@ export interface DroneEngine {
   due(now?: Date): Operation[];
   onProgress(listener: (event: ProgressEvent) => void): () => void;
   onResult(listener: (event: ResultEvent) => void): () => void;
+  /** A run's borg call has started borg (each call): work that can wait, done while borg loads. */
+  onBorgStart(listener: () => void): () => void;
   /** Any change of live state, settings or persisted facts. */
   onChange(listener: () => void): () => void;
   /**
@@ -167,6 +169,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     openRunHistory(join(config.stateDir, `${config.droneId}.history.db`), { days: config.historyDays, runs: config.historyRuns }, message => log.warn(message));
   const resultListeners = new Set<(event: ResultEvent) => void>();
   const changeListeners = new Set<() => void>();
+  const borgStartListeners = new Set<() => void>();
   const notify = () => {
     for (const listener of changeListeners) listener();
   };
@@ -199,6 +202,15 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     lastPercent: () => live.progress?.percent ?? null,
     settings,
     notify,
+    borgStarted: () => {
+      for (const listener of borgStartListeners) {
+        try {
+          listener();
+        } catch (error) {
+          log.warn(`a listener of borg's start failed: ${errorText(error)}`);
+        }
+      }
+    },
   };
   const queued = () => queue.map(waiting => waiting.operation);
   const emitResult = (result: ResultEvent) => {
@@ -424,6 +436,7 @@ export function createDroneEngine(options: EngineOptions): DroneEngine {
     checkDue: (now = new Date()) => checkDue(store.get(), config.checks, now),
     onProgress: listener => progress.subscribe(listener),
     onResult: listener => subscribe(resultListeners, listener),
+    onBorgStart: listener => subscribe(borgStartListeners, listener),
     onChange: listener => subscribe(changeListeners, listener),
     recover: async () => {
       const result = await recoverInterruptedRun(config, store, log);

@@ -43,6 +43,8 @@ export interface RunEnvironment {
   lastPercent: () => number | null;
   settings: () => Settings;
   notify: () => void;
+  /** One of a run's borg calls has started borg. */
+  borgStarted: () => void;
 }
 
 /** A fresh run context for a job; `onBorgStart` is called each time one of its borg calls has started borg. */
@@ -133,7 +135,10 @@ export async function executeRun(env: RunEnvironment, job: Job, controller: Abor
     startRecorded = true;
     env.history.started({ runId: job.runId, operation: job.operation, trigger: job.trigger, requestedBy: job.requestedBy, startedAt: started, pid: process.pid, identity });
   };
-  const context = runContext(env, job, controller.signal, () => setImmediate(recordStart));
+  const context = runContext(env, job, controller.signal, () => {
+    setImmediate(recordStart);
+    env.borgStarted();
+  });
   log.info(`${job.operation} started (${job.trigger}, run ${job.runId})`);
 
   let failure: Failure | undefined;

@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, describe, expect, it } from "vitest";
@@ -71,6 +72,35 @@ describe("the drone engine booted through DA without Home Assistant", () => {
     expect(final.at(-1)?.percent).toBe(100);
     expect(progress.some(event => event.expected_size !== null)).toBe(true);
     expect(drone.engine.persisted().archiveCount).toBe(2);
+  });
+
+  it("onBorgStart tells of each borg a run's steps start, once it started; a listener that throws costs the run nothing", async () => {
+    repo = await makeDroneRepository(2, 1024);
+    // a borg that notes each start before it becomes the real one
+    const started = join(repo.root, "borg-starts.txt");
+    const wrapper = join(repo.root, "borg-wrapper.sh");
+    await writeFile(started, "");
+    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> ${JSON.stringify(started)}\nexec borg "$@"\n`, { mode: 0o755 });
+    const drone = await bootDrone(droneTestConfig(repo, { BORG_BINARY: wrapper }));
+    teardown = drone.teardown;
+    // the version is asked once the drone boots, before any run
+    const before = (await readFile(started, "utf8")).split("\n").filter(Boolean).length;
+    // each time: whether this process had a child then (the borg just started)
+    const seen: boolean[] = [];
+    const children = () =>
+      readdirSync(`/proc/${process.pid}/task`).flatMap(task => readFileSync(`/proc/${process.pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean));
+    drone.engine.onBorgStart(() => void seen.push(children().length > 0));
+    drone.engine.onBorgStart(() => {
+      throw new Error("a listener's own bug");
+    });
+    const result = await drone.engine.run("scheduled", "library");
+    expect(result.outcome).toBe("success");
+    const commands = (await readFile(started, "utf8")).split("\n").filter(Boolean).slice(before);
+    expect(commands).toEqual(expect.arrayContaining(["create", "prune", "compact"]));
+    // told for each of the run's steps (create, prune, compact, stats at least), each time with borg started
+    expect(seen.length).toBeGreaterThanOrEqual(4);
+    expect(seen.length).toBeLessThanOrEqual(commands.length);
+    expect(seen.every(Boolean)).toBe(true);
   });
 
   it("a wrong passphrase ends as a failed result that says what to do, and the drone returns to idle", async () => {

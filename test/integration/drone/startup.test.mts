@@ -142,6 +142,18 @@ describe("what a one-shot command loads", () => {
     expect(z.object({ drone_id: z.string() }).parse(JSON.parse(plain.stdout)).drone_id).not.toBe("from-dotenv");
   });
 
+  it("both bundles wrap DA's environment loader (scripts/bundle.mts), DA's own behind it", async () => {
+    const meta = bundleMeta.parse(JSON.parse(await readFile(join(ROOT, "dist", "bin", "meta.json"), "utf8")));
+    const loader = "node_modules/@digital-alchemy/core/dist/helpers/config-environment-loader.mjs";
+    const wrapped = (output: string) => {
+      const inputs = Object.keys(meta.outputs[output]?.inputs ?? {});
+      return inputs.includes(loader) && inputs.some(input => input.startsWith("da-environment-loader:") && input.endsWith(loader));
+    };
+    expect(wrapped("dist/bin/backup-drone-program.cjs")).toBe(true);
+    // the daemon's and the coordinator's DA core, in a shared chunk
+    expect(Object.keys(meta.outputs).filter(output => output.endsWith(".mjs") && wrapped(output))).toHaveLength(1);
+  });
+
   it("the command line's drone application imports hass and synapse when Home Assistant is configured", async () => {
     const dir = await scratch("startup-probe-ha");
     const boot = pathToFileURL(join(ROOT, "dist", "apps", "drone", "cli", "application.mjs")).href;
