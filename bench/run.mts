@@ -37,6 +37,8 @@ import { startWorker } from "./lib/messages.mjs";
 import { borg14, borgmatic2, type BorgUnderTest, systemBorg } from "./lib/peers.mjs";
 import { type Results, resultsSchema } from "./lib/results.mjs";
 import { writeReport } from "./report.mjs";
+import { mustRun } from "./lib/spawn.mjs";
+import { median } from "./lib/stats.mjs";
 import { measureStartup } from "./startup.mjs";
 import { errorText } from "../libs/config/errors.mjs";
 import { DRONE_CONFIGURATION } from "../apps/drone/config.mjs";
@@ -71,6 +73,29 @@ const rounds = quick ? { first: 1, incremental: 2, eta: 2, startup: 2 } : { firs
 const DRONES = 1_000;
 const COMPRESSION = "lz4";
 
+/**
+ * A machine whose network needs its own CA exports NODE_EXTRA_CA_CERTS, and Node then reads
+ * and parses that bundle at every start, before any of the program runs. A homelab's machine
+ * does not set it: this run measures without it (every variant), and says what it cost here.
+ */
+async function withoutExtraCaCerts(say: (line: string) => void): Promise<string | undefined> {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (file === undefined) return undefined;
+  const { NODE_EXTRA_CA_CERTS: _, ...without } = process.env;
+  const times = { with: [] as number[], without: [] as number[] };
+  for (let round = 0; round < 15; round++) {
+    times.with.push((await mustRun(process.execPath, ["-e", "0"], { env: process.env, cwd: ROOT })).ms);
+    times.without.push((await mustRun(process.execPath, ["-e", "0"], { env: without, cwd: ROOT })).ms);
+  }
+  delete process.env.NODE_EXTRA_CA_CERTS;
+  const note =
+    `This machine exports NODE_EXTRA_CA_CERTS=${file} (a CA for its network's proxy), which makes Node read and parse that bundle at every start: ` +
+    `\`node -e 0\` took ${median(times.with).toFixed(0)} ms with it and ${median(times.without).toFixed(0)} ms without (medians of 15 alternating runs). ` +
+    "A homelab's machine does not set it, and no command of this run had it; borg does not read it.";
+  say(note);
+  return note;
+}
+
 async function main() {
   const startedAt = new Date();
   if (!values["no-build"]) {
@@ -92,6 +117,8 @@ async function main() {
   const machine = detectMachine(work);
   const borgmatic = machine.borgmatic !== null;
   const notes: string[] = [];
+  const extraCa = await withoutExtraCaCerts(log);
+  if (extraCa !== undefined) notes.push(extraCa);
   if (!borgmatic) {
     log("borgmatic not found: install borgmatic (apt-get install borgmatic) to include it");
     notes.push("borgmatic was not installed: install borgmatic (apt-get install borgmatic) to include it.");
