@@ -144,9 +144,24 @@ async function bundleProgram(): Promise<{ metafile: Metafile; buildId: string }>
   return { metafile: result.metafile, buildId: createHash("sha256").update(bytes).digest("hex").slice(0, 16) };
 }
 
+/**
+ * The pre-scan's worker (apps/drone/core/prescan-worker.mts) as one small ES module,
+ * `prescan-worker.mjs`, beside the bundles that start it (apps/drone/core/prescan-beside.mts
+ * finds it next to itself): on its own, not split, so that the worker loads the walk and
+ * nothing else.
+ */
+async function bundlePrescanWorker(): Promise<Metafile> {
+  const result = await build({ ...COMMON, entryPoints: { "prescan-worker": "apps/drone/core/prescan-worker.mts" }, format: "esm", outExtension: { ".js": ".mjs" } });
+  const inputs = Object.keys(result.metafile.inputs);
+  const unexpected = inputs.filter(input => !/^apps\/drone\/core\/(prescan|prescan-worker)\.mts$/.test(input));
+  if (unexpected.length > 0) throw new Error(`the pre-scan's worker took in more than the walk: ${unexpected.slice(0, 5).join(", ")}`);
+  return result.metafile;
+}
+
 /** Build dist/bin; returns the files written. */
 async function bundleBins(): Promise<string[]> {
   const program = await bundleProgram();
+  const worker = await bundlePrescanWorker();
   const result = await build({
     ...COMMON,
     entryPoints: { "backup-drone": "apps/drone/bin.mts", "backup-coordinator": "apps/backup_coordinator/main.mts" },
@@ -163,8 +178,8 @@ async function bundleBins(): Promise<string[]> {
   await cp(join(SYNAPSE, "migrations"), join(BUNDLE_DIR, "synapse", "migrations"), { recursive: true });
   await cp(join(SYNAPSE, "package.json"), join(BUNDLE_DIR, "synapse", "package.json"));
   const metafile = {
-    inputs: { ...program.metafile.inputs, ...result.metafile.inputs },
-    outputs: { ...program.metafile.outputs, ...result.metafile.outputs },
+    inputs: { ...program.metafile.inputs, ...result.metafile.inputs, ...worker.inputs },
+    outputs: { ...program.metafile.outputs, ...result.metafile.outputs, ...worker.outputs },
   };
   await writeFile(BUNDLE_META, JSON.stringify(metafile));
   const written = Object.keys(metafile.outputs).map(file => join(ROOT, file));

@@ -5,7 +5,7 @@
 import { type Dirent, lstatSync, readdirSync, type Stats } from "node:fs";
 import { join } from "node:path";
 
-import { type Expectation } from "./estimate.mjs";
+import type { Expectation } from "./estimate.mjs";
 
 /**
  * borg's default `fm:` exclude pattern as a regex: `*` and `?` match any character including

@@ -16,7 +16,7 @@ import { type ApplicationState } from "../../../../libs/protocol/index.mjs";
 import { RECENT_ARCHIVES, storedTotals } from "../archives.mjs";
 import { DroneError } from "../errors.mjs";
 import { type Expectation } from "../estimate.mjs";
-import { prescan } from "../prescan.mjs";
+import { prescanBeside } from "../prescan-beside.mjs";
 import { createOptionsOf, repositoryOf, type RepositoryRole } from "../repositories.mjs";
 import { type CallOptions, type RunContext, toIso } from "../run-context.mjs";
 
@@ -170,7 +170,7 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
     // once, though borg may start twice (after a broken orphaned lock)
     if (previous || !config.prescan || prescanStarted) return;
     prescanStarted = true;
-    void prescan({
+    void prescanBeside({
       sources: config.sources,
       excludes: config.excludes,
       excludeIfPresent: config.excludeIfPresent,
