@@ -14,12 +14,6 @@ import type { RunDaemon } from "./cli/program.mjs";
 /** The program bundle's content hash, set by scripts/bundle.mts. */
 declare const DRONE_PROGRAM_BUILD: string;
 
-// `backup-drone list | head`: a closed pipe ends the command quietly
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code !== "EPIPE") throw error;
-  process.exit();
-});
-
 const program = runCachedScript(fileURLToPath(new URL("./backup-drone-program.cjs", import.meta.url)), DRONE_PROGRAM_BUILD);
 const { runProgram } = program.exports as { runProgram: (argv: readonly string[], runDaemon: RunDaemon) => Promise<void> };
 await runProgram(process.argv.slice(2), async (options, switches) => {

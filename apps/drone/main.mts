@@ -14,12 +14,6 @@ import { runProgram } from "./cli/program.mjs";
 // let ./.env override the exported environment, is never loaded (libs/config/defer-dotenvx.mts)
 deferDotenvx();
 
-// `backup-drone list | head`: a closed pipe ends the command quietly
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code !== "EPIPE") throw error;
-  process.exit();
-});
-
 await runProgram(process.argv.slice(2), async (options, switches) => {
   const { runDaemon } = await import("./cli/daemon.mjs");
   await runDaemon(options, switches);

@@ -102,12 +102,15 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
     unknownSince = undefined;
     return !closing && state === "connected" ? "open" : "drop";
   };
+  const wentAway = (count: number) => {
+    if (count > 0) logger.warn(`Home Assistant went away: ${count} queued calls and events are not sent`);
+  };
   const pacer = createPacer({
     perSecond: HA_MESSAGES_PER_SECOND,
     clock: { now: () => performance.now(), after: (ms, run) => scheduler.setTimeout(run, ms) },
     onError: error => logger.error(`sending to Home Assistant failed: ${errorText(error)}`),
     gate,
-    onDropped: count => logger.warn(`Home Assistant went away: ${count} queued calls and events are not sent`),
+    onDropped: count => wentAway(count),
   });
   const track = <T,>(promise: Promise<T>) => {
     inflight.add(promise);
@@ -251,6 +254,19 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
     });
   };
 
+  /** Fire an announcement's event and, with NOTIFY, put its notification in place of the drone's other one. */
+  const announce = (effect: EffectOf<"problem"> | EffectOf<"recovered">, now: Date, notification: { id: string; replaces: string; title: string; message: string }) => {
+    const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
+    const calls = [outgoing ? fire(outgoing) : null];
+    if (fleet.config.notify) {
+      void callService("dismissing a notification", "persistent_notification", "dismiss", { notification_id: notification.replaces });
+      calls.push(
+        callService("creating a notification", "persistent_notification", "create", { notification_id: notification.id, title: notification.title, message: notification.message }),
+      );
+    }
+    whenAnnounced(effect, calls);
+  };
+
   const problem = (effect: EffectOf<"problem">, now: Date) => {
     const { droneId, problem: current } = effect;
     const news = announced.get(droneId) !== current.kind;
@@ -258,19 +274,12 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
     announced.set(droneId, current.kind);
     unannounced.delete(droneId);
     logger.warn(`${droneId}: ${current.kind} — ${current.reason}`);
-    const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
-    const calls = [outgoing ? fire(outgoing) : null];
-    if (fleet.config.notify) {
-      void callService("dismissing a notification", "persistent_notification", "dismiss", { notification_id: `${notificationId(droneId)}_recovered` });
-      calls.push(
-        callService("creating a notification", "persistent_notification", "create", {
-          notification_id: notificationId(droneId),
-          title: `Backup problem: ${droneId}`,
-          message: `${current.reason}\n\nProblem: ${current.kind}, since ${current.since.toISOString()}.`,
-        }),
-      );
-    }
-    whenAnnounced(effect, calls);
+    announce(effect, now, {
+      id: notificationId(droneId),
+      replaces: `${notificationId(droneId)}_recovered`,
+      title: `Backup problem: ${droneId}`,
+      message: `${current.reason}\n\nProblem: ${current.kind}, since ${current.since.toISOString()}.`,
+    });
   };
 
   const recovered = (effect: EffectOf<"recovered">, now: Date) => {
@@ -278,19 +287,12 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
     announced.delete(droneId);
     unannounced.delete(droneId);
     logger.info(`${droneId}: recovered from ${previous.kind}`);
-    const outgoing = eventForEffect(effect, fleet.config.coordinatorId, now);
-    const calls = [outgoing ? fire(outgoing) : null];
-    if (fleet.config.notify) {
-      void callService("dismissing a notification", "persistent_notification", "dismiss", { notification_id: notificationId(droneId) });
-      calls.push(
-        callService("creating a notification", "persistent_notification", "create", {
-          notification_id: `${notificationId(droneId)}_recovered`,
-          title: `Backup recovered: ${droneId}`,
-          message: `${droneId} is fine again (it was ${previous.kind} since ${previous.since.toISOString()}: ${previous.reason}).`,
-        }),
-      );
-    }
-    whenAnnounced(effect, calls);
+    announce(effect, now, {
+      id: `${notificationId(droneId)}_recovered`,
+      replaces: notificationId(droneId),
+      title: `Backup recovered: ${droneId}`,
+      message: `${droneId} is fine again (it was ${previous.kind} since ${previous.since.toISOString()}: ${previous.reason}).`,
+    });
   };
 
   /** Announce again what did not reach HA, if the drone still stands so (a newer problem or recovery was announced itself). */
@@ -387,8 +389,7 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
 
   hass.socket.onConnect(() => {
     // what is still queued was meant for the connection before: plans go out again, presses and problems at the next look
-    const stale = pacer.drop();
-    if (stale > 0) logger.warn(`Home Assistant went away: ${stale} queued calls and events are not sent`);
+    wentAway(pacer.drop());
     // plans fired while Home Assistant was away are lost: every drone's plan goes out again
     if (started && !closing) fleet.state.republishPlans();
     evaluateSoon();

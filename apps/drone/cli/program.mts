@@ -18,6 +18,11 @@ export type RunDaemon = (options: CommandOptions, switches: readonly ConfigSwitc
 
 /** Run `backup-drone` with `argv` (without node and the script); sets process.exitCode. */
 export async function runProgram(argv: readonly string[], runDaemon: RunDaemon): Promise<void> {
+  // `backup-drone list | head`: a closed pipe ends the command quietly
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit();
+  });
   const line = parseCommandLine(argv);
   if (line.kind === "help") {
     process.stdout.write(line.command ? commandHelp(line.command) : programHelp());
