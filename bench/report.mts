@@ -571,12 +571,14 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   formatting. DA's environment loader builds a regular expression per configuration key and
   matches it against every environment variable even when, as in both bins, its environment
   and argv sources are off; a build-time patch of DA's source that returned at once saved
-  about 4 ms and was dropped (a patch of a dependency is not worth its fragility). Node's CPU in that \`create\`, medians of 10 alternating rounds,
+  about 4 ms and was dropped (a patch of a dependency is not worth its fragility; taken up
+  again as a wrapper, below). Node's CPU in that \`create\`, medians of 10 alternating rounds,
   to borg's spawn / while borg runs / after / in all: 230 / 36 / 13 / 281 ms before; with the
   cached program and \`formatCount\` 163 / 34 / 10 / 208; with zod's parsers left out
   152 / 29 / 8 / 189; with DA's loader cut 148 / 32 / 9 / 185. Tried and left: making DA's
   \`Intl.RelativeTimeFormat\` (created when DA is imported, 12–15 ms of loading ICU) lazy only
-  moved that cost to DA's teardown, which formats its uptime for a log line.
+  moved that cost to DA's teardown, which formats its uptime for a log line (now paid while
+  borg runs, below).
   Measured and left too: a V8 startup snapshot of the command line (Node 20's
   \`--build-snapshot\`, DA, zod and the drone's modules evaluated in it). V8 refuses to
   serialize DA's module-level \`Intl.RelativeTimeFormat\` (an ICU object: it needed a lazy
@@ -614,6 +616,48 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   is left that is ours is the pre-scan, which competes with borg only when the machine has
   no idle core (here it has none: two cores shared with other work); a drone whose first
   backup needs no estimate can set \`PRESCAN=false\`.
+- **Start-up, measured again and cut (30 November).** Three findings:
+  - **This machine exports \`NODE_EXTRA_CA_CERTS\`** (a CA for its network's proxy), and Node
+    reads and parses that bundle at every start, before any program code: \`node -e 0\` takes
+    60 ms of CPU with it and 23 ms without (medians of 30). A homelab's machine does not set
+    it; the benchmark now runs every command without it and says so in its notes. Every figure
+    of Node's own start above (0.06–0.09 s) included it.
+  - **DA's environment loader** is wrapped in both bundles (\`scripts/bundle.mts\`): with the
+    environment and argv sources off, as both bins boot, the wrapper returns nothing at once,
+    which is what DA's function returns then after its matching; DA's own function runs for any
+    other setting. It wraps the function and leaves DA's text alone, and two tests guard it: the
+    bundles hold the wrapper with DA's module behind it (\`startup.test.mts\`), and DA's own
+    loader returns nothing with those sources off and reads both when on
+    (\`test/unit/config/da-environment-loader.test.mts\`): a DA release that changes either
+    fails a test, not a user's configuration. 6–9 ms of CPU with this machine's 35 variables.
+  - **DA's \`Intl.RelativeTimeFormat\`** is built when first used: while the one-shot's modules
+    load, \`Intl.RelativeTimeFormat\` is a class whose objects build the real formatter on first
+    use (\`libs/process/deferred-intl.mts\`; the real class is back once they loaded), and once
+    borg has started (the engine's \`onBorgStart\`) the command builds one real formatter, which
+    loads ICU's data while node would otherwise wait for borg: the teardown's formatter then
+    takes 0.1 ms instead of 12.
+  Node's time from its start to borg's \`execve\` in a one-shot \`create\` of 1,000 unchanged
+  files (200 MB), under \`strace -f --seccomp-bpf\`, medians of 10: 157 → 140 ms with the CA
+  variable, 121 → 96 ms without it; from borg's exit to node's exit 23 → 21 ms. The same
+  \`create\` against raw borg with the drone's arguments, wall time and CPU (node and borg),
+  medians of 20 alternating paired rounds on a quiet machine: **+0.10 s** wall (+0.14 s CPU)
+  without the variable, +0.14 s wall (+0.17 s CPU) with it; target +0.15 s. In the tables
+  above, the incremental one-shot of \`large\` (2,000 files, 1 GB): +0.13 s and +0.12 s over
+  raw borg on borg 1.2.4 and 1.4.5.
+- **The first backup's pre-scan at the lowest priority (30 November).** A one-shot first
+  backup of 50,000 files (\`small_files\`' tree; \`backup-drone init\` untimed, then the timed
+  \`create\`, against raw \`borg init\` and \`borg create\`, a fresh repository each time,
+  without the CA variable), medians of per-round differences: the drone +0.33 s wall (+0.59 s
+  CPU), with \`PRESCAN=false\` −0.15 s (+0.11 s CPU), 10 rounds: the pre-scan's walk on the
+  drone's own thread cost about 0.45 s of CPU and, although borg uses one core of two, most of
+  it in wall time too (borg's repository writes keep the kernel busy on the other). With the
+  whole node process at nice 19 and borg at 0 (an experiment, 8 rounds): +0.01 s. The walk now
+  runs in a worker thread that sets its own nice value to 19 (\`prescan-beside.mts\`, \`prescan-worker.mts\`;
+  Linux keeps one per thread, so neither the drone's main thread nor the borgs it starts
+  are touched), from a 2 kB bundle of its own: +0.02 s wall (+0.33 s CPU), 10 rounds, with
+  \`PRESCAN=false\` in the same rounds +0.41 s. Round to round the wall time of any variant
+  moves by ±1 s here (borg's own CPU time by ±0.5 s), so these medians are good to a few
+  tenths; the tables above are the benchmark's own figures.
 - **The library call** costs 7–8 ms from \`engine.run\` to borg's start and about 10 ms from
   borg's exit to the result (run lock, state file writes, parsing borg's JSON), measured under
   strace over 6 runs: nothing on a long backup, 2–3 % of a 0.6 s incremental one. Its
