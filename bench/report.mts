@@ -657,7 +657,10 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   are touched), from a 2 kB bundle of its own: +0.02 s wall (+0.33 s CPU), 10 rounds, with
   \`PRESCAN=false\` in the same rounds +0.41 s. Round to round the wall time of any variant
   moves by ±1 s here (borg's own CPU time by ±0.5 s), so these medians are good to a few
-  tenths; the tables above are the benchmark's own figures.
+  tenths. The benchmark's own first-backup tables (5 rounds) cannot resolve 0.3 s either: in
+  its run of 30 November, 16:21, raw borg with the drone's arguments, which has no Node in it, is +0.35 s over
+  raw borg on \`small_files\`, and the first timed raw borg of every data set runs about twice
+  as fast as all later runs (the untimed warm-up create does not absorb it; not understood).
 - **The library call** costs 7–8 ms from \`engine.run\` to borg's start and about 10 ms from
   borg's exit to the result (run lock, state file writes, parsing borg's JSON), measured under
   strace over 6 runs: nothing on a long backup, 2–3 % of a 0.6 s incremental one. Its
