@@ -110,7 +110,7 @@ export function DispatchService({ backup_coordinator, hass, lifecycle, logger, s
     clock: { now: () => performance.now(), after: (ms, run) => scheduler.setTimeout(run, ms) },
     onError: error => logger.error(`sending to Home Assistant failed: ${errorText(error)}`),
     gate,
-    onDropped: count => wentAway(count),
+    onDropped: wentAway,
   });
   const track = <T,>(promise: Promise<T>) => {
     inflight.add(promise);

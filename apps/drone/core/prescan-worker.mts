@@ -1,5 +1,5 @@
 /**
- * The pre-scan's worker thread (see `prescanBeside` in ./prescan.mts): lowers its own nice
+ * The pre-scan's worker thread (see `prescanBeside` in ./prescan-beside.mts): lowers its own nice
  * value to 19 (Linux keeps one per thread, so neither the drone's main thread nor the borg it
  * starts are touched), walks the sources and posts what it found with the nice value it ran at.
  * It imports nothing but the walk, so that it starts in a few milliseconds.
