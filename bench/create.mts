@@ -15,6 +15,7 @@ import { defaultConfigValues, parseDroneConfig } from "../apps/drone/config.mjs"
 import { createOptionsOf, repositoryOf } from "../apps/drone/core/engine.mjs";
 import { changeDataset, type Dataset } from "./lib/datasets.mjs";
 import { type ProgressSample, type Worker } from "./lib/messages.mjs";
+import { evictFromPageCache } from "./lib/page-cache.mjs";
 import { type BorgUnderTest } from "./lib/peers.mjs";
 import { mustRun, timedRun } from "./lib/spawn.mjs";
 
@@ -174,6 +175,14 @@ async function prepare(context: CreateContext, dataset: Dataset, variant: Varian
     await mustRun(process.execPath, [context.bin, "init", "--config", configFile], { env: baseEnv(context), cwd: context.work });
     return { variant, at, configFile };
   }
+  if (variant === "drone_library") {
+    // as a library user starts: the drone booted on the new repository, then its own
+    // `engine.initRepository`, which records that no archive of the drone can be in it
+    await context.worker.request({ type: "boot", config: droneConfig(context, dataset, at) });
+    const reply = await context.worker.request({ type: "init", encryption: "repokey-blake2" });
+    if (reply.type !== "initialized") throw new Error(`drone_library init on ${dataset.spec.name} failed: ${reply.type === "failed" ? reply.message : reply.type}`);
+    return { variant, at };
+  }
   await initRepository(context, at);
   if (variant === "borgmatic") return { variant, at, configFile: await borgmaticConfig(context, dataset, at) };
   if (variant === "borgmatic2") return { variant, at, configFile: await borgmatic2Config(context, dataset, at) };
@@ -185,9 +194,10 @@ let archiveCounter = 0;
 /** Run one timed create of a variant; the library variant needs its drone booted on `prepared`. */
 async function timeCreate(context: CreateContext, dataset: Dataset, prepared: Prepared): Promise<{ ms: number; peakRssBytes: number | null; eta?: Omit<EtaRun, "dataset" | "phase" | "interval"> }> {
   const { variant, at } = prepared;
-  // write back what the last variant (or the data change) left dirty, outside the timing:
-  // otherwise the kernel flushes it during the next variant's run, which then pays for it
-  await mustRun("sync", [], { env: baseEnv(context), cwd: context.work });
+  // outside the timing, write back what the last variant (or the data change) left dirty, or the
+  // kernel flushes it during this run, and drop the data set from the page cache, or this
+  // variant reads from memory what the others read from disk (lib/page-cache.mts)
+  await evictFromPageCache(dataset.root, { env: baseEnv(context), cwd: context.work });
   const fail = (what: string, detail: string) => new Error(`${variant} create on ${dataset.spec.name} failed: ${what}\n${detail.slice(-1500)}`);
   if (variant === "raw_borg") {
     archiveCounter += 1;
@@ -250,8 +260,8 @@ export async function compareCreate(context: CreateContext, dataset: Dataset, ro
   // round 1 runs A B C D E F, round 2 B C D E F A, …
   const order = (round: number) => variants.map((_, index) => variants[(index + round - 1) % variants.length] as Variant);
 
-  // here the first create after a data set was generated ran 35–60 % faster than every later
-  // one, whichever variant it was: one untimed create first, so that no round-1 variant gets that
+  // one untimed create first, so that borg's own files are in the cache and the disk has
+  // written a repository before round 1 as before every later round
   const warmUp = paths(context, dataset, "raw_borg", "warm-up");
   await initRepository(context, warmUp);
   await mustRun(context.borg.binary, ["create", "--compression", context.compression, `${warmUp.repository}::warm-up`, dataset.root], {
@@ -265,7 +275,6 @@ export async function compareCreate(context: CreateContext, dataset: Dataset, ro
     const next = new Map<Variant, Prepared>();
     for (const variant of order(round)) {
       const prepared = await prepare(context, dataset, variant, `r${round}`);
-      if (variant === "drone_library") await context.worker.request({ type: "boot", config: droneConfig(context, dataset, prepared.at) });
       record("first", round, variant, await timeCreate(context, dataset, prepared));
       next.set(variant, prepared);
     }

@@ -67,6 +67,12 @@ process.on("message", (raw: unknown) => {
       await boot(request.config);
       return { type: "booted", rssBytes: process.memoryUsage().rss };
     }
+    if (request.type === "init") {
+      const engine = params?.drone.engine.engine;
+      if (!engine) throw new Error("no drone booted");
+      await engine.initRepository({ encryption: request.encryption, makeParentDirs: true });
+      return { type: "initialized" };
+    }
     if (request.type === "create") return create();
     await teardown?.();
     teardown = undefined;

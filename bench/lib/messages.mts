@@ -7,6 +7,8 @@ import { z } from "zod";
 /** A request to the in-process drone worker. */
 export const workerRequestSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("boot"), config: z.record(z.string(), z.unknown()) }),
+  /** `engine.initRepository` of the booted drone. */
+  z.object({ type: z.literal("init"), encryption: z.literal("repokey-blake2") }),
   z.object({ type: z.literal("create") }),
   z.object({ type: z.literal("coordinator"), drones: z.number().int().positive(), cycles: z.number().int().positive() }),
   z.object({ type: z.literal("stop") }),
@@ -53,6 +55,7 @@ export const workerReplySchema = z.discriminatedUnion("type", [
     progress: z.array(progressSampleSchema),
     maxRssBytes: z.number(),
   }),
+  z.object({ type: z.literal("initialized") }),
   z.object({ type: z.literal("stopped") }),
   z.object({ type: z.literal("coordinator"), measurement: coordinatorMeasurementSchema }),
   z.object({ type: z.literal("failed"), message: z.string() }),
