@@ -414,8 +414,11 @@ ${haCostSection(results.haCost)}
   drone's parsed configuration (shipped defaults), \`BORG_PASSPHRASE\` in the environment,
   stderr read and dropped.
 - **drone, library call**: \`LIB_DRONE\` booted once per repository with DA's \`TestRunner\`
-  (no configuration from env, argv or files) in a worker process, then
-  \`engine.run("create")\` timed around the call. Its peak RSS is the worker's \`maxRSS\`
+  (no configuration from env, argv or files) in a worker process; for a first backup the
+  repository is made with \`engine.initRepository\` (not timed), as the one-shot's with
+  \`backup-drone init\`; then \`engine.run("create")\` timed around the call. (A drone pointed
+  at a repository it did not make looks for its newest archive there with one \`borg info\`
+  before its first backup, for the prune guard: one borg process more, once.) Its peak RSS is the worker's \`maxRSS\`
   (plain Node: the workers are compiled into \`dist/bench\` first, no TypeScript loader).
   borg gets what the drone always passes: \`--log-json --progress --json
   --exclude-if-present .nobackup --checkpoint-interval 1800 --lock-wait 60\`, and the
@@ -433,15 +436,21 @@ ${haCostSection(results.haCost)}
   many small files.
 - **borg 1.4**: PyPI's source release built into a cached venv against Debian's libraries
   (\`test/borg14/venv.mts\`, as the tests use it); Debian 12 ships 1.2.4.
+- **Every timed create reads its data from disk.** Before each one, not timed, the benchmark
+  calls \`sync\` and then drops every file of the data set from the page cache
+  (\`posix_fadvise(POSIX_FADV_DONTNEED)\`, from python3: \`bench/lib/page-cache.mts\`), as borg
+  itself does to what it has read. borg drops only clean pages, so before this the first
+  create after the data set was generated or changed found it cached once written back,
+  and every later create read it from disk: one variant of each round's first backups (raw
+  borg, in round 1) ran twice as fast as the rest (a first backup of \`small_files\` from the
+  cache: 5.8 s and 3,552 blocks read; from disk: 11–13 s and 400,080 blocks).
 - Before the first backups of each data set, one untimed \`borg create\` into a scratch
-  repository. It was meant to take away an effect seen here, and did not: the first timed
-  create of a data set (raw borg, in round 1) still ran 25–50 % faster than every later first
-  backup, whichever variant. Pairing by round keeps that one round from deciding a median.
+  repository, so that borg's own files are cached before round 1 as before every later one.
 - First backups on this machine vary by ±1–2 s from run to run for every variant, raw borg
   included, so differences under about 1 s between first-backup figures are noise; the
   incremental phase has more rounds for that reason.
-- Before every timed run the benchmark calls \`sync\` (not timed), so that no variant pays
-  for writing back what the one before it, or the data change, left in the page cache.
+- The \`sync\` before every timed run also means that no variant pays for writing back what
+  the one before it, or the data change, left dirty.
 - Every variant runs with its own \`BORG_BASE_DIR\` (borg's cache) and a temp \`HOME\`, so no
   one's own configuration is read. Wall time is measured from spawn to exit in the benchmark
   process (library: around the call).
