@@ -15,7 +15,7 @@ import { defaultConfigValues, parseDroneConfig } from "../apps/drone/config.mjs"
 import { createOptionsOf, repositoryOf } from "../apps/drone/core/engine.mjs";
 import { changeDataset, type Dataset } from "./lib/datasets.mjs";
 import { type ProgressSample, type Worker } from "./lib/messages.mjs";
-import { evictFromPageCache } from "./lib/page-cache.mjs";
+import { fillPageCache } from "./lib/page-cache.mjs";
 import { type BorgUnderTest } from "./lib/peers.mjs";
 import { mustRun, timedRun } from "./lib/spawn.mjs";
 
@@ -195,9 +195,9 @@ let archiveCounter = 0;
 async function timeCreate(context: CreateContext, dataset: Dataset, prepared: Prepared): Promise<{ ms: number; peakRssBytes: number | null; eta?: Omit<EtaRun, "dataset" | "phase" | "interval"> }> {
   const { variant, at } = prepared;
   // outside the timing, write back what the last variant (or the data change) left dirty, or the
-  // kernel flushes it during this run, and drop the data set from the page cache, or this
-  // variant reads from memory what the others read from disk (lib/page-cache.mts)
-  await evictFromPageCache(dataset.root, { env: baseEnv(context), cwd: context.work });
+  // kernel flushes it during this run, and read the data set into the page cache, which borg
+  // emptied of what it read: every variant starts from the same state (lib/page-cache.mts)
+  await fillPageCache(dataset.root, { env: baseEnv(context), cwd: context.work });
   const fail = (what: string, detail: string) => new Error(`${variant} create on ${dataset.spec.name} failed: ${what}\n${detail.slice(-1500)}`);
   if (variant === "raw_borg") {
     archiveCounter += 1;

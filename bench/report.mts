@@ -436,19 +436,23 @@ ${haCostSection(results.haCost)}
   many small files.
 - **borg 1.4**: PyPI's source release built into a cached venv against Debian's libraries
   (\`test/borg14/venv.mts\`, as the tests use it); Debian 12 ships 1.2.4.
-- **Every timed create reads its data from disk.** Before each one, not timed, the benchmark
-  calls \`sync\` and then drops every file of the data set from the page cache
-  (\`posix_fadvise(POSIX_FADV_DONTNEED)\`, from python3: \`bench/lib/page-cache.mts\`), as borg
-  itself does to what it has read. borg drops only clean pages, so before this the first
-  create after the data set was generated or changed found it cached once written back,
-  and every later create read it from disk: one variant of each round's first backups (raw
-  borg, in round 1) ran twice as fast as the rest (a first backup of \`small_files\` from the
-  cache: 5.8 s and 3,552 blocks read; from disk: 11–13 s and 400,080 blocks).
+- **Every timed create finds its data in the page cache.** Before each one, not timed, the
+  benchmark calls \`sync\` and reads the whole data set (\`bench/lib/page-cache.mts\`). borg
+  drops from the page cache what it has read (\`posix_fadvise(POSIX_FADV_DONTNEED)\`), but only
+  clean pages: without this, the first create after the data set was generated or changed
+  found it cached and every later one read it from disk, and one variant of each round's
+  first backups (raw borg, in round 1) ran twice as fast as the rest. Of the two states, every
+  variant now gets the cached one: from this VM's disk a first backup of \`small_files\` took
+  11.7 s with 4.5 s more CPU than from the cache (reading the virtual disk costs the guest
+  CPU) and varied twice as much (standard deviation 0.36 s against 0.15 s of 5.3 s, 8
+  alternating raw borg runs each), which buries the few tenths this comparison is about.
+  With its data cached, borg keeps its core busy the whole run, so what the drone does beside
+  it has nowhere to hide. (The run of 30 November, 18:24, \`bench/results/2026-11-30T18-24-19-197Z.json\`,
+  read from disk in every variant: first backups ±0.5–1 s from round to round.)
 - Before the first backups of each data set, one untimed \`borg create\` into a scratch
   repository, so that borg's own files are cached before round 1 as before every later one.
-- First backups on this machine vary by ±1–2 s from run to run for every variant, raw borg
-  included, so differences under about 1 s between first-backup figures are noise; the
-  incremental phase has more rounds for that reason.
+- First backups vary from run to run more than incremental ones for every variant, raw borg
+  included (see each table's min – max): read their medians to a few tenths of a second.
 - The \`sync\` before every timed run also means that no variant pays for writing back what
   the one before it, or the data change, left dirty.
 - Every variant runs with its own \`BORG_BASE_DIR\` (borg's cache) and a temp \`HOME\`, so no
