@@ -670,10 +670,18 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   are touched), from a 2 kB bundle of its own: +0.02 s wall (+0.33 s CPU), 10 rounds, with
   \`PRESCAN=false\` in the same rounds +0.41 s. Round to round the wall time of any variant
   moves by ±1 s here (borg's own CPU time by ±0.5 s), so these medians are good to a few
-  tenths. The benchmark's own first-backup tables (5 rounds) cannot resolve 0.3 s either: in
-  its run of 30 November, 16:21, raw borg with the drone's arguments, which has no Node in it, is +0.35 s over
-  raw borg on \`small_files\`, and the first timed raw borg of every data set runs about twice
-  as fast as all later runs (the untimed warm-up create does not absorb it; not understood).
+  tenths. The benchmark's own first-backup tables could not resolve 0.3 s at first: the first
+  timed raw borg of every data set ran twice as fast as all later runs. The cause: borg drops
+  from the page cache what it has read, but only clean pages, so only the first create after
+  the data set was written found it cached. Every timed create now starts with the data set
+  cached ("How it is measured"), and first backups have 10 rounds: in the run of 30 November,
+  19:12, the one-shot's first backups are +0.13 s and +0.37 s over raw borg on
+  \`small_files\` (borg 1.2.4 and 1.4.5) and +0.27 s and +0.21 s on \`large\`. Of that, 0.13 s
+  is fixed (strace: 101 ms from node's start to borg's \`execve\`, 29 ms from borg's exit to
+  node's exit; borg is the only process started, and writes 68 lines for node to read); the
+  rest is what node does beside borg (the walk on its nice-19 thread) or noise: a focused run
+  of the borg 1.4.5 group, 14 alternating rounds with the data cached, gave +0.27 s with the
+  pre-scan and +0.43 s without it, with paired differences from −1.5 to +1.1 s.
 - **The library call** costs 7–8 ms from \`engine.run\` to borg's start and about 10 ms from
   borg's exit to the result (run lock, state file writes, parsing borg's JSON), measured under
   strace over 6 runs: nothing on a long backup, 2–3 % of a 0.6 s incremental one. Its

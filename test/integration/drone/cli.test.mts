@@ -82,6 +82,19 @@ describe("backup-drone, the command", () => {
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
   });
 
+  it("a reader that closes the pipe first (`backup-drone --help | head -0`) ends the command quietly: exit 0, no stack trace", async () => {
+    const dir = await tempDir("drone-cli-pipe");
+    cleanup = dir.remove;
+    const child = spawn(process.execPath, [bin, "--help"], { cwd: dir.path, env: childEnv({}, dir.path), stdio: ["ignore", "pipe", "pipe"] });
+    // our end of its stdout closes before the command writes: its write fails with EPIPE
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const [code, signal] = (await once(child, "close")) as [number | null, NodeJS.Signals | null];
+    expect(stderr).toBe("");
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+  });
+
   it("an invalid configuration exits 2 and names every bad key at once, even at LOG_LEVEL=silent", async () => {
     const dir = await tempDir("cli-config");
     cleanup = dir.remove;
