@@ -344,8 +344,8 @@ ${results.command}
 \`\`\`
 
 \`npm run bench -- --quick\` is a smoke check with small data sets (about 5 minutes). The full
-run takes about 40 minutes, half of it the create comparison on borg 1.4 (\`--no-borg14\`
-leaves that out: about 20 minutes). Figures from a busy machine are noisy: compare within one
+run's create comparison alone takes about 45 minutes here, half of it on borg 1.4
+(\`--no-borg14\` leaves that out). Figures from a busy machine are noisy: compare within one
 run, not across runs.
 
 ## The machine

@@ -10,8 +10,8 @@
  * measured as people run it: the built bin), generates seeded data sets in a temp folder,
  * writes bench/results/<timestamp>.json and latest.json, and regenerates docs/benchmarks.md.
  *
- *   npm run bench                  the full run (about 1 GB and 50,000 files; about 40 minutes,
- *                                  20 of them the create comparison on borg 1.4)
+ *   npm run bench                  the full run (about 1 GB and 50,000 files; its
+ *                                  create comparison alone about 45 minutes, half on borg 1.4)
  *   npm run bench -- --quick       small data sets, two rounds: a smoke check (about 5 minutes)
  *   options: --no-build, --keep (keep the temp folder), --only=startup,create,coordinator,latency,ha-cost,
  *            --no-borg14 (the create comparison on Debian's borg only), --no-borgmatic2
