@@ -6,13 +6,12 @@
  * written and not yet written back stays cached. Left alone, the first create after a data set
  * is generated or changed finds it cached, and every later one reads it from disk; one variant
  * of each round then ran twice as fast as the rest. Every variant has to start from the same
- * state, and of the two states this one is read: from this VM's disk, a first backup of
+ * state, and this is the one chosen over reading from disk: from this VM's disk, a first backup of
  * `small_files` (50,000 files) took 11.7 s, 4.5 s of CPU more than from the cache (reading
  * the virtual disk costs the guest CPU), and varied twice as much from run to run (standard
  * deviation 0.36 s against 0.15 s of 5.3 s, 8 alternating runs each) — noise that buries the
  * few tenths of a second the comparison is about. With the data cached, borg is busy on its
  * core the whole run, so whatever the drone does beside it shows.
- *
  */
 import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
