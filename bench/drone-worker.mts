@@ -36,9 +36,15 @@ async function boot(config: Record<string, unknown>) {
   });
 }
 
-async function create() {
+/** The engine of the drone booted last. */
+function bootedEngine() {
   const engine = params?.drone.engine.engine;
   if (!engine) throw new Error("no drone booted");
+  return engine;
+}
+
+async function create() {
+  const engine = bootedEngine();
   samples.length = 0;
   const startedAt = Date.now();
   const started = performance.now();
@@ -68,9 +74,7 @@ process.on("message", (raw: unknown) => {
       return { type: "booted", rssBytes: process.memoryUsage().rss };
     }
     if (request.type === "init") {
-      const engine = params?.drone.engine.engine;
-      if (!engine) throw new Error("no drone booted");
-      await engine.initRepository({ encryption: request.encryption, makeParentDirs: true });
+      await bootedEngine().initRepository({ encryption: request.encryption, makeParentDirs: true });
       return { type: "initialized" };
     }
     if (request.type === "create") return create();

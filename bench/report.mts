@@ -104,10 +104,8 @@ export function headline(results: Results) {
       phase,
       borg,
       library,
-      libraryRatio: library.ratio,
       argsRatio: paired(results, dataset, phase, "borg_drone_args", borg).ratio,
       oneShot,
-      oneShotOverheadMs: oneShot.overheadMs,
       borgmaticOverheadMs: paired(results, dataset, phase, "borgmatic", borg).overheadMs,
       borgmatic2OverheadMs: paired(results, dataset, phase, "borgmatic2", borg).overheadMs,
     };
@@ -118,16 +116,18 @@ export function headline(results: Results) {
     results.latency.status === "measured" ? (results.latency.runs.find(run => run.progressIntervalMs === results.settings.progressIntervalMs)?.latenciesMs ?? []) : [];
   const gap = results.coordinator?.process?.gapMs ?? [];
   const step = results.coordinator?.step.evaluateMs ?? [];
-  const worst = (of: (group: (typeof groups)[number]) => number) => groups.reduce<(typeof groups)[number] | undefined>((found, group) => (found === undefined || of(group) > of(found) ? group : found), undefined);
+  const worstLibraryRatio = groups.length > 0 ? Math.max(...groups.map(group => group.library.ratio)) : Number.NaN;
+  const worstOneShotOverheadMs = groups.length > 0 ? Math.max(...groups.map(group => group.oneShot.overheadMs)) : Number.NaN;
   return {
     groups,
-    worstLibraryRatio: groups.length > 0 ? Math.max(...groups.map(group => group.libraryRatio)) : Number.NaN,
-    worstLibraryGroup: worst(group => group.libraryRatio),
-    worstOneShotOverheadMs: groups.length > 0 ? Math.max(...groups.map(group => group.oneShotOverheadMs)) : Number.NaN,
-    worstOneShotGroup: worst(group => group.oneShotOverheadMs),
+    worstLibraryRatio,
+    // the group a worst figure comes from (none when a figure is NaN)
+    worstLibraryGroup: groups.find(group => group.library.ratio === worstLibraryRatio),
+    worstOneShotOverheadMs,
+    worstOneShotGroup: groups.find(group => group.oneShot.overheadMs === worstOneShotOverheadMs),
     oneShotBelowBorgmatic:
       groups.length > 0 &&
-      groups.every(group => [group.borgmaticOverheadMs, group.borgmatic2OverheadMs].every(borgmatic => !Number.isFinite(borgmatic) || group.oneShotOverheadMs < borgmatic)),
+      groups.every(group => [group.borgmaticOverheadMs, group.borgmatic2OverheadMs].every(borgmatic => !Number.isFinite(borgmatic) || group.oneShot.overheadMs < borgmatic)),
     etaIncrementalMedianPercent: median(etaIncremental),
     latencyP50: quantile(latency, 0.5),
     latencyP99: quantile(latency, 0.99),

@@ -13,7 +13,7 @@
  * few tenths of a second the comparison is about. With the data cached, borg is busy on its
  * core the whole run, so whatever the drone does beside it shows.
  */
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from "node:fs";
+import { closeSync, constants, openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
 
 import { mustRun } from "./spawn.mjs";
@@ -23,20 +23,14 @@ export async function fillPageCache(root: string, options: { env: NodeJS.Process
   await mustRun("sync", [], options);
   const buffer = Buffer.allocUnsafe(1 << 20);
   let files = 0;
-  const pending = [root];
-  for (let folder = pending.pop(); folder !== undefined; folder = pending.pop()) {
-    for (const entry of readdirSync(folder, { withFileTypes: true })) {
-      const path = join(folder, entry.name);
-      if (entry.isDirectory()) pending.push(path);
-      if (!entry.isFile()) continue;
-      const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-      try {
-        if (!fstatSync(fd).isFile()) continue;
-        while (readSync(fd, buffer, 0, buffer.length, null) > 0);
-        files += 1;
-      } finally {
-        closeSync(fd);
-      }
+  for (const entry of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const fd = openSync(join(entry.parentPath, entry.name), constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      while (readSync(fd, buffer, 0, buffer.length, null) > 0);
+      files += 1;
+    } finally {
+      closeSync(fd);
     }
   }
   return files;
