@@ -3,7 +3,7 @@
  * them, so that the first run has a progress estimate too.
  */
 import { type Dirent, lstatSync, readdirSync, type Stats } from "node:fs";
-import { join } from "node:path";
+import { normalize } from "node:path";
 
 import type { Expectation } from "./estimate.mjs";
 
@@ -45,43 +45,78 @@ export interface PrescanOptions {
 /** File-system calls between two yields to the event loop (a few milliseconds of work). */
 const SLICE = 256;
 
+/** A source as borg walks it: normalised, without a trailing `/` (borg normalises its paths too). */
+function sourcePath(source: string): string {
+  const path = normalize(source);
+  return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
+}
+
 /**
  * Walk the sources and add up the sizes and the number of regular files borg would read.
  * It runs beside borg, so it must cost little: synchronous calls (an awaited call per file
  * costs several times the CPU of the call itself), in slices that leave the event loop free
- * for borg's progress lines in between.
+ * for borg's progress lines in between; one `lstat` per regular file and one `readdir` per
+ * folder, the type of every other entry taken from its folder's listing; child paths joined
+ * by hand (`path.join` normalises each one again). Symbolic links, devices and sockets are not
+ * read by borg (without `--read-special`), so they count nothing.
  */
 export async function prescan(options: PrescanOptions): Promise<Expectation> {
   const matchers = options.excludes.filter(pattern => !/^(sh|re|pp|pf):/.test(pattern)).map(excludeMatcher);
-  const excluded = (path: string) => matchers.some(match => match(path));
+  const excluded = matchers.length === 0 ? () => false : (path: string) => matchers.some(match => match(path));
   const total: Expectation = { originalSize: 0, nfiles: 0 };
-  const pending = [...options.sources].reverse();
+  const folders: string[] = [];
   let calls = 0;
-  for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
-    if (options.signal?.aborted) break;
+  const slice = async () => {
     if (++calls % SLICE === 0) await new Promise(resolve => setImmediate(resolve));
+  };
+  const count = (stats: Stats | undefined) => {
+    if (!stats?.isFile()) return;
+    total.originalSize += stats.size;
+    total.nfiles += 1;
+  };
+  const walk = async () => {
+    for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {
+      if (options.signal?.aborted) return;
+      await slice();
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(folder, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      if (entries.some(entry => options.excludeIfPresent.includes(entry.name))) continue;
+      const prefix = folder === "/" ? "/" : `${folder}/`;
+      for (const entry of entries) {
+        const path = prefix + entry.name;
+        if (entry.isDirectory()) {
+          if (!excluded(path)) folders.push(path);
+        } else if (entry.isFile() && !excluded(path)) {
+          if (options.signal?.aborted) return;
+          await slice();
+          try {
+            count(lstatSync(path, { throwIfNoEntry: false }));
+          } catch {
+            // unreadable: borg reports it, the estimate leaves it out
+          }
+        }
+      }
+    }
+  };
+  for (const source of options.sources) {
+    const path = sourcePath(source);
+    if (options.signal?.aborted) break;
     if (excluded(path)) continue;
-    let stats: Stats;
+    let stats: Stats | undefined;
     try {
-      stats = lstatSync(path);
+      stats = lstatSync(path, { throwIfNoEntry: false });
     } catch {
       continue;
     }
-    if (stats.isFile()) {
-      total.originalSize += stats.size;
-      total.nfiles += 1;
-      continue;
+    count(stats);
+    if (stats?.isDirectory()) {
+      folders.push(path);
+      await walk();
     }
-    if (!stats.isDirectory()) continue;
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(path, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    if (entries.some(entry => options.excludeIfPresent.includes(entry.name))) continue;
-    // depth first, in directory order, as the recursive walk did
-    for (let index = entries.length - 1; index >= 0; index--) pending.push(join(path, entries[index]!.name));
   }
   return total;
 }

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -81,6 +81,22 @@ describe("pre-scan", () => {
       excludeIfPresent: [".nobackup"],
     });
     expect(found).toEqual({ originalSize: 150, nfiles: 2 });
+  });
+
+  it("counts regular files only: a link counts nothing, nor what it points to; a source is the same folder however it is written", async () => {
+    const links = join(dir.path, "links");
+    await mkdir(links);
+    await symlink(join(dir.path, "keep", "c.tmp"), join(links, "to-file"));
+    await symlink(join(dir.path, "keep"), join(links, "to-folder"));
+    const found = { originalSize: 150, nfiles: 2 };
+    const options = { excludes: ["*.tmp", `${dir.path}/skip-pattern`], excludeIfPresent: [".nobackup"] };
+    // borg keeps links as links, even when one is a source
+    expect(await prescan({ ...options, sources: [dir.path, join(links, "to-folder"), join(links, "to-file")] })).toEqual(found);
+    // a trailing slash or a "." in the path: the same folder, and the patterns still match
+    expect(await prescan({ ...options, sources: [`${dir.path}/`] })).toEqual(found);
+    expect(await prescan({ ...options, sources: [`${dir.path}/./keep/../`] })).toEqual(found);
+    // a file as a source counts itself
+    expect(await prescan({ ...options, sources: [join(dir.path, "keep", "a")] })).toEqual({ originalSize: 100, nfiles: 1 });
   });
 });
 
