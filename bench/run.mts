@@ -69,7 +69,7 @@ const only = new Set<Section>(
 );
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
-const rounds = quick ? { first: 1, incremental: 2, eta: 2, startup: 2 } : { first: 10, incremental: 9, eta: 4, startup: 10 };
+const rounds = quick ? { first: 1, incremental: 2, eta: 2, startup: 2 } : { first: 20, incremental: 9, eta: 4, startup: 10 };
 const DRONES = 1_000;
 const COMPRESSION = "lz4";
 
