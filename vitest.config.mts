@@ -5,8 +5,9 @@ import { defineConfig } from "vitest/config";
  * tests (create, list, info, extract, prune, compact, check, failures, ssh) and the drone's
  * end-to-end tests of a scheduled run, borg's failures, cancel with its checkpoint, and
  * dumps streamed through FIFOs with --read-special (borg's reading of a FIFO is what a dump
- * relies on). The prune guard (our judgement of borg's same JSON), restore, find and the rest
- * stay on 1.2.4 only, to keep the added CI time small.
+ * relies on), and the pre-scan against what borg's walk stores. The prune guard (our
+ * judgement of borg's same JSON), restore, find and the rest stay on 1.2.4 only, to keep the
+ * added CI time small.
  */
 const BORG14_FILES = [
   "test/integration/borg/*.test.mts",
@@ -14,6 +15,7 @@ const BORG14_FILES = [
   "test/integration/drone/cancel.test.mts",
   "test/integration/drone/borg-failures.test.mts",
   "test/integration/drone/dumps.test.mts",
+  "test/integration/drone/prescan-borg.test.mts",
 ];
 
 export default defineConfig({

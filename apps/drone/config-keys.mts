@@ -279,7 +279,7 @@ export const DRONE_KEYS = defineKeys({
     field: "progressIntervalMs",
   },
   STATUS_INTERVAL_SECONDS: { type: "number", default: 60, description: "Heartbeat: a status event this often (and on every change); skipped while progress events show the drone alive.", schema: z.number().int().min(5), field: "statusIntervalSeconds" },
-  PRESCAN: { type: "boolean", default: true, description: "Before a first backup, measure the sources (honouring excludes) for a progress estimate.", schema: z.boolean(), field: "prescan" },
+  PRESCAN: { type: "boolean", default: true, description: "Before a first backup, measure the sources as borg walks them (excludes, markers, ONE_FILE_SYSTEM, hard links) for a progress estimate.", schema: z.boolean(), field: "prescan" },
   HISTORY_DAYS: {
     type: "number",
     default: 400,

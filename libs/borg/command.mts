@@ -2,6 +2,9 @@
  * One borg invocation as data, and what every command run against a repository shares: the
  * passphrase source, the environment, the common options, archive names and prefixes.
  */
+import { homedir } from "node:os";
+import { join } from "node:path";
+
 import type { LogMessage } from "./log-lines.mjs";
 import { type Secret } from "./secret.mjs";
 import { effectiveRsh, isRemote, shellWord, type SshHostKeyPolicy } from "./ssh.mjs";
@@ -66,6 +69,18 @@ export interface BorgCommand<T> {
 }
 
 const yesNo = (value: boolean | undefined) => (value ? "yes" : "no");
+
+/**
+ * Where borg keeps its cache (borg's `get_cache_dir`): BORG_CACHE_DIR; else `borg` in
+ * `<BORG_BASE_DIR>/.cache`; without a BORG_BASE_DIR, in XDG_CACHE_HOME or `~/.cache`.
+ * `env` is the environment borg inherits; the repository's base folder is set over it.
+ */
+export function cacheDirOf(repository: Pick<BorgRepository, "baseDir">, env: NodeJS.ProcessEnv): string {
+  if (env.BORG_CACHE_DIR !== undefined) return env.BORG_CACHE_DIR;
+  const base = repository.baseDir ?? env.BORG_BASE_DIR;
+  if (base) return join(base, ".cache", "borg");
+  return join(env.XDG_CACHE_HOME ?? join(env.HOME || homedir(), ".cache"), "borg");
+}
 
 /**
  * Environment for a repository; unattended answers are always explicit. A remote repository's

@@ -26,17 +26,17 @@ const WORKER = new URL("./prescan-worker.mjs", import.meta.url);
  */
 export function prescanBeside(options: PrescanOptions, onWorker?: (nice: number) => void): Promise<Expectation> {
   if (!existsSync(fileURLToPath(WORKER))) return prescan(options);
-  const { sources, excludes, excludeIfPresent } = options;
+  const { signal, ...walk } = options;
   let worker: Worker;
   try {
-    worker = new Worker(WORKER, { workerData: { sources: [...sources], excludes: [...excludes], excludeIfPresent: [...excludeIfPresent] } });
+    worker = new Worker(WORKER, { workerData: walk });
   } catch {
     return prescan(options);
   }
   worker.unref();
   return new Promise((resolve, reject) => {
     const abort = () => void worker.terminate();
-    options.signal?.addEventListener("abort", abort, { once: true });
+    signal?.addEventListener("abort", abort, { once: true });
     worker.once("message", (message: unknown) => {
       const reply = workerReply.safeParse(message);
       if (!reply.success) return reject(new Error("the pre-scan's worker answered something else"));
@@ -45,7 +45,7 @@ export function prescanBeside(options: PrescanOptions, onWorker?: (nice: number)
     });
     worker.once("error", reject);
     worker.once("exit", code => {
-      options.signal?.removeEventListener("abort", abort);
+      signal?.removeEventListener("abort", abort);
       reject(new Error(`the pre-scan's worker ended (${code}) without an answer`));
     });
   });

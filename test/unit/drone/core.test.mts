@@ -1,11 +1,13 @@
-import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { statSync } from "node:fs";
+import { link, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { archivePrefixOf, repositoryHost } from "../../../apps/drone/core/engine.mjs";
 import { estimateProgress } from "../../../apps/drone/core/estimate.mjs";
-import { excludeMatcher, prescan } from "../../../apps/drone/core/prescan.mjs";
+import { excludeMatcher } from "../../../apps/drone/core/borg-walk.mjs";
+import { prescan } from "../../../apps/drone/core/prescan.mjs";
 import { tempDir } from "../../helpers/fs.mjs";
 
 describe("progress estimate", () => {
@@ -56,6 +58,36 @@ describe("borg fm: exclude patterns", () => {
     expect(excludeMatcher("fm:data/[ab]?")("data/ax")).toBe(true);
     expect(excludeMatcher("fm:data/[ab]?")("data/cx")).toBe(false);
   });
+
+  it("are normalised as borg normalises them; a trailing / leaves the folder itself in", () => {
+    for (const pattern of ["/data//cache", "/data/./cache", "/data/x/../cache", "data/cache"]) {
+      expect(excludeMatcher(pattern)("/data/cache")).toBe(true);
+      expect(excludeMatcher(pattern)("/data/cache/file")).toBe(true);
+      expect(excludeMatcher(pattern)("/data/cachex")).toBe(false);
+    }
+    expect(excludeMatcher("/data/cache//")("/data/cache")).toBe(false);
+    expect(excludeMatcher("/data/cache//")("/data/cache/file")).toBe(true);
+  });
+
+  it("read [] sets as Python's fnmatch does", () => {
+    // a ] first in a set is a member; ^ is a member, ! negates
+    expect(excludeMatcher("/d/[]x]")("/d/]")).toBe(true);
+    expect(excludeMatcher("/d/[]x]")("/d/x")).toBe(true);
+    expect(excludeMatcher("/d/[^x]")("/d/^")).toBe(true);
+    expect(excludeMatcher("/d/[^x]")("/d/y")).toBe(false);
+    expect(excludeMatcher("/d/[!x]")("/d/y")).toBe(true);
+    expect(excludeMatcher("/d/[!x]")("/d/x")).toBe(false);
+    expect(excludeMatcher("/d/[a-c]")("/d/b")).toBe(true);
+    // no closing bracket: a literal [
+    expect(excludeMatcher("/d/[ab")("/d/[ab")).toBe(true);
+    // a range out of order is dropped, as Python drops it; what is left of the set stays
+    expect(excludeMatcher("/d/[z-a]")("/d/m")).toBe(false);
+    expect(excludeMatcher("/d/[!z-a]")("/d/m")).toBe(true);
+    expect(excludeMatcher("/d/[a-cz-a]")("/d/b")).toBe(true);
+    expect(excludeMatcher("/d/[a-cz-a]")("/d/m")).toBe(false);
+    // ? is one character, also one outside the basic plane
+    expect(excludeMatcher("/d/photo?.jpg")("/d/photo\u{1F600}.jpg")).toBe(true);
+  });
 });
 
 describe("pre-scan", () => {
@@ -97,6 +129,63 @@ describe("pre-scan", () => {
     expect(await prescan({ ...options, sources: [`${dir.path}/./keep/../`] })).toEqual(found);
     // a file as a source counts itself
     expect(await prescan({ ...options, sources: [join(dir.path, "keep", "a")] })).toEqual({ originalSize: 100, nfiles: 1 });
+  });
+
+  it("walks what borg walks once: a hard-linked file, a source given twice or inside another, a skipped path", async () => {
+    const tree = await tempDir("prescan-once");
+    try {
+      await mkdir(join(tree.path, "sub", "repo"), { recursive: true });
+      await writeFile(join(tree.path, "sub", "file"), Buffer.alloc(300));
+      await link(join(tree.path, "sub", "file"), join(tree.path, "sub", "same"));
+      await writeFile(join(tree.path, "sub", "repo", "data"), Buffer.alloc(4000));
+      await writeFile(join(tree.path, "top"), Buffer.alloc(20));
+      const none = { excludes: [], excludeIfPresent: [] };
+      expect(await prescan({ ...none, sources: [tree.path] })).toEqual({ originalSize: 4320, nfiles: 3 });
+      // a source walked already is not walked again, also inside a later one
+      expect(await prescan({ ...none, sources: [join(tree.path, "sub"), tree.path, `${tree.path}/`] })).toEqual({ originalSize: 4320, nfiles: 3 });
+      // borg leaves out its local repository wherever it lies
+      expect(await prescan({ ...none, sources: [tree.path], skip: [join(tree.path, "sub", "repo")] })).toEqual({ originalSize: 320, nfiles: 2 });
+    } finally {
+      await tree.remove();
+    }
+  });
+
+  it("skips a folder where a marker path exists below it, as borg does (a link to nothing is no marker)", async () => {
+    const tree = await tempDir("prescan-markers");
+    try {
+      await mkdir(join(tree.path, "a", "deep"), { recursive: true });
+      await mkdir(join(tree.path, "b"), { recursive: true });
+      await writeFile(join(tree.path, "a", "deep", "mark"), "");
+      await writeFile(join(tree.path, "a", "big"), Buffer.alloc(5000));
+      await symlink(join(tree.path, "nowhere"), join(tree.path, "b", ".nobackup"));
+      await writeFile(join(tree.path, "b", "small"), Buffer.alloc(7));
+      const found = await prescan({ sources: [tree.path], excludes: [], excludeIfPresent: [".nobackup", "deep/mark"] });
+      expect(found).toEqual({ originalSize: 7, nfiles: 1 });
+    } finally {
+      await tree.remove();
+    }
+  });
+
+  it("with oneFileSystem, enters no folder of another file system", async () => {
+    // /dev/shm is a tmpfs of its own below /dev
+    expect(statSync("/dev/shm").dev).not.toBe(statSync("/dev").dev);
+    const file = join("/dev/shm", `prescan-${process.pid}`);
+    await writeFile(file, Buffer.alloc(1_000_000));
+    try {
+      const options = { sources: ["/dev"], excludes: [], excludeIfPresent: [] };
+      const across = await prescan(options);
+      const within = await prescan({ ...options, oneFileSystem: true });
+      expect(across.originalSize - within.originalSize).toBeGreaterThanOrEqual(1_000_000);
+      expect(across.nfiles - within.nfiles).toBeGreaterThanOrEqual(1);
+    } finally {
+      await rm(file, { force: true });
+    }
+  });
+
+  it("an abort rejects with its reason: no partial total", async () => {
+    const controller = new AbortController();
+    controller.abort(new Error("stop"));
+    await expect(prescan({ sources: [dir.path], excludes: [], excludeIfPresent: [], signal: controller.signal })).rejects.toThrow("stop");
   });
 });
 

@@ -7,7 +7,7 @@
 import dayjs from "dayjs";
 
 import { type ArchiveFigures, addToHold, describeSources, dumpsHeldAfter, holdMessage, inspectSources, judgeArchive, nothingToBackUp } from "../guard.mjs";
-import { type BorgRun, type CreateResult } from "../../../../libs/borg/index.mjs";
+import { type BorgRun, cacheDirOf, type CreateResult, parseLocation } from "../../../../libs/borg/index.mjs";
 import { inheritedEnv } from "../../../../libs/borg/environment.mjs";
 import { secretConfigVariables } from "../../config.mjs";
 import { type DumpResult, DumpsFailed, prepareRunFolder, readyDumps, removeRunFolder, runFolderOf, streamDumps } from "../dumps/stream.mjs";
@@ -170,10 +170,15 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
     // once, though borg may start twice (after a broken orphaned lock)
     if (previous || !config.prescan || prescanStarted) return;
     prescanStarted = true;
+    const repository = repositoryOf(config, role);
+    const location = parseLocation(repository.location);
     void prescanBeside({
       sources: config.sources,
       excludes: config.excludes,
       excludeIfPresent: config.excludeIfPresent,
+      oneFileSystem: config.oneFileSystem,
+      // borg leaves out its cache and the repository it writes to, where they lie in a source
+      skip: [cacheDirOf(repository, process.env), ...(location.ok && location.location.kind === "local" ? [location.location.path] : [])],
       signal: context.signal,
     })
       .then(found => {

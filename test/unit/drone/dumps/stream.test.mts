@@ -83,11 +83,14 @@ describe("special files and the run folder", () => {
     await mkdir(join(root, "marked"));
     await writeFile(join(root, "a", "file.txt"), "x");
     await writeFile(join(root, "marked", ".nobackup"), "");
-    execFileSync("mkfifo", [join(root, "a", "deep", "pipe"), join(root, "cache", "pipe"), join(root, "marked", "pipe")]);
+    // a marker that is a link to nothing marks nothing: borg walks that folder and would open its FIFO
+    await mkdir(join(root, "dangling"));
+    await symlink(join(root, "nowhere"), join(root, "dangling", ".nobackup"));
+    execFileSync("mkfifo", [join(root, "a", "deep", "pipe"), join(root, "cache", "pipe"), join(root, "marked", "pipe"), join(root, "dangling", "pipe")]);
     await symlink("/dev/null", join(root, "a", "devnull"));
     await symlink(join(root, "a", "file.txt"), join(root, "a", "plain-link"));
     const found = await findSpecialFiles({ sources: [root], excludes: [`${root.slice(1)}/cache`], excludeIfPresent: [".nobackup"], oneFileSystem: false });
-    expect(found.paths.sort()).toEqual([join(root, "a", "deep", "pipe"), join(root, "a", "devnull")]);
+    expect(found.paths.sort()).toEqual([join(root, "a", "deep", "pipe"), join(root, "a", "devnull"), join(root, "dangling", "pipe")]);
   });
 
   it("writes one full-path pattern a line, and sets apart a name that cannot be a line", () => {
