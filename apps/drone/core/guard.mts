@@ -12,12 +12,13 @@
  * The decisions are pure functions; `inspectSources` is the only part that touches the disk.
  */
 import { constants } from "node:fs";
-import { access, opendir, stat } from "node:fs/promises";
+import { access, lstat, opendir } from "node:fs/promises";
 
 import { type PruneHold } from "../../../libs/protocol/index.mjs";
+import { borgPath } from "./borg-walk.mjs";
 
 /** What a configured source looked like when a backup started. */
-export const SOURCE_STATES = ["present", "missing", "empty", "unreadable"] as const;
+export const SOURCE_STATES = ["present", "missing", "empty", "unreadable", "link"] as const;
 /** One source state. */
 export type SourceState = (typeof SOURCE_STATES)[number];
 
@@ -52,12 +53,18 @@ const describeState: Record<Exclude<SourceState, "present">, string> = {
   missing: "missing",
   empty: "an empty folder",
   unreadable: "unreadable",
+  link: "a symbolic link, which borg stores as a link without what it points to: put the path it points to in SOURCES",
 };
 
-/** The state of one source: a missing path, an empty folder (an unmounted mount point looks like one), one this process cannot read. */
+/**
+ * The state of one source: a missing path, an empty folder (an unmounted mount point looks
+ * like one), one this process cannot read, or a symbolic link (borg keeps a source that is a
+ * link as the link itself, so nothing it points to is backed up).
+ */
 async function sourceState(path: string): Promise<SourceState> {
-  const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+  const info = await lstat(borgPath(path)).catch((error: NodeJS.ErrnoException) => error);
   if (info instanceof Error) return info.code === "ENOENT" || info.code === "ENOTDIR" ? "missing" : "unreadable";
+  if (info.isSymbolicLink()) return "link";
   if (!info.isDirectory()) {
     return (await access(path, constants.R_OK).then(() => true, () => false)) ? "present" : "unreadable";
   }
@@ -89,8 +96,9 @@ export function describeSources(report: SourceReport): string {
  * undefined. An archive of nothing would be recorded as a fresh backup and, once pruned
  * against, would push real backups out of the keep rules.
  */
-export function nothingToBackUp(report: SourceReport): string | undefined {
-  if (report.some(source => source.state === "present")) return undefined;
+export function nothingToBackUp(report: SourceReport, options: { dumps?: boolean } = {}): string | undefined {
+  // with dumps, an archive of links still holds the dumps: the links are warned of, not refused
+  if (report.some(source => source.state === "present" || (options.dumps === true && source.state === "link"))) return undefined;
   return (
     `no source has anything to back up: ${describeSources(report)}; nothing was backed up and no archive was pruned. ` +
     "Mount the disk or fix SOURCES, then run the backup again"

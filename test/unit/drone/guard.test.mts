@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -68,6 +68,14 @@ describe("inspectSources on a real folder tree", () => {
       await writeFile(join(root, "file"), "x");
       const report = await inspectSources([join(root, "full"), join(root, "empty"), join(root, "gone"), join(root, "file"), join(root, "file", "under")]);
       expect(report.map(source => source.state)).toEqual(["present", "empty", "missing", "present", "missing"]);
+      // borg stores a source that is a link as the link: nothing it points to is backed up
+      await symlink(join(root, "full"), join(root, "link"));
+      const links = await inspectSources([join(root, "link"), `${join(root, "link")}/`, join(root, "link", "f")]);
+      expect(links.map(source => source.state)).toEqual(["link", "link", "present"]);
+      // beside dumps, an archive of a link still holds the dumps: no refusal
+      expect(nothingToBackUp(links.slice(0, 1), { dumps: true })).toBeUndefined();
+      const refusal = nothingToBackUp(links.slice(0, 1));
+      expect(refusal).toContain(`${join(root, "link")} (a symbolic link, which borg stores as a link without what it points to: put the path it points to in SOURCES)`);
     } finally {
       await rm(root, { recursive: true });
     }

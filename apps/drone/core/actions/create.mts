@@ -155,7 +155,7 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
   context.setState(STATE[role]);
   const sourcesNow = await inspectSources(config.sources);
   // a drone of dumps only has no folder to look for
-  const refusal = config.sources.length > 0 ? nothingToBackUp(sourcesNow) : undefined;
+  const refusal = config.sources.length > 0 ? nothingToBackUp(sourcesNow, { dumps: config.dumps.length > 0 }) : undefined;
   if (refusal) throw new DroneError("sources_missing", refusal);
   const unusable = describeSources(sourcesNow);
   if (unusable) context.warnings.push(`sources with nothing to back up: ${unusable}`);
