@@ -379,7 +379,7 @@ ${results.command}
 \`\`\`
 
 \`npm run bench -- --quick\` is a smoke check with small data sets (about 5 minutes). The full
-run's create comparison alone takes about 45 minutes here, half of it on borg 1.4
+run's create comparison alone takes about 75 minutes here, half of it on borg 1.4
 (\`--no-borg14\` leaves that out). Figures from a busy machine are noisy: compare within one
 run, not across runs.
 
@@ -717,6 +717,23 @@ Found with \`node --cpu-prof\` and with \`strace -f -ttt\` (the moments node sta
   rest is what node does beside borg (the walk on its nice-19 thread) or noise: a focused run
   of the borg 1.4.5 group, 14 alternating rounds with the data cached, gave +0.27 s with the
   pre-scan and +0.43 s without it, with paired differences from −1.5 to +1.1 s.
+- **Twenty first-backup rounds, and a walk as borg's (30 November, evening).** Two focused
+  runs of that group (borg 1.4.5, \`small_files\`, data cached, 24 alternating rounds each):
+  the one-shot +0.21 s with the pre-scan (middle 90 % of 4,000 bootstrap medians: +0.04 to
+  +0.32 s) and +0.10 s with \`PRESCAN=false\`, CPU +0.51 s and +0.16 s: the walk costs about
+  0.1 s of wall time and 0.35 s of CPU beside borg. Its own CPU, alone on a quiet machine
+  (50,000 files, 100 folders, two exclude patterns): 0.21–0.23 s, of which the \`lstat\` calls'
+  system time is 0.12 s; one \`lstat\` per regular file and none per other entry (the
+  folder's listing gives the type), with child paths joined by hand, brought it to
+  0.19–0.21 s, and in the second run, old walk against new in the same rounds: +0.24 s and
+  +0.21 s, within the spread. A 10-round median moved by about 0.2 s from run to run, so
+  first backups now have 20 rounds: in the run of 30 November, 21:58, the one-shot's first
+  backups are +0.17 s and +0.19 s over raw borg on \`small_files\` (borg 1.2.4 and 1.4.5)
+  and +0.15 s and +0.22 s on \`large\`. The walk now follows borg's own rules (the same code
+  finds the special files of a backup with dumps, \`apps/drone/core/borg-walk.mts\`): one
+  \`lstat\` per folder more (for \`ONE_FILE_SYSTEM\` and the folders borg leaves out), a
+  marker looked up as a path, a hard-linked file counted once; per file the same work (its
+  CPU side by side with the walk before these changes: 0.18–0.20 s against 0.20–0.23 s).
 - **The library call** costs 7–8 ms from \`engine.run\` to borg's start and about 10 ms from
   borg's exit to the result (run lock, state file writes, parsing borg's JSON), measured under
   strace over 6 runs: nothing on a long backup, 2–3 % of a 0.6 s incremental one. Its

@@ -11,7 +11,7 @@
  * writes bench/results/<timestamp>.json and latest.json, and regenerates docs/benchmarks.md.
  *
  *   npm run bench                  the full run (about 1 GB and 50,000 files; its
- *                                  create comparison alone about 45 minutes, half on borg 1.4)
+ *                                  create comparison alone about 75 minutes, half on borg 1.4)
  *   npm run bench -- --quick       small data sets, two rounds: a smoke check (about 5 minutes)
  *   options: --no-build, --keep (keep the temp folder), --only=startup,create,coordinator,latency,ha-cost,
  *            --no-borg14 (the create comparison on Debian's borg only), --no-borgmatic2
