@@ -74,12 +74,18 @@ const yesNo = (value: boolean | undefined) => (value ? "yes" : "no");
  * Where borg keeps its cache (borg's `get_cache_dir`): BORG_CACHE_DIR; else `borg` in
  * `<BORG_BASE_DIR>/.cache`; without a BORG_BASE_DIR, in XDG_CACHE_HOME or `~/.cache`.
  * `env` is the environment borg inherits; the repository's base folder is set over it.
+ * Undefined when there is no home to find (no HOME, and a user the system does not know).
  */
-export function cacheDirOf(repository: Pick<BorgRepository, "baseDir">, env: NodeJS.ProcessEnv): string {
+export function cacheDirOf(repository: Pick<BorgRepository, "baseDir">, env: NodeJS.ProcessEnv, home: () => string = homedir): string | undefined {
   if (env.BORG_CACHE_DIR !== undefined) return env.BORG_CACHE_DIR;
   const base = repository.baseDir ?? env.BORG_BASE_DIR;
   if (base) return join(base, ".cache", "borg");
-  return join(env.XDG_CACHE_HOME ?? join(env.HOME || homedir(), ".cache"), "borg");
+  if (env.XDG_CACHE_HOME !== undefined) return join(env.XDG_CACHE_HOME, "borg");
+  try {
+    return join(env.HOME || home(), ".cache", "borg");
+  } catch {
+    return undefined;
+  }
 }
 
 /**

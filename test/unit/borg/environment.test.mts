@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { secretConfigVariables } from "../../../apps/drone/config.mjs";
 import { inheritedEnv, SECRET_VARIABLE_NAME } from "../../../libs/borg/environment.mjs";
 import { passcommandEnv } from "../../../libs/borg/passphrase.mjs";
-import { borgEnvironment, type BorgRepository, listCommand, Secret } from "../../../libs/borg/index.mjs";
+import { borgEnvironment, type BorgRepository, cacheDirOf, listCommand, Secret } from "../../../libs/borg/index.mjs";
 
 const PASSPHRASE = "unit-canary-passphrase";
 
@@ -135,5 +135,23 @@ describe("the passcommand's environment", () => {
       ["DRONE_PASSPHRASE", "HASS_TOKEN"],
     );
     expect(env).toEqual({ PATH: "/usr/bin", VAULT_TOKEN: "vault" });
+  });
+});
+
+describe("where borg keeps its cache, as borg's get_cache_dir finds it", () => {
+  const noHome = () => {
+    throw new Error("no passwd entry for this uid");
+  };
+  it("BORG_CACHE_DIR, then the repository's base folder, then BORG_BASE_DIR, then XDG_CACHE_HOME, then HOME", () => {
+    const env = { BORG_CACHE_DIR: "/c", BORG_BASE_DIR: "/b", XDG_CACHE_HOME: "/x", HOME: "/h" };
+    expect(cacheDirOf({ baseDir: "/r" }, env)).toBe("/c");
+    expect(cacheDirOf({ baseDir: "/r" }, { ...env, BORG_CACHE_DIR: undefined })).toBe("/r/.cache/borg");
+    expect(cacheDirOf({}, { ...env, BORG_CACHE_DIR: undefined })).toBe("/b/.cache/borg");
+    expect(cacheDirOf({}, { XDG_CACHE_HOME: "/x", HOME: "/h" })).toBe("/x/borg");
+    expect(cacheDirOf({}, { HOME: "/h" }, noHome)).toBe("/h/.cache/borg");
+  });
+  it("no HOME: the user's home from the system; none there either is no cache folder, not an error", () => {
+    expect(cacheDirOf({}, {}, () => "/home/drone")).toBe("/home/drone/.cache/borg");
+    expect(cacheDirOf({}, { HOME: "" }, noHome)).toBeUndefined();
   });
 });

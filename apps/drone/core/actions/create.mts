@@ -172,13 +172,14 @@ export async function create(context: RunContext, role: RepositoryRole): Promise
     prescanStarted = true;
     const repository = repositoryOf(config, role);
     const location = parseLocation(repository.location);
+    const cacheDir = cacheDirOf(repository, process.env);
     void prescanBeside({
       sources: config.sources,
       excludes: config.excludes,
       excludeIfPresent: config.excludeIfPresent,
       oneFileSystem: config.oneFileSystem,
       // borg leaves out its cache and the repository it writes to, where they lie in a source
-      skip: [cacheDirOf(repository, process.env), ...(location.ok && location.location.kind === "local" ? [location.location.path] : [])],
+      skip: [...(cacheDir === undefined ? [] : [cacheDir]), ...(location.ok && location.location.kind === "local" ? [location.location.path] : [])],
       signal: context.signal,
     })
       .then(found => {
