@@ -11,6 +11,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 
 import { type ResultEvent } from "../../../libs/protocol/index.mjs";
 import { makeTestRepository, TEST_PASSPHRASE, type TestRepository } from "../../helpers/borg.mjs";
@@ -170,6 +171,26 @@ describe("dumps streamed into the archive", () => {
     const paths = archivePaths(repo, result.archive?.name ?? "");
     expect(paths.some(path => path.endsWith("/a-fifo") || path.endsWith("/endless"))).toBe(false);
     expect(paths).toContain("backup-drone-dumps/tiny.out");
+  });
+
+  it("special files whose names borg's exclude file cannot hold as they are (a line break, whitespace at the end) are excluded too; the file they would have hidden is kept", async () => {
+    repo = await makeDroneRepository(2, 1024);
+    const source = join(repo.root, "source");
+    const odd = ["line\nbreak", "trailing ", "nbsp\u00a0"];
+    for (const name of odd) execFileSync("mkfifo", [join(source, name)]);
+    // what `pf:<source>/trailing ` would exclude once borg strips the line
+    await writeFile(join(source, "trailing"), "kept\n");
+    const result = await run({ DUMPS: { tiny: { kind: "command", command: "echo tiny" } } });
+    expect(result).toMatchObject({ outcome: "success" });
+    // --json-lines: a listing a line a path would split the name with the line break
+    const listing = borg(repo, ["list", "--json-lines", `${repo.repository.location}::${result.archive?.name ?? ""}`]).toString();
+    const names = listing
+      .split("\n")
+      .filter(line => line.length > 0)
+      .map(line => z.object({ path: z.string() }).parse(JSON.parse(line)).path.split("/").pop());
+    expect(names.filter(name => odd.includes(name ?? ""))).toEqual([]);
+    expect(names).toContain("trailing");
+    expect(extracted(repo, result.archive?.name ?? "", `${source.slice(1)}/trailing`).toString()).toBe("kept\n");
   });
 
   it("a dump's password reaches no process's argv and not borg's environment (a canary)", async () => {

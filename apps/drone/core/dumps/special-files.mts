@@ -40,16 +40,44 @@ export async function findSpecialFiles(scan: SpecialFileScan): Promise<SpecialFi
   return { paths: found, walked };
 }
 
+/** Whitespace to Python that JavaScript's `\s` leaves out: the separators 0x1c–0x1f and NEL. */
+const PYTHON_ONLY_SPACE = new Set([0x1c, 0x1d, 0x1e, 0x1f, 0x85]);
+
+/** Whether borg's `clean_lines`, which strips every line of an exclude file, would change a line ending in this text. */
+function endsInWhitespace(text: string): boolean {
+  const last = text.at(-1) ?? "";
+  return /\s/u.test(last) || PYTHON_ONLY_SPACE.has(last.codePointAt(0) ?? -1);
+}
+
 /**
- * The exclude file's text: one full-path pattern a line. A name with a line break cannot be
- * written as a line: it is returned apart, for the run to refuse rather than hang.
+ * A Python regular expression that matches exactly this text: ASCII letters, digits and `_` as
+ * they are, other printable ASCII behind a backslash, everything else as a `\x`, `\u` or `\U`
+ * escape, so that the line holds no line break and ends in no whitespace.
  */
-export function excludeFileText(paths: readonly string[]): { text: string; unwritable: string[] } {
-  const lines: string[] = [];
-  const unwritable: string[] = [];
-  for (const path of paths) {
-    if (/[\r\n]/.test(path)) unwritable.push(path);
-    else lines.push(`pf:${path}`);
+function pythonLiteral(text: string): string {
+  let regex = "";
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    if (/[A-Za-z0-9_]/.test(char)) regex += char;
+    else if (code > 0x20 && code < 0x7f) regex += `\\${char}`;
+    else if (code < 0x100) regex += `\\x${code.toString(16).padStart(2, "0")}`;
+    else if (code < 0x10000) regex += `\\u${code.toString(16).padStart(4, "0")}`;
+    else regex += `\\U${code.toString(16).padStart(8, "0")}`;
   }
-  return { text: lines.map(line => `${line}\n`).join(""), unwritable };
+  return regex;
+}
+
+/**
+ * The exclude file's text, one pattern a line. borg reads the file a line at a time and strips
+ * each line's whitespace, so a name with a line break or ending in whitespace cannot be given
+ * as a full path (`pf:`): it would exclude another name, or nothing, and borg would open the
+ * special file. Such a name is given as a regular expression of the whole path instead
+ * (`re:`; borg matches it against the path without its leading `/`, and `\Z` does not match
+ * before a final line break as `$` would).
+ */
+export function excludeFileText(paths: readonly string[]): string {
+  return paths
+    .map(path => (/[\r\n]/.test(path) || endsInWhitespace(path) ? `re:^${pythonLiteral(path.replace(/^\/+/, ""))}\\Z` : `pf:${path}`))
+    .map(line => `${line}\n`)
+    .join("");
 }

@@ -173,7 +173,7 @@ export interface SourceWalk {
 
 /**
  * A fresh run folder: a leftover one (a crash) is removed first; then the FIFOs, the manifests
- * and the exclude file. Throws a DroneError when a special file of the sources cannot be excluded.
+ * and the exclude file.
  */
 export async function prepareRunFolder(dir: string, dumps: readonly NamedDump[], walk: SourceWalk, signal?: AbortSignal): Promise<DumpSources> {
   await removeRunFolder(dir);
@@ -190,13 +190,7 @@ export async function prepareRunFolder(dir: string, dumps: readonly NamedDump[],
   const made = await runProcess("mkfifo", ["-m", "600", "--", ...fifos], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stop: SHELL_STOP, keep: { stderr: 2000 } });
   if (made.end.kind !== "exited" || made.end.code !== 0) throw new Error(`making the dumps' FIFOs in ${dumpsDir} failed: ${made.stderr.trim() || made.end.kind}`);
   const special = await findSpecialFiles({ ...walk, signal });
-  const { text, unwritable } = excludeFileText([...special.paths]);
-  if (unwritable.length > 0) {
-    throw new DroneError(
-      "dump_failed",
-      `a special file in the sources has a line break in its name and cannot be excluded (with dumps, borg would read it and could hang): ${JSON.stringify(unwritable[0])}; rename it or exclude its folder`,
-    );
-  }
+  const text = excludeFileText(special.paths);
   const excludeFrom = join(dir, "special-files.exclude");
   // the run folder itself, for sources that hold STATE_DIR: borg reads the FIFOs through the relative path only
   await writeFile(excludeFrom, `pp:${dir}\n${text}`, { mode: 0o600 });

@@ -93,8 +93,20 @@ describe("special files and the run folder", () => {
     expect(found.paths.sort()).toEqual([join(root, "a", "deep", "pipe"), join(root, "a", "devnull"), join(root, "dangling", "pipe")]);
   });
 
-  it("writes one full-path pattern a line, and sets apart a name that cannot be a line", () => {
-    expect(excludeFileText(["/srv/a pipe", "/srv/bad\nname"])).toEqual({ text: "pf:/srv/a pipe\n", unwritable: ["/srv/bad\nname"] });
+  it("writes one full-path pattern a line; a name borg's line reading would change becomes a regular expression of the whole path", () => {
+    const lines = excludeFileText(["/srv/a pipe", "/srv/bad\nname", "/srv/trailing ", "/srv/nbsp\u00a0", "/srv/x.y\r", "/srv/nel\u0085", "/srv/fs\u001c"]).split("\n");
+    expect(lines).toEqual([
+      "pf:/srv/a pipe",
+      "re:^srv\\/bad\\x0aname\\Z",
+      "re:^srv\\/trailing\\x20\\Z",
+      "re:^srv\\/nbsp\\xa0\\Z",
+      "re:^srv\\/x\\.y\\x0d\\Z",
+      "re:^srv\\/nel\\x85\\Z",
+      "re:^srv\\/fs\\x1c\\Z",
+      "",
+    ]);
+    // what borg's clean_lines does to each line leaves it as written
+    expect(lines.every(line => line === line.trim())).toBe(true);
   });
 
   it("checks what each dump needs before borg starts: a readable password file, an existing SQLite file", async () => {
