@@ -112,7 +112,7 @@ export function lstatOf(path: string): Stats | undefined {
 const SLICE = 256;
 
 /** Inodes by number, each with its devices: no string made per file. */
-class Inodes {
+export class Inodes {
   private readonly byInode = new Map<number, Set<number>>();
   has(stats: Stats): boolean {
     return this.byInode.get(stats.ino)?.has(stats.dev) ?? false;

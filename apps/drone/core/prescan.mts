@@ -4,7 +4,7 @@
  */
 import { type Stats } from "node:fs";
 
-import { type BorgWalk, lstatOf, walkAsBorg } from "./borg-walk.mjs";
+import { type BorgWalk, Inodes, lstatOf, walkAsBorg } from "./borg-walk.mjs";
 import type { Expectation } from "./estimate.mjs";
 
 /** Options of a pre-scan: the walk; its signal ends it, and the pre-scan then rejects with the signal's reason. */
@@ -19,11 +19,11 @@ export type PrescanOptions = BorgWalk;
  */
 export async function prescan(options: PrescanOptions): Promise<Expectation> {
   const total: Expectation = { originalSize: 0, nfiles: 0 };
-  const linked = new Map<number, Set<number>>();
+  const linked = new Inodes();
   const count = (stats: Stats) => {
     if (stats.nlink > 1) {
-      if (linked.get(stats.ino)?.has(stats.dev)) return;
-      linked.set(stats.ino, (linked.get(stats.ino) ?? new Set()).add(stats.dev));
+      if (linked.has(stats)) return;
+      linked.add(stats);
     }
     total.originalSize += stats.size;
     total.nfiles += 1;
